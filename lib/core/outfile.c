@@ -1,0 +1,93 @@
+#include "outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+int tl_outfile_open(tl_outfile *o, const char *path, tl_err *e)
+{
+    memset(o, 0, sizeof *o);
+    if (!strcmp(path, "-")) {
+        o->fp = stdout;
+        o->is_stdout = 1;
+        return 0;
+    }
+    size_t n = strlen(path);
+    o->path = tl_strdup(path);
+    o->tmp = malloc(n + 16);
+    if (!o->path || !o->tmp) {
+        tl_outfile_abort(o);
+        return tl_fail(e, "out of memory");
+    }
+    /* Same folder as the target, so rename() stays within one file system. */
+    snprintf(o->tmp, n + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(o->tmp);
+    if (fd < 0) {
+        int err = errno;
+        free(o->tmp);
+        o->tmp = NULL;
+        tl_outfile_abort(o);
+        return tl_fail(e, "%s: cannot create: %s", path, strerror(err));
+    }
+    fchmod(fd, 0644);
+    o->fp = fdopen(fd, "wb");
+    if (!o->fp) {
+        close(fd);
+        tl_outfile_abort(o);
+        return tl_fail(e, "%s: cannot open: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+int tl_outfile_commit(tl_outfile *o, tl_err *e)
+{
+    if (o->is_stdout) {
+        if (fflush(stdout) != 0 || ferror(stdout))
+            return tl_fail(e, "standard output: write failed: %s", strerror(errno));
+        return 0;
+    }
+    const char *name = o->path ? o->path : "output";
+    int bad = fflush(o->fp) != 0 || ferror(o->fp);
+    int err = errno;
+    if (!bad && fsync(fileno(o->fp)) != 0 && errno != EINVAL) {
+        bad = 1;
+        err = errno;
+    }
+    if (fclose(o->fp) != 0 && !bad) {
+        bad = 1;
+        err = errno;
+    }
+    o->fp = NULL;
+    if (bad) {
+        tl_fail(e, "%s: write failed: %s", name, strerror(err));
+        tl_outfile_abort(o);
+        return -1;
+    }
+    if (rename(o->tmp, o->path) != 0) {
+        err = errno;
+        tl_fail(e, "%s: cannot rename into place: %s", name, strerror(err));
+        tl_outfile_abort(o);
+        return -1;
+    }
+    free(o->tmp);
+    o->tmp = NULL;
+    tl_outfile_abort(o);
+    return 0;
+}
+
+void tl_outfile_abort(tl_outfile *o)
+{
+    if (o->fp && !o->is_stdout)
+        fclose(o->fp);
+    o->fp = NULL;
+    if (o->tmp) {
+        unlink(o->tmp);
+        free(o->tmp);
+        o->tmp = NULL;
+    }
+    free(o->path);
+    o->path = NULL;
+}

@@ -1,0 +1,320 @@
+#include "checkpoint.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int tl_model_locate(const char *name, char *out, size_t outlen, tl_err *e)
+{
+    if (strchr(name, '/') || is_file(name)) {
+        if (!is_file(name))
+            return tl_fail(e, "%s: no such model file", name);
+        snprintf(out, outlen, "%s", name);
+        return 0;
+    }
+    const char *mp = getenv("TL_MODEL_PATH");
+    if (mp) {
+        const char *s = mp;
+        while (*s) {
+            size_t n = strcspn(s, ":");
+            if (n) {
+                static const char *const suffixes[] = {"", ".safetensors"};
+                for (int k = 0; k < 2; k++) {
+                    snprintf(out, outlen, "%.*s/%s%s", (int)n, s, name, suffixes[k]);
+                    if (is_file(out))
+                        return 0;
+                }
+            }
+            s += n;
+            if (*s == ':')
+                s++;
+        }
+    }
+    return tl_fail(e, "%s: no such model file%s", name, mp ? " (nor in $TL_MODEL_PATH)" : " ($TL_MODEL_PATH is not set)");
+}
+
+static int meta_int(const tl_st_file *f, const char *key, int def, int lo, int hi, int *out, tl_err *e)
+{
+    const char *v = tl_st_meta(f, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < lo || x > hi)
+        return tl_fail(e, "metadata %s = '%.40s' is not an integer in %d..%d", key, v, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+static int meta_float(const tl_st_file *f, const char *key, float def, float *out, tl_err *e)
+{
+    const char *v = tl_st_meta(f, key);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x == x))
+        return tl_fail(e, "metadata %s = '%.40s' is not a number", key, v);
+    *out = (float)x;
+    return 0;
+}
+
+int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e)
+{
+    tl_preproc_default(pp);
+    if (meta_int(f, "tl.input_size", pp->input_size, 8, 4096, &pp->input_size, e))
+        return -1;
+    int def_resize = tl_st_meta(f, "tl.input_size") ? (pp->input_size * 256 + 112) / 224 : 256;
+    if (meta_int(f, "tl.resize_size", def_resize, 8, 8192, &pp->resize_size, e))
+        return -1;
+    if (pp->resize_size < pp->input_size)
+        return tl_fail(e, "metadata tl.resize_size %d is smaller than tl.input_size %d", pp->resize_size,
+                       pp->input_size);
+    const char *v;
+    if ((v = tl_st_meta(f, "tl.mean")) && tl_json_parse_floats(v, pp->mean, 3, e))
+        return tl_fail_prefix(e, "metadata tl.mean");
+    if ((v = tl_st_meta(f, "tl.std")) && tl_json_parse_floats(v, pp->std, 3, e))
+        return tl_fail_prefix(e, "metadata tl.std");
+    for (int c = 0; c < 3; c++)
+        if (!(pp->std[c] > 0))
+            return tl_fail(e, "metadata tl.std must be positive");
+    if ((v = tl_st_meta(f, "tl.channel_order"))) {
+        if (!strcmp(v, "BGR"))
+            pp->bgr = 1;
+        else if (strcmp(v, "RGB"))
+            return tl_fail(e, "metadata tl.channel_order '%.20s' is neither RGB nor BGR", v);
+    }
+    if ((v = tl_st_meta(f, "tl.interpolation"))) {
+        if (!strcmp(v, "bilinear"))
+            pp->interp = TL_INTERP_BILINEAR;
+        else if (!strcmp(v, "bicubic"))
+            pp->interp = TL_INTERP_BICUBIC;
+        else if (!strcmp(v, "nearest"))
+            pp->interp = TL_INTERP_NEAREST;
+        else
+            return tl_fail(e, "metadata tl.interpolation '%.20s' is not bilinear, bicubic or nearest", v);
+    }
+    return 0;
+}
+
+/* Lists up to a few names so an error says exactly what did not match. */
+static void list_names(char *buf, size_t n, const char *const *names, int count)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < count && len + 1 < n; i++) {
+        if (i == 4) {
+            snprintf(buf + len, n - len, ", ... (%d in all)", count);
+            return;
+        }
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", names[i]);
+    }
+}
+
+static int copy_params(tl_model *m, const tl_st_file *f, tl_err *e)
+{
+    const char **missing = calloc((size_t)m->nparams + 1, sizeof *missing);
+    const char **unexpected = calloc((size_t)f->ntensors + 1, sizeof *unexpected);
+    int nmissing = 0, nunexpected = 0, rc = -1;
+    if (!missing || !unexpected) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < m->nparams; i++) {
+        tl_param *p = &m->params[i];
+        const tl_st_tensor *t = tl_st_find(f, p->name);
+        if (!t) {
+            missing[nmissing++] = p->name;
+            continue;
+        }
+        int same = t->numel == p->numel && (t->ndim == p->ndim || (p->ndim == 2 && t->ndim == 4));
+        for (int d = 0; same && d < p->ndim && d < t->ndim; d++)
+            same = t->shape[d] == p->shape[d];
+        if (!same) {
+            char have[96] = "", want[96] = "";
+            for (int d = 0; d < t->ndim; d++)
+                snprintf(have + strlen(have), sizeof have - strlen(have), d ? "x%lld" : "%lld", (long long)t->shape[d]);
+            for (int d = 0; d < p->ndim; d++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), d ? "x%lld" : "%lld", (long long)p->shape[d]);
+            tl_fail(e, "tensor '%s' has shape [%s], the %s architecture needs [%s]", p->name, have, m->arch, want);
+            goto out;
+        }
+        if (tl_st_to_f32(t, p->data, e))
+            goto out;
+    }
+    for (int i = 0; i < f->ntensors; i++) {
+        const char *name = f->tensors[i].name;
+        size_t len = strlen(name);
+        if (len > 20 && !strcmp(name + len - 20, ".num_batches_tracked"))
+            continue;
+        if (tl_model_find_param(m, name) < 0)
+            unexpected[nunexpected++] = name;
+    }
+    char list[400];
+    if (nmissing) {
+        list_names(list, sizeof list, missing, nmissing);
+        tl_fail(e, "%d tensor%s missing for %s: %s", nmissing, nmissing > 1 ? "s" : "", m->arch, list);
+    } else if (nunexpected) {
+        list_names(list, sizeof list, unexpected, nunexpected);
+        tl_fail(e, "%d unexpected tensor%s for %s: %s", nunexpected, nunexpected > 1 ? "s" : "", m->arch, list);
+    } else {
+        rc = 0;
+    }
+out:
+    free(missing);
+    free(unexpected);
+    return rc;
+}
+
+static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_err *e)
+{
+    tl_arch_opts_default(o);
+    const char *padding = tl_st_meta(f, "tl.padding");
+    if (padding && strcmp(padding, "tf_same") && strcmp(padding, "torch"))
+        return tl_fail(e, "metadata tl.padding '%.20s' is neither tf_same nor torch", padding);
+    o->tf_same = padding && !strcmp(padding, "tf_same");
+    if (meta_int(f, "tl.input_size", 224, 8, 4096, &o->input_size, e) ||
+        meta_float(f, "tl.width_mult", 1.0f, &o->width_mult, e) || meta_float(f, "tl.bn_eps", 1e-5f, &o->bn_eps, e) ||
+        meta_float(f, "tl.dropout", o->dropout, &o->dropout, e))
+        return -1;
+    /* Without tl.num_classes, the classifier's shape says it. */
+    int classes = -1;
+    if (meta_int(f, "tl.num_classes", -1, 0, 1 << 24, &classes, e))
+        return -1;
+    if (classes < 0) {
+        const tl_st_tensor *t = tl_st_find(f, "classifier.1.weight");
+        if (!t)
+            t = tl_st_find(f, "fc.weight");
+        classes = t ? (int)t->shape[0] : 0;
+    }
+    o->num_classes = classes;
+    (void)arch;
+    return 0;
+}
+
+int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
+{
+    memset(net, 0, sizeof *net);
+    char path[4096];
+    if (tl_model_locate(name_or_path, path, sizeof path, e))
+        return -1;
+    tl_st_file f;
+    if (tl_st_open(path, &f, e))
+        return -1;
+    int rc = -1;
+    const char *arch = tl_st_meta(&f, "tl.arch");
+    if (!arch) {
+        tl_fail(e, "%s: no tl.arch in the metadata (convert the model with tl-convert first)", path);
+        goto out;
+    }
+    if (!strcmp(arch, "linear")) {
+        tl_fail(e, "%s: a classifier head trained on features, not a network: give it feature vectors", path);
+        goto out;
+    }
+    if (load_opts(&f, &net->opts, arch, e) || tl_preproc_from_meta(&f, &net->pp, e)) {
+        tl_fail_prefix(e, "%s", path);
+        goto out;
+    }
+    net->model = tl_arch_build(arch, &net->opts, e);
+    if (!net->model || copy_params(net->model, &f, e)) {
+        tl_fail_prefix(e, "%s", path);
+        goto out;
+    }
+    const char *cls = tl_st_meta(&f, "tl.classes");
+    if (cls) {
+        if (tl_json_parse_strings(cls, &net->classes, &net->nclasses, e)) {
+            tl_fail_prefix(e, "%s: metadata tl.classes", path);
+            goto out;
+        }
+        if (net->opts.num_classes && net->nclasses != net->opts.num_classes) {
+            tl_fail(e, "%s: %d class names for %d outputs", path, net->nclasses, net->opts.num_classes);
+            goto out;
+        }
+    }
+    net->meta_keys = calloc((size_t)f.nmeta + 1, sizeof(char *));
+    net->meta_values = calloc((size_t)f.nmeta + 1, sizeof(char *));
+    net->path = tl_strdup(path);
+    if (!net->meta_keys || !net->meta_values || !net->path) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < f.nmeta; i++) {
+        net->meta_keys[i] = tl_strdup(f.meta_keys[i]);
+        net->meta_values[i] = tl_strdup(f.meta_values[i]);
+        net->nmeta++;
+    }
+    rc = 0;
+out:
+    tl_st_close(&f);
+    if (rc)
+        tl_net_free(net);
+    return rc;
+}
+
+void tl_net_free(tl_net *net)
+{
+    tl_model_free(net->model);
+    tl_strings_free(net->classes, net->nclasses);
+    for (int i = 0; i < net->nmeta; i++) {
+        free(net->meta_keys[i]);
+        free(net->meta_values[i]);
+    }
+    free(net->meta_keys);
+    free(net->meta_values);
+    free(net->path);
+    memset(net, 0, sizeof *net);
+}
+
+const char *tl_net_meta(const tl_net *net, const char *key)
+{
+    for (int i = 0; i < net->nmeta; i++)
+        if (!strcmp(net->meta_keys[i], key))
+            return net->meta_values[i];
+    return NULL;
+}
+
+int tl_net_save(const tl_net *net, const char *path, const char *const *extra_meta, tl_err *e)
+{
+    const tl_model *m = net->model;
+    tl_st_writer *w = tl_st_writer_new();
+    if (!w)
+        return tl_fail(e, "out of memory");
+    int rc = -1;
+    static const int64_t zero = 0;
+    char nbt[TL_NAME_MAX + 32];
+    for (int i = 0; i < m->nparams; i++) {
+        const tl_param *p = &m->params[i];
+        if (tl_st_add(w, p->name, TL_F32, p->ndim, p->shape, p->data, e))
+            goto out;
+        /* torchvision's BN state_dict also has a step counter; keep strict
+         * load_state_dict happy. */
+        size_t len = strlen(p->name);
+        if (len > 12 && !strcmp(p->name + len - 12, ".running_var")) {
+            snprintf(nbt, sizeof nbt, "%.*s.num_batches_tracked", (int)(len - 12), p->name);
+            if (tl_st_add(w, nbt, TL_I64, 0, NULL, &zero, e))
+                goto out;
+        }
+    }
+    for (int i = 0; i < net->nmeta; i++)
+        if (tl_st_set_meta(w, net->meta_keys[i], net->meta_values[i], e))
+            goto out;
+    for (int i = 0; extra_meta && extra_meta[i]; i += 2)
+        if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
+            goto out;
+    rc = tl_st_write(w, path, e);
+out:
+    tl_st_writer_free(w);
+    return rc;
+}

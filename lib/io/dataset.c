@@ -1,0 +1,343 @@
+#include "dataset.h"
+#include "json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+typedef struct {
+    tl_sample *items;
+    int64_t n, cap;
+    char **labels; /* label string per sample until classes are known */
+} builder;
+
+static int push(builder *b, const char *path, const char *label, tl_err *e)
+{
+    if (b->n == b->cap) {
+        int64_t nc = b->cap ? b->cap * 2 : 256;
+        tl_sample *ni = realloc(b->items, (size_t)nc * sizeof *ni);
+        if (!ni)
+            return tl_fail(e, "out of memory");
+        b->items = ni;
+        char **nl = realloc(b->labels, (size_t)nc * sizeof *nl);
+        if (!nl)
+            return tl_fail(e, "out of memory");
+        b->labels = nl;
+        b->cap = nc;
+    }
+    b->items[b->n].path = tl_strdup(path);
+    b->items[b->n].label = -1;
+    b->labels[b->n] = label && *label ? tl_strdup(label) : NULL;
+    if (!b->items[b->n].path || (label && *label && !b->labels[b->n]))
+        return tl_fail(e, "out of memory");
+    b->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Turns label strings into sorted class indices. */
+static int finish(builder *b, tl_dataset *d, tl_err *e)
+{
+    char **names = malloc(((size_t)b->n + 1) * sizeof *names);
+    if (!names)
+        return tl_fail(e, "out of memory");
+    int64_t k = 0;
+    for (int64_t i = 0; i < b->n; i++)
+        if (b->labels[i])
+            names[k++] = b->labels[i];
+    qsort(names, (size_t)k, sizeof *names, cmp_str);
+    int nclasses = 0;
+    for (int64_t i = 0; i < k; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]))
+            names[nclasses++] = names[i];
+    d->classes = calloc((size_t)nclasses + 1, sizeof *d->classes);
+    if (!d->classes) {
+        free(names);
+        return tl_fail(e, "out of memory");
+    }
+    for (int c = 0; c < nclasses; c++) {
+        d->classes[c] = tl_strdup(names[c]);
+        if (!d->classes[c]) {
+            free(names);
+            return tl_fail(e, "out of memory");
+        }
+        d->nclasses = c + 1;
+    }
+    free(names);
+    for (int64_t i = 0; i < b->n; i++) {
+        if (b->labels[i]) {
+            char **hit = bsearch(&b->labels[i], d->classes, (size_t)d->nclasses, sizeof(char *), cmp_str);
+            b->items[i].label = (int)(hit - d->classes);
+            free(b->labels[i]);
+            b->labels[i] = NULL;
+        }
+    }
+    free(b->labels);
+    b->labels = NULL;
+    d->items = b->items;
+    d->n = b->n;
+    b->items = NULL;
+    return 0;
+}
+
+static void builder_free(builder *b)
+{
+    for (int64_t i = 0; i < b->n; i++) {
+        free(b->items ? b->items[i].path : NULL);
+        free(b->labels ? b->labels[i] : NULL);
+    }
+    free(b->items);
+    free(b->labels);
+}
+
+int tl_is_image_name(const char *name)
+{
+    static const char *const exts[] = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pnm", ".jpe", NULL};
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return 0;
+    for (int i = 0; exts[i]; i++)
+        if (!strcasecmp(dot, exts[i]))
+            return 1;
+    return 0;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void free_names(char **names, int n);
+
+/* Sorted entries of a folder, hidden ones skipped. */
+static int list_dir(const char *dir, char ***out, int *count, tl_err *e)
+{
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return tl_fail(e, "%s: %s", dir, strerror(errno));
+    char **names = NULL;
+    int n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *copy = NULL;
+        if (n == cap) {
+            int nc = cap ? 2 * cap : 64;
+            char **nn = realloc(names, (size_t)nc * sizeof *nn);
+            if (nn) {
+                names = nn;
+                cap = nc;
+            }
+        }
+        if (n < cap)
+            copy = tl_strdup(de->d_name);
+        if (!copy) {
+            closedir(dp);
+            free_names(names, n);
+            return tl_fail(e, "out of memory");
+        }
+        names[n++] = copy;
+    }
+    closedir(dp);
+    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    *out = names;
+    *count = n;
+    return 0;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Images below dir (recursively, sorted), all with the same label. */
+static int add_tree(builder *b, const char *dir, const char *label, int depth, tl_err *e)
+{
+    if (depth > 32)
+        return tl_fail(e, "%s: folders nested too deeply", dir);
+    char **names;
+    int n;
+    if (list_dir(dir, &names, &n, e))
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        size_t len = strlen(dir) + strlen(names[i]) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            rc = tl_fail(e, "out of memory");
+            break;
+        }
+        snprintf(p, len, "%s/%s", dir, names[i]);
+        if (is_dir(p))
+            rc = add_tree(b, p, label, depth + 1, e);
+        else if (tl_is_image_name(names[i]))
+            rc = push(b, p, label, e);
+        free(p);
+    }
+    free_names(names, n);
+    return rc;
+}
+
+static int open_folder(const char *root, builder *b, tl_err *e)
+{
+    char **names;
+    int n;
+    if (list_dir(root, &names, &n, e))
+        return -1;
+    int subdirs = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", root, names[i]);
+        subdirs += is_dir(p);
+    }
+    /* A folder of class folders is a labelled set; a folder of images is an
+     * unlabelled one (for prediction). */
+    for (int i = 0; i < n && !rc; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", root, names[i]);
+        if (subdirs && is_dir(p))
+            rc = add_tree(b, p, names[i], 1, e);
+        else if (!subdirs && tl_is_image_name(names[i]))
+            rc = push(b, p, NULL, e);
+    }
+    free_names(names, n);
+    return rc;
+}
+
+static char *join_path(const char *base, const char *rel)
+{
+    if (rel[0] == '/' || !base || !*base || !strcmp(base, "."))
+        return tl_strdup(rel);
+    size_t len = strlen(base) + strlen(rel) + 2;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s/%s", base, rel);
+    return p;
+}
+
+static int read_manifest(FILE *f, const char *name, const char *base, builder *b, tl_err *e)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    int64_t lineno = 0;
+    int rc = 0;
+    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        if (memchr(line, '\0', (size_t)len)) {
+            rc = tl_fail(e, "%s:%lld: NUL byte in line", name, (long long)lineno);
+            break;
+        }
+        char *tab = strchr(line, '\t');
+        const char *label = NULL;
+        if (tab) {
+            *tab = '\0';
+            label = tab + 1;
+            char *tab2 = strchr(label, '\t');
+            if (tab2)
+                *tab2 = '\0'; /* further columns are ignored */
+        }
+        if (!*line) {
+            rc = tl_fail(e, "%s:%lld: empty path", name, (long long)lineno);
+            break;
+        }
+        char *p = join_path(base, line);
+        if (!p) {
+            rc = tl_fail(e, "out of memory");
+            break;
+        }
+        rc = push(b, p, label, e);
+        free(p);
+    }
+    if (!rc && ferror(f))
+        rc = tl_fail(e, "%s: read error", name);
+    free(line);
+    return rc;
+}
+
+int tl_dataset_read_manifest(FILE *f, const char *name, const char *base_dir, tl_dataset *d, tl_err *e)
+{
+    builder b = {0};
+    memset(d, 0, sizeof *d);
+    if (read_manifest(f, name, base_dir, &b, e) || finish(&b, d, e)) {
+        builder_free(&b);
+        tl_dataset_free(d);
+        return -1;
+    }
+    return 0;
+}
+
+int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
+{
+    memset(d, 0, sizeof *d);
+    if (!strcmp(spec, "-"))
+        return tl_dataset_read_manifest(stdin, "standard input", NULL, d, e);
+    if (is_dir(spec)) {
+        builder b = {0};
+        if (open_folder(spec, &b, e) || finish(&b, d, e)) {
+            builder_free(&b);
+            tl_dataset_free(d);
+            return -1;
+        }
+        if (d->n == 0) {
+            tl_dataset_free(d);
+            return tl_fail(e, "%s: no images found (expected class folders or image files)", spec);
+        }
+        return 0;
+    }
+    if (tl_is_image_name(spec)) {
+        builder b = {0};
+        if (push(&b, spec, NULL, e) || finish(&b, d, e)) {
+            builder_free(&b);
+            tl_dataset_free(d);
+            return -1;
+        }
+        return 0;
+    }
+    FILE *f = fopen(spec, "r");
+    if (!f)
+        return tl_fail(e, "%s: %s", spec, strerror(errno));
+    char *base = tl_strdup(spec);
+    if (!base) {
+        fclose(f);
+        return tl_fail(e, "out of memory");
+    }
+    char *slash = strrchr(base, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        base[0] = '\0';
+    int rc = tl_dataset_read_manifest(f, spec, base, d, e);
+    free(base);
+    fclose(f);
+    return rc;
+}
+
+void tl_dataset_free(tl_dataset *d)
+{
+    for (int64_t i = 0; i < d->n; i++)
+        free(d->items[i].path);
+    free(d->items);
+    tl_strings_free(d->classes, d->nclasses);
+    memset(d, 0, sizeof *d);
+}
+
+int tl_dataset_class(const tl_dataset *d, const char *name)
+{
+    for (int c = 0; c < d->nclasses; c++)
+        if (!strcmp(d->classes[c], name))
+            return c;
+    return -1;
+}

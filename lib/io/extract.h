@@ -1,0 +1,45 @@
+/* Runs a network over a data set: images are decoded and preprocessed on
+ * the worker threads, a batch at a time, then the network runs one image
+ * per worker. The vectors of one named layer are handed to a callback in
+ * data-set order. All buffers are sized once for the batch. */
+#ifndef TL_IO_EXTRACT_H
+#define TL_IO_EXTRACT_H
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "nn/infer.h"
+
+typedef struct tl_extract_opts {
+    int batch;          /* images decoded and run per step */
+    int skip_bad;       /* warn and skip unreadable images instead of failing */
+    size_t max_pixels;  /* decode limit, 0 = default */
+    int spatial_pool;   /* 1: average-pool a spatial layer to one value per channel */
+} tl_extract_opts;
+
+void tl_extract_opts_default(tl_extract_opts *o);
+
+typedef struct tl_extractor tl_extractor;
+
+/* layer: a stage name as listed by tl-info, "logits", or NULL for the
+ * pooled penultimate features. */
+tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthreads, const tl_extract_opts *o,
+                               tl_err *e);
+void tl_extractor_free(tl_extractor *x);
+int tl_extractor_dim(const tl_extractor *x);
+const char *tl_extractor_layer(const tl_extractor *x);
+
+/* Called for each good image, in data-set order. A non-zero return stops
+ * the run (the callback has filled e). */
+typedef int (*tl_emit_fn)(void *user, int64_t index, const float *v, tl_err *e);
+typedef void (*tl_progress_fn)(void *user, int64_t done, int64_t total);
+
+typedef struct tl_extract_stats {
+    int64_t done, skipped;
+    double seconds;
+} tl_extract_stats;
+
+int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emit_fn emit, void *emit_user,
+                     tl_progress_fn progress, void *progress_user, tl_log_fn log, void *log_user,
+                     tl_extract_stats *stats, tl_err *e);
+
+#endif

@@ -1,0 +1,60 @@
+/* Feature files: vectors with their label and source path, in one of
+ *  - TLF: tl's streaming binary format (works through pipes; every record
+ *    carries a CRC32 and the stream ends with a count record, so a cut or
+ *    corrupted stream is always detected), see man/tl-formats.5;
+ *  - TSV: path<TAB>label<TAB>v1<TAB>v2..., '#' lines are comments, with
+ *    "#dim", "#classes", "#model", "#layer" header lines;
+ *  - NPY: a float32 (n, dim) matrix for NumPy (vectors only).
+ * The reader detects the format from the first bytes. */
+#ifndef TL_IO_FEATURES_H
+#define TL_IO_FEATURES_H
+
+#include "core.h"
+
+enum { TL_FEAT_TLF, TL_FEAT_TSV, TL_FEAT_NPY };
+
+typedef struct tl_feat_info {
+    int dim;
+    char **classes;
+    int nclasses;
+    char *model;
+    char *layer;
+} tl_feat_info;
+
+/* Limits that keep a hostile header from asking for absurd allocations. */
+#define TL_FEAT_MAX_DIM (1 << 24)
+#define TL_FEAT_MAX_PATH 65536
+
+int tl_feat_format_parse(const char *name, int *format);
+
+typedef struct tl_featw tl_featw;
+/* path "-" streams to standard output; a file appears only on close. */
+int tl_featw_open(tl_featw **w, const char *path, int format, const tl_feat_info *info, tl_err *e);
+int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_err *e);
+int tl_featw_close(tl_featw *w, tl_err *e);
+void tl_featw_abort(tl_featw *w);
+
+typedef struct tl_featr tl_featr;
+int tl_featr_open(tl_featr **r, const char *path, tl_err *e);
+const tl_feat_info *tl_featr_info(const tl_featr *r);
+/* 1: a record (path and label_name stay valid until the next call; label
+ * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats. */
+int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *label, float *v, tl_err *e);
+void tl_featr_close(tl_featr *r);
+
+/* A whole feature file in memory. Labels given as names in a TSV without a
+ * #classes line become sorted class indices. */
+typedef struct tl_featset {
+    tl_feat_info info;
+    int64_t n;
+    float *X;    /* n x dim */
+    int *y;      /* n */
+    char **paths;
+} tl_featset;
+
+int tl_featset_load(const char *path, tl_featset *s, tl_err *e);
+void tl_featset_free(tl_featset *s);
+void tl_feat_info_free(tl_feat_info *info);
+int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e);
+
+#endif

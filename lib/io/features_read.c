@@ -1,0 +1,445 @@
+#include "features.h"
+#include "json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+struct tl_featr {
+    FILE *f;
+    int own;
+    const char *name;
+    int format;
+    tl_feat_info info;
+    uint8_t peek[16];     /* bytes read while detecting the format */
+    size_t npeek, peek_pos;
+    int ended;
+    int64_t count, npy_rows;
+    char *path;           /* current record's path */
+    size_t path_cap;
+    char *line;           /* TSV line */
+    size_t line_cap;
+    uint8_t *rec;         /* TLF record bytes for the CRC */
+    size_t rec_cap;
+    int tsv_pending;      /* TSV: `line` holds the first data line already */
+};
+
+static size_t rd(tl_featr *r, void *buf, size_t n)
+{
+    size_t got = 0;
+    while (got < n && r->peek_pos < r->npeek)
+        ((uint8_t *)buf)[got++] = r->peek[r->peek_pos++];
+    if (got < n)
+        got += fread((uint8_t *)buf + got, 1, n - got, r->f);
+    return got;
+}
+
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static int info_from_json(tl_feat_info *info, const tl_json *h, const char *name, tl_err *e)
+{
+    const tl_json *dim = tl_json_get(h, "dim"), *cls = tl_json_get(h, "classes"), *model = tl_json_get(h, "model"),
+                  *layer = tl_json_get(h, "layer"), *dtype = tl_json_get(h, "dtype");
+    if (!dim || dim->type != TL_JSON_NUMBER || dim->number < 1 || dim->number > TL_FEAT_MAX_DIM)
+        return tl_fail(e, "%s: feature header has no valid dim", name);
+    if (dtype && (dtype->type != TL_JSON_STRING || strcmp(dtype->string, "f32")))
+        return tl_fail(e, "%s: unsupported feature dtype", name);
+    info->dim = (int)dim->number;
+    if (cls && cls->type == TL_JSON_ARRAY) {
+        info->classes = calloc((size_t)cls->count + 1, sizeof(char *));
+        if (!info->classes)
+            return tl_fail(e, "out of memory");
+        for (int i = 0; i < cls->count; i++) {
+            if (cls->items[i].type != TL_JSON_STRING)
+                return tl_fail(e, "%s: class %d is not a string", name, i);
+            info->classes[i] = tl_strdup(cls->items[i].string);
+            info->nclasses = i + 1;
+        }
+    }
+    if (model && model->type == TL_JSON_STRING && *model->string)
+        info->model = tl_strdup(model->string);
+    if (layer && layer->type == TL_JSON_STRING && *layer->string)
+        info->layer = tl_strdup(layer->string);
+    return 0;
+}
+
+static int open_tlf(tl_featr *r, tl_err *e)
+{
+    uint8_t head[8];
+    if (rd(r, head, 8) != 8)
+        return tl_fail(e, "%s: truncated feature header", r->name);
+    uint32_t hlen = get_u32(head + 4);
+    if (hlen > (64u << 20))
+        return tl_fail(e, "%s: feature header length %u is implausible", r->name, hlen);
+    char *json = malloc((size_t)hlen + 1);
+    if (!json)
+        return tl_fail(e, "out of memory");
+    uint8_t c[4];
+    if (rd(r, json, hlen) != hlen || rd(r, c, 4) != 4) {
+        free(json);
+        return tl_fail(e, "%s: truncated feature header", r->name);
+    }
+    uLong crc = crc32(crc32(0L, head, 8), (const Bytef *)json, hlen);
+    if ((uint32_t)crc != get_u32(c)) {
+        free(json);
+        return tl_fail(e, "%s: feature header is corrupt (CRC mismatch)", r->name);
+    }
+    tl_json h;
+    int rc = tl_json_parse(json, hlen, &h, e);
+    free(json);
+    if (rc)
+        return tl_fail_prefix(e, "%s: feature header", r->name);
+    rc = info_from_json(&r->info, &h, r->name, e);
+    tl_json_free(&h);
+    return rc;
+}
+
+static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
+{
+    uint8_t tag;
+    if (rd(r, &tag, 1) != 1)
+        return tl_fail(e, "%s: feature stream ends without its end record (truncated after %lld records)", r->name,
+                       (long long)r->count);
+    if (tag == 'E') {
+        uint8_t end[13];
+        end[0] = 'E';
+        if (rd(r, end + 1, 12) != 12)
+            return tl_fail(e, "%s: truncated end record", r->name);
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--)
+            n = n << 8 | end[1 + i];
+        if ((uint32_t)crc32(0L, end, 9) != get_u32(end + 9))
+            return tl_fail(e, "%s: end record is corrupt (CRC mismatch)", r->name);
+        if (n != (uint64_t)r->count)
+            return tl_fail(e, "%s: end record counts %llu records, stream had %lld", r->name, (unsigned long long)n,
+                           (long long)r->count);
+        r->ended = 1;
+        return 0;
+    }
+    if (tag != 'R')
+        return tl_fail(e, "%s: corrupt feature stream (bad record tag after %lld records)", r->name,
+                       (long long)r->count);
+    uint8_t fixed[8];
+    if (rd(r, fixed, 8) != 8)
+        return tl_fail(e, "%s: truncated feature record %lld", r->name, (long long)r->count + 1);
+    uint32_t plen = get_u32(fixed + 4);
+    if (plen > TL_FEAT_MAX_PATH)
+        return tl_fail(e, "%s: corrupt feature record %lld (path length %u)", r->name, (long long)r->count + 1, plen);
+    size_t vbytes = (size_t)r->info.dim * 4, need = 1 + 8 + plen + vbytes;
+    if (need > r->rec_cap) {
+        uint8_t *nr = realloc(r->rec, need);
+        if (!nr)
+            return tl_fail(e, "out of memory");
+        r->rec = nr;
+        r->rec_cap = need;
+    }
+    if (plen + 1 > r->path_cap) {
+        char *np = realloc(r->path, plen + 1);
+        if (!np)
+            return tl_fail(e, "out of memory");
+        r->path = np;
+        r->path_cap = plen + 1;
+    }
+    r->rec[0] = tag;
+    memcpy(r->rec + 1, fixed, 8);
+    uint8_t c[4];
+    if (rd(r, r->rec + 9, plen + vbytes) != plen + vbytes || rd(r, c, 4) != 4)
+        return tl_fail(e, "%s: truncated feature record %lld", r->name, (long long)r->count + 1);
+    if ((uint32_t)crc32(0L, r->rec, (uInt)need) != get_u32(c))
+        return tl_fail(e, "%s: feature record %lld is corrupt (CRC mismatch)", r->name, (long long)r->count + 1);
+    memcpy(r->path, r->rec + 9, plen);
+    r->path[plen] = '\0';
+    memcpy(v, r->rec + 9 + plen, vbytes);
+    int32_t lab = (int32_t)get_u32(fixed);
+    *label = (lab >= 0 && lab < r->info.nclasses) ? lab : -1;
+    r->count++;
+    return 1;
+}
+
+static ssize_t read_line(tl_featr *r)
+{
+    /* The format detection may have consumed the start of the first line. */
+    size_t len = 0;
+    int ch;
+    for (;;) {
+        if (r->peek_pos < r->npeek)
+            ch = r->peek[r->peek_pos++];
+        else if ((ch = getc(r->f)) == EOF)
+            break;
+        if (len + 2 > r->line_cap) {
+            size_t nc = r->line_cap ? r->line_cap * 2 : 4096;
+            char *nl = realloc(r->line, nc);
+            if (!nl)
+                return -2;
+            r->line = nl;
+            r->line_cap = nc;
+        }
+        if (ch == '\n')
+            break;
+        r->line[len++] = (char)ch;
+    }
+    if (len == 0 && ch == EOF)
+        return -1;
+    if (len && r->line[len - 1] == '\r')
+        len--;
+    r->line[len] = '\0';
+    return (ssize_t)len;
+}
+
+static int count_columns(const char *s)
+{
+    int n = 1;
+    for (; *s; s++)
+        n += *s == '\t';
+    return n;
+}
+
+static int open_tsv(tl_featr *r, tl_err *e)
+{
+    ssize_t len;
+    while ((len = read_line(r)) >= 0) {
+        if (len == 0)
+            continue;
+        if (r->line[0] != '#') {
+            r->tsv_pending = 1;
+            if (!r->info.dim) {
+                int cols = count_columns(r->line) - 2;
+                if (cols < 1)
+                    return tl_fail(e, "%s: TSV line has no feature columns", r->name);
+                r->info.dim = cols;
+            }
+            return 0;
+        }
+        char *tab = strchr(r->line, '\t');
+        if (!tab)
+            continue;
+        *tab = '\0';
+        const char *key = r->line + 1, *val = tab + 1;
+        if (!strcmp(key, "dim")) {
+            long d = strtol(val, NULL, 10);
+            if (d < 1 || d > TL_FEAT_MAX_DIM)
+                return tl_fail(e, "%s: bad #dim line", r->name);
+            r->info.dim = (int)d;
+        } else if (!strcmp(key, "classes")) {
+            tl_strings_free(r->info.classes, r->info.nclasses);
+            if (tl_json_parse_strings(val, &r->info.classes, &r->info.nclasses, e))
+                return tl_fail_prefix(e, "%s: #classes", r->name);
+        } else if (!strcmp(key, "model")) {
+            free(r->info.model);
+            r->info.model = tl_strdup(val);
+        } else if (!strcmp(key, "layer")) {
+            free(r->info.layer);
+            r->info.layer = tl_strdup(val);
+        }
+    }
+    if (len == -2)
+        return tl_fail(e, "out of memory");
+    if (!r->info.dim)
+        return tl_fail(e, "%s: empty feature file", r->name);
+    return 0;
+}
+
+static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, tl_err *e)
+{
+    ssize_t len;
+    if (r->tsv_pending) {
+        r->tsv_pending = 0;
+        len = (ssize_t)strlen(r->line);
+    } else {
+        do
+            len = read_line(r);
+        while (len == 0 || (len > 0 && r->line[0] == '#'));
+        if (len == -2)
+            return tl_fail(e, "out of memory");
+        if (len < 0)
+            return 0;
+    }
+    r->count++;
+    char *s = r->line, *tab = strchr(s, '\t');
+    if (!tab)
+        return tl_fail(e, "%s: record %lld has no label column", r->name, (long long)r->count);
+    *tab = '\0';
+    char *lab = tab + 1;
+    tab = strchr(lab, '\t');
+    if (!tab)
+        return tl_fail(e, "%s: record %lld has no features", r->name, (long long)r->count);
+    *tab = '\0';
+    char *p = tab + 1;
+    for (int i = 0; i < r->info.dim; i++) {
+        char *end;
+        errno = 0;
+        v[i] = strtof(p, &end);
+        if (end == p || (*end && *end != '\t'))
+            return tl_fail(e, "%s: record %lld: column %d is not a number", r->name, (long long)r->count, i + 3);
+        if (*end == '\0' && i + 1 < r->info.dim)
+            return tl_fail(e, "%s: record %lld has %d features, expected %d", r->name, (long long)r->count, i + 1,
+                           r->info.dim);
+        p = end + (*end == '\t');
+    }
+    if (*p)
+        return tl_fail(e, "%s: record %lld has more than %d features", r->name, (long long)r->count, r->info.dim);
+    size_t plen = strlen(s);
+    if (plen + 1 > r->path_cap) {
+        char *np = realloc(r->path, plen + 1);
+        if (!np)
+            return tl_fail(e, "out of memory");
+        r->path = np;
+        r->path_cap = plen + 1;
+    }
+    memcpy(r->path, s, plen + 1);
+    *label_name = lab;
+    *label = -1;
+    for (int c = 0; *lab && c < r->info.nclasses; c++)
+        if (!strcmp(r->info.classes[c], lab))
+            *label = c;
+    if (*lab && r->info.nclasses && *label < 0)
+        return tl_fail(e, "%s: record %lld: label '%s' is not among the #classes", r->name, (long long)r->count, lab);
+    return 1;
+}
+
+static int open_npy(tl_featr *r, tl_err *e)
+{
+    uint8_t pre[10];
+    if (rd(r, pre, 10) != 10 || pre[6] != 1)
+        return tl_fail(e, "%s: unsupported NPY version", r->name);
+    size_t hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    char hdr[65536];
+    if (rd(r, hdr, hlen) != hlen)
+        return tl_fail(e, "%s: truncated NPY header", r->name);
+    hdr[hlen] = '\0';
+    if (!strstr(hdr, "'descr': '<f4'") || !strstr(hdr, "'fortran_order': False"))
+        return tl_fail(e, "%s: NPY must be little-endian float32 in C order", r->name);
+    const char *sh = strstr(hdr, "'shape': (");
+    long long n, d;
+    if (!sh || sscanf(sh, "'shape': (%lld, %lld)", &n, &d) != 2 || n < 0 || d < 1 || d > TL_FEAT_MAX_DIM)
+        return tl_fail(e, "%s: NPY shape must be (rows, dim)", r->name);
+    r->info.dim = (int)d;
+    r->npy_rows = n;
+    return 0;
+}
+
+static int next_npy(tl_featr *r, int *label, float *v, tl_err *e)
+{
+    if (r->count == r->npy_rows)
+        return 0;
+    if (rd(r, v, (size_t)r->info.dim * 4) != (size_t)r->info.dim * 4)
+        return tl_fail(e, "%s: NPY data truncated at row %lld", r->name, (long long)r->count);
+    r->count++;
+    char name[32];
+    snprintf(name, sizeof name, "row%lld", (long long)r->count);
+    free(r->path);
+    r->path = tl_strdup(name);
+    r->path_cap = r->path ? strlen(name) + 1 : 0;
+    *label = -1;
+    return r->path ? 1 : tl_fail(e, "out of memory");
+}
+
+int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
+{
+    *rp = NULL;
+    tl_featr *r = calloc(1, sizeof *r);
+    if (!r)
+        return tl_fail(e, "out of memory");
+    if (!strcmp(path, "-")) {
+        r->f = stdin;
+        r->name = "standard input";
+    } else {
+        r->f = fopen(path, "rb");
+        if (!r->f) {
+            free(r);
+            return tl_fail(e, "%s: %s", path, strerror(errno));
+        }
+        r->own = 1;
+        r->name = path;
+    }
+    r->npeek = fread(r->peek, 1, 6, r->f);
+    int rc;
+    if (r->npeek >= 4 && !memcmp(r->peek, "TLF1", 4)) {
+        r->format = TL_FEAT_TLF;
+        rc = open_tlf(r, e);
+    } else if (r->npeek == 6 && !memcmp(r->peek, "\x93NUMPY", 6)) {
+        r->format = TL_FEAT_NPY;
+        rc = open_npy(r, e);
+    } else if (r->npeek == 0) {
+        rc = tl_fail(e, "%s: empty input (no feature header)", r->name);
+    } else {
+        r->format = TL_FEAT_TSV;
+        rc = open_tsv(r, e);
+    }
+    if (rc) {
+        tl_featr_close(r);
+        return -1;
+    }
+    *rp = r;
+    return 0;
+}
+
+const tl_feat_info *tl_featr_info(const tl_featr *r) { return &r->info; }
+
+int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *label, float *v, tl_err *e)
+{
+    static const char empty[] = "";
+    const char *ln = empty;
+    int rc;
+    if (r->ended)
+        return 0;
+    if (r->format == TL_FEAT_TLF)
+        rc = next_tlf(r, label, v, e);
+    else if (r->format == TL_FEAT_TSV)
+        rc = next_tsv(r, &ln, label, v, e);
+    else
+        rc = next_npy(r, label, v, e);
+    if (rc == 1) {
+        *path = r->path;
+        if (r->format == TL_FEAT_TLF && *label >= 0)
+            ln = r->info.classes[*label];
+        if (label_name)
+            *label_name = ln;
+    }
+    if (rc == 0)
+        r->ended = 1;
+    return rc;
+}
+
+void tl_feat_info_free(tl_feat_info *info)
+{
+    tl_strings_free(info->classes, info->nclasses);
+    free(info->model);
+    free(info->layer);
+    memset(info, 0, sizeof *info);
+}
+
+int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->dim = src->dim;
+    dst->classes = calloc((size_t)src->nclasses + 1, sizeof(char *));
+    if (!dst->classes)
+        return tl_fail(e, "out of memory");
+    for (int i = 0; i < src->nclasses; i++) {
+        dst->classes[i] = tl_strdup(src->classes[i]);
+        if (!dst->classes[i]) {
+            tl_feat_info_free(dst);
+            return tl_fail(e, "out of memory");
+        }
+        dst->nclasses = i + 1;
+    }
+    dst->model = src->model ? tl_strdup(src->model) : NULL;
+    dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
+    return 0;
+}
+
+void tl_featr_close(tl_featr *r)
+{
+    if (!r)
+        return;
+    if (r->own && r->f)
+        fclose(r->f);
+    tl_feat_info_free(&r->info);
+    free(r->path);
+    free(r->line);
+    free(r->rec);
+    free(r);
+}

@@ -1,0 +1,239 @@
+#include "features.h"
+#include "json.h"
+#include "outfile.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+struct tl_featw {
+    tl_outfile out;
+    int format;
+    int dim;
+    int64_t count;
+    char **classes;
+    int nclasses;
+    uint8_t *rec;       /* one TLF record, reused */
+    size_t rec_cap;
+    float *npy_rows;    /* NPY needs the row count before the data */
+    int64_t npy_cap;
+};
+
+static const char *const format_names[] = {"tlf", "tsv", "npy"};
+
+int tl_feat_format_parse(const char *name, int *format)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, format_names[i])) {
+            *format = i;
+            return 0;
+        }
+    return -1;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int header_json(const tl_feat_info *info, tl_strbuf *b)
+{
+    int bad = tl_strbuf_printf(b, "{\"version\":1,\"dim\":%d,\"dtype\":\"f32\",\"classes\":[", info->dim);
+    for (int i = 0; i < info->nclasses; i++) {
+        bad |= i ? tl_strbuf_add(b, ",", 1) : 0;
+        bad |= tl_strbuf_json_string(b, info->classes[i]);
+    }
+    bad |= tl_strbuf_add(b, "],\"model\":", 10);
+    bad |= tl_strbuf_json_string(b, info->model ? info->model : "");
+    bad |= tl_strbuf_add(b, ",\"layer\":", 9);
+    bad |= tl_strbuf_json_string(b, info->layer ? info->layer : "");
+    bad |= tl_strbuf_add(b, "}", 1);
+    return bad;
+}
+
+static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
+{
+    FILE *f = w->out.fp;
+    if (w->format == TL_FEAT_TLF) {
+        tl_strbuf b = {0};
+        if (header_json(info, &b)) {
+            tl_strbuf_free(&b);
+            return tl_fail(e, "out of memory");
+        }
+        uint8_t head[8];
+        memcpy(head, "TLF1", 4);
+        put_u32(head + 4, (uint32_t)b.len);
+        uLong crc = crc32(0L, head, 8);
+        crc = crc32(crc, (const Bytef *)b.s, (uInt)b.len);
+        uint8_t c[4];
+        put_u32(c, (uint32_t)crc);
+        fwrite(head, 1, 8, f);
+        fwrite(b.s, 1, b.len, f);
+        fwrite(c, 1, 4, f);
+        tl_strbuf_free(&b);
+    } else if (w->format == TL_FEAT_TSV) {
+        fprintf(f, "#tl-features\t1\n#dim\t%d\n", info->dim);
+        if (info->model)
+            fprintf(f, "#model\t%s\n", info->model);
+        if (info->layer)
+            fprintf(f, "#layer\t%s\n", info->layer);
+        if (info->nclasses) {
+            tl_strbuf b = {0};
+            int bad = tl_strbuf_add(&b, "[", 1);
+            for (int i = 0; i < info->nclasses; i++) {
+                bad |= i ? tl_strbuf_add(&b, ",", 1) : 0;
+                bad |= tl_strbuf_json_string(&b, info->classes[i]);
+            }
+            bad |= tl_strbuf_add(&b, "]", 1);
+            if (bad) {
+                tl_strbuf_free(&b);
+                return tl_fail(e, "out of memory");
+            }
+            fprintf(f, "#classes\t%s\n", b.s);
+            tl_strbuf_free(&b);
+        }
+    }
+    return 0;
+}
+
+int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_info *info, tl_err *e)
+{
+    *wp = NULL;
+    if (info->dim <= 0 || info->dim > TL_FEAT_MAX_DIM)
+        return tl_fail(e, "feature dimension %d out of range", info->dim);
+    tl_featw *w = calloc(1, sizeof *w);
+    if (!w)
+        return tl_fail(e, "out of memory");
+    w->format = format;
+    w->dim = info->dim;
+    w->classes = info->classes;
+    w->nclasses = info->nclasses;
+    if (tl_outfile_open(&w->out, path, e)) {
+        free(w);
+        return -1;
+    }
+    if (write_header(w, info, e)) {
+        tl_featw_abort(w);
+        return -1;
+    }
+    *wp = w;
+    return 0;
+}
+
+static int add_tlf(tl_featw *w, const char *path, int label, const float *v, tl_err *e)
+{
+    size_t plen = strlen(path);
+    if (plen > TL_FEAT_MAX_PATH)
+        return tl_fail(e, "%.60s...: path too long for a feature record", path);
+    size_t need = 1 + 4 + 4 + plen + (size_t)w->dim * 4 + 4;
+    if (need > w->rec_cap) {
+        uint8_t *nr = realloc(w->rec, need);
+        if (!nr)
+            return tl_fail(e, "out of memory");
+        w->rec = nr;
+        w->rec_cap = need;
+    }
+    uint8_t *p = w->rec;
+    *p++ = 'R';
+    put_u32(p, (uint32_t)label);
+    p += 4;
+    put_u32(p, (uint32_t)plen);
+    p += 4;
+    memcpy(p, path, plen);
+    p += plen;
+    memcpy(p, v, (size_t)w->dim * 4); /* little-endian host */
+    p += (size_t)w->dim * 4;
+    put_u32(p, (uint32_t)crc32(0L, w->rec, (uInt)(p - w->rec)));
+    fwrite(w->rec, 1, need, w->out.fp);
+    return 0;
+}
+
+int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_err *e)
+{
+    if (label >= w->nclasses || label < -1)
+        label = -1;
+    if (!strchr(path, '\t') && !strchr(path, '\n')) {
+        /* fine for TSV */
+    } else if (w->format == TL_FEAT_TSV) {
+        return tl_fail(e, "%s: a path with a tab or newline cannot go into TSV", path);
+    }
+    int rc = 0;
+    if (w->format == TL_FEAT_TLF) {
+        rc = add_tlf(w, path, label, v, e);
+    } else if (w->format == TL_FEAT_TSV) {
+        FILE *f = w->out.fp;
+        fputs(path, f);
+        fputc('\t', f);
+        if (label >= 0)
+            fputs(w->classes[label], f);
+        for (int i = 0; i < w->dim; i++)
+            fprintf(f, "\t%.9g", (double)v[i]);
+        fputc('\n', f);
+    } else {
+        if (w->count == w->npy_cap) {
+            int64_t nc = w->npy_cap ? w->npy_cap * 2 : 1024;
+            float *nr = realloc(w->npy_rows, (size_t)nc * (size_t)w->dim * sizeof(float));
+            if (!nr)
+                return tl_fail(e, "out of memory buffering NPY rows");
+            w->npy_rows = nr;
+            w->npy_cap = nc;
+        }
+        memcpy(w->npy_rows + (size_t)w->count * (size_t)w->dim, v, (size_t)w->dim * sizeof(float));
+    }
+    if (!rc)
+        w->count++;
+    if (!rc && ferror(w->out.fp))
+        rc = tl_fail(e, "write error");
+    return rc;
+}
+
+static void write_npy(tl_featw *w)
+{
+    char dict[128];
+    int n = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %d), }",
+                     (long long)w->count, w->dim);
+    /* Header padded with spaces to a multiple of 64 bytes, ending in '\n'. */
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    uint8_t pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 0, 0};
+    int hlen = n + pad + 1;
+    pre[8] = (uint8_t)(hlen & 0xFF);
+    pre[9] = (uint8_t)(hlen >> 8);
+    fwrite(pre, 1, 10, w->out.fp);
+    fwrite(dict, 1, (size_t)n, w->out.fp);
+    for (int i = 0; i < pad; i++)
+        fputc(' ', w->out.fp);
+    fputc('\n', w->out.fp);
+    if (w->count)
+        fwrite(w->npy_rows, sizeof(float), (size_t)w->count * (size_t)w->dim, w->out.fp);
+}
+
+int tl_featw_close(tl_featw *w, tl_err *e)
+{
+    if (w->format == TL_FEAT_TLF) {
+        uint8_t end[1 + 8 + 4];
+        end[0] = 'E';
+        for (int i = 0; i < 8; i++)
+            end[1 + i] = (uint8_t)((uint64_t)w->count >> (8 * i));
+        put_u32(end + 9, (uint32_t)crc32(0L, end, 9));
+        fwrite(end, 1, sizeof end, w->out.fp);
+    } else if (w->format == TL_FEAT_NPY) {
+        write_npy(w);
+    }
+    int rc = tl_outfile_commit(&w->out, e);
+    free(w->rec);
+    free(w->npy_rows);
+    free(w);
+    return rc;
+}
+
+void tl_featw_abort(tl_featw *w)
+{
+    if (!w)
+        return;
+    tl_outfile_abort(&w->out);
+    free(w->rec);
+    free(w->npy_rows);
+    free(w);
+}

@@ -1,0 +1,25 @@
+/* Inference: the graph compiled into a list of fused steps (convolution +
+ * batch norm + activation become one step with folded weights) and run one
+ * image per worker thread, so no barrier separates the layers. Each worker
+ * owns activation slots assigned by liveness, sized once at creation. */
+#ifndef TL_NN_INFER_H
+#define TL_NN_INFER_H
+
+#include "model.h"
+
+typedef struct tl_infer tl_infer;
+
+/* outputs: node indices whose values the caller wants (e.g. the pooled
+ * features, a named stage, the logits). nthreads must be at least the size
+ * of the pool later passed to tl_infer_run. */
+tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e);
+void tl_infer_free(tl_infer *inf);
+/* Folds the model's current parameters again (after training changed them). */
+int tl_infer_refresh(tl_infer *inf, tl_err *e);
+/* input: nimg images of in_c*in_h*in_w floats (CHW); out[k]: nimg rows of
+ * tl_node_size(outputs[k]) floats. */
+void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, float *const *out);
+/* Bytes of activation and scratch memory per worker, for reports. */
+size_t tl_infer_worker_bytes(const tl_infer *inf);
+
+#endif
