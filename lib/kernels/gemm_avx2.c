@@ -1,0 +1,65 @@
+/* AVX2+FMA path: 6 x 16 GEMM micro-kernel (12 ymm accumulators, 2 for the
+ * B row, 1 for the broadcast A value, out of 16 registers). */
+#include "simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TL_AVX2 __attribute__((target("avx2,fma")))
+#define MR 6
+#define NR 16
+
+#define ROW_FMA(i)                                                                                 \
+    do {                                                                                           \
+        __m256 a_ = _mm256_broadcast_ss(a + (i));                                                  \
+        c##i##0 = _mm256_fmadd_ps(a_, b0, c##i##0);                                                \
+        c##i##1 = _mm256_fmadd_ps(a_, b1, c##i##1);                                                \
+    } while (0)
+
+#define ROW_STORE(i)                                                                               \
+    do {                                                                                           \
+        float *ci_ = c + (size_t)(i) * ldc;                                                        \
+        __m256 r0_ = _mm256_mul_ps(va, c##i##0), r1_ = _mm256_mul_ps(va, c##i##1);                 \
+        if (beta != 0.0f) {                                                                        \
+            r0_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_), r0_);                                  \
+            r1_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_ + 8), r1_);                              \
+        }                                                                                          \
+        _mm256_storeu_ps(ci_, r0_);                                                                \
+        _mm256_storeu_ps(ci_ + 8, r1_);                                                            \
+    } while (0)
+
+#define DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps()
+
+TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c, int ldc,
+                                 float alpha, float beta)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
+    for (int p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+        a += MR;
+        b += NR;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
+}
+
+void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
+                      float *y);
+
+const tl_simd_impl tl_simd_avx2 = {
+    .name = "avx2",
+    .mr = MR,
+    .nr = NR,
+    .kc = 256,
+    .nc = 1024,
+    .ukernel = ukernel_avx2,
+    .dw_plane = tl_dw_plane_avx2,
+};
+
+#else
+const tl_simd_impl tl_simd_avx2 = {
+    .name = "avx2", .mr = 4, .nr = 8, .kc = 256, .nc = 512,
+};
+#endif

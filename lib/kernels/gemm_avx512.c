@@ -1,0 +1,69 @@
+/* AVX-512 path: 12 x 32 GEMM micro-kernel (24 zmm accumulators, 2 for the
+ * B row, 1 for the broadcast A value, out of 32 registers). */
+#include "simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define MR 12
+#define NR 32
+
+#define ROW_FMA(i)                                                                                 \
+    do {                                                                                           \
+        __m512 a_ = _mm512_set1_ps(a[i]);                                                          \
+        c##i##0 = _mm512_fmadd_ps(a_, b0, c##i##0);                                                \
+        c##i##1 = _mm512_fmadd_ps(a_, b1, c##i##1);                                                \
+    } while (0)
+
+#define ROW_STORE(i)                                                                               \
+    do {                                                                                           \
+        float *ci_ = c + (size_t)(i) * ldc;                                                        \
+        __m512 r0_ = _mm512_mul_ps(va, c##i##0), r1_ = _mm512_mul_ps(va, c##i##1);                 \
+        if (beta != 0.0f) {                                                                        \
+            r0_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci_), r0_);                                  \
+            r1_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci_ + 16), r1_);                             \
+        }                                                                                          \
+        _mm512_storeu_ps(ci_, r0_);                                                                \
+        _mm512_storeu_ps(ci_ + 16, r1_);                                                           \
+    } while (0)
+
+#define DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps()
+
+TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, float *c, int ldc,
+                                     float alpha, float beta)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
+    DECL(6); DECL(7); DECL(8); DECL(9); DECL(10); DECL(11);
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+        ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
+    ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
+}
+
+void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
+                        float *y);
+
+const tl_simd_impl tl_simd_avx512 = {
+    .name = "avx512",
+    .mr = MR,
+    .nr = NR,
+    .kc = 384,
+    .nc = 640,
+    .ukernel = ukernel_avx512,
+    .dw_plane = tl_dw_plane_avx512,
+};
+
+#else /* not x86-64: never selected, since the CPU check fails */
+const tl_simd_impl tl_simd_avx512 = {
+    .name = "avx512", .mr = 4, .nr = 8, .kc = 256, .nc = 512,
+};
+#endif

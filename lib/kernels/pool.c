@@ -1,0 +1,109 @@
+/* Max / average pooling with PyTorch semantics (ceil_mode, count_include_pad),
+ * generalised to asymmetric padding for TF "SAME" models. */
+#include "kernels.h"
+
+static int pool_out(int in, int k, int s, int pb, int pe, int ceil_mode)
+{
+    int span = in + pb + pe - k;
+    if (span < 0)
+        return 0;
+    int o = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    /* the last window must start inside the input or the leading padding */
+    if (ceil_mode && (o - 1) * s >= in + pb)
+        o--;
+    return o;
+}
+
+void tl_pool_geom_finish(tl_pool_geom *g)
+{
+    if (g->stride_h <= 0)
+        g->stride_h = g->kh;
+    if (g->stride_w <= 0)
+        g->stride_w = g->kw;
+    g->oh = pool_out(g->h, g->kh, g->stride_h, g->pad_t, g->pad_b, g->ceil_mode);
+    g->ow = pool_out(g->w, g->kw, g->stride_w, g->pad_l, g->pad_r, g->ceil_mode);
+}
+
+int tl_pool_geom_check(const tl_pool_geom *g, tl_err *e)
+{
+    if (g->c <= 0 || g->h <= 0 || g->w <= 0 || g->kh <= 0 || g->kw <= 0 || g->stride_h <= 0 ||
+        g->stride_w <= 0)
+        return tl_fail(e, "pooling has a non-positive size (c %d, %dx%d input, %dx%d kernel)", g->c,
+                       g->h, g->w, g->kh, g->kw);
+    if (g->pad_t < 0 || g->pad_l < 0 || g->pad_b < 0 || g->pad_r < 0 || g->pad_t >= g->kh ||
+        g->pad_b >= g->kh || g->pad_l >= g->kw || g->pad_r >= g->kw)
+        return tl_fail(e, "pooling padding must be in [0, kernel size)");
+    if (g->oh <= 0 || g->ow <= 0)
+        return tl_fail(e, "pooling output is empty (%dx%d input, %dx%d kernel)", g->h, g->w, g->kh,
+                       g->kw);
+    return 0;
+}
+
+/* Window [*a, *b) of one axis clipped to the input; *padded is its length
+ * clipped to the padded input instead (the count_include_pad divisor). */
+static void window(int o, int k, int s, int pb, int pe, int in, int *a, int *b, int *padded)
+{
+    int start = o * s - pb, end = start + k;
+    int pend = end < in + pe ? end : in + pe;
+    *padded = pend - start;
+    *a = start < 0 ? 0 : start;
+    *b = end < in ? end : in;
+}
+
+void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
+{
+    for (int c = 0; c < g->c; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w;
+        float *yc = y + (size_t)c * g->oh * g->ow;
+        for (int oy = 0; oy < g->oh; oy++) {
+            int y0, y1, py;
+            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            for (int ox = 0; ox < g->ow; ox++) {
+                int x0, x1, px;
+                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                float m = -__builtin_inff();
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        float v = xc[(size_t)iy * g->w + ix];
+                        /* NaN propagates, as in PyTorch */
+                        if (v > m || v != v)
+                            m = v;
+                    }
+                yc[(size_t)oy * g->ow + ox] = m;
+            }
+        }
+    }
+}
+
+void tl_avgpool2d(const tl_pool_geom *g, const float *x, float *y)
+{
+    for (int c = 0; c < g->c; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w;
+        float *yc = y + (size_t)c * g->oh * g->ow;
+        for (int oy = 0; oy < g->oh; oy++) {
+            int y0, y1, py;
+            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            for (int ox = 0; ox < g->ow; ox++) {
+                int x0, x1, px;
+                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                float s = 0.0f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        s += xc[(size_t)iy * g->w + ix];
+                int n = g->count_include_pad ? py * px : (y1 - y0) * (x1 - x0);
+                yc[(size_t)oy * g->ow + ox] = n > 0 ? s / (float)n : 0.0f;
+            }
+        }
+    }
+}
+
+void tl_global_avgpool(int c, int hw, const float *x, float *y)
+{
+    for (int i = 0; i < c; i++) {
+        const float *xc = x + (size_t)i * hw;
+        float s = 0.0f;
+        for (int j = 0; j < hw; j++)
+            s += xc[j];
+        y[i] = hw > 0 ? s / (float)hw : 0.0f;
+    }
+}

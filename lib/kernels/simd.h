@@ -1,0 +1,50 @@
+/* Internal to lib/kernels: the per-path function table and the workspace.
+ * Each SIMD file compiles its functions with a target attribute, so the
+ * library builds without -mavx flags and runs on any x86-64. */
+#ifndef TL_KERNELS_SIMD_H
+#define TL_KERNELS_SIMD_H
+
+#include "kernels.h"
+
+/* Micro-kernel over packed panels: a is k x mr (mr values per step), b is
+ * k x nr; c (mr x nr, row stride ldc) = alpha * a*b + beta * c, and
+ * beta == 0 does not read c. */
+typedef void (*tl_ukernel_fn)(int k, const float *a, const float *b, float *c, int ldc,
+                              float alpha, float beta);
+/* One depthwise channel plane: y (oh x ow) = conv(x (h x w), w (kh x kw)) + bias, then
+ * relu/relu6 when act is one of those (other activations are applied after). */
+typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const float *w, float bias,
+                               int act, float *y);
+
+typedef struct tl_simd_impl {
+    const char *name;
+    int mr, nr; /* micro-tile */
+    int kc, nc; /* k block (A sliver stays in L1), n block (B block stays in L2) */
+    tl_ukernel_fn ukernel;
+    tl_dw_plane_fn dw_plane;
+} tl_simd_impl;
+
+extern const tl_simd_impl tl_simd_scalar, tl_simd_avx2, tl_simd_avx512;
+
+struct tl_kws {
+    const tl_simd_impl *impl;
+    float *pack_a; /* mr x kc */
+    float *pack_b; /* kc x nc, nc rounded to nr */
+    float *tile;   /* mr x nr, edge tiles */
+};
+
+/* Shared scalar pieces for the depthwise paths. */
+float tl_dw_point(const tl_conv_geom *g, const float *x, const float *w, int oy, int ox);
+/* First output column whose taps are all inside the row, and one past the last. */
+void tl_dw_interior(const tl_conv_geom *g, int *ox_lo, int *ox_hi);
+/* relu / relu6 on a scalar; identity for other activations. */
+static inline float tl_clamp_act(int act, float v)
+{
+    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
+        v = v > 0.0f ? v : 0.0f;
+    if (act == TL_ACT_RELU6)
+        v = v < 6.0f ? v : 6.0f;
+    return v;
+}
+
+#endif

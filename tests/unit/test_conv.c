@@ -1,0 +1,351 @@
+/* tl_conv_forward and tl_depthwise_forward on every SIMD path against a
+ * naive direct convolution (double accumulation): random shapes with
+ * asymmetric padding, strides, dilation, groups, depthwise, 1x1, tiled
+ * im2col; and against PyTorch F.conv2d via /usr/bin/python3 when present. */
+#include "check.h"
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* like fmax, but a NaN difference wins so it cannot hide */
+static double worse(double a, double b) { return isnan(a) || a >= b ? a : b; }
+
+static const char *paths[] = {"scalar", "avx2", "avx512"};
+
+static double act_ref(int act, double v)
+{
+    switch (act) {
+    case TL_ACT_RELU: return v > 0 ? v : 0;
+    case TL_ACT_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
+    case TL_ACT_SILU: return v / (1 + exp(-v));
+    case TL_ACT_HARDSWISH: return v * fmin(fmax(v + 3, 0), 6) / 6;
+    default: return v;
+    }
+}
+
+/* y and, per output, the magnitude sum |w x| that bounds rounding error */
+static void conv_ref(const tl_conv_geom *g, const float *x, const float *w, const float *b, int act,
+                     double *y, double *mag)
+{
+    int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups;
+    for (int o = 0; o < g->cout; o++) {
+        int grp = o / cout_g;
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++) {
+                double s = b ? b[o] : 0, m = b ? fabs(b[o]) : 0;
+                for (int c = 0; c < cin_g; c++)
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++) {
+                            int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+                            int ix = ox * g->stride_w - g->pad_l + kx * g->dil_w;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                continue;
+                            double v = (double)w[((size_t)(o * cin_g + c) * g->kh + ky) * g->kw + kx] *
+                                       x[((size_t)(grp * cin_g + c) * g->h + iy) * g->w + ix];
+                            s += v;
+                            m += fabs(v);
+                        }
+                size_t i = ((size_t)o * g->oh + oy) * g->ow + ox;
+                y[i] = act_ref(act, s);
+                mag[i] = m;
+            }
+    }
+}
+
+static float *rand_buf(tl_rng *r, size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tl_rng_uniform(r) * 2.0f - 1.0f;
+    return p;
+}
+
+static void describe(const tl_conv_geom *g, char *buf, size_t n)
+{
+    snprintf(buf, n, "cin %d %dx%d cout %d k %dx%d s %d,%d pad t%d l%d b%d r%d dil %d,%d groups %d",
+             g->cin, g->h, g->w, g->cout, g->kh, g->kw, g->stride_h, g->stride_w, g->pad_t,
+             g->pad_l, g->pad_b, g->pad_r, g->dil_h, g->dil_w, g->groups);
+}
+
+/* Runs one geometry on each workspace; returns the number of failures. */
+static int run_geom(tl_kws **ws, int nws, tl_rng *r, tl_conv_geom g, int act, int use_bias)
+{
+    tl_conv_geom_finish(&g);
+    tl_err e;
+    char desc[256];
+    describe(&g, desc, sizeof desc);
+    if (tl_conv_geom_check(&g, &e) < 0) {
+        CHECK_MSG(0, "%s: %s", desc, e.msg);
+        return 1;
+    }
+    size_t nx = (size_t)g.cin * g.h * g.w, ny = (size_t)g.cout * g.oh * g.ow;
+    size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    float *x = rand_buf(r, nx), *w = rand_buf(r, nw), *b = use_bias ? rand_buf(r, g.cout) : NULL;
+    double *ref = malloc(ny * sizeof *ref), *mag = malloc(ny * sizeof *mag);
+    conv_ref(&g, x, w, b, act, ref, mag);
+    float *y = malloc(ny * sizeof *y);
+    size_t ns = tl_conv_scratch_floats(&g);
+    float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+    int fails = 0;
+    int dw = g.groups == g.cin && g.cout == g.cin;
+    for (int p = 0; p < nws; p++) {
+        for (int via_dw = 0; via_dw <= dw; via_dw++) {
+            for (size_t i = 0; i < ny; i++)
+                y[i] = NAN;
+            if (via_dw)
+                tl_depthwise_forward(ws[p], &g, x, w, b, act, y);
+            else
+                tl_conv_forward(ws[p], &g, x, w, b, act, y, scratch);
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < ny; i++)
+                if (!(fabs(y[i] - ref[i]) <= 2e-6 * (mag[i] + 1) + 1e-6 * fabs(ref[i]))) {
+                    if (!bad)
+                        first = i;
+                    bad++;
+                }
+            CHECK_MSG(bad == 0, "%s %s act %d: %zu bad, y[%zu] = %.9g expected %.9g",
+                      tl_kws_simd_name(ws[p]), desc, act, bad, first, y[first], ref[first]);
+            fails += bad != 0;
+        }
+    }
+    free(x); free(w); free(b); free(ref); free(mag); free(y); free(scratch);
+    return fails;
+}
+
+static int rnd(tl_rng *r, int lo, int hi) { return lo + (int)tl_rng_below(r, (uint64_t)(hi - lo + 1)); }
+
+static void test_fixed(tl_kws **ws, int n, tl_rng *r)
+{
+    /* 1x1 direct GEMM, strided 1x1, TF SAME 3x3/2, VGG-like, tiled im2col (K 1152, 900 columns) */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 24, .h = 9, .w = 11, .cout = 40, .kh = 1, .kw = 1}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 16, .h = 38, .w = 38, .cout = 20, .kh = 1, .kw = 1}, TL_ACT_NONE, 0);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 8, .h = 9, .w = 10, .cout = 12, .kh = 1, .kw = 1, .stride_h = 2, .stride_w = 2}, TL_ACT_RELU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 16, .w = 16, .cout = 8, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 128, .h = 30, .w = 30, .cout = 20, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 23, .w = 23, .cout = 16, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}, TL_ACT_NONE, 0);
+    /* depthwise: MobileNet shapes (PyTorch and TF padding), wide rows for
+     * vector tails, 5x5, dilation, stride 3 (scalar fallback), multiplier 2 */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 8, .h = 112, .w = 112, .cout = 8, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 8}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 8, .h = 112, .w = 112, .cout = 8, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 1, .groups = 8}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 6, .h = 15, .w = 57, .cout = 6, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 6}, TL_ACT_RELU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 5, .h = 14, .w = 46, .cout = 5, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 5}, TL_ACT_HARDSWISH, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 20, .w = 35, .cout = 4, .kh = 3, .kw = 3, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .dil_h = 2, .dil_w = 2, .groups = 4}, TL_ACT_SILU, 0);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 20, .w = 35, .cout = 4, .kh = 3, .kw = 3, .stride_h = 3, .stride_w = 3, .pad_t = 1, .pad_l = 1, .groups = 4}, TL_ACT_NONE, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 3, .w = 2, .cout = 4, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 4}, TL_ACT_NONE, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 9, .w = 9, .cout = 8, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 4}, TL_ACT_NONE, 1);
+}
+
+static void test_random(tl_kws **ws, int n, tl_rng *r)
+{
+    int fails = 0;
+    for (int t = 0; t < 120 && fails < 5; t++) {
+        tl_conv_geom g = {0};
+        int kind = rnd(r, 0, 3); /* 0 dense, 1 grouped, 2 depthwise, 3 1x1 */
+        g.groups = kind == 1 ? rnd(r, 2, 4) : 1;
+        g.cin = g.groups * rnd(r, 1, 6);
+        g.cout = g.groups * rnd(r, 1, 7);
+        if (kind == 2)
+            g.groups = g.cout = g.cin = rnd(r, 1, 9);
+        g.kh = kind == 3 ? 1 : rnd(r, 1, 5);
+        g.kw = kind == 3 ? 1 : rnd(r, 1, 5);
+        g.h = rnd(r, 1, 24);
+        g.w = rnd(r, 1, 40);
+        g.stride_h = rnd(r, 1, 2);
+        g.stride_w = rnd(r, 1, 2);
+        g.dil_h = rnd(r, 0, 3) == 0 ? 2 : 1;
+        g.dil_w = rnd(r, 0, 3) == 0 ? 2 : 1;
+        g.pad_t = rnd(r, 0, g.kh);
+        g.pad_b = rnd(r, 0, g.kh);
+        g.pad_l = rnd(r, 0, g.kw);
+        g.pad_r = rnd(r, 0, g.kw);
+        if (kind == 3 && rnd(r, 0, 1))
+            g.pad_t = g.pad_b = g.pad_l = g.pad_r = 0, g.stride_h = g.stride_w = 1;
+        tl_conv_geom_finish(&g);
+        if (g.oh <= 0 || g.ow <= 0)
+            continue;
+        fails += run_geom(ws, n, r, g, rnd(r, 0, 2), rnd(r, 0, 1));
+    }
+}
+
+/* ---- PyTorch reference ---- */
+
+static int write_floats(const char *path, const float *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t w = fwrite(p, sizeof *p, n, f);
+    return fclose(f) == 0 && w == n ? 0 : -1;
+}
+
+static int read_floats(const char *path, float *p, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t got = fread(p, sizeof *p, n, f);
+    int extra = fgetc(f);
+    fclose(f);
+    return got == n && extra == EOF ? 0 : -1;
+}
+
+static const char *torch_script =
+    "import sys, numpy as np, torch, torch.nn.functional as F\n"
+    "d = sys.argv[1]; a = [int(v) for v in sys.argv[2:]]\n"
+    "cin, h, w, cout, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, g, act = a\n"
+    "x = torch.from_numpy(np.fromfile(d + '/x', '<f4').reshape(1, cin, h, w))\n"
+    "wt = torch.from_numpy(np.fromfile(d + '/w', '<f4').reshape(cout, cin // g, kh, kw))\n"
+    "b = torch.from_numpy(np.fromfile(d + '/b', '<f4'))\n"
+    "y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), wt, b, stride=(sh, sw), dilation=(dh, dw), groups=g)\n"
+    "y = [y, F.relu(y), F.relu6(y)][act]\n"
+    "y.numpy().astype('<f4').tofile(d + '/y')\n";
+
+static void torch_case(tl_kws *ws, tl_rng *r, const char *dir, tl_conv_geom g, int act)
+{
+    tl_conv_geom_finish(&g);
+    size_t nx = (size_t)g.cin * g.h * g.w, ny = (size_t)g.cout * g.oh * g.ow;
+    size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw;
+    float *x = rand_buf(r, nx), *w = rand_buf(r, nw), *b = rand_buf(r, g.cout);
+    float *y = malloc(ny * sizeof *y), *yt = malloc(ny * sizeof *yt);
+    char path[512], cmd[1024];
+    snprintf(path, sizeof path, "%s/x", dir);
+    int ok = write_floats(path, x, nx) == 0;
+    snprintf(path, sizeof path, "%s/w", dir);
+    ok = ok && write_floats(path, w, nw) == 0;
+    snprintf(path, sizeof path, "%s/b", dir);
+    ok = ok && write_floats(path, b, g.cout) == 0;
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/conv.py %s %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", dir,
+             dir, g.cin, g.h, g.w, g.cout, g.kh, g.kw, g.stride_h, g.stride_w, g.pad_t, g.pad_l,
+             g.pad_b, g.pad_r, g.dil_h, g.dil_w, g.groups, act);
+    ok = ok && system(cmd) == 0;
+    snprintf(path, sizeof path, "%s/y", dir);
+    ok = ok && read_floats(path, yt, ny) == 0;
+    CHECK_MSG(ok, "pytorch reference run failed: %s", cmd);
+    if (ok) {
+        size_t ns = tl_conv_scratch_floats(&g);
+        float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+        tl_conv_forward(ws, &g, x, w, b, act, y, scratch);
+        double worst = 0;
+        for (size_t i = 0; i < ny; i++)
+            worst = worse(worst, fabs(y[i] - yt[i]));
+        CHECK_MSG(worst < 1e-4, "vs pytorch: max difference %g (%s)", worst, cmd);
+        free(scratch);
+    }
+    free(x); free(w); free(b); free(y); free(yt);
+}
+
+static void test_torch(tl_kws *ws, tl_rng *r)
+{
+    if (access("/usr/bin/python3", X_OK) != 0 ||
+        system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") != 0) {
+        printf("test_conv: /usr/bin/python3 with torch not available, pytorch comparison skipped\n");
+        return;
+    }
+    char dir[] = "/tmp/tl_test_conv_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK_MSG(0, "mkdtemp failed");
+        return;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/conv.py", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs(torch_script, f);
+    fclose(f);
+    torch_case(ws, r, dir, (tl_conv_geom){.cin = 3, .h = 17, .w = 20, .cout = 16, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6);
+    torch_case(ws, r, dir, (tl_conv_geom){.cin = 12, .h = 15, .w = 33, .cout = 12, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 12}, TL_ACT_RELU);
+    torch_case(ws, r, dir, (tl_conv_geom){.cin = 8, .h = 11, .w = 13, .cout = 12, .kh = 3, .kw = 2, .pad_t = 2, .pad_l = 1, .pad_b = 1, .pad_r = 0, .dil_h = 2, .groups = 4}, TL_ACT_NONE);
+    torch_case(ws, r, dir, (tl_conv_geom){.cin = 32, .h = 14, .w = 14, .cout = 48, .kh = 1, .kw = 1}, TL_ACT_NONE);
+    const char *names[] = {"x", "w", "b", "y", "conv.py"};
+    for (int i = 0; i < 5; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
+static void test_geom(void)
+{
+    tl_err e;
+    tl_conv_geom g = {.cin = 3, .h = 224, .w = 224, .cout = 32, .kh = 3, .kw = 3, .stride_h = 2,
+                      .stride_w = 2, .pad_b = 1, .pad_r = 1};
+    tl_conv_geom_finish(&g);
+    CHECK(g.oh == 112 && g.ow == 112 && g.dil_h == 1 && g.groups == 1);
+    CHECK(tl_conv_geom_check(&g, &e) == 0);
+    g.groups = 2;
+    CHECK(tl_conv_geom_check(&g, &e) < 0 && strstr(e.msg, "groups"));
+    tl_conv_geom s = {.cin = 2, .h = 2, .w = 2, .cout = 2, .kh = 5, .kw = 5};
+    tl_conv_geom_finish(&s);
+    CHECK(s.oh == 0 && tl_conv_geom_check(&s, &e) < 0);
+    tl_conv_geom d = {.cin = 64, .h = 56, .w = 56, .cout = 64, .kh = 1, .kw = 1};
+    tl_conv_geom_finish(&d);
+    CHECK(tl_conv_scratch_floats(&d) == 0);
+    tl_conv_geom big = {.cin = 512, .h = 56, .w = 56, .cout = 512, .kh = 3, .kw = 3, .pad_t = 1,
+                        .pad_l = 1, .pad_b = 1, .pad_r = 1};
+    tl_conv_geom_finish(&big);
+    CHECK(tl_conv_scratch_floats(&big) <= ((size_t)1 << 20)); /* 4 MiB */
+}
+
+static void bench(tl_kws *ws, tl_rng *r)
+{
+    struct { const char *name; tl_conv_geom g; } cases[] = {
+        {"mbv2 dw 3x3 s1 112x112x32", {.cin = 32, .h = 112, .w = 112, .cout = 32, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 32}},
+        {"mbv2 dw 3x3 s2 112x112x96", {.cin = 96, .h = 112, .w = 112, .cout = 96, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 96}},
+        {"mbv2 pw 1x1 56x56 24->144", {.cin = 24, .h = 56, .w = 56, .cout = 144, .kh = 1, .kw = 1}},
+        {"resnet 3x3 56x56 64->64", {.cin = 64, .h = 56, .w = 56, .cout = 64, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}},
+        {"resnet 3x3 7x7 512->512", {.cin = 512, .h = 7, .w = 7, .cout = 512, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}},
+        {"resnet 7x7/2 224 3->64", {.cin = 3, .h = 224, .w = 224, .cout = 64, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tl_conv_geom g = cases[c].g;
+        tl_conv_geom_finish(&g);
+        size_t nx = (size_t)g.cin * g.h * g.w, ny = (size_t)g.cout * g.oh * g.ow;
+        size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw, ns = tl_conv_scratch_floats(&g);
+        float *x = rand_buf(r, nx), *w = rand_buf(r, nw), *y = malloc(ny * sizeof *y);
+        float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+        double flop = 2.0 * ny * (nw / g.cout), best = 1e9;
+        for (int t = 0; t < 5; t++) {
+            double t0 = tl_now();
+            tl_conv_forward(ws, &g, x, w, NULL, TL_ACT_RELU, y, scratch);
+            best = fmin(best, tl_now() - t0);
+        }
+        printf("bench conv %-6s %-28s %8.3f ms %7.1f GFLOPS\n", tl_kws_simd_name(ws), cases[c].name,
+               best * 1e3, flop / best * 1e-9);
+        free(x); free(w); free(y); free(scratch);
+    }
+}
+
+int main(void)
+{
+    tl_err e;
+    tl_rng r;
+    tl_rng_seed(&r, 7);
+    tl_kws *ws[3];
+    int n = 0;
+    for (int p = 0; p < 3; p++) {
+        if (!tl_simd_supported(paths[p])) {
+            printf("test_conv: %s not supported here, skipped\n", paths[p]);
+            continue;
+        }
+        ws[n] = tl_kws_new_simd(paths[p], &e);
+        CHECK_MSG(ws[n] != NULL, "%s", e.msg);
+        if (ws[n])
+            n++;
+    }
+    test_geom();
+    test_fixed(ws, n, &r);
+    test_random(ws, n, &r);
+    test_torch(ws[n - 1], &r);
+    const char *b = getenv("TL_BENCH");
+    if (b && *b == '1')
+        for (int p = 0; p < n; p++)
+            bench(ws[p], &r);
+    for (int p = 0; p < n; p++)
+        tl_kws_free(ws[p]);
+    return check_finish("test_conv");
+}

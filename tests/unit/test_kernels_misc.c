@@ -1,0 +1,123 @@
+/* Activations, bias + activation, softmax and the linear layer. */
+#include "check.h"
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* like fmax, but a NaN difference wins so it cannot hide */
+static double worse(double a, double b) { return isnan(a) || a >= b ? a : b; }
+
+static double act_ref(int act, double v)
+{
+    double hs = fmin(fmax(v + 3, 0), 6) / 6, sg = 1 / (1 + exp(-v));
+    switch (act) {
+    case TL_ACT_RELU: return v > 0 ? v : 0;
+    case TL_ACT_RELU6: return v < 0 ? 0 : v > 6 ? 6 : v;
+    case TL_ACT_SIGMOID: return sg;
+    case TL_ACT_SILU: return v * sg;
+    case TL_ACT_HARDSIGMOID: return hs;
+    case TL_ACT_HARDSWISH: return v * hs;
+    default: return v;
+    }
+}
+
+static void test_activation(void)
+{
+    enum { N = 37 };
+    for (int act = TL_ACT_NONE; act <= TL_ACT_HARDSWISH; act++) {
+        float x[N];
+        for (int i = 0; i < N; i++)
+            x[i] = -9.0f + 0.5f * i;
+        tl_activation(act, x, N);
+        int bad = 0;
+        for (int i = 0; i < N; i++)
+            bad += !(fabs(x[i] - act_ref(act, -9.0 + 0.5 * i)) <= 1e-6 * (1 + fabs(x[i])));
+        CHECK_MSG(bad == 0, "activation %d: %d bad", act, bad);
+    }
+    /* bias then activation, per channel, on a strided block */
+    float b[3] = {1, -2, 10}, m[3 * 20];
+    for (int i = 0; i < 60; i++)
+        m[i] = (float)(i % 20) - 5.0f;
+    tl_bias_act_2d(TL_ACT_RELU6, m, 20, b, 3, 17);
+    int bad = 0;
+    for (int r = 0; r < 3; r++)
+        for (int j = 0; j < 20; j++) {
+            double v = j - 5.0;
+            double want = j < 17 ? act_ref(TL_ACT_RELU6, v + b[r]) : v;
+            bad += m[r * 20 + j] != (float)want;
+        }
+    CHECK_MSG(bad == 0, "bias_act_2d: %d bad", bad);
+    float c[4] = {-1, 2, -3, 4};
+    tl_bias_act(TL_ACT_RELU, c, NULL, 2, 2);
+    CHECK(c[0] == 0 && c[1] == 2 && c[2] == 0 && c[3] == 4);
+}
+
+static void test_softmax(void)
+{
+    float x[5] = {1000, 1001, 999, -1e30f, 1000}, y[5];
+    tl_softmax(x, y, 5);
+    double s = 0;
+    for (int i = 0; i < 5; i++) {
+        CHECK(isfinite(y[i]));
+        s += y[i];
+    }
+    CHECK_NEAR(s, 1.0, 1e-6);
+    double z = exp(0) * 2 + exp(1) + exp(-1);
+    CHECK_NEAR(y[1], exp(1) / z, 1e-6);
+    CHECK(y[3] == 0.0f);
+    tl_softmax(x, x, 5); /* in place */
+    CHECK_NEAR(x[1], y[1], 0);
+    float one = 3;
+    tl_softmax(&one, &one, 1);
+    CHECK(one == 1.0f);
+}
+
+static void test_linear(void)
+{
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    tl_rng r;
+    tl_rng_seed(&r, 11);
+    int batch = 3, in = 70, out = 41;
+    float *x = malloc(sizeof(float) * batch * in), *w = malloc(sizeof(float) * out * in);
+    float *b = malloc(sizeof(float) * out), *y = malloc(sizeof(float) * batch * out);
+    for (int i = 0; i < batch * in; i++)
+        x[i] = tl_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < out * in; i++)
+        w[i] = tl_rng_uniform(&r) - 0.5f;
+    for (int i = 0; i < out; i++)
+        b[i] = tl_rng_uniform(&r);
+    for (int p = 0; p < 3; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        tl_err e;
+        tl_kws *ws = tl_kws_new_simd(paths[p], &e);
+        CHECK_MSG(ws != NULL, "%s", e.msg);
+        if (!ws)
+            continue;
+        for (int with_bias = 0; with_bias <= 1; with_bias++) {
+            for (int i = 0; i < batch * out; i++)
+                y[i] = NAN;
+            tl_linear_forward(ws, batch, in, out, x, w, with_bias ? b : NULL, y);
+            double worst = 0;
+            for (int n = 0; n < batch; n++)
+                for (int o = 0; o < out; o++) {
+                    double s = with_bias ? b[o] : 0;
+                    for (int k = 0; k < in; k++)
+                        s += (double)x[n * in + k] * w[o * in + k];
+                    worst = worse(worst, fabs(s - y[n * out + o]));
+                }
+            CHECK_MSG(worst < 1e-5, "%s linear: max error %g", paths[p], worst);
+        }
+        tl_kws_free(ws);
+    }
+    free(x); free(w); free(b); free(y);
+}
+
+int main(void)
+{
+    test_activation();
+    test_softmax();
+    test_linear();
+    return check_finish("test_kernels_misc");
+}
