@@ -1,0 +1,137 @@
+#include "classifier.h"
+
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tl_classifier_load(tl_classifier *c, const char *model, tl_err *e)
+{
+    memset(c, 0, sizeof *c);
+    char path[4096];
+    if (tl_model_locate(model, path, sizeof path, e))
+        return -1;
+    tl_st_file f;
+    if (tl_st_open(path, &f, e))
+        return -1;
+    const char *arch = tl_st_meta(&f, "tl.arch");
+    int is_head = arch && !strcmp(arch, "linear");
+    tl_st_close(&f);
+    if (is_head) {
+        if (tl_head_load(path, &c->head, e))
+            return -1;
+        c->has_head = 1;
+        c->classes = c->head.classes;
+        c->nclasses = c->head.nclasses;
+        c->probabilities = c->head.lin.kind == TL_HEAD_LOGREG;
+    } else {
+        if (tl_net_load(path, &c->net, e))
+            return -1;
+        c->has_net = 1;
+        if (c->net.model->logits_node < 0) {
+            tl_classifier_free(c);
+            return tl_fail(e, "%s: a backbone without classifier; train a head on its features first", path);
+        }
+        c->classes = c->net.classes;
+        c->nclasses = c->net.model->num_classes;
+        c->probabilities = 1;
+    }
+    c->tmp = tl_xalloc((size_t)c->nclasses + 1, sizeof(float), e);
+    if (!c->tmp) {
+        tl_classifier_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+void tl_classifier_free(tl_classifier *c)
+{
+    tl_extractor_free(c->x);
+    if (c->has_net)
+        tl_net_free(&c->net);
+    if (c->has_head)
+        tl_head_free(&c->head);
+    tl_free(c->tmp);
+    memset(c, 0, sizeof *c);
+}
+
+int tl_classifier_feature_dim(const tl_classifier *c) { return c->has_head ? c->head.lin.d : 0; }
+
+void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out) { tl_head_outputs(&c->head, v, out); }
+
+static int load_backbone(tl_classifier *c, const char *head_path, tl_err *e)
+{
+    const char *fm = c->head.feature_model;
+    if (!fm)
+        return tl_fail(e, "%s: the head does not say which model its features came from; extract features "
+                          "with tl-extract and give them instead of images", head_path);
+    tl_err first;
+    if (tl_net_load(fm, &c->net, &first) == 0)
+        return 0;
+    /* The head may have moved with its backbone: look beside it, then in
+     * $TL_MODEL_PATH by base name. */
+    char *hcopy = tl_strdup(head_path), *fcopy = tl_strdup(fm);
+    if (!hcopy || !fcopy) {
+        free(hcopy);
+        free(fcopy);
+        return tl_fail(e, "out of memory");
+    }
+    char beside[4096];
+    const char *base = basename(fcopy);
+    snprintf(beside, sizeof beside, "%s/%s", dirname(hcopy), base);
+    int rc = tl_net_load(beside, &c->net, e);
+    if (rc)
+        rc = tl_net_load(base, &c->net, e);
+    free(hcopy);
+    free(fcopy);
+    if (rc)
+        return tl_fail(e, "backbone %s of the head: %s", fm, first.msg);
+    return 0;
+}
+
+int tl_classifier_prepare_images(tl_classifier *c, const char *model_path, int nthreads, const tl_extract_opts *o,
+                                 tl_err *e)
+{
+    const char *layer = "logits";
+    if (c->has_head) {
+        if (!c->has_net) {
+            if (load_backbone(c, model_path, e))
+                return -1;
+            c->has_net = 1;
+        }
+        layer = c->head.feature_layer;
+    }
+    c->x = tl_extractor_new(&c->net, layer, nthreads, o, e);
+    if (!c->x)
+        return -1;
+    if (c->has_head && tl_extractor_dim(c->x) != c->head.lin.d)
+        return tl_fail(e, "the backbone gives %d values at layer %s, the head takes %d", tl_extractor_dim(c->x),
+                       layer ? layer : "features", c->head.lin.d);
+    return 0;
+}
+
+typedef struct {
+    tl_classifier *c;
+    tl_scores_fn fn;
+    void *user;
+} run_ctx;
+
+static int on_vector(void *user, int64_t index, const float *v, tl_err *e)
+{
+    run_ctx *rc = user;
+    tl_classifier *c = rc->c;
+    if (c->has_head) {
+        tl_head_outputs(&c->head, v, c->tmp);
+    } else {
+        tl_softmax(v, c->tmp, c->nclasses);
+    }
+    return rc->fn(rc->user, index, c->tmp, e);
+}
+
+int tl_classifier_run_images(tl_classifier *c, tl_pool *pool, const tl_dataset *d, tl_scores_fn fn, void *user,
+                             tl_progress_fn progress, void *progress_user, tl_log_fn log, void *log_user,
+                             tl_extract_stats *stats, tl_err *e)
+{
+    run_ctx rc = {c, fn, user};
+    return tl_extractor_run(c->x, pool, d, on_vector, &rc, progress, progress_user, log, log_user, stats, e);
+}

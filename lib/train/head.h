@@ -1,0 +1,28 @@
+/* A classifier head trained on feature vectors, saved as a checkpoint:
+ * tensors `weight` [k, d] and `bias` [k] (a torch.nn.Linear state_dict),
+ * metadata tl.arch = "linear" plus the classes and the model and layer
+ * the features came from, so images can later be classified end to end. */
+#ifndef TL_TRAIN_HEAD_H
+#define TL_TRAIN_HEAD_H
+
+#include "linear.h"
+#include "io/features.h"
+
+typedef struct tl_head {
+    tl_linear_model lin;
+    char **classes;
+    int nclasses;
+    char *feature_model;   /* backbone checkpoint the features came from, may be NULL */
+    char *feature_layer;
+} tl_head;
+
+/* extra_meta: NULL-terminated key, value pairs (training provenance). */
+int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char *const *extra_meta,
+                 const char *path, tl_err *e);
+int tl_head_load(const char *path, tl_head *h, tl_err *e);
+void tl_head_free(tl_head *h);
+/* Scores to what the tools print: probabilities for logistic regression
+ * (softmax), decision values for the SVM. */
+void tl_head_outputs(const tl_head *h, const float *x, float *out);
+
+#endif

@@ -1,0 +1,171 @@
+/* tl-info: what a checkpoint holds: architecture, layers, size, cost,
+ * preprocessing and classes. */
+#include "common.h"
+#include "io/checkpoint.h"
+#include "train/head.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static _Noreturn void usage(void)
+{
+    printf("Usage: tl-info [options] MODEL\n"
+           "Describe a checkpoint: architecture, named layers (the names tl-extract\n"
+           "--layer takes) with their output shapes, parameters, multiply-adds per image,\n"
+           "preprocessing and classes. For a head from tl-finetune: its classes and the\n"
+           "model and layer its features came from.\n"
+           "\n"
+           "  -c, --classes         list every class name\n"
+           "  -M, --metadata        print all metadata keys\n"
+           "  -h, --help            this help;  --version  the version\n"
+           "\n"
+           "Example:\n"
+           "  tl-info mobilenet_v2.safetensors\n");
+    exit(0);
+}
+
+static void print_classes(char *const *names, int n, int all)
+{
+    printf("classes    %d", n);
+    int shown = all ? n : (n < 6 ? n : 6);
+    for (int i = 0; i < shown; i++)
+        printf("%s%s", i ? ", " : ": ", names[i]);
+    if (shown < n)
+        printf(", ... (--classes lists all)");
+    printf("\n");
+}
+
+static void print_meta(const tl_st_file *f)
+{
+    printf("\nmetadata\n");
+    for (int i = 0; i < f->nmeta; i++) {
+        const char *v = f->meta_values[i];
+        if (strlen(v) > 100)
+            printf("  %-20s %.100s... (%zu chars)\n", f->meta_keys[i], v, strlen(v));
+        else
+            printf("  %-20s %s\n", f->meta_keys[i], v);
+    }
+}
+
+static void group_digits(char *buf, size_t n, long long v)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%lld", v);
+    size_t len = strlen(raw), o = 0;
+    for (size_t i = 0; i < len && o + 2 < n; i++) {
+        if (i && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = raw[i];
+    }
+    buf[o] = '\0';
+}
+
+static void info_net(const tl_net *net, int all_classes)
+{
+    const tl_model *m = net->model;
+    const tl_preproc *pp = &net->pp;
+    const char *src = tl_net_meta(net, "tl.source");
+    printf("model      %s\n", net->path);
+    printf("arch       %s", m->arch);
+    if (net->opts.width_mult != 1.0f)
+        printf(" (width %g)", (double)net->opts.width_mult);
+    if (m->tf_same)
+        printf(", TensorFlow SAME padding");
+    printf("\n");
+    if (src)
+        printf("source     %s\n", src);
+    static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
+    if (pp->resize_size == pp->input_size)
+        printf("input      %dx%dx%d: resize to %dx%d (%s)\n", m->in_c, m->in_h, m->in_w, pp->input_size,
+               pp->input_size, interp[pp->interp]);
+    else
+        printf("input      %dx%dx%d: shorter side to %d (%s), centre crop %d\n", m->in_c, m->in_h, m->in_w,
+               pp->resize_size, interp[pp->interp], pp->input_size);
+    printf("normalise  (x/255 - [%.4g %.4g %.4g]) / [%.4g %.4g %.4g], %s order\n", (double)pp->mean[0],
+           (double)pp->mean[1], (double)pp->mean[2], (double)pp->std[0], (double)pp->std[1], (double)pp->std[2],
+           pp->bgr ? "BGR" : "RGB");
+    if (net->nclasses)
+        print_classes(net->classes, net->nclasses, all_classes);
+    else
+        printf("classes    none (a backbone without classifier)\n");
+    char p[32], b[32];
+    group_digits(p, sizeof p, tl_model_param_count(m, 0));
+    group_digits(b, sizeof b, tl_model_param_count(m, 1) - tl_model_param_count(m, 0));
+    printf("parameters %s (+ %s in batch-norm statistics)\n", p, b);
+    printf("mult-adds  %.1f M per image\n", (double)tl_model_macs(m) / 1e6);
+    printf("\n%-16s %-14s %s\n", "layer", "output", "");
+    for (int i = 0; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        if (!n->name[0])
+            continue;
+        char shape[48];
+        if (n->h == 1 && n->w == 1 && i != 0)
+            snprintf(shape, sizeof shape, "%d", n->c);
+        else
+            snprintf(shape, sizeof shape, "%dx%dx%d", n->c, n->h, n->w);
+        const char *note = i == m->features_node ? "default features" : i == m->logits_node ? "logits" : "";
+        printf("%-16s %-14s %s\n", n->name, shape, note);
+    }
+}
+
+static void info_head(const char *path, int all_classes)
+{
+    tl_head h;
+    tl_err e;
+    if (tl_head_load(path, &h, &e)) {
+        fprintf(stderr, "tl-info: %s\n", e.msg);
+        exit(1);
+    }
+    printf("model      %s\n", path);
+    printf("arch       linear head (%s) on %d feature values\n",
+           h.lin.kind == TL_HEAD_SVM ? "linear SVM" : "logistic regression", h.lin.d);
+    printf("features   %s, layer %s\n", h.feature_model ? h.feature_model : "(unknown model)",
+           h.feature_layer ? h.feature_layer : "(default)");
+    print_classes(h.classes, h.nclasses, all_classes);
+    tl_head_free(&h);
+}
+
+int main(int argc, char **argv)
+{
+    tl_cli cli;
+    cli_init(&cli, "tl-info");
+    int all_classes = 0, meta = 0;
+    static const struct option opts[] = {
+        {"classes", no_argument, 0, 'c'}, {"metadata", no_argument, 0, 'M'},
+        {"help", no_argument, 0, 'h'},    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "cMh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': all_classes = 1; break;
+        case 'M': meta = 1; break;
+        case 'h': usage();
+        case 'V': cli_version(&cli);
+        default: cli_usage_error(&cli, "unknown option");
+        }
+    }
+    if (optind != argc - 1)
+        cli_usage_error(&cli, optind == argc ? "no model given" : "one model argument expected");
+    tl_err e;
+    char path[4096];
+    if (tl_model_locate(argv[optind], path, sizeof path, &e))
+        cli_fail(&cli, &e);
+    tl_st_file f;
+    if (tl_st_open(path, &f, &e))
+        cli_fail(&cli, &e);
+    const char *arch = tl_st_meta(&f, "tl.arch");
+    if (arch && !strcmp(arch, "linear")) {
+        info_head(path, all_classes);
+    } else {
+        tl_net net;
+        if (tl_net_load(path, &net, &e))
+            cli_fail(&cli, &e);
+        info_net(&net, all_classes);
+        tl_net_free(&net);
+    }
+    if (meta)
+        print_meta(&f);
+    tl_st_close(&f);
+    return 0;
+}
