@@ -1,0 +1,85 @@
+/* io/image: decoding (JPEG, PNG, BMP, PPM/PGM), writing (PNG, JPEG),
+ * PIL-compatible resizing and the torchvision-style preprocessing pipeline.
+ *
+ * Every decoded image is 8-bit RGB, interleaved. Buffers grow when needed
+ * and are reused across calls: keep one tl_image and one tl_preproc_ws per
+ * worker thread and free them once at the end. */
+#ifndef TL_IO_IMAGE_H
+#define TL_IO_IMAGE_H
+
+#include "core.h"
+
+typedef struct tl_image {
+    int w, h;
+    uint8_t *px;  /* RGB interleaved, w*h*3 bytes */
+    size_t cap;   /* bytes allocated in px, reused across decodes */
+} tl_image;
+
+/* Default decode limit when max_pixels is 0: 100 megapixels. */
+#define TL_IMAGE_MAX_PIXELS ((size_t)100 * 1000 * 1000)
+
+/* The format is chosen by magic bytes, never by extension. An image with
+ * more than max_pixels pixels (0 = TL_IMAGE_MAX_PIXELS) is refused before
+ * any pixel buffer is allocated. EXIF orientation is not applied (neither
+ * PIL's Image.open nor torchvision apply it). A file's errors are prefixed
+ * with its path; "-" reads standard input. */
+int tl_image_decode_file(const char *path, tl_image *img, size_t max_pixels, tl_err *e);
+int tl_image_decode_mem(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixels, tl_err *e);
+void tl_image_free(tl_image *img);
+/* Makes img hold a w x h image (contents undefined), growing px if needed. */
+int tl_image_alloc(tl_image *img, int w, int h, tl_err *e);
+
+/* Writers go through a temporary file in the same folder and rename it,
+ * so a failed write never leaves a truncated file under the final name. */
+int tl_image_write_png(const char *path, const tl_image *img, tl_err *e);
+int tl_image_write_jpeg(const char *path, const tl_image *img, int quality, tl_err *e);
+
+enum { TL_INTERP_BILINEAR, TL_INTERP_BICUBIC, TL_INTERP_NEAREST };
+
+typedef struct tl_preproc {
+    int input_size;   /* square crop fed to the network */
+    int resize_size;  /* shorter side before the crop; == input_size: resize straight */
+    float mean[3], std[3]; /* RGB order, 0..1 scale */
+    int bgr;          /* emit channels B,G,R (after normalising in RGB) */
+    int interp;       /* TL_INTERP_* */
+} tl_preproc;
+
+/* torchvision ImageNet: 224, 256, mean .485 .456 .406, std .229 .224 .225,
+ * RGB, bilinear. */
+void tl_preproc_default(tl_preproc *p);
+
+/* Reusable scratch for resizing and preprocessing; zero-initialise it,
+ * release it with tl_preproc_ws_free. One per thread. */
+typedef struct tl_preproc_ws {
+    tl_image resized;             /* resized (cropped) image */
+    uint8_t *tmp; size_t tmp_cap; /* horizontal-pass result */
+    int32_t *coef; size_t coef_cap;   /* fixed-point filter taps */
+    double *dcoef; size_t dcoef_cap;  /* one row of taps before rounding */
+    int *bounds; size_t bounds_cap;   /* first tap and tap count per output */
+} tl_preproc_ws;
+
+void tl_preproc_ws_free(tl_preproc_ws *ws);
+
+/* Resizes src to w x h the way PIL 9.4's Image.resize((w, h), filter)
+ * does (antialiased when downscaling; bit-exact on uint8). dst must not be
+ * src. ws may be NULL (then scratch is allocated and freed in the call). */
+int tl_image_resize(const tl_image *src, int w, int h, int interp, tl_image *dst,
+                    tl_preproc_ws *ws, tl_err *e);
+
+/* The same, but computes only the window [x0, x0+cw) x [y0, y0+ch) of the
+ * w x h result into dst (cw x ch): identical pixels to a full resize
+ * followed by a crop, for less work. */
+int tl_image_resize_window(const tl_image *src, int w, int h, int x0, int y0, int cw, int ch,
+                           int interp, tl_image *dst, tl_preproc_ws *ws, tl_err *e);
+
+/* Full pipeline, torchvision semantics: if resize_size == input_size,
+ * resize straight to input_size x input_size; else resize the shorter side
+ * to resize_size (longer side = (int)(resize_size*long/short)) and centre
+ * crop input_size (offsets as torchvision CenterCrop: round half to even,
+ * zero padding when the crop is larger). Then (p/255 - mean)/std per RGB
+ * channel, in float32 as torchvision does. Output planar CHW:
+ * out[c*S*S + y*S + x], S = input_size. */
+int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_preproc_ws *ws,
+                  tl_err *e);
+
+#endif
