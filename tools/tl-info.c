@@ -29,8 +29,9 @@ static void print_classes(char *const *names, int n, int all)
 {
     printf("classes    %d", n);
     int shown = all ? n : (n < 6 ? n : 6);
+    /* Quoted: ImageNet names contain commas themselves. */
     for (int i = 0; i < shown; i++)
-        printf("%s%s", i ? ", " : ": ", names[i]);
+        printf("%s\"%s\"", i ? ", " : ": ", names[i]);
     if (shown < n)
         printf(", ... (--classes lists all)");
     printf("\n");

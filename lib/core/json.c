@@ -280,13 +280,37 @@ int tl_strbuf_printf(tl_strbuf *b, const char *fmt, ...)
     return r;
 }
 
+/* Length of a valid UTF-8 sequence at s, or 0 if it is not one. */
+static int utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    int n = (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || (n == 2 && s[0] < 0xC2) || (n == 4 && s[0] > 0xF4))
+        return 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if (n == 3 && ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0)))
+        return 0; /* overlong, or a surrogate */
+    if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* Invalid UTF-8 (file names can hold any bytes) becomes U+FFFD, so the
+ * output is always valid JSON. */
 int tl_strbuf_json_string(tl_strbuf *b, const char *s)
 {
+    if (!s)
+        return tl_strbuf_add(b, "null", 4);
     if (tl_strbuf_add(b, "\"", 1))
         return -1;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    const unsigned char *c = (const unsigned char *)s;
+    while (*c) {
         char esc[8];
         const char *rep = NULL;
+        int n = 1;
         switch (*c) {
         case '"': rep = "\\\""; break;
         case '\\': rep = "\\\\"; break;
@@ -297,10 +321,14 @@ int tl_strbuf_json_string(tl_strbuf *b, const char *s)
             if (*c < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *c);
                 rep = esc;
+            } else if (!(n = utf8_len(c))) {
+                rep = "\xEF\xBF\xBD";
+                n = 1;
             }
         }
-        if (rep ? tl_strbuf_add(b, rep, strlen(rep)) : tl_strbuf_add(b, (const char *)c, 1))
+        if (rep ? tl_strbuf_add(b, rep, strlen(rep)) : tl_strbuf_add(b, (const char *)c, (size_t)n))
             return -1;
+        c += n;
     }
     return tl_strbuf_add(b, "\"", 1);
 }

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs everything tl needs to build, test and benchmark on Debian 12.
+# Runs apt-get directly as root, through sudo otherwise.
+set -eu
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+build="make gcc libc6-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev pkg-config"
+tests="bats bats-assert bats-support python3 python3-numpy python3-pil python3-torch python3-torchvision \
+dataset-fashion-mnist librsvg2-bin jq groff-base man-db"
+as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build $tests
