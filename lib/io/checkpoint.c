@@ -14,11 +14,15 @@ static int is_file(const char *p)
 
 int tl_model_locate(const char *name, char *out, size_t outlen, tl_err *e)
 {
-    if (strchr(name, '/') || is_file(name)) {
-        if (!is_file(name))
-            return tl_fail(e, "%s: no such model file", name);
+    if (is_file(name)) {
         snprintf(out, outlen, "%s", name);
         return 0;
+    }
+    if (strchr(name, '/')) {
+        snprintf(out, outlen, "%s.safetensors", name);
+        if (is_file(out))
+            return 0;
+        return tl_fail(e, "%s: no such model file", name);
     }
     const char *mp = getenv("TL_MODEL_PATH");
     if (mp) {
