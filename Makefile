@@ -59,7 +59,7 @@ check-bats: all
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 check-asan:
-	$(MAKE) OUT=build/asan OPT=-O1 \
+	TL_SANITIZE=1 $(MAKE) OUT=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  check-unit check-bats
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bats
+# Integration: the real TFLite ImageNet models on 1,300 ImageNet validation
+# images from ../shared (or $TL_DATA). A float reference execution of each
+# model (dequantised weights, PIL resize, centre crop) scores 0.801
+# (MobileNetV2 1.0/224) and 0.539 (MobileNetV1 0.25/128) on this subset.
+
+setup_file() {
+    SHARED=${TL_DATA:-$BATS_TEST_DIRNAME/../../../shared}
+    export SHARED
+    if [ ! -f "$SHARED/datasets/imagenet-val-1300/labels.tsv" ]; then
+        export SKIP_WHY="ImageNet subset not found in $SHARED (set TL_DATA)"
+    elif [ -n "${TL_SANITIZE:-}" ]; then
+        export SKIP_WHY="1,300-image run skipped under sanitizers (too slow); it runs in the normal build"
+    fi
+}
+
+top1() { # top1 TFLITE -> prints accuracy
+    local model="$BATS_TEST_TMPDIR/m.safetensors"
+    "$TL_BIN/tl-convert" -q "$SHARED/models/tflite/$1" --labels "$SHARED/models/tflite/imagenet_labels.txt" -o "$model"
+    "$TL_BIN/tl-eval" -q --json -m "$model" --label-offset 1 "$SHARED/datasets/imagenet-val-1300/labels.tsv" |
+        sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p'
+}
+
+@test "imagenet: MobileNetV2 1.0/224 (uint8 TFLite) top-1 >= 0.78 on 1300 images" {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    run top1 mobilenet_v2_1.0_224_quant.tflite
+    echo "top-1: $output"
+    [ "$status" -eq 0 ]
+    awk -v a="$output" 'BEGIN { exit !(a >= 0.78) }'
+}
+
+@test "imagenet: MobileNetV1 0.25/128 (uint8 TFLite) top-1 >= 0.52 on 1300 images" {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    run top1 mobilenet_v1_0.25_128_quant.tflite
+    echo "top-1: $output"
+    [ "$status" -eq 0 ]
+    awk -v a="$output" 'BEGIN { exit !(a >= 0.52) }'
+}
