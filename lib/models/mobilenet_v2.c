@@ -75,20 +75,7 @@ tl_model *tl_build_mobilenet_v2(const tl_arch_opts *o, tl_err *e)
     x = conv_bn_act(m, x, name, last_channel, 1, 1, 1, TL_ACT_RELU6, o->bn_eps, e);
     if (x < 0 || tl_model_name(m, x, name, e))
         goto fail;
-    x = tl_model_gap(m, x, e);
-    if (x < 0 || tl_model_name(m, x, "avgpool", e))
-        goto fail;
-    m->features_node = x;
-    if (o->num_classes > 0) {
-        x = tl_model_dropout(m, x, o->dropout, e);
-        if (x >= 0)
-            x = tl_model_linear(m, x, "classifier.1", o->num_classes, e);
-        if (x < 0 || tl_model_name(m, x, "classifier.1", e))
-            goto fail;
-        m->logits_node = x;
-        m->num_classes = o->num_classes;
-    }
-    if (tl_model_finalize(m, e))
+    if (tl_models_pool_classifier(m, x, "avgpool", "classifier.1", o, e))
         goto fail;
     return m;
 fail:

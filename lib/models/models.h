@@ -24,6 +24,12 @@ const char *const *tl_arch_names(void);
 tl_model *tl_build_mobilenet_v2(const tl_arch_opts *o, tl_err *e);
 tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e);
 
+/* Adds global average pooling named pool_name (the default features),
+ * dropout (o->dropout > 0) and a linear classifier named fc_name when
+ * o->num_classes > 0, then finalises the model. */
+int tl_models_pool_classifier(tl_model *m, int x, const char *pool_name, const char *fc_name, const tl_arch_opts *o,
+                              tl_err *e);
+
 /* torchvision's _make_divisible: channels rounded to a multiple of 8
  * without dropping more than 10 %. */
 int tl_make_divisible(double v, int divisor);
