@@ -45,6 +45,9 @@ void tl_activation(int act, float *x, size_t n)
     case TL_ACT_HARDSWISH:
         BLOCKED(x, n, v * hardsigf(v));
         break;
+    case TL_ACT_GELU:
+        BLOCKED(x, n, 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)));
+        break;
     default:
         break;
     }

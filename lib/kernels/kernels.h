@@ -49,6 +49,7 @@ enum {
     TL_ACT_SILU,         /* x * sigmoid(x) */
     TL_ACT_HARDSIGMOID,  /* relu6(x + 3) / 6 */
     TL_ACT_HARDSWISH,    /* x * relu6(x + 3) / 6 */
+    TL_ACT_GELU,         /* x * Phi(x), the exact (erf) form PyTorch uses by default */
 };
 
 /* Floats of scratch tl_conv_forward needs: one bounded im2col column tile;
@@ -95,5 +96,22 @@ void tl_softmax(const float *x, float *y, int n);
  * layout), bias may be NULL. */
 void tl_linear_forward(tl_kws *ws, int batch, int in, int out, const float *x, const float *w,
                        const float *bias, float *y);
+
+/* PyTorch adaptive_avg_pool2d: output cell (i, j) averages input rows
+ * floor(i*h/oh) .. ceil((i+1)*h/oh) - 1, and likewise columns. */
+void tl_adaptive_avgpool(int c, int h, int w, int oh, int ow, const float *x, float *y);
+
+/* Layer norm over the last dimension: each of `rows` rows of d values is
+ * normalised to zero mean and unit (biased) variance, then scaled by gamma
+ * and shifted by beta. y may equal x. */
+void tl_layernorm(int rows, int d, const float *x, const float *gamma, const float *beta, float eps, float *y);
+
+/* Multi-head self-attention over one sequence, as torch.nn.MultiheadAttention
+ * (batch_first, no mask): x (t x d) -> y (t x d). w_in (3d x d) and b_in
+ * (3d) project to q, k, v; w_out (d x d), b_out (d) project the heads'
+ * concatenated outputs. scratch: tl_attention_scratch_floats(t, d). */
+size_t tl_attention_scratch_floats(int t, int d);
+void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,
+                          const float *w_out, const float *b_out, float *y, float *scratch);
 
 #endif
