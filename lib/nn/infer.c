@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { STEP_CONV, STEP_ACT, STEP_ADD, STEP_GAP, STEP_LINEAR, STEP_BN } step_kind;
+/* STEP_OP runs its node's operation as it stands (no folding). */
+typedef enum { STEP_CONV, STEP_ACT, STEP_ADD, STEP_GAP, STEP_LINEAR, STEP_BN, STEP_OP } step_kind;
 
 typedef struct {
     step_kind kind;
@@ -120,6 +121,16 @@ static int build_steps(tl_infer *inf, tl_err *e)
         case TL_OP_ADD: s->kind = STEP_ADD; break;
         case TL_OP_GAP: s->kind = STEP_GAP; break;
         case TL_OP_LINEAR: s->kind = STEP_LINEAR; break;
+        case TL_OP_MAXPOOL:
+        case TL_OP_AVGPOOL:
+        case TL_OP_ADAPTIVE_AVGPOOL:
+        case TL_OP_CONCAT:
+        case TL_OP_SCALE:
+        case TL_OP_TOKENS:
+        case TL_OP_LAYERNORM:
+        case TL_OP_ATTENTION:
+        case TL_OP_TOKEN_LINEAR:
+        case TL_OP_SELECT_TOKEN: s->kind = STEP_OP; break;
         default:
             free(uses);
             return tl_fail(e, "model %s: node %d has an operation inference does not support", m->arch, i);
@@ -306,12 +317,17 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
             goto fail;
         }
     }
-    for (int s = 0; s < inf->nsteps; s++)
-        if (inf->steps[s].kind == STEP_CONV) {
-            size_t need = tl_conv_scratch_floats(&m->nodes[inf->steps[s].conv_node].geom);
-            if (need > inf->scratch_floats)
-                inf->scratch_floats = need;
-        }
+    for (int s = 0; s < inf->nsteps; s++) {
+        const step *st = &inf->steps[s];
+        const tl_node *n = &m->nodes[st->node];
+        size_t need = 0;
+        if (st->kind == STEP_CONV)
+            need = tl_conv_scratch_floats(&m->nodes[st->conv_node].geom);
+        else if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION)
+            need = tl_attention_scratch_floats(n->c, n->w);
+        if (need > inf->scratch_floats)
+            inf->scratch_floats = need;
+    }
     inf->nworkers = nthreads < 1 ? 1 : nthreads;
     inf->workers = calloc((size_t)inf->nworkers, sizeof *inf->workers);
     if (!inf->workers) {
@@ -349,6 +365,55 @@ static float *value_ptr(const tl_infer *inf, const worker *wk, const float *imag
     if (slot == -2)
         return (float *)image;
     return wk->arena + inf->slot_offset[slot];
+}
+
+static const float *pdata(const tl_model *m, int index) { return m->params[index].data; }
+
+/* The operations inference runs as they are, one image at a time. */
+static void run_op(const tl_model *m, worker *wk, const tl_node *n, const float *x, const float *x2, float *y)
+{
+    const tl_node *src = &m->nodes[n->in[0]];
+    switch (n->op) {
+    case TL_OP_MAXPOOL: tl_maxpool2d(&n->pool, x, y); break;
+    case TL_OP_AVGPOOL: tl_avgpool2d(&n->pool, x, y); break;
+    case TL_OP_ADAPTIVE_AVGPOOL: tl_adaptive_avgpool(src->c, src->h, src->w, n->h, n->w, x, y); break;
+    case TL_OP_CONCAT: {
+        size_t a = (size_t)tl_node_size(src);
+        memcpy(y, x, a * sizeof(float));
+        memcpy(y + a, x2, ((size_t)tl_node_size(n) - a) * sizeof(float));
+        break;
+    }
+    case TL_OP_SCALE: {
+        size_t hw = (size_t)n->h * n->w;
+        for (int c = 0; c < n->c; c++)
+            for (size_t i = 0; i < hw; i++)
+                y[c * hw + i] = x[c * hw + i] * x2[c];
+        break;
+    }
+    case TL_OP_TOKENS: {
+        /* (d, gh, gw) -> token 0 = class token, token 1 + p = patch p. */
+        int d = n->w, np = n->c - 1;
+        const float *cls = pdata(m, n->extra[0]), *pos = pdata(m, n->extra[1]);
+        for (int j = 0; j < d; j++)
+            y[j] = cls[j] + pos[j];
+        for (int p = 0; p < np; p++)
+            for (int j = 0; j < d; j++)
+                y[(size_t)(p + 1) * d + j] = x[(size_t)j * np + p] + pos[(size_t)(p + 1) * d + j];
+        break;
+    }
+    case TL_OP_LAYERNORM:
+        tl_layernorm(n->c, n->w, x, pdata(m, n->weight), pdata(m, n->bias), n->eps, y);
+        break;
+    case TL_OP_ATTENTION:
+        tl_attention_forward(wk->kws, n->c, n->w, n->heads, x, pdata(m, n->weight), pdata(m, n->bias),
+                             pdata(m, n->extra[0]), pdata(m, n->extra[1]), y, wk->scratch);
+        break;
+    case TL_OP_TOKEN_LINEAR:
+        tl_linear_forward(wk->kws, n->c, src->w, n->w, x, pdata(m, n->weight), pdata(m, n->bias), y);
+        break;
+    case TL_OP_SELECT_TOKEN: memcpy(y, x, (size_t)n->c * sizeof(float)); break;
+    default: break;
+    }
 }
 
 static void run_one(tl_infer *inf, worker *wk, const float *image, int64_t index, float *const *out)
@@ -392,6 +457,9 @@ static void run_one(tl_infer *inf, worker *wk, const float *image, int64_t index
             tl_linear_forward(wk->kws, 1, (int)tl_node_size(src), n->c, x, st->w, st->b, y);
             break;
         }
+        case STEP_OP:
+            run_op(m, wk, n, x, st->in[1] >= 0 ? value_ptr(inf, wk, image, st->in[1]) : NULL, y);
+            break;
         }
         for (int k = 0; k < inf->noutputs; k++)
             if (inf->output_step[k] == s) {

@@ -1,4 +1,5 @@
 #include "model.h"
+#include "model_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,7 @@ void tl_model_free(tl_model *m)
     free(m);
 }
 
-static tl_node *add_node(tl_model *m, tl_op op, int in, tl_err *e)
+tl_node *tl_model_add_node(tl_model *m, tl_op op, int in, tl_err *e)
 {
     if (in < 0 || in >= m->nnodes) {
         tl_fail(e, "model %s: node input %d out of range", m->arch, in);
@@ -77,8 +78,8 @@ static tl_node *add_node(tl_model *m, tl_op op, int in, tl_err *e)
     return n;
 }
 
-static int add_param(tl_model *m, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
-                     int is_buffer, tl_err *e)
+int tl_model_add_param(tl_model *m, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
+                       int is_buffer, tl_err *e)
 {
     if (m->nparams == m->cap_params) {
         int nc = m->cap_params ? 2 * m->cap_params : 64;
@@ -120,7 +121,7 @@ static int same_padding(int n, int k, int s, int *before, int *after)
 int tl_model_conv(tl_model *m, int in, const char *prefix, int cout, int k, int stride, int groups, int bias,
                   tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_CONV, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_CONV, in, e);
     if (!n)
         return -1;
     int cin = n->c;
@@ -155,13 +156,13 @@ int tl_model_conv(tl_model *m, int in, const char *prefix, int cout, int k, int 
     n->w = g->ow;
     int idx = m->nnodes - 1;
     int64_t shape[4] = {cout, cin / groups, k, k};
-    int w = add_param(m, prefix, "weight", 4, shape, 0, e);
+    int w = tl_model_add_param(m, prefix, "weight", 4, shape, 0, e);
     if (w < 0)
         return -1;
     m->nodes[idx].weight = w;
     if (bias) {
         int64_t bs[1] = {cout};
-        int b = add_param(m, prefix, "bias", 1, bs, 0, e);
+        int b = tl_model_add_param(m, prefix, "bias", 1, bs, 0, e);
         if (b < 0)
             return -1;
         m->nodes[idx].bias = b;
@@ -171,16 +172,16 @@ int tl_model_conv(tl_model *m, int in, const char *prefix, int cout, int k, int 
 
 int tl_model_bn(tl_model *m, int in, const char *prefix, float eps, tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_BN, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_BN, in, e);
     if (!n)
         return -1;
     n->eps = eps;
     int idx = m->nnodes - 1;
     int64_t s[1] = {n->c};
-    int w = add_param(m, prefix, "weight", 1, s, 0, e);
-    int b = w < 0 ? -1 : add_param(m, prefix, "bias", 1, s, 0, e);
-    int rm = b < 0 ? -1 : add_param(m, prefix, "running_mean", 1, s, 1, e);
-    int rv = rm < 0 ? -1 : add_param(m, prefix, "running_var", 1, s, 1, e);
+    int w = tl_model_add_param(m, prefix, "weight", 1, s, 0, e);
+    int b = w < 0 ? -1 : tl_model_add_param(m, prefix, "bias", 1, s, 0, e);
+    int rm = b < 0 ? -1 : tl_model_add_param(m, prefix, "running_mean", 1, s, 1, e);
+    int rv = rm < 0 ? -1 : tl_model_add_param(m, prefix, "running_var", 1, s, 1, e);
     if (rv < 0)
         return -1;
     tl_node *nn = &m->nodes[idx];
@@ -193,7 +194,7 @@ int tl_model_bn(tl_model *m, int in, const char *prefix, float eps, tl_err *e)
 
 int tl_model_act(tl_model *m, int in, int act, tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_ACT, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_ACT, in, e);
     if (!n)
         return -1;
     n->act = act;
@@ -204,7 +205,7 @@ int tl_model_add(tl_model *m, int a, int b, tl_err *e)
 {
     if (b < 0 || b >= m->nnodes)
         return tl_fail(e, "model %s: node input %d out of range", m->arch, b);
-    tl_node *n = add_node(m, TL_OP_ADD, a, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_ADD, a, e);
     if (!n)
         return -1;
     const tl_node *o = &m->nodes[b];
@@ -219,7 +220,7 @@ int tl_model_add(tl_model *m, int a, int b, tl_err *e)
 
 int tl_model_gap(tl_model *m, int in, tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_GAP, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_GAP, in, e);
     if (!n)
         return -1;
     n->h = n->w = 1;
@@ -228,7 +229,7 @@ int tl_model_gap(tl_model *m, int in, tl_err *e)
 
 int tl_model_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_LINEAR, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_LINEAR, in, e);
     if (!n)
         return -1;
     int64_t fan_in = (int64_t)n->c * n->h * n->w;
@@ -236,8 +237,8 @@ int tl_model_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e)
     n->h = n->w = 1;
     int idx = m->nnodes - 1;
     int64_t ws[2] = {out, fan_in}, bs[1] = {out};
-    int w = add_param(m, prefix, "weight", 2, ws, 0, e);
-    int b = w < 0 ? -1 : add_param(m, prefix, "bias", 1, bs, 0, e);
+    int w = tl_model_add_param(m, prefix, "weight", 2, ws, 0, e);
+    int b = w < 0 ? -1 : tl_model_add_param(m, prefix, "bias", 1, bs, 0, e);
     if (b < 0)
         return -1;
     m->nodes[idx].weight = w;
@@ -247,7 +248,7 @@ int tl_model_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e)
 
 int tl_model_dropout(tl_model *m, int in, float p, tl_err *e)
 {
-    tl_node *n = add_node(m, TL_OP_DROPOUT, in, e);
+    tl_node *n = tl_model_add_node(m, TL_OP_DROPOUT, in, e);
     if (!n)
         return -1;
     n->p = p;
@@ -314,6 +315,10 @@ int64_t tl_model_macs(const tl_model *m)
             total += (int64_t)n->c * n->h * n->w * (n->geom.cin / n->geom.groups) * n->geom.kh * n->geom.kw;
         else if (n->op == TL_OP_LINEAR)
             total += m->params[n->weight].numel;
+        else if (n->op == TL_OP_TOKEN_LINEAR)
+            total += m->params[n->weight].numel * n->c;
+        else if (n->op == TL_OP_ATTENTION) /* projections, then Q K^T and A V */
+            total += (int64_t)n->c * n->w * n->w * 4 + (int64_t)2 * n->c * n->c * n->w;
     }
     return total;
 }

@@ -17,6 +17,18 @@ typedef enum {
     TL_OP_GAP,     /* global average pool -> c x 1 x 1 */
     TL_OP_LINEAR,  /* weight [out, in], bias */
     TL_OP_DROPOUT, /* identity at inference */
+    TL_OP_MAXPOOL, /* geometry in `pool` */
+    TL_OP_AVGPOOL,
+    TL_OP_ADAPTIVE_AVGPOOL, /* to the node's h x w, PyTorch's cell bounds */
+    TL_OP_CONCAT,  /* channels of in[0], then of in[1] */
+    TL_OP_SCALE,   /* squeeze-excitation: in[0] (c,h,w) times in[1] (c,1,1) */
+    /* Token sequences (Vision Transformers) are stored as (c = tokens, h = 1,
+     * w = width): each token's values are contiguous. */
+    TL_OP_TOKENS,       /* conv map (d,gh,gw) -> class token + patches, + position embedding */
+    TL_OP_LAYERNORM,    /* over w, per token */
+    TL_OP_ATTENTION,    /* multi-head self-attention, `heads` */
+    TL_OP_TOKEN_LINEAR, /* the same linear map on every token */
+    TL_OP_SELECT_TOKEN, /* token 0 -> (w,1,1) */
 } tl_op;
 
 #define TL_NAME_MAX 96
@@ -42,6 +54,10 @@ typedef struct tl_node {
     int running_mean, running_var;
     float eps;                /* BN */
     float p;                  /* DROPOUT */
+    tl_pool_geom pool;        /* MAXPOOL, AVGPOOL */
+    int heads;                /* ATTENTION */
+    int extra[2];             /* more parameters: ATTENTION out_proj weight and
+                                 bias; TOKENS class token and position embedding */
 } tl_node;
 
 typedef struct tl_model {
@@ -71,6 +87,19 @@ int tl_model_add(tl_model *m, int a, int b, tl_err *e);
 int tl_model_gap(tl_model *m, int in, tl_err *e);
 int tl_model_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e);
 int tl_model_dropout(tl_model *m, int in, float p, tl_err *e);
+int tl_model_pool(tl_model *m, int in, int max, int k, int stride, int pad, int ceil_mode, tl_err *e);
+int tl_model_adaptive_avgpool(tl_model *m, int in, int oh, int ow, tl_err *e);
+int tl_model_concat(tl_model *m, int a, int b, tl_err *e);
+int tl_model_scale(tl_model *m, int x, int s, tl_err *e);
+/* conv output (d, gh, gw) -> (1 + gh*gw tokens, 1, d); parameters named
+ * class_token [1,1,d] and pos_embedding [1,1+gh*gw,d]. */
+int tl_model_tokens(tl_model *m, int in, const char *class_token, const char *pos_embedding, tl_err *e);
+int tl_model_layernorm(tl_model *m, int in, const char *prefix, float eps, tl_err *e);
+/* prefix.in_proj_weight/in_proj_bias and prefix.out_proj.weight/bias, as
+ * torch.nn.MultiheadAttention names them. */
+int tl_model_attention(tl_model *m, int in, const char *prefix, int heads, tl_err *e);
+int tl_model_token_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e);
+int tl_model_select_token(tl_model *m, int in, tl_err *e);
 /* Marks node as the end of a named stage (for --layer). */
 int tl_model_name(tl_model *m, int node, const char *name, tl_err *e);
 /* Allocates parameter storage once the graph is complete. */
