@@ -190,7 +190,7 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
         return tl_fail(e, "metadata tl.padding '%.20s' is neither tf_same nor torch", padding);
     o->tf_same = padding && !strcmp(padding, "tf_same");
     if (meta_int(f, "tl.input_size", 224, 8, 4096, &o->input_size, e) ||
-        meta_float(f, "tl.width_mult", 1.0f, &o->width_mult, e) || meta_float(f, "tl.bn_eps", 1e-5f, &o->bn_eps, e) ||
+        meta_float(f, "tl.width_mult", 1.0f, &o->width_mult, e) || meta_float(f, "tl.bn_eps", 0.0f, &o->bn_eps, e) ||
         meta_float(f, "tl.dropout", o->dropout, &o->dropout, e))
         return -1;
     /* Without tl.num_classes, the classifier's shape says it. */

@@ -3,15 +3,16 @@
 #include "models.h"
 
 int tl_models_pool_classifier(tl_model *m, int x, const char *pool_name, const char *fc_name, const tl_arch_opts *o,
-                              tl_err *e)
+                              float default_dropout, tl_err *e)
 {
+    float p = tl_arch_dropout(o, default_dropout);
     x = tl_model_gap(m, x, e);
     if (x < 0 || tl_model_name(m, x, pool_name, e))
         return -1;
     m->features_node = x;
     if (o->num_classes > 0) {
-        if (o->dropout > 0)
-            x = tl_model_dropout(m, x, o->dropout, e);
+        if (p > 0)
+            x = tl_model_dropout(m, x, p, e);
         if (x >= 0)
             x = tl_model_linear(m, x, fc_name, o->num_classes, e);
         if (x < 0 || tl_model_name(m, x, fc_name, e))

@@ -12,8 +12,10 @@ static int channels(int c, float w)
     return d < 8 ? 8 : d;
 }
 
-tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e)
+tl_model *tl_build_mobilenet_v1(const char *arch, const tl_arch_opts *o, tl_err *e)
 {
+    (void)arch;
+    float eps = tl_arch_bn_eps(o, 1e-5f);
     static const int blocks[13][2] = {
         {64, 1}, {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
         {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1},
@@ -25,7 +27,7 @@ tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e)
     char p[TL_NAME_MAX];
     int x = tl_model_conv(m, 0, "features.0.0", channels(32, o->width_mult), 3, 2, 1, 0, e);
     if (x >= 0)
-        x = tl_model_bn(m, x, "features.0.1", o->bn_eps, e);
+        x = tl_model_bn(m, x, "features.0.1", eps, e);
     if (x >= 0)
         x = tl_model_act(m, x, TL_ACT_RELU6, e);
     if (x < 0 || tl_model_name(m, x, "features.0", e))
@@ -36,7 +38,7 @@ tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e)
         x = tl_model_conv(m, x, p, cin, 3, blocks[b][1], cin, 0, e);
         snprintf(p, sizeof p, "features.%d.1", b + 1);
         if (x >= 0)
-            x = tl_model_bn(m, x, p, o->bn_eps, e);
+            x = tl_model_bn(m, x, p, eps, e);
         if (x >= 0)
             x = tl_model_act(m, x, TL_ACT_RELU6, e);
         snprintf(p, sizeof p, "features.%d.3", b + 1);
@@ -44,14 +46,14 @@ tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e)
             x = tl_model_conv(m, x, p, cout, 1, 1, 1, 0, e);
         snprintf(p, sizeof p, "features.%d.4", b + 1);
         if (x >= 0)
-            x = tl_model_bn(m, x, p, o->bn_eps, e);
+            x = tl_model_bn(m, x, p, eps, e);
         if (x >= 0)
             x = tl_model_act(m, x, TL_ACT_RELU6, e);
         snprintf(p, sizeof p, "features.%d", b + 1);
         if (x < 0 || tl_model_name(m, x, p, e))
             goto fail;
     }
-    if (tl_models_pool_classifier(m, x, "avgpool", "classifier.1", o, e))
+    if (tl_models_pool_classifier(m, x, "avgpool", "classifier.1", o, 0.001f, e))
         goto fail;
     return m;
 fail:

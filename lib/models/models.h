@@ -10,8 +10,8 @@ typedef struct tl_arch_opts {
     int input_size;    /* square input */
     int in_channels;
     int tf_same;       /* TensorFlow SAME padding (TFLite imports) */
-    float dropout;     /* before the classifier */
-    float bn_eps;
+    float dropout;     /* before the classifier; < 0: the architecture's default */
+    float bn_eps;      /* 0: the architecture's default (torchvision's) */
 } tl_arch_opts;
 
 void tl_arch_opts_default(tl_arch_opts *o);
@@ -21,14 +21,39 @@ tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e);
 /* Names of the known architectures, NULL-terminated. */
 const char *const *tl_arch_names(void);
 
-tl_model *tl_build_mobilenet_v2(const tl_arch_opts *o, tl_err *e);
-tl_model *tl_build_mobilenet_v1(const tl_arch_opts *o, tl_err *e);
+/* One builder per family; arch names the member (e.g. "resnet50"). */
+tl_model *tl_build_mobilenet_v2(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_mobilenet_v1(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_resnet(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_vgg(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_squeezenet(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_mobilenet_v3(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_efficientnet(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_vit(const char *arch, const tl_arch_opts *o, tl_err *e);
+tl_model *tl_build_small_cnn(const char *arch, const tl_arch_opts *o, tl_err *e);
+
+/* An option's value, or the architecture's default when the option says
+ * "default" (dropout < 0, bn_eps == 0). */
+float tl_arch_dropout(const tl_arch_opts *o, float arch_default);
+float tl_arch_bn_eps(const tl_arch_opts *o, float arch_default);
+
+/* timm publishes the same networks under other parameter names. For a
+ * torchvision parameter name of arch, writes timm's name into out and
+ * returns 1; returns 0 when timm uses the same name, -1 when arch has no
+ * timm mapping. Per family: tl_timm_name_<family>, same contract. */
+int tl_timm_name(const char *arch, const char *tv_name, char *out, size_t n);
+int tl_timm_name_resnet(const char *arch, const char *tv_name, char *out, size_t n);
+int tl_timm_name_vgg(const char *arch, const char *tv_name, char *out, size_t n);
+int tl_timm_name_mobilenet(const char *arch, const char *tv_name, char *out, size_t n);
+int tl_timm_name_efficientnet(const char *arch, const char *tv_name, char *out, size_t n);
+int tl_timm_name_vit(const char *arch, const char *tv_name, char *out, size_t n);
 
 /* Adds global average pooling named pool_name (the default features),
- * dropout (o->dropout > 0) and a linear classifier named fc_name when
- * o->num_classes > 0, then finalises the model. */
+ * dropout (o->dropout, or default_dropout when that is < 0; none if 0) and
+ * a linear classifier named fc_name when o->num_classes > 0, then
+ * finalises the model. */
 int tl_models_pool_classifier(tl_model *m, int x, const char *pool_name, const char *fc_name, const tl_arch_opts *o,
-                              tl_err *e);
+                              float default_dropout, tl_err *e);
 
 /* torchvision's _make_divisible: channels rounded to a multiple of 8
  * without dropping more than 10 %. */

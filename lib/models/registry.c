@@ -9,23 +9,67 @@ void tl_arch_opts_default(tl_arch_opts *o)
     o->width_mult = 1.0f;
     o->input_size = 224;
     o->in_channels = 3;
-    o->dropout = 0.2f;
-    o->bn_eps = 1e-5f;
+    o->dropout = -1.0f;
+    o->bn_eps = 0.0f;
 }
+
+float tl_arch_dropout(const tl_arch_opts *o, float arch_default) { return o->dropout < 0 ? arch_default : o->dropout; }
+float tl_arch_bn_eps(const tl_arch_opts *o, float arch_default) { return o->bn_eps > 0 ? o->bn_eps : arch_default; }
 
 typedef struct {
     const char *name;
-    tl_model *(*build)(const tl_arch_opts *o, tl_err *e);
+    tl_model *(*build)(const char *arch, const tl_arch_opts *o, tl_err *e);
+    int (*timm_name)(const char *arch, const char *tv_name, char *out, size_t n);
 } arch_entry;
 
 static const arch_entry archs[] = {
-    {"mobilenet_v2", tl_build_mobilenet_v2},
-    {"mobilenet_v1", tl_build_mobilenet_v1},
+    {"mobilenet_v2", tl_build_mobilenet_v2, tl_timm_name_mobilenet},
+    {"mobilenet_v1", tl_build_mobilenet_v1, NULL},
+    {"mobilenet_v3_small", tl_build_mobilenet_v3, tl_timm_name_mobilenet},
+    {"mobilenet_v3_large", tl_build_mobilenet_v3, tl_timm_name_mobilenet},
+    {"resnet18", tl_build_resnet, tl_timm_name_resnet},
+    {"resnet34", tl_build_resnet, tl_timm_name_resnet},
+    {"resnet50", tl_build_resnet, tl_timm_name_resnet},
+    {"resnet101", tl_build_resnet, tl_timm_name_resnet},
+    {"resnet152", tl_build_resnet, tl_timm_name_resnet},
+    {"vgg11", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg11_bn", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg13", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg13_bn", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg16", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg16_bn", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg19", tl_build_vgg, tl_timm_name_vgg},
+    {"vgg19_bn", tl_build_vgg, tl_timm_name_vgg},
+    {"squeezenet1_0", tl_build_squeezenet, NULL},
+    {"squeezenet1_1", tl_build_squeezenet, NULL},
+    {"efficientnet_b0", tl_build_efficientnet, tl_timm_name_efficientnet},
+    {"efficientnet_b1", tl_build_efficientnet, tl_timm_name_efficientnet},
+    {"efficientnet_b2", tl_build_efficientnet, tl_timm_name_efficientnet},
+    {"efficientnet_b3", tl_build_efficientnet, tl_timm_name_efficientnet},
+    {"vit_ti_16", tl_build_vit, tl_timm_name_vit},
+    {"vit_s_16", tl_build_vit, tl_timm_name_vit},
+    {"vit_b_16", tl_build_vit, tl_timm_name_vit},
+    {"small_cnn", tl_build_small_cnn, NULL},
 };
 
-static const char *const arch_names[] = {"mobilenet_v2", "mobilenet_v1", NULL};
+#define NARCHS (sizeof archs / sizeof archs[0])
+
+static const char *const arch_names[NARCHS + 1] = {
+    "mobilenet_v2", "mobilenet_v1", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet34",
+    "resnet50", "resnet101", "resnet152", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
+    "vgg19", "vgg19_bn", "squeezenet1_0", "squeezenet1_1", "efficientnet_b0", "efficientnet_b1",
+    "efficientnet_b2", "efficientnet_b3", "vit_ti_16", "vit_s_16", "vit_b_16", "small_cnn", NULL,
+};
 
 const char *const *tl_arch_names(void) { return arch_names; }
+
+static const arch_entry *find(const char *arch)
+{
+    for (size_t i = 0; i < NARCHS; i++)
+        if (!strcmp(archs[i].name, arch))
+            return &archs[i];
+    return NULL;
+}
 
 tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e)
 {
@@ -37,11 +81,18 @@ tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e)
         tl_fail(e, "width multiplier %g out of range", (double)o->width_mult);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
-        if (!strcmp(archs[i].name, arch))
-            return archs[i].build(o, e);
-    tl_fail(e, "unknown architecture '%s'", arch);
-    return NULL;
+    const arch_entry *a = find(arch);
+    if (!a) {
+        tl_fail(e, "unknown architecture '%s' (tl-info --archs lists them)", arch);
+        return NULL;
+    }
+    return a->build(arch, o, e);
+}
+
+int tl_timm_name(const char *arch, const char *tv_name, char *out, size_t n)
+{
+    const arch_entry *a = find(arch);
+    return a && a->timm_name ? a->timm_name(arch, tv_name, out, n) : -1;
 }
 
 int tl_make_divisible(double v, int divisor)
