@@ -1,4 +1,5 @@
 #include "checkpoint.h"
+#include "load_params.h"
 #include "json.h"
 
 #include <stdio.h>
@@ -113,75 +114,6 @@ int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e)
     return 0;
 }
 
-/* Lists up to a few names so an error says exactly what did not match. */
-static void list_names(char *buf, size_t n, const char *const *names, int count)
-{
-    size_t len = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < count && len + 1 < n; i++) {
-        if (i == 4) {
-            snprintf(buf + len, n - len, ", ... (%d in all)", count);
-            return;
-        }
-        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", names[i]);
-    }
-}
-
-static int copy_params(tl_model *m, const tl_st_file *f, tl_err *e)
-{
-    const char **missing = calloc((size_t)m->nparams + 1, sizeof *missing);
-    const char **unexpected = calloc((size_t)f->ntensors + 1, sizeof *unexpected);
-    int nmissing = 0, nunexpected = 0, rc = -1;
-    if (!missing || !unexpected) {
-        tl_fail(e, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < m->nparams; i++) {
-        tl_param *p = &m->params[i];
-        const tl_st_tensor *t = tl_st_find(f, p->name);
-        if (!t) {
-            missing[nmissing++] = p->name;
-            continue;
-        }
-        int same = t->numel == p->numel && (t->ndim == p->ndim || (p->ndim == 2 && t->ndim == 4));
-        for (int d = 0; same && d < p->ndim && d < t->ndim; d++)
-            same = t->shape[d] == p->shape[d];
-        if (!same) {
-            char have[96] = "", want[96] = "";
-            for (int d = 0; d < t->ndim; d++)
-                snprintf(have + strlen(have), sizeof have - strlen(have), d ? "x%lld" : "%lld", (long long)t->shape[d]);
-            for (int d = 0; d < p->ndim; d++)
-                snprintf(want + strlen(want), sizeof want - strlen(want), d ? "x%lld" : "%lld", (long long)p->shape[d]);
-            tl_fail(e, "tensor '%s' has shape [%s], the %s architecture needs [%s]", p->name, have, m->arch, want);
-            goto out;
-        }
-        if (tl_st_to_f32(t, p->data, e))
-            goto out;
-    }
-    for (int i = 0; i < f->ntensors; i++) {
-        const char *name = f->tensors[i].name;
-        size_t len = strlen(name);
-        if (len > 20 && !strcmp(name + len - 20, ".num_batches_tracked"))
-            continue;
-        if (tl_model_find_param(m, name) < 0)
-            unexpected[nunexpected++] = name;
-    }
-    char list[400];
-    if (nmissing) {
-        list_names(list, sizeof list, missing, nmissing);
-        tl_fail(e, "%d tensor%s missing for %s: %s", nmissing, nmissing > 1 ? "s" : "", m->arch, list);
-    } else if (nunexpected) {
-        list_names(list, sizeof list, unexpected, nunexpected);
-        tl_fail(e, "%d unexpected tensor%s for %s: %s", nunexpected, nunexpected > 1 ? "s" : "", m->arch, list);
-    } else {
-        rc = 0;
-    }
-out:
-    free(missing);
-    free(unexpected);
-    return rc;
-}
-
 static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_err *e)
 {
     tl_arch_opts_default(o);
@@ -232,7 +164,7 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
         goto out;
     }
     net->model = tl_arch_build(arch, &net->opts, e);
-    if (!net->model || copy_params(net->model, &f, e)) {
+    if (!net->model || tl_load_params(net->model, &f, NULL, NULL, e)) {
         tl_fail_prefix(e, "%s", path);
         goto out;
     }

@@ -1,0 +1,96 @@
+#include "load_params.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Lists up to a few names so an error says exactly what did not match. */
+static void list_names(char *buf, size_t n, const char *const *names, int count)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < count && len + 1 < n; i++) {
+        if (i == 4) {
+            snprintf(buf + len, n - len, ", ... (%d in all)", count);
+            return;
+        }
+        len += (size_t)snprintf(buf + len, n - len, "%s%s", i ? ", " : "", names[i]);
+    }
+}
+
+static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int d = 0; d < ndim && len + 1 < n; d++)
+        len += (size_t)snprintf(buf + len, n - len, d ? "x%lld" : "%lld", (long long)shape[d]);
+}
+
+static int compatible(const tl_param *p, const tl_st_tensor *t)
+{
+    if (t->numel != p->numel)
+        return 0;
+    if (t->ndim == p->ndim) {
+        for (int d = 0; d < p->ndim; d++)
+            if (t->shape[d] != p->shape[d])
+                return 0;
+        return 1;
+    }
+    return p->ndim >= 1 && t->ndim >= 1 && t->shape[0] == p->shape[0];
+}
+
+static int is_step_counter(const char *name)
+{
+    size_t len = strlen(name);
+    return len >= 19 && !strcmp(name + len - 19, "num_batches_tracked");
+}
+
+int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *user, tl_err *e)
+{
+    const char **missing = calloc((size_t)m->nparams + 1, sizeof *missing);
+    const char **unexpected = calloc((size_t)f->ntensors + 1, sizeof *unexpected);
+    char *used = calloc((size_t)f->ntensors + 1, 1);
+    int nmissing = 0, nunexpected = 0, rc = -1;
+    if (!missing || !unexpected || !used) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < m->nparams; i++) {
+        tl_param *p = &m->params[i];
+        char buf[TL_NAME_MAX + 64];
+        const char *name = name_of ? name_of(user, p->name, buf, sizeof buf) : p->name;
+        const tl_st_tensor *t = tl_st_find(f, name);
+        if (!t) {
+            missing[nmissing++] = p->name;
+            continue;
+        }
+        used[t - f->tensors] = 1;
+        if (!compatible(p, t)) {
+            char have[96], want[96];
+            shape_str(have, sizeof have, t->ndim, t->shape);
+            shape_str(want, sizeof want, p->ndim, p->shape);
+            tl_fail(e, "tensor '%s' has shape [%s], %s needs [%s]", name, have, m->arch, want);
+            goto out;
+        }
+        if (tl_st_to_f32(t, p->data, e))
+            goto out;
+    }
+    for (int i = 0; i < f->ntensors; i++)
+        if (!used[i] && !is_step_counter(f->tensors[i].name))
+            unexpected[nunexpected++] = f->tensors[i].name;
+    char list[400];
+    if (nmissing) {
+        list_names(list, sizeof list, missing, nmissing);
+        tl_fail(e, "%d tensor%s missing for %s: %s", nmissing, nmissing > 1 ? "s" : "", m->arch, list);
+    } else if (nunexpected) {
+        list_names(list, sizeof list, unexpected, nunexpected);
+        tl_fail(e, "%d unexpected tensor%s for %s: %s", nunexpected, nunexpected > 1 ? "s" : "", m->arch, list);
+    } else {
+        rc = 0;
+    }
+out:
+    free(missing);
+    free(unexpected);
+    free(used);
+    return rc;
+}
