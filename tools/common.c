@@ -56,7 +56,7 @@ void cli_log(const tl_cli *c, const char *fmt, ...)
 void cli_log_hook(void *user, const char *msg)
 {
     const tl_cli *c = user;
-    if (c->progress)
+    if (c->progress && c->tty)
         fputs("\r\033[K", stderr); /* keep the message off the bar's line */
     cli_log(c, "%s", msg);
 }
@@ -93,7 +93,8 @@ int cli_threads(const tl_cli *c, const char *arg)
 
 void cli_progress_enable(tl_cli *c, int forced)
 {
-    c->progress = !c->quiet && (forced || isatty(STDERR_FILENO));
+    c->tty = isatty(STDERR_FILENO);
+    c->progress = !c->quiet && (forced || c->tty);
     c->progress_t0 = tl_now();
     c->progress_last = 0;
 }
@@ -104,7 +105,7 @@ void cli_progress(void *user, int64_t done, int64_t total)
     if (!c->progress)
         return;
     double now = tl_now();
-    if (done < total && now - c->progress_last < 0.2)
+    if (done < total && now - c->progress_last < (c->tty ? 0.2 : 5.0))
         return;
     c->progress_last = now;
     double el = now - c->progress_t0, rate = el > 0 ? done / el : 0;
@@ -114,14 +115,18 @@ void cli_progress(void *user, int64_t done, int64_t total)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
     double left = rate > 0 ? (total - done) / rate : 0;
-    fprintf(stderr, "\r%s [%s] %lld/%lld  %.1f img/s  %s%.0fs", c->prog, bar, (long long)done, (long long)total,
+    if (c->tty)
+        fputc('\r', stderr);
+    fprintf(stderr, "%s [%s] %lld/%lld  %.1f img/s  %s%.0fs", c->prog, bar, (long long)done, (long long)total,
             rate, done < total ? "eta " : "", done < total ? left : el);
+    if (!c->tty)
+        fputc('\n', stderr);
     fflush(stderr);
 }
 
 void cli_progress_end(tl_cli *c)
 {
-    if (c->progress)
+    if (c->progress && c->tty)
         fputc('\n', stderr);
     c->progress = 0;
 }

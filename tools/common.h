@@ -13,6 +13,7 @@ typedef struct tl_cli {
     const char *prog;
     int quiet;
     int progress;      /* 1: draw a progress bar on stderr */
+    int tty;           /* stderr is a terminal: the bar may redraw its line */
     double progress_t0;
     double progress_last;
 } tl_cli;

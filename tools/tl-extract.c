@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage_error(&cli, optind == argc ? "no data given" : "one data argument expected");
     const char *data = argv[optind];
-    if (!strcmp(data, "-") && !strcmp(out, "-") && format == TL_FEAT_NPY)
+    if (!strcmp(out, "-") && format == TL_FEAT_NPY)
         cli_log(&cli, "note: NPY output is written when all images are done");
 
     tl_err e;
@@ -108,11 +108,14 @@ int main(int argc, char **argv)
     tl_extractor *x = tl_extractor_new(&net, layer, threads, &xo, &e);
     if (!x)
         cli_fail(&cli, &e);
+    /* An absolute path lets a head trained on these features find its
+     * backbone from anywhere later. */
+    char *model_abs = realpath(net.path, NULL);
     tl_feat_info info = {
         .dim = tl_extractor_dim(x),
         .classes = d.classes,
         .nclasses = d.nclasses,
-        .model = net.path,
+        .model = model_abs ? model_abs : net.path,
         .layer = (char *)tl_extractor_layer(x),
     };
     sink s = {NULL, &d};
@@ -134,6 +137,7 @@ int main(int argc, char **argv)
         cli_log(&cli, "skipped %lld unreadable image%s", (long long)st.skipped, st.skipped > 1 ? "s" : "");
     cli_log(&cli, "%lld vectors in %.1f s (%.1f images/s)", (long long)st.done, st.seconds,
             st.seconds > 0 ? st.done / st.seconds : 0.0);
+    free(model_abs);
     tl_extractor_free(x);
     tl_pool_free(pool);
     tl_dataset_free(&d);

@@ -103,11 +103,11 @@ int main(int argc, char **argv)
     const char *train = argv[optind];
     tl_err e;
     tl_featset s;
-    if (tl_featset_load(train, &s, &e)) {
-        if (!strncmp(e.msg, train, strlen(train)) && strstr(e.msg, "not a number"))
-            cli_die(&cli, "%s: not a feature file; extract features with tl-extract first", train);
+    if (strcmp(train, "-") && !tl_feat_sniff(train))
+        cli_die(&cli, "%s: not a feature file; tl-finetune trains a head on features from tl-extract "
+                      "(training the network on images is not available yet)", train);
+    if (tl_featset_load(train, &s, &e))
         cli_fail(&cli, &e);
-    }
     if (s.n == 0)
         cli_die(&cli, "%s: no feature vectors", train);
     for (int64_t i = 0; i < s.n; i++)

@@ -17,6 +17,7 @@ static _Noreturn void usage(void)
            "model and layer its features came from.\n"
            "\n"
            "  -c, --classes         list every class name\n"
+           "  -a, --archs           list the architectures tl can build, and exit\n"
            "  -M, --metadata        print all metadata keys\n"
            "  -h, --help            this help;  --version  the version\n"
            "\n"
@@ -127,18 +128,40 @@ static void info_head(const char *path, int all_classes)
     tl_head_free(&h);
 }
 
+/* Each architecture, built at its default size, with its cost. */
+static void list_archs(void)
+{
+    printf("%-20s %14s %12s  %s\n", "architecture", "parameters", "mult-adds", "default layer");
+    for (const char *const *a = tl_arch_names(); *a; a++) {
+        tl_arch_opts o;
+        tl_arch_opts_default(&o);
+        tl_err e;
+        tl_model *m = tl_arch_build(*a, &o, &e);
+        if (!m) {
+            printf("%-20s %s\n", *a, e.msg);
+            continue;
+        }
+        char p[32];
+        group_digits(p, sizeof p, tl_model_param_count(m, 0));
+        printf("%-20s %14s %10.2f G  %s\n", *a, p, (double)tl_model_macs(m) / 1e9,
+               m->features_node >= 0 ? m->nodes[m->features_node].name : "-");
+        tl_model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-info");
     int all_classes = 0, meta = 0;
     static const struct option opts[] = {
-        {"classes", no_argument, 0, 'c'}, {"metadata", no_argument, 0, 'M'},
+        {"classes", no_argument, 0, 'c'}, {"metadata", no_argument, 0, 'M'}, {"archs", no_argument, 0, 'a'},
         {"help", no_argument, 0, 'h'},    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "cMh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "cMah", opts, NULL)) != -1) {
         switch (ch) {
+        case 'a': list_archs(); return 0;
         case 'c': all_classes = 1; break;
         case 'M': meta = 1; break;
         case 'h': usage();

@@ -104,6 +104,8 @@ int main(int argc, char **argv)
     tl_classifier c;
     if (tl_classifier_load(&c, model, &e))
         cli_fail(&cli, &e);
+    if (features && !c.has_head)
+        cli_usage_error(&cli, "--features needs a head from tl-finetune; %s is a whole network", model);
     if (k > c.nclasses)
         k = c.nclasses;
     printer p = {k, c.nclasses, calloc((size_t)k, sizeof(int)), c.classes};

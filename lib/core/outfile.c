@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,17 +21,24 @@ int tl_outfile_open(tl_outfile *o, const char *path, tl_err *e)
         tl_outfile_abort(o);
         return tl_fail(e, "out of memory");
     }
-    /* Same folder as the target, so rename() stays within one file system. */
-    snprintf(o->tmp, n + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(o->tmp);
+    /* Same folder as the target, so rename() stays within one file system;
+     * open() with 0666 lets the umask decide the final permissions, as for
+     * any file a program creates (mkstemp would force 0600). */
+    int fd = -1, err = EEXIST;
+    uint64_t salt = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)o ^
+                    (uint64_t)(tl_now() * 1e9);
+    for (int attempt = 0; attempt < 100 && fd < 0 && err == EEXIST; attempt++) {
+        salt = salt * 6364136223846793005ULL + 1442695040888963407ULL;
+        snprintf(o->tmp, n + 16, "%s.tmp.%06llx", path, (unsigned long long)(salt >> 40));
+        fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        err = fd < 0 ? errno : 0;
+    }
     if (fd < 0) {
-        int err = errno;
         free(o->tmp);
         o->tmp = NULL;
         tl_outfile_abort(o);
         return tl_fail(e, "%s: cannot create: %s", path, strerror(err));
     }
-    fchmod(fd, 0644);
     o->fp = fdopen(fd, "wb");
     if (!o->fp) {
         close(fd);

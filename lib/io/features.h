@@ -26,6 +26,9 @@ typedef struct tl_feat_info {
 #define TL_FEAT_MAX_PATH 65536
 
 int tl_feat_format_parse(const char *name, int *format);
+/* 1 if the file holds feature vectors (TLF, NPY, or TSV whose first data
+ * line has a path, a label and numbers), 0 if not or unreadable. */
+int tl_feat_sniff(const char *path);
 
 typedef struct tl_featw tl_featw;
 /* path "-" streams to standard output; a file appears only on close. */

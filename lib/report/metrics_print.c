@@ -72,8 +72,15 @@ void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *cla
     fprintf(f, "  %9s  %9s  %9s  %9s\n", "precision", "recall", "f1-score", "support");
     double wp = 0, wr = 0;
     char buf[16];
+    int hidden = 0;
     for (int i = 0; i < m->k; i++) {
         const tl_class_stats *s = &m->per_class[i];
+        /* With many classes (ImageNet's 1000), rows for classes that occur
+         * neither in the data nor in the predictions are all zero: skip. */
+        if (m->k > 20 && s->support == 0 && s->predicted == 0) {
+            hidden++;
+            continue;
+        }
         put_cell(f, class_name(class_names, i, buf, sizeof buf), w, 1);
         fprintf(f, "  %9.4f  %9.4f  %9.4f  %9lld\n", s->precision, s->recall, s->f1, (long long)s->support);
         wp += s->precision * (double)s->support;
@@ -85,6 +92,8 @@ void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *cla
     fprintf(f, "  %9.4f  %9.4f  %9.4f  %9lld\n", m->macro_precision, m->macro_recall, m->macro_f1, (long long)m->n);
     put_cell(f, "weighted avg", w, 1);
     fprintf(f, "  %9.4f  %9.4f  %9.4f  %9lld\n", wp * inv, wr * inv, m->weighted_f1, (long long)m->n);
+    if (hidden)
+        fprintf(f, "(%d classes absent from both the data and the predictions not shown)\n", hidden);
 }
 
 void tl_confusion_print(FILE *f, const tl_confusion *c, const char *const *class_names)

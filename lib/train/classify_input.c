@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 void tl_classify_opts_default(tl_classify_opts *o)
 {
@@ -33,23 +32,6 @@ static int map_label(const tl_classifier *c, const tl_classify_opts *o, const ch
         }
     return tl_fail(e, "label '%s' is not one of the model's %d classes%s", name, c->nclasses,
                    o->numeric_labels ? "" : " (numeric labels? see --label-offset)");
-}
-
-/* Feature files announce themselves in their first bytes; anything else
- * given as a file is an image list. */
-static int looks_like_features(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    char head[16] = {0};
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return (n >= 4 && !memcmp(head, "TLF1", 4)) || (n >= 6 && !memcmp(head, "\x93NUMPY", 6)) ||
-           (n >= 12 && !memcmp(head, "#tl-features", 12));
 }
 
 static int run_features(tl_classifier *c, const char *input, const tl_classify_opts *o, tl_scored_fn fn, void *user,
@@ -118,7 +100,11 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
                       tl_log_fn log, void *log_user, tl_extract_stats *stats, tl_err *e)
 {
     memset(stats, 0, sizeof *stats);
-    int features = c->has_head && ((!strcmp(input, "-") && !o->force_images) || looks_like_features(input));
+    int stdin_features = !strcmp(input, "-") && !o->force_images;
+    int features = stdin_features || tl_feat_sniff(input);
+    if (features && !c->has_head)
+        return tl_fail(e, "%s: feature vectors need a head trained on them; this model is a whole network "
+                          "and takes images", stdin_features ? "standard input" : input);
     if (features)
         return run_features(c, input, o, fn, user, stats, e);
     tl_dataset d;
