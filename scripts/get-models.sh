@@ -23,6 +23,15 @@ Models (TensorFlow Lite, ImageNet; converted with tl-convert):
   mobilenet_v1_0.5_160_quant       MobileNetV1 0.5, 160, uint8   -> mobilenet_v1_0.5_160.safetensors
   mobilenet_v1_0.75_192_quant      MobileNetV1 0.75, 192, uint8  -> mobilenet_v1_0.75_192.safetensors
   all                              every model above
+Models (timm's ImageNet weights from the Hugging Face hub; converted with tl-convert --timm):
+  resnet18.tv_in1k  resnet34.tv_in1k  resnet50.tv_in1k  vgg16.tv_in1k  vgg16_bn.tv_in1k
+  mobilenetv2_100.ra_in1k  mobilenetv3_large_100.ra_in1k  mobilenetv3_small_100.lamb_in1k
+  efficientnet_b0.ra_in1k  vit_tiny_patch16_224.augreg_in21k_ft_in1k
+  vit_small_patch16_224.augreg_in21k_ft_in1k  vit_base_patch16_224.augreg2_in21k_ft_in1k
+Each is written as NAME.safetensors (e.g. resnet18.tv_in1k.safetensors). A download is
+checked against the SHA-256 pinned in scripts/model-hashes.txt when the model is listed
+there, otherwise against the hash the hub publishes for the file (X-Linked-Etag), and the
+hash is then recorded in DIR/src/hashes.txt.
 USAGE
 }
 
@@ -78,8 +87,77 @@ convert() { # convert TFLITE OUT
     echo "get-models: wrote $dir/$2" >&2
 }
 
+hub=https://huggingface.co/timm
+
+# The ImageNet class names in torchvision's (sorted WordNet id) order.
+fetch_synsets() {
+    dst="$dir/src/imagenet_classes.txt"
+    [ -f "$dst" ] && return 0
+    mkdir -p "$dir/src"
+    src="$shared/datasets/imagenet-val-1300/synset_words.txt"
+    want=acf75ef0abe89694b19056e0796401068b459c457baa30335f240c7692857355
+    if [ -f "$src" ]; then
+        cp "$src" "$dst.words"
+    else
+        url=https://raw.githubusercontent.com/HoldenCaulfieldRye/caffe/master/data/ilsvrc12/synset_words.txt
+        curl -fsSL --retry 2 -o "$dst.words" "$url" ||
+            { rm -f "$dst.words"; echo "get-models: cannot download $url (offline?)" >&2; exit 1; }
+    fi
+    if [ "$(sha256sum "$dst.words" | cut -d' ' -f1)" != "$want" ]; then
+        rm -f "$dst.words"
+        echo "get-models: ImageNet class list: SHA-256 mismatch" >&2
+        exit 1
+    fi
+    sed 's/^n[0-9]* //' "$dst.words" > "$dst"
+    rm -f "$dst.words"
+}
+
+# timm NAME ARCH SIZE RESIZE INTERP MEAN STD
+timm() {
+    name=$1
+    out="$dir/$name.safetensors"
+    if [ -f "$out" ]; then echo "get-models: $out is there" >&2; return 0; fi
+    fetch_synsets
+    command -v curl >/dev/null 2>&1 || { echo "get-models: $name needs curl to download" >&2; exit 1; }
+    src="$dir/src/$name.safetensors"
+    url="$hub/$name/resolve/main/model.safetensors"
+    want=$(awk -v n="$name" '$1 == n { print $2 }' "$here/model-hashes.txt" 2>/dev/null)
+    if [ -z "$want" ]; then
+        # The hub names an LFS file by its SHA-256; ask for it before downloading.
+        want=$(curl -fsSI "$url" | tr -d '\r"' | awk -F': ' 'tolower($1) == "x-linked-etag" { print $2 }')
+        [ -n "$want" ] || { echo "get-models: cannot reach $url (offline?)" >&2; exit 1; }
+    fi
+    echo "get-models: downloading $url" >&2
+    curl -fsSL --retry 2 -o "$src.part" "$url" || { rm -f "$src.part"; echo "get-models: download of $name failed" >&2; exit 1; }
+    got=$(sha256sum "$src.part" | cut -d' ' -f1)
+    if [ "$got" != "$want" ]; then
+        rm -f "$src.part"
+        echo "get-models: $name: SHA-256 mismatch (got $got, expected $want)" >&2
+        exit 1
+    fi
+    mv "$src.part" "$src"
+    echo "$name $got" >> "$dir/src/hashes.txt"
+    "$bin/tl-convert" -q --arch "$2" --timm --input-size "$3" --resize-size "$4" --interpolation "$5" \
+        --mean "$6" --std "$7" --labels "$dir/src/imagenet_classes.txt" "$src" -o "$out"
+    echo "get-models: wrote $out" >&2
+}
+
+IN_MEAN=0.485,0.456,0.406 IN_STD=0.229,0.224,0.225 HALF=0.5,0.5,0.5
+
 get() {
     case $1 in
+    resnet18.tv_in1k) timm "$1" resnet18 224 256 bilinear $IN_MEAN $IN_STD ;;
+    resnet34.tv_in1k) timm "$1" resnet34 224 256 bilinear $IN_MEAN $IN_STD ;;
+    resnet50.tv_in1k) timm "$1" resnet50 224 256 bilinear $IN_MEAN $IN_STD ;;
+    vgg16.tv_in1k) timm "$1" vgg16 224 256 bilinear $IN_MEAN $IN_STD ;;
+    vgg16_bn.tv_in1k) timm "$1" vgg16_bn 224 256 bilinear $IN_MEAN $IN_STD ;;
+    mobilenetv2_100.ra_in1k) timm "$1" mobilenet_v2 224 256 bicubic $IN_MEAN $IN_STD ;;
+    mobilenetv3_large_100.ra_in1k) timm "$1" mobilenet_v3_large 224 256 bicubic $IN_MEAN $IN_STD ;;
+    mobilenetv3_small_100.lamb_in1k) timm "$1" mobilenet_v3_small 224 256 bicubic $IN_MEAN $IN_STD ;;
+    efficientnet_b0.ra_in1k) timm "$1" efficientnet_b0 224 256 bicubic $IN_MEAN $IN_STD ;;
+    vit_tiny_patch16_224.augreg_in21k_ft_in1k) timm "$1" vit_ti_16 224 248 bicubic $HALF $HALF ;;
+    vit_small_patch16_224.augreg_in21k_ft_in1k) timm "$1" vit_s_16 224 248 bicubic $HALF $HALF ;;
+    vit_base_patch16_224.augreg2_in21k_ft_in1k) timm "$1" vit_b_16 224 248 bicubic $HALF $HALF ;;
     mobilenet_v2_1.0_224_quant | mobilenet_v2) convert mobilenet_v2_1.0_224_quant mobilenet_v2.safetensors ;;
     tf2_mobilenet_v2_1.0_224_ptq) convert tf2_mobilenet_v2_1.0_224_ptq tf2_mobilenet_v2.safetensors ;;
     mobilenet_v1_0.25_128_quant) convert mobilenet_v1_0.25_128_quant mobilenet_v1_0.25_128.safetensors ;;
