@@ -3,12 +3,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <getopt.h>
 #include <unistd.h>
 
 void cli_init(tl_cli *c, const char *prog)
 {
     memset(c, 0, sizeof *c);
     c->prog = prog;
+    opterr = 0; /* getopt's own message would come before ours: one line only */
 }
 
 _Noreturn void cli_fail(const tl_cli *c, const tl_err *e)
@@ -39,6 +41,16 @@ _Noreturn void cli_usage_error(const tl_cli *c, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see %s --help)\n", c->prog);
     exit(2);
+}
+
+_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch)
+{
+    const char *arg = argv[optind - 1];
+    if (ch == ':')
+        cli_usage_error(c, "option '%s' needs a value", arg);
+    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+        cli_usage_error(c, "unknown option '-%c'", optopt);
+    cli_usage_error(c, "unknown option '%s'", arg);
 }
 
 void cli_log(const tl_cli *c, const char *fmt, ...)

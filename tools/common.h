@@ -24,6 +24,9 @@ _Noreturn void cli_fail(const tl_cli *c, const tl_err *e);
 _Noreturn void cli_die(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "prog: message" and a hint to --help; exits 2. */
 _Noreturn void cli_usage_error(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For getopt_long's '?' and ':' (optstrings start with ':'): names the
+ * offending argument; exits 2. */
+_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch);
 void cli_log(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A tl_log_fn that prints through cli_log (user = tl_cli *). */
 void cli_log_hook(void *user, const char *msg);

@@ -194,10 +194,8 @@ static int do_image(job *j, int64_t i, int worker, tl_err *e)
 static void run_range(void *ctx, int64_t b, int64_t end, int worker)
 {
     job *j = ctx;
-    for (int64_t i = b; i < end; i++) {
-        int64_t t = i - j->base;
-        j->status[t] = do_image(j, i, worker, &j->errs[t]);
-    }
+    for (int64_t t = b; t < end; t++) /* t: position in the block */
+        j->status[t] = do_image(j, j->base + t, worker, &j->errs[t]);
 }
 
 /* Output stems: the file name without its extension; a name met twice in

@@ -5,6 +5,7 @@
 #include "io/tflite.h"
 #include "json.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,15 +56,25 @@ static void parse_triple(const tl_cli *cli, const char *opt, const char *arg, fl
         cli_usage_error(cli, "%s: '%s' is not three numbers R,G,B", opt, arg);
 }
 
-static int is_tflite(const char *path)
+enum { KIND_UNKNOWN, KIND_TFLITE, KIND_SAFETENSORS };
+
+/* By content; a file named .tflite is read as TFLite so that a damaged one
+ * gets the parser's precise message. */
+static int input_kind(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    char head[8] = {0};
+    uint8_t head[9] = {0};
     if (!f)
-        return 0;
-    size_t n = fread(head, 1, 8, f);
+        return KIND_UNKNOWN;
+    size_t n = fread(head, 1, 9, f);
     fclose(f);
-    return n == 8 && !memcmp(head + 4, "TFL3", 4);
+    size_t len = strlen(path);
+    if ((n >= 8 && !memcmp(head + 4, "TFL3", 4)) || (len > 7 && !strcmp(path + len - 7, ".tflite")))
+        return KIND_TFLITE;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | head[i];
+    return n == 9 && head[8] == '{' && hlen > 1 ? KIND_SAFETENSORS : KIND_UNKNOWN;
 }
 
 int main(int argc, char **argv)
@@ -86,7 +97,7 @@ int main(int argc, char **argv)
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "o:L:a:nqh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":o:L:a:nqh", opts, NULL)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case 'L': co.labels = optarg; break;
@@ -122,7 +133,7 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (optind != argc - 1)
@@ -136,9 +147,17 @@ int main(int argc, char **argv)
                         co.pp.input_size);
     const char *in = argv[optind];
     tl_err e;
-    if (!is_tflite(in)) {
+    int kind = input_kind(in);
+    if (kind == KIND_UNKNOWN) {
+        FILE *f = fopen(in, "rb");
+        if (!f)
+            cli_die(&cli, "%s: %s", in, strerror(errno));
+        fclose(f);
+        cli_die(&cli, "%s: neither a TFLite model nor a safetensors state_dict", in);
+    }
+    if (kind == KIND_SAFETENSORS) {
         if (!co.arch)
-            cli_usage_error(&cli, "%s: not a TFLite file; a state_dict needs --arch", in);
+            cli_usage_error(&cli, "%s: a state_dict does not say its architecture: give --arch", in);
         if (dry)
             cli_usage_error(&cli, "--dry-run is for TFLite files");
         if (tl_convert_state_dict(in, &co, out, cli_log_hook, &cli, &e))
@@ -149,8 +168,11 @@ int main(int argc, char **argv)
     if (co.arch)
         cli_log(&cli, "%s: a TFLite file; its graph decides the architecture, --arch ignored", in);
     tl_tflite *m;
-    if (tl_tflite_open(in, &m, &e))
+    if (tl_tflite_open(in, &m, &e)) {
+        if (strncmp(e.msg, in, strlen(in)))
+            tl_fail_prefix(&e, "%s", in);
         cli_fail(&cli, &e);
+    }
     char desc[1024];
     tl_tflite_describe(m, desc, sizeof desc);
     cli_log(&cli, "%s: %s", in, desc);

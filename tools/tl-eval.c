@@ -76,7 +76,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:b:j:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":m:b:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'J': json = 1; break;
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (!model)

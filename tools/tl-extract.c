@@ -66,7 +66,7 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:l:o:f:b:j:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":m:l:o:f:b:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'l': layer = optarg; break;
@@ -84,7 +84,7 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (!model)

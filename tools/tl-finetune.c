@@ -71,7 +71,7 @@ int main(int argc, char **argv)
         {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
     };
     int ch, have_c = 0;
-    while ((ch = getopt_long(argc, argv, "o:C:j:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":o:C:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'o': out = optarg; break;
         case 'H':
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (optind != argc - 1)

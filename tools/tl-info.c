@@ -159,14 +159,14 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "cMah", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":cMah", opts, NULL)) != -1) {
         switch (ch) {
         case 'a': list_archs(); return 0;
         case 'c': all_classes = 1; break;
         case 'M': meta = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (optind != argc - 1)
@@ -191,5 +191,7 @@ int main(int argc, char **argv)
     if (meta)
         print_meta(&f);
     tl_st_close(&f);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        cli_die(&cli, "standard output: write failed");
     return 0;
 }

@@ -40,11 +40,19 @@ typedef struct {
     int k, n;
     int *idx;
     char *const *classes;
+    int header, probabilities; /* the header goes out with the first result */
 } printer;
 
 static int on_scored(void *user, const tl_scored *s, tl_err *e)
 {
     printer *p = user;
+    if (p->header) {
+        printf("#path");
+        for (int i = 1; i <= p->k; i++)
+            printf("\tclass%d\t%s%d", i, p->probabilities ? "p" : "score", i);
+        putchar('\n');
+        p->header = 0;
+    }
     tl_top_k(s->out, p->n, p->k, p->idx);
     fputs(s->path, stdout);
     for (int i = 0; i < p->k; i++) {
@@ -79,7 +87,7 @@ int main(int argc, char **argv)
         {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "m:k:b:j:qh", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":m:k:b:j:qh", opts, NULL)) != -1) {
         switch (ch) {
         case 'm': model = optarg; break;
         case 'k': k = (int)cli_long(&cli, "--top", optarg, 1, 1000000); break;
@@ -92,7 +100,7 @@ int main(int argc, char **argv)
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
         case 'V': cli_version(&cli);
-        default: cli_usage_error(&cli, "unknown option");
+        default: cli_bad_option(&cli, argv, ch);
         }
     }
     if (!model)
@@ -108,16 +116,10 @@ int main(int argc, char **argv)
         cli_usage_error(&cli, "--features needs a head from tl-finetune; %s is a whole network", model);
     if (k > c.nclasses)
         k = c.nclasses;
-    printer p = {k, c.nclasses, calloc((size_t)k, sizeof(int)), c.classes};
+    printer p = {k, c.nclasses, calloc((size_t)k, sizeof(int)), c.classes, header, c.probabilities};
     tl_pool *pool = tl_pool_new(co.nthreads, &e);
     if (!p.idx || !pool)
         cli_die(&cli, "out of memory");
-    if (header) {
-        printf("#path");
-        for (int i = 1; i <= k; i++)
-            printf("\tclass%d\t%s%d", i, c.probabilities ? "p" : "score", i);
-        putchar('\n');
-    }
     int64_t skipped = 0;
     cli_progress_enable(&cli, force_progress);
     for (int a = optind; a < argc; a++) {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,19 @@ int tl_outfile_open(tl_outfile *o, const char *path, tl_err *e)
     if (!strcmp(path, "-")) {
         o->fp = stdout;
         o->is_stdout = 1;
+        return 0;
+    }
+    /* A device, pipe or socket (-o /dev/null, a FIFO) is written in place:
+     * renaming a temporary file over it would replace the device. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            return tl_fail(e, "%s: is a folder", path);
+        o->fp = fopen(path, "wb");
+        if (!o->fp)
+            return tl_fail(e, "%s: cannot open: %s", path, strerror(errno));
+        o->path = tl_strdup(path);
+        o->is_special = 1;
         return 0;
     }
     size_t n = strlen(path);
@@ -55,6 +69,20 @@ int tl_outfile_commit(tl_outfile *o, tl_err *e)
             return tl_fail(e, "standard output: write failed: %s", strerror(errno));
         return 0;
     }
+    if (o->is_special) {
+        int bad = fflush(o->fp) != 0 || ferror(o->fp);
+        int err = errno;
+        bad |= fclose(o->fp) != 0;
+        o->fp = NULL;
+        if (bad)
+            tl_fail(e, "%s: write failed: %s", o->path ? o->path : "output", strerror(err));
+        free(o->path);
+        o->path = NULL;
+        o->is_special = 0;
+        return bad ? -1 : 0;
+    }
+    if (!o->fp) /* never opened, or already committed: fflush(NULL) would flush everything */
+        return tl_fail(e, "output file is not open");
     const char *name = o->path ? o->path : "output";
     int bad = fflush(o->fp) != 0 || ferror(o->fp);
     int err = errno;
@@ -88,6 +116,7 @@ void tl_outfile_abort(tl_outfile *o)
 {
     if (o->fp && !o->is_stdout)
         fclose(o->fp);
+    o->is_special = 0;
     o->fp = NULL;
     if (o->tmp) {
         unlink(o->tmp);

@@ -13,6 +13,7 @@ typedef struct tl_outfile {
     char *path;
     char *tmp;
     int is_stdout;
+    int is_special;  /* an existing device or FIFO, written in place */
 } tl_outfile;
 
 int tl_outfile_open(tl_outfile *o, const char *path, tl_err *e);

@@ -139,6 +139,10 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
     net.opts.input_size = o->pp.input_size;
     net.opts.width_mult = o->width_mult;
     net.opts.bn_eps = o->bn_eps;
+    /* timm builds its MobileNetV3s with PyTorch's default BN eps, where
+     * torchvision uses 1e-3: the same weights need timm's eps. */
+    if (nm.timm && !o->bn_eps && !strncmp(o->arch, "mobilenet_v3", 12))
+        net.opts.bn_eps = 1e-5f;
     net.model = tl_arch_build(o->arch, &net.opts, e);
     if (!net.model)
         goto out;
@@ -170,7 +174,7 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
     snprintf(resize, sizeof resize, "%d", pp->resize_size);
     snprintf(mean, sizeof mean, "[%.9g, %.9g, %.9g]", (double)pp->mean[0], (double)pp->mean[1], (double)pp->mean[2]);
     snprintf(std, sizeof std, "[%.9g, %.9g, %.9g]", (double)pp->std[0], (double)pp->std[1], (double)pp->std[2]);
-    snprintf(eps, sizeof eps, "%.9g", (double)o->bn_eps);
+    snprintf(eps, sizeof eps, "%.9g", (double)net.opts.bn_eps);
     snprintf(width, sizeof width, "%.9g", (double)o->width_mult);
     static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
     char *src = tl_strdup(in);
@@ -179,7 +183,7 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
                           "tl.channel_order", pp->bgr ? "BGR" : "RGB", "tl.interpolation", interp[pp->interp],
                           "tl.width_mult", width, "tl.source", src ? basename(src) : in,
                           "tl.source_names", nm.timm ? "timm" : "torchvision",
-                          o->bn_eps > 0 ? "tl.bn_eps" : NULL, eps, NULL};
+                          net.opts.bn_eps > 0 ? "tl.bn_eps" : NULL, eps, NULL};
     rc = tl_net_save(&net, out, meta, e);
     free(src);
     if (!rc && log) {

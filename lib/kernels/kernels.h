@@ -111,6 +111,9 @@ void tl_layernorm(int rows, int d, const float *x, const float *gamma, const flo
  * (3d) project to q, k, v; w_out (d x d), b_out (d) project the heads'
  * concatenated outputs. scratch: tl_attention_scratch_floats(t, d). */
 size_t tl_attention_scratch_floats(int t, int d);
+/* Just the heads' part: qkv (t x 3d, q | k | v per row) -> ctx (t x d);
+ * scratch: t*t floats. */
+void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *scratch);
 void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,
                           const float *w_out, const float *b_out, float *y, float *scratch);
 

@@ -28,14 +28,9 @@ void tl_layernorm(int rows, int d, const float *x, const float *gamma, const flo
 
 size_t tl_attention_scratch_floats(int t, int d) { return (size_t)t * d * 4 + (size_t)t * t; }
 
-void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,
-                          const float *w_out, const float *b_out, float *y, float *scratch)
+void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *att)
 {
     int dh = d / heads;
-    float *qkv = scratch;                  /* t x 3d: q | k | v per row */
-    float *ctx = qkv + (size_t)t * d * 3;  /* t x d: heads side by side */
-    float *att = ctx + (size_t)t * d;      /* t x t, one head at a time */
-    tl_linear_forward(ws, t, d, 3 * d, x, w_in, b_in, qkv);
     float scale = 1.0f / sqrtf((float)dh);
     for (int h = 0; h < heads; h++) {
         const float *q = qkv + (size_t)h * dh, *k = qkv + d + (size_t)h * dh, *v = qkv + 2 * d + (size_t)h * dh;
@@ -45,6 +40,16 @@ void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, c
             tl_softmax(att + (size_t)i * t, att + (size_t)i * t, t);
         tl_sgemm(ws, 0, 0, t, dh, t, 1.0f, att, t, v, 3 * d, 0.0f, ctx + (size_t)h * dh, d);
     }
+}
+
+void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,
+                          const float *w_out, const float *b_out, float *y, float *scratch)
+{
+    float *qkv = scratch;                  /* t x 3d */
+    float *ctx = qkv + (size_t)t * d * 3;  /* t x d */
+    float *att = ctx + (size_t)t * d;      /* t x t */
+    tl_linear_forward(ws, t, d, 3 * d, x, w_in, b_in, qkv);
+    tl_attention_heads(ws, t, d, heads, qkv, ctx, att);
     tl_linear_forward(ws, t, d, d, ctx, w_out, b_out, y);
 }
 

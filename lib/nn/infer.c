@@ -324,7 +324,7 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         if (st->kind == STEP_CONV)
             need = tl_conv_scratch_floats(&m->nodes[st->conv_node].geom);
         else if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION)
-            need = tl_attention_scratch_floats(n->c, n->w);
+            need = (size_t)n->c * n->c;
         if (need > inf->scratch_floats)
             inf->scratch_floats = need;
     }
@@ -404,10 +404,7 @@ static void run_op(const tl_model *m, worker *wk, const tl_node *n, const float 
     case TL_OP_LAYERNORM:
         tl_layernorm(n->c, n->w, x, pdata(m, n->weight), pdata(m, n->bias), n->eps, y);
         break;
-    case TL_OP_ATTENTION:
-        tl_attention_forward(wk->kws, n->c, n->w, n->heads, x, pdata(m, n->weight), pdata(m, n->bias),
-                             pdata(m, n->extra[0]), pdata(m, n->extra[1]), y, wk->scratch);
-        break;
+    case TL_OP_ATTENTION: tl_attention_heads(wk->kws, n->c, n->w, n->heads, x, y, wk->scratch); break;
     case TL_OP_TOKEN_LINEAR:
         tl_linear_forward(wk->kws, n->c, src->w, n->w, x, pdata(m, n->weight), pdata(m, n->bias), y);
         break;

@@ -317,8 +317,8 @@ int64_t tl_model_macs(const tl_model *m)
             total += m->params[n->weight].numel;
         else if (n->op == TL_OP_TOKEN_LINEAR)
             total += m->params[n->weight].numel * n->c;
-        else if (n->op == TL_OP_ATTENTION) /* projections, then Q K^T and A V */
-            total += (int64_t)n->c * n->w * n->w * 4 + (int64_t)2 * n->c * n->c * n->w;
+        else if (n->op == TL_OP_ATTENTION) /* Q K^T and A V; projections are token linears */
+            total += (int64_t)2 * n->c * n->c * n->w;
     }
     return total;
 }

@@ -26,7 +26,7 @@ typedef enum {
      * w = width): each token's values are contiguous. */
     TL_OP_TOKENS,       /* conv map (d,gh,gw) -> class token + patches, + position embedding */
     TL_OP_LAYERNORM,    /* over w, per token */
-    TL_OP_ATTENTION,    /* multi-head self-attention, `heads` */
+    TL_OP_ATTENTION,    /* scaled dot-product attention of `heads` heads: (t,1,3w) q|k|v -> (t,1,w) */
     TL_OP_TOKEN_LINEAR, /* the same linear map on every token */
     TL_OP_SELECT_TOKEN, /* token 0 -> (w,1,1) */
 } tl_op;
@@ -56,8 +56,7 @@ typedef struct tl_node {
     float p;                  /* DROPOUT */
     tl_pool_geom pool;        /* MAXPOOL, AVGPOOL */
     int heads;                /* ATTENTION */
-    int extra[2];             /* more parameters: ATTENTION out_proj weight and
-                                 bias; TOKENS class token and position embedding */
+    int extra[2];             /* TOKENS: class token and position embedding */
 } tl_node;
 
 typedef struct tl_model {
@@ -95,8 +94,8 @@ int tl_model_scale(tl_model *m, int x, int s, tl_err *e);
  * class_token [1,1,d] and pos_embedding [1,1+gh*gw,d]. */
 int tl_model_tokens(tl_model *m, int in, const char *class_token, const char *pos_embedding, tl_err *e);
 int tl_model_layernorm(tl_model *m, int in, const char *prefix, float eps, tl_err *e);
-/* prefix.in_proj_weight/in_proj_bias and prefix.out_proj.weight/bias, as
- * torch.nn.MultiheadAttention names them. */
+/* Multi-head self-attention with parameters prefix.in_proj_weight/bias and
+ * prefix.out_proj.weight/bias, as torch.nn.MultiheadAttention names them. */
 int tl_model_attention(tl_model *m, int in, const char *prefix, int heads, tl_err *e);
 int tl_model_token_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e);
 int tl_model_select_token(tl_model *m, int in, tl_err *e);

@@ -4,6 +4,7 @@
 #include "model.h"
 #include "model_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static int last(const tl_model *m) { return m->nnodes - 1; }
@@ -112,33 +113,8 @@ int tl_model_layernorm(tl_model *m, int in, const char *prefix, float eps, tl_er
     return idx;
 }
 
-int tl_model_attention(tl_model *m, int in, const char *prefix, int heads, tl_err *e)
-{
-    tl_node *n = tl_model_add_node(m, TL_OP_ATTENTION, in, e);
-    if (!n)
-        return -1;
-    int d = n->w, idx = last(m);
-    if (heads < 1 || d % heads) {
-        m->nnodes--;
-        return tl_fail(e, "%s: width %d does not split into %d heads", prefix, d, heads);
-    }
-    n->heads = heads;
-    int64_t ws[2] = {3 * d, d}, bs[1] = {3 * d}, os[2] = {d, d}, obs[1] = {d};
-    int w = tl_model_add_param(m, prefix, "in_proj_weight", 2, ws, 0, e);
-    int b = w < 0 ? -1 : tl_model_add_param(m, prefix, "in_proj_bias", 1, bs, 0, e);
-    int ow = b < 0 ? -1 : tl_model_add_param(m, prefix, "out_proj.weight", 2, os, 0, e);
-    int ob = ow < 0 ? -1 : tl_model_add_param(m, prefix, "out_proj.bias", 1, obs, 0, e);
-    if (ob < 0)
-        return -1;
-    tl_node *nn = &m->nodes[idx];
-    nn->weight = w;
-    nn->bias = b;
-    nn->extra[0] = ow;
-    nn->extra[1] = ob;
-    return idx;
-}
-
-int tl_model_token_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e)
+static int token_linear(tl_model *m, int in, const char *prefix, const char *wname, const char *bname, int out,
+                        tl_err *e)
 {
     tl_node *n = tl_model_add_node(m, TL_OP_TOKEN_LINEAR, in, e);
     if (!n)
@@ -146,13 +122,42 @@ int tl_model_token_linear(tl_model *m, int in, const char *prefix, int out, tl_e
     int d = n->w, idx = last(m);
     n->w = out;
     int64_t ws[2] = {out, d}, bs[1] = {out};
-    int w = tl_model_add_param(m, prefix, "weight", 2, ws, 0, e);
-    int b = w < 0 ? -1 : tl_model_add_param(m, prefix, "bias", 1, bs, 0, e);
+    int w = tl_model_add_param(m, prefix, wname, 2, ws, 0, e);
+    int b = w < 0 ? -1 : tl_model_add_param(m, prefix, bname, 1, bs, 0, e);
     if (b < 0)
         return -1;
     m->nodes[idx].weight = w;
     m->nodes[idx].bias = b;
     return idx;
+}
+
+/* Three nodes: the q|k|v projection, the heads' scaled dot-product
+ * attention (no parameters), and the output projection; the projections
+ * are ordinary per-token linear maps, so training handles them like any
+ * other linear layer. */
+int tl_model_attention(tl_model *m, int in, const char *prefix, int heads, tl_err *e)
+{
+    if (in < 0 || in >= m->nnodes)
+        return tl_fail(e, "model %s: node input %d out of range", m->arch, in);
+    int d = m->nodes[in].w;
+    if (heads < 1 || d % heads)
+        return tl_fail(e, "%s: width %d does not split into %d heads", prefix, d, heads);
+    char out_prefix[TL_NAME_MAX];
+    snprintf(out_prefix, sizeof out_prefix, "%s.out_proj", prefix);
+    int x = token_linear(m, in, prefix, "in_proj_weight", "in_proj_bias", 3 * d, e);
+    if (x < 0)
+        return -1;
+    tl_node *n = tl_model_add_node(m, TL_OP_ATTENTION, x, e);
+    if (!n)
+        return -1;
+    n->heads = heads;
+    n->w = d;
+    return token_linear(m, last(m), out_prefix, "weight", "bias", d, e);
+}
+
+int tl_model_token_linear(tl_model *m, int in, const char *prefix, int out, tl_err *e)
+{
+    return token_linear(m, in, prefix, "weight", "bias", out, e);
 }
 
 int tl_model_select_token(tl_model *m, int in, tl_err *e)
