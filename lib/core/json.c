@@ -1,6 +1,5 @@
 #include "json.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,14 +84,18 @@ static int parse_string(parser *p, char **out, size_t *outlen)
         case 'u': {
             unsigned cp;
             if (hex4(p, &cp)) { free(d); return -1; }
+            /* A high surrogate joins a following low one; anything else
+             * after it is left for the next round, so it is not lost. */
             if (cp >= 0xD800 && cp < 0xDC00 && p->end - p->s >= 6 && p->s[0] == '\\' && p->s[1] == 'u') {
                 unsigned lo;
                 p->s += 2;
                 if (hex4(p, &lo)) { free(d); return -1; }
                 if (lo >= 0xDC00 && lo < 0xE000)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                else
+                else {
                     cp = 0xFFFD;
+                    p->s -= 6;
+                }
             } else if (cp >= 0xD800 && cp < 0xE000) {
                 cp = 0xFFFD;
             }
@@ -107,6 +110,55 @@ static int parse_string(parser *p, char **out, size_t *outlen)
     *out = d;
     if (outlen)
         *outlen = n;
+    return 0;
+}
+
+/* RFC 8259 grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; strtod
+ * alone would also take "01", "1." or "-.5". */
+static int parse_number(parser *p, tl_json *v)
+{
+    const char *s = p->s, *end = p->end;
+    int ok = 1;
+    if (s < end && *s == '-')
+        s++;
+    if (s < end && *s == '0')
+        s++;
+    else if (s < end && *s >= '1' && *s <= '9')
+        while (s < end && *s >= '0' && *s <= '9')
+            s++;
+    else
+        ok = 0;
+    if (ok && s < end && *s == '.') {
+        s++;
+        ok = s < end && *s >= '0' && *s <= '9';
+        while (s < end && *s >= '0' && *s <= '9')
+            s++;
+    }
+    if (ok && s < end && (*s == 'e' || *s == 'E')) {
+        s++;
+        if (s < end && (*s == '+' || *s == '-'))
+            s++;
+        ok = s < end && *s >= '0' && *s <= '9';
+        while (s < end && *s >= '0' && *s <= '9')
+            s++;
+    }
+    /* "01" or "1.2.3" are one bad number, not a number and trailing bytes */
+    if (ok && s < end && *s && strchr("0123456789.eE+-", *s))
+        ok = 0;
+    if (!ok)
+        return perr(p, "bad number");
+    /* strtod needs a terminated copy; long ones (many digits) go to the heap. */
+    size_t n = (size_t)(s - p->s);
+    char small[64], *buf = n < sizeof small ? small : malloc(n + 1);
+    if (!buf)
+        return tl_fail(p->e, "json: out of memory");
+    memcpy(buf, p->s, n);
+    buf[n] = '\0';
+    v->number = strtod(buf, NULL);
+    if (buf != small)
+        free(buf);
+    v->type = TL_JSON_NUMBER;
+    p->s = s;
     return 0;
 }
 
@@ -179,23 +231,8 @@ static int parse_value(parser *p, tl_json *v, int depth)
     if (left >= 4 && !memcmp(p->s, "null", 4)) { v->type = TL_JSON_NULL; p->s += 4; return 0; }
     if (left >= 4 && !memcmp(p->s, "true", 4)) { v->type = TL_JSON_BOOL; v->number = 1; p->s += 4; return 0; }
     if (left >= 5 && !memcmp(p->s, "false", 5)) { v->type = TL_JSON_BOOL; p->s += 5; return 0; }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        /* strtod needs a terminated string; numbers are short. */
-        char buf[64];
-        size_t n = 0;
-        while (p->s + n < p->end && n < sizeof buf - 1 && strchr("+-0123456789.eE", p->s[n]))
-            n++;
-        memcpy(buf, p->s, n);
-        buf[n] = '\0';
-        char *endp;
-        errno = 0;
-        v->number = strtod(buf, &endp);
-        if (endp == buf || (size_t)(endp - buf) != n)
-            return perr(p, "bad number");
-        v->type = TL_JSON_NUMBER;
-        p->s += n;
-        return 0;
-    }
+    if (c == '-' || (c >= '0' && c <= '9'))
+        return parse_number(p, v);
     return perr(p, "unexpected character");
 }
 

@@ -12,6 +12,8 @@ typedef struct {
     tl_sample *items;
     int64_t n, cap;
     char **labels; /* label string per sample until classes are known */
+    char **folders; /* class folders of a tree: classes even when empty */
+    int nfolders;
 } builder;
 
 static int push(builder *b, const char *path, const char *label, tl_err *e)
@@ -42,13 +44,17 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* Turns label strings into sorted class indices. */
 static int finish(builder *b, tl_dataset *d, tl_err *e)
 {
-    char **names = malloc(((size_t)b->n + 1) * sizeof *names);
+    char **names = malloc(((size_t)b->n + (size_t)b->nfolders + 1) * sizeof *names);
     if (!names)
         return tl_fail(e, "out of memory");
     int64_t k = 0;
     for (int64_t i = 0; i < b->n; i++)
         if (b->labels[i])
             names[k++] = b->labels[i];
+    /* A class folder without images is still a class: its index must not
+     * shift the others (train/ and val/ trees must agree). */
+    for (int i = 0; i < b->nfolders; i++)
+        names[k++] = b->folders[i];
     qsort(names, (size_t)k, sizeof *names, cmp_str);
     int nclasses = 0;
     for (int64_t i = 0; i < k; i++)
@@ -92,6 +98,10 @@ static void builder_free(builder *b)
     }
     free(b->items);
     free(b->labels);
+    for (int i = 0; i < b->nfolders; i++)
+        free(b->folders[i]);
+    free(b->folders);
+    memset(b, 0, sizeof *b);
 }
 
 int tl_is_image_name(const char *name)
@@ -145,7 +155,8 @@ static int list_dir(const char *dir, char ***out, int *count, tl_err *e)
         names[n++] = copy;
     }
     closedir(dp);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
+    if (n) /* an empty folder leaves names NULL, which qsort must not see */
+        qsort(names, (size_t)n, sizeof *names, cmp_str);
     *out = names;
     *count = n;
     return 0;
@@ -203,9 +214,18 @@ static int open_folder(const char *root, builder *b, tl_err *e)
     for (int i = 0; i < n && !rc; i++) {
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", root, names[i]);
-        if (subdirs && is_dir(p))
+        if (subdirs && is_dir(p)) {
+            char **nf = realloc(b->folders, ((size_t)b->nfolders + 1) * sizeof *nf);
+            if (!nf || !(nf[b->nfolders] = tl_strdup(names[i]))) {
+                if (nf)
+                    b->folders = nf;
+                rc = tl_fail(e, "out of memory");
+                break;
+            }
+            b->folders = nf;
+            b->nfolders++;
             rc = add_tree(b, p, names[i], 1, e);
-        else if (!subdirs && tl_is_image_name(names[i]))
+        } else if (!subdirs && tl_is_image_name(names[i]))
             rc = push(b, p, NULL, e);
     }
     free_names(names, n);
@@ -216,10 +236,10 @@ static char *join_path(const char *base, const char *rel)
 {
     if (rel[0] == '/' || !base || !*base || !strcmp(base, "."))
         return tl_strdup(rel);
-    size_t len = strlen(base) + strlen(rel) + 2;
+    size_t blen = strlen(base), len = blen + strlen(rel) + 2;
     char *p = malloc(len);
     if (p)
-        snprintf(p, len, "%s/%s", base, rel);
+        snprintf(p, len, "%s%s%s", base, base[blen - 1] == '/' ? "" : "/", rel);
     return p;
 }
 
@@ -286,8 +306,9 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
         return tl_dataset_read_manifest(stdin, "standard input", NULL, d, e);
     if (is_dir(spec)) {
         builder b = {0};
-        if (open_folder(spec, &b, e) || finish(&b, d, e)) {
-            builder_free(&b);
+        int rc = open_folder(spec, &b, e) || finish(&b, d, e) ? -1 : 0;
+        builder_free(&b); /* after finish, only the folder names are left */
+        if (rc) {
             tl_dataset_free(d);
             return -1;
         }
@@ -298,6 +319,10 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
         return 0;
     }
     if (tl_is_image_name(spec)) {
+        /* fail here, naming the file, rather than at decoding time */
+        struct stat st;
+        if (stat(spec, &st) != 0)
+            return tl_fail(e, "%s: %s", spec, strerror(errno));
         builder b = {0};
         if (push(&b, spec, NULL, e) || finish(&b, d, e)) {
             builder_free(&b);
@@ -316,7 +341,7 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
     }
     char *slash = strrchr(base, '/');
     if (slash)
-        *slash = '\0';
+        slash[slash == base] = '\0'; /* "/m.tsv" keeps "/" as its folder */
     else
         base[0] = '\0';
     int rc = tl_dataset_read_manifest(f, spec, base, d, e);

@@ -268,9 +268,11 @@ static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, 
     *tab = '\0';
     char *p = tab + 1;
     for (int i = 0; i < r->info.dim; i++) {
-        char *end;
-        errno = 0;
-        v[i] = strtof(p, &end);
+        char *end = p;
+        /* strtof skips leading white space, tabs included: an empty column
+         * would silently shift the rest */
+        if (*p != '\t' && *p != ' ')
+            v[i] = strtof(p, &end);
         if (end == p || (*end && *end != '\t'))
             return tl_fail(e, "%s: record %lld: column %d is not a number", r->name, (long long)r->count, i + 3);
         if (*end == '\0' && i + 1 < r->info.dim)
@@ -313,7 +315,10 @@ static int open_npy(tl_featr *r, tl_err *e)
         return tl_fail(e, "%s: NPY must be little-endian float32 in C order", r->name);
     const char *sh = strstr(hdr, "'shape': (");
     long long n, d;
-    if (!sh || sscanf(sh, "'shape': (%lld, %lld)", &n, &d) != 2 || n < 0 || d < 1 || d > TL_FEAT_MAX_DIM)
+    int used = 0;
+    /* exactly two dimensions: "(n, d)", not "(n, d, k)" */
+    if (!sh || sscanf(sh, "'shape': (%lld, %lld)%n", &n, &d, &used) != 2 || !used || n < 0 || d < 1 ||
+        d > TL_FEAT_MAX_DIM)
         return tl_fail(e, "%s: NPY shape must be (rows, dim)", r->name);
     r->info.dim = (int)d;
     r->npy_rows = n;
@@ -327,13 +332,16 @@ static int next_npy(tl_featr *r, int *label, float *v, tl_err *e)
     if (rd(r, v, (size_t)r->info.dim * 4) != (size_t)r->info.dim * 4)
         return tl_fail(e, "%s: NPY data truncated at row %lld", r->name, (long long)r->count);
     r->count++;
-    char name[32];
-    snprintf(name, sizeof name, "row%lld", (long long)r->count);
-    free(r->path);
-    r->path = tl_strdup(name);
-    r->path_cap = r->path ? strlen(name) + 1 : 0;
+    if (r->path_cap < 32) {
+        char *np = realloc(r->path, 32);
+        if (!np)
+            return tl_fail(e, "out of memory");
+        r->path = np;
+        r->path_cap = 32;
+    }
+    snprintf(r->path, r->path_cap, "row%lld", (long long)r->count);
     *label = -1;
-    return r->path ? 1 : tl_fail(e, "out of memory");
+    return 1;
 }
 
 int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
@@ -364,6 +372,10 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
         rc = open_npy(r, e);
     } else if (r->npeek == 0) {
         rc = tl_fail(e, "%s: empty input (no feature header)", r->name);
+    } else if ((r->npeek < 4 && !memcmp(r->peek, "TLF1", r->npeek)) ||
+               (r->npeek < 6 && !memcmp(r->peek, "\x93NUMPY", r->npeek))) {
+        /* a whole file that is only the start of a magic number was cut */
+        rc = tl_fail(e, "%s: truncated feature header", r->name);
     } else {
         r->format = TL_FEAT_TSV;
         rc = open_tsv(r, e);

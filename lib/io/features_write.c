@@ -153,11 +153,11 @@ int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_er
 {
     if (label >= w->nclasses || label < -1)
         label = -1;
-    if (!strchr(path, '\t') && !strchr(path, '\n')) {
-        /* fine for TSV */
-    } else if (w->format == TL_FEAT_TSV) {
+    if (w->format == TL_FEAT_TSV && (strchr(path, '\t') || strchr(path, '\n')))
         return tl_fail(e, "%s: a path with a tab or newline cannot go into TSV", path);
-    }
+    /* a reader would take the line for a comment and drop the record */
+    if (w->format == TL_FEAT_TSV && path[0] == '#')
+        return tl_fail(e, "%s: a path starting with '#' cannot go into TSV", path);
     int rc = 0;
     if (w->format == TL_FEAT_TLF) {
         rc = add_tlf(w, path, label, v, e);

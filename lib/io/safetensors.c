@@ -55,7 +55,8 @@ static int parse_tensor(const char *name, const tl_json *v, const uint8_t *data,
     uint64_t numel = 1;
     for (int i = 0; i < sh->count; i++) {
         double d = sh->items[i].number;
-        if (sh->items[i].type != TL_JSON_NUMBER || d < 0 || d != (double)(int64_t)d || d > 1e15)
+        /* range first: converting an out-of-range double is undefined */
+        if (sh->items[i].type != TL_JSON_NUMBER || !(d >= 0 && d <= 1e15) || d != (double)(int64_t)d)
             return tl_fail(e, "tensor '%s': bad shape", name);
         t->shape[i] = (int64_t)d;
         if (t->shape[i] && numel > UINT64_MAX / (uint64_t)t->shape[i] / 8)
@@ -127,16 +128,19 @@ static int parse_header(tl_st_file *f, const char *hdr, size_t hlen, const uint8
             goto out;
         f->ntensors++;
     }
-    /* Overlapping byte ranges would let one tensor alias another. */
+    /* Overlapping byte ranges would let one tensor alias another. Empty
+     * tensors own no bytes, so they may sit anywhere. */
     tl_st_tensor **order = malloc(((size_t)f->ntensors + 1) * sizeof *order);
     if (!order) {
         tl_fail(e, "out of memory");
         goto out;
     }
+    int nonempty = 0;
     for (int i = 0; i < f->ntensors; i++)
-        order[i] = &f->tensors[i];
-    qsort(order, (size_t)f->ntensors, sizeof *order, cmp_by_offset);
-    for (int i = 1; i < f->ntensors; i++) {
+        if (f->tensors[i].nbytes)
+            order[nonempty++] = &f->tensors[i];
+    qsort(order, (size_t)nonempty, sizeof *order, cmp_by_offset);
+    for (int i = 1; i < nonempty; i++) {
         const char *prev_end = (const char *)order[i - 1]->data + order[i - 1]->nbytes;
         if ((const char *)order[i]->data < prev_end) {
             tl_fail(e, "tensors '%s' and '%s' overlap", order[i - 1]->name, order[i]->name);

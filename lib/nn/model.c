@@ -36,10 +36,23 @@ tl_model *tl_model_new(const char *arch, int c, int h, int w, tl_err *e)
     return m;
 }
 
+int tl_model_alloc_grads(tl_model *m, tl_err *e)
+{
+    if (m->grad_storage)
+        return 0;
+    m->grad_storage = tl_alloc_array(m->storage_floats, sizeof(float));
+    if (!m->grad_storage)
+        return tl_fail(e, "out of memory for %zu gradients", m->storage_floats);
+    for (int i = 0; i < m->nparams; i++)
+        m->params[i].grad = m->params[i].is_buffer ? NULL : m->grad_storage + m->params[i].offset;
+    return 0;
+}
+
 void tl_model_free(tl_model *m)
 {
     if (!m)
         return;
+    tl_free(m->grad_storage);
     free(m->nodes);
     free(m->params);
     tl_free(m->storage);
@@ -176,6 +189,7 @@ int tl_model_bn(tl_model *m, int in, const char *prefix, float eps, tl_err *e)
     if (!n)
         return -1;
     n->eps = eps;
+    n->momentum = 0.1f;
     int idx = m->nnodes - 1;
     int64_t s[1] = {n->c};
     int w = tl_model_add_param(m, prefix, "weight", 1, s, 0, e);

@@ -40,7 +40,10 @@ typedef struct tl_param {
     int64_t numel;
     size_t offset;  /* into tl_model.storage, in floats */
     float *data;    /* set by tl_model_finalize */
+    float *grad;    /* set by tl_model_alloc_grads; NULL for buffers */
     int is_buffer;  /* running statistics: saved, not trained */
+    int frozen;     /* not updated by training, and no gradient computed */
+    int group;      /* learning-rate group (stage), 0 = earliest */
 } tl_param;
 
 typedef struct tl_node {
@@ -52,7 +55,8 @@ typedef struct tl_node {
     int act;                  /* ACT */
     int weight, bias;         /* CONV, LINEAR, BN: parameter indices or -1 */
     int running_mean, running_var;
-    float eps;                /* BN */
+    float eps;                /* BN, LAYERNORM */
+    float momentum;           /* BN running statistics, PyTorch's convention (0.1) */
     float p;                  /* DROPOUT */
     tl_pool_geom pool;        /* MAXPOOL, AVGPOOL */
     int heads;                /* ATTENTION */
@@ -67,6 +71,8 @@ typedef struct tl_model {
     int nparams, cap_params;
     float *storage;
     size_t storage_floats;
+    float *grad_storage;      /* parallel to storage, once training starts */
+    int freeze_bn;            /* every BN runs on its running statistics */
     int in_c, in_h, in_w;
     int num_classes;
     int tf_same;       /* convolutions pad as TensorFlow's SAME does */
@@ -103,6 +109,8 @@ int tl_model_select_token(tl_model *m, int in, tl_err *e);
 int tl_model_name(tl_model *m, int node, const char *name, tl_err *e);
 /* Allocates parameter storage once the graph is complete. */
 int tl_model_finalize(tl_model *m, tl_err *e);
+/* Gradient storage for training (zeroed), one float per parameter float. */
+int tl_model_alloc_grads(tl_model *m, tl_err *e);
 
 int tl_model_find_param(const tl_model *m, const char *name);
 /* Node whose stage name matches, or -1. "logits" and "features" are aliases
