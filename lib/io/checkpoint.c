@@ -130,13 +130,17 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
     if (meta_int(f, "tl.num_classes", -1, 0, 1 << 24, &classes, e))
         return -1;
     if (classes < 0) {
-        const tl_st_tensor *t = tl_st_find(f, "classifier.1.weight");
-        if (!t)
-            t = tl_st_find(f, "fc.weight");
-        classes = t ? (int)t->shape[0] : 0;
+        /* The architecture names its classifier; that tensor's rows say it. */
+        tl_arch_opts probe_opts = *o;
+        probe_opts.num_classes = 1;
+        tl_model *probe = tl_arch_build(arch, &probe_opts, e);
+        if (!probe)
+            return -1;
+        const tl_st_tensor *t = tl_st_find(f, probe->params[probe->nodes[probe->logits_node].weight].name);
+        classes = t && t->ndim >= 1 ? (int)t->shape[0] : 0;
+        tl_model_free(probe);
     }
     o->num_classes = classes;
-    (void)arch;
     return 0;
 }
 

@@ -16,6 +16,7 @@ struct tl_extractor {
     int node;
     char layer[TL_NAME_MAX];
     int dim, channels, spatial;  /* vector length; node channels and h*w */
+    int tokens;                  /* a token sequence: pooling averages the tokens */
     size_t in_len;
     float *input;                /* batch x in_len */
     float *output;               /* batch x node size */
@@ -87,7 +88,11 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
     const tl_node *n = &m->nodes[node];
     x->channels = n->c;
     x->spatial = n->h * n->w;
-    x->dim = (o->spatial_pool && x->spatial > 1) ? n->c : (int)tl_node_size(n);
+    x->tokens = n->tokens;
+    if (n->tokens)
+        x->dim = o->spatial_pool ? n->w : (int)tl_node_size(n);
+    else
+        x->dim = (o->spatial_pool && x->spatial > 1) ? n->c : (int)tl_node_size(n);
     x->in_len = (size_t)m->in_c * m->in_h * m->in_w;
     int b = x->o.batch;
     x->ndec = nthreads < 1 ? 1 : nthreads;
@@ -181,7 +186,16 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
         tl_infer_run(x->inf, pool, good, x->input, outs);
         for (int g = 0; g < good && !rc; g++) {
             const float *v = x->output + (size_t)g * out_len;
-            if (x->dim != (int)out_len) {
+            if (x->dim != (int)out_len && x->tokens) {
+                /* mean over the tokens: the sequence's average embedding */
+                for (int j = 0; j < x->dim; j++) {
+                    double s = 0;
+                    for (int t = 0; t < x->channels; t++)
+                        s += v[(size_t)t * x->dim + j];
+                    x->pooled[j] = (float)(s / x->channels);
+                }
+                v = x->pooled;
+            } else if (x->dim != (int)out_len) {
                 tl_global_avgpool(x->channels, x->spatial, v, x->pooled);
                 v = x->pooled;
             }

@@ -1,4 +1,5 @@
 #include "load_params.h"
+#include "models/vit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,24 @@ int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *u
             continue;
         }
         used[t - f->tensors] = 1;
+        /* A ViT used at another input size than it was trained at: its
+         * position embedding is resized as torchvision does. */
+        if (!strcmp(p->name, "encoder.pos_embedding") && t->ndim == 3 && p->ndim == 3 && t->shape[0] == 1 &&
+            t->shape[2] == p->shape[2] && t->shape[1] != p->shape[1]) {
+            float *tmp = tl_alloc_array((size_t)t->numel, sizeof(float));
+            if (!tmp) {
+                tl_fail(e, "out of memory");
+                goto out;
+            }
+            int bad = tl_st_to_f32(t, tmp, e) || tl_vit_resize_pos_embedding(tmp, (int)t->shape[1], p->data,
+                                                                               (int)p->shape[1], (int)p->shape[2], e);
+            tl_free(tmp);
+            if (bad) {
+                tl_fail_prefix(e, "tensor '%s'", name);
+                goto out;
+            }
+            continue;
+        }
         if (!compatible(p, t)) {
             char have[96], want[96];
             shape_str(have, sizeof have, t->ndim, t->shape);

@@ -88,6 +88,7 @@ tl_node *tl_model_add_node(tl_model *m, tl_op op, int in, tl_err *e)
     n->c = src->c;
     n->h = src->h;
     n->w = src->w;
+    n->tokens = src->tokens;
     return n;
 }
 

@@ -61,6 +61,7 @@ typedef struct tl_node {
     tl_pool_geom pool;        /* MAXPOOL, AVGPOOL */
     int heads;                /* ATTENTION */
     int extra[2];             /* TOKENS: class token and position embedding */
+    int tokens;               /* the value is a token sequence (c tokens of w values) */
 } tl_node;
 
 typedef struct tl_model {

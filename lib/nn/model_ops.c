@@ -86,6 +86,7 @@ int tl_model_tokens(tl_model *m, int in, const char *class_token, const char *po
     n->c = t;
     n->h = 1;
     n->w = d;
+    n->tokens = 1;
     int64_t cs[3] = {1, 1, d}, ps[3] = {1, t, d};
     int c = tl_model_add_param(m, "", class_token, 3, cs, 0, e);
     int p = c < 0 ? -1 : tl_model_add_param(m, "", pos_embedding, 3, ps, 0, e);
@@ -167,5 +168,6 @@ int tl_model_select_token(tl_model *m, int in, tl_err *e)
         return -1;
     n->c = n->w;
     n->h = n->w = 1;
+    n->tokens = 0;
     return last(m);
 }

@@ -32,7 +32,7 @@ vit() {
 }
 
 @test "vit: vit_ti_16 at 160 from a checkpoint made at 224 (interpolated position embedding)" {
-    vit --arch vit_ti_16 --size 160 --train-size 224 --allow-unwired
+    vit --arch vit_ti_16 --size 160 --train-size 224
 }
 
 @test "vit: vit_ti_16 with timm names (tl-convert) at 96, 3 images, 5 classes" {
@@ -40,7 +40,7 @@ vit() {
 }
 
 @test "vit: vit_ti_16 with timm names at 160 from 224 (tl-convert interpolates)" {
-    vit --arch vit_ti_16 --timm --size 160 --train-size 224 --no-token-map --allow-unwired
+    vit --arch vit_ti_16 --timm --size 160 --train-size 224 --no-token-map
 }
 
 @test "vit: vit_s_16 at 224, BF16 checkpoint" {
