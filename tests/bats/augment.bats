@@ -11,6 +11,9 @@ setup_file() {
     gradient_ppm "$d/data/ants/a1.ppm" 80 60
     gradient_ppm "$d/data/ants/a2.ppm" 50 70
     gradient_ppm "$d/data/bees/b1.ppm" 64 64
+    # more images than one block of work (16 per thread)
+    mkdir -p "$d/many/c"
+    for i in $(seq -w 1 37); do cp "$d/data/ants/a2.ppm" "$d/many/c/m$i.ppm"; done
 }
 
 setup() {
@@ -103,6 +106,17 @@ png_size() {
     done
     ! cmp -s s1/ants/a1_aug0.png s3/ants/a1_aug0.png
     ! cmp -s s1/ants/a1_aug0.png s1/ants/a1_aug1.png
+}
+
+@test "many images: every one written once, the same bytes with 1 and 3 threads" {
+    run --separate-stderr tl augment -q -a 'rrc,hflip,jitter(h=0.1),noise' --size 32 -n 2 -j 1 -o m1 -m - "$D/many"
+    assert_success
+    assert_equal "${#lines[@]}" 74
+    assert_line --index 73 "m1/c/m37_aug1.png"$'\t'"c"
+    tl augment -q -a 'rrc,hflip,jitter(h=0.1),noise' --size 32 -n 2 -j 3 -o m3 "$D/many"
+    [ "$(find m3 -type f | wc -l)" -eq 74 ]
+    diff -r m1 m3
+    ! cmp -s m1/c/m01_aug0.png m1/c/m02_aug0.png
 }
 
 @test "--manifest - lists the written files (path<TAB>class) in order; it reads back as a data set" {

@@ -5,7 +5,7 @@
 
 load helpers
 
-TOOLS="convert extract finetune eval predict info"
+TOOLS="convert extract finetune eval predict info augment"
 
 setup_file() {
     gen_blobs "$BATS_FILE_TMPDIR/train.tsv" 11
