@@ -35,7 +35,7 @@ static const bneck small[] = {
 static int conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, int stride, int groups, int act,
                        float eps, tl_err *e)
 {
-    char name[TL_NAME_MAX];
+    char name[TL_NAME_MAX + 8];
     snprintf(name, sizeof name, "%s.0", prefix);
     x = tl_model_conv(m, x, name, cout, k, stride, groups, 0, e);
     snprintf(name, sizeof name, "%s.1", prefix);
@@ -50,7 +50,7 @@ static int conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, 
  * fc2, hard-sigmoid, then the input scaled channel by channel. */
 static int squeeze_excite(tl_model *m, int x, const char *prefix, int squeeze, tl_err *e)
 {
-    char name[TL_NAME_MAX];
+    char name[TL_NAME_MAX + 8];
     int s = tl_model_gap(m, x, e);
     snprintf(name, sizeof name, "%s.fc1", prefix);
     if (s >= 0)

@@ -110,6 +110,12 @@ int tl_model_select_token(tl_model *m, int in, tl_err *e);
 int tl_model_name(tl_model *m, int node, const char *name, tl_err *e);
 /* Allocates parameter storage once the graph is complete. */
 int tl_model_finalize(tl_model *m, tl_err *e);
+/* Sets every parameter's learning-rate group: the named stages before the
+ * classifier cut into `parts` runs, then the classifier alone. Returns the
+ * number of groups (-1: out of memory). */
+int tl_model_assign_groups(tl_model *m, int parts);
+/* The last node holding parameters of a group (for messages), or -1. */
+int tl_model_group_end(const tl_model *m, int group);
 /* Gradient storage for training (zeroed), one float per parameter float. */
 int tl_model_alloc_grads(tl_model *m, tl_err *e);
 
