@@ -64,8 +64,11 @@ not_sanitized() {
     parity --size 28 small_cnn
 }
 
-@test "zoo parity: F16 resnet18 and squeezenet1_1, BF16 vgg11_bn" {
+@test "zoo parity: F16 checkpoints of resnet18 and squeezenet1_1" {
     parity --dtype F16 resnet18 squeezenet1_1
+}
+
+@test "zoo parity: BF16 checkpoint of vgg11_bn" {
     not_sanitized "the BF16 VGG"
     parity --dtype BF16 vgg11_bn
 }
