@@ -28,9 +28,13 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 TCOMMON   := $(OBJ)/tools/common.o
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(TBIN)/%)
+# Test-only drivers the parity scripts run (never installed).
+TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
+TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%)
 
 .PHONY: all check check-unit check-bats check-asan deps demo bench clean install fuzz
 all: $(LIBA) $(TOOLS)
+test-tools: $(TTOOLS)
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -45,6 +49,10 @@ $(BIN)/%: $(OBJ)/tools/%.o $(TCOMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
 
+$(TBIN)/tl-%: $(OBJ)/tests/tools/tl-%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 $(TBIN)/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/check.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ)/tests/unit/check.o $(LIBA) $(LDLIBS)
@@ -54,8 +62,8 @@ check: check-unit check-bats check-asan
 check-unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
 
-check-bats: all
-	@TL_BIN=$(abspath $(BIN)) scripts/run-bats.sh
+check-bats: all $(TTOOLS)
+	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) scripts/run-bats.sh
 
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 check-asan:

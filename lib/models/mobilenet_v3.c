@@ -143,6 +143,10 @@ tl_model *tl_build_mobilenet_v3(const char *arch, const tl_arch_opts *o, tl_err 
         m->logits_node = x;
         m->num_classes = o->num_classes;
     }
+    /* torchvision trains MobileNetV3 with BN momentum 0.01. */
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == TL_OP_BN)
+            m->nodes[i].momentum = 0.01f;
     if (tl_model_finalize(m, e))
         goto fail;
     return m;

@@ -55,6 +55,12 @@ int tl_timm_name_vit(const char *arch, const char *tv_name, char *out, size_t n)
 int tl_models_pool_classifier(tl_model *m, int x, const char *pool_name, const char *fc_name, const tl_arch_opts *o,
                               float default_dropout, tl_err *e);
 
+/* Initialises every parameter as torchvision does for the family (see
+ * init.c), reproducibly from seed. */
+void tl_model_init(tl_model *m, uint64_t seed);
+/* The same for one node's parameters (a new classifier head). */
+void tl_model_init_node(tl_model *m, int node, uint64_t seed);
+
 /* torchvision's _make_divisible: channels rounded to a multiple of 8
  * without dropping more than 10 %. */
 int tl_make_divisible(double v, int divisor);

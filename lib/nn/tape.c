@@ -1,0 +1,704 @@
+#include "tape.h"
+#include "kernels/backward.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    float *value;       /* batch x size */
+    float *grad;        /* batch x size, for nodes whose gradient matters */
+    float *mean, *var, *invstd; /* BN: per channel; LAYERNORM: per row of the batch */
+    float *probs;       /* ATTENTION: batch x heads x t x t */
+    uint8_t *mask;      /* DROPOUT: batch x size */
+    int rg;             /* requires grad */
+    int bn_train;       /* BN ran on batch statistics in the last forward */
+    int written;        /* backward: grad holds a contribution */
+} slot;
+
+typedef struct {
+    tl_kws *kws;
+    float *scratch;
+} worker;
+
+struct tl_tape {
+    tl_model *m;
+    int max_batch;
+    slot *s;
+    worker *w;
+    int nw;
+    size_t scratch_floats;
+    float *tmp;         /* batch x largest node: a second contribution to a gradient */
+    size_t bytes;
+    int train;
+    uint64_t seed;
+};
+
+static int param_trains(const tl_model *m, int p) { return p >= 0 && !m->params[p].frozen && !m->params[p].is_buffer; }
+
+static int node_trains(const tl_model *m, const tl_node *n)
+{
+    return param_trains(m, n->weight) || param_trains(m, n->bias) || param_trains(m, n->extra[0]) ||
+           param_trains(m, n->extra[1]);
+}
+
+void tl_tape_refresh(tl_tape *t)
+{
+    const tl_model *m = t->m;
+    for (int i = 0; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        int rg = i > 0 && node_trains(m, n);
+        for (int k = 0; k < 2; k++)
+            if (n->in[k] >= 0 && t->s[n->in[k]].rg)
+                rg = 1;
+        t->s[i].rg = rg;
+    }
+}
+
+int tl_tape_requires_grad(const tl_tape *t, int node) { return t->s[node].rg; }
+
+static float *grab(tl_tape *t, size_t floats, int *bad)
+{
+    float *p = tl_alloc_array(floats ? floats : 1, sizeof(float));
+    if (!p)
+        *bad = 1;
+    t->bytes += floats * sizeof(float);
+    return p;
+}
+
+void tl_tape_free(tl_tape *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; t->s && i < t->m->nnodes; i++) {
+        slot *s = &t->s[i];
+        tl_free(s->value);
+        tl_free(s->grad);
+        tl_free(s->mean);
+        tl_free(s->var);
+        tl_free(s->invstd);
+        tl_free(s->probs);
+        tl_free(s->mask);
+    }
+    for (int w = 0; t->w && w < t->nw; w++) {
+        tl_kws_free(t->w[w].kws);
+        tl_free(t->w[w].scratch);
+    }
+    free(t->w);
+    free(t->s);
+    tl_free(t->tmp);
+    free(t);
+}
+
+tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
+{
+    if (tl_model_alloc_grads(m, e))
+        return NULL;
+    tl_tape *t = calloc(1, sizeof *t);
+    if (!t) {
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->max_batch = max_batch < 1 ? 1 : max_batch;
+    t->nw = nthreads < 1 ? 1 : nthreads;
+    t->s = calloc((size_t)m->nnodes, sizeof *t->s);
+    t->w = calloc((size_t)t->nw, sizeof *t->w);
+    if (!t->s || !t->w) {
+        tl_tape_free(t);
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    int bad = 0;
+    size_t b = (size_t)t->max_batch, largest = 1;
+    for (int i = 0; i < m->nnodes && !bad; i++) {
+        const tl_node *n = &m->nodes[i];
+        slot *s = &t->s[i];
+        size_t size = (size_t)tl_node_size(n);
+        if (size > largest)
+            largest = size;
+        s->value = grab(t, b * size, &bad);
+        /* Gradients for every node but the input: which ones matter changes
+         * with progressive unfreezing, and a fixed layout keeps it simple. */
+        if (i > 0)
+            s->grad = grab(t, b * size, &bad);
+        if (n->op == TL_OP_BN) {
+            s->mean = grab(t, (size_t)n->c, &bad);
+            s->var = grab(t, (size_t)n->c, &bad);
+            s->invstd = grab(t, (size_t)n->c, &bad);
+        } else if (n->op == TL_OP_LAYERNORM) {
+            s->mean = grab(t, b * (size_t)n->c, &bad);
+            s->invstd = grab(t, b * (size_t)n->c, &bad);
+        } else if (n->op == TL_OP_ATTENTION) {
+            s->probs = grab(t, b * (size_t)n->heads * n->c * n->c, &bad);
+        } else if (n->op == TL_OP_DROPOUT) {
+            s->mask = calloc(b * size + 1, 1);
+            bad |= !s->mask;
+        }
+        size_t need = 0;
+        if (n->op == TL_OP_CONV) {
+            size_t f = tl_conv_scratch_floats(&n->geom), bw = tl_conv_backward_scratch_floats(&n->geom);
+            need = f > bw ? f : bw;
+        } else if (n->op == TL_OP_ATTENTION) {
+            need = tl_attention_core_scratch_floats(n->c, n->w, n->heads);
+        }
+        if (need > t->scratch_floats)
+            t->scratch_floats = need;
+    }
+    t->tmp = bad ? NULL : grab(t, b * largest, &bad);
+    for (int w = 0; w < t->nw && !bad; w++) {
+        t->w[w].kws = tl_kws_new(e);
+        t->w[w].scratch = grab(t, t->scratch_floats + 16, &bad);
+        if (!t->w[w].kws) {
+            tl_tape_free(t);
+            return NULL;
+        }
+    }
+    if (bad) {
+        size_t mb = t->bytes >> 20;
+        tl_tape_free(t);
+        tl_fail(e, "out of memory for training at batch %d (%zu MiB of activations and gradients)", max_batch, mb);
+        return NULL;
+    }
+    tl_tape_refresh(t);
+    return t;
+}
+
+float *tl_tape_value(tl_tape *t, int node) { return t->s[node].value; }
+float *tl_tape_grad(tl_tape *t, int node) { return t->s[node].grad; }
+size_t tl_tape_bytes(const tl_tape *t) { return t->bytes; }
+
+static const float *P(const tl_model *m, int p) { return p >= 0 ? m->params[p].data : NULL; }
+static float *G(const tl_model *m, int p) { return param_trains(m, p) ? m->params[p].grad : NULL; }
+
+/* ---------------------------------------------------------------- forward */
+
+typedef struct {
+    tl_tape *t;
+    int node, n;
+} job;
+
+static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
+{
+    const tl_model *m = t->m;
+    const tl_node *n = &m->nodes[i];
+    slot *s = &t->s[i];
+    size_t size = (size_t)tl_node_size(n);
+    float *y = s->value + (size_t)b * size;
+    const tl_node *src = n->in[0] >= 0 ? &m->nodes[n->in[0]] : NULL;
+    size_t in_size = src ? (size_t)tl_node_size(src) : 0;
+    const float *x = src ? t->s[n->in[0]].value + (size_t)b * in_size : NULL;
+    const float *x2 = NULL;
+    if (n->in[1] >= 0)
+        x2 = t->s[n->in[1]].value + (size_t)b * (size_t)tl_node_size(&m->nodes[n->in[1]]);
+    size_t hw = (size_t)n->h * n->w;
+    switch (n->op) {
+    case TL_OP_CONV: tl_conv_forward(wk->kws, &n->geom, x, P(m, n->weight), P(m, n->bias), TL_ACT_NONE, y, wk->scratch); break;
+    case TL_OP_BN: /* inference mode: running statistics */
+        for (int c = 0; c < n->c; c++) {
+            float sc = P(m, n->weight)[c] / sqrtf(P(m, n->running_var)[c] + n->eps);
+            float sh = P(m, n->bias)[c] - P(m, n->running_mean)[c] * sc;
+            for (size_t k = 0; k < hw; k++)
+                y[c * hw + k] = x[c * hw + k] * sc + sh;
+        }
+        break;
+    case TL_OP_ACT:
+        memcpy(y, x, size * sizeof(float));
+        tl_activation(n->act, y, size);
+        break;
+    case TL_OP_ADD:
+        for (size_t k = 0; k < size; k++)
+            y[k] = x[k] + x2[k];
+        break;
+    case TL_OP_GAP: tl_global_avgpool(src->c, src->h * src->w, x, y); break;
+    case TL_OP_DROPOUT:
+        if (t->train && n->p > 0) {
+            uint8_t *mask = s->mask + (size_t)b * size;
+            tl_rng r;
+            tl_rng_seed_stream(&r, t->seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL, (uint64_t)b);
+            float keep = 1.0f - n->p, scale = 1.0f / keep;
+            for (size_t k = 0; k < size; k++) {
+                mask[k] = tl_rng_uniform(&r) < keep;
+                y[k] = mask[k] ? x[k] * scale : 0.0f;
+            }
+        } else {
+            memcpy(y, x, size * sizeof(float));
+        }
+        break;
+    case TL_OP_MAXPOOL: tl_maxpool2d(&n->pool, x, y); break;
+    case TL_OP_AVGPOOL: tl_avgpool2d(&n->pool, x, y); break;
+    case TL_OP_ADAPTIVE_AVGPOOL: tl_adaptive_avgpool(src->c, src->h, src->w, n->h, n->w, x, y); break;
+    case TL_OP_CONCAT:
+        memcpy(y, x, in_size * sizeof(float));
+        memcpy(y + in_size, x2, (size - in_size) * sizeof(float));
+        break;
+    case TL_OP_SCALE:
+        for (int c = 0; c < n->c; c++)
+            for (size_t k = 0; k < hw; k++)
+                y[c * hw + k] = x[c * hw + k] * x2[c];
+        break;
+    case TL_OP_TOKENS: {
+        int d = n->w, np = n->c - 1;
+        const float *cls = P(m, n->extra[0]), *pos = P(m, n->extra[1]);
+        for (int j = 0; j < d; j++)
+            y[j] = cls[j] + pos[j];
+        for (int p = 0; p < np; p++)
+            for (int j = 0; j < d; j++)
+                y[(size_t)(p + 1) * d + j] = x[(size_t)j * np + p] + pos[(size_t)(p + 1) * d + j];
+        break;
+    }
+    case TL_OP_LAYERNORM:
+        tl_layernorm_forward_save(n->c, n->w, x, P(m, n->weight), P(m, n->bias), n->eps, y,
+                                  s->mean + (size_t)b * n->c, s->invstd + (size_t)b * n->c);
+        break;
+    case TL_OP_ATTENTION:
+        tl_attention_core_forward(wk->kws, n->c, n->w, n->heads, x, y,
+                                  s->probs + (size_t)b * n->heads * n->c * n->c);
+        break;
+    case TL_OP_SELECT_TOKEN: memcpy(y, x, size * sizeof(float)); break;
+    default: break;
+    }
+}
+
+static void forward_range(void *ctx, int64_t b0, int64_t b1, int w)
+{
+    job *j = ctx;
+    for (int64_t b = b0; b < b1; b++)
+        forward_image(j->t, j->node, b, &j->t->w[w]);
+}
+
+/* Batch-norm statistics are per channel over the whole batch. */
+static void bn_forward_range(void *ctx, int64_t c0, int64_t c1, int w)
+{
+    job *j = ctx;
+    const tl_model *m = j->t->m;
+    const tl_node *n = &m->nodes[j->node];
+    slot *s = &j->t->s[j->node];
+    (void)w;
+    tl_bn_train_forward(j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight), P(m, n->bias), n->eps,
+                        s->value, s->mean, s->var, s->invstd, (int)c0, (int)c1);
+}
+
+/* Linear layers over all rows of the batch at once (rows = images, or
+ * images x tokens), split by output columns. */
+typedef struct {
+    tl_tape *t;
+    const tl_node *n;
+    int rows, in, out;
+    const float *x, *dy;
+    float *y, *dx;
+} linear_job;
+
+static void linear_forward_range(void *ctx, int64_t o0, int64_t o1, int w)
+{
+    linear_job *j = ctx;
+    const tl_model *m = j->t->m;
+    const float *W = P(m, j->n->weight), *bias = P(m, j->n->bias);
+    int cols = (int)(o1 - o0);
+    tl_sgemm(j->t->w[w].kws, 0, 1, j->rows, cols, j->in, 1.0f, j->x, j->in, W + (size_t)o0 * j->in, j->in, 0.0f,
+             j->y + o0, j->out);
+    if (bias)
+        for (int r = 0; r < j->rows; r++)
+            for (int64_t o = o0; o < o1; o++)
+                j->y[(size_t)r * j->out + o] += bias[o];
+}
+
+static void linear_dims(const tl_model *m, const tl_node *n, int nimg, int *rows, int *in, int *out)
+{
+    const tl_node *src = &m->nodes[n->in[0]];
+    if (n->op == TL_OP_TOKEN_LINEAR) {
+        *rows = nimg * n->c;
+        *in = src->w;
+        *out = n->w;
+    } else {
+        *rows = nimg;
+        *in = (int)tl_node_size(src);
+        *out = n->c;
+    }
+}
+
+static int64_t grain_for(int64_t total, int nw)
+{
+    int64_t g = total / (nw * 4);
+    return g < 1 ? 1 : g;
+}
+
+void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train, uint64_t seed)
+{
+    tl_model *m = t->m;
+    if (n > t->max_batch)
+        n = t->max_batch;
+    if (pool && tl_pool_size(pool) > t->nw)
+        pool = NULL;
+    t->train = train;
+    t->seed = seed;
+    memcpy(t->s[0].value, x, (size_t)n * (size_t)tl_node_size(&m->nodes[0]) * sizeof(float));
+    for (int i = 1; i < m->nnodes; i++) {
+        const tl_node *nd = &m->nodes[i];
+        slot *s = &t->s[i];
+        job j = {t, i, n};
+        s->bn_train = 0;
+        if (nd->op == TL_OP_BN && train && !m->freeze_bn && param_trains(m, nd->weight)) {
+            s->bn_train = 1;
+            tl_parallel_for(pool, nd->c, 1, bn_forward_range, &j);
+            int64_t count = (int64_t)n * nd->h * nd->w;
+            if (count > 1)
+                tl_bn_update_running(nd->c, count, nd->momentum, s->mean, s->var, m->params[nd->running_mean].data,
+                                     m->params[nd->running_var].data);
+        } else if (nd->op == TL_OP_LINEAR || nd->op == TL_OP_TOKEN_LINEAR) {
+            linear_job lj = {t, nd, 0, 0, 0, t->s[nd->in[0]].value, NULL, s->value, NULL};
+            linear_dims(m, nd, n, &lj.rows, &lj.in, &lj.out);
+            tl_parallel_for(pool, lj.out, grain_for(lj.out, t->nw), linear_forward_range, &lj);
+        } else {
+            tl_parallel_for(pool, n, 1, forward_range, &j);
+        }
+    }
+}
+
+/* --------------------------------------------------------------- backward */
+
+/* Where input k's gradient contribution goes: straight into its gradient
+ * buffer on the first contribution, into tmp (added afterwards) on later
+ * ones, since a value read by several nodes sums their gradients. */
+static float *target(tl_tape *t, int in)
+{
+    return t->s[in].written ? t->tmp : t->s[in].grad;
+}
+
+static void settle(tl_tape *t, tl_pool *pool, int in, size_t count);
+
+static void backward_image(tl_tape *t, int i, int64_t b, worker *wk, float *dx0, float *dx1)
+{
+    const tl_model *m = t->m;
+    const tl_node *n = &m->nodes[i];
+    slot *s = &t->s[i];
+    size_t size = (size_t)tl_node_size(n), hw = (size_t)n->h * n->w;
+    const float *dy = s->grad + (size_t)b * size;
+    const tl_node *src = &m->nodes[n->in[0]];
+    size_t in_size = (size_t)tl_node_size(src);
+    const float *x = t->s[n->in[0]].value + (size_t)b * in_size;
+    float *dx = dx0 ? dx0 + (size_t)b * in_size : NULL;
+    size_t in2_size = n->in[1] >= 0 ? (size_t)tl_node_size(&m->nodes[n->in[1]]) : 0;
+    const float *x2 = n->in[1] >= 0 ? t->s[n->in[1]].value + (size_t)b * in2_size : NULL;
+    float *dx2 = dx1 ? dx1 + (size_t)b * in2_size : NULL;
+    switch (n->op) {
+    case TL_OP_CONV:
+        if (dx)
+            tl_conv_backward_data(wk->kws, &n->geom, dy, P(m, n->weight), dx, wk->scratch);
+        break;
+    case TL_OP_BN: /* inference-mode BN: a per-channel affine map */
+        if (dx)
+            for (int c = 0; c < n->c; c++) {
+                float sc = P(m, n->weight)[c] / sqrtf(P(m, n->running_var)[c] + n->eps);
+                for (size_t k = 0; k < hw; k++)
+                    dx[c * hw + k] = dy[c * hw + k] * sc;
+            }
+        break;
+    case TL_OP_ACT:
+        if (dx)
+            tl_activation_backward(n->act, x, dy, dx, size);
+        break;
+    case TL_OP_ADD:
+        if (dx)
+            memcpy(dx, dy, size * sizeof(float));
+        if (dx2)
+            memcpy(dx2, dy, size * sizeof(float));
+        break;
+    case TL_OP_GAP:
+        if (dx) {
+            size_t shw = (size_t)src->h * src->w;
+            for (int c = 0; c < src->c; c++)
+                for (size_t k = 0; k < shw; k++)
+                    dx[c * shw + k] = dy[c] / (float)shw;
+        }
+        break;
+    case TL_OP_DROPOUT:
+        if (dx) {
+            if (t->train && n->p > 0) {
+                const uint8_t *mask = s->mask + (size_t)b * size;
+                float scale = 1.0f / (1.0f - n->p);
+                for (size_t k = 0; k < size; k++)
+                    dx[k] = mask[k] ? dy[k] * scale : 0.0f;
+            } else {
+                memcpy(dx, dy, size * sizeof(float));
+            }
+        }
+        break;
+    case TL_OP_MAXPOOL:
+        if (dx)
+            tl_maxpool2d_backward(&n->pool, x, dy, dx);
+        break;
+    case TL_OP_AVGPOOL:
+        if (dx)
+            tl_avgpool2d_backward(&n->pool, dy, dx);
+        break;
+    case TL_OP_ADAPTIVE_AVGPOOL:
+        if (dx)
+            tl_adaptive_avgpool_backward(src->c, src->h, src->w, n->h, n->w, dy, dx);
+        break;
+    case TL_OP_CONCAT:
+        if (dx)
+            memcpy(dx, dy, in_size * sizeof(float));
+        if (dx2)
+            memcpy(dx2, dy + in_size, in2_size * sizeof(float));
+        break;
+    case TL_OP_SCALE:
+        if (dx)
+            for (int c = 0; c < n->c; c++)
+                for (size_t k = 0; k < hw; k++)
+                    dx[c * hw + k] = dy[c * hw + k] * x2[c];
+        if (dx2)
+            for (int c = 0; c < n->c; c++) {
+                double acc = 0;
+                for (size_t k = 0; k < hw; k++)
+                    acc += (double)dy[c * hw + k] * x[c * hw + k];
+                dx2[c] = (float)acc;
+            }
+        break;
+    case TL_OP_TOKENS:
+        if (dx) {
+            int d = n->w, np = n->c - 1;
+            for (int p = 0; p < np; p++)
+                for (int j = 0; j < d; j++)
+                    dx[(size_t)j * np + p] = dy[(size_t)(p + 1) * d + j];
+        }
+        break;
+    case TL_OP_LAYERNORM:
+        if (dx)
+            tl_layernorm_backward_data(n->c, n->w, x, P(m, n->weight), s->mean + (size_t)b * n->c,
+                                       s->invstd + (size_t)b * n->c, dy, dx);
+        break;
+    case TL_OP_ATTENTION:
+        if (dx)
+            tl_attention_core_backward(wk->kws, n->c, n->w, n->heads, x,
+                                       s->probs + (size_t)b * n->heads * n->c * n->c, dy, dx, wk->scratch);
+        break;
+    case TL_OP_SELECT_TOKEN:
+        if (dx) {
+            memset(dx, 0, in_size * sizeof(float));
+            memcpy(dx, dy, size * sizeof(float));
+        }
+        break;
+    default: break;
+    }
+}
+
+typedef struct {
+    tl_tape *t;
+    int node, n;
+    float *dx0, *dx1;
+} bjob;
+
+static void backward_range(void *ctx, int64_t b0, int64_t b1, int w)
+{
+    bjob *j = ctx;
+    for (int64_t b = b0; b < b1; b++)
+        backward_image(j->t, j->node, b, &j->t->w[w], j->dx0, j->dx1);
+}
+
+/* Parameter gradients, split so that each range sums over all images in
+ * order. */
+static void conv_weight_range(void *ctx, int64_t c0, int64_t c1, int w)
+{
+    bjob *j = ctx;
+    const tl_model *m = j->t->m;
+    const tl_node *n = &m->nodes[j->node];
+    size_t in_size = (size_t)tl_node_size(&m->nodes[n->in[0]]), size = (size_t)tl_node_size(n);
+    float *dw = G(m, n->weight), *db = G(m, n->bias);
+    for (int b = 0; b < j->n; b++) {
+        const float *x = j->t->s[n->in[0]].value + (size_t)b * in_size;
+        const float *dy = j->t->s[j->node].grad + (size_t)b * size;
+        if (dw) {
+            tl_conv_backward_weight(j->t->w[w].kws, &n->geom, x, dy, dw, db, (int)c0, (int)c1, j->t->w[w].scratch);
+        } else if (db) {
+            size_t ohw = (size_t)n->h * n->w;
+            for (int64_t c = c0; c < c1; c++)
+                for (size_t k = 0; k < ohw; k++)
+                    db[c] += dy[c * ohw + k];
+        }
+    }
+}
+
+static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
+{
+    bjob *j = ctx;
+    const tl_model *m = j->t->m;
+    const tl_node *n = &m->nodes[j->node];
+    slot *s = &j->t->s[j->node];
+    int hw = n->h * n->w;
+    (void)w;
+    if (s->bn_train) {
+        /* dx is needed even when nothing upstream trains: the kernel
+         * writes it, so give it the scratch copy. */
+        float *dx = j->dx0 ? j->dx0 : j->t->tmp;
+        tl_bn_train_backward(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight), s->mean, s->invstd,
+                             dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
+        return;
+    }
+    /* Inference-mode BN with trainable affine parameters (--freeze-bn). */
+    float *dg = G(m, n->weight), *dbeta = G(m, n->bias);
+    const float *x = j->t->s[n->in[0]].value;
+    for (int64_t c = c0; c < c1; c++) {
+        float is = 1.0f / sqrtf(P(m, n->running_var)[c] + n->eps), mu = P(m, n->running_mean)[c];
+        double sg = 0, sb = 0;
+        for (int b = 0; b < j->n; b++) {
+            const float *xb = x + ((size_t)b * n->c + c) * hw, *dyb = s->grad + ((size_t)b * n->c + c) * hw;
+            for (int k = 0; k < hw; k++) {
+                sg += (double)dyb[k] * (xb[k] - mu) * is;
+                sb += dyb[k];
+            }
+        }
+        if (dg)
+            dg[c] += (float)sg;
+        if (dbeta)
+            dbeta[c] += (float)sb;
+    }
+}
+
+static void linear_data_range(void *ctx, int64_t r0, int64_t r1, int w)
+{
+    linear_job *j = ctx;
+    const float *W = P(j->t->m, j->n->weight);
+    tl_sgemm(j->t->w[w].kws, 0, 0, (int)(r1 - r0), j->in, j->out, 1.0f, j->dy + (size_t)r0 * j->out, j->out, W, j->in,
+             0.0f, j->dx + (size_t)r0 * j->in, j->in);
+}
+
+static void linear_weight_range(void *ctx, int64_t o0, int64_t o1, int w)
+{
+    linear_job *j = ctx;
+    const tl_model *m = j->t->m;
+    float *dW = G(m, j->n->weight), *db = G(m, j->n->bias);
+    int cols = (int)(o1 - o0);
+    if (dW)
+        tl_sgemm(j->t->w[w].kws, 1, 0, cols, j->in, j->rows, 1.0f, j->dy + o0, j->out, j->x, j->in, 1.0f,
+                 dW + (size_t)o0 * j->in, j->in);
+    if (db)
+        for (int64_t o = o0; o < o1; o++) {
+            double acc = 0;
+            for (int r = 0; r < j->rows; r++)
+                acc += j->dy[(size_t)r * j->out + o];
+            db[o] += (float)acc;
+        }
+}
+
+static void layernorm_param_range(void *ctx, int64_t d0, int64_t d1, int w)
+{
+    bjob *j = ctx;
+    const tl_model *m = j->t->m;
+    const tl_node *n = &m->nodes[j->node];
+    slot *s = &j->t->s[j->node];
+    float *dg = G(m, n->weight), *db = G(m, n->bias);
+    (void)w;
+    if (dg || db) {
+        /* The kernel wants both outputs; a frozen one goes to scratch. */
+        float *sg = dg ? dg : j->t->tmp, *sb = db ? db : j->t->tmp + n->w;
+        tl_layernorm_backward_params(j->n * n->c, n->w, j->t->s[n->in[0]].value, s->mean, s->invstd, s->grad, sg, sb,
+                                     (int)d0, (int)d1);
+    }
+}
+
+static void tokens_param_range(void *ctx, int64_t j0, int64_t j1, int w)
+{
+    bjob *j = ctx;
+    const tl_model *m = j->t->m;
+    const tl_node *n = &m->nodes[j->node];
+    const float *g = j->t->s[j->node].grad;
+    float *dcls = G(m, n->extra[0]), *dpos = G(m, n->extra[1]);
+    size_t size = (size_t)tl_node_size(n);
+    (void)w;
+    for (int b = 0; b < j->n; b++)
+        for (int tok = 0; tok < n->c; tok++)
+            for (int64_t k = j0; k < j1; k++) {
+                float v = g[(size_t)b * size + (size_t)tok * n->w + k];
+                if (dpos)
+                    dpos[(size_t)tok * n->w + k] += v;
+                if (dcls && tok == 0)
+                    dcls[k] += v;
+            }
+}
+
+typedef struct {
+    float *dst;
+    const float *src;
+} add_job;
+
+static void add_range(void *ctx, int64_t a, int64_t b, int w)
+{
+    add_job *j = ctx;
+    (void)w;
+    for (int64_t k = a; k < b; k++)
+        j->dst[k] += j->src[k];
+}
+
+static void settle(tl_tape *t, tl_pool *pool, int in, size_t count)
+{
+    if (t->s[in].written) {
+        add_job aj = {t->s[in].grad, t->tmp};
+        tl_parallel_for(pool, (int64_t)count, 65536, add_range, &aj);
+    }
+    t->s[in].written = 1;
+}
+
+void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
+{
+    tl_model *m = t->m;
+    if (n > t->max_batch)
+        n = t->max_batch;
+    if (pool && tl_pool_size(pool) > t->nw)
+        pool = NULL;
+    memset(m->grad_storage, 0, m->storage_floats * sizeof(float));
+    for (int i = 0; i < m->nnodes; i++)
+        t->s[i].written = 0;
+    t->s[from].written = 1;
+    for (int i = from; i > 0; i--) {
+        const tl_node *nd = &m->nodes[i];
+        slot *s = &t->s[i];
+        if (!s->rg || !s->written)
+            continue;
+        int in0 = nd->in[0], in1 = nd->in[1];
+        int want0 = in0 > 0 && t->s[in0].rg, want1 = in1 > 0 && t->s[in1].rg;
+        /* ADD and CONCAT may send both contributions through tmp: give the
+         * second one its own region when both need it. */
+        bjob j = {t, i, n, want0 ? target(t, in0) : NULL, NULL};
+        if (want1) {
+            if (!t->s[in1].written)
+                j.dx1 = t->s[in1].grad;
+            else if (j.dx0 == t->tmp)
+                j.dx1 = NULL; /* handled below, after in0 settles */
+            else
+                j.dx1 = t->tmp;
+        }
+        if (nd->op == TL_OP_LINEAR || nd->op == TL_OP_TOKEN_LINEAR) {
+            linear_job lj = {t, nd, 0, 0, 0, t->s[in0].value, s->grad, NULL, j.dx0};
+            linear_dims(m, nd, n, &lj.rows, &lj.in, &lj.out);
+            if (param_trains(m, nd->weight) || param_trains(m, nd->bias))
+                tl_parallel_for(pool, lj.out, grain_for(lj.out, t->nw), linear_weight_range, &lj);
+            if (j.dx0)
+                tl_parallel_for(pool, lj.rows, grain_for(lj.rows, t->nw), linear_data_range, &lj);
+        } else if (nd->op == TL_OP_BN && (s->bn_train || node_trains(m, nd))) {
+            tl_parallel_for(pool, nd->c, 1, bn_backward_range, &j);
+            if (!s->bn_train && j.dx0)
+                tl_parallel_for(pool, n, 1, backward_range, &j);
+        } else {
+            if (nd->op == TL_OP_CONV && node_trains(m, nd))
+                tl_parallel_for(pool, nd->c, 1, conv_weight_range, &j);
+            else if (nd->op == TL_OP_LAYERNORM && node_trains(m, nd))
+                tl_parallel_for(pool, nd->w, grain_for(nd->w, t->nw), layernorm_param_range, &j);
+            else if (nd->op == TL_OP_TOKENS && node_trains(m, nd))
+                tl_parallel_for(pool, nd->w, grain_for(nd->w, t->nw), tokens_param_range, &j);
+            if (j.dx0 || j.dx1)
+                tl_parallel_for(pool, n, 1, backward_range, &j);
+        }
+        if (want0)
+            settle(t, pool, in0, (size_t)n * (size_t)tl_node_size(&m->nodes[in0]));
+        if (want1) {
+            size_t count = (size_t)n * (size_t)tl_node_size(&m->nodes[in1]);
+            if (j.dx1 == NULL) {
+                /* Both inputs were already written: run again for in1 alone. */
+                bjob j2 = {t, i, n, NULL, t->tmp};
+                tl_parallel_for(pool, n, 1, backward_range, &j2);
+            }
+            settle(t, pool, in1, count);
+        }
+    }
+}

@@ -1,0 +1,38 @@
+/* Training-time execution of a model over a batch: every node's output is
+ * kept (image-major, n x size) for the backward pass, batch norm uses
+ * batch statistics where its layer trains, and gradients flow back only as
+ * far as the first trainable layer.
+ *
+ * Determinism: data gradients are computed per image, parameter gradients
+ * per output channel (or column) range over all images in order, so every
+ * sum is taken in the same order whatever the thread count; the same seed
+ * and inputs give bit-identical results. All buffers are sized once for
+ * the largest batch. */
+#ifndef TL_NN_TAPE_H
+#define TL_NN_TAPE_H
+
+#include "model.h"
+
+typedef struct tl_tape tl_tape;
+
+/* nthreads must be at least the size of the pool later passed in. */
+tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e);
+void tl_tape_free(tl_tape *t);
+/* Re-reads the parameters' frozen flags (after freezing or unfreezing). */
+void tl_tape_refresh(tl_tape *t);
+/* x: n images of in_c*in_h*in_w floats. train: batch norm on batch
+ * statistics (and running statistics updated) in layers that train, and
+ * dropout active with masks drawn from (seed, node, image). */
+void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train, uint64_t seed);
+/* A node's values for the last forward pass: n rows of tl_node_size. */
+float *tl_tape_value(tl_tape *t, int node);
+/* The gradient buffer of `node` (n rows), to be filled with dLoss/dOutput
+ * before tl_tape_backward(t, pool, n, node). */
+float *tl_tape_grad(tl_tape *t, int node);
+/* Zeroes the parameter gradients and back-propagates from `node`. */
+void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int node);
+/* True when some parameter upstream of node trains (its gradient matters). */
+int tl_tape_requires_grad(const tl_tape *t, int node);
+size_t tl_tape_bytes(const tl_tape *t);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bats
+# One training step of each
+# architecture family in tl and in
+# PyTorch: loss, every gradient and every parameter after an SGD-momentum
+# step and after an AdamW step, against a float64 PyTorch run
+# (tests/parity/train_step_parity.py states the criterion).
+
+setup_file() {
+    if ! /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null; then
+        export SKIP_WHY="PyTorch not installed for /usr/bin/python3 (make deps)"
+    fi
+    export TOOLS=${TL_TEST_BIN:-$BATS_TEST_DIRNAME/../../build/tests}
+}
+
+step() {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    [ -x "$TOOLS/tl-trainstep" ] || skip "tl-trainstep not built (make test-tools)"
+    for opt in sgd adamw; do
+        run /usr/bin/python3 "$BATS_TEST_DIRNAME/../parity/train_step_parity.py" --tools "$TOOLS" \
+            --work "$BATS_TEST_TMPDIR/$opt" --opt "$opt" "$@"
+        echo "$output" | grep -v '^  '
+        [ "$status" -eq 0 ]
+    done
+}
+
+@test "train step: mobilenet_v2, SGD and AdamW" { step --arch mobilenet_v2 --batch 16 --size 64; }
+@test "train step: resnet18" { step --arch resnet18 --batch 8 --size 64; }
+@test "train step: mobilenet_v3_small (SE, hardswish, BN momentum 0.01)" { step --arch mobilenet_v3_small --batch 8 --size 64; }
+@test "train step: efficientnet_b0 (SE, SiLU)" { step --arch efficientnet_b0 --batch 8 --size 64 --gain 1; }
+@test "train step: squeezenet1_1 (concatenation, ceil-mode pooling)" { step --arch squeezenet1_1 --batch 8 --size 64; }
+@test "train step: vit_ti_16 (attention, layer norm, GELU)" { step --arch vit_ti --batch 4 --size 32; }
+@test "train step: vgg11_bn (adaptive pooling, large linear layers)" {
+    [ -z "${TL_SANITIZE:-}" ] || skip "VGG skipped under sanitizers (slow); it runs in the normal build"
+    step --arch vgg11_bn --batch 8 --size 64 --gain 1 --lr 0.001
+}
