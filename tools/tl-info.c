@@ -109,6 +109,27 @@ static void info_net(const tl_net *net, int all_classes)
         const char *note = i == m->features_node ? "default features" : i == m->logits_node ? "logits" : "";
         printf("%-16s %-14s %s\n", n->name, shape, note);
     }
+    if (m->logits_node >= 0) {
+        /* The groups tl-finetune's --lr-mult and --unfreeze-every work on:
+         * a stage belongs to the group of the last parameters before it. */
+        int groups = tl_model_assign_groups(net->model, 4), group = 0;
+        const char *first[64] = {0}, *last[64] = {0};
+        for (int i = 1; i < m->nnodes && groups <= 64; i++) {
+            const tl_node *n = &m->nodes[i];
+            int pi = n->weight >= 0 ? n->weight : n->extra[0];
+            if (pi >= 0)
+                group = m->params[pi].group;
+            if (n->name[0]) {
+                if (!first[group])
+                    first[group] = n->name;
+                last[group] = n->name;
+            }
+        }
+        printf("\nlearning-rate groups (tl-finetune --groups 4), earliest first:\n");
+        for (int g = 0; g < groups && g < 64; g++)
+            printf("  %d: %s%s%s\n", g, first[g] ? first[g] : "-", last[g] && last[g] != first[g] ? " .. " : "",
+                   last[g] && last[g] != first[g] ? last[g] : "");
+    }
 }
 
 static void info_head(const char *path, int all_classes)

@@ -119,7 +119,8 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
     memset(&net, 0, sizeof net);
     tl_strbuf cls = {0};
     if (o->naming == TL_NAMES_AUTO) {
-        /* timm's names for the first parameter decide. */
+        /* The first parameter whose timm name differs decides: when the
+         * file has that name and not torchvision's, the file is timm's. */
         tl_arch_opts ao;
         tl_arch_opts_default(&ao);
         ao.input_size = o->pp.input_size;
@@ -127,9 +128,13 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
         if (!probe)
             goto out;
         char buf[TL_NAME_MAX + 64];
-        nm.timm = !tl_st_find(&f, probe->params[0].name) && tl_timm_name(o->arch, probe->params[0].name, buf,
-                                                                          sizeof buf) == 1 &&
-                  tl_st_find(&f, buf);
+        for (int i = 0; i < probe->nparams; i++) {
+            const char *tv = probe->params[i].name;
+            if (tl_timm_name(o->arch, tv, buf, sizeof buf) != 1)
+                continue;
+            nm.timm = !tl_st_find(&f, tv) && tl_st_find(&f, buf);
+            break;
+        }
         tl_model_free(probe);
     }
     if (count_classes(o, &f, &nm, &classes, e))

@@ -27,7 +27,7 @@ tl_model *tl_model_new(const char *arch, int c, int h, int w, tl_err *e)
     m->cap_nodes = 16;
     n[0].op = TL_OP_INPUT;
     n[0].in[0] = n[0].in[1] = -1;
-    n[0].weight = n[0].bias = n[0].running_mean = n[0].running_var = -1;
+    n[0].weight = n[0].bias = n[0].running_mean = n[0].running_var = n[0].extra[0] = n[0].extra[1] = -1;
     n[0].c = c;
     n[0].h = h;
     n[0].w = w;
@@ -83,7 +83,7 @@ tl_node *tl_model_add_node(tl_model *m, tl_op op, int in, tl_err *e)
     n->op = op;
     n->in[0] = in;
     n->in[1] = -1;
-    n->weight = n->bias = n->running_mean = n->running_var = -1;
+    n->weight = n->bias = n->running_mean = n->running_var = n->extra[0] = n->extra[1] = -1;
     const tl_node *src = &m->nodes[in];
     n->c = src->c;
     n->h = src->h;
