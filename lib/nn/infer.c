@@ -1,4 +1,5 @@
 #include "infer.h"
+#include "node_forward.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -372,35 +373,10 @@ static const float *pdata(const tl_model *m, int index) { return m->params[index
 /* The operations inference runs as they are, one image at a time. */
 static void run_op(const tl_model *m, worker *wk, const tl_node *n, const float *x, const float *x2, float *y)
 {
+    if (tl_node_forward_plain(m, n, x, x2, y))
+        return;
     const tl_node *src = &m->nodes[n->in[0]];
     switch (n->op) {
-    case TL_OP_MAXPOOL: tl_maxpool2d(&n->pool, x, y); break;
-    case TL_OP_AVGPOOL: tl_avgpool2d(&n->pool, x, y); break;
-    case TL_OP_ADAPTIVE_AVGPOOL: tl_adaptive_avgpool(src->c, src->h, src->w, n->h, n->w, x, y); break;
-    case TL_OP_CONCAT: {
-        size_t a = (size_t)tl_node_size(src);
-        memcpy(y, x, a * sizeof(float));
-        memcpy(y + a, x2, ((size_t)tl_node_size(n) - a) * sizeof(float));
-        break;
-    }
-    case TL_OP_SCALE: {
-        size_t hw = (size_t)n->h * n->w;
-        for (int c = 0; c < n->c; c++)
-            for (size_t i = 0; i < hw; i++)
-                y[c * hw + i] = x[c * hw + i] * x2[c];
-        break;
-    }
-    case TL_OP_TOKENS: {
-        /* (d, gh, gw) -> token 0 = class token, token 1 + p = patch p. */
-        int d = n->w, np = n->c - 1;
-        const float *cls = pdata(m, n->extra[0]), *pos = pdata(m, n->extra[1]);
-        for (int j = 0; j < d; j++)
-            y[j] = cls[j] + pos[j];
-        for (int p = 0; p < np; p++)
-            for (int j = 0; j < d; j++)
-                y[(size_t)(p + 1) * d + j] = x[(size_t)j * np + p] + pos[(size_t)(p + 1) * d + j];
-        break;
-    }
     case TL_OP_LAYERNORM:
         tl_layernorm(n->c, n->w, x, pdata(m, n->weight), pdata(m, n->bias), n->eps, y);
         break;
@@ -408,7 +384,6 @@ static void run_op(const tl_model *m, worker *wk, const tl_node *n, const float 
     case TL_OP_TOKEN_LINEAR:
         tl_linear_forward(wk->kws, n->c, src->w, n->w, x, pdata(m, n->weight), pdata(m, n->bias), y);
         break;
-    case TL_OP_SELECT_TOKEN: memcpy(y, x, (size_t)n->c * sizeof(float)); break;
     default: break;
     }
 }

@@ -1,5 +1,6 @@
 #include "tape.h"
 #include "kernels/backward.h"
+#include "node_forward.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -192,6 +193,8 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
     if (n->in[1] >= 0)
         x2 = t->s[n->in[1]].value + (size_t)b * (size_t)tl_node_size(&m->nodes[n->in[1]]);
     size_t hw = (size_t)n->h * n->w;
+    if (tl_node_forward_plain(m, n, x, x2, y))
+        return;
     switch (n->op) {
     case TL_OP_CONV: tl_conv_forward(wk->kws, &n->geom, x, P(m, n->weight), P(m, n->bias), TL_ACT_NONE, y, wk->scratch); break;
     case TL_OP_BN: /* inference mode: running statistics */
@@ -210,7 +213,6 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
         for (size_t k = 0; k < size; k++)
             y[k] = x[k] + x2[k];
         break;
-    case TL_OP_GAP: tl_global_avgpool(src->c, src->h * src->w, x, y); break;
     case TL_OP_DROPOUT:
         if (t->train && n->p > 0) {
             uint8_t *mask = s->mask + (size_t)b * size;
@@ -225,28 +227,6 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
             memcpy(y, x, size * sizeof(float));
         }
         break;
-    case TL_OP_MAXPOOL: tl_maxpool2d(&n->pool, x, y); break;
-    case TL_OP_AVGPOOL: tl_avgpool2d(&n->pool, x, y); break;
-    case TL_OP_ADAPTIVE_AVGPOOL: tl_adaptive_avgpool(src->c, src->h, src->w, n->h, n->w, x, y); break;
-    case TL_OP_CONCAT:
-        memcpy(y, x, in_size * sizeof(float));
-        memcpy(y + in_size, x2, (size - in_size) * sizeof(float));
-        break;
-    case TL_OP_SCALE:
-        for (int c = 0; c < n->c; c++)
-            for (size_t k = 0; k < hw; k++)
-                y[c * hw + k] = x[c * hw + k] * x2[c];
-        break;
-    case TL_OP_TOKENS: {
-        int d = n->w, np = n->c - 1;
-        const float *cls = P(m, n->extra[0]), *pos = P(m, n->extra[1]);
-        for (int j = 0; j < d; j++)
-            y[j] = cls[j] + pos[j];
-        for (int p = 0; p < np; p++)
-            for (int j = 0; j < d; j++)
-                y[(size_t)(p + 1) * d + j] = x[(size_t)j * np + p] + pos[(size_t)(p + 1) * d + j];
-        break;
-    }
     case TL_OP_LAYERNORM:
         tl_layernorm_forward_save(n->c, n->w, x, P(m, n->weight), P(m, n->bias), n->eps, y,
                                   s->mean + (size_t)b * n->c, s->invstd + (size_t)b * n->c);
@@ -255,7 +235,6 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
         tl_attention_core_forward(wk->kws, n->c, n->w, n->heads, x, y,
                                   s->probs + (size_t)b * n->heads * n->c * n->c);
         break;
-    case TL_OP_SELECT_TOKEN: memcpy(y, x, size * sizeof(float)); break;
     default: break;
     }
 }
