@@ -43,7 +43,10 @@ static int node_trains(const tl_model *m, const tl_node *n)
            param_trains(m, n->extra[1]);
 }
 
-void tl_tape_refresh(tl_tape *t)
+/* Gradient buffers exist only for nodes whose gradient matters: a frozen
+ * backbone costs no gradient memory. They are allocated when a node first
+ * needs one (progressive unfreezing) and kept from then on. */
+int tl_tape_refresh(tl_tape *t, tl_err *e)
 {
     const tl_model *m = t->m;
     for (int i = 0; i < m->nnodes; i++) {
@@ -53,7 +56,15 @@ void tl_tape_refresh(tl_tape *t)
             if (n->in[k] >= 0 && t->s[n->in[k]].rg)
                 rg = 1;
         t->s[i].rg = rg;
+        if (rg && !t->s[i].grad) {
+            size_t floats = (size_t)t->max_batch * (size_t)tl_node_size(n);
+            t->s[i].grad = tl_alloc_array(floats, sizeof(float));
+            if (!t->s[i].grad)
+                return tl_fail(e, "out of memory for the gradients of %s", n->name[0] ? n->name : "a layer");
+            t->bytes += floats * sizeof(float);
+        }
     }
+    return 0;
 }
 
 int tl_tape_requires_grad(const tl_tape *t, int node) { return t->s[node].rg; }
@@ -119,10 +130,6 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         if (size > largest)
             largest = size;
         s->value = grab(t, b * size, &bad);
-        /* Gradients for every node but the input: which ones matter changes
-         * with progressive unfreezing, and a fixed layout keeps it simple. */
-        if (i > 0)
-            s->grad = grab(t, b * size, &bad);
         if (n->op == TL_OP_BN) {
             s->mean = grab(t, (size_t)n->c, &bad);
             s->var = grab(t, (size_t)n->c, &bad);
@@ -161,7 +168,10 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         tl_fail(e, "out of memory for training at batch %d (%zu MiB of activations and gradients)", max_batch, mb);
         return NULL;
     }
-    tl_tape_refresh(t);
+    if (tl_tape_refresh(t, e)) {
+        tl_tape_free(t);
+        return NULL;
+    }
     return t;
 }
 
@@ -630,6 +640,8 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
         t->s[i].written = 0;
     t->s[from].written = 1;
     for (int i = from; i > 0; i--) {
+        if (!t->s[i].grad)
+            continue;
         const tl_node *nd = &m->nodes[i];
         slot *s = &t->s[i];
         if (!s->rg || !s->written)

@@ -18,8 +18,9 @@ typedef struct tl_tape tl_tape;
 /* nthreads must be at least the size of the pool later passed in. */
 tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e);
 void tl_tape_free(tl_tape *t);
-/* Re-reads the parameters' frozen flags (after freezing or unfreezing). */
-void tl_tape_refresh(tl_tape *t);
+/* Re-reads the parameters' frozen flags (after freezing or unfreezing);
+ * allocates gradient buffers for layers that now need them. */
+int tl_tape_refresh(tl_tape *t, tl_err *e);
 /* x: n images of in_c*in_h*in_w floats. train: batch norm on batch
  * statistics (and running statistics updated) in layers that train, and
  * dropout active with masks drawn from (seed, node, image). */
@@ -27,7 +28,8 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
 /* A node's values for the last forward pass: n rows of tl_node_size. */
 float *tl_tape_value(tl_tape *t, int node);
 /* The gradient buffer of `node` (n rows), to be filled with dLoss/dOutput
- * before tl_tape_backward(t, pool, n, node). */
+ * before tl_tape_backward(t, pool, n, node); NULL when nothing upstream
+ * of node trains. */
 float *tl_tape_grad(tl_tape *t, int node);
 /* Zeroes the parameter gradients and back-propagates from `node`. */
 void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int node);

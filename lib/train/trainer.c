@@ -111,8 +111,7 @@ int tl_trainer_refresh(tl_trainer *t, tl_err *e)
             return -1;
         k++;
     }
-    tl_tape_refresh(t->tape);
-    return 0;
+    return tl_tape_refresh(t->tape, e);
 }
 
 int tl_trainer_train_from_group(tl_trainer *t, int first, tl_err *e)
@@ -131,6 +130,8 @@ int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const i
     tl_tape_forward(t->tape, pool, n, x, 1, seed);
     const float *z = tl_tape_value(t->tape, logits);
     float *dz = tl_tape_grad(t->tape, logits);
+    if (!dz)
+        return tl_fail(e, "every layer is frozen: nothing to train");
     double total = 0;
     for (int b = 0; b < n; b++) {
         const float *zb = z + (size_t)b * k;
