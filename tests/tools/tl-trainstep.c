@@ -77,6 +77,7 @@ int main(int argc, char **argv)
         }
     }
     float *losses = calloc((size_t)steps, sizeof(float));
+    double t0 = tl_now();
     for (int s = 0; s < steps; s++) {
         tl_step_stats st;
         if (tl_trainer_step(t, pool, n, x, y, 1234, &st, &e)) {
@@ -85,6 +86,9 @@ int main(int argc, char **argv)
         }
         losses[s] = (float)st.loss;
     }
+    if (getenv("TL_VERBOSE"))
+        fprintf(stderr, "tl-trainstep: %d steps of %d images in %.2f s (%.1f images/s); tape %.0f MiB\n", steps, n,
+                tl_now() - t0, steps * n / (tl_now() - t0), tl_tape_bytes(t->tape) / 1048576.0);
     tl_st_writer *w = tl_st_writer_new();
     int64_t ls[1] = {steps};
     tl_st_add(w, "loss", TL_F32, 1, ls, losses, &e);

@@ -1,0 +1,426 @@
+#include "loop.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nn/infer.h"
+
+void tl_freeze_mask_until(const tl_model *m, int until, unsigned char *mask)
+{
+    memset(mask, 0, (size_t)m->nparams);
+    for (int i = 0; i <= until && i < m->nnodes; i++) {
+        const tl_node *nd = &m->nodes[i];
+        int ps[6] = {nd->weight, nd->bias, nd->running_mean, nd->running_var, nd->extra[0], nd->extra[1]};
+        for (int k = 0; k < 6; k++)
+            if (ps[k] >= 0 && ps[k] < m->nparams)
+                mask[ps[k]] = 1;
+    }
+}
+
+int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
+                        int64_t **val, int64_t *nval, tl_err *e)
+{
+    int64_t n = tl_source_count(s);
+    int nc = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (tl_source_label(s, i) + 1 > nc)
+            nc = tl_source_label(s, i) + 1;
+    *train = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
+    *val = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
+    int64_t *cls = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
+    if (!*train || !*val || !cls) {
+        free(*train);
+        free(*val);
+        free(cls);
+        return -1;
+    }
+    *ntrain = *nval = 0;
+    for (int c = 0; c < nc; c++) {
+        int64_t k = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (tl_source_label(s, i) == c)
+                cls[k++] = i;
+        tl_rng r;
+        tl_rng_seed_stream(&r, seed, 0x5B17 + (uint64_t)c);
+        tl_rng_shuffle(&r, cls, k);
+        int64_t nv = (int64_t)floor(frac * (double)k + 0.5);
+        for (int64_t j = 0; j < k; j++) {
+            if (j < nv)
+                (*val)[(*nval)++] = cls[j];
+            else
+                (*train)[(*ntrain)++] = cls[j];
+        }
+    }
+    free(cls);
+    return 0;
+}
+
+/* ---- state kept across epochs (and in the resume file) ---- */
+
+typedef struct run_state {
+    int epoch;        /* 0-based, the epoch in progress */
+    int64_t batch;    /* next batch within the epoch */
+    int64_t step;
+    int best_epoch;   /* 1-based, 0 = none */
+    double best_acc, best_loss;
+    int bad_epochs;
+    double loss_sum;  /* the epoch so far */
+    int64_t correct, seen;
+    double seconds;
+} run_state;
+
+static int64_t trainable(const tl_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->params[i].frozen && !m->params[i].is_buffer)
+            n += m->params[i].numel;
+    return n;
+}
+
+/* Which groups train in this epoch: everything (minus the fixed mask), or
+ * with progressive unfreezing the head plus one more group every K epochs. */
+static int apply_freezing(tl_trainer *t, const tl_fit_opts *o, int epoch, tl_err *e)
+{
+    tl_model *m = t->m;
+    int first = 0;
+    if (o->unfreeze_every > 0) {
+        first = t->ngroups - 1 - epoch / o->unfreeze_every;
+        if (first < 0)
+            first = 0;
+    }
+    for (int i = 0; i < m->nparams; i++)
+        m->params[i].frozen = m->params[i].group < first || (o->frozen && o->frozen[i]);
+    return tl_trainer_refresh(t, e);
+}
+
+static int save_resume(const tl_fit_opts *o, tl_trainer *t, const run_state *rs, tl_err *e)
+{
+    tl_model *m = t->m;
+    tl_st_writer *w = tl_st_writer_new();
+    if (!w)
+        return tl_fail(e, "out of memory");
+    int rc = -1;
+    char name[TL_NAME_MAX + 8], v[10][40];
+    for (int i = 0; i < m->nparams; i++) {
+        snprintf(name, sizeof name, "p.%s", m->params[i].name);
+        if (tl_st_add(w, name, TL_F32, m->params[i].ndim, m->params[i].shape, m->params[i].data, e))
+            goto out;
+    }
+    int ns = tl_opt_nstate(t->opt);
+    for (int k = 0; k < ns; k++) {
+        tl_opt_state s;
+        if (tl_opt_state_get(t->opt, k, 0, &s, e))
+            goto out;
+        int64_t shape[1] = {s.numel};
+        if (s.data && tl_st_add(w, s.name, TL_F32, 1, shape, s.data, e))
+            goto out;
+    }
+    int64_t np[1] = {tl_opt_nparams(t->opt)};
+    if (tl_st_add(w, "opt.steps", TL_I64, 1, np, tl_opt_steps(t->opt), e))
+        goto out;
+    snprintf(v[0], 40, "%d", rs->epoch);
+    snprintf(v[1], 40, "%lld", (long long)rs->batch);
+    snprintf(v[2], 40, "%lld", (long long)rs->step);
+    snprintf(v[3], 40, "%d", rs->best_epoch);
+    snprintf(v[4], 40, "%.17g", rs->best_acc);
+    snprintf(v[5], 40, "%.17g", rs->best_loss);
+    snprintf(v[6], 40, "%d", rs->bad_epochs);
+    snprintf(v[7], 40, "%.17g", rs->loss_sum);
+    snprintf(v[8], 40, "%lld", (long long)rs->correct);
+    snprintf(v[9], 40, "%lld", (long long)rs->seen);
+    static const char *const keys[10] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
+                                         "tl.resume.best_epoch", "tl.resume.best_acc", "tl.resume.best_loss",
+                                         "tl.resume.bad_epochs", "tl.resume.loss_sum", "tl.resume.correct",
+                                         "tl.resume.seen"};
+    for (int i = 0; i < 10; i++)
+        if (tl_st_set_meta(w, keys[i], v[i], e))
+            goto out;
+    for (int i = 0; o->meta && o->meta[i]; i += 2)
+        if (tl_st_set_meta(w, o->meta[i], o->meta[i + 1], e))
+            goto out;
+    rc = tl_st_write(w, o->resume_path, e);
+out:
+    tl_st_writer_free(w);
+    return rc;
+}
+
+static int meta_num(const tl_st_file *f, const char *key, double *out, tl_err *e)
+{
+    const char *s = tl_st_meta(f, key);
+    char *end;
+    if (!s || (*out = strtod(s, &end), *end))
+        return tl_fail(e, "%s is missing or not a number", key);
+    return 0;
+}
+
+static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_err *e)
+{
+    tl_st_file f;
+    if (tl_st_open(o->resume_path, &f, e))
+        return -1;
+    tl_model *m = t->m;
+    int rc = -1;
+    double v[10];
+    static const char *const keys[10] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
+                                         "tl.resume.best_epoch", "tl.resume.best_acc", "tl.resume.best_loss",
+                                         "tl.resume.bad_epochs", "tl.resume.loss_sum", "tl.resume.correct",
+                                         "tl.resume.seen"};
+    for (int i = 0; i < 10; i++)
+        if (meta_num(&f, keys[i], &v[i], e))
+            goto out;
+    rs->epoch = (int)v[0];
+    rs->batch = (int64_t)v[1];
+    rs->step = (int64_t)v[2];
+    rs->best_epoch = (int)v[3];
+    rs->best_acc = v[4];
+    rs->best_loss = v[5];
+    rs->bad_epochs = (int)v[6];
+    rs->loss_sum = v[7];
+    rs->correct = (int64_t)v[8];
+    rs->seen = (int64_t)v[9];
+    char name[TL_NAME_MAX + 8];
+    for (int i = 0; i < m->nparams; i++) {
+        snprintf(name, sizeof name, "p.%s", m->params[i].name);
+        const tl_st_tensor *ts = tl_st_find(&f, name);
+        if (!ts || ts->numel != m->params[i].numel) {
+            tl_fail(e, "tensor '%s' is missing or has another size (was the run started with other options?)",
+                    name);
+            goto out;
+        }
+        if (tl_st_to_f32(ts, m->params[i].data, e))
+            goto out;
+    }
+    /* The freezing of the resumed epoch decides which state exists. */
+    if (apply_freezing(t, o, rs->epoch, e))
+        goto out;
+    for (int i = 0; i < f.ntensors; i++) {
+        const tl_st_tensor *ts = &f.tensors[i];
+        if (strncmp(ts->name, "opt.", 4) || !strcmp(ts->name, "opt.steps"))
+            continue;
+        int k = tl_opt_state_find(t->opt, ts->name);
+        tl_opt_state s;
+        if (k < 0 || tl_opt_state_get(t->opt, k, 1, &s, e) || !s.data || s.numel != ts->numel) {
+            if (k < 0 || !s.data || s.numel != ts->numel)
+                tl_fail(e, "optimiser state '%s' does not fit this optimiser", ts->name);
+            goto out;
+        }
+        if (tl_st_to_f32(ts, s.data, e))
+            goto out;
+    }
+    const tl_st_tensor *st = tl_st_find(&f, "opt.steps");
+    if (!st || st->dtype != TL_I64 || st->numel != tl_opt_nparams(t->opt)) {
+        tl_fail(e, "opt.steps is missing or has another size");
+        goto out;
+    }
+    memcpy(tl_opt_steps(t->opt), st->data, (size_t)st->numel * sizeof(int64_t));
+    t->step = rs->step;
+    rc = 0;
+out:
+    tl_st_close(&f);
+    if (rc)
+        tl_fail_prefix(e, "%s", o->resume_path);
+    return rc;
+}
+
+static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int epochs_trained, tl_err *e)
+{
+    int n = 0;
+    while (o->meta && o->meta[n])
+        n += 2;
+    const char **meta = calloc((size_t)n + 12, sizeof(char *));
+    if (!meta)
+        return tl_fail(e, "out of memory");
+    char ep[16], be[16], acc[40], loss[40];
+    snprintf(ep, sizeof ep, "%d", epochs_trained);
+    snprintf(be, sizeof be, "%d", rs->best_epoch);
+    snprintf(acc, sizeof acc, "%.6f", rs->best_acc);
+    snprintf(loss, sizeof loss, "%.6f", rs->best_loss);
+    memcpy(meta, o->meta, (size_t)n * sizeof(char *));
+    const char *more[] = {"tl.epochs_trained", ep, "tl.best_epoch", be, "tl.val_accuracy", acc, "tl.val_loss", loss};
+    memcpy(meta + n, more, sizeof more);
+    if (!rs->best_epoch)
+        meta[n + 2] = NULL;
+    int rc = tl_net_save(net, o->out, meta, e);
+    free(meta);
+    return rc;
+}
+
+/* Mean cross-entropy (no smoothing) and accuracy of the validation ids. */
+static int validate(tl_infer *inf, tl_batch_loader *L, tl_pool *pool, const int64_t *ids, int64_t n, int batch,
+                    float *x, int *y, float *logits, int k, double *loss, double *acc, tl_err *e)
+{
+    double total = 0;
+    int64_t correct = 0;
+    for (int64_t b = 0; b < n; b += batch) {
+        int nb = (int)(n - b < batch ? n - b : batch);
+        if (tl_batch_load(L, pool, ids + b, nb, 0, 0, x, y, e))
+            return -1;
+        float *outs[1] = {logits};
+        tl_infer_run(inf, pool, nb, x, outs);
+        for (int i = 0; i < nb; i++) {
+            const float *z = logits + (size_t)i * k;
+            int best = 0;
+            double mx = z[0], s = 0;
+            for (int c = 1; c < k; c++)
+                if (z[c] > z[best])
+                    best = c;
+            mx = z[best];
+            for (int c = 0; c < k; c++)
+                s += exp((double)z[c] - mx);
+            total += log(s) + mx - z[y[i]];
+            correct += best == y[i];
+        }
+    }
+    *loss = total / (double)n;
+    *acc = (double)correct / (double)n;
+    return 0;
+}
+
+int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *train_ids, int64_t ntrain,
+           tl_batch_loader *val, const int64_t *val_ids, int64_t nval, tl_pool *pool, const tl_fit_opts *o,
+           tl_fit_result *res, tl_err *e)
+{
+    tl_model *m = net->model;
+    memset(res, 0, sizeof *res);
+    int has_val = val && nval > 0;
+    int batch = o->batch, k = m->num_classes;
+    size_t isz = tl_batch_loader_image_floats(train);
+    float *x = tl_alloc_array((size_t)batch * isz, sizeof(float));
+    int *y = tl_alloc_array((size_t)batch, sizeof(int));
+    int64_t *order = tl_alloc_array((size_t)ntrain + 1, sizeof(int64_t));
+    float *logits = tl_alloc_array((size_t)batch * k, sizeof(float));
+    tl_infer *inf = NULL;
+    int rc = -1;
+    run_state rs = {0};
+    rs.best_acc = -1;
+    rs.best_loss = INFINITY;
+    if (!x || !y || !order || !logits) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    if (o->resume && load_resume(o, t, &rs, e))
+        goto out;
+    /* A last batch of one image would make batch-norm statistics
+     * degenerate; it is dropped (as drop_last would). */
+    int64_t nbatches = ntrain / batch + (ntrain % batch > 1);
+    for (; rs.epoch < o->epochs; rs.epoch++, rs.batch = 0) {
+        if (apply_freezing(t, o, rs.epoch, e))
+            goto out;
+        memcpy(order, train_ids, (size_t)ntrain * sizeof(int64_t));
+        tl_rng r;
+        tl_rng_seed_stream(&r, o->seed, 0xE90C + (uint64_t)rs.epoch);
+        tl_rng_shuffle(&r, order, ntrain);
+        double t0 = tl_now();
+        if (rs.batch == 0) {
+            rs.loss_sum = 0;
+            rs.correct = rs.seen = 0;
+        }
+        for (; rs.batch < nbatches; rs.batch++) {
+            int64_t b0 = rs.batch * batch;
+            int nb = (int)(ntrain - b0 < batch ? ntrain - b0 : batch);
+            if (tl_batch_load(train, pool, order + b0, nb, o->seed, (uint64_t)rs.epoch, x, y, e))
+                goto out;
+            tl_step_stats st;
+            if (tl_trainer_step(t, pool, nb, x, y, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step, &st, e)) {
+                tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
+                goto out;
+            }
+            rs.step = t->step;
+            rs.loss_sum += st.loss * nb;
+            rs.correct += st.correct;
+            rs.seen += nb;
+            if (o->progress)
+                o->progress(o->user, rs.batch + 1, nbatches);
+            if (o->stop && *o->stop) {
+                rs.batch++;
+                if (o->resume_path && save_resume(o, t, &rs, e))
+                    goto out;
+                res->epochs_run = rs.epoch;
+                res->best_epoch = rs.best_epoch;
+                res->best_accuracy = rs.best_acc;
+                res->best_loss = rs.best_loss;
+                rc = TL_FIT_INTERRUPTED;
+                goto out;
+            }
+        }
+        double secs = tl_now() - t0;
+        tl_epoch_report rep = {0};
+        rep.epoch = rs.epoch + 1;
+        rep.epochs = o->epochs;
+        rep.phase = "train";
+        rep.loss = rs.seen ? rs.loss_sum / (double)rs.seen : 0;
+        rep.accuracy = rs.seen ? (double)rs.correct / (double)rs.seen : 0;
+        rep.seconds = secs;
+        rep.images_per_s = secs > 0 ? (double)rs.seen / secs : 0;
+        rep.lr = t->lr;
+        rep.ngroups = t->ngroups;
+        rep.trainable_params = trainable(m);
+        if (o->report)
+            o->report(o->user, &rep);
+        int stop_now = 0;
+        if (has_val) {
+            double t1 = tl_now(), vl, va;
+            if (!inf && !(inf = tl_infer_new(m, tl_pool_size(pool), &m->logits_node, 1, e)))
+                goto out;
+            if (tl_infer_refresh(inf, e) ||
+                validate(inf, val, pool, val_ids, nval, batch, x, y, logits, k, &vl, &va, e))
+                goto out;
+            int improved = va > rs.best_acc || (va == rs.best_acc && vl < rs.best_loss);
+            if (improved) {
+                rs.best_acc = va;
+                rs.best_loss = vl;
+                rs.best_epoch = rs.epoch + 1;
+                rs.bad_epochs = 0;
+                if (save_best(net, o, &rs, rs.epoch + 1, e))
+                    goto out;
+            } else if (o->patience > 0 && ++rs.bad_epochs >= o->patience) {
+                stop_now = 1;
+            }
+            double vs = tl_now() - t1;
+            rep.phase = "val";
+            rep.loss = vl;
+            rep.accuracy = va;
+            rep.seconds = vs;
+            rep.images_per_s = vs > 0 ? (double)nval / vs : 0;
+            rep.improved = improved;
+            rep.best_epoch = rs.best_epoch;
+            rep.best_accuracy = rs.best_acc;
+            rep.best_loss = rs.best_loss;
+            if (o->report)
+                o->report(o->user, &rep);
+        } else if (save_best(net, o, &rs, rs.epoch + 1, e)) {
+            goto out;
+        }
+        res->epochs_run = rs.epoch + 1;
+        if (o->resume_path) {
+            run_state next = rs;
+            next.epoch++;
+            next.batch = 0;
+            next.loss_sum = 0;
+            next.correct = next.seen = 0;
+            if (save_resume(o, t, &next, e))
+                goto out;
+        }
+        if (stop_now) {
+            res->stopped_early = 1;
+            break;
+        }
+    }
+    res->best_epoch = rs.best_epoch;
+    res->best_accuracy = rs.best_acc;
+    res->best_loss = rs.best_loss;
+    if (o->resume_path)
+        unlink(o->resume_path); /* the run is complete; nothing to resume */
+    rc = TL_FIT_DONE;
+out:
+    tl_infer_free(inf);
+    tl_free(x);
+    tl_free(y);
+    tl_free(order);
+    tl_free(logits);
+    return rc;
+}

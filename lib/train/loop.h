@@ -1,0 +1,74 @@
+/* The fine-tuning loop: epochs of seeded shuffled batches through a
+ * tl_trainer, progressive unfreezing, validation through the fused
+ * inference engine, early stopping, the best checkpoint kept on disk,
+ * resume state, and cooperative interruption (a flag polled between
+ * batches). The library never prints: each epoch is reported through a
+ * callback. */
+#ifndef TL_TRAIN_LOOP_H
+#define TL_TRAIN_LOOP_H
+
+#include "batch_loader.h"
+#include "io/checkpoint.h"
+#include "trainer.h"
+
+#include <signal.h>
+
+typedef struct tl_epoch_report {
+    int epoch, epochs;        /* 1-based */
+    const char *phase;        /* "train", "val" or "best" */
+    double loss, accuracy;
+    double seconds, images_per_s;
+    const double *lr;         /* per group, at the epoch's last step */
+    int ngroups;
+    int64_t trainable_params;
+    int improved;             /* val: a new best checkpoint was written */
+    int best_epoch;
+    double best_accuracy, best_loss;
+} tl_epoch_report;
+
+typedef struct tl_fit_opts {
+    int epochs;
+    int batch;
+    uint64_t seed;
+    int unfreeze_every;           /* 0: no progressive unfreezing */
+    int patience;                 /* 0: no early stopping */
+    const unsigned char *frozen;  /* per parameter: kept frozen throughout (--freeze-until), or NULL */
+    const char *out;              /* best (or last) checkpoint */
+    const char *resume_path;      /* resume state written here on interrupt and after each epoch */
+    int resume;                   /* continue from resume_path */
+    const char *const *meta;      /* key, value, ..., NULL: written into every checkpoint */
+    volatile sig_atomic_t *stop;  /* set (e.g. by SIGINT): finish the batch, save, return TL_FIT_INTERRUPTED */
+    void (*report)(void *user, const tl_epoch_report *r);
+    void (*progress)(void *user, int64_t done, int64_t total);
+    void *user;
+} tl_fit_opts;
+
+enum { TL_FIT_DONE = 0, TL_FIT_INTERRUPTED = 1 };
+
+typedef struct tl_fit_result {
+    int epochs_run;
+    int best_epoch;               /* 0: no validation */
+    double best_accuracy, best_loss;
+    int stopped_early;
+} tl_fit_result;
+
+/* Trains net->model (already wrapped by t) on train_ids of train, and
+ * validates on val_ids of val (val NULL or nval 0: none; the checkpoint
+ * is then written after every epoch). Returns TL_FIT_DONE,
+ * TL_FIT_INTERRUPTED (resume state written) or -1 (e.g. a non-finite
+ * loss: the best checkpoint on disk is left as it was). */
+int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *train_ids, int64_t ntrain,
+           tl_batch_loader *val, const int64_t *val_ids, int64_t nval, tl_pool *pool, const tl_fit_opts *o,
+           tl_fit_result *res, tl_err *e);
+
+/* Stratified split of a source into train and validation indices: in each
+ * class, a seeded shuffle and the first round(frac * count) go to
+ * validation. Arrays are malloc'ed. */
+int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
+                        int64_t **val, int64_t *nval, tl_err *e);
+
+/* Freezes each parameter of nodes 0..until (weights and BN statistics)
+ * into mask (nparams bytes). */
+void tl_freeze_mask_until(const tl_model *m, int until, unsigned char *mask);
+
+#endif
