@@ -109,8 +109,8 @@ static int features_main(int argc, char **argv)
     tl_err e;
     tl_featset s;
     if (strcmp(train, "-") && !tl_feat_sniff(train))
-        cli_die(&cli, "%s: not a feature file; tl-finetune trains a head on features from tl-extract "
-                      "(training the network on images is not available yet)", train);
+        cli_die(&cli, "%s: not a feature file (to train the network on images, give -m MODEL or --scratch)",
+                train);
     if (tl_featset_load(train, &s, &e))
         cli_fail(&cli, &e);
     if (s.n == 0)
