@@ -52,12 +52,7 @@ int main(int argc, char **argv)
     int steps = argc > 8 ? atoi(argv[8]) : 1;
     o.label_smoothing = argc > 9 ? (float)atof(argv[9]) : 0.0f;
     o.opt.weight_decay = argc > 10 ? atof(argv[10]) : 0.0;
-    tl_pool *pool = tl_pool_new(o.nthreads, &e);
-    tl_trainer *t = pool ? tl_trainer_new(m, &o, &e) : NULL;
-    if (!t) {
-        fprintf(stderr, "tl-trainstep: %s\n", e.msg);
-        return 1;
-    }
+    /* Freeze before the trainer exists, as tl-finetune does. */
     if (argc > 11) {
         int until = tl_model_find_node(m, argv[11]);
         if (until < 0) {
@@ -71,10 +66,12 @@ int main(int argc, char **argv)
                 if (ps[k] >= 0)
                     m->params[ps[k]].frozen = 1;
         }
-        if (tl_trainer_refresh(t, &e)) {
-            fprintf(stderr, "tl-trainstep: %s\n", e.msg);
-            return 1;
-        }
+    }
+    tl_pool *pool = tl_pool_new(o.nthreads, &e);
+    tl_trainer *t = pool ? tl_trainer_new(m, &o, &e) : NULL;
+    if (!t) {
+        fprintf(stderr, "tl-trainstep: %s\n", e.msg);
+        return 1;
     }
     float *losses = calloc((size_t)steps, sizeof(float));
     double t0 = tl_now();
