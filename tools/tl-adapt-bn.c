@@ -80,6 +80,9 @@ int main(int argc, char **argv)
     tl_net net;
     if (tl_net_load(model, &net, &e))
         cli_fail(&cli, &e);
+    if (tl_model_bn_folded(net.model))
+        cli_die(&cli, "%s: its batch norm is folded into the convolutions (a TFLite import); re-estimating the "
+                      "statistics would discard the folded scales, so there is nothing to adapt", model);
     tl_dataset d;
     if (tl_dataset_open(data, &d, &e))
         cli_fail(&cli, &e);

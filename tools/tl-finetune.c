@@ -5,7 +5,9 @@
 #include "common.h"
 #include "train/head.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +110,8 @@ static int features_main(int argc, char **argv)
     const char *train = argv[optind];
     tl_err e;
     tl_featset s;
+    if (strcmp(train, "-") && access(train, R_OK) != 0)
+        cli_die(&cli, "%s: %s", train, strerror(errno));
     if (strcmp(train, "-") && !tl_feat_sniff(train))
         cli_die(&cli, "%s: not a feature file (to train the network on images, give -m MODEL or --scratch)",
                 train);
@@ -425,8 +429,9 @@ static int images_main(int argc, char **argv)
     if (optind != argc - 1)
         cli_usage_error(&cli, optind == argc ? "no training data given" : "one training data argument expected");
     const char *train = argv[optind];
-    int images = !strncmp(train, "idx:", 4) || is_dir(train) || model || arch || scratch ||
-                 (strcmp(train, "-") && !tl_feat_sniff(train));
+    /* Without -m/--arch/--scratch, only a folder or IDX data says "images";
+     * any other file goes to the feature path, whose errors name it. */
+    int images = !strncmp(train, "idx:", 4) || is_dir(train) || model || arch || scratch;
     if (!images) {
         optind = 0;
         return features_main(argc, argv);
@@ -543,6 +548,14 @@ static int images_main(int argc, char **argv)
             tl_model_init_node(m, m->logits_node, (uint64_t)seed);
         else if (keep_head)
             cli_log(&cli, "keeping the classifier of %s", model);
+    }
+    /* A TFLite import has its batch norm folded into the convolutions: its
+     * statistics are unknown, and batch statistics would rescale every
+     * channel the folded weights expect. Keep BN in inference mode. */
+    if (!scratch && !freeze_bn && tl_model_bn_folded(m)) {
+        freeze_bn = 1;
+        cli_log(&cli, "%s has its batch norm folded into the convolutions (a TFLite import): batch norm runs on "
+                      "its stored statistics (--freeze-bn)", model);
     }
     m->freeze_bn = freeze_bn;
     net.model = m;

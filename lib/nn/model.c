@@ -337,3 +337,20 @@ int64_t tl_model_macs(const tl_model *m)
     }
     return total;
 }
+
+int tl_model_bn_folded(const tl_model *m)
+{
+    int bns = 0;
+    for (int i = 0; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        if (n->op != TL_OP_BN)
+            continue;
+        bns++;
+        const float *w = m->params[n->weight].data, *mu = m->params[n->running_mean].data,
+                    *var = m->params[n->running_var].data;
+        for (int c = 0; c < n->c; c++)
+            if (w[c] != 1.0f || mu[c] != 0.0f || var[c] != 1.0f - n->eps)
+                return 0;
+    }
+    return bns > 0;
+}

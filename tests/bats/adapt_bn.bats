@@ -105,17 +105,16 @@ target_images() {
     grep -a -q '"tl.adapted_bn_on":"-"' "$d/a.safetensors"
 }
 
-@test "NEU surface defects with the TFLite MobileNetV2: runs and moves the statistics" {
+@test "a TFLite import (batch norm folded into the convolutions) is refused with the reason" {
     need_shared
     local neu=$TL_SHARED/datasets/neu-surface-defects/test d=$BATS_TEST_TMPDIR
     [ -d "$neu" ] || skip "NEU data set not found"
     convert_model mobilenet_v2_1.0_224_quant "$d/m.safetensors"
-    # A few images per class keep this quick.
-    for c in $(ls "$neu"); do ls "$neu/$c"/* | sort | head -n 4; done >"$d/list"
+    # Adapting such a model discarded the folded scales: a linear head on
+    # NEU fell from 0.997 to 0.53 test accuracy when it was allowed.
+    for c in $(ls "$neu"); do ls "$neu/$c"/* | sort | head -n 2; done >"$d/list"
     run --separate-stderr tl adapt-bn -m "$d/m.safetensors" --batch 8 - -o "$d/a.safetensors" <"$d/list"
-    assert_success
-    [[ "$stderr" == *"adapted 52 batch-norm layers on 24 images"* ]] || fail "$stderr"
-    cmp -s "$d/m.safetensors" "$d/a.safetensors" && fail "output identical to input"
-    tl extract -q -m "$d/a.safetensors" - -f tsv -o "$d/f.tsv" <"$d/list"
-    [ "$(grep -vc '^#' "$d/f.tsv")" -eq 24 ]
+    assert_failure 1
+    [[ "$stderr" == *"folded into the convolutions"* ]] || fail "$stderr"
+    [ ! -e "$d/a.safetensors" ]
 }
