@@ -225,7 +225,14 @@ static void usage_images(void)
            "      --patience N       stop after N epochs without improvement (default off)\n"
            "      --log FILE         JSON lines, one per epoch and phase\n"
            "      --resume           continue from OUT.resume.safetensors\n"
-           "  -j, --threads N        threads\n");
+           "  -j, --threads N        threads\n"
+           "\n"
+           "Examples:\n"
+           "  tl-finetune -m mobilenet_v2 --freeze-until features.13 --augment natural \\\n"
+           "              --val data/val --log run.jsonl -o tuned.safetensors data/train\n"
+           "  tl-finetune --scratch --arch small_cnn --input-size 28 --optimizer adamw \\\n"
+           "              --val idx:/usr/share/datasets/fashion-mnist/t10k -o fmnist.safetensors \\\n"
+           "              idx:/usr/share/datasets/fashion-mnist/train\n");
 }
 
 enum {
