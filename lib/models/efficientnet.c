@@ -108,7 +108,7 @@ tl_model *tl_build_efficientnet(const char *arch, const tl_arch_opts *o, tl_err 
     if (!m)
         return NULL;
     m->tf_same = o->tf_same;
-    char name[32], prefix[32];
+    char name[48], prefix[48];
     int x = conv_bn_act(m, 0, "features.0", tl_make_divisible(stages[0].in * v->width, 8), 3, 2, 1, TL_ACT_SILU,
                         eps, e);
     if (x < 0 || tl_model_name(m, x, "features.0", e))
