@@ -34,37 +34,7 @@ static const struct {
     {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4}, {6, 3, 1, 192, 320, 1},
 };
 
-static int conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, int stride, int groups, int act,
-                       float eps, tl_err *e)
-{
-    char name[TL_NAME_MAX + 8];
-    snprintf(name, sizeof name, "%s.0", prefix);
-    x = tl_model_conv(m, x, name, cout, k, stride, groups, 0, e);
-    snprintf(name, sizeof name, "%s.1", prefix);
-    if (x >= 0)
-        x = tl_model_bn(m, x, name, eps, e);
-    if (x >= 0 && act != TL_ACT_NONE)
-        x = tl_model_act(m, x, act, e);
-    return x;
-}
 
-/* torchvision's SqueezeExcitation with SiLU inside and a sigmoid gate. */
-static int squeeze_excite(tl_model *m, int x, const char *prefix, int squeeze, tl_err *e)
-{
-    char name[TL_NAME_MAX + 8];
-    int s = tl_model_gap(m, x, e);
-    snprintf(name, sizeof name, "%s.fc1", prefix);
-    if (s >= 0)
-        s = tl_model_conv(m, s, name, squeeze, 1, 1, 1, 1, e);
-    if (s >= 0)
-        s = tl_model_act(m, s, TL_ACT_SILU, e);
-    snprintf(name, sizeof name, "%s.fc2", prefix);
-    if (s >= 0)
-        s = tl_model_conv(m, s, name, m->nodes[x].c, 1, 1, 1, 1, e);
-    if (s >= 0)
-        s = tl_model_act(m, s, TL_ACT_SIGMOID, e);
-    return s < 0 ? -1 : tl_model_scale(m, x, s, e);
-}
 
 /* MBConv: [1x1 expand], depthwise, squeeze-excitation (squeeze = a quarter
  * of the block's input channels), 1x1 project; residual when the shape
@@ -77,17 +47,17 @@ static int mbconv(tl_model *m, int x, const char *prefix, int cout, int expand, 
     int hidden = tl_make_divisible((double)cin * expand, 8);
     if (hidden != cin) {
         snprintf(p, sizeof p, "%s.block.%d", prefix, layer++);
-        x = conv_bn_act(m, x, p, hidden, 1, 1, 1, TL_ACT_SILU, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, hidden, 1, 1, 1, TL_ACT_SILU, eps, e);
     }
     snprintf(p, sizeof p, "%s.block.%d", prefix, layer++);
     if (x >= 0)
-        x = conv_bn_act(m, x, p, hidden, k, stride, hidden, TL_ACT_SILU, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, hidden, k, stride, hidden, TL_ACT_SILU, eps, e);
     snprintf(p, sizeof p, "%s.block.%d", prefix, layer++);
     if (x >= 0)
-        x = squeeze_excite(m, x, p, cin / 4 > 1 ? cin / 4 : 1, e);
+        x = tl_block_squeeze_excite(m, x, p, cin / 4 > 1 ? cin / 4 : 1, TL_ACT_SILU, TL_ACT_SIGMOID, e);
     snprintf(p, sizeof p, "%s.block.%d", prefix, layer++);
     if (x >= 0)
-        x = conv_bn_act(m, x, p, cout, 1, 1, 1, TL_ACT_NONE, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, cout, 1, 1, 1, TL_ACT_NONE, eps, e);
     if (x >= 0 && stride == 1 && cin == cout)
         x = tl_model_add(m, x, in, e);
     return x;
@@ -109,7 +79,7 @@ tl_model *tl_build_efficientnet(const char *arch, const tl_arch_opts *o, tl_err 
         return NULL;
     m->tf_same = o->tf_same;
     char name[48], prefix[48];
-    int x = conv_bn_act(m, 0, "features.0", tl_make_divisible(stages[0].in * v->width, 8), 3, 2, 1, TL_ACT_SILU,
+    int x = tl_block_conv_bn_act(m, 0, "features.0", tl_make_divisible(stages[0].in * v->width, 8), 3, 2, 1, TL_ACT_SILU,
                         eps, e);
     if (x < 0 || tl_model_name(m, x, "features.0", e))
         goto fail;
@@ -129,7 +99,7 @@ tl_model *tl_build_efficientnet(const char *arch, const tl_arch_opts *o, tl_err 
         if (x < 0 || tl_model_name(m, x, name, e))
             goto fail;
     }
-    x = conv_bn_act(m, x, "features.8", 4 * m->nodes[x].c, 1, 1, 1, TL_ACT_SILU, eps, e);
+    x = tl_block_conv_bn_act(m, x, "features.8", 4 * m->nodes[x].c, 1, 1, 1, TL_ACT_SILU, eps, e);
     if (x < 0 || tl_model_name(m, x, "features.8", e))
         goto fail;
     if (tl_models_pool_classifier(m, x, "avgpool", "classifier.1", o, v->dropout, e))

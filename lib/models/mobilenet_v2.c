@@ -6,19 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 
-static int conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, int stride, int groups, int act,
-                       float eps, tl_err *e)
-{
-    char name[TL_NAME_MAX];
-    snprintf(name, sizeof name, "%s.0", prefix);
-    x = tl_model_conv(m, x, name, cout, k, stride, groups, 0, e);
-    snprintf(name, sizeof name, "%s.1", prefix);
-    if (x >= 0)
-        x = tl_model_bn(m, x, name, eps, e);
-    if (x >= 0 && act != TL_ACT_NONE)
-        x = tl_model_act(m, x, act, e);
-    return x;
-}
 
 static int inverted_residual(tl_model *m, int x, int index, int cout, int stride, int expand, float eps,
                              tl_err *e)
@@ -29,11 +16,11 @@ static int inverted_residual(tl_model *m, int x, int index, int cout, int stride
     int in = x, layer = 0;
     if (expand != 1) {
         snprintf(p, sizeof p, "features.%d.conv.%d", index, layer++);
-        x = conv_bn_act(m, x, p, hidden, 1, 1, 1, TL_ACT_RELU6, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, hidden, 1, 1, 1, TL_ACT_RELU6, eps, e);
     }
     snprintf(p, sizeof p, "features.%d.conv.%d", index, layer++);
     if (x >= 0)
-        x = conv_bn_act(m, x, p, hidden, 3, stride, hidden, TL_ACT_RELU6, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, hidden, 3, stride, hidden, TL_ACT_RELU6, eps, e);
     snprintf(p, sizeof p, "features.%d.conv.%d", index, layer++);
     if (x >= 0)
         x = tl_model_conv(m, x, p, cout, 1, 1, 1, 0, e);
@@ -59,7 +46,7 @@ tl_model *tl_build_mobilenet_v2(const char *arch, const tl_arch_opts *o, tl_err 
     m->tf_same = o->tf_same;
     float w = o->width_mult;
     int last_channel = tl_make_divisible(1280 * (w > 1 ? w : 1.0), 8);
-    int x = conv_bn_act(m, 0, "features.0", tl_make_divisible(32 * w, 8), 3, 2, 1, TL_ACT_RELU6, eps, e);
+    int x = tl_block_conv_bn_act(m, 0, "features.0", tl_make_divisible(32 * w, 8), 3, 2, 1, TL_ACT_RELU6, eps, e);
     char name[32];
     if (x < 0 || tl_model_name(m, x, "features.0", e))
         goto fail;
@@ -74,7 +61,7 @@ tl_model *tl_build_mobilenet_v2(const char *arch, const tl_arch_opts *o, tl_err 
         }
     }
     snprintf(name, sizeof name, "features.%d", index);
-    x = conv_bn_act(m, x, name, last_channel, 1, 1, 1, TL_ACT_RELU6, eps, e);
+    x = tl_block_conv_bn_act(m, x, name, last_channel, 1, 1, 1, TL_ACT_RELU6, eps, e);
     if (x < 0 || tl_model_name(m, x, name, e))
         goto fail;
     if (tl_models_pool_classifier(m, x, "avgpool", "classifier.1", o, 0.2f, e))

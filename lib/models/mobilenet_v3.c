@@ -32,38 +32,7 @@ static const bneck small[] = {
     {48, 5, 288, 96, 1, 1, 2}, {96, 5, 576, 96, 1, 1, 1},  {96, 5, 576, 96, 1, 1, 1},
 };
 
-static int conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, int stride, int groups, int act,
-                       float eps, tl_err *e)
-{
-    char name[TL_NAME_MAX + 8];
-    snprintf(name, sizeof name, "%s.0", prefix);
-    x = tl_model_conv(m, x, name, cout, k, stride, groups, 0, e);
-    snprintf(name, sizeof name, "%s.1", prefix);
-    if (x >= 0)
-        x = tl_model_bn(m, x, name, eps, e);
-    if (x >= 0 && act != TL_ACT_NONE)
-        x = tl_model_act(m, x, act, e);
-    return x;
-}
 
-/* torchvision's SqueezeExcitation: pool, fc1 (1x1 conv with bias), ReLU,
- * fc2, hard-sigmoid, then the input scaled channel by channel. */
-static int squeeze_excite(tl_model *m, int x, const char *prefix, int squeeze, tl_err *e)
-{
-    char name[TL_NAME_MAX + 8];
-    int s = tl_model_gap(m, x, e);
-    snprintf(name, sizeof name, "%s.fc1", prefix);
-    if (s >= 0)
-        s = tl_model_conv(m, s, name, squeeze, 1, 1, 1, 1, e);
-    if (s >= 0)
-        s = tl_model_act(m, s, TL_ACT_RELU, e);
-    snprintf(name, sizeof name, "%s.fc2", prefix);
-    if (s >= 0)
-        s = tl_model_conv(m, s, name, m->nodes[x].c, 1, 1, 1, 1, e);
-    if (s >= 0)
-        s = tl_model_act(m, s, TL_ACT_HARDSIGMOID, e);
-    return s < 0 ? -1 : tl_model_scale(m, x, s, e);
-}
 
 static int adjust(int c, double w) { return tl_make_divisible(c * w, 8); }
 
@@ -74,18 +43,18 @@ static int inverted_residual(tl_model *m, int x, int index, const bneck *b, doub
     int act = b->hs ? TL_ACT_HARDSWISH : TL_ACT_RELU;
     if (exp != cin) {
         snprintf(p, sizeof p, "features.%d.block.%d", index, layer++);
-        x = conv_bn_act(m, x, p, exp, 1, 1, 1, act, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, exp, 1, 1, 1, act, eps, e);
     }
     snprintf(p, sizeof p, "features.%d.block.%d", index, layer++);
     if (x >= 0)
-        x = conv_bn_act(m, x, p, exp, b->k, b->stride, exp, act, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, exp, b->k, b->stride, exp, act, eps, e);
     if (x >= 0 && b->se) {
         snprintf(p, sizeof p, "features.%d.block.%d", index, layer++);
-        x = squeeze_excite(m, x, p, tl_make_divisible(exp / 4, 8), e);
+        x = tl_block_squeeze_excite(m, x, p, tl_make_divisible(exp / 4, 8), TL_ACT_RELU, TL_ACT_HARDSIGMOID, e);
     }
     snprintf(p, sizeof p, "features.%d.block.%d", index, layer++);
     if (x >= 0)
-        x = conv_bn_act(m, x, p, out, 1, 1, 1, TL_ACT_NONE, eps, e);
+        x = tl_block_conv_bn_act(m, x, p, out, 1, 1, 1, TL_ACT_NONE, eps, e);
     if (x >= 0 && b->stride == 1 && cin == out)
         x = tl_model_add(m, x, in, e);
     return x;
@@ -111,7 +80,7 @@ tl_model *tl_build_mobilenet_v3(const char *arch, const tl_arch_opts *o, tl_err 
         return NULL;
     m->tf_same = o->tf_same;
     char name[32];
-    int x = conv_bn_act(m, 0, "features.0", adjust(cfg[0].in, w), 3, 2, 1, TL_ACT_HARDSWISH, eps, e);
+    int x = tl_block_conv_bn_act(m, 0, "features.0", adjust(cfg[0].in, w), 3, 2, 1, TL_ACT_HARDSWISH, eps, e);
     if (x < 0 || tl_model_name(m, x, "features.0", e))
         goto fail;
     for (int i = 0; i < nblocks; i++) {
@@ -121,7 +90,7 @@ tl_model *tl_build_mobilenet_v3(const char *arch, const tl_arch_opts *o, tl_err 
             goto fail;
     }
     snprintf(name, sizeof name, "features.%d", nblocks + 1);
-    x = conv_bn_act(m, x, name, 6 * m->nodes[x].c, 1, 1, 1, TL_ACT_HARDSWISH, eps, e);
+    x = tl_block_conv_bn_act(m, x, name, 6 * m->nodes[x].c, 1, 1, 1, TL_ACT_HARDSWISH, eps, e);
     if (x < 0 || tl_model_name(m, x, name, e))
         goto fail;
     x = tl_model_gap(m, x, e);

@@ -61,6 +61,15 @@ void tl_model_init(tl_model *m, uint64_t seed);
 /* The same for one node's parameters (a new classifier head). */
 void tl_model_init_node(tl_model *m, int node, uint64_t seed);
 
+/* Conv (no bias) + BN (prefix.0, prefix.1) + activation (none: TL_ACT_NONE),
+ * as torchvision's Conv2dNormActivation. */
+int tl_block_conv_bn_act(tl_model *m, int x, const char *prefix, int cout, int k, int stride, int groups, int act,
+                         float eps, tl_err *e);
+/* Squeeze-excitation: pool, prefix.fc1 (1x1 conv with bias), inner_act,
+ * prefix.fc2, gate_act, then x scaled channel by channel. */
+int tl_block_squeeze_excite(tl_model *m, int x, const char *prefix, int squeeze, int inner_act, int gate_act,
+                            tl_err *e);
+
 /* torchvision's _make_divisible: channels rounded to a multiple of 8
  * without dropping more than 10 %. */
 int tl_make_divisible(double v, int divisor);
