@@ -13,6 +13,8 @@ typedef struct tl_image {
     int w, h;
     uint8_t *px;  /* RGB interleaved, w*h*3 bytes */
     size_t cap;   /* bytes allocated in px, reused across decodes */
+    uint8_t *file;     /* the encoded file, read here (not mapped: a file cut */
+    size_t file_cap;   /* while being read must not crash the process) */
 } tl_image;
 
 /* Default decode limit when max_pixels is 0: 100 megapixels. */

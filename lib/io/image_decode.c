@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,8 +66,9 @@ void tl_image_free(tl_image *img)
     if (!img)
         return;
     tl_free(img->px);
-    img->px = NULL;
-    img->cap = 0;
+    tl_free(img->file);
+    img->px = img->file = NULL;
+    img->cap = img->file_cap = 0;
     img->w = img->h = 0;
 }
 
@@ -150,6 +150,36 @@ static int decode_stream(int fd, tl_image *img, size_t max_pixels, tl_err *e)
     return rc;
 }
 
+/* Reads a regular file into the image's reusable file buffer, then
+ * decodes it. A file that shrinks while being read is simply short
+ * (a clean "truncated" error), unlike a mapping, which would fault. */
+static int read_whole(int fd, size_t size, tl_image *img, size_t max_pixels, tl_err *e)
+{
+    size_t limit = (max_pixels ? max_pixels : TL_IMAGE_MAX_PIXELS) * 8 + (1 << 20);
+    if (size > limit)
+        return tl_fail(e, "file of %zu bytes is larger than any image within the pixel limit", size);
+    if (size > img->file_cap) {
+        uint8_t *nb = tl_alloc(size);
+        if (!nb)
+            return tl_fail(e, "out of memory");
+        tl_free(img->file);
+        img->file = nb;
+        img->file_cap = size;
+    }
+    size_t n = 0;
+    while (n < size) {
+        ssize_t r = read(fd, img->file + n, size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return fail_errno(e, errno);
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    return tl_image_decode_mem(img->file, n, img, max_pixels, e);
+}
+
 int tl_image_decode_file(const char *path, tl_image *img, size_t max_pixels, tl_err *e)
 {
     int rc;
@@ -170,14 +200,7 @@ int tl_image_decode_file(const char *path, tl_image *img, size_t max_pixels, tl_
     } else if (st.st_size == 0) {
         rc = tl_fail(e, "empty file");
     } else {
-        size_t n = (size_t)st.st_size;
-        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m == MAP_FAILED) {
-            rc = decode_stream(fd, img, max_pixels, e);
-        } else {
-            rc = tl_image_decode_mem(m, n, img, max_pixels, e);
-            munmap(m, n);
-        }
+        rc = read_whole(fd, (size_t)st.st_size, img, max_pixels, e);
     }
     if (fd >= 0)
         close(fd);
