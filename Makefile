@@ -32,6 +32,10 @@ UNITS     := $(UNIT_SRC:tests/unit/%.c=$(TBIN)/%)
 TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%)
 
+# Keep object files of tests and tools (make would delete them as
+# intermediates and rebuild them on every run).
+.SECONDARY:
+
 .PHONY: all check check-unit check-bats check-asan deps demo bench clean install fuzz
 all: $(LIBA) $(TOOLS)
 test-tools: $(TTOOLS)
