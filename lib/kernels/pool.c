@@ -1,6 +1,7 @@
 /* Max / average pooling with PyTorch semantics (ceil_mode, count_include_pad),
  * generalised to asymmetric padding for TF "SAME" models. */
 #include "kernels.h"
+#include "pool_window.h"
 
 static int pool_out(int in, int k, int s, int pb, int pe, int ceil_mode)
 {
@@ -39,16 +40,6 @@ int tl_pool_geom_check(const tl_pool_geom *g, tl_err *e)
     return 0;
 }
 
-/* Window [*a, *b) of one axis clipped to the input; *padded is its length
- * clipped to the padded input instead (the count_include_pad divisor). */
-static void window(int o, int k, int s, int pb, int pe, int in, int *a, int *b, int *padded)
-{
-    int start = o * s - pb, end = start + k;
-    int pend = end < in + pe ? end : in + pe;
-    *padded = pend - start;
-    *a = start < 0 ? 0 : start;
-    *b = end < in ? end : in;
-}
 
 void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
 {
@@ -57,10 +48,10 @@ void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
         float *yc = y + (size_t)c * g->oh * g->ow;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
-            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
             for (int ox = 0; ox < g->ow; ox++) {
                 int x0, x1, px;
-                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
                 float m = -__builtin_inff();
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) {
@@ -82,10 +73,10 @@ void tl_avgpool2d(const tl_pool_geom *g, const float *x, float *y)
         float *yc = y + (size_t)c * g->oh * g->ow;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
-            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
             for (int ox = 0; ox < g->ow; ox++) {
                 int x0, x1, px;
-                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
                 float s = 0.0f;
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++)

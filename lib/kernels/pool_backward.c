@@ -5,15 +5,8 @@
 
 #include <string.h>
 
-/* as pool.c: window [*a, *b) clipped to the input, *padded clipped to the padded input */
-static void window(int o, int k, int s, int pb, int pe, int in, int *a, int *b, int *padded)
-{
-    int start = o * s - pb, end = start + k;
-    int pend = end < in + pe ? end : in + pe;
-    *padded = pend - start;
-    *a = start < 0 ? 0 : start;
-    *b = end < in ? end : in;
-}
+#include "pool_window.h"
+
 
 void tl_maxpool2d_backward(const tl_pool_geom *g, const float *x, const float *dy, float *dx)
 {
@@ -23,10 +16,10 @@ void tl_maxpool2d_backward(const tl_pool_geom *g, const float *x, const float *d
         float *dxc = dx + (size_t)c * g->h * g->w;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
-            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
             for (int ox = 0; ox < g->ow; ox++) {
                 int x0, x1, px;
-                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
                 if (y1 <= y0 || x1 <= x0)
                     continue;
                 /* PyTorch's scan: start at the first cell, take strictly larger values or any NaN */
@@ -55,10 +48,10 @@ void tl_avgpool2d_backward(const tl_pool_geom *g, const float *dy, float *dx)
         float *dxc = dx + (size_t)c * g->h * g->w;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
-            window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
             for (int ox = 0; ox < g->ow; ox++) {
                 int x0, x1, px;
-                window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
                 int n = g->count_include_pad ? py * px : (y1 - y0) * (x1 - x0);
                 if (n <= 0)
                     continue;
@@ -77,9 +70,11 @@ void tl_adaptive_avgpool_backward(int c, int h, int w, int oh, int ow, const flo
     for (int ch = 0; ch < c; ch++) {
         float *dxc = dx + (size_t)ch * h * w;
         for (int i = 0; i < oh; i++) {
-            int y0 = i * h / oh, y1 = ((i + 1) * h + oh - 1) / oh;
+            int y0, y1;
+            tl_adaptive_cell(i, oh, h, &y0, &y1);
             for (int j = 0; j < ow; j++) {
-                int x0 = j * w / ow, x1 = ((j + 1) * w + ow - 1) / ow;
+                int x0, x1;
+                tl_adaptive_cell(j, ow, w, &x0, &x1);
                 float v = dy[((size_t)ch * oh + i) * ow + j] / (float)((y1 - y0) * (x1 - x0));
                 for (int yy = y0; yy < y1; yy++)
                     for (int xx = x0; xx < x1; xx++)

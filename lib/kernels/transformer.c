@@ -1,6 +1,7 @@
 /* The pieces of a Vision Transformer block that are not plain GEMMs:
  * layer norm and multi-head self-attention (whose projections are). */
 #include "kernels.h"
+#include "pool_window.h"
 
 #include <math.h>
 #include <string.h>
@@ -58,9 +59,11 @@ void tl_adaptive_avgpool(int c, int h, int w, int oh, int ow, const float *x, fl
     for (int ch = 0; ch < c; ch++) {
         const float *xc = x + (size_t)ch * h * w;
         for (int i = 0; i < oh; i++) {
-            int y0 = i * h / oh, y1 = ((i + 1) * h + oh - 1) / oh;
+            int y0, y1;
+            tl_adaptive_cell(i, oh, h, &y0, &y1);
             for (int j = 0; j < ow; j++) {
-                int x0 = j * w / ow, x1 = ((j + 1) * w + ow - 1) / ow;
+                int x0, x1;
+                tl_adaptive_cell(j, ow, w, &x0, &x1);
                 double s = 0;
                 for (int yy = y0; yy < y1; yy++)
                     for (int xx = x0; xx < x1; xx++)
