@@ -1,4 +1,7 @@
 #include "common.h"
+#include "json.h"
+
+#include <math.h>
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -141,4 +144,23 @@ void cli_progress_end(tl_cli *c)
     if (c->progress && c->tty)
         fputc('\n', stderr);
     c->progress = 0;
+}
+
+void cli_json_num(FILE *f, const char *key, double v)
+{
+    if (isfinite(v))
+        fprintf(f, ",\"%s\":%.6g", key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+void cli_json_str(FILE *f, const char *key, const char *v)
+{
+    tl_strbuf b = {0};
+    if (tl_strbuf_json_string(&b, v ? v : "") || !b.s) {
+        fprintf(f, ",\"%s\":\"\"", key);
+    } else {
+        fprintf(f, ",\"%s\":%s", key, b.s);
+    }
+    tl_strbuf_free(&b);
 }

@@ -41,6 +41,11 @@ void cli_progress_enable(tl_cli *c, int forced);
 void cli_progress(void *user, int64_t done, int64_t total);
 void cli_progress_end(tl_cli *c);
 
+/* Members of a JSON object being printed on one line: `,"key":value`.
+ * JSON has no NaN or infinity: those print as null. */
+void cli_json_num(FILE *f, const char *key, double v);
+void cli_json_str(FILE *f, const char *key, const char *v);
+
 /* -j N: 0 means all cores. */
 int cli_threads(const tl_cli *c, const char *arg);
 

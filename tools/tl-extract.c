@@ -3,6 +3,7 @@
 #include "io/extract.h"
 #include "io/features.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ static _Noreturn void usage(void)
            "  -j, --threads N       threads (default: all cores)\n"
            "      --skip-bad        warn about and skip unreadable images\n"
            "      --max-pixels N    refuse images larger than N pixels (default 100000000)\n"
+           "      --log FILE        append a JSON line (images, seconds, images/s) for tl-compare\n"
            "      --progress        progress bar even when stderr is not a terminal\n"
            "  -q, --quiet           no log messages\n"
            "  -h, --help            this help;  --version  the version\n"
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-extract");
-    const char *model = NULL, *layer = NULL, *out = "-";
+    const char *model = NULL, *layer = NULL, *out = "-", *log_path = NULL;
     int format = TL_FEAT_TLF, threads = tl_cpu_count(), force_progress = 0;
     tl_extract_opts xo;
     tl_extract_opts_default(&xo);
@@ -62,6 +64,7 @@ int main(int argc, char **argv)
         {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
         {"skip-bad", no_argument, 0, 'S'}, {"max-pixels", required_argument, 0, 'P'},
         {"no-pool", no_argument, 0, 'N'}, {"progress", no_argument, 0, 'p'},
+        {"log", required_argument, 0, 'L'},
         {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
@@ -80,6 +83,7 @@ int main(int argc, char **argv)
         case 'S': xo.skip_bad = 1; break;
         case 'P': xo.max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
         case 'N': xo.spatial_pool = 0; break;
+        case 'L': log_path = optarg; break;
         case 'p': force_progress = 1; break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
@@ -95,6 +99,11 @@ int main(int argc, char **argv)
     if (!strcmp(out, "-") && format == TL_FEAT_NPY)
         cli_log(&cli, "note: NPY output is written when all images are done");
 
+    /* Appended to, so the extraction of a training and a validation set
+     * can share one log; opened first, so a bad path fails at once. */
+    FILE *log = NULL;
+    if (log_path && !(log = fopen(log_path, "a")))
+        cli_die(&cli, "%s: cannot open the log: %s", log_path, strerror(errno));
     tl_err e;
     tl_net net;
     if (tl_net_load(model, &net, &e))
@@ -137,6 +146,19 @@ int main(int argc, char **argv)
         cli_log(&cli, "skipped %lld unreadable image%s", (long long)st.skipped, st.skipped > 1 ? "s" : "");
     cli_log(&cli, "%lld vectors in %.1f s (%.1f images/s)", (long long)st.done, st.seconds,
             st.seconds > 0 ? st.done / st.seconds : 0.0);
+    if (log) {
+        fprintf(log, "{\"phase\":\"extract\"");
+        cli_json_str(log, "data", data);
+        cli_json_str(log, "model", info.model);
+        cli_json_str(log, "layer", info.layer);
+        fprintf(log, ",\"images\":%lld,\"skipped\":%lld,\"threads\":%d", (long long)st.done,
+                (long long)st.skipped, threads);
+        cli_json_num(log, "seconds", st.seconds);
+        cli_json_num(log, "images_per_s", st.seconds > 0 ? st.done / st.seconds : 0.0);
+        fprintf(log, "}\n");
+        if (fclose(log))
+            cli_die(&cli, "%s: cannot write the log", log_path);
+    }
     free(model_abs);
     tl_extractor_free(x);
     tl_pool_free(pool);

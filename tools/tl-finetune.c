@@ -4,6 +4,7 @@
  * it fine-tunes or trains the network itself (train/loop.h). */
 #include "common.h"
 #include "train/head.h"
+#include "json.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +34,8 @@ static _Noreturn void usage(void)
            "      --max-iter N      iteration limit (default 1000)\n"
            "      --tol T           stopping tolerance (default: 1e-5 logreg, 0.1 svm)\n"
            "      --val FEATURES    report accuracy on these after training\n"
+           "      --log FILE        JSON lines for tl-compare (start, train, val, best)\n"
+           "      --name NAME       the run's name in the log (default: the output file)\n"
            "  -j, --threads N       threads (default: all cores; results do not depend on it)\n"
            "  -q, --quiet           no log messages\n"
            "  -h, --help            this help;  --version  the version\n"
@@ -46,25 +49,92 @@ static _Noreturn void usage(void)
 
 typedef struct {
     int64_t correct, n;
+    double loss; /* mean cross-entropy of the softmax of the scores; NAN for SVM heads */
 } tally;
 
 static tally score(const tl_linear_model *m, const tl_featset *s)
 {
-    tally t = {0, 0};
+    tally t = {0, 0, 0};
+    int k = s->info.nclasses;
+    float *sc = malloc((size_t)k * sizeof(float));
+    if (!sc) {
+        t.loss = NAN;
+        return t;
+    }
     for (int64_t i = 0; i < s->n; i++) {
         if (s->y[i] < 0)
             continue;
         t.n++;
-        t.correct += tl_linear_predict(m, s->X + (size_t)i * (size_t)s->info.dim) == s->y[i];
+        tl_linear_scores(m, s->X + (size_t)i * (size_t)s->info.dim, sc);
+        int best = 0;
+        float mx = sc[0];
+        for (int c = 1; c < k; c++)
+            if (sc[c] > mx)
+                mx = sc[best = c];
+        t.correct += best == s->y[i];
+        double z = 0;
+        for (int c = 0; c < k; c++)
+            z += exp((double)sc[c] - (double)mx);
+        t.loss += log(z) + (double)mx - (double)sc[s->y[i]];
     }
+    free(sc);
+    t.loss = m->kind == TL_HEAD_SVM || !t.n ? NAN : t.loss / (double)t.n;
     return t;
+}
+
+typedef struct feature_log {
+    const char *run, *strategy, *train, *val;
+    const tl_feat_info *info;
+    int64_t ntrain, nval;
+    int threads;
+    double seconds, train_loss, train_acc, val_loss, val_acc;
+    long long params;
+} feature_log;
+
+/* The same JSON lines as a network run (see tl-formats(5)), so tl-compare
+ * puts a feature head beside fine-tuned networks: one epoch, all of it
+ * spent in the solver; tl-extract --log lines prepended by the caller add
+ * the extraction time. */
+static void write_feature_log(FILE *f, const feature_log *l)
+{
+    fprintf(f, "{\"phase\":\"start\"");
+    cli_json_str(f, "run", l->run);
+    cli_json_str(f, "tool", "tl-finetune");
+    cli_json_str(f, "init", "features");
+    cli_json_str(f, "model", l->info->model);
+    cli_json_str(f, "layer", l->info->layer);
+    cli_json_str(f, "strategy", l->strategy);
+    cli_json_str(f, "train", l->train);
+    if (l->val)
+        cli_json_str(f, "val", l->val);
+    fprintf(f, ",\"train_images\":%lld,\"val_images\":%lld,\"classes\":%d,\"epochs\":1,\"threads\":%d",
+            (long long)l->ntrain, (long long)l->nval, l->info->nclasses, l->threads);
+    fprintf(f, ",\"params\":%lld,\"trainable_params\":%lld}\n", l->params, l->params);
+    fprintf(f, "{\"epoch\":1,\"phase\":\"train\"");
+    cli_json_num(f, "loss", l->train_loss);
+    cli_json_num(f, "accuracy", l->train_acc);
+    cli_json_num(f, "seconds", l->seconds);
+    cli_json_num(f, "images_per_s", l->seconds > 0 ? (double)l->ntrain / l->seconds : NAN);
+    fprintf(f, ",\"trainable_params\":%lld}\n", l->params);
+    if (l->nval) {
+        fprintf(f, "{\"epoch\":1,\"phase\":\"val\"");
+        cli_json_num(f, "loss", l->val_loss);
+        cli_json_num(f, "accuracy", l->val_acc);
+        fprintf(f, ",\"seconds\":0,\"trainable_params\":%lld,\"best\":true}\n", l->params);
+        fprintf(f, "{\"phase\":\"best\",\"epoch\":1");
+        cli_json_num(f, "loss", l->val_loss);
+        cli_json_num(f, "accuracy", l->val_acc);
+        fprintf(f, ",\"epochs_run\":1,\"stopped_early\":false");
+        cli_json_num(f, "seconds", l->seconds);
+        fprintf(f, "}\n");
+    }
 }
 
 static int features_main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-finetune");
-    const char *out = NULL, *val = NULL;
+    const char *out = NULL, *val = NULL, *log_path = NULL, *run_name = NULL;
     int threads = tl_cpu_count();
     double lambda = -1;
     tl_linear_opts lo;
@@ -75,6 +145,7 @@ static int features_main(int argc, char **argv)
         {"max-iter", required_argument, 0, 'I'}, {"tol", required_argument, 0, 'T'},
         {"val", required_argument, 0, 'v'},    {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
+        {"log", required_argument, 0, 'G'},    {"name", required_argument, 0, 'N'},
         {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
     };
     int ch, have_c = 0;
@@ -94,6 +165,8 @@ static int features_main(int argc, char **argv)
         case 'I': lo.max_iter = (int)cli_long(&cli, "--max-iter", optarg, 1, 10000000); break;
         case 'T': lo.tol = cli_double(&cli, "--tol", optarg, 1e-15, 1e3); break;
         case 'v': val = optarg; break;
+        case 'G': log_path = optarg; break;
+        case 'N': run_name = optarg; break;
         case 'j': threads = cli_threads(&cli, optarg); break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
@@ -105,6 +178,10 @@ static int features_main(int argc, char **argv)
         cli_usage_error(&cli, optind == argc ? "no training data given" : "one training data argument expected");
     if (!out)
         cli_usage_error(&cli, "no output given (-o HEAD.safetensors)");
+    /* Opened before the work so that a bad path fails in a second, not after training. */
+    FILE *log = NULL;
+    if (log_path && !(log = fopen(log_path, "w")))
+        cli_die(&cli, "%s: cannot open the log: %s", log_path, strerror(errno));
     if (have_c && lambda > 0)
         cli_usage_error(&cli, "give --C or --l2, not both");
     const char *train = argv[optind];
@@ -143,6 +220,7 @@ static int features_main(int argc, char **argv)
     double train_acc = (double)tr.correct / (double)tr.n;
     cli_log(&cli, "trained in %.2f s: training accuracy %.4f (%lld/%lld)", secs, train_acc, (long long)tr.correct,
             (long long)tr.n);
+    tally vtally = {0, 0, NAN};
     char c_str[32], n_str[32], acc_str[32], when[32], val_str[32] = "";
     snprintf(c_str, sizeof c_str, "%.9g", lo.C);
     snprintf(n_str, sizeof n_str, "%lld", (long long)s.n);
@@ -166,6 +244,7 @@ static int features_main(int argc, char **argv)
             v.y[i] = y;
         }
         tally vt = score(&m, &v);
+        vtally = vt;
         if (vt.n) {
             snprintf(val_str, sizeof val_str, "%.6f", (double)vt.correct / (double)vt.n);
             cli_log(&cli, "validation accuracy %.4f (%lld/%lld)", (double)vt.correct / (double)vt.n,
@@ -178,6 +257,16 @@ static int features_main(int argc, char **argv)
     if (tl_head_save(&m, &s.info, meta, out, &e))
         cli_fail(&cli, &e);
     cli_log(&cli, "wrote %s", out);
+    if (log) {
+        feature_log lg = {run_name ? run_name : out, lo.kind == TL_HEAD_SVM ? "features+svm" : "features+logreg",
+                          train, val, &s.info, s.n, vtally.n, threads, secs, tr.loss, train_acc,
+                          vtally.n ? vtally.loss : NAN,
+                          vtally.n ? (double)vtally.correct / (double)vtally.n : NAN,
+                          (long long)m.k * (m.d + 1)};
+        write_feature_log(log, &lg);
+        if (fclose(log))
+            cli_die(&cli, "%s: cannot write the log", log_path);
+    }
     tl_linear_model_free(&m);
     tl_featset_free(&s);
     tl_pool_free(pool);
@@ -223,7 +312,8 @@ static void usage_images(void)
            "      --augment SPEC     augmentation spec or policy (default none)\n"
            "      --val DATA         validation data; else --val-split F (default 0.2)\n"
            "      --patience N       stop after N epochs without improvement (default off)\n"
-           "      --log FILE         JSON lines, one per epoch and phase\n"
+           "      --log FILE         JSON lines: the run's settings, then one per epoch and phase\n"
+           "      --name NAME        the run's name in the log (default: the output file)\n"
            "      --resume           continue from OUT.resume.safetensors\n"
            "  -j, --threads N        threads\n"
            "\n"
@@ -238,7 +328,7 @@ static void usage_images(void)
 enum {
     O_MODEL = 1000, O_ARCH, O_SCRATCH, O_INSIZE, O_KEEPHEAD, O_DROPOUT, O_FREEZE, O_HEADONLY, O_FREEZEBN, O_UNFREEZE,
     O_LR, O_LRMULT, O_GROUPLRS, O_GROUPS, O_OPTIM, O_MOM, O_WD, O_LS, O_CLIP, O_SCHED, O_EPOCHS, O_BATCH, O_SEED,
-    O_AUG, O_VAL, O_VALSPLIT, O_PATIENCE, O_LOG, O_RESUME, O_HEAD, O_C, O_L2, O_MAXIT, O_TOL, O_PROGRESS,
+    O_AUG, O_VAL, O_VALSPLIT, O_PATIENCE, O_LOG, O_NAME, O_RESUME, O_HEAD, O_C, O_L2, O_MAXIT, O_TOL, O_PROGRESS,
 };
 
 static volatile sig_atomic_t g_stop;
@@ -354,7 +444,7 @@ static int images_main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-finetune");
     const char *out = NULL, *val = NULL, *model = NULL, *arch = NULL, *freeze_until = NULL, *group_lrs = NULL;
-    const char *sched_spec = NULL, *aug_spec = NULL, *log_path = NULL;
+    const char *sched_spec = NULL, *aug_spec = NULL, *log_path = NULL, *run_name = NULL;
     int scratch = 0, input_size = 0, keep_head = 0, head_only = 0, freeze_bn = 0, unfreeze_every = 0, groups = 4;
     int kind = TL_OPT_SGD, epochs = 10, batch = 32, patience = 0, resume = 0, threads = tl_cpu_count();
     int force_progress = 0;
@@ -376,6 +466,7 @@ static int images_main(int argc, char **argv)
         {"augment", required_argument, 0, O_AUG},     {"val", required_argument, 0, O_VAL},
         {"val-split", required_argument, 0, O_VALSPLIT}, {"patience", required_argument, 0, O_PATIENCE},
         {"log", required_argument, 0, O_LOG},         {"resume", no_argument, 0, O_RESUME},
+        {"name", required_argument, 0, O_NAME},
         {"threads", required_argument, 0, 'j'},       {"quiet", no_argument, 0, 'q'},
         {"progress", no_argument, 0, O_PROGRESS},
         {"help", no_argument, 0, 'h'},                {"version", no_argument, 0, 'V'},
@@ -423,6 +514,7 @@ static int images_main(int argc, char **argv)
         case O_VALSPLIT: val_split = cli_double(&cli, "--val-split", optarg, 0, 0.9); break;
         case O_PATIENCE: patience = (int)cli_long(&cli, "--patience", optarg, 1, 100000); break;
         case O_LOG: log_path = optarg; break;
+        case O_NAME: run_name = optarg; break;
         case O_RESUME: resume = 1; break;
         case O_PROGRESS: force_progress = 1; break;
         case 'j': threads = cli_threads(&cli, optarg); break;
@@ -686,6 +778,39 @@ static int images_main(int argc, char **argv)
     reporter R = {&cli, NULL, 0, 0, 0, 0, nva > 0};
     if (log_path && !(R.log = fopen(log_path, resume ? "a" : "w")))
         cli_die(&cli, "%s: cannot open the log", log_path);
+    if (R.log && !resume) {
+        int64_t nparams = 0, ntrainable = 0;
+        for (int i = 0; i < m->nparams; i++) {
+            nparams += m->params[i].numel;
+            ntrainable += m->params[i].frozen ? 0 : m->params[i].numel;
+        }
+        char strategy[300];
+        if (head_only)
+            snprintf(strategy, sizeof strategy, "head-only");
+        else if (unfreeze_every)
+            snprintf(strategy, sizeof strategy, "progressive (every %d)", unfreeze_every);
+        else if (freeze_until)
+            snprintf(strategy, sizeof strategy, "partial (%.250s)", freeze_until);
+        else
+            snprintf(strategy, sizeof strategy, "full");
+        fprintf(R.log, "{\"phase\":\"start\"");
+        cli_json_str(R.log, "run", run_name ? run_name : out);
+        cli_json_str(R.log, "tool", "tl-finetune");
+        cli_json_str(R.log, "init", scratch ? "scratch" : "pretrained");
+        cli_json_str(R.log, "model", model ? model : arch);
+        cli_json_str(R.log, "arch", arch_name);
+        cli_json_str(R.log, "strategy", strategy);
+        cli_json_str(R.log, "train", train);
+        cli_json_str(R.log, "val", val ? val : "split");
+        cli_json_str(R.log, "augment", aug_spec ? aug_spec : "none");
+        cli_json_str(R.log, "optimizer", kind == TL_OPT_ADAMW ? "adamw" : "sgd");
+        cli_json_num(R.log, "lr", lr);
+        fprintf(R.log, ",\"train_images\":%lld,\"val_images\":%lld,\"classes\":%d,\"epochs\":%d,\"batch\":%d,"
+                       "\"seed\":%lld,\"threads\":%d,\"params\":%lld,\"trainable_params\":%lld}\n",
+                (long long)ntr, (long long)nva, td.nclasses, epochs, batch, seed, threads, (long long)nparams,
+                (long long)ntrainable);
+        fflush(R.log);
+    }
     if (!cli.quiet)
         cli_progress_enable(&cli, force_progress);
     tl_fit_opts fo = {0};
