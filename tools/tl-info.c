@@ -3,6 +3,8 @@
 #include "common.h"
 #include "io/checkpoint.h"
 #include "train/head.h"
+#include "io/dataset.h"
+#include "report/advise.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 static _Noreturn void usage(void)
 {
     printf("Usage: tl-info [options] MODEL\n"
+           "       tl-info --advise DATA\n"
            "Describe a checkpoint: architecture, named layers (the names tl-extract\n"
            "--layer takes) with their output shapes, parameters, multiply-adds per image,\n"
            "preprocessing and classes. For a head from tl-finetune: its classes and the\n"
@@ -19,10 +22,13 @@ static _Noreturn void usage(void)
            "  -c, --classes         list every class name\n"
            "  -a, --archs           list the architectures tl can build, and exit\n"
            "  -M, --metadata        print all metadata keys\n"
+           "  -A, --advise DATA     count DATA's images per class (class folders or a\n"
+           "                        manifest) and recommend a transfer-learning strategy\n"
            "  -h, --help            this help;  --version  the version\n"
            "\n"
            "Example:\n"
-           "  tl-info mobilenet_v2.safetensors\n");
+           "  tl-info mobilenet_v2.safetensors\n"
+           "  tl-info --advise data/hymenoptera/train\n");
     exit(0);
 }
 
@@ -170,6 +176,31 @@ static void list_archs(void)
     }
 }
 
+static int advise(const tl_cli *cli, const char *data)
+{
+    tl_err e;
+    tl_dataset d;
+    if (tl_dataset_open(data, &d, &e))
+        cli_fail(cli, &e);
+    if (d.nclasses < 1)
+        cli_die(cli, "%s: no labelled images (class folders or a manifest with labels)", data);
+    int64_t *counts = calloc((size_t)d.nclasses, sizeof *counts);
+    if (!counts)
+        cli_die(cli, "out of memory");
+    for (int64_t i = 0; i < d.n; i++)
+        if (d.items[i].label >= 0)
+            counts[d.items[i].label]++;
+    tl_advice a;
+    tl_strbuf text = {0};
+    if (tl_advise(counts, (const char *const *)d.classes, d.nclasses, data, &a, &text, &e))
+        cli_fail(cli, &e);
+    fputs(text.s ? text.s : "", stdout);
+    tl_strbuf_free(&text);
+    free(counts);
+    tl_dataset_free(&d);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tl_cli cli;
@@ -177,12 +208,17 @@ int main(int argc, char **argv)
     int all_classes = 0, meta = 0;
     static const struct option opts[] = {
         {"classes", no_argument, 0, 'c'}, {"metadata", no_argument, 0, 'M'}, {"archs", no_argument, 0, 'a'},
+        {"advise", required_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, ":cMah", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, ":cMaA:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'a': list_archs(); return 0;
+        case 'A':
+            if (optind != argc)
+                cli_usage_error(&cli, "--advise takes one data set and no model");
+            return advise(&cli, optarg);
         case 'c': all_classes = 1; break;
         case 'M': meta = 1; break;
         case 'h': usage();
