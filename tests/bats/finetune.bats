@@ -58,12 +58,17 @@ PY
     assert_success
 }
 
-@test "the log is JSON lines: train and val per epoch, then best" {
+@test "the log is JSON lines: the run's settings, train and val per epoch, then best" {
     need_py
-    run $PY - "$(F base.jsonl)" <<'PY'
+    run $PY - "$(F base.jsonl)" "$(F base.safetensors)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-assert [r["phase"] for r in rows] == ["train", "val"] * 3 + ["best"], rows
+assert [r["phase"] for r in rows] == ["start"] + ["train", "val"] * 3 + ["best"], rows
+s = rows.pop(0)
+assert s["run"] == sys.argv[2] and s["init"] == "scratch" and s["strategy"] == "full", s
+assert s["arch"] == "small_cnn" and s["train_images"] == 48 and s["val_images"] == 16, s
+assert s["classes"] == 2 and s["epochs"] == 3 and s["batch"] == 8 and s["seed"] == 3, s
+assert s["trainable_params"] == s["params"] > 0, s
 for r in rows[:-1]:
     assert set(r) >= {"epoch", "phase", "loss", "accuracy", "lr", "seconds", "images_per_s", "trainable_params"}
     assert len(r["lr"]) == 5 and r["trainable_params"] > 0
