@@ -9,7 +9,13 @@
  * else is an error. Files are written atomically (temporary name, fsync,
  * rename), so a failed write never leaves a partial plot.
  *
- * Every function returns 0, or -1 with a one-line reason in e. */
+ * Every function returns 0, or -1 with a one-line reason in e.
+ *
+ * Both formats come from one drawing (lib/report/plot_internal.h), so they
+ * show the same thing; text in the PNG uses a built-in 5x7 bitmap font at
+ * whole-pixel scales (printable ASCII; other characters show as '?'), the
+ * SVG asks for sans-serif. Type grows from 1x to 2x for panels at least
+ * 700 pixels on their short side. */
 #ifndef TL_REPORT_PLOT_H
 #define TL_REPORT_PLOT_H
 
@@ -19,8 +25,9 @@
 
 typedef struct tl_figure tl_figure;
 
-/* width x height in pixels (SVG user units); rows x cols panels; title may
- * be NULL. Sizes are clamped to [200, 4000]. */
+/* width x height in pixels (SVG user units); rows x cols panels (1 to 16
+ * each); title may be NULL. Sizes are clamped to [200, 4000]. A panel left
+ * empty stays blank. */
 tl_figure *tl_figure_new(int width, int height, int rows, int cols, const char *title, tl_err *e);
 void tl_figure_free(tl_figure *f);
 
@@ -33,7 +40,10 @@ typedef struct tl_series {
     const char *name;  /* legend text; NULL or "" = not in the legend */
     int n;
     const double *x, *y;
-    int colour;        /* palette index; -1 = next in order */
+    int colour;        /* palette index (Okabe-Ito: blue, vermillion, green,
+                          orange, purple, sky blue, black, yellow; wraps);
+                          -1 = the one after the previous series' colour.
+                          A zeroed struct means colour 0, not -1. */
     int dashed;
     int markers;       /* draw a dot at every point */
 } tl_series;
@@ -49,7 +59,11 @@ typedef struct tl_line_panel {
     const char *hline_label;
 } tl_line_panel;
 
-/* Initialises p with every range NAN and no reference line. */
+/* Initialises p with every range NAN and no reference line. With both
+ * ends of an axis given, the axis spans exactly that range; otherwise it is
+ * widened to the nearest "nice" ticks. The legend (named series only) goes
+ * in the inner corner that hides the fewest points, or outside on the
+ * right when every corner would hide data. */
 void tl_line_panel_init(tl_line_panel *p);
 
 /* panel = row * cols + col. */
@@ -71,7 +85,9 @@ int tl_figure_reliability(tl_figure *f, int panel, const char *title, int nbins,
                           const double *bin_accuracy, const int64_t *bin_count, double ece, tl_err *e);
 
 /* A table-free bar chart (e.g. accuracy per model): one bar per label,
- * value printed above; NAN values are drawn as "n/a". */
+ * value printed above; NAN values are drawn as "n/a". labels may be NULL
+ * (bars are numbered from 1). ymin/ymax NAN = from the data, bars growing
+ * from 0. */
 int tl_figure_bars(tl_figure *f, int panel, const char *title, const char *ylabel, int n,
                    const char *const *labels, const double *values, double ymin, double ymax, tl_err *e);
 
