@@ -315,6 +315,7 @@ static void usage_images(void)
            "      --log FILE         JSON lines: the run's settings, then one per epoch and phase\n"
            "      --name NAME        the run's name in the log (default: the output file)\n"
            "      --resume           continue from OUT.resume.safetensors\n"
+           "      --max-pixels N     refuse images larger than N pixels (default 100000000)\n"
            "  -j, --threads N        threads\n"
            "\n"
            "Examples:\n"
@@ -411,8 +412,11 @@ static void report(void *user, const tl_epoch_report *r)
     reporter *R = user;
     cli_progress_end(R->cli);
     if (R->log) {
-        fprintf(R->log, "{\"epoch\":%d,\"phase\":\"%s\",\"loss\":%.6g,\"accuracy\":%.6g,\"lr\":[", r->epoch, r->phase,
-                r->loss, r->accuracy);
+        /* A diverged loss is NaN, which JSON cannot hold: it becomes null. */
+        fprintf(R->log, "{\"epoch\":%d,\"phase\":\"%s\"", r->epoch, r->phase);
+        cli_json_num(R->log, "loss", r->loss);
+        cli_json_num(R->log, "accuracy", r->accuracy);
+        fprintf(R->log, ",\"lr\":[");
         for (int g = 0; g < r->ngroups; g++)
             fprintf(R->log, "%s%.6g", g ? "," : "", r->lr[g]);
         fprintf(R->log, "],\"seconds\":%.3f,\"images_per_s\":%.2f,\"trainable_params\":%lld", r->seconds,
@@ -448,6 +452,7 @@ static int images_main(int argc, char **argv)
     int scratch = 0, input_size = 0, keep_head = 0, head_only = 0, freeze_bn = 0, unfreeze_every = 0, groups = 4;
     int kind = TL_OPT_SGD, epochs = 10, batch = 32, patience = 0, resume = 0, threads = tl_cpu_count();
     int force_progress = 0;
+    size_t max_pixels = 0;
     double lr = -1, lr_mult = -1, momentum = -1, wd = -1, ls = 0.1, clip = 0, dropout = -1, val_split = -1;
     long long seed = 1;
     static const struct option opts[] = {
@@ -468,7 +473,7 @@ static int images_main(int argc, char **argv)
         {"log", required_argument, 0, O_LOG},         {"resume", no_argument, 0, O_RESUME},
         {"name", required_argument, 0, O_NAME},
         {"threads", required_argument, 0, 'j'},       {"quiet", no_argument, 0, 'q'},
-        {"progress", no_argument, 0, O_PROGRESS},
+        {"progress", no_argument, 0, O_PROGRESS}, {"max-pixels", required_argument, 0, 1100},
         {"help", no_argument, 0, 'h'},                {"version", no_argument, 0, 'V'},
         /* the feature path's options, accepted here and re-read there */
         {"head", required_argument, 0, O_HEAD},       {"C", required_argument, 0, O_C},
@@ -517,6 +522,7 @@ static int images_main(int argc, char **argv)
         case O_NAME: run_name = optarg; break;
         case O_RESUME: resume = 1; break;
         case O_PROGRESS: force_progress = 1; break;
+        case 1100: max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
         case 'j': threads = cli_threads(&cli, optarg); break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
@@ -729,6 +735,8 @@ static int images_main(int argc, char **argv)
     tl_batch_loader *vl = tl_ ? tl_batch_loader_new(has_vd ? &vd.src : &td.src, &pp, NULL, threads, &e) : NULL;
     if (!vl)
         cli_fail(&cli, &e);
+    tl_batch_loader_set_max_pixels(tl_, max_pixels);
+    tl_batch_loader_set_max_pixels(vl, max_pixels);
 
     /* ---- provenance ---- */
     char resume_path[4096], ncls[16], lr_s[32], seed_s[32], ep_s[16], batch_s[16], ls_s[32], wd_s[32], mult_s[32];
@@ -857,10 +865,11 @@ static int images_main(int argc, char **argv)
         R.log = NULL;
     }
     if (rc != TL_FIT_INTERRUPTED && R.log) {
-        fprintf(R.log, "{\"phase\":\"best\",\"epoch\":%d,\"loss\":%.6g,\"accuracy\":%.6g,\"epochs_run\":%d,"
-                       "\"stopped_early\":%s,\"seconds\":%.3f}\n",
-                res.best_epoch, res.best_epoch ? res.best_loss : 0, res.best_epoch ? res.best_accuracy : 0,
-                res.epochs_run, res.stopped_early ? "true" : "false", tl_now() - t0);
+        fprintf(R.log, "{\"phase\":\"best\",\"epoch\":%d", res.best_epoch);
+        cli_json_num(R.log, "loss", res.best_epoch ? res.best_loss : NAN);
+        cli_json_num(R.log, "accuracy", res.best_epoch ? res.best_accuracy : NAN);
+        fprintf(R.log, ",\"epochs_run\":%d,\"stopped_early\":%s,\"seconds\":%.3f}\n", res.epochs_run,
+                res.stopped_early ? "true" : "false", tl_now() - t0);
         fclose(R.log);
     }
     if (rc != TL_FIT_INTERRUPTED && res.best_epoch)

@@ -5,7 +5,7 @@
 
 load helpers
 
-TOOLS="convert extract finetune eval predict info augment adapt-bn"
+TOOLS="convert extract finetune eval predict info augment adapt-bn compare"
 
 setup_file() {
     gen_blobs "$BATS_FILE_TMPDIR/train.tsv" 11
