@@ -42,7 +42,8 @@ int tl_metrics_compute(const tl_confusion *c, tl_metrics *out, tl_err *e);
 void tl_metrics_free(tl_metrics *m);
 
 /* class_names may be NULL (classes are then shown by index); names are
- * truncated to keep columns aligned. */
+ * truncated to keep columns aligned. Below the classes: micro, macro and
+ * weighted averages (micro = accuracy for single-label data). */
 void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *class_names);
 void tl_confusion_print(FILE *f, const tl_confusion *c, const char *const *class_names);
 /* One JSON object on one line, newline-terminated:
@@ -52,5 +53,8 @@ void tl_confusion_print(FILE *f, const tl_confusion *c, const char *const *class
  *  "confusion":[[..],..]}
  * c may be NULL (no "confusion" key). */
 void tl_metrics_print_json(FILE *f, const tl_metrics *m, const tl_confusion *c, const char *const *class_names);
+/* ,"key":number with the fewest digits that read back exactly (null when
+ * not finite): for members added to an object. */
+void tl_json_key_number(FILE *f, const char *key, double v);
 
 #endif

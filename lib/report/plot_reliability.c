@@ -90,7 +90,13 @@ void pl_draw_reliability(pl_list *l, pl_rectf r, const pl_reliability *p)
         pl_rect(l, bx0, ya, bx1 - bx0, a.y1 - ya, BAR_COLOUR, 0.85f);
         float g0 = fminf(ya, yc), g1 = fmaxf(ya, yc);
         if (g1 - g0 >= 0.5f) {
-            pl_rect(l, bx0, g0, bx1 - bx0, g1 - g0, GAP_COLOUR, 0.3f);
+            /* Orange over the blue bar turns muddy: where accuracy exceeds
+             * confidence the gap lies inside the bar and is lightened
+             * instead, the orange outline marking it either way. */
+            if (ya < yc)
+                pl_rect(l, bx0, g0, bx1 - bx0, g1 - g0, 0xffffff, 0.5f);
+            else
+                pl_rect(l, bx0, g0, bx1 - bx0, g1 - g0, GAP_COLOUR, 0.3f);
             pl_rect_outline(l, bx0 + 0.5f, g0, bx1 - bx0 - 1, g1 - g0, (pl_stroke){ GAP_COLOUR, 1, 0, 0 });
         }
     }

@@ -120,6 +120,9 @@ static void test_text(void)
     CHECK_MSG(strncmp(t, "accuracy 0.6667 (8 of 12)\n", 26) == 0, "table:\n%s", t);
     CHECK(strstr(t, "precision") && strstr(t, "recall") && strstr(t, "support"));
     CHECK(strstr(t, "macro avg") && strstr(t, "weighted avg"));
+    /* micro averages of single-label data are the accuracy */
+    CHECK_MSG(strstr(t, "\nmicro avg                    0.6667     0.6667     0.6667         12\n") != NULL,
+              "table:\n%s", t);
     CHECK(strstr(t, "a_very_long_class_name_~") != NULL);
     CHECK(strstr(t, "0.7143") != NULL); /* 5/7 */
     CHECK_MSG(same_lengths(t, 2, 5), "table not aligned:\n%s", t);
@@ -179,8 +182,24 @@ static void test_json(void)
     tl_confusion_free(&c);
 }
 
+static void test_json_number(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tl_json_key_number(f, "a", 0.1);
+    tl_json_key_number(f, "b", 2.0 / 3);
+    tl_json_key_number(f, "c", 1);
+    tl_json_key_number(f, "d", NAN);
+    tl_json_key_number(f, "e", -INFINITY);
+    fclose(f);
+    CHECK_MSG(!strcmp(buf, ",\"a\":0.1,\"b\":0.6666666666666666,\"c\":1,\"d\":null,\"e\":null"), "%s", buf);
+    free(buf);
+}
+
 int main(void)
 {
+    test_json_number();
     test_values();
     test_edges();
     test_text();

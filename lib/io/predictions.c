@@ -1,0 +1,385 @@
+/* Reading and writing the predictions TSV (see predictions.h). */
+#include "predictions.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+static const char HEADER[] = "#path\ttrue\tpred";
+
+int tl_pred_is_header(const char *line)
+{
+    size_t n = sizeof HEADER - 1;
+    if (strncmp(line, HEADER, n))
+        return 0;
+    if (!strncmp(line + n, ":decision", 9))
+        n += 9;
+    return strchr("\t\r\n", line[n]) != NULL; /* also the terminating NUL */
+}
+
+int tl_pred_sniff_file(const char *path)
+{
+    if (!strcmp(path, "-"))
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char buf[32] = {0};
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = '\0';
+    return tl_pred_is_header(buf);
+}
+
+/* Reads the next line into r->line without its line ending; skips blank
+ * lines. 1: a line, 0: end of input, -1: read error. */
+static int read_line(tl_pred_reader *r, tl_err *e)
+{
+    for (;;) {
+        errno = 0;
+        ssize_t len = getline(&r->line, &r->cap, r->fp);
+        if (len < 0) {
+            if (ferror(r->fp))
+                return tl_fail(e, "%s: read error after line %lld", r->name, (long long)r->lineno);
+            return 0;
+        }
+        r->lineno++;
+        if ((size_t)len != strlen(r->line))
+            return tl_fail(e, "%s: line %lld: NUL byte (not a text file?)", r->name, (long long)r->lineno);
+        while (len > 0 && (r->line[len - 1] == '\n' || r->line[len - 1] == '\r'))
+            r->line[--len] = '\0';
+        if (len > 0)
+            return 1;
+    }
+}
+
+/* Splits r->line at tabs into r->fields (at most max); returns the number
+ * of fields the line has (which may exceed max). */
+static int split(tl_pred_reader *r, char *s, int max)
+{
+    int n = 0;
+    for (;;) {
+        char *tab = strchr(s, '\t');
+        if (n < max)
+            r->fields[n] = s;
+        n++;
+        if (!tab)
+            return n;
+        *tab = '\0';
+        s = tab + 1;
+    }
+}
+
+static int count_fields(const char *s)
+{
+    int n = 1;
+    for (; *s; s++)
+        n += *s == '\t';
+    return n;
+}
+
+static int setup_classes(tl_pred_reader *r, int k, tl_err *e)
+{
+    r->k = k;
+    r->classes = calloc((size_t)k, sizeof *r->classes);
+    r->fields = calloc((size_t)k + 4, sizeof *r->fields);
+    r->scores = tl_alloc_array((size_t)k, sizeof *r->scores);
+    if (!r->classes || !r->fields || !r->scores)
+        return tl_fail(e, "out of memory for %d classes", k);
+    return 0;
+}
+
+static int check_name(const tl_pred_reader *r, const char *name, const char *what, tl_err *e)
+{
+    if (!*name)
+        return tl_fail(e, "%s: line %lld: %s is empty (a class name)", r->name, (long long)r->lineno, what);
+    if (!strcmp(name, "-"))
+        return tl_fail(e, "%s: line %lld: %s is '-', which marks an unknown class, not a class name", r->name,
+                       (long long)r->lineno, what);
+    return 0;
+}
+
+static int parse_header(tl_pred_reader *r, tl_err *e)
+{
+    int n = count_fields(r->line);
+    if (n < 4)
+        return tl_fail(e, "%s: line 1: the header names no classes after '#path<TAB>true<TAB>pred'", r->name);
+    if (setup_classes(r, n - 3, e))
+        return -1;
+    split(r, r->line, n);
+    if (strcmp(r->fields[2], "pred") && strcmp(r->fields[2], TL_PRED_DECISION))
+        return tl_fail(e, "%s: line 1: third header column is '%s', not 'pred' or '%s'", r->name, r->fields[2],
+                       TL_PRED_DECISION);
+    r->probabilities = !strcmp(r->fields[2], "pred");
+    for (int i = 0; i < r->k; i++) {
+        const char *name = r->fields[i + 3];
+        char what[48];
+        snprintf(what, sizeof what, "header column %d", i + 4);
+        if (check_name(r, name, what, e))
+            return -1;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(r->classes[j], name))
+                return tl_fail(e, "%s: line 1: class '%s' appears twice in the header", r->name, name);
+        if (!(r->classes[i] = tl_strdup(name)))
+            return tl_fail(e, "out of memory");
+    }
+    return 0;
+}
+
+/* Without a header: the caller's names, or indices from the first line. */
+static int infer_classes(tl_pred_reader *r, const char *const *classes, int nclasses, tl_err *e)
+{
+    int n = count_fields(r->line);
+    if (classes && nclasses > 0) {
+        if (setup_classes(r, nclasses, e))
+            return -1;
+        for (int i = 0; i < nclasses; i++) {
+            char what[48];
+            snprintf(what, sizeof what, "given class %d", i + 1);
+            if (check_name(r, classes[i], what, e))
+                return -1;
+            for (int j = 0; j < i; j++)
+                if (!strcmp(r->classes[j], classes[i]))
+                    return tl_fail(e, "%s: class '%s' given twice", r->name, classes[i]);
+            if (!(r->classes[i] = tl_strdup(classes[i])))
+                return tl_fail(e, "out of memory");
+        }
+        return 0;
+    }
+    if (n < 4)
+        return tl_fail(e, "%s: line %lld: %d columns, expected path, true, pred and a score per class", r->name,
+                       (long long)r->lineno, n);
+    if (setup_classes(r, n - 3, e))
+        return -1;
+    for (int i = 0; i < r->k; i++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", i);
+        if (!(r->classes[i] = tl_strdup(buf)))
+            return tl_fail(e, "out of memory");
+    }
+    /* Indices must really be indices: check the first line now, so a file
+     * of names without a header fails with advice rather than "unknown class". */
+    char *copy = tl_strdup(r->line);
+    if (!copy)
+        return tl_fail(e, "out of memory");
+    split(r, copy, r->k + 4);
+    int bad = 0;
+    for (int c = 1; c <= 2 && !bad; c++) {
+        const char *s = r->fields[c];
+        char *end;
+        if (!*s || !strcmp(s, "-"))
+            continue;
+        errno = 0;
+        long v = strtol(s, &end, 10);
+        bad = *end || errno || v < 0;
+    }
+    free(copy);
+    if (bad)
+        return tl_fail(e, "%s: line %lld: no '#path<TAB>true<TAB>pred<TAB>CLASS...' header, and the classes are not "
+                       "indices 0..%d: add the header or name the classes",
+                       r->name, (long long)r->lineno, r->k - 1);
+    return 0;
+}
+
+int tl_pred_open(tl_pred_reader *r, const char *path, const char *const *classes, int nclasses, tl_err *e)
+{
+    memset(r, 0, sizeof *r);
+    r->probabilities = 1;
+    int is_stdin = !strcmp(path, "-");
+    r->name = tl_strdup(is_stdin ? "standard input" : path);
+    if (!r->name)
+        return tl_fail(e, "out of memory");
+    r->fp = is_stdin ? stdin : fopen(path, "rb");
+    if (!r->fp) {
+        int err = errno;
+        tl_fail(e, "%s: %s", path, strerror(err));
+        tl_pred_close(r);
+        return -1;
+    }
+    r->owns_fp = !is_stdin;
+    int got = read_line(r, e);
+    if (got <= 0) {
+        if (got == 0)
+            tl_fail(e, "%s: empty file (no header and no predictions)", r->name);
+        tl_pred_close(r);
+        return -1;
+    }
+    int rc;
+    if (r->line[0] == '#') {
+        if (r->lineno != 1 || !tl_pred_is_header(r->line))
+            rc = tl_fail(e, "%s: line %lld: not a predictions header ('#path<TAB>true<TAB>pred<TAB>CLASS...')",
+                         r->name, (long long)r->lineno);
+        else
+            rc = parse_header(r, e);
+        r->has_header = 1;
+    } else {
+        rc = infer_classes(r, classes, nclasses, e);
+        r->pending = 1;
+    }
+    if (rc) {
+        tl_pred_close(r);
+        return -1;
+    }
+    return 0;
+}
+
+static int find_class(const tl_pred_reader *r, const char *s)
+{
+    for (int i = 0; i < r->k; i++)
+        if (!strcmp(r->classes[i], s))
+            return i;
+    return -1;
+}
+
+int tl_pred_next(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
+{
+    if (r->pending) {
+        r->pending = 0;
+    } else {
+        int got = read_line(r, e);
+        if (got <= 0)
+            return got;
+    }
+    long long ln = (long long)r->lineno;
+    int want = r->k + 3;
+    int n = split(r, r->line, want);
+    if (n != want)
+        return tl_fail(e, "%s: line %lld: %d columns, expected %d (path, true, pred and %d class %s)", r->name, ln, n,
+                       want, r->k, r->probabilities ? "probabilities" : "scores");
+    int cls[2];
+    for (int c = 0; c < 2; c++) {
+        const char *s = r->fields[c + 1];
+        cls[c] = -1;
+        if (!*s || !strcmp(s, "-"))
+            continue;
+        if ((cls[c] = find_class(r, s)) < 0)
+            return tl_fail(e, "%s: line %lld: %s class '%s' is not one of the %d classes%s", r->name, ln,
+                           c ? "predicted" : "true", s, r->k, r->has_header ? " of the header" : "");
+    }
+    double sum = 0;
+    for (int i = 0; i < r->k; i++) {
+        const char *s = r->fields[i + 3];
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || *end || !isfinite(v))
+            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, s);
+        if (r->probabilities && (v < 0 || v > 1 + TL_PRED_SUM_TOL))
+            return tl_fail(e, "%s: line %lld: probability %s of class '%s' is outside [0, 1]", r->name, ln, s,
+                           r->classes[i]);
+        r->scores[i] = (float)v;
+        sum += v;
+    }
+    if (r->probabilities && fabs(sum - 1) > TL_PRED_SUM_TOL)
+        return tl_fail(e, "%s: line %lld: probabilities sum to %.6g, not 1 (decision values or logits? then write "
+                       "'%s' in the header)", r->name, ln, sum, TL_PRED_DECISION);
+    if (cls[1] < 0) {
+        cls[1] = 0;
+        for (int i = 1; i < r->k; i++)
+            if (r->scores[i] > r->scores[cls[1]])
+                cls[1] = i;
+    }
+    row->path = r->fields[0];
+    row->truth = cls[0];
+    row->pred = cls[1];
+    row->scores = r->scores;
+    row->line = r->lineno;
+    return 1;
+}
+
+void tl_pred_close(tl_pred_reader *r)
+{
+    if (!r)
+        return;
+    if (r->fp && r->owns_fp)
+        fclose(r->fp);
+    if (r->classes)
+        for (int i = 0; i < r->k; i++)
+            free(r->classes[i]);
+    free(r->classes);
+    free(r->fields);
+    tl_free(r->scores);
+    free(r->line);
+    free(r->name);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- writing ---- */
+
+static int writable(const char *s, const char *what, tl_err *e)
+{
+    if (strpbrk(s, "\t\n\r"))
+        return tl_fail(e, "%s '%s' holds a tab or line break and cannot go into a TSV", what, s);
+    return 0;
+}
+
+void tl_pred_writer_free(tl_pred_writer *w)
+{
+    if (!w)
+        return;
+    if (w->names)
+        for (int i = 0; i < w->k; i++)
+            free(w->names[i]);
+    free(w->names);
+    memset(w, 0, sizeof *w);
+}
+
+int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
+                        tl_err *e)
+{
+    memset(w, 0, sizeof *w);
+    if (k < 1 || !classes)
+        return tl_fail(e, "predictions need class names");
+    w->names = calloc((size_t)k, sizeof *w->names);
+    if (!w->names)
+        return tl_fail(e, "out of memory for %d class names", k);
+    w->fp = fp;
+    w->k = k;
+    for (int i = 0; i < k; i++) {
+        if (!classes[i] || !*classes[i] || !strcmp(classes[i], "-")) {
+            tl_pred_writer_free(w);
+            return tl_fail(e, "class %d has no usable name for a predictions header", i);
+        }
+        if (writable(classes[i], "class name", e)) {
+            tl_pred_writer_free(w);
+            return -1;
+        }
+        int dup = 0;
+        for (int j = 0; j < i && !dup; j++)
+            dup = !strcmp(classes[j], classes[i]);
+        size_t n = strlen(classes[i]) + 16;
+        if ((w->names[i] = malloc(n)))
+            snprintf(w->names[i], n, dup ? "%s (%d)" : "%s", classes[i], i);
+        for (int j = 0; j < i && dup && w->names[i]; j++)
+            if (!strcmp(w->names[j], w->names[i])) {
+                tl_fail(e, "class names '%s' collide even with indices added", w->names[i]);
+                tl_pred_writer_free(w);
+                return -1;
+            }
+        if (!w->names[i]) {
+            tl_pred_writer_free(w);
+            return tl_fail(e, "out of memory");
+        }
+    }
+    fputs(probabilities ? "#path\ttrue\tpred" : "#path\ttrue\t" TL_PRED_DECISION, fp);
+    for (int i = 0; i < k; i++) {
+        fputc('\t', fp);
+        fputs(w->names[i], fp);
+    }
+    fputc('\n', fp);
+    return ferror(fp) ? tl_fail(e, "write failed") : 0;
+}
+
+int tl_pred_write(tl_pred_writer *w, const char *path, int truth, int pred, const float *scores, tl_err *e)
+{
+    if (writable(path, "path", e))
+        return -1;
+    if (truth >= w->k || pred < 0 || pred >= w->k)
+        return tl_fail(e, "class index out of range (%d, %d of %d)", truth, pred, w->k);
+    fprintf(w->fp, "%s\t%s\t%s", path, truth >= 0 ? w->names[truth] : "-", w->names[pred]);
+    for (int i = 0; i < w->k; i++)
+        fprintf(w->fp, "\t%.9g", (double)scores[i]);
+    fputc('\n', w->fp);
+    return ferror(w->fp) ? tl_fail(e, "write failed") : 0;
+}
