@@ -29,6 +29,23 @@ int tl_simd_supported(const char *simd);
 void tl_sgemm(tl_kws *ws, int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Operands packed ahead of time (weights at inference). The layout follows
+ * the workspace's SIMD path: use a packed buffer only with workspaces of
+ * the path that packed it. The multiplications below compute share `part`
+ * of `nparts` of C (0 of 1: all of it), so a team of threads can split
+ * one product; every element is summed in the same order for any split.
+ * Packed buffers must be 64-byte aligned (tl_alloc). */
+size_t tl_gemm_packed_a_floats(const tl_kws *ws, int M, int K);
+/* A: M x K, row stride lda. */
+void tl_gemm_pack_a(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa);
+size_t tl_gemm_packed_bt_floats(const tl_kws *ws, int N, int K);
+/* op(B) = W^T for W (N x K, row stride ldw): the PyTorch linear weight. */
+void tl_gemm_pack_bt(const tl_kws *ws, int N, int K, const float *W, int ldw, float *pb);
+/* C (M x N, row stride ldc) = A (M x K, row stride lda) W^T + bias[column]
+ * (bias may be NULL), then act; W packed by tl_gemm_pack_bt. */
+void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const float *pb, float *C, int ldc,
+                 const float *bias, int act, int part, int nparts);
+
 /* Convolution geometry for one NCHW image; weight is OIHW
  * (cout, cin/groups, kh, kw). Padding may be asymmetric (TF "SAME"). */
 typedef struct tl_conv_geom {
@@ -60,6 +77,13 @@ size_t tl_conv_scratch_floats(const tl_conv_geom *g);
  * depthwise (groups == cin == cout, dispatched to tl_depthwise_forward). */
 void tl_conv_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
                      const float *bias, int act, float *y, float *scratch);
+/* The same with weights packed once by tl_conv_pack (no im2col matrix:
+ * the GEMM packs its operand straight from the image); computes share
+ * `part` of `nparts` of y, identically for any split. */
+size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
+void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed);
+void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
+                            const float *bias, int act, float *y, int part, int nparts);
 /* groups == cin == cout; weight (c, 1, kh, kw); any kernel, stride,
  * dilation and asymmetric padding; fused bias + activation. */
 void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
@@ -114,6 +138,9 @@ size_t tl_attention_scratch_floats(int t, int d);
 /* Just the heads' part: qkv (t x 3d, q | k | v per row) -> ctx (t x d);
  * scratch: t*t floats. */
 void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *scratch);
+/* Heads h0..h1-1 only (their columns of ctx): a team splits the heads. */
+void tl_attention_heads_range(tl_kws *ws, int t, int d, int heads, int h0, int h1, const float *qkv, float *ctx,
+                              float *scratch);
 void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,
                           const float *w_out, const float *b_out, float *y, float *scratch);
 

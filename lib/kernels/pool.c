@@ -3,6 +3,11 @@
 #include "kernels.h"
 #include "pool_window.h"
 
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static int pool_out(int in, int k, int s, int pb, int pe, int ceil_mode)
 {
     int span = in + pb + pe - k;
@@ -41,26 +46,62 @@ int tl_pool_geom_check(const tl_pool_geom *g, tl_err *e)
 }
 
 
+/* NaN propagates, as in PyTorch; branch-free so the row loops vectorise */
+static inline float max_nan(float m, float v) { return (v > m) | (v != v) ? v : m; }
+
+/* a[i] = max_nan(a[i], b[i]); SSE2 is part of x86-64, and the compiler
+ * will not vectorise the NaN-aware select by itself */
+static void row_max_into(float *restrict a, const float *restrict b, int n)
+{
+    int i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= n; i += 4) {
+        __m128 va = _mm_loadu_ps(a + i), vb = _mm_loadu_ps(b + i);
+        __m128 m = _mm_max_ps(vb, va); /* va when either is NaN */
+        __m128 nan_b = _mm_cmpunord_ps(vb, vb);
+        _mm_storeu_ps(a + i, _mm_or_ps(_mm_andnot_ps(nan_b, m), _mm_and_ps(nan_b, vb)));
+    }
+#endif
+    for (; i < n; i++)
+        a[i] = max_nan(a[i], b[i]);
+}
+
+/* Rows up to this wide go through the row-maximum pass. */
+#define ROW_MAX 2048
+
 void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
 {
+    float rowmax[ROW_MAX];
     for (int c = 0; c < g->c; c++) {
         const float *xc = x + (size_t)c * g->h * g->w;
         float *yc = y + (size_t)c * g->oh * g->ow;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
             tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            float *yr = yc + (size_t)oy * g->ow;
+            if (g->w <= ROW_MAX && y1 > y0) {
+                /* the window's rows reduced to one first, then columns */
+                memcpy(rowmax, xc + (size_t)y0 * g->w, sizeof(float) * g->w);
+                for (int iy = y0 + 1; iy < y1; iy++)
+                    row_max_into(rowmax, xc + (size_t)iy * g->w, g->w);
+                for (int ox = 0; ox < g->ow; ox++) {
+                    int x0, x1, px;
+                    tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
+                    float m = -__builtin_inff();
+                    for (int ix = x0; ix < x1; ix++)
+                        m = max_nan(m, rowmax[ix]);
+                    yr[ox] = m;
+                }
+                continue;
+            }
             for (int ox = 0; ox < g->ow; ox++) {
                 int x0, x1, px;
                 tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
                 float m = -__builtin_inff();
                 for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) {
-                        float v = xc[(size_t)iy * g->w + ix];
-                        /* NaN propagates, as in PyTorch */
-                        if (v > m || v != v)
-                            m = v;
-                    }
-                yc[(size_t)oy * g->ow + ox] = m;
+                    for (int ix = x0; ix < x1; ix++)
+                        m = max_nan(m, xc[(size_t)iy * g->w + ix]);
+                yr[ox] = m;
             }
         }
     }

@@ -47,4 +47,18 @@ static inline float tl_clamp_act(int act, float v)
     return v;
 }
 
+/* Fills dst with columns j0..j0+nc of rows p0..p0+kc of some K x N operand,
+ * packed as ceil(nc / nr) slivers of kc steps of nr values, zero-padded. */
+typedef void (*tl_pack_b_fn)(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst);
+/* C (M x N) = A * B + bias[row], then act, for A packed by tl_gemm_pack_a and
+ * B produced block by block by pack; computes share `part` of `nparts`. */
+void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
+                float *C, int ldc, const float *bias, int act, int part, int nparts);
+/* Packs a plain row-major B (K x N, row stride ldb). */
+void tl_pack_b_plain(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst);
+typedef struct tl_plain_b {
+    const float *b;
+    int ldb;
+} tl_plain_b;
+
 #endif

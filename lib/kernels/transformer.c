@@ -29,11 +29,12 @@ void tl_layernorm(int rows, int d, const float *x, const float *gamma, const flo
 
 size_t tl_attention_scratch_floats(int t, int d) { return (size_t)t * d * 4 + (size_t)t * t; }
 
-void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *att)
+void tl_attention_heads_range(tl_kws *ws, int t, int d, int heads, int h0, int h1, const float *qkv, float *ctx,
+                              float *att)
 {
     int dh = d / heads;
     float scale = 1.0f / sqrtf((float)dh);
-    for (int h = 0; h < heads; h++) {
+    for (int h = h0; h < h1; h++) {
         const float *q = qkv + (size_t)h * dh, *k = qkv + d + (size_t)h * dh, *v = qkv + 2 * d + (size_t)h * dh;
         /* att = scale * Q K^T, then row softmax, then ctx_h = att V. */
         tl_sgemm(ws, 0, 1, t, t, dh, scale, q, 3 * d, k, 3 * d, 0.0f, att, t);
@@ -41,6 +42,11 @@ void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, f
             tl_softmax(att + (size_t)i * t, att + (size_t)i * t, t);
         tl_sgemm(ws, 0, 0, t, dh, t, 1.0f, att, t, v, 3 * d, 0.0f, ctx + (size_t)h * dh, d);
     }
+}
+
+void tl_attention_heads(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *att)
+{
+    tl_attention_heads_range(ws, t, d, heads, 0, heads, qkv, ctx, att);
 }
 
 void tl_attention_forward(tl_kws *ws, int t, int d, int heads, const float *x, const float *w_in, const float *b_in,

@@ -2,6 +2,9 @@
 #include "node_forward.h"
 
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +20,8 @@ typedef struct {
     int in[2];      /* value ids (= node ids) read */
     float *w, *b;   /* folded weights (owned) or the model's */
     int owns_w;
+    float *packed;  /* STEP_CONV, token linear: weights packed for the GEMM (owned) */
+    int noutputs;   /* requested outputs produced by this step */
 } step;
 
 typedef struct {
@@ -38,7 +43,15 @@ struct tl_infer {
     int *output_step;    /* step after which output k is copied out */
     worker *workers;
     int nworkers;
+    /* The classifier head (linear layers and their activations after the
+     * last per-image step) runs on TAIL_BATCH images at once, so its large
+     * weights are read once per batch rather than once per image. */
+    int tail;            /* first step of the tail; nsteps when there is none */
+    size_t *tail_off;    /* per node: floats into tail_buf of TAIL_BATCH rows, or SIZE_MAX */
+    float *tail_buf;
 };
+
+#define TAIL_BATCH 32
 
 static int resolve(const tl_infer *inf, int node)
 {
@@ -209,13 +222,44 @@ static int assign_slots(tl_infer *inf, tl_err *e)
 
 static void free_folded(tl_infer *inf)
 {
-    for (int s = 0; s < inf->nsteps; s++)
-        if (inf->steps[s].owns_w) {
-            tl_free(inf->steps[s].w);
-            tl_free(inf->steps[s].b);
-            inf->steps[s].w = inf->steps[s].b = NULL;
-            inf->steps[s].owns_w = 0;
+    for (int s = 0; s < inf->nsteps; s++) {
+        step *st = &inf->steps[s];
+        if (st->owns_w) {
+            tl_free(st->w);
+            tl_free(st->b);
+            st->w = st->b = NULL;
+            st->owns_w = 0;
         }
+        tl_free(st->packed);
+        st->packed = NULL;
+    }
+}
+
+static const float *pdata(const tl_model *m, int index) { return index >= 0 ? m->params[index].data : NULL; }
+
+/* Packs a step's weights for the GEMM of the workers' SIMD path. */
+static int pack_step(tl_infer *inf, step *st, tl_err *e)
+{
+    const tl_model *m = inf->m;
+    const tl_kws *ws = inf->workers[0].kws;
+    const tl_node *n = &m->nodes[st->node];
+    if (st->kind == STEP_CONV) {
+        const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
+        st->packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof(float));
+        if (!st->packed)
+            return tl_fail(e, "out of memory packing convolution weights");
+        tl_conv_pack(ws, g, st->w, st->packed);
+        /* the folded copy served only to pack */
+        tl_free(st->w);
+        st->w = NULL;
+    } else if (st->kind == STEP_OP && n->op == TL_OP_TOKEN_LINEAR) {
+        int in = m->nodes[n->in[0]].w;
+        st->packed = tl_alloc_array(tl_gemm_packed_bt_floats(ws, n->w, in), sizeof(float));
+        if (!st->packed)
+            return tl_fail(e, "out of memory packing linear weights");
+        tl_gemm_pack_bt(ws, n->w, in, pdata(m, n->weight), in, st->packed);
+    }
+    return 0;
 }
 
 int tl_infer_refresh(tl_infer *inf, tl_err *e)
@@ -227,9 +271,11 @@ int tl_infer_refresh(tl_infer *inf, tl_err *e)
         const tl_node *n = &m->nodes[st->kind == STEP_CONV ? st->conv_node : st->node];
         if (st->kind == STEP_LINEAR) {
             st->w = m->params[n->weight].data;
-            st->b = m->params[n->bias].data;
+            st->b = (float *)pdata(m, n->bias);
             continue;
         }
+        if (st->kind == STEP_OP && pack_step(inf, st, e))
+            return -1;
         if (st->kind != STEP_CONV && st->kind != STEP_BN)
             continue;
         int cout = n->c;
@@ -257,6 +303,8 @@ int tl_infer_refresh(tl_infer *inf, tl_err *e)
                 st->w[o] = (float)scale;
             st->b[o] = (float)shift;
         }
+        if (st->kind == STEP_CONV && pack_step(inf, st, e))
+            return -1;
     }
     return 0;
 }
@@ -265,7 +313,8 @@ void tl_infer_free(tl_infer *inf)
 {
     if (!inf)
         return;
-    free_folded(inf);
+    if (inf->steps)
+        free_folded(inf);
     for (int w = 0; w < inf->nworkers; w++) {
         tl_kws_free(inf->workers[w].kws);
         tl_free(inf->workers[w].arena);
@@ -277,7 +326,50 @@ void tl_infer_free(tl_infer *inf)
     free(inf->slot_offset);
     free(inf->outputs);
     free(inf->output_step);
+    free(inf->tail_off);
+    tl_free(inf->tail_buf);
     free(inf);
+}
+
+/* The tail: the longest run of final steps that are linear layers or
+ * activations, starting with a linear layer, reading only its own values
+ * and the value just before it. */
+static int find_tail(tl_infer *inf, tl_err *e)
+{
+    const tl_model *m = inf->m;
+    inf->tail = inf->nsteps;
+    inf->tail_off = malloc((size_t)m->nnodes * sizeof *inf->tail_off);
+    if (!inf->tail_off)
+        return tl_fail(e, "out of memory");
+    for (int i = 0; i < m->nnodes; i++)
+        inf->tail_off[i] = SIZE_MAX;
+    int t = inf->nsteps;
+    while (t > 0 && (inf->steps[t - 1].kind == STEP_LINEAR || inf->steps[t - 1].kind == STEP_ACT))
+        t--;
+    while (t < inf->nsteps && inf->steps[t].kind != STEP_LINEAR)
+        t++;
+    if (t >= inf->nsteps || inf->steps[t].in[0] < 1)
+        return 0;
+    int first_in = inf->steps[t].in[0];
+    for (int s = t; s < inf->nsteps; s++) {
+        int v = inf->steps[s].in[0], inside = v == first_in;
+        for (int q = t; q < s && !inside; q++)
+            inside = inf->steps[q].node == v;
+        if (!inside)
+            return 0;
+    }
+    size_t off = 0;
+    inf->tail_off[first_in] = off;
+    off += (size_t)TAIL_BATCH * tl_node_size(&m->nodes[first_in]);
+    for (int s = t; s < inf->nsteps; s++) {
+        inf->tail_off[inf->steps[s].node] = off;
+        off += (size_t)TAIL_BATCH * tl_node_size(&m->nodes[inf->steps[s].node]);
+    }
+    inf->tail_buf = tl_alloc_array(off, sizeof(float));
+    if (!inf->tail_buf)
+        return tl_fail(e, "out of memory for the classifier's batch");
+    inf->tail = t;
+    return 0;
 }
 
 tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e)
@@ -304,7 +396,7 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         inf->outputs[k] = outputs[k];
     }
     inf->noutputs = noutputs;
-    if (build_steps(inf, e) || assign_slots(inf, e) || tl_infer_refresh(inf, e))
+    if (build_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e))
         goto fail;
     for (int k = 0; k < noutputs; k++) {
         int v = resolve(inf, outputs[k]);
@@ -317,17 +409,13 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
             tl_fail(e, "model %s: layer '%s' is not produced at inference", m->arch, m->nodes[outputs[k]].name);
             goto fail;
         }
+        inf->steps[inf->output_step[k]].noutputs++;
     }
     for (int s = 0; s < inf->nsteps; s++) {
         const step *st = &inf->steps[s];
         const tl_node *n = &m->nodes[st->node];
-        size_t need = 0;
-        if (st->kind == STEP_CONV)
-            need = tl_conv_scratch_floats(&m->nodes[st->conv_node].geom);
-        else if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION)
-            need = (size_t)n->c * n->c;
-        if (need > inf->scratch_floats)
-            inf->scratch_floats = need;
+        if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION && (size_t)n->c * n->c > inf->scratch_floats)
+            inf->scratch_floats = (size_t)n->c * n->c;
     }
     inf->nworkers = nthreads < 1 ? 1 : nthreads;
     inf->workers = calloc((size_t)inf->nworkers, sizeof *inf->workers);
@@ -346,6 +434,8 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         }
         wk->scratch = wk->arena + inf->arena_floats;
     }
+    if (tl_infer_refresh(inf, e))
+        goto fail;
     return inf;
 fail:
     tl_infer_free(inf);
@@ -354,11 +444,30 @@ fail:
 
 size_t tl_infer_worker_bytes(const tl_infer *inf) { return (inf->arena_floats + inf->scratch_floats) * sizeof(float); }
 
+/* A barrier for the threads of one team: spin briefly (the steps are short
+ * and both threads usually run), then yield the core to whoever holds it. */
 typedef struct {
-    tl_infer *inf;
-    const float *input;
-    float *const *out;
-} run_ctx;
+    atomic_int count, gen;
+    int n;
+} team_barrier;
+
+static void barrier_wait(team_barrier *b)
+{
+    if (b->n < 2)
+        return;
+    int gen = atomic_load(&b->gen);
+    if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+        atomic_store(&b->count, 0);
+        atomic_fetch_add(&b->gen, 1);
+        return;
+    }
+    for (int spins = 0; atomic_load(&b->gen) == gen; spins++) {
+        if (spins < 1000)
+            __builtin_ia32_pause();
+        else
+            sched_yield();
+    }
+}
 
 static float *value_ptr(const tl_infer *inf, const worker *wk, const float *image, int v)
 {
@@ -368,92 +477,261 @@ static float *value_ptr(const tl_infer *inf, const worker *wk, const float *imag
     return wk->arena + inf->slot_offset[slot];
 }
 
-static const float *pdata(const tl_model *m, int index) { return m->params[index].data; }
-
-/* The operations inference runs as they are, one image at a time. */
-static void run_op(const tl_model *m, worker *wk, const tl_node *n, const float *x, const float *x2, float *y)
+/* [*lo, *hi) of n items for part of nparts, cut at multiples of align */
+static void share(size_t n, size_t align, int part, int nparts, size_t *lo, size_t *hi)
 {
-    if (tl_node_forward_plain(m, n, x, x2, y))
+    size_t units = (n + align - 1) / align;
+    *lo = units * part / nparts * align;
+    *hi = units * (part + 1) / nparts * align;
+    if (*lo > n)
+        *lo = n;
+    if (*hi > n)
+        *hi = n;
+}
+
+/* y = x W^T + b for `rows` rows, columns split between the parts. */
+static void linear_part(tl_kws *ws, int rows, int in, int out, const float *x, const float *w, const float *b, float *y,
+                        int part, int nparts)
+{
+    size_t c0, c1;
+    share((size_t)out, 32, part, nparts, &c0, &c1);
+    if (c0 >= c1)
         return;
+    int n = (int)(c1 - c0);
+    tl_sgemm(ws, 0, 1, rows, n, in, 1.0f, x, in, w + c0 * (size_t)in, in, 0.0f, y + c0, out);
+    if (b)
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++)
+                y[(size_t)r * out + c0 + j] += b[c0 + j];
+}
+
+/* The operations inference runs as they are; part 0 runs those that are
+ * not worth splitting. */
+static void run_op(const tl_model *m, worker *wk, const step *st, const tl_node *n, const float *x, const float *x2,
+                   float *y, int part, int nparts)
+{
     const tl_node *src = &m->nodes[n->in[0]];
+    size_t lo, hi;
     switch (n->op) {
+    case TL_OP_MAXPOOL:
+    case TL_OP_AVGPOOL: {
+        share((size_t)n->pool.c, 1, part, nparts, &lo, &hi);
+        if (lo >= hi)
+            return;
+        tl_pool_geom g = n->pool;
+        g.c = (int)(hi - lo);
+        size_t in_plane = (size_t)g.h * g.w, out_plane = (size_t)g.oh * g.ow;
+        (n->op == TL_OP_MAXPOOL ? tl_maxpool2d : tl_avgpool2d)(&g, x + lo * in_plane, y + lo * out_plane);
+        return;
+    }
     case TL_OP_LAYERNORM:
-        tl_layernorm(n->c, n->w, x, pdata(m, n->weight), pdata(m, n->bias), n->eps, y);
-        break;
-    case TL_OP_ATTENTION: tl_attention_heads(wk->kws, n->c, n->w, n->heads, x, y, wk->scratch); break;
+        share((size_t)n->c, 1, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_layernorm((int)(hi - lo), n->w, x + lo * n->w, pdata(m, n->weight), pdata(m, n->bias), n->eps,
+                         y + lo * n->w);
+        return;
+    case TL_OP_ATTENTION:
+        share((size_t)n->heads, 1, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_attention_heads_range(wk->kws, n->c, n->w, n->heads, (int)lo, (int)hi, x, y, wk->scratch);
+        return;
     case TL_OP_TOKEN_LINEAR:
-        tl_linear_forward(wk->kws, n->c, src->w, n->w, x, pdata(m, n->weight), pdata(m, n->bias), y);
-        break;
-    default: break;
+        tl_sgemm_pb(wk->kws, n->c, n->w, src->w, x, src->w, st->packed, y, n->w, pdata(m, n->bias), TL_ACT_NONE,
+                    part, nparts);
+        return;
+    default:
+        if (part == 0)
+            tl_node_forward_plain(m, n, x, x2, y);
+        return;
     }
 }
 
-static void run_one(tl_infer *inf, worker *wk, const float *image, int64_t index, float *const *out)
+/* Share `part` of `nparts` of one step on one image. */
+static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *st, const float *image, int part,
+                     int nparts)
 {
     const tl_model *m = inf->m;
-    for (int s = 0; s < inf->nsteps; s++) {
-        const step *st = &inf->steps[s];
-        const tl_node *n = &m->nodes[st->node];
-        const float *x = value_ptr(inf, wk, image, st->in[0]);
-        float *y = value_ptr(inf, wk, image, st->node);
-        size_t hw = (size_t)n->h * n->w;
-        switch (st->kind) {
-        case STEP_CONV: {
-            const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
-            tl_conv_forward(wk->kws, g, x, st->w, st->b, st->act, y, wk->scratch);
-            break;
+    const tl_node *n = &m->nodes[st->node];
+    const float *x = value_ptr(inf, vals, image, st->in[0]);
+    float *y = value_ptr(inf, vals, image, st->node);
+    size_t hw = (size_t)n->h * n->w, len = (size_t)tl_node_size(n), lo, hi;
+    switch (st->kind) {
+    case STEP_CONV:
+        tl_conv_forward_packed(wk->kws, &m->nodes[st->conv_node].geom, x, st->packed, st->b, st->act, y, part,
+                               nparts);
+        break;
+    case STEP_BN:
+        share((size_t)n->c, 1, part, nparts, &lo, &hi);
+        for (size_t c = lo; c < hi; c++)
+            for (size_t i = 0; i < hw; i++)
+                y[c * hw + i] = x[c * hw + i] * st->w[c] + st->b[c];
+        break;
+    case STEP_ACT:
+        share(len, 16, part, nparts, &lo, &hi);
+        if (lo < hi) {
+            memcpy(y + lo, x + lo, (hi - lo) * sizeof(float));
+            tl_activation(st->act, y + lo, hi - lo);
         }
-        case STEP_BN:
-            for (int c = 0; c < n->c; c++)
-                for (size_t i = 0; i < hw; i++)
-                    y[c * hw + i] = x[c * hw + i] * st->w[c] + st->b[c];
-            break;
-        case STEP_ACT:
-            memcpy(y, x, (size_t)tl_node_size(n) * sizeof(float));
-            tl_activation(st->act, y, (size_t)tl_node_size(n));
-            break;
-        case STEP_ADD: {
-            const float *x2 = value_ptr(inf, wk, image, st->in[1]);
-            size_t len = (size_t)tl_node_size(n);
-            for (size_t i = 0; i < len; i++)
-                y[i] = x[i] + x2[i];
-            break;
-        }
-        case STEP_GAP: {
-            const tl_node *src = &m->nodes[st->in[0]];
-            tl_global_avgpool(src->c, src->h * src->w, x, y);
-            break;
-        }
-        case STEP_LINEAR: {
-            const tl_node *src = &m->nodes[st->in[0]];
-            tl_linear_forward(wk->kws, 1, (int)tl_node_size(src), n->c, x, st->w, st->b, y);
-            break;
-        }
-        case STEP_OP:
-            run_op(m, wk, n, x, st->in[1] >= 0 ? value_ptr(inf, wk, image, st->in[1]) : NULL, y);
-            break;
-        }
-        for (int k = 0; k < inf->noutputs; k++)
-            if (inf->output_step[k] == s) {
-                size_t len = (size_t)tl_node_size(n);
-                memcpy(out[k] + (size_t)index * len, y, len * sizeof(float));
-            }
+        break;
+    case STEP_ADD: {
+        const float *x2 = value_ptr(inf, vals, image, st->in[1]);
+        share(len, 16, part, nparts, &lo, &hi);
+        for (size_t i = lo; i < hi; i++)
+            y[i] = x[i] + x2[i];
+        break;
+    }
+    case STEP_GAP: {
+        const tl_node *src = &m->nodes[st->in[0]];
+        share((size_t)src->c, 1, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_global_avgpool((int)(hi - lo), src->h * src->w, x + lo * src->h * src->w, y + lo);
+        break;
+    }
+    case STEP_LINEAR: {
+        const tl_node *src = &m->nodes[st->in[0]];
+        linear_part(wk->kws, 1, (int)tl_node_size(src), n->c, x, st->w, st->b, y, part, nparts);
+        break;
+    }
+    case STEP_OP:
+        run_op(m, wk, st, n, x, st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL, y, part, nparts);
+        break;
     }
 }
 
+static void copy_outputs(const tl_infer *inf, int s, const float *y, int64_t index, float *const *out)
+{
+    size_t len = (size_t)tl_node_size(&inf->m->nodes[inf->steps[s].node]);
+    for (int k = 0; k < inf->noutputs; k++)
+        if (inf->output_step[k] == s)
+            memcpy(out[k] + (size_t)index * len, y, len * sizeof(float));
+}
+
+/* The per-image steps on one image, by one thread or split across a team
+ * sharing the activations of `vals`; the tail's input goes to its batch row. */
+static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float *image, int64_t index, int row,
+                      float *const *out, int part, int nparts, team_barrier *bar)
+{
+    const tl_model *m = inf->m;
+    for (int s = 0; s < inf->tail; s++) {
+        const step *st = &inf->steps[s];
+        run_step(inf, wk, vals, st, image, part, nparts);
+        barrier_wait(bar);
+        if (st->noutputs) {
+            if (part == 0)
+                copy_outputs(inf, s, value_ptr(inf, vals, image, st->node), index, out);
+            barrier_wait(bar); /* before a later step reuses the slot */
+        }
+    }
+    if (inf->tail < inf->nsteps && part == 0) {
+        int v = inf->steps[inf->tail].in[0];
+        size_t len = (size_t)tl_node_size(&m->nodes[v]);
+        memcpy(inf->tail_buf + inf->tail_off[v] + (size_t)row * len, value_ptr(inf, vals, image, v), len * sizeof(float));
+    }
+}
+
+/* The tail on rows images at once (rows <= TAIL_BATCH), first image index0. */
+static void run_tail(tl_infer *inf, worker *wk, int rows, int64_t index0, float *const *out, int part, int nparts,
+                     team_barrier *bar)
+{
+    const tl_model *m = inf->m;
+    for (int s = inf->tail; s < inf->nsteps; s++) {
+        const step *st = &inf->steps[s];
+        const tl_node *n = &m->nodes[st->node];
+        const float *x = inf->tail_buf + inf->tail_off[st->in[0]];
+        float *y = inf->tail_buf + inf->tail_off[st->node];
+        size_t len = (size_t)tl_node_size(n), lo, hi;
+        if (st->kind == STEP_LINEAR) {
+            linear_part(wk->kws, rows, (int)tl_node_size(&m->nodes[st->in[0]]), n->c, x, st->w, st->b, y, part,
+                        nparts);
+        } else {
+            share(len * rows, 16, part, nparts, &lo, &hi);
+            if (lo < hi) {
+                memcpy(y + lo, x + lo, (hi - lo) * sizeof(float));
+                tl_activation(st->act, y + lo, hi - lo);
+            }
+        }
+        barrier_wait(bar);
+        if (st->noutputs && part == 0)
+            for (int r = 0; r < rows; r++)
+                copy_outputs(inf, s, y + (size_t)r * len, index0 + r, out);
+    }
+}
+
+typedef struct {
+    tl_infer *inf;
+    const float *input;
+    float *const *out;
+    int64_t first;    /* index of the batch's first image */
+    int64_t image;    /* team: the image (relative to first), or -1 for the tail */
+    int rows;         /* team, tail: images in the batch */
+    int nparts;
+    team_barrier bar;
+} run_ctx;
+
+static size_t input_len(const tl_infer *inf) { return (size_t)inf->m->in_c * inf->m->in_h * inf->m->in_w; }
+
+/* Images one per worker, each on its own activations. */
 static void run_range(void *ctx, int64_t begin, int64_t end, int w)
 {
     run_ctx *rc = ctx;
     tl_infer *inf = rc->inf;
-    size_t in_len = (size_t)inf->m->in_c * inf->m->in_h * inf->m->in_w;
+    team_barrier solo = {.n = 1};
     for (int64_t i = begin; i < end; i++)
-        run_one(inf, &inf->workers[w], rc->input + (size_t)i * in_len, i, rc->out);
+        run_image(inf, &inf->workers[w], &inf->workers[w], rc->input + (size_t)(rc->first + i) * input_len(inf),
+                  rc->first + i, (int)i, rc->out, 0, 1, &solo);
+}
+
+/* One member of a team: the chunk index is its part. */
+static void run_team(void *ctx, int64_t begin, int64_t end, int w)
+{
+    run_ctx *rc = ctx;
+    tl_infer *inf = rc->inf;
+    for (int64_t part = begin; part < end; part++) {
+        if (rc->image >= 0) {
+            int64_t i = rc->first + rc->image;
+            run_image(inf, &inf->workers[w], &inf->workers[0], rc->input + (size_t)i * input_len(inf), i,
+                      (int)rc->image, rc->out, (int)part, rc->nparts, &rc->bar);
+        } else {
+            run_tail(inf, &inf->workers[w], rc->rows, rc->first, rc->out, (int)part, rc->nparts, &rc->bar);
+        }
+    }
+}
+
+static void team_run(tl_pool *pool, int nparts, run_ctx *rc)
+{
+    atomic_store(&rc->bar.count, 0);
+    atomic_store(&rc->bar.gen, 0);
+    rc->bar.n = nparts;
+    rc->nparts = nparts;
+    if (nparts < 2) {
+        run_team(rc, 0, 1, 0);
+        return;
+    }
+    tl_parallel_for(pool, nparts, 1, run_team, rc);
 }
 
 void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, float *const *out)
 {
-    run_ctx rc = {inf, input, out};
-    if (pool && tl_pool_size(pool) > inf->nworkers)
+    int nw = pool ? tl_pool_size(pool) : 1;
+    if (nw > inf->nworkers || nw < 2) {
         pool = NULL; /* not enough workspaces: stay correct, run serially */
-    tl_parallel_for(pool, nimg, 1, run_range, &rc);
+        nw = 1;
+    }
+    int chunk = inf->tail < inf->nsteps ? TAIL_BATCH : (nimg > 0 ? nimg : 1);
+    for (int first = 0; first < nimg; first += chunk) {
+        int n = nimg - first < chunk ? nimg - first : chunk;
+        run_ctx rc = {.inf = inf, .input = input, .out = out, .first = first, .rows = n};
+        /* whole rounds of images one per worker (no barriers); a team of
+         * all workers for the rest, so one image still uses every core */
+        int whole = n / nw * nw;
+        tl_parallel_for(pool, whole, 1, run_range, &rc);
+        for (int i = whole; i < n; i++) {
+            rc.image = i;
+            team_run(pool, nw, &rc);
+        }
+        if (inf->tail < inf->nsteps) {
+            rc.image = -1;
+            team_run(pool, nw, &rc);
+        }
+    }
 }

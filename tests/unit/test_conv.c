@@ -1,4 +1,5 @@
-/* tl_conv_forward and tl_depthwise_forward on every SIMD path against a
+/* tl_conv_forward, tl_conv_forward_packed (split into parts) and
+ * tl_depthwise_forward on every SIMD path against a
  * naive direct convolution (double accumulation): random shapes with
  * asymmetric padding, strides, dilation, groups, depthwise, 1x1, tiled
  * im2col; and against PyTorch F.conv2d via /usr/bin/python3 when present. */
@@ -69,6 +70,44 @@ static void describe(const tl_conv_geom *g, char *buf, size_t n)
              g->pad_l, g->pad_b, g->pad_r, g->dil_h, g->dil_w, g->groups);
 }
 
+/* tl_conv_forward_packed split into 1, 2 and 3 parts (run one after the
+ * other, as a team's threads would): right against the reference, and
+ * bit-identical whatever the split. Returns the number of failures. */
+static int run_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w, const float *b, int act,
+                      const double *ref, const double *mag, const char *desc)
+{
+    size_t ny = (size_t)g->cout * g->oh * g->ow;
+    float *packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof *packed);
+    float *y = malloc(ny * sizeof *y), *y1 = malloc(ny * sizeof *y1);
+    tl_conv_pack(ws, g, w, packed);
+    int fails = 0;
+    for (int nparts = 1; nparts <= 3; nparts++) {
+        for (size_t i = 0; i < ny; i++)
+            y[i] = NAN;
+        for (int part = nparts - 1; part >= 0; part--)
+            tl_conv_forward_packed(ws, g, x, packed, b, act, y, part, nparts);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < ny; i++)
+            if (!(fabs(y[i] - ref[i]) <= 2e-6 * (mag[i] + 1) + 1e-6 * fabs(ref[i]))) {
+                if (!bad)
+                    first = i;
+                bad++;
+            }
+        CHECK_MSG(bad == 0, "packed %s %s act %d, %d parts: %zu bad, y[%zu] = %.9g expected %.9g",
+                  tl_kws_simd_name(ws), desc, act, nparts, bad, first, y[first], ref[first]);
+        if (nparts == 1)
+            memcpy(y1, y, ny * sizeof *y);
+        else
+            CHECK_MSG(!memcmp(y, y1, ny * sizeof *y), "packed %s %s: %d parts differ from one",
+                      tl_kws_simd_name(ws), desc, nparts);
+        fails += bad != 0;
+    }
+    tl_free(packed);
+    free(y);
+    free(y1);
+    return fails;
+}
+
 /* Runs one geometry on each workspace; returns the number of failures. */
 static int run_geom(tl_kws **ws, int nws, tl_rng *r, tl_conv_geom g, int act, int use_bias)
 {
@@ -109,6 +148,7 @@ static int run_geom(tl_kws **ws, int nws, tl_rng *r, tl_conv_geom g, int act, in
                       tl_kws_simd_name(ws[p]), desc, act, bad, first, y[first], ref[first]);
             fails += bad != 0;
         }
+        fails += run_packed(ws[p], &g, x, w, b, act, ref, mag, desc);
     }
     free(x); free(w); free(b); free(ref); free(mag); free(y); free(scratch);
     return fails;
@@ -125,6 +165,11 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 16, .w = 16, .cout = 8, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 128, .h = 30, .w = 30, .cout = 20, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 23, .w = 23, .cout = 16, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}, TL_ACT_NONE, 0);
+    /* packed paths: K over three blocks with columns over two N blocks;
+     * a 1x1 layer wider than an N block; stride 2 rows cut mid-sliver */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 96, .h = 29, .w = 31, .cout = 30, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 20, .h = 41, .w = 43, .cout = 13, .kh = 1, .kw = 1}, TL_ACT_SILU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 7, .h = 50, .w = 75, .cout = 25, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_HARDSWISH, 1);
     /* depthwise: MobileNet shapes (PyTorch and TF padding), wide rows for
      * vector tails, 5x5, dilation, stride 3 (scalar fallback), multiplier 2 */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 8, .h = 112, .w = 112, .cout = 8, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 8}, TL_ACT_RELU6, 1);

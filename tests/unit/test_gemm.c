@@ -1,6 +1,7 @@
 /* tl_sgemm on every SIMD path this CPU has, against a double-precision
  * reference: edge sizes, all transposes, alpha/beta, strided operands,
- * NaN in C with beta == 0, and untouched memory around C.
+ * NaN in C with beta == 0, and untouched memory around C; the GEMM with
+ * pre-packed linear weights, bias and activation, split into parts.
  * TL_BENCH=1 also prints GFLOPS per path. */
 #include "check.h"
 #include "kernels/kernels.h"
@@ -111,6 +112,69 @@ static void test_path(tl_kws *ws, tl_rng *r)
     tl_sgemm(ws, 0, 0, 0, 3, 4, 1.0f, NULL, 4, NULL, 3, 0.0f, NULL, 3);
 }
 
+/* tl_sgemm_pb against the reference with bias and ReLU, split into 1..3
+ * parts (bit-identical to one part); returns the number of bad elements. */
+static int run_packed_bt(tl_kws *ws, tl_rng *r, int M, int N, int K)
+{
+    int lda = K + 3, ldc = N + 5;
+    float *A = malloc(((size_t)M * lda + 1) * sizeof *A), *W = malloc(((size_t)N * K + 1) * sizeof *W);
+    float *bias = malloc((size_t)(N + 1) * sizeof *bias);
+    float *C = malloc((size_t)M * ldc * sizeof *C), *C1 = malloc((size_t)M * ldc * sizeof *C1);
+    float *pb = tl_alloc_array(tl_gemm_packed_bt_floats(ws, N, K) + 1, sizeof *pb); /* aligned, as required */
+    fill(r, A, (size_t)M * lda + 1);
+    fill(r, W, (size_t)N * K + 1);
+    fill(r, bias, (size_t)N + 1);
+    tl_gemm_pack_bt(ws, N, K, W, K, pb);
+    int bad = 0;
+    for (int nparts = 1; nparts <= 3; nparts++) {
+        for (size_t i = 0; i < (size_t)M * ldc; i++)
+            C[i] = 1234.0f; /* NaN-free sentinel: padding columns must keep it */
+        for (int part = 0; part < nparts; part++)
+            tl_sgemm_pb(ws, M, N, K, A, lda, pb, C, ldc, bias, TL_ACT_RELU, part, nparts);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                double ref = 1234.0, mag = 0;
+                if (j < N) {
+                    double acc = bias[j];
+                    mag = fabs(bias[j]);
+                    for (int p = 0; p < K; p++) {
+                        double v = (double)A[(size_t)i * lda + p] * W[(size_t)j * K + p];
+                        acc += v;
+                        mag += fabs(v);
+                    }
+                    ref = acc > 0 ? acc : 0;
+                }
+                double got = C[(size_t)i * ldc + j];
+                if (!(fabs(got - ref) <= 1e-6 * (K + 4) * (mag + 1e-3))) {
+                    if (!bad)
+                        fprintf(stderr, "    %s packed bt M=%d N=%d K=%d parts %d: C[%d][%d] = %.9g, expected %.9g\n",
+                                tl_kws_simd_name(ws), M, N, K, nparts, i, j, got, ref);
+                    bad++;
+                }
+            }
+        if (nparts == 1)
+            memcpy(C1, C, (size_t)M * ldc * sizeof *C);
+        else if (memcmp(C, C1, (size_t)M * ldc * sizeof *C)) {
+            fprintf(stderr, "    %s packed bt M=%d N=%d K=%d: %d parts differ from one\n", tl_kws_simd_name(ws), M,
+                    N, K, nparts);
+            bad++;
+        }
+    }
+    free(A); free(W); free(bias); free(C); free(C1); tl_free(pb);
+    return bad;
+}
+
+static void test_packed(tl_kws *ws, tl_rng *r)
+{
+    /* edges, several K blocks, several N blocks, a single row (classifier) */
+    static const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {12, 32, 384}, {25, 70, 800},
+                                    {7, 1300, 100}, {1, 1000, 513}, {3, 5, 0}};
+    int bad = 0;
+    for (int s = 0; s < 8; s++)
+        bad += run_packed_bt(ws, r, shapes[s][0], shapes[s][1], shapes[s][2]);
+    CHECK_MSG(bad == 0, "%s: packed bt, %d bad elements", tl_kws_simd_name(ws), bad);
+}
+
 /* Paths must agree closely with each other too (same blocking in K). */
 static void compare_paths(tl_kws **ws, int n, tl_rng *r)
 {
@@ -181,6 +245,7 @@ int main(void)
             continue;
         CHECK(!strcmp(tl_kws_simd_name(ws[n]), paths[p]));
         test_path(ws[n], &r);
+        test_packed(ws[n], &r);
         n++;
     }
     compare_paths(ws, n, &r);

@@ -114,8 +114,78 @@ static void test_linear(void)
     free(x); free(w); free(b); free(y);
 }
 
+/* Attention heads computed in two ranges (as a team splits them) equal
+ * all heads at once, bit for bit, and match a double reference. */
+static void test_attention_heads_range(void)
+{
+    tl_err e;
+    tl_kws *ws = tl_kws_new(&e);
+    int t = 7, d = 12, heads = 3, dh = d / heads;
+    float *qkv = malloc(sizeof(float) * t * 3 * d), *all = malloc(sizeof(float) * t * d);
+    float *split = malloc(sizeof(float) * t * d), *att = malloc(sizeof(float) * t * t);
+    tl_rng r;
+    tl_rng_seed(&r, 9);
+    for (int i = 0; i < t * 3 * d; i++)
+        qkv[i] = tl_rng_uniform(&r) * 2 - 1;
+    tl_attention_heads(ws, t, d, heads, qkv, all, att);
+    tl_attention_heads_range(ws, t, d, heads, 2, 3, qkv, split, att);
+    tl_attention_heads_range(ws, t, d, heads, 0, 2, qkv, split, att);
+    CHECK(!memcmp(all, split, sizeof(float) * t * d));
+    double worst = 0;
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < t; i++) {
+            double sc[16], mx = -1e300, sum = 0;
+            for (int j = 0; j < t; j++) {
+                double s = 0;
+                for (int k = 0; k < dh; k++)
+                    s += (double)qkv[i * 3 * d + h * dh + k] * qkv[j * 3 * d + d + h * dh + k];
+                sc[j] = s / sqrt(dh);
+                mx = fmax(mx, sc[j]);
+            }
+            for (int j = 0; j < t; j++)
+                sum += sc[j] = exp(sc[j] - mx);
+            for (int k = 0; k < dh; k++) {
+                double o = 0;
+                for (int j = 0; j < t; j++)
+                    o += sc[j] / sum * qkv[j * 3 * d + 2 * d + h * dh + k];
+                worst = worse(worst, fabs(o - split[i * d + h * dh + k]));
+            }
+        }
+    CHECK_MSG(worst < 1e-5, "attention heads: max error %g", worst);
+    free(qkv); free(all); free(split); free(att);
+    tl_kws_free(ws);
+}
+
+/* Sigmoid and SiLU give the same bits for a value whether it goes through
+ * the vector loop or the scalar tail (a split of the work between threads
+ * moves values from one to the other), and propagate NaN. */
+static void test_sigmoid_paths(void)
+{
+    for (int act = TL_ACT_SIGMOID; act <= TL_ACT_SILU; act++) {
+        float v[37], one[37];
+        for (int i = 0; i < 37; i++)
+            v[i] = one[i] = (i - 18) * 0.77f + (i % 3) * 0.01f + (i == 36 ? 200.0f : 0.0f);
+        v[35] = one[35] = NAN;
+        tl_activation(act, v, 37);
+        for (int i = 0; i < 37; i++)
+            tl_activation(act, one + i, 1);
+        /* NaN payloads may differ between paths; every other value may not */
+        CHECK_MSG(!memcmp(v, one, 35 * sizeof *v) && v[36] == one[36], "act %d: vector and scalar paths differ", act);
+        CHECK(isnan(v[35]) && isnan(one[35]));
+        double worst = 0;
+        for (int i = 0; i < 35; i++) {
+            double x = (i - 18) * 0.77f + (i % 3) * 0.01f, sg = 1 / (1 + exp(-x));
+            double ref = act == TL_ACT_SILU ? x * sg : sg;
+            worst = worse(worst, fabs(v[i] - ref) / (fabs(ref) + 1e-30));
+        }
+        CHECK_MSG(worst < 1e-6, "act %d: relative error %g", act, worst);
+    }
+}
+
 int main(void)
 {
+    test_sigmoid_paths();
+    test_attention_heads_range();
     test_activation();
     test_softmax();
     test_linear();

@@ -144,6 +144,41 @@ static void test_torch(tl_rng *r)
     rmdir(dir);
 }
 
+/* NaN anywhere in a window gives NaN, wherever it sits among the rows and
+ * columns (the row-maximum pass must not drop it); rows wider than that
+ * pass's buffer take the plain path. */
+static void test_max_nan_and_wide(tl_rng *r)
+{
+    tl_pool_geom g = {.c = 2, .h = 9, .w = 21, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1,
+                      .pad_b = 1, .pad_r = 1};
+    tl_pool_geom_finish(&g);
+    size_t nx = (size_t)g.c * g.h * g.w, ny = (size_t)g.c * g.oh * g.ow;
+    float *x = rand_buf(r, nx), *y = malloc(ny * sizeof *y);
+    int cells[][3] = {{0, 0, 0}, {0, 1, 5}, {0, 4, 20}, {1, 8, 7}, {1, 3, 3}, {1, 4, 12}};
+    for (int k = 0; k < 6; k++)
+        x[((size_t)cells[k][0] * g.h + cells[k][1]) * g.w + cells[k][2]] = NAN;
+    tl_maxpool2d(&g, x, y);
+    int bad = 0;
+    for (int c = 0; c < g.c; c++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                int has_nan = 0;
+                for (int k = 0; k < 6; k++) {
+                    int dy = cells[k][1] - (oy * 2 - 1), dx = cells[k][2] - (ox * 2 - 1);
+                    has_nan |= cells[k][0] == c && dy >= 0 && dy < 3 && dx >= 0 && dx < 3;
+                }
+                float v = y[((size_t)c * g.oh + oy) * g.ow + ox];
+                if (has_nan)
+                    bad += !isnan(v);
+                else
+                    bad += !(fabs(v - pool_ref(&g, x, c, oy, ox, 1)) <= 0);
+            }
+    CHECK_MSG(bad == 0, "max pool with NaN inputs: %d bad outputs", bad);
+    free(x);
+    free(y);
+    check_pool(r, (tl_pool_geom){.c = 1, .h = 3, .w = 2100, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 2, .pad_t = 1, .pad_l = 1});
+}
+
 int main(void)
 {
     tl_rng r;
@@ -190,6 +225,7 @@ int main(void)
     tl_global_avgpool(2, 3, x, y);
     CHECK_NEAR(y[0], 2.0, 1e-6);
     CHECK_NEAR(y[1], 5.0, 1e-6);
+    test_max_nan_and_wide(&r);
     test_torch(&r);
     return check_finish("test_kernels_pool");
 }

@@ -1,0 +1,214 @@
+/* GEMMs with one operand packed ahead of time (inference weights), the
+ * bias + activation epilogue applied while each block of C is still in
+ * cache, and a deterministic split of the work between the threads of a
+ * team: every element is summed in the same order whatever the split, so
+ * results do not depend on the number of threads.
+ *
+ * Packed A (M x K, the convolution weights): for each K-block of kc rows,
+ * ceil(M / mr) slivers of kc steps of mr values. Packed B^T (the linear
+ * weights, W is N x K): for each N-block of nc columns and each K-block,
+ * ceil(nc / nr) slivers of kc steps of nr values. */
+#include "simd.h"
+
+#include <string.h>
+
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+static int imin(int a, int b) { return a < b ? a : b; }
+
+size_t tl_gemm_packed_a_floats(const tl_kws *ws, int M, int K)
+{
+    return (size_t)round_up(M, ws->impl->mr) * (size_t)K;
+}
+
+void tl_gemm_pack_a(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa)
+{
+    const int mr = ws->impl->mr, KC = ws->impl->kc, Mpad = round_up(M, mr);
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = imin(KC, K - pc);
+        for (int ir = 0; ir < Mpad; ir += mr) {
+            float *dst = pa + (size_t)pc * Mpad + (size_t)ir * kc;
+            for (int r = 0; r < mr; r++) {
+                const float *src = A + (size_t)(ir + r) * lda + pc;
+                for (int p = 0; p < kc; p++)
+                    dst[(size_t)p * mr + r] = ir + r < M ? src[p] : 0.0f;
+            }
+        }
+    }
+}
+
+size_t tl_gemm_packed_bt_floats(const tl_kws *ws, int N, int K)
+{
+    /* every N-block but the last is a multiple of nr, so padding the whole
+     * N to nr covers the last one */
+    return (size_t)round_up(N, ws->impl->nr) * (size_t)K;
+}
+
+void tl_gemm_pack_bt(const tl_kws *ws, int N, int K, const float *W, int ldw, float *pb)
+{
+    const int nr = ws->impl->nr, KC = ws->impl->kc, NC = ws->impl->nc;
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = imin(NC, N - jc), ncpad = round_up(nc, nr);
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = imin(KC, K - pc);
+            float *blk = pb + (size_t)jc * K + (size_t)pc * ncpad;
+            for (int jr = 0; jr < ncpad; jr += nr) {
+                float *s = blk + (size_t)jr * kc;
+                for (int c = 0; c < nr; c++) {
+                    int col = jc + jr + c;
+                    const float *src = W + (size_t)col * ldw + pc;
+                    for (int p = 0; p < kc; p++)
+                        s[(size_t)p * nr + c] = col < jc + nc ? src[p] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void tl_pack_b_plain(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst)
+{
+    const tl_plain_b *pb = ctx;
+    for (int j = 0; j < nc; j += nr) {
+        int w = imin(nr, nc - j);
+        float *s = dst + (size_t)j * kc;
+        for (int p = 0; p < kc; p++) {
+            const float *src = pb->b + (size_t)(p0 + p) * pb->ldb + j0 + j;
+            float *d = s + (size_t)p * nr;
+            memcpy(d, src, sizeof(float) * w);
+            for (int c = w; c < nr; c++)
+                d[c] = 0.0f;
+        }
+    }
+}
+
+/* One mr x nr tile (or a partial one through the workspace's tile buffer). */
+static void tile_product(const tl_simd_impl *im, float *tile, int kc, const float *a, const float *b, float *c,
+                         int ldc, int m, int n, float beta)
+{
+    if (m == im->mr && n == im->nr) {
+        im->ukernel(kc, a, b, c, ldc, 1.0f, beta);
+        return;
+    }
+    im->ukernel(kc, a, b, tile, im->nr, 1.0f, 0.0f);
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc;
+        const float *t = tile + (size_t)i * im->nr;
+        if (beta == 0.0f)
+            for (int j = 0; j < n; j++)
+                ci[j] = t[j];
+        else
+            for (int j = 0; j < n; j++)
+                ci[j] += t[j];
+    }
+}
+
+/* [*lo, *hi) of `units` units of size `unit` (last one clipped to total) for part of nparts */
+static void share(int total, int unit, int part, int nparts, int *lo, int *hi)
+{
+    int units = (total + unit - 1) / unit;
+    *lo = imin(total, (int)((long)units * part / nparts) * unit);
+    *hi = imin(total, (int)((long)units * (part + 1) / nparts) * unit);
+}
+
+void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
+                float *C, int ldc, const float *bias, int act, int part, int nparts)
+{
+    const tl_simd_impl *im = ws->impl;
+    const int mr = im->mr, nr = im->nr, KC = im->kc, NC = im->nc, Mpad = round_up(M, mr);
+    int m0 = 0, m1 = M, n0 = 0, n1 = N;
+    if (nparts > 1) {
+        /* columns when there are enough of them: no duplicated B packing */
+        if ((N + nr - 1) / nr >= 4 * nparts)
+            share(N, nr, part, nparts, &n0, &n1);
+        else
+            share(M, mr, part, nparts, &m0, &m1);
+    }
+    if (m0 >= m1 || n0 >= n1)
+        return;
+    if (K <= 0) {
+        for (int i = m0; i < m1; i++)
+            memset(C + (size_t)i * ldc + n0, 0, sizeof(float) * (n1 - n0));
+        tl_bias_act_2d(act, C + (size_t)m0 * ldc + n0, (size_t)ldc, bias ? bias + m0 : NULL, m1 - m0, (size_t)(n1 - n0));
+        return;
+    }
+    float *pb = ws->pack_b;
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = imin(NC, n1 - jc);
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = imin(KC, K - pc), last = pc + kc >= K;
+            pack(ctx, pc, kc, jc, nc, nr, pb);
+            for (int ir = m0; ir < m1; ir += mr) {
+                int m = imin(mr, m1 - ir);
+                const float *a = pa + (size_t)pc * Mpad + (size_t)ir * kc;
+                float *c = C + (size_t)ir * ldc + jc;
+                for (int jr = 0; jr < nc; jr += nr)
+                    tile_product(im, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, imin(nr, nc - jr),
+                                 pc == 0 ? 0.0f : 1.0f);
+                if (last)
+                    tl_bias_act_2d(act, c, (size_t)ldc, bias ? bias + ir : NULL, m, (size_t)nc);
+            }
+        }
+    }
+}
+
+/* dst: rows i0..i0+m (m <= mr) of A, columns p0..p0+kc, as kc steps of mr values */
+static void pack_a_rows(const float *A, int lda, int i0, int m, int p0, int kc, int mr, float *dst)
+{
+    for (int r = 0; r < mr; r++) {
+        if (r >= m) {
+            for (int p = 0; p < kc; p++)
+                dst[(size_t)p * mr + r] = 0.0f;
+            continue;
+        }
+        const float *src = A + (size_t)(i0 + r) * lda + p0;
+        for (int p = 0; p < kc; p++)
+            dst[(size_t)p * mr + r] = src[p];
+    }
+}
+
+void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const float *pb, float *C, int ldc,
+                 const float *bias, int act, int part, int nparts)
+{
+    const tl_simd_impl *im = ws->impl;
+    const int mr = im->mr, nr = im->nr, KC = im->kc, NC = im->nc;
+    int n0 = 0, n1 = N;
+    if (nparts > 1)
+        share(N, nr, part, nparts, &n0, &n1);
+    if (M <= 0 || n0 >= n1)
+        return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++) {
+            float *ci = C + (size_t)i * ldc + n0;
+            for (int j = 0; j < n1 - n0; j++)
+                ci[j] = bias ? bias[n0 + j] : 0.0f;
+            tl_activation(act, ci, (size_t)(n1 - n0));
+        }
+        return;
+    }
+    for (int jc = n0 / NC * NC; jc < n1; jc += NC) {
+        int nc = imin(NC, N - jc), ncpad = round_up(nc, nr);
+        int jr0 = n0 > jc ? n0 - jc : 0, jr1 = imin(n1 - jc, nc);
+        if (jr0 >= jr1)
+            continue;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = imin(KC, K - pc), last = pc + kc >= K;
+            const float *blk = pb + (size_t)jc * K + (size_t)pc * ncpad;
+            for (int ir = 0; ir < M; ir += mr) {
+                int m = imin(mr, M - ir);
+                pack_a_rows(A, lda, ir, m, pc, kc, mr, ws->pack_a);
+                float *c = C + (size_t)ir * ldc + jc;
+                for (int jr = jr0; jr < jr1; jr += nr)
+                    tile_product(im, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
+                                 imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
+                if (!last)
+                    continue;
+                for (int i = 0; i < m; i++) {
+                    float *ci = c + (size_t)i * ldc + jr0;
+                    if (bias)
+                        for (int j = 0; j < jr1 - jr0; j++)
+                            ci[j] += bias[jc + jr0 + j];
+                    tl_activation(act, ci, (size_t)(jr1 - jr0));
+                }
+            }
+        }
+    }
+}
