@@ -24,6 +24,31 @@ static float gelu_grad(float v)
  * a tensor's last few elements (its scalar tail uses [-3, 3], giving 1.5 at 3) */
 static float hardswish_grad(float v) { return v < -3.0f ? 0.0f : v < 3.0f ? v * (1.0f / 3.0f) + 0.5f : 1.0f; }
 
+/* The piecewise-constant derivatives are masks (rather than multiplies,
+ * so that inf * 0 never makes a NaN): dx = dy & (lo < x < hi), times a
+ * constant (hi = INFINITY: no upper bound). SSE2 is part of x86-64; elsewhere the scalar loop does it.
+ * Each element is read before it is written, so dx may equal dy. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+static void masked(const float *x, const float *dy, float *dx, size_t n, float lo, float hi, float scale)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), vs = _mm_set1_ps(scale);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(x + i);
+        __m128 m = _mm_cmpgt_ps(v, vlo);
+        if (hi < INFINITY)
+            m = _mm_and_ps(m, _mm_cmplt_ps(v, vhi));
+        _mm_storeu_ps(dx + i, _mm_and_ps(m, _mm_mul_ps(_mm_loadu_ps(dy + i), vs)));
+    }
+#endif
+    for (; i < n; i++)
+        dx[i] = x[i] > lo && (x[i] < hi || hi == INFINITY) ? dy[i] * scale : 0.0f;
+}
+
 #define EACH(expr)                                                                                 \
     for (size_t i = 0; i < n; i++) {                                                               \
         float v = x[i];                                                                            \
@@ -33,18 +58,9 @@ static float hardswish_grad(float v) { return v < -3.0f ? 0.0f : v < 3.0f ? v * 
 void tl_activation_backward(int act, const float *x, const float *dy, float *dx, size_t n)
 {
     switch (act) {
-    case TL_ACT_RELU: /* masks rather than multiplies so that inf * 0 never makes a NaN */
-        for (size_t i = 0; i < n; i++)
-            dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
-        break;
-    case TL_ACT_RELU6:
-        for (size_t i = 0; i < n; i++)
-            dx[i] = x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f;
-        break;
-    case TL_ACT_HARDSIGMOID:
-        for (size_t i = 0; i < n; i++)
-            dx[i] = x[i] > -3.0f && x[i] < 3.0f ? dy[i] * (1.0f / 6.0f) : 0.0f;
-        break;
+    case TL_ACT_RELU: masked(x, dy, dx, n, 0.0f, INFINITY, 1.0f); break;
+    case TL_ACT_RELU6: masked(x, dy, dx, n, 0.0f, 6.0f, 1.0f); break;
+    case TL_ACT_HARDSIGMOID: masked(x, dy, dx, n, -3.0f, 3.0f, 1.0f / 6.0f); break;
     case TL_ACT_SIGMOID:
         EACH(sigmoidf(v) * (1.0f - sigmoidf(v)));
         break;

@@ -29,6 +29,15 @@ void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, c
  * groups; the result for a row does not depend on the range it came in. */
 void tl_conv_backward_weight(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *dy, float *dw,
                              float *db, int co0, int co1, float *scratch);
+/* Weight gradient of an ungrouped layer (groups == 1) over n images at
+ * once (x: n x cin*h*w, dy: n x cout*oh*ow, image-major), TRANSPOSED:
+ * dwt (K x cout, K = cin*kh*kw) = sum over images of im2col(x) dy^T, added
+ * to dwt when accumulate, else overwriting it; db (cout, may be NULL) +=
+ * each image's row sums of dy, in double. The sum runs in a fixed order
+ * over the n images given. Scratch: tl_conv_wgrad_scratch_floats. */
+size_t tl_conv_wgrad_scratch_floats(const tl_conv_geom *g);
+void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *dy, float *dwt,
+                          int accumulate, double *db, float *scratch);
 
 /* dx = dy * f'(x), x being the activation's input; dx may equal dy.
  * At the kinks PyTorch's choices: relu'(0) = 0, relu6'(0) = relu6'(6) = 0,
@@ -58,6 +67,12 @@ void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, c
 void tl_bn_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
                           const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta, int c0,
                           int c1);
+/* The same two, vectorised (batchnorm_train.c): what the tape runs. */
+void tl_batchnorm_train_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                                float eps, float *y, float *mean, float *var_biased, float *invstd, int c0, int c1);
+void tl_batchnorm_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
+                                 const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
+                                 int c0, int c1);
 
 /* Layer norm over the last dim (rows x d), as tl_layernorm, also saving
  * each row's mean and invstd. */

@@ -1,10 +1,11 @@
-/* Convolution backward over one NCHW image. Data gradient: per column tile,
- * col = W^T dy (one GEMM) scattered back with col2im; 1x1 stride-1 unpadded
- * layers are one GEMM straight into dx. Weight gradient: dw += dy col^T per
- * tile, the im2col tile rebuilt from x as in the forward pass. Depthwise
- * layers skip the GEMM (K = kh*kw would be mostly packing): stride-1 data
- * gradients run the forward SIMD plane kernel on the flipped kernel, the
- * rest are per-tap loops. */
+/* Convolution backward over NCHW images. Data gradient (per image): per
+ * column tile, col = W^T dy (one GEMM) scattered back with col2im; 1x1
+ * stride-1 unpadded layers are one GEMM straight into dx. Weight gradient:
+ * dw += dy col^T per tile of one image, or (tl_conv_wgrad_images) over
+ * tiles spanning several images. Depthwise layers skip the GEMM (K = kh*kw
+ * would be mostly packing): stride-1 data gradients run the forward SIMD
+ * plane kernel on the flipped kernel, other strides per-tap loops; weight
+ * gradients are per-tap dot products over padded copies. */
 #include "backward.h"
 #include "simd.h"
 
@@ -31,10 +32,14 @@ static int tile_cols(const tl_conv_geom *g)
     return (int)(cols < ohw ? cols : ohw);
 }
 
+static size_t dw_weight_scratch(const tl_conv_geom *g);
+
 size_t tl_conv_backward_scratch_floats(const tl_conv_geom *g)
 {
-    if (is_depthwise(g)) /* per-tap column sums, or the flipped kernel */
-        return (size_t)g->kh * g->kw * (g->ow > 1 ? g->ow : 1);
+    if (is_depthwise(g)) { /* padded copies for the weight gradient, or the flipped kernel */
+        size_t a = dw_weight_scratch(g), b = (size_t)g->kh * g->kw;
+        return a > b ? a : b;
+    }
     if (is_direct(g))
         return 0;
     return group_k(g) * (size_t)tile_cols(g);
@@ -55,16 +60,17 @@ static void valid_cols(const tl_conv_geom *g, int kx, int *off, int *lo, int *hi
         *hi = *lo;
 }
 
-/* Walks the im2col tile of one group: rows (ci, ky, kx), columns output
- * pixels c0..c0+nc; gather copies x into col, scatter adds col into x. */
-static void col_tile(const tl_conv_geom *g, float *x, int cin_g, int c0, int nc, float *col, int scatter)
+/* Walks the im2col tile of one group: rows (ci, ky, kx) ld floats apart,
+ * columns output pixels c0..c0+nc; gather copies x into col, scatter adds
+ * col into x. */
+static void col_tile(const tl_conv_geom *g, float *x, int cin_g, int c0, int nc, float *col, size_t ld, int scatter)
 {
     const int ow = g->ow, sw = g->stride_w;
     float *row = col;
     for (int ci = 0; ci < cin_g; ci++) {
         float *xc = x + (size_t)ci * g->h * g->w;
         for (int ky = 0; ky < g->kh; ky++) {
-            for (int kx = 0; kx < g->kw; kx++, row += nc) {
+            for (int kx = 0; kx < g->kw; kx++, row += ld) {
                 int off, vlo, vhi;
                 valid_cols(g, kx, &off, &vlo, &vhi);
                 for (int p = c0; p < c0 + nc;) {
@@ -111,16 +117,6 @@ static void axpy(float *restrict y, const float *restrict x, float a, size_t n)
             y[j] += a * x[j];
     for (; i < n; i++)
         y[i] += a * x[i];
-}
-
-static void mul_acc(float *restrict acc, const float *restrict a, const float *restrict b, size_t n)
-{
-    size_t i = 0;
-    for (; i + BLOCK <= n; i += BLOCK)
-        for (size_t j = i; j < i + BLOCK; j++)
-            acc[j] += a[j] * b[j];
-    for (; i < n; i++)
-        acc[i] += a[i] * b[i];
 }
 
 /* With stride 1 the transposed depthwise convolution is a depthwise
@@ -199,46 +195,92 @@ void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, c
         for (int c0 = 0; c0 < ohw; c0 += cols) {
             int nc = ohw - c0 < cols ? ohw - c0 : cols;
             tl_sgemm(ws, 1, 0, K, nc, cout_g, 1.0f, wg, K, dyg + c0, ohw, 0.0f, scratch, nc);
-            col_tile(g, dxg, cin_g, c0, nc, scratch, 1);
+            col_tile(g, dxg, cin_g, c0, nc, scratch, (size_t)nc, 1);
         }
     }
 }
 
-/* One pass over the rows: per tap a row of column partial sums
- * (vectorisable), each summed in double at the end. */
+/* Depthwise weight gradient: each tap is one dot product of dy with a
+ * strided window of the zero-padded input. The padded input is stored per
+ * row as `stride` phases (columns c with c % stride == phase, in order), so
+ * every tap reads contiguous floats; dy rows are padded with zeros to a
+ * multiple of 16, so every dot product runs in whole 16-lane blocks. */
+#define DW_LANES 16
+
+typedef struct {
+    int ow16, pw, rows; /* padded dy row, phase width, padded input rows */
+} dw_layout;
+
+static dw_layout dw_layout_of(const tl_conv_geom *g)
+{
+    dw_layout L;
+    int s = g->stride_w, wp = g->w + g->pad_l + g->pad_r, reach = (g->kw - 1) * g->dil_w / s;
+    L.ow16 = (g->ow + DW_LANES - 1) / DW_LANES * DW_LANES;
+    L.pw = (wp + s - 1) / s;
+    if (L.pw < L.ow16 + reach)
+        L.pw = L.ow16 + reach;
+    L.rows = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    return L;
+}
+
+static size_t dw_weight_scratch(const tl_conv_geom *g)
+{
+    dw_layout L = dw_layout_of(g);
+    return (size_t)g->oh * L.ow16 + (size_t)L.rows * g->stride_w * L.pw;
+}
+
+static double tap_dot(const float *restrict dyp, const float *restrict x, int rows, int ow16, size_t xstride)
+{
+    float acc[DW_LANES] = {0};
+    for (int r = 0; r < rows; r++) {
+        const float *restrict d = dyp + (size_t)r * ow16, *restrict xr = x + (size_t)r * xstride;
+        for (int i = 0; i < ow16; i += DW_LANES)
+            for (int j = 0; j < DW_LANES; j++)
+                acc[j] += d[i + j] * xr[i + j];
+    }
+    double s = 0;
+    for (int j = 0; j < DW_LANES; j++)
+        s += acc[j];
+    return s;
+}
+
 static void depthwise_weight(const tl_conv_geom *g, const float *x, const float *dy, float *dw, int c0, int c1,
-                             float *acc)
+                             float *scratch)
 {
     const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
-    const int s = g->stride_w, ow = g->ow;
+    const int s = g->stride_w;
+    const dw_layout L = dw_layout_of(g);
+    const size_t row = (size_t)s * L.pw;
+    float *dyp = scratch, *xp = scratch + (size_t)g->oh * L.ow16;
+    memset(scratch, 0, sizeof(float) * dw_weight_scratch(g));
     for (int c = c0; c < c1; c++) {
         const float *xc = x + c * in_plane, *dyc = dy + c * out_plane;
-        memset(acc, 0, sizeof(float) * taps * ow);
-        for (int oy = 0; oy < g->oh; oy++) {
-            const float *dyr = dyc + (size_t)oy * ow;
-            for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
-                if (iy < 0 || iy >= g->h)
-                    continue;
-                const float *xr = xc + (size_t)iy * g->w;
-                for (int kx = 0; kx < g->kw; kx++) {
-                    int off, lo, hi;
-                    valid_cols(g, kx, &off, &lo, &hi);
-                    float *a = acc + ((size_t)ky * g->kw + kx) * ow;
-                    if (s == 1)
-                        mul_acc(a + lo, dyr + lo, xr + lo + off, (size_t)(hi - lo));
-                    else
-                        for (int ox = lo; ox < hi; ox++)
-                            a[ox] += dyr[ox] * xr[ox * s + off];
-                }
+        for (int oy = 0; oy < g->oh; oy++)
+            memcpy(dyp + (size_t)oy * L.ow16, dyc + (size_t)oy * g->ow, sizeof(float) * g->ow);
+        /* padded rows outside the input and padded columns stay zero */
+        for (int r = 0; r < L.rows; r++) {
+            int iy = r - g->pad_t;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            const float *xr = xc + (size_t)iy * g->w;
+            float *dst = xp + (size_t)r * row;
+            if (s == 1) {
+                memcpy(dst + g->pad_l, xr, sizeof(float) * g->w);
+                continue;
+            }
+            for (int ix = 0, ph = g->pad_l % s, at = g->pad_l / s; ix < g->w; ix++) {
+                dst[(size_t)ph * L.pw + at] = xr[ix];
+                if (++ph == s)
+                    ph = 0, at++;
             }
         }
-        for (size_t k = 0; k < taps; k++) {
-            double sum = 0;
-            for (int ox = 0; ox < ow; ox++)
-                sum += acc[k * ow + ox];
-            dw[c * taps + k] += (float)sum;
-        }
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                int col = kx * g->dil_w;
+                const float *x0 = xp + (size_t)ky * g->dil_h * row + (size_t)(col % s) * L.pw + col / s;
+                dw[c * taps + (size_t)ky * g->kw + kx] +=
+                    (float)tap_dot(dyp, x0, g->oh, L.ow16, row * g->stride_h);
+            }
     }
 }
 
@@ -274,12 +316,91 @@ void tl_conv_backward_weight(tl_kws *ws, const tl_conv_geom *g, const float *x, 
             const float *col = xg + c0;
             int ldcol = hw;
             if (!direct) {
-                col_tile(g, (float *)xg, cin_g, c0, nc, scratch, 0);
+                col_tile(g, (float *)xg, cin_g, c0, nc, scratch, (size_t)nc, 0);
                 col = scratch;
                 ldcol = nc;
             }
             tl_sgemm(ws, 0, 1, r1 - r0, K, nc, 1.0f, dy + (size_t)r0 * ohw + c0, ohw, col, ldcol, 1.0f,
                      dw + (size_t)r0 * K, K);
         }
+    }
+}
+
+/* Weight gradient of an ungrouped layer over several images: columns are
+ * (image, pixel) pairs, cut into tiles that may span images, so layers
+ * with small maps still give the GEMM long inner products. The result is
+ * kept transposed (K x cout): the GEMM's A is then the im2col tile as it
+ * is built (or the input itself for 1x1 layers) and its B the transposed
+ * dy tile, both packed without transposition. */
+#define WGRAD_BUDGET (1 << 19)
+#define WGRAD_MAX_COLS 384
+
+static int wgrad_cols(const tl_conv_geom *g)
+{
+    size_t cols = WGRAD_BUDGET / (group_k(g) + (size_t)g->cout);
+    if (cols > WGRAD_MAX_COLS)
+        cols = WGRAD_MAX_COLS;
+    cols = cols / 16 * 16;
+    return cols < 16 ? 16 : (int)cols;
+}
+
+size_t tl_conv_wgrad_scratch_floats(const tl_conv_geom *g)
+{
+    return (group_k(g) + (size_t)g->cout) * (size_t)wgrad_cols(g);
+}
+
+void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *dy, float *dwt,
+                          int accumulate, double *db, float *scratch)
+{
+    const int ohw = g->oh * g->ow, hw = g->h * g->w, cout = g->cout, K = (int)group_k(g);
+    const int cols = wgrad_cols(g), direct = is_direct(g);
+    const size_t in_size = (size_t)g->cin * hw, out_size = (size_t)cout * ohw;
+    float *col = scratch, *dyt = scratch + (size_t)K * cols;
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (db)
+        for (int b = 0; b < n; b++)
+            for (int co = 0; co < cout; co++) {
+                const float *r = dy + b * out_size + (size_t)co * ohw;
+                double s = 0;
+                for (int i = 0; i < ohw; i++)
+                    s += r[i];
+                db[co] += s;
+            }
+    const int64_t total = (int64_t)n * ohw;
+    if (total == 0 && !accumulate)
+        memset(dwt, 0, sizeof(float) * (size_t)K * cout);
+    for (int64_t q0 = 0; q0 < total; q0 += cols) {
+        int nc = (int)(total - q0 < cols ? total - q0 : cols);
+        int b = (int)(q0 / ohw), p = (int)(q0 % ohw);
+        const float *a = col;
+        int lda = nc;
+        if (direct && p + nc <= ohw) {
+            a = x + b * in_size + p;
+            lda = hw;
+        }
+        for (int done = 0; done < nc;) {
+            int bb = (int)((q0 + done) / ohw), pp = (int)((q0 + done) % ohw);
+            int len = ohw - pp < nc - done ? ohw - pp : nc - done;
+            const float *xb = x + bb * in_size, *dyb = dy + bb * out_size + pp;
+            if (a == col) {
+                if (direct)
+                    for (int ci = 0; ci < g->cin; ci++)
+                        memcpy(col + (size_t)ci * nc + done, xb + (size_t)ci * hw + pp, sizeof(float) * len);
+                else
+                    col_tile(g, (float *)xb, g->cin, pp, len, col + done, (size_t)nc, 0);
+            }
+            /* dy tile transposed, in blocks of rows that stay in L1 */
+            for (int i0 = 0; i0 < len; i0 += 16) {
+                int i1 = i0 + 16 < len ? i0 + 16 : len;
+                for (int co = 0; co < cout; co++) {
+                    const float *r = dyb + (size_t)co * ohw;
+                    for (int i = i0; i < i1; i++)
+                        dyt[(size_t)(done + i) * cout + co] = r[i];
+                }
+            }
+            done += len;
+        }
+        tl_sgemm(ws, 0, 0, K, cout, nc, 1.0f, a, lda, dyt, cout, beta, dwt, cout);
+        beta = 1.0f;
     }
 }

@@ -1,4 +1,5 @@
 #include "tape.h"
+#include "infer.h"
 #include "kernels/backward.h"
 #include "node_forward.h"
 
@@ -13,6 +14,8 @@ typedef struct {
     float *probs;       /* ATTENTION: batch x heads x t x t */
     uint8_t *mask;      /* DROPOUT: batch x size */
     int rg;             /* requires grad */
+    int pre;            /* in the frozen prefix: computed by inference */
+    int keep;           /* its value is stored (the tape computes it, or reads it) */
     int bn_train;       /* BN ran on batch statistics in the last forward */
     int written;        /* backward: grad holds a contribution */
 } slot;
@@ -30,6 +33,29 @@ struct tl_tape {
     int nw;
     size_t scratch_floats;
     float *tmp;         /* batch x largest node: a second contribution to a gradient */
+    /* Convolution weight gradients: the batch is cut into `parts` fixed
+     * runs of images, each summed into its own (transposed) accumulator,
+     * then the parts are added in order: results do not depend on which
+     * thread ran a part, nor on the thread count up to `parts`. */
+    int parts;
+    float **wacc;       /* parts x wacc_floats */
+    double *bacc;       /* parts x bacc_floats */
+    size_t wacc_floats, bacc_floats;
+    /* Gradient buffers are shared by nodes whose gradients are never live
+     * at the same time (a node's gradient lives from its last consumer's
+     * backward step to its own). */
+    float **gslot;
+    size_t *gslot_floats;
+    int ngslots;
+    /* The frozen prefix (nodes that need no gradient and run the same in
+     * training as in inference) runs through the fused inference engine,
+     * one image per thread, on a view of the model cut after its last
+     * needed node; only the values the rest of the graph reads are kept. */
+    tl_model sub;
+    tl_infer *prefix;
+    int *pre_nodes;
+    float **pre_dst;
+    int npre;
     size_t bytes;
     int train;
     uint64_t seed;
@@ -41,6 +67,187 @@ static int node_trains(const tl_model *m, const tl_node *n)
 {
     return param_trains(m, n->weight) || param_trains(m, n->bias) || param_trains(m, n->extra[0]) ||
            param_trains(m, n->extra[1]);
+}
+
+/* Weight gradients of these convolutions are summed per part of the batch
+ * (one GEMM over tiles spanning images); others go by channel ranges. */
+static int conv_by_parts(const tl_model *m, const tl_node *n)
+{
+    return n->op == TL_OP_CONV && n->geom.groups == 1 && param_trains(m, n->weight);
+}
+
+static int grow_accumulators(tl_tape *t, tl_err *e)
+{
+    size_t wf = 0, bf = 0;
+    for (int i = 0; i < t->m->nnodes; i++) {
+        const tl_node *n = &t->m->nodes[i];
+        if (!conv_by_parts(t->m, n))
+            continue;
+        size_t f = (size_t)t->m->params[n->weight].numel;
+        wf = f > wf ? f : wf;
+        bf = (size_t)n->c > bf ? (size_t)n->c : bf;
+    }
+    if (wf <= t->wacc_floats && bf <= t->bacc_floats)
+        return 0;
+    wf = wf > t->wacc_floats ? wf : t->wacc_floats;
+    bf = bf > t->bacc_floats ? bf : t->bacc_floats;
+    for (int k = 0; k < t->parts; k++) {
+        tl_free(t->wacc[k]);
+        t->bytes -= t->wacc_floats * sizeof(float);
+        if (!(t->wacc[k] = tl_alloc_array(wf, sizeof(float))))
+            return tl_fail(e, "out of memory for weight gradients");
+        t->bytes += wf * sizeof(float);
+    }
+    tl_free(t->bacc);
+    if (!(t->bacc = tl_alloc_array((size_t)t->parts * bf, sizeof(double))))
+        return tl_fail(e, "out of memory for weight gradients");
+    t->wacc_floats = wf;
+    t->bacc_floats = bf;
+    return 0;
+}
+
+static void free_grads(tl_tape *t)
+{
+    for (int k = 0; k < t->ngslots; k++) {
+        tl_free(t->gslot[k]);
+        t->bytes -= t->gslot_floats[k] * sizeof(float);
+    }
+    t->ngslots = 0;
+    for (int i = 0; t->s && i < t->m->nnodes; i++)
+        t->s[i].grad = NULL;
+}
+
+/* Interval partitioning in backward order: node i's gradient is live while
+ * nodes end[i] down to i run backward (end: its last consumer, or beyond
+ * the graph for the loss's input). A slot is reused once its occupant's
+ * interval is over; the best-fitting free slot is taken, else the largest
+ * free one grows, else a new one is made. */
+static int plan_grads(tl_tape *t, tl_err *e)
+{
+    const tl_model *m = t->m;
+    int n = m->nnodes, cnt = 0, rc = 0;
+    int *end = malloc((size_t)n * sizeof *end), *order = malloc((size_t)n * sizeof *order);
+    int *occupant = malloc((size_t)n * sizeof *occupant), *slot_of = malloc((size_t)n * sizeof *slot_of);
+    size_t *need = calloc((size_t)n, sizeof *need);
+    if (!end || !order || !occupant || !slot_of || !need) {
+        rc = tl_fail(e, "out of memory");
+        goto out;
+    }
+    free_grads(t);
+    for (int i = 0; i < n; i++)
+        end[i] = -1;
+    for (int c = 0; c < n; c++)
+        for (int k = 0; k < 2; k++) {
+            int in = m->nodes[c].in[k];
+            if (in >= 0 && t->s[c].rg && end[in] < c)
+                end[in] = c;
+        }
+    for (int i = n - 1; i > 0; i--) {
+        if (!t->s[i].rg)
+            continue;
+        if (end[i] < 0)
+            end[i] = n;
+        int at = cnt++; /* insertion by end, latest first */
+        while (at > 0 && end[order[at - 1]] < end[i]) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = i;
+    }
+    int nslots = 0;
+    for (int q = 0; q < cnt; q++) {
+        int i = order[q], best = -1;
+        size_t want = (size_t)t->max_batch * (size_t)tl_node_size(&m->nodes[i]);
+        for (int k = 0; k < nslots; k++) {
+            if (occupant[k] <= end[i])
+                continue;
+            int fits = need[k] >= want, bfits = best >= 0 && need[best] >= want;
+            if (best < 0 || (fits && (!bfits || need[k] < need[best])) || (!fits && !bfits && need[k] > need[best]))
+                best = k;
+        }
+        if (best < 0)
+            best = nslots++;
+        if (need[best] < want)
+            need[best] = want;
+        occupant[best] = i;
+        slot_of[i] = best;
+    }
+    if (nslots > 0 && (!(t->gslot = realloc(t->gslot, (size_t)nslots * sizeof *t->gslot)) ||
+                       !(t->gslot_floats = realloc(t->gslot_floats, (size_t)nslots * sizeof *t->gslot_floats)))) {
+        rc = tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nslots; k++) {
+        if (!(t->gslot[k] = tl_alloc_array(need[k], sizeof(float)))) {
+            rc = tl_fail(e, "out of memory for gradients (%zu MiB in one buffer)", need[k] * sizeof(float) >> 20);
+            goto out;
+        }
+        t->gslot_floats[k] = need[k];
+        t->bytes += need[k] * sizeof(float);
+        t->ngslots = k + 1;
+    }
+    for (int q = 0; q < cnt; q++)
+        t->s[order[q]].grad = t->gslot[slot_of[order[q]]];
+out:
+    free(end);
+    free(order);
+    free(occupant);
+    free(slot_of);
+    free(need);
+    return rc;
+}
+
+/* A node belongs to the prefix when nothing upstream trains, it is not
+ * random in training (active dropout) and its inputs are in the prefix;
+ * it is kept when a node outside the prefix reads it. Values are
+ * allocated as nodes first need them and kept from then on. */
+static int plan_prefix(tl_tape *t, tl_err *e)
+{
+    const tl_model *m = t->m;
+    size_t b = (size_t)t->max_batch;
+    int last = 0, npre = 0;
+    t->s[0].pre = 1;
+    t->s[0].keep = 0;
+    for (int i = 1; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        int pre = !t->s[i].rg && !(n->op == TL_OP_DROPOUT && n->p > 0);
+        for (int k = 0; k < 2; k++)
+            if (n->in[k] >= 0 && !t->s[n->in[k]].pre)
+                pre = 0;
+        t->s[i].pre = pre;
+        t->s[i].keep = !pre;
+        if (!pre)
+            for (int k = 0; k < 2; k++)
+                if (n->in[k] >= 0 && t->s[n->in[k]].pre) {
+                    t->s[n->in[k]].keep = 1;
+                    last = n->in[k] > last ? n->in[k] : last;
+                }
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        slot *s = &t->s[i];
+        npre += i > 0 && s->pre && s->keep;
+        if (s->keep && !s->value) {
+            size_t floats = b * (size_t)tl_node_size(&m->nodes[i]);
+            if (!(s->value = tl_alloc_array(floats, sizeof(float))))
+                return tl_fail(e, "out of memory for the activations of %s",
+                               m->nodes[i].name[0] ? m->nodes[i].name : "a layer");
+            t->bytes += floats * sizeof(float);
+        }
+    }
+    tl_infer_free(t->prefix);
+    t->prefix = NULL;
+    t->npre = 0;
+    if (npre == 0)
+        return 0;
+    t->sub = *m;
+    t->sub.nnodes = last + 1;
+    for (int i = 1; i <= last; i++)
+        if (t->s[i].pre && t->s[i].keep) {
+            t->pre_nodes[t->npre] = i;
+            t->pre_dst[t->npre++] = t->s[i].value;
+        }
+    t->prefix = tl_infer_new(&t->sub, t->nw, t->pre_nodes, t->npre, e);
+    return t->prefix ? 0 : -1;
 }
 
 /* Gradient buffers exist only for nodes whose gradient matters: a frozen
@@ -56,15 +263,10 @@ int tl_tape_refresh(tl_tape *t, tl_err *e)
             if (n->in[k] >= 0 && t->s[n->in[k]].rg)
                 rg = 1;
         t->s[i].rg = rg;
-        if (rg && !t->s[i].grad) {
-            size_t floats = (size_t)t->max_batch * (size_t)tl_node_size(n);
-            t->s[i].grad = tl_alloc_array(floats, sizeof(float));
-            if (!t->s[i].grad)
-                return tl_fail(e, "out of memory for the gradients of %s", n->name[0] ? n->name : "a layer");
-            t->bytes += floats * sizeof(float);
-        }
     }
-    return 0;
+    if (plan_grads(t, e) || plan_prefix(t, e))
+        return -1;
+    return grow_accumulators(t, e);
 }
 
 int tl_tape_requires_grad(const tl_tape *t, int node) { return t->s[node].rg; }
@@ -85,7 +287,6 @@ void tl_tape_free(tl_tape *t)
     for (int i = 0; t->s && i < t->m->nnodes; i++) {
         slot *s = &t->s[i];
         tl_free(s->value);
-        tl_free(s->grad);
         tl_free(s->mean);
         tl_free(s->var);
         tl_free(s->invstd);
@@ -96,6 +297,16 @@ void tl_tape_free(tl_tape *t)
         tl_kws_free(t->w[w].kws);
         tl_free(t->w[w].scratch);
     }
+    for (int k = 0; t->wacc && k < t->parts; k++)
+        tl_free(t->wacc[k]);
+    free(t->wacc);
+    tl_free(t->bacc);
+    free_grads(t);
+    free(t->gslot);
+    free(t->gslot_floats);
+    tl_infer_free(t->prefix);
+    free(t->pre_nodes);
+    free(t->pre_dst);
     free(t->w);
     free(t->s);
     tl_free(t->tmp);
@@ -114,9 +325,13 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
     t->m = m;
     t->max_batch = max_batch < 1 ? 1 : max_batch;
     t->nw = nthreads < 1 ? 1 : nthreads;
+    t->parts = t->nw < 4 ? 4 : t->nw;
     t->s = calloc((size_t)m->nnodes, sizeof *t->s);
     t->w = calloc((size_t)t->nw, sizeof *t->w);
-    if (!t->s || !t->w) {
+    t->wacc = calloc((size_t)t->parts, sizeof *t->wacc);
+    t->pre_nodes = calloc((size_t)m->nnodes, sizeof *t->pre_nodes);
+    t->pre_dst = calloc((size_t)m->nnodes, sizeof *t->pre_dst);
+    if (!t->s || !t->w || !t->wacc || !t->pre_nodes || !t->pre_dst) {
         tl_tape_free(t);
         tl_fail(e, "out of memory");
         return NULL;
@@ -129,7 +344,6 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         size_t size = (size_t)tl_node_size(n);
         if (size > largest)
             largest = size;
-        s->value = grab(t, b * size, &bad);
         if (n->op == TL_OP_BN) {
             s->mean = grab(t, (size_t)n->c, &bad);
             s->var = grab(t, (size_t)n->c, &bad);
@@ -147,6 +361,8 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         if (n->op == TL_OP_CONV) {
             size_t f = tl_conv_scratch_floats(&n->geom), bw = tl_conv_backward_scratch_floats(&n->geom);
             need = f > bw ? f : bw;
+            if (n->geom.groups == 1 && tl_conv_wgrad_scratch_floats(&n->geom) > need)
+                need = tl_conv_wgrad_scratch_floats(&n->geom);
         } else if (n->op == TL_OP_ATTENTION) {
             need = tl_attention_core_scratch_floats(n->c, n->w, n->heads);
         }
@@ -264,7 +480,7 @@ static void bn_forward_range(void *ctx, int64_t c0, int64_t c1, int w)
     const tl_node *n = &m->nodes[j->node];
     slot *s = &j->t->s[j->node];
     (void)w;
-    tl_bn_train_forward(j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight), P(m, n->bias), n->eps,
+    tl_batchnorm_train_forward(j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight), P(m, n->bias), n->eps,
                         s->value, s->mean, s->var, s->invstd, (int)c0, (int)c1);
 }
 
@@ -321,10 +537,15 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
         pool = NULL;
     t->train = train;
     t->seed = seed;
-    memcpy(t->s[0].value, x, (size_t)n * (size_t)tl_node_size(&m->nodes[0]) * sizeof(float));
+    if (t->prefix)
+        tl_infer_run(t->prefix, pool, n, x, t->pre_dst);
+    if (t->s[0].value)
+        memcpy(t->s[0].value, x, (size_t)n * (size_t)tl_node_size(&m->nodes[0]) * sizeof(float));
     for (int i = 1; i < m->nnodes; i++) {
         const tl_node *nd = &m->nodes[i];
         slot *s = &t->s[i];
+        if (s->pre)
+            continue;
         job j = {t, i, n};
         s->bn_train = 0;
         if (nd->op == TL_OP_BN && train && !m->freeze_bn && param_trains(m, nd->weight)) {
@@ -508,6 +729,64 @@ static void conv_weight_range(void *ctx, int64_t c0, int64_t c1, int w)
     }
 }
 
+/* Part k of the batch: its weight-gradient sum, then its images' data
+ * gradients while dy is still warm in cache. */
+static void conv_part_range(void *ctx, int64_t k0, int64_t k1, int w)
+{
+    bjob *j = ctx;
+    tl_tape *t = j->t;
+    const tl_model *m = t->m;
+    const tl_node *n = &m->nodes[j->node];
+    size_t in_size = (size_t)tl_node_size(&m->nodes[n->in[0]]), size = (size_t)tl_node_size(n);
+    worker *wk = &t->w[w];
+    for (int64_t k = k0; k < k1; k++) {
+        int b0 = (int)(k * j->n / t->parts), b1 = (int)((k + 1) * j->n / t->parts);
+        double *db = NULL;
+        if (G(m, n->bias)) {
+            db = t->bacc + (size_t)k * t->bacc_floats;
+            memset(db, 0, sizeof(double) * (size_t)n->c);
+        }
+        tl_conv_wgrad_images(wk->kws, &n->geom, b1 - b0, t->s[n->in[0]].value + (size_t)b0 * in_size,
+                             t->s[j->node].grad + (size_t)b0 * size, t->wacc[k], 0, db, wk->scratch);
+        if (j->dx0)
+            for (int b = b0; b < b1; b++)
+                tl_conv_backward_data(wk->kws, &n->geom, t->s[j->node].grad + (size_t)b * size, P(m, n->weight),
+                                      j->dx0 + (size_t)b * in_size, wk->scratch);
+    }
+}
+
+/* dw[co][r] += sum over parts of acc[r][co], rows r of K in blocks that
+ * keep the strided side in cache. */
+#define REDUCE_ROWS 16
+static void conv_reduce_range(void *ctx, int64_t r0, int64_t r1, int w)
+{
+    bjob *j = ctx;
+    tl_tape *t = j->t;
+    const tl_model *m = t->m;
+    const tl_node *n = &m->nodes[j->node];
+    float *dw = G(m, n->weight), *dbias = G(m, n->bias);
+    const int cout = n->c;
+    const int64_t K = m->params[n->weight].numel / cout;
+    (void)w;
+    for (int64_t blk = r0; blk < r1; blk++) {
+        int64_t a = blk * REDUCE_ROWS, b = a + REDUCE_ROWS < K ? a + REDUCE_ROWS : K;
+        for (int co = 0; co < cout; co++)
+            for (int64_t r = a; r < b; r++) {
+                float s = t->wacc[0][r * cout + co];
+                for (int k = 1; k < t->parts; k++)
+                    s += t->wacc[k][r * cout + co];
+                dw[co * K + r] += s;
+            }
+        if (dbias && blk == 0)
+            for (int co = 0; co < cout; co++) {
+                double s = 0;
+                for (int k = 0; k < t->parts; k++)
+                    s += t->bacc[(size_t)k * t->bacc_floats + co];
+                dbias[co] += (float)s;
+            }
+    }
+}
+
 static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
 {
     bjob *j = ctx;
@@ -520,7 +799,7 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
         /* dx is needed even when nothing upstream trains: the kernel
          * writes it, so give it the scratch copy. */
         float *dx = j->dx0 ? j->dx0 : j->t->tmp;
-        tl_bn_train_backward(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight), s->mean, s->invstd,
+        tl_batchnorm_train_backward(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight), s->mean, s->invstd,
                              dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
         return;
     }
@@ -670,6 +949,10 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
             tl_parallel_for(pool, nd->c, 1, bn_backward_range, &j);
             if (!s->bn_train && j.dx0)
                 tl_parallel_for(pool, n, 1, backward_range, &j);
+        } else if (conv_by_parts(m, nd)) {
+            int64_t K = m->params[nd->weight].numel / nd->c;
+            tl_parallel_for(pool, t->parts, 1, conv_part_range, &j);
+            tl_parallel_for(pool, (K + REDUCE_ROWS - 1) / REDUCE_ROWS, 1, conv_reduce_range, &j);
         } else {
             if (nd->op == TL_OP_CONV && node_trains(m, nd))
                 tl_parallel_for(pool, nd->c, 1, conv_weight_range, &j);

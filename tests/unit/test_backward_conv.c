@@ -206,6 +206,63 @@ static void test_split(tl_kws *ws)
     }
 }
 
+/* The batched weight gradient (ungrouped layers; column tiles spanning
+ * images) equals the per-image one summed over the images, transposed;
+ * accumulate adds, no images with accumulate off clears. */
+static void test_wgrad_images(tl_kws *ws)
+{
+    uint64_t s = 11;
+    conv_case extra[] = {
+        {"1x1_many_small", G(.cin = 6, .h = 4, .w = 7, .cout = 40, .kh = 1, .kw = 1)},
+        {"k3_many_small", G(.cin = 5, .h = 5, .w = 6, .cout = 33, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
+        {"1x1_big", G(.cin = 4, .h = 23, .w = 21, .cout = 3, .kh = 1, .kw = 1)},
+    };
+    double worst = 0;
+    for (size_t c = 0; c < NCASES + 3; c++) {
+        const conv_case *cc = c < NCASES ? &CASES[c] : &extra[c - NCASES];
+        if (cc->g.groups > 1)
+            continue;
+        problem p = make(cc->g, &s);
+        const int n = 37, cout = p.g.cout;
+        const size_t K = p.nw / cout;
+        float *x = bw_rand(&s, p.nx * n, 1.0f), *dy = bw_rand(&s, p.ny * n, 1.0f);
+        size_t ns = tl_conv_backward_scratch_floats(&p.g), nw = tl_conv_wgrad_scratch_floats(&p.g);
+        float *scratch = malloc(((ns > nw ? ns : nw) + 1) * sizeof *scratch);
+        float *dw = bw_zeros(p.nw), *db = bw_zeros(cout), *dwt = bw_rand(&s, p.nw, 1.0f);
+        double *dbd = calloc((size_t)cout, sizeof *dbd);
+        for (int b = 0; b < n; b++)
+            tl_conv_backward_weight(ws, &p.g, x + b * p.nx, dy + b * p.ny, dw, db, 0, cout, scratch);
+        tl_conv_wgrad_images(ws, &p.g, n, x, dy, dwt, 0, dbd, scratch);
+        double scale = 0, err = 0, berr = 0;
+        for (int co = 0; co < cout; co++) {
+            for (size_t k = 0; k < K; k++) {
+                scale = fmax(scale, fabs(dw[co * K + k]));
+                err = fmax(err, fabs(dw[co * K + k] - dwt[k * cout + co]));
+            }
+            berr = fmax(berr, fabs(db[co] - dbd[co]) / (fabs(db[co]) + 1.0));
+        }
+        err /= scale;
+        worst = fmax(worst, err);
+        CHECK_MSG(err < 1e-5 && berr < 1e-5, "%s: batched weight gradient off by %.3g (bias %.3g)", cc->name, err,
+                  berr);
+        float *twice = malloc(p.nw * sizeof *twice);
+        memcpy(twice, dwt, p.nw * sizeof *twice);
+        tl_conv_wgrad_images(ws, &p.g, n, x, dy, twice, 1, NULL, scratch);
+        int ok = 1;
+        for (size_t k = 0; k < p.nw; k++)
+            ok = ok && fabs(twice[k] - 2 * dwt[k]) <= 1e-5 * scale * 2;
+        CHECK_MSG(ok, "%s: accumulate does not add", cc->name);
+        tl_conv_wgrad_images(ws, &p.g, 0, x, dy, twice, 0, NULL, scratch);
+        ok = 1;
+        for (size_t k = 0; k < p.nw; k++)
+            ok = ok && twice[k] == 0.0f;
+        CHECK_MSG(ok, "%s: no images without accumulate leaves the gradient unchanged", cc->name);
+        free(twice), free(scratch), free(dw), free(db), free(dwt), free(dbd), free(x), free(dy);
+        unmake(&p);
+    }
+    printf("test_backward_conv: batched weight gradient, max relative error %.3g\n", worst);
+}
+
 static void test_simd(void)
 {
     const char *paths[] = {"scalar", "avx2", "avx512"};
@@ -293,6 +350,7 @@ int main(void)
         return check_finish("test_backward_conv");
     test_reference(ws);
     test_split(ws);
+    test_wgrad_images(ws);
     test_simd();
     test_torch(ws);
     printf("test_backward_conv: max relative error vs double reference %.3g, adjoint %.3g, finite differences %.3g, "

@@ -269,9 +269,59 @@ static void test_torch(void)
     bw_ref_done(&r);
 }
 
+/* The vectorised versions the tape runs (float lanes per plane) agree with
+ * the double two-pass ones: shapes with and without a tail of 16, a mean
+ * far from zero (the variance's correction for a rounded mean), channel
+ * ranges, NULL affine parameters and outputs. */
+static void test_bn_fast(void)
+{
+    const int shapes[][3] = {{4, 3, 49}, {3, 5, 112 * 112}, {2, 4, 17}, {5, 2, 1}, {1, 3, 3}};
+    uint64_t s = 21;
+    double worst = 0;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int n = shapes[k][0], c = shapes[k][1], hw = shapes[k][2];
+        size_t len = (size_t)n * c * hw;
+        float *x = bw_rand(&s, len, 1.0f), *dy = bw_rand(&s, len, 1.0f), *g = bw_rand(&s, c, 1.0f);
+        float *b = bw_rand(&s, c, 1.0f);
+        for (size_t i = 0; i < len; i++)
+            x[i] = x[i] * 0.5f + (k == 1 ? 40.0f : 0.0f);
+        float *y[2], *dx[2], *st[2][3], *dg[2], *db[2];
+        for (int v = 0; v < 2; v++) {
+            y[v] = bw_zeros(len), dx[v] = bw_zeros(len), dg[v] = bw_zeros(c), db[v] = bw_zeros(c);
+            for (int q = 0; q < 3; q++)
+                st[v][q] = bw_zeros(c);
+        }
+        const float *gg = k == 3 ? NULL : g, *bb = k == 3 ? NULL : b;
+        tl_bn_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[0], st[0][0], st[0][1], st[0][2], 0, c);
+        tl_bn_train_backward(n, c, hw, x, dy, gg, st[0][0], st[0][2], dx[0], dg[0], db[0], 0, c);
+        int cut = c / 2;
+        tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], st[1][1], st[1][2], cut, c);
+        tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], k == 4 ? NULL : st[1][1], st[1][2], 0,
+                                   cut);
+        tl_batchnorm_train_backward(n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], dg[1], db[1], 0, cut);
+        tl_batchnorm_train_backward(n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], k == 2 ? NULL : dg[1], db[1], cut,
+                                    c);
+        double e = fmax(bw_relerr(y[1], y[0], len), bw_relerr(dx[1], dx[0], len));
+        e = fmax(e, fmax(bw_relerr(st[1][0], st[0][0], c), bw_relerr(st[1][2], st[0][2], c)));
+        e = fmax(e, fmax(bw_relerr(dg[1], dg[0], cut), bw_relerr(db[1], db[0], c)));
+        if (k != 4)
+            e = fmax(e, bw_relerr(st[1][1], st[0][1], c));
+        worst = fmax(worst, e);
+        CHECK_MSG(e < 2e-5, "vectorised batch norm n=%d c=%d hw=%d: relative error %.3g", n, c, hw, e);
+        for (int v = 0; v < 2; v++) {
+            free(y[v]), free(dx[v]), free(dg[v]), free(db[v]);
+            for (int q = 0; q < 3; q++)
+                free(st[v][q]);
+        }
+        free(x), free(dy), free(g), free(b);
+    }
+    printf("test_backward_norm: vectorised batch norm, max relative error %.3g\n", worst);
+}
+
 int main(void)
 {
     test_bn();
+    test_bn_fast();
     test_ln();
     test_torch();
     printf("test_backward_norm: finite differences max relative error %.3g\n", worst_fd);
