@@ -61,7 +61,7 @@ $(TBIN)/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/check.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ)/tests/unit/check.o $(LIBA) $(LDLIBS)
 
-check: check-unit check-bats check-asan
+check: check-unit check-bats check-fuzz check-asan
 
 check-unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
@@ -69,11 +69,44 @@ check-unit: $(UNITS)
 check-bats: all $(TTOOLS)
 	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) scripts/run-bats.sh
 
+# The unit tests under valgrind (memcheck): invalid accesses, uninitialised
+# reads and definite leaks fail (scripts/run-valgrind.sh; suppressions in
+# tests/valgrind/tl.supp). Slow (valgrind runs code ~30x slower); a subset:
+# make check-valgrind VALGRIND_TESTS="test_image test_safetensors".
+VALGRIND_TESTS ?= $(UNIT_SRC:tests/unit/%.c=%)
+.PHONY: check-valgrind
+check-valgrind: $(UNITS)
+	@nice -n 10 scripts/run-valgrind.sh $(addprefix $(TBIN)/,$(VALGRIND_TESTS))
+
 # The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
 check-asan:
 	TL_SANITIZE=1 $(MAKE) OUT=build/asan OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  check-unit check-bats
+
+# Fuzzing (libFuzzer, Debian's clang): one target per input format,
+# tests/fuzz/fuzz_<format>.c, over a library built with coverage and
+# ASan+UBSan under build/fuzz/. `make fuzz` runs each for FUZZ_SECONDS
+# (corpora kept in build/fuzz/corpus/); `make check-fuzz` replays the seeds
+# and tests/fuzz/regressions/ and fuzzes each target briefly.
+FUZZ_CC      ?= clang
+FUZZ_OUT     ?= build/fuzz
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined
+FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_OUT)/%)
+.PHONY: fuzz-build fuzz-bins check-fuzz
+fuzz-build:
+	$(MAKE) CC=$(FUZZ_CC) OUT=$(FUZZ_OUT) OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
+fuzz-bins: $(FUZZ_BINS)
+$(FUZZ_OUT)/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBA) $(LDLIBS)
+fuzz: fuzz-build
+	nice -n 15 scripts/fuzz-run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_OUT)
+check-fuzz: fuzz-build
+	scripts/fuzz-run.sh --smoke --seconds $(FUZZ_SMOKE_SECONDS) $(FUZZ_OUT)
 
 deps:
 	scripts/deps.sh
@@ -81,7 +114,7 @@ deps:
 demo: all
 	scripts/demo.sh
 
-bench: all
+bench: all $(TBIN)/tl-bench $(TBIN)/tl-fmaprobe
 	scripts/bench/run.sh
 
 PREFIX ?= /usr/local

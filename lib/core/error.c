@@ -3,6 +3,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote file names, labels and spec text, which may hold line
+ * breaks or terminal escapes: every message stays one printable line. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            *s = '?';
+}
+
 int tl_fail(tl_err *e, const char *fmt, ...)
 {
     if (e) {
@@ -10,6 +19,7 @@ int tl_fail(tl_err *e, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
+        one_line(e->msg);
     }
     return -1;
 }
@@ -25,6 +35,7 @@ int tl_fail_prefix(tl_err *e, const char *fmt, ...)
         memcpy(old, e->msg, sizeof old);
         old[sizeof old - 1] = '\0';
         snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+        one_line(e->msg);
     }
     return -1;
 }

@@ -60,7 +60,11 @@ int tl_featset_load(const char *path, tl_featset *s, tl_err *e)
         goto out;
     for (;;) {
         if (s->n == cap) {
-            int64_t nc = cap ? cap * 2 : 1024;
+            /* Start from what about 1 MB holds, not 1024 rows: a header
+             * claiming a huge dim must not reserve gigabytes before a
+             * single record is read. Later growth follows records read. */
+            int64_t first = ((int64_t)1 << 18) / dim;
+            int64_t nc = cap ? cap * 2 : first < 1 ? 1 : first > 1024 ? 1024 : first;
             float *nx = realloc(s->X, (size_t)nc * (size_t)dim * sizeof(float));
             if (nx)
                 s->X = nx;

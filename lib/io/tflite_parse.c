@@ -362,8 +362,9 @@ static int parse_model(tl_tflite *m, tl_err *e)
          * capped at 127): the larger value is the real code. */
         codes[k] = code > dep ? code : dep;
         if (codes[k] < 0) {
+            int32_t bad = codes[k]; /* read before the free */
             tl_free(codes);
-            return tl_fail(e, "operator code %u is negative (%d)", k, codes[k]);
+            return tl_fail(e, "operator code %u is negative (%d)", k, bad);
         }
     }
 

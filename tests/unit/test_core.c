@@ -435,6 +435,12 @@ static void test_alloc_err(void)
     CHECK(strlen(e.msg) == sizeof e.msg - 1);
     tl_fail_prefix(&e, "%s", big);
     CHECK(strlen(e.msg) == sizeof e.msg - 1);
+    /* Fuzzing found messages quoting input split over lines (a spec
+     * "ratio=0.7\n5", a JSON "[\n]"): quoted text stays on one line. */
+    tl_fail(&e, "bad number '%s' at column %d", "0.7\n5\r\x1b[2J", 3);
+    CHECK_MSG(!strcmp(e.msg, "bad number '0.7?5??[2J' at column 3"), "got '%s'", e.msg);
+    tl_fail_prefix(&e, "dir\nname\tx");
+    CHECK_MSG(!strcmp(e.msg, "dir?name\tx: bad number '0.7?5??[2J' at column 3"), "got '%s'", e.msg);
 }
 
 int main(void)

@@ -483,6 +483,12 @@ static void test_tsv(void)
     CHECK(rc == 0 && s.n == 0 && s.info.dim == 3);
     if (rc == 0)
         tl_featset_free(&s);
+    /* Found by fuzzing: 14 bytes claiming the largest dim made the loader
+     * reserve 1024 rows of it (64 GB) before reading any. */
+    s = load_text("#dim\t16777216\n", &rc, &e);
+    CHECK_MSG(rc == 0 && s.n == 0 && s.info.dim == 16777216, "huge #dim: %s", rc ? e.msg : "");
+    if (rc == 0)
+        tl_featset_free(&s);
 
     tsv_bad("a\tdog\t1\t2\nb\tdog\t1\n", "record 2 has 1 features, expected 2");
     tsv_bad("a\tdog\t1\t2\nb\tdog\t1\t2\t3\n", "record 2 has more than 2 features");

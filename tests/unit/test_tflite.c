@@ -595,6 +595,11 @@ static void test_parse_mini(void)
     build_mini(&M);
     M.t[1].ndim = 9;
     expect_fail(&M, "9 dimensions");
+    /* Found by fuzzing: the message read the code after freeing the table
+     * (heap-use-after-free under ASan). */
+    build_mini(&M);
+    M.o[0].code = -5;
+    expect_fail(&M, "operator code 0 is negative (-5)");
 }
 
 static char tmpdir[64];
