@@ -177,6 +177,8 @@ int main(int argc, char **argv)
     tl_tflite_describe(m, desc, sizeof desc);
     cli_log(&cli, "%s: %s", in, desc);
     if (!dry && tl_tflite_convert(m, co.labels, out, cli_log_hook, &cli, &e)) {
+        if (!strncmp(e.msg, "tflite:", 7)) /* about the graph: name the file it came from */
+            tl_fail_prefix(&e, "%s", in);
         tl_tflite_free(m);
         cli_fail(&cli, &e);
     }

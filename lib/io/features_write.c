@@ -2,6 +2,7 @@
 #include "json.h"
 #include "outfile.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -184,7 +185,8 @@ int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_er
     if (!rc)
         w->count++;
     if (!rc && ferror(w->out.fp))
-        rc = tl_fail(e, "write error");
+        rc = tl_fail(e, "%s: write failed: %s", w->out.is_stdout ? "standard output" : w->out.path,
+                     strerror(errno ? errno : EIO));
     return rc;
 }
 

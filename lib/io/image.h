@@ -22,8 +22,10 @@ typedef struct tl_image {
 
 /* The format is chosen by magic bytes, never by extension. An image with
  * more than max_pixels pixels (0 = TL_IMAGE_MAX_PIXELS) is refused before
- * any pixel buffer is allocated. EXIF orientation is not applied (neither
- * PIL's Image.open nor torchvision apply it). A file's errors are prefixed
+ * any pixel buffer is allocated. A JPEG's EXIF orientation is applied, as
+ * PIL's ImageOps.exif_transpose does (plain Image.open, and so torchvision,
+ * does not: only images tagged with an orientation other than 1 differ;
+ * none in ../shared's data sets is). A file's errors are prefixed
  * with its path; "-" reads standard input. */
 int tl_image_decode_file(const char *path, tl_image *img, size_t max_pixels, tl_err *e);
 int tl_image_decode_mem(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixels, tl_err *e);

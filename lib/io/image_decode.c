@@ -48,7 +48,7 @@ int tl__check_size(long long w, long long h, size_t max_pixels, const char *what
         return tl_fail(e, "%s image has zero or negative size %lldx%lld", what, w, h);
     if (w > 0x7fffffffLL / 4 || h > 0x7fffffffLL / 4 ||
         (unsigned long long)w * (unsigned long long)h > max_pixels)
-        return tl_fail(e, "%s image is %lldx%lld, above the limit of %zu pixels", what, w, h,
+        return tl_fail(e, "%s image is %lldx%lld, above the limit of %zu pixels (--max-pixels)", what, w, h,
                        max_pixels);
     return 0;
 }

@@ -2,7 +2,11 @@
  * DCT, fancy upsampling, full size) so pixels match PIL bit for bit.
  * libjpeg reports fatal errors through error_exit, which must not return:
  * ours longjmps back. Premature end of data is only a warning in libjpeg;
- * we make it an error, since a silently grey-padded image is worse. */
+ * we make it an error, since a silently grey-padded image is worse.
+ * The EXIF orientation tag is honoured, as PIL's ImageOps.exif_transpose
+ * does: a phone photo stored on its side comes out upright. Plain
+ * Image.open (and so torchvision) does not; images without the tag, or
+ * with orientation 1, decode identically either way. */
 #include "image_internal.h"
 
 #include <setjmp.h>
@@ -57,6 +61,73 @@ static void jerr_output(j_common_ptr cinfo)
     (void)cinfo; /* never print */
 }
 
+/* The Orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment: 1..8,
+ * or 1 when absent or malformed. Every offset is checked against the
+ * segment before it is read. */
+static int exif_orientation(const uint8_t *p, size_t n)
+{
+    if (n < 6 + 8 || memcmp(p, "Exif\0\0", 6))
+        return 1;
+    const uint8_t *t = p + 6; /* the TIFF header; offsets count from here */
+    size_t tn = n - 6;
+    int le;
+    if (!memcmp(t, "II*\0", 4))
+        le = 1;
+    else if (!memcmp(t, "MM\0*", 4))
+        le = 0;
+    else
+        return 1;
+#define U16(q) (le ? (unsigned)((q)[0] | (q)[1] << 8) : (unsigned)((q)[0] << 8 | (q)[1]))
+#define U32(q) (le ? ((uint32_t)(q)[0] | (uint32_t)(q)[1] << 8 | (uint32_t)(q)[2] << 16 | (uint32_t)(q)[3] << 24) \
+                   : ((uint32_t)(q)[0] << 24 | (uint32_t)(q)[1] << 16 | (uint32_t)(q)[2] << 8 | (uint32_t)(q)[3]))
+    uint32_t ifd = U32(t + 4);
+    if (ifd < 8 || ifd > tn || tn - ifd < 2)
+        return 1;
+    unsigned count = U16(t + ifd);
+    if ((tn - ifd - 2) / 12 < count)
+        return 1;
+    int orient = 1;
+    for (unsigned i = 0; i < count; i++) {
+        const uint8_t *ent = t + ifd + 2 + 12 * (size_t)i;
+        /* type 3 = SHORT, one value, stored in the first two bytes of the value field */
+        if (U16(ent) == 0x0112 && U16(ent + 2) == 3 && U32(ent + 4) == 1) {
+            unsigned v = U16(ent + 8);
+            orient = v >= 1 && v <= 8 ? (int)v : 1;
+            break;
+        }
+    }
+#undef U16
+#undef U32
+    return orient;
+}
+
+/* dst (w x h for orientations 2..4, h x w for 5..8) from the w x h src,
+ * as PIL's exif_transpose: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,
+ * 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise. */
+static void orient_pixels(const uint8_t *src, int w, int h, int orient, uint8_t *dst)
+{
+    int swap = orient >= 5, ow = swap ? h : w, oh = swap ? w : h;
+    for (int y = 0; y < oh; y++) {
+        uint8_t *d = dst + (size_t)y * ow * 3;
+        for (int x = 0; x < ow; x++, d += 3) {
+            int sx, sy;
+            switch (orient) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            default: sx = w - 1 - y; sy = x; break; /* 8 */
+            }
+            const uint8_t *s = src + ((size_t)sy * w + sx) * 3;
+            d[0] = s[0];
+            d[1] = s[1];
+            d[2] = s[2];
+        }
+    }
+}
+
 /* Adobe CMYK as PIL reads it: stored inverted ("CMYK;I"), then
  * r = nk - c*nk/255 with nk = 255 - k, in PIL's rounding. Works in place
  * on a row whose 4-byte pixels start where the 3-byte output starts. */
@@ -91,7 +162,12 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, buf, (unsigned long)n);
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
+    int orient = 1;
+    for (jpeg_saved_marker_ptr mk = cinfo.marker_list; mk && orient == 1; mk = mk->next)
+        if (mk->marker == JPEG_APP0 + 1)
+            orient = exif_orientation(mk->data, mk->data_length);
 
     int cmyk = 0;
     switch (cinfo.jpeg_color_space) {
@@ -113,10 +189,13 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
-    if (cmyk) {
-        /* CMYK rows are decoded in place, so the last one overhangs by w. */
+    /* A reoriented image is decoded after the first w*h*3 bytes and
+     * transposed into them; CMYK rows are decoded in place, so the last one
+     * overhangs by w. The buffer keeps its size for the next image. */
+    size_t plane = (size_t)img->w * img->h * 3, at = orient != 1 ? plane : 0;
+    if (cmyk || orient != 1) {
         void *p = img->px;
-        size_t need = (size_t)img->w * img->h * 3 + (size_t)img->w;
+        size_t need = at + plane + (cmyk ? (size_t)img->w : 0);
         if (tl__grow(&p, &img->cap, need, e) < 0) {
             jpeg_destroy_decompress(&cinfo);
             return -1;
@@ -137,7 +216,7 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
         if (cmyk || want > 8)
             want = cmyk ? 1 : 8;
         for (int i = 0; i < want; i++)
-            rows[i] = img->px + (size_t)(y0 + i) * stride;
+            rows[i] = img->px + at + (size_t)(y0 + i) * stride;
         int got = (int)jpeg_read_scanlines(&cinfo, rows, (JDIMENSION)want);
         if (got <= 0) {
             jpeg_destroy_decompress(&cinfo);
@@ -149,5 +228,13 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
     /* Not jpeg_finish_decompress: every pixel is in, and a missing EOI
      * after the last scan should not fail an otherwise complete image. */
     jpeg_destroy_decompress(&cinfo);
+    if (orient != 1) {
+        orient_pixels(img->px + at, img->w, img->h, orient, img->px);
+        if (orient >= 5) {
+            int t = img->w;
+            img->w = img->h;
+            img->h = t;
+        }
+    }
     return 0;
 }

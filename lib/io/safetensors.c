@@ -78,9 +78,37 @@ static int parse_tensor(const char *name, const tl_json *v, const uint8_t *data,
     return t->name ? 0 : tl_fail(e, "out of memory");
 }
 
+/* Offset of the first byte that is not valid UTF-8 (overlong forms and
+ * surrogates included), or n. */
+static size_t utf8_bad_at(const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || len > n - i)
+            return i;
+        unsigned cp = len == 1 ? c : c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return i;
+        i += len;
+    }
+    return n;
+}
+
 static int parse_header(tl_st_file *f, const char *hdr, size_t hlen, const uint8_t *data, uint64_t data_size,
                         tl_err *e)
 {
+    /* The format's header is UTF-8 JSON, as the reference implementation
+     * insists; stray bytes in a name would never match a parameter. */
+    size_t bad = utf8_bad_at((const unsigned char *)hdr, hlen);
+    if (bad < hlen)
+        return tl_fail(e, "header is not valid UTF-8 (byte %zu)", bad + 8);
     tl_json root;
     if (tl_json_parse(hdr, hlen, &root, e))
         return -1;

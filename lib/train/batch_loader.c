@@ -26,7 +26,10 @@ struct tl_batch_loader {
     uint64_t seed, epoch;
     float *x;
     int *y;
+    size_t max_pixels; /* decode limit, 0 = the library default */
 };
+
+void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels) { L->max_pixels = max_pixels; }
 
 tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp, const tl_aug_pipeline *aug,
                                      int nthreads, tl_err *e)
@@ -69,7 +72,7 @@ static void load_range(void *ctx, int64_t begin, int64_t end, int wi)
     size_t sz = tl_batch_loader_image_floats(L);
     for (int64_t k = begin; k < end && !w->failed; k++) {
         int64_t id = L->ids[k];
-        int rc = L->src.ds ? tl_image_decode_file(L->src.ds->items[id].path, &w->raw, 0, &w->err)
+        int rc = L->src.ds ? tl_image_decode_file(L->src.ds->items[id].path, &w->raw, L->max_pixels, &w->err)
                            : tl_idx_image(L->src.idx, id, &w->raw, &w->err);
         const tl_image *img = &w->raw;
         const tl_preproc *pp = &L->pp;

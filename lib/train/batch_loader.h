@@ -25,6 +25,8 @@ typedef struct tl_batch_loader tl_batch_loader;
 tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp, const tl_aug_pipeline *aug,
                                      int nthreads, tl_err *e);
 void tl_batch_loader_free(tl_batch_loader *L);
+/* Refuse decoding images above max_pixels pixels (0: TL_IMAGE_MAX_PIXELS). */
+void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels);
 /* Floats of one image. */
 size_t tl_batch_loader_image_floats(const tl_batch_loader *L);
 /* Fills x (n images) and y (n labels) for samples ids[0..n-1]; the

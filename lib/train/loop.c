@@ -160,6 +160,8 @@ static int meta_num(const tl_st_file *f, const char *key, double *out, tl_err *e
 static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_err *e)
 {
     tl_st_file f;
+    if (access(o->resume_path, F_OK) != 0)
+        return tl_fail(e, "%s: no resume state to continue from (a finished run removes it)", o->resume_path);
     if (tl_st_open(o->resume_path, &f, e))
         return -1;
     tl_model *m = t->m;
@@ -226,8 +228,23 @@ out:
     return rc;
 }
 
+/* A diverging run can overflow batch-norm statistics while every gradient
+ * stays finite; such weights must not replace the best checkpoint. */
+static int check_finite(const tl_model *m, int epoch, tl_err *e)
+{
+    for (int i = 0; i < m->nparams; i++) {
+        const float *v = m->params[i].data;
+        for (int64_t j = 0; j < m->params[i].numel; j++)
+            if (!isfinite(v[j]))
+                return tl_fail(e, "epoch %d: %s is not finite (learning rate too high?)", epoch, m->params[i].name);
+    }
+    return 0;
+}
+
 static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int epochs_trained, tl_err *e)
 {
+    if (check_finite(net->model, epochs_trained, e))
+        return -1;
     int n = 0;
     while (o->meta && o->meta[n])
         n += 2;
@@ -369,6 +386,10 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             if (tl_infer_refresh(inf, e) ||
                 validate(inf, val, pool, val_ids, nval, batch, x, y, logits, k, &vl, &va, e))
                 goto out;
+            if (!isfinite(vl)) {
+                tl_fail(e, "epoch %d: the validation loss is not finite (learning rate too high?)", rs.epoch + 1);
+                goto out;
+            }
             int improved = va > rs.best_acc || (va == rs.best_acc && vl < rs.best_loss);
             if (improved) {
                 rs.best_acc = va;
