@@ -348,6 +348,20 @@ typedef struct img_data {
     int is_idx;
 } img_data;
 
+/* An output that exists and is not a regular file is a device (/dev/null,
+ * a pipe): there is no folder beside it for resume state. */
+static int is_device(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+static int is_regular(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -829,7 +843,12 @@ static int images_main(int argc, char **argv)
     fo.patience = patience;
     fo.frozen = mask;
     fo.out = out;
-    fo.resume_path = resume_path;
+    /* A device output (e.g. -o /dev/null for a dry run) gets no resume
+     * state: "/dev/null.resume.safetensors" would be created in /dev. */
+    int device_out = is_device(out);
+    if (device_out && resume)
+        cli_usage_error(&cli, "--resume needs a file output, not %s", out);
+    fo.resume_path = device_out ? NULL : resume_path;
     fo.resume = resume;
     fo.meta = meta;
     fo.stop = &g_stop;
@@ -854,14 +873,17 @@ static int images_main(int argc, char **argv)
     if (rc < 0) {
         if (R.log)
             fclose(R.log);
-        cli_die(&cli, "%s; %s", e.msg, access(out, F_OK) == 0 ? "the best checkpoint so far is intact" :
-                                                                 "no checkpoint was written");
+        cli_die(&cli, "%s; %s", e.msg, is_regular(out) ? "the best checkpoint so far is intact" :
+                                                          "no checkpoint was written");
     }
     if (rc == TL_FIT_INTERRUPTED) {
         if (R.log)
             fclose(R.log);
-        fprintf(stderr, "tl-finetune: interrupted; state saved to %s (continue with --resume)%s%s\n", resume_path,
-                access(out, F_OK) == 0 ? "; best checkpoint so far: " : "", access(out, F_OK) == 0 ? out : "");
+        if (device_out)
+            fprintf(stderr, "tl-finetune: interrupted; no resume state for a device output\n");
+        else
+            fprintf(stderr, "tl-finetune: interrupted; state saved to %s (continue with --resume)%s%s\n",
+                    resume_path, is_regular(out) ? "; best checkpoint so far: " : "", is_regular(out) ? out : "");
         R.log = NULL;
     }
     if (rc != TL_FIT_INTERRUPTED && R.log) {

@@ -140,3 +140,15 @@ PY
     run tl finetune -m "$d/base.safetensors" --optimizer rmsprop "$d/train" -o "$d/x.safetensors"
     assert_equal "$status" 2
 }
+
+@test "-o /dev/null is a dry run: no resume state is written beside a device" {
+    local d=$BATS_FILE_TMPDIR
+    rm -f /dev/null.resume.safetensors 2>/dev/null || true
+    run --separate-stderr tl finetune -q --scratch --arch small_cnn --input-size 32 "$d/train" --val "$d/val" \
+        --epochs 1 --batch 8 -j 1 -o /dev/null
+    assert_success
+    [ ! -e /dev/null.resume.safetensors ]
+    run --separate-stderr tl finetune -q --scratch --arch small_cnn --input-size 32 "$d/train" --resume -o /dev/null
+    assert_failure 2
+    [[ $stderr == *"--resume needs a file output"* ]]
+}
