@@ -24,6 +24,18 @@ size_t tl_conv_backward_scratch_floats(const tl_conv_geom *g);
  * 1x1, k x k (col2im over bounded tiles), grouped and depthwise. */
 void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
                            float *scratch);
+/* The same with W^T packed ahead (once per step: the weights do not change
+ * within one) for ungrouped, non-depthwise layers (tl_conv_backward_packable).
+ * The packed buffer (tl_conv_backward_packed_floats, 64-byte aligned)
+ * belongs to the workspace's SIMD path; tl_conv_backward_pack fills the
+ * share `part` of `nparts` of it, so a team can pack it together. Results
+ * are bit-identical to tl_conv_backward_data's. */
+int tl_conv_backward_packable(const tl_conv_geom *g);
+size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
+void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
+                           int nparts);
+void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *packed,
+                                  float *dx, float *scratch);
 /* For one image: dw[co0..co1) += dy[co0..co1) x im2col(x)^T and
  * db[co0..co1) += row sums of dy (db may be NULL). Any range, also across
  * groups; the result for a row does not depend on the range it came in. */

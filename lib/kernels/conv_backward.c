@@ -1,6 +1,7 @@
 /* Convolution backward over NCHW images. Data gradient (per image): per
  * column tile, col = W^T dy (one GEMM) scattered back with col2im; 1x1
- * stride-1 unpadded layers are one GEMM straight into dx. Weight gradient:
+ * stride-1 unpadded layers are one GEMM straight into dx; the tape packs W^T
+ * once per step for this (tl_conv_backward_data_packed). Weight gradient:
  * dw += dy col^T per tile of one image, or (tl_conv_wgrad_images) over
  * tiles spanning several images. Depthwise layers skip the GEMM (K = kh*kw
  * would be mostly packing): stride-1 data gradients run the forward SIMD
@@ -10,6 +11,9 @@
 #include "simd.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* as in conv.c: im2col tiles of about 1 MiB, at least 64 columns */
 #define TILE_BUDGET (1 << 18)
@@ -60,6 +64,18 @@ static void valid_cols(const tl_conv_geom *g, int kx, int *off, int *lo, int *hi
         *hi = *lo;
 }
 
+/* y += x in fixed 16-wide blocks over restrict pointers, which GCC
+ * vectorises at -O2 (the indexed scatter loop it leaves scalar). */
+static void add_to(float *restrict y, const float *restrict x, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (size_t j = i; j < i + 16; j++)
+            y[j] += x[j];
+    for (; i < n; i++)
+        y[i] += x[i];
+}
+
 /* Walks the im2col tile of one group: rows (ci, ky, kx) ld floats apart,
  * columns output pixels c0..c0+nc; gather copies x into col, scatter adds
  * col into x. */
@@ -85,8 +101,11 @@ static void col_tile(const tl_conv_geom *g, float *x, int cin_g, int c0, int nc,
                         b = a;
                     float *xr = xc + (size_t)(iy < 0 || iy >= g->h ? 0 : iy) * g->w;
                     if (scatter) {
-                        for (int ox = a; ox < b; ox++)
-                            xr[ox * sw + off] += d[ox - ox0];
+                        if (sw == 1 && b > a)
+                            add_to(xr + a + off, d + (a - ox0), (size_t)(b - a));
+                        else
+                            for (int ox = a; ox < b; ox++)
+                                xr[ox * sw + off] += d[ox - ox0];
                     } else {
                         for (int ox = ox0; ox < a; ox++)
                             d[ox - ox0] = 0.0f;
@@ -200,6 +219,60 @@ void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, c
     }
 }
 
+/* Within one training step the weights do not change, so W^T can be packed
+ * once for the micro-kernel and shared by every image and tile of the data
+ * gradient; otherwise each tile of a few dozen columns re-packs all of W^T
+ * through strided reads, which cost about as much as the product itself. */
+int tl_conv_backward_packable(const tl_conv_geom *g) { return g->groups == 1 && !is_depthwise(g); }
+
+size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return tl_gemm_packed_a_floats(ws, (int)group_k(g), g->cout);
+}
+
+/* The layout of tl_gemm_pack_a for A = W^T (K x cout): per K-block of kc
+ * output channels, slivers of mr rows of W^T; slivers shared out by part. */
+void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
+                           int nparts)
+{
+    const int mr = ws->impl->mr, KC = ws->impl->kc, M = (int)group_k(g), K = g->cout;
+    const int slivers = (M + mr - 1) / mr, Mpad = slivers * mr;
+    const int s0 = (int)((long)slivers * part / nparts), s1 = (int)((long)slivers * (part + 1) / nparts);
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = K - pc < KC ? K - pc : KC;
+        for (int sl = s0; sl < s1; sl++) {
+            int ir = sl * mr, m = M - ir < mr ? M - ir : mr;
+            float *dst = packed + (size_t)pc * Mpad + (size_t)ir * kc;
+            for (int p = 0; p < kc; p++) {
+                const float *src = w + (size_t)(pc + p) * M + ir;
+                float *d = dst + (size_t)p * mr;
+                memcpy(d, src, sizeof(float) * m);
+                for (int r = m; r < mr; r++)
+                    d[r] = 0.0f;
+            }
+        }
+    }
+}
+
+void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *packed,
+                                  float *dx, float *scratch)
+{
+    const int K = (int)group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
+    if (is_direct(g)) {
+        tl_plain_b b = {dy, ohw};
+        tl_gemm_pa(ws, g->cin, hw, g->cout, packed, tl_pack_b_plain, &b, dx, hw, NULL, TL_ACT_NONE, 0, 1);
+        return;
+    }
+    memset(dx, 0, sizeof(float) * (size_t)g->cin * hw);
+    const int cols = tile_cols(g);
+    for (int c0 = 0; c0 < ohw; c0 += cols) {
+        int nc = ohw - c0 < cols ? ohw - c0 : cols;
+        tl_plain_b b = {dy + c0, ohw};
+        tl_gemm_pa(ws, K, nc, g->cout, packed, tl_pack_b_plain, &b, scratch, nc, NULL, TL_ACT_NONE, 0, 1);
+        col_tile(g, dx, g->cin, c0, nc, scratch, (size_t)nc, 1);
+    }
+}
+
 /* Depthwise weight gradient: each tap is one dot product of dy with a
  * strided window of the zero-padded input. The padded input is stored per
  * row as `stride` phases (columns c with c % stride == phase, in order), so
@@ -229,7 +302,7 @@ static size_t dw_weight_scratch(const tl_conv_geom *g)
     return (size_t)g->oh * L.ow16 + (size_t)L.rows * g->stride_w * L.pw;
 }
 
-static double tap_dot(const float *restrict dyp, const float *restrict x, int rows, int ow16, size_t xstride)
+static inline __attribute__((always_inline)) double tap_dot(const float *restrict dyp, const float *restrict x, int rows, int ow16, size_t xstride)
 {
     float acc[DW_LANES] = {0};
     for (int r = 0; r < rows; r++) {
@@ -244,6 +317,12 @@ static double tap_dot(const float *restrict dyp, const float *restrict x, int ro
     return s;
 }
 
+/* An AVX-512 clone (picked at load time) runs the 16 lanes of tap_dot as
+ * one register; same lanes, same order, no contracted multiply-adds under
+ * -std=c11: the same bits as the SSE2 default. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+__attribute__((target_clones("avx512f", "default")))
+#endif
 static void depthwise_weight(const tl_conv_geom *g, const float *x, const float *dy, float *dw, int c0, int c1,
                              float *scratch)
 {
@@ -326,6 +405,36 @@ void tl_conv_backward_weight(tl_kws *ws, const tl_conv_geom *g, const float *x, 
     }
 }
 
+/* dst[c * ldd + r] = src[r * lds + c] for rows x cols, by 4 x 4 SSE2
+ * transposes where it can (one scalar store per float cost as much as a
+ * twentieth of a MobileNetV2 step); a plain copy, so exact. */
+static void transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd)
+{
+    int r = 0;
+#if defined(__SSE2__)
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + (size_t)r * lds;
+        int c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s0 + lds + c);
+            __m128 e = _mm_loadu_ps(s0 + 2 * lds + c), f = _mm_loadu_ps(s0 + 3 * lds + c);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            float *d = dst + (size_t)c * ldd + r;
+            _mm_storeu_ps(d, a);
+            _mm_storeu_ps(d + ldd, b);
+            _mm_storeu_ps(d + 2 * ldd, e);
+            _mm_storeu_ps(d + 3 * ldd, f);
+        }
+        for (; c < cols; c++)
+            for (int q = 0; q < 4; q++)
+                dst[(size_t)c * ldd + r + q] = s0[(size_t)q * lds + c];
+    }
+#endif
+    for (; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
 /* Weight gradient of an ungrouped layer over several images: columns are
  * (image, pixel) pairs, cut into tiles that may span images, so layers
  * with small maps still give the GEMM long inner products. The result is
@@ -392,11 +501,7 @@ void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float 
             /* dy tile transposed, in blocks of rows that stay in L1 */
             for (int i0 = 0; i0 < len; i0 += 16) {
                 int i1 = i0 + 16 < len ? i0 + 16 : len;
-                for (int co = 0; co < cout; co++) {
-                    const float *r = dyb + (size_t)co * ohw;
-                    for (int i = i0; i < i1; i++)
-                        dyt[(size_t)(done + i) * cout + co] = r[i];
-                }
+                transpose(dyb + i0, (size_t)ohw, cout, i1 - i0, dyt + (size_t)(done + i0) * cout, (size_t)cout);
             }
             done += len;
         }

@@ -8,6 +8,33 @@
 #include "simd.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+/* Rows r..r+3 of A (from row pointer src, stride lda), columns 0..k, into
+ * the sliver's lanes r..r+3 by 4 x 4 transposes: each float scalar-stored
+ * on its own, this pack of the untransposed A (the weight gradient's
+ * im2col tile) cost a third as much as the micro-kernel. Returns the
+ * columns done (a multiple of 4). SSE2 is part of x86-64. */
+static int pack_a_rows4(const float *src, int lda, int k, int mr, float *dst)
+{
+    int p = 0;
+#if defined(__SSE2__)
+    const float *s0 = src, *s1 = src + lda, *s2 = src + 2 * (size_t)lda, *s3 = src + 3 * (size_t)lda;
+    for (; p + 4 <= k; p += 4) {
+        __m128 a = _mm_loadu_ps(s0 + p), b = _mm_loadu_ps(s1 + p), c = _mm_loadu_ps(s2 + p), d = _mm_loadu_ps(s3 + p);
+        _MM_TRANSPOSE4_PS(a, b, c, d);
+        _mm_storeu_ps(dst + (size_t)p * mr, a);
+        _mm_storeu_ps(dst + (size_t)(p + 1) * mr, b);
+        _mm_storeu_ps(dst + (size_t)(p + 2) * mr, c);
+        _mm_storeu_ps(dst + (size_t)(p + 3) * mr, d);
+    }
+#else
+    (void)src, (void)lda, (void)k, (void)mr, (void)dst;
+#endif
+    return p;
+}
 
 /* dst: k steps of mr values: rows i0..i0+m of op(A), columns p0..p0+k. */
 static void pack_a(int transA, const float *A, int lda, int i0, int m, int p0, int k, int mr,
@@ -16,7 +43,14 @@ static void pack_a(int transA, const float *A, int lda, int i0, int m, int p0, i
     if (m < mr)
         memset(dst, 0, sizeof(float) * (size_t)mr * k);
     if (!transA) {
-        for (int r = 0; r < m; r++) {
+        int r = 0;
+        for (; r + 4 <= m; r += 4) {
+            const float *src = A + (size_t)(i0 + r) * lda + p0;
+            for (int p = pack_a_rows4(src, lda, k, mr, dst + r); p < k; p++)
+                for (int q = 0; q < 4; q++)
+                    dst[(size_t)p * mr + r + q] = src[(size_t)q * lda + p];
+        }
+        for (; r < m; r++) {
             const float *src = A + (size_t)(i0 + r) * lda + p0;
             for (int p = 0; p < k; p++)
                 dst[(size_t)p * mr + r] = src[p];

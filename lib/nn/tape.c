@@ -56,6 +56,11 @@ struct tl_tape {
     int *pre_nodes;
     float **pre_dst;
     int npre;
+    /* The weights of the convolution being run, packed once for the GEMM
+     * micro-kernel (forward: W; backward data: W^T) and shared by every
+     * image: weights do not change within a step, and re-packing them per
+     * image and tile cost as much as a quarter of a ResNet step. */
+    float *wpack;
     size_t bytes;
     int train;
     uint64_t seed;
@@ -310,6 +315,7 @@ void tl_tape_free(tl_tape *t)
     free(t->w);
     free(t->s);
     tl_free(t->tmp);
+    tl_free(t->wpack);
     free(t);
 }
 
@@ -378,6 +384,18 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
             return NULL;
         }
     }
+    size_t wp = 0;
+    for (int i = 0; i < m->nnodes && !bad; i++) {
+        const tl_conv_geom *g = &m->nodes[i].geom;
+        if (m->nodes[i].op != TL_OP_CONV)
+            continue;
+        size_t f = tl_conv_packed_floats(t->w[0].kws, g);
+        size_t bw = tl_conv_backward_packable(g) ? tl_conv_backward_packed_floats(t->w[0].kws, g) : 0;
+        f = f > bw ? f : bw;
+        wp = f > wp ? f : wp;
+    }
+    if (wp && !bad)
+        t->wpack = grab(t, wp, &bad);
     if (bad) {
         size_t mb = t->bytes >> 20;
         tl_tape_free(t);
@@ -405,6 +423,32 @@ typedef struct {
     int node, n;
 } job;
 
+/* y = act(x) in one pass for ReLU and ReLU6 (the values tl_activation
+ * gives, NaN included); a copy and an in-place pass otherwise. Blocks of 16
+ * over restrict pointers: the shape GCC vectorises at -O2. */
+static void act_copy(int act, const float *restrict x, float *restrict y, size_t n)
+{
+    if (act != TL_ACT_RELU && act != TL_ACT_RELU6) {
+        memcpy(y, x, n * sizeof(float));
+        tl_activation(act, y, n);
+        return;
+    }
+    size_t i = 0;
+    if (act == TL_ACT_RELU) {
+        for (; i + 16 <= n; i += 16)
+            for (size_t k = i; k < i + 16; k++)
+                y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+        for (; i < n; i++)
+            y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        return;
+    }
+    for (; i + 16 <= n; i += 16)
+        for (size_t k = i; k < i + 16; k++)
+            y[k] = x[k] < 0.0f ? 0.0f : x[k] > 6.0f ? 6.0f : x[k];
+    for (; i < n; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
+}
+
 static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
 {
     const tl_model *m = t->m;
@@ -422,7 +466,7 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
     if (tl_node_forward_plain(m, n, x, x2, y))
         return;
     switch (n->op) {
-    case TL_OP_CONV: tl_conv_forward(wk->kws, &n->geom, x, P(m, n->weight), P(m, n->bias), TL_ACT_NONE, y, wk->scratch); break;
+    case TL_OP_CONV: tl_conv_forward_packed(wk->kws, &n->geom, x, t->wpack, P(m, n->bias), TL_ACT_NONE, y, 0, 1); break;
     case TL_OP_BN: /* inference mode: running statistics */
         for (int c = 0; c < n->c; c++) {
             float sc = P(m, n->weight)[c] / sqrtf(P(m, n->running_var)[c] + n->eps);
@@ -432,8 +476,7 @@ static void forward_image(tl_tape *t, int i, int64_t b, worker *wk)
         }
         break;
     case TL_OP_ACT:
-        memcpy(y, x, size * sizeof(float));
-        tl_activation(n->act, y, size);
+        act_copy(n->act, x, y, size);
         break;
     case TL_OP_ADD:
         for (size_t k = 0; k < size; k++)
@@ -560,6 +603,8 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
             linear_dims(m, nd, n, &lj.rows, &lj.in, &lj.out);
             tl_parallel_for(pool, lj.out, grain_for(lj.out, t->nw), linear_forward_range, &lj);
         } else {
+            if (nd->op == TL_OP_CONV)
+                tl_conv_pack(t->w[0].kws, &nd->geom, P(m, nd->weight), t->wpack);
             tl_parallel_for(pool, n, 1, forward_range, &j);
         }
     }
@@ -576,6 +621,16 @@ static float *target(tl_tape *t, int in)
 }
 
 static void settle(tl_tape *t, tl_pool *pool, int in, size_t count);
+
+/* Only while tl_tape_backward runs a convolution's data gradients: wpack
+ * then holds its W^T when the layer is packable. */
+static void conv_data(tl_tape *t, const tl_node *n, worker *wk, const float *dy, float *dx)
+{
+    if (tl_conv_backward_packable(&n->geom))
+        tl_conv_backward_data_packed(wk->kws, &n->geom, dy, t->wpack, dx, wk->scratch);
+    else
+        tl_conv_backward_data(wk->kws, &n->geom, dy, P(t->m, n->weight), dx, wk->scratch);
+}
 
 static void backward_image(tl_tape *t, int i, int64_t b, worker *wk, float *dx0, float *dx1)
 {
@@ -594,7 +649,7 @@ static void backward_image(tl_tape *t, int i, int64_t b, worker *wk, float *dx0,
     switch (n->op) {
     case TL_OP_CONV:
         if (dx)
-            tl_conv_backward_data(wk->kws, &n->geom, dy, P(m, n->weight), dx, wk->scratch);
+            conv_data(t, n, wk, dy, dx);
         break;
     case TL_OP_BN: /* inference-mode BN: a per-channel affine map */
         if (dx)
@@ -750,8 +805,7 @@ static void conv_part_range(void *ctx, int64_t k0, int64_t k1, int w)
                              t->s[j->node].grad + (size_t)b0 * size, t->wacc[k], 0, db, wk->scratch);
         if (j->dx0)
             for (int b = b0; b < b1; b++)
-                tl_conv_backward_data(wk->kws, &n->geom, t->s[j->node].grad + (size_t)b * size, P(m, n->weight),
-                                      j->dx0 + (size_t)b * in_size, wk->scratch);
+                conv_data(t, n, wk, t->s[j->node].grad + (size_t)b * size, j->dx0 + (size_t)b * in_size);
     }
 }
 
@@ -785,6 +839,16 @@ static void conv_reduce_range(void *ctx, int64_t r0, int64_t r1, int w)
                 dbias[co] += (float)s;
             }
     }
+}
+
+#define PACK_PARTS 8
+static void pack_wt_range(void *ctx, int64_t k0, int64_t k1, int w)
+{
+    bjob *j = ctx;
+    const tl_node *n = &j->t->m->nodes[j->node];
+    (void)w;
+    for (int64_t k = k0; k < k1; k++)
+        tl_conv_backward_pack(j->t->w[0].kws, &n->geom, P(j->t->m, n->weight), j->t->wpack, (int)k, PACK_PARTS);
 }
 
 static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
@@ -938,6 +1002,8 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
             else
                 j.dx1 = t->tmp;
         }
+        if (nd->op == TL_OP_CONV && j.dx0 && tl_conv_backward_packable(&nd->geom))
+            tl_parallel_for(pool, PACK_PARTS, 1, pack_wt_range, &j);
         if (nd->op == TL_OP_LINEAR || nd->op == TL_OP_TOKEN_LINEAR) {
             linear_job lj = {t, nd, 0, 0, 0, t->s[in0].value, s->grad, NULL, j.dx0};
             linear_dims(m, nd, n, &lj.rows, &lj.in, &lj.out);
