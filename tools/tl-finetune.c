@@ -301,7 +301,8 @@ static void usage_images(void)
            "      --freeze-bn        every batch norm uses its running statistics\n"
            "      --unfreeze-every K start with the head, thaw one group every K epochs\n"
            "      --lr LR            head learning rate (default 0.01 SGD, 1e-3 AdamW)\n"
-           "      --lr-mult M        each earlier group: M times the next (default 0.1; 1 with --scratch)\n"
+           "      --lr-mult M        each earlier group: M times the next (default: the backbone\n"
+           "                         from 0.1x the head's rate to 0.01x at the first group; 1 with --scratch)\n"
            "      --group-lrs A,B,.. explicit rates, earliest group first\n"
            "      --groups N         backbone groups (default 4)\n"
            "      --optimizer K      sgd (momentum 0.9, default) or adamw\n"
@@ -577,7 +578,13 @@ static int images_main(int argc, char **argv)
         cli_usage_error(&cli, "--patience needs validation data (--val or --val-split > 0)");
     if (lr < 0)
         lr = kind == TL_OPT_ADAMW ? 1e-3 : 0.01;
-    /* Lower rates protect pretrained layers; scratch layers have nothing to protect. */
+    /* Lower rates protect pretrained layers; scratch layers have nothing to
+     * protect. Without --lr-mult or --group-lrs a pretrained backbone spans
+     * 0.1x (next to the head) to 0.01x (the earliest group) of the head's
+     * rate, geometrically: the usual 10-100x range of discriminative
+     * fine-tuning. A fixed 0.1 per group would leave the first groups of a
+     * deep split at 1e-4x, frozen in all but name. */
+    int lr_spread = lr_mult < 0 && !group_lrs && !scratch;
     if (lr_mult < 0)
         lr_mult = scratch ? 1.0 : 0.1;
 
@@ -717,6 +724,18 @@ static int images_main(int argc, char **argv)
     /* Freeze before the trainer exists: gradient buffers are then made only
      * for the layers that train. */
     int ngroups = tl_model_assign_groups(m, groups);
+    char spread_lrs[64 * 20];
+    if (lr_spread && ngroups >= 2 && ngroups <= 64) {
+        size_t used = 0;
+        int nb = ngroups - 1; /* backbone groups */
+        for (int g = 0; g < nb; g++) {
+            double depth = nb > 1 ? (double)(nb - 1 - g) / (double)(nb - 1) : 0.0;
+            used += (size_t)snprintf(spread_lrs + used, sizeof spread_lrs - used, "%.9g,", lr * 0.1 * pow(0.1, depth));
+        }
+        snprintf(spread_lrs + used, sizeof spread_lrs - used, "%.9g", lr);
+        group_lrs = spread_lrs;
+        to.group_lrs = group_lrs;
+    }
     unsigned char *mask = calloc((size_t)m->nparams + 1, 1);
     if (ngroups < 1 || !mask)
         cli_die(&cli, "out of memory");

@@ -152,3 +152,22 @@ PY
     assert_failure 2
     [[ $stderr == *"--resume needs a file output"* ]]
 }
+
+@test "default discriminative rates: the backbone spans 0.1x to 0.01x of the head's rate" {
+    need_py
+    local d=$BATS_FILE_TMPDIR
+    run tl finetune -q -m "$d/base.safetensors" "$d/train" --val "$d/val" --epochs 1 --batch 8 -j 1 \
+        --log "$d/spread.jsonl" -o "$d/spread.safetensors"
+    assert_success
+    run $PY - "$d/spread.jsonl" <<'PY'
+import json, sys
+lr = [r for r in map(json.loads, open(sys.argv[1])) if r["phase"] == "train"][0]["lr"]
+head = lr[-1]
+ratios = [x / head for x in lr[:-1]]
+assert abs(ratios[-1] - 0.1) < 1e-6 and abs(ratios[0] - 0.01) < 1e-6, ratios
+assert all(a < b for a, b in zip(ratios, ratios[1:])), ratios
+print("ok")
+PY
+    assert_success
+    assert_output ok
+}
