@@ -174,7 +174,8 @@ static const char *who(const tl_run_summary *s, char *buf, size_t n)
 {
     if (!strcmp(s->run->name, s->label) || !strcmp(s->label, "-"))
         snprintf(buf, n, "%s", s->run->name);
-    else if (!strncmp(s->label, s->run->name, strlen(s->run->name)) && s->label[strlen(s->run->name)] == '+')
+    else if (!strncmp(s->label, s->run->name, strlen(s->run->name)) &&
+             (s->label[strlen(s->run->name)] == '+' || s->label[strlen(s->run->name)] == ' '))
         /* "features+logreg", not "features (features+logreg)" */
         snprintf(buf, n, "%s", s->label);
     else
