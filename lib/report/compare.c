@@ -191,6 +191,8 @@ static const char *kinded(const char *kind, const tl_run_summary *s, char *buf, 
         snprintf(buf, n, "%s", kind);
     else if (!strcmp(label, kind) || !strcmp(label, "-") || !strcmp(name, label))
         snprintf(buf, n, "%s (%s)", kind, name);
+    else if (!strncmp(label, name, strlen(name)) && (label[strlen(name)] == ' ' || label[strlen(name)] == '+'))
+        snprintf(buf, n, "%s (%s)", kind, label);
     else
         snprintf(buf, n, "%s (%s, %s)", kind, name, label);
     return buf;
