@@ -1,0 +1,127 @@
+#!/usr/bin/env bats
+# The benchmark's pieces on tiny inputs: tl-bench's JSON line and options
+# (small_cnn at 32 pixels), the FMA probe, and bench.py's report (ratio
+# directions, the row format of bench/latest.json, the contention warning)
+# from a made-up results file. Self-contained: no ../shared, no peers.
+
+load helpers
+
+TB=${TL_TEST_BIN:-$BATS_TEST_DIRNAME/../../build/tests}
+BENCH_PY=$BATS_TEST_DIRNAME/../../scripts/bench/bench.py
+
+need_py() { [ -x /usr/bin/python3 ] || skip "/usr/bin/python3 not found"; }
+
+@test "tl-bench infer: one JSON line with the median of the timed runs" {
+    need_py
+    run --separate-stderr "$TB/tl-bench" infer small_cnn 4 --size 32 --iters 5 --warmup 1 --threads 2
+    assert_success
+    assert_equal "$(printf '%s\n' "$output" | wc -l)" 1
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/r.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "d['mode'], d['arch'], d['batch'], d['threads']")" \
+        "('infer', 'small_cnn', 4, 2)"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "len(d['runs'])")" 5
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "sorted(d['runs'])[2] == d['images_per_s']")" True
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "d['peak_rss_mb'] > 1 and 0.01 < d['gmacs_per_image'] < 0.1")" True
+    # gflops = images/s x 2 FLOPs per multiply-add
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" \
+        "abs(d['gflops'] - d['images_per_s'] * 2 * d['gmacs_per_image']) <= 0.01 * d['gflops']")" True
+}
+
+@test "tl-bench train-full and train-frozen: the frozen step trains fewer parameters and counts fewer FLOPs" {
+    need_py
+    run --separate-stderr "$TB/tl-bench" train-full small_cnn 4 --size 32 --iters 3 --warmup 0
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/full.json"
+    run --separate-stderr "$TB/tl-bench" train-frozen small_cnn 4 --size 32 --iters 3 --warmup 0 \
+        --freeze-until features.1
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/frozen.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/frozen.json" "d['freeze_until']")" features.1
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/frozen.json" \
+        "0 < d['trainable_gmacs_per_image'] < d['gmacs_per_image'] and d['trainable_params'] > 0")" True
+    # train-full: 3x the forward FLOPs
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/full.json" \
+        "abs(d['gflops'] - d['images_per_s'] * 6 * d['gmacs_per_image']) <= 0.01 * d['gflops']")" True
+}
+
+@test "tl-bench train-frozen: the default split of resnet18 is layer4 + fc (the PyTorch peer's count)" {
+    need_py
+    run --separate-stderr "$TB/tl-bench" train-frozen resnet18 1 --size 32 --iters 1 --warmup 0
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/r.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "d['freeze_until'], d['trainable_params']")" "('layer3', 8906728)"
+}
+
+@test "tl-bench --max-seconds stops after three timed runs once the time is up" {
+    need_py
+    run --separate-stderr "$TB/tl-bench" infer small_cnn 2 --size 32 --iters 100000 --warmup 0 --max-seconds 0.05
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/r.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "3 <= len(d['runs']) < 100000")" True
+}
+
+@test "tl-bench: usage errors exit 2, run-time failures exit 1 with one line" {
+    run --separate-stderr "$TB/tl-bench" serve small_cnn 4
+    assert_failure 2
+    run --separate-stderr "$TB/tl-bench" infer small_cnn
+    assert_failure 2
+    run --separate-stderr "$TB/tl-bench" train-frozen small_cnn 2 --size 32
+    assert_failure 1
+    assert_equal "$stderr" "tl-bench: no default freeze point for this architecture: give --freeze-until"
+    run --separate-stderr "$TB/tl-bench" train-frozen small_cnn 2 --size 32 --freeze-until nowhere
+    assert_failure 1
+    assert_equal "$stderr" "tl-bench: no layer nowhere in small_cnn"
+    run --separate-stderr "$TB/tl-bench" infer no_such_net 2
+    assert_failure 1
+    assert_output ""
+}
+
+@test "tl-fmaprobe: rates for each width and thread count that the CPU has" {
+    need_py
+    run --separate-stderr "$TB/tl-fmaprobe" 5
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/p.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/p.json" \
+        "(d['gflops_256_1t'] > 1) == bool(d['avx2_fma']) and (d['gflops_512_1t'] > 1) == bool(d['avx512'])")" True
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/p.json" \
+        "d['peak_2t'] == max(d['gflops_512_2t'], d['gflops_256_2t']) and d['scaling_256'] > 0")" True
+    run "$TB/tl-fmaprobe" -1
+    assert_failure 2
+}
+
+# A results file as bench.py writes it: tl twice as fast as the peer and
+# using a quarter of its memory; the probe shows contention.
+fake_results() {
+    local w=$1
+    mkdir -p "$w"
+    cat >"$w/results.jsonl" <<'EOF'
+{"case": "resnet18_infer_b32", "runner": "tl", "job": "infer", "arch": "resnet18", "batch": 32, "result": {"images_per_s": 100.0, "runs": [90, 100, 110], "peak_rss_mb": 100.0, "gmacs_per_image": 2.0}}
+{"case": "resnet18_infer_b32", "runner": "onnxruntime", "job": "infer", "arch": "resnet18", "batch": 32, "result": {"images_per_s": 50.0, "runs": [50], "peak_rss_mb": 400.0}}
+{"case": "resnet18_train_frozen_b32", "runner": "tl", "job": "train_frozen", "arch": "resnet18", "batch": 32, "result": {"images_per_s": 10.0, "runs": [10], "peak_rss_mb": 1000.0, "gmacs_per_image": 2.0, "trainable_gmacs_per_image": 0.5}}
+{"case": "resnet18_train_frozen_b32", "runner": "pytorch-tuned", "job": "train_frozen", "arch": "resnet18", "batch": 32, "error": "timed out"}
+EOF
+    cat >"$w/probes.json" <<'EOF'
+{"probes": [{"when": "before", "gflops_512_1t": 200, "gflops_512_2t": 250, "gflops_256_1t": 100, "gflops_256_2t": 190, "scaling_512": 1.25, "scaling_256": 1.9, "peak_1t": 200, "peak_2t": 250},
+            {"when": "after", "gflops_512_1t": 210, "gflops_512_2t": 400, "gflops_256_1t": 100, "gflops_256_2t": 200, "scaling_512": 1.9, "scaling_256": 2.0, "peak_1t": 210, "peak_2t": 400}], "seconds": 5}
+EOF
+}
+
+@test "bench.py report: rows as the issue specifies, ratio > 1 when tl is better, GFLOPS against the best probe" {
+    need_py
+    local root=$BATS_TEST_TMPDIR/root
+    fake_results "$root/work"
+    run --separate-stderr /usr/bin/python3 "$BENCH_PY" --root "$root" --work "$root/work" --report-only
+    assert_success
+    local j=$root/bench/latest.json m=$root/bench/latest-meta.json
+    assert_equal "$(json_get "$j" "type(d).__name__, sorted(d[0])")" \
+        "('list', ['case', 'metric', 'peer', 'peer_value', 'ratio', 'tl'])"
+    assert_equal "$(json_get "$j" "[r['ratio'] for r in d if r['case'] == 'resnet18_infer_b32']")" "[2.0, 4.0]"
+    assert_equal "$(json_get "$j" "[(r['peer'], r['peer_value'], r['ratio']) for r in d if r['case'].endswith('frozen_b32')][0]")" \
+        "('pytorch-tuned', None, None)"
+    # frozen step: 10 images/s x 2 x (2 + 2 x 0.5) GMACs = 60 GFLOPS of a 400 GFLOPS peak
+    assert_equal "$(json_get "$m" "[(c['gflops'], c['fraction_of_peak']) for c in d['tl_cases']]")" \
+        "[(400.0, 1.0), (60.0, 0.15)]"
+    assert_equal "$(json_get "$m" "d['errors'][0]['error'], d['peak_gflops_used'], d['threads']")" "('timed out', 400, 2)"
+    assert_line --partial "WARNING: the FMA probe shows contention"
+    assert_line --regexp '^resnet18_infer_b32 +images_per_s +100\.0 +50\.0 +2\.00x'
+}
