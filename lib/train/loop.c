@@ -220,6 +220,13 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
     }
     memcpy(tl_opt_steps(t->opt), st->data, (size_t)st->numel * sizeof(int64_t));
     t->step = rs->step;
+    /* The rates of the last step taken, as an uninterrupted run holds them:
+     * an epoch resumed after its last batch reports them without stepping. */
+    if (t->step > 0) {
+        double fac = tl_schedule_factor(&t->o.sched, t->step - 1);
+        for (int g = 0; g < t->ngroups; g++)
+            t->lr[g] = t->base_lr[g] * fac;
+    }
     rc = 0;
 out:
     tl_st_close(&f);
