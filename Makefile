@@ -1,6 +1,7 @@
 # tl — transfer learning for computer vision, as small Unix programs.
 # make            build lib/libtl.a and bin/tl-*
-# make check      unit tests (C) and CLI tests (BATS), then the same under ASan+UBSan
+# make check      unit tests (C), CLI tests (BATS), a short fuzz run, then the same under ASan+UBSan
+# make fuzz       every fuzz target for FUZZ_SECONDS (600);  make check-valgrind: unit tests under valgrind
 # make deps       install build and test dependencies (Debian 12, apt-get)
 # make demo       ants vs bees: convert, extract, train a head, evaluate
 # make bench      our tools against ONNX Runtime and PyTorch, same work, one run
