@@ -8,23 +8,6 @@ load helpers
 
 C=$BATS_TEST_DIRNAME/fixtures/compare
 
-# gen_ppms DIR SEED N: N noisy 32x32 images per class (red, blue) as P3.
-gen_ppms() {
-    local dir=$1 seed=$2 n=$3
-    mkdir -p "$dir/red" "$dir/blue"
-    LC_ALL=C awk -v seed="$seed" -v n="$n" -v dir="$dir" 'BEGIN {
-        srand(seed)
-        for (c = 0; c < 2; c++) for (i = 0; i < n; i++) {
-            f = sprintf("%s/%s/%03d.ppm", dir, c ? "blue" : "red", i)
-            print "P3 32 32 255" > f
-            for (p = 0; p < 1024; p++) {
-                r = int(rand() * 120) + (c ? 0 : 120); g = int(rand() * 120); b = int(rand() * 120) + (c ? 120 : 0)
-                print r, g, b > f
-            }
-            close(f)
-        }
-    }'
-}
 
 @test "table: one row per run, aligned within 100 columns, target and verdict" {
     run --separate-stderr tl compare "$C/full.jsonl" "$C/head.jsonl" "$C/features.jsonl" "$C/scratch.jsonl"
