@@ -164,3 +164,8 @@ void cli_json_str(FILE *f, const char *key, const char *v)
     }
     tl_strbuf_free(&b);
 }
+
+size_t cli_max_pixels(const tl_cli *c, const char *arg)
+{
+    return (size_t)cli_long(c, "--max-pixels", arg, 1, 1L << 40);
+}

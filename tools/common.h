@@ -46,6 +46,9 @@ void cli_progress_end(tl_cli *c);
 void cli_json_num(FILE *f, const char *key, double v);
 void cli_json_str(FILE *f, const char *key, const char *v);
 
+/* --max-pixels N: the decode limit every image-reading tool takes. */
+size_t cli_max_pixels(const tl_cli *c, const char *arg);
+
 /* -j N: 0 means all cores. */
 int cli_threads(const tl_cli *c, const char *arg);
 

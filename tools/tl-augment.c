@@ -321,7 +321,7 @@ int main(int argc, char **argv)
         case O_LIST: print_list();
         case 'j': threads = cli_threads(&cli, optarg); break;
         case O_SKIP: skip_bad = 1; break;
-        case O_MAXPX: max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
+        case O_MAXPX: max_pixels = cli_max_pixels(&cli, optarg); break;
         case O_PROGRESS: force_progress = 1; break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage();

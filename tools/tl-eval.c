@@ -263,7 +263,7 @@ int main(int argc, char **argv)
         case 'b': co.x.batch = (int)cli_long(&cli, "--batch", optarg, 1, 4096); break;
         case 'j': co.nthreads = cli_threads(&cli, optarg); break;
         case 'S': co.x.skip_bad = 1; break;
-        case 1100: co.x.max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
+        case 1100: co.x.max_pixels = cli_max_pixels(&cli, optarg); break;
         case 'p': force_progress = 1; break;
         case 'q': cli.quiet = 1; break;
         case 'P': o.predictions = 1; break;

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
         case 'b': xo.batch = (int)cli_long(&cli, "--batch", optarg, 1, 4096); break;
         case 'j': threads = cli_threads(&cli, optarg); break;
         case 'S': xo.skip_bad = 1; break;
-        case 'P': xo.max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
+        case 'P': xo.max_pixels = cli_max_pixels(&cli, optarg); break;
         case 'N': xo.spatial_pool = 0; break;
         case 'L': log_path = optarg; break;
         case 'p': force_progress = 1; break;

@@ -537,7 +537,7 @@ static int images_main(int argc, char **argv)
         case O_NAME: run_name = optarg; break;
         case O_RESUME: resume = 1; break;
         case O_PROGRESS: force_progress = 1; break;
-        case 1100: max_pixels = (size_t)cli_long(&cli, "--max-pixels", optarg, 1, 1L << 40); break;
+        case 1100: max_pixels = cli_max_pixels(&cli, optarg); break;
         case 'j': threads = cli_threads(&cli, optarg); break;
         case 'q': cli.quiet = 1; break;
         case 'h': usage();
