@@ -26,7 +26,7 @@ LIB_SRC   := $(sort $(wildcard lib/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
 TOOL_SRC  := $(sort $(wildcard tools/tl-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
-TCOMMON   := $(OBJ)/tools/common.o
+TCOMMON   := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tools/tl-%.c,$(sort $(wildcard tools/*.c))))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(TBIN)/%)
 # Test-only drivers the parity scripts run (never installed).
@@ -37,7 +37,7 @@ TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%)
 # intermediates and rebuild them on every run).
 .SECONDARY:
 
-.PHONY: all check check-unit check-bats check-asan deps demo bench clean install fuzz
+.PHONY: all check check-unit check-bats check-asan deps demo bench clean install fuzz completion
 all: $(LIBA) $(TOOLS)
 test-tools: $(TTOOLS)
 
@@ -108,6 +108,11 @@ fuzz: fuzz-build
 	nice -n 15 scripts/fuzz-run.sh --seconds $(FUZZ_SECONDS) $(FUZZ_OUT)
 check-fuzz: fuzz-build
 	scripts/fuzz-run.sh --smoke --seconds $(FUZZ_SMOKE_SECONDS) $(FUZZ_OUT)
+
+# Shell completion from the tools' option tables (tl-x --complete-options):
+# build/completion/tl.bash for bash, build/completion/_tl for zsh.
+completion: all
+	scripts/completion.sh $(TOOLS)
 
 deps:
 	scripts/deps.sh

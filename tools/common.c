@@ -6,14 +6,41 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <getopt.h>
 #include <unistd.h>
+
+/* The options every tool that takes them takes the same way: one letter,
+ * one type, one range, one meaning. The help lines are the general ones; a
+ * tool may say more about its use (OPT_COMMON_HELP). */
+const cli_opt cli_common_options[CLI_NCOMMON] = {
+    [CLI_O_MODEL] = {.type = CLI_MODEL, .short_name = 'm', .long_name = "model", .argname = "MODEL",
+                     .help = "checkpoint file or name in $TL_MODEL_PATH"},
+    [CLI_O_OUTPUT] = {.type = CLI_FILE, .short_name = 'o', .long_name = "output", .argname = "FILE",
+                      .help = "write here ('-': standard output)"},
+    [CLI_O_THREADS] = {.type = CLI_INT, .short_name = 'j', .long_name = "threads", .lo = 0, .hi = 1024,
+                       .help = "threads (default and 0: all cores)"},
+    [CLI_O_BATCH] = {.type = CLI_INT, .short_name = 'b', .long_name = "batch", .lo = 1, .hi = 4096,
+                     .help = "images per step (default 32)"},
+    [CLI_O_SEED] = {.type = CLI_U64, .short_name = 's', .long_name = "seed", .lo = 0, .hi = 9.2e18,
+                    .help = "seed of every random choice; same seed, same result"},
+    [CLI_O_LOG] = {.type = CLI_FILE, .long_name = "log", .argname = "FILE",
+                   .help = "JSON lines about the run, for tl-compare"},
+    [CLI_O_MAX_PIXELS] = {.type = CLI_SIZE, .long_name = "max-pixels", .lo = 1, .hi = 1099511627776.0,
+                          .help = "refuse images larger than N pixels (default 100000000)"},
+    [CLI_O_SKIP_BAD] = {.type = CLI_FLAG, .long_name = "skip-bad", .help = "warn about and skip unreadable images"},
+    [CLI_O_PROGRESS] = {.type = CLI_FLAG, .long_name = "progress",
+                        .help = "progress bar even when stderr is not a terminal"},
+    [CLI_O_QUIET] = {.type = CLI_FLAG, .short_name = 'q', .long_name = "quiet", .help = "no log messages"},
+    [CLI_O_HELP] = {.type = CLI_FLAG, .short_name = 'h', .long_name = "help",
+                    .help = "print this help and exit"},
+    [CLI_O_VERSION] = {.type = CLI_FLAG, .long_name = "version", .help = "print the version and exit"},
+};
 
 void cli_init(tl_cli *c, const char *prog)
 {
     memset(c, 0, sizeof *c);
     c->prog = prog;
-    opterr = 0; /* getopt's own message would come before ours: one line only */
+    c->threads = tl_cpu_count();
+    c->batch = 32;
 }
 
 _Noreturn void cli_fail(const tl_cli *c, const tl_err *e)
@@ -46,16 +73,6 @@ _Noreturn void cli_usage_error(const tl_cli *c, const char *fmt, ...)
     exit(2);
 }
 
-_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch)
-{
-    const char *arg = argv[optind - 1];
-    if (ch == ':')
-        cli_usage_error(c, "option '%s' needs a value", arg);
-    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
-        cli_usage_error(c, "unknown option '-%c'", optopt);
-    cli_usage_error(c, "unknown option '%s'", arg);
-}
-
 void cli_log(const tl_cli *c, const char *fmt, ...)
 {
     if (c->quiet)
@@ -74,36 +91,6 @@ void cli_log_hook(void *user, const char *msg)
     if (c->progress && c->tty)
         fputs("\r\033[K", stderr); /* keep the message off the bar's line */
     cli_log(c, "%s", msg);
-}
-
-_Noreturn void cli_version(const tl_cli *c)
-{
-    printf("%s (tl) %s\n", c->prog, TL_VERSION);
-    exit(0);
-}
-
-long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < lo || v > hi)
-        cli_usage_error(c, "%s: '%s' is not a whole number in %ld..%ld", opt, arg, lo, hi);
-    return v;
-}
-
-double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi)
-{
-    char *end;
-    double v = strtod(arg, &end);
-    if (end == arg || *end || !(v >= lo && v <= hi))
-        cli_usage_error(c, "%s: '%s' is not a number in %g..%g", opt, arg, lo, hi);
-    return v;
-}
-
-int cli_threads(const tl_cli *c, const char *arg)
-{
-    long j = cli_long(c, "-j", arg, 0, 1024);
-    return j == 0 ? tl_cpu_count() : (int)j;
 }
 
 void cli_progress_enable(tl_cli *c, int forced)
@@ -163,6 +150,50 @@ void cli_json_str(FILE *f, const char *key, const char *v)
         fprintf(f, ",\"%s\":%s", key, b.s);
     }
     tl_strbuf_free(&b);
+}
+
+const char *cli_plural(int64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
+
+/* ---- Until every tool has its option table (then these go). ---- */
+
+_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch)
+{
+    const char *arg = argv[optind - 1];
+    if (ch == ':')
+        cli_usage_error(c, "option '%s' needs a value", arg);
+    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
+        cli_usage_error(c, "unknown option '-%c'", optopt);
+    cli_usage_error(c, "unknown option '%s'", arg);
+}
+
+_Noreturn void cli_version(const tl_cli *c)
+{
+    printf("%s (tl) %s\n", c->prog, TL_VERSION);
+    exit(0);
+}
+
+long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end || v < lo || v > hi)
+        cli_usage_error(c, "%s: '%s' is not a whole number in %ld..%ld", opt, arg, lo, hi);
+    return v;
+}
+
+double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi)
+{
+    char *end;
+    double v = strtod(arg, &end);
+    if (end == arg || *end || !(v >= lo && v <= hi))
+        cli_usage_error(c, "%s: '%s' is not a number in %g..%g", opt, arg, lo, hi);
+    return v;
+}
+
+int cli_threads(const tl_cli *c, const char *arg)
+{
+    long j = cli_long(c, "-j", arg, 0, 1024);
+    return j == 0 ? tl_cpu_count() : (int)j;
 }
 
 size_t cli_max_pixels(const tl_cli *c, const char *arg)

@@ -1,17 +1,59 @@
-/* What every tl-* program shares: messages in the `prog: what` form, exit
- * codes (0 ok, 1 failure, 2 usage), number parsing for options, logging
- * and the progress bar. The library never prints; the tools do. */
+/* What every tl-* program shares: the option parser and the common options
+ * (opt.h), messages in the `prog: what` form, exit codes (0 ok, 1 failure,
+ * 2 usage, 130/143 interrupted), logging and the progress bar. The library
+ * never prints; the tools do. */
 #ifndef TL_TOOLS_COMMON_H
 #define TL_TOOLS_COMMON_H
 
 #include "core.h"
+#include "opt.h"
+
+#include <getopt.h>
 #include <stdio.h>
 
 #define TL_VERSION "0.1.0"
 
+/* The options declared once for every tool (cli_common_options): a tool
+ * takes the ones it lists with OPT_COMMON(id). Their values land in tl_cli
+ * unless the entry names another target of the same type. */
+enum cli_common_id {
+    CLI_O_MODEL,      /* -m, --model MODEL */
+    CLI_O_OUTPUT,     /* -o, --output FILE */
+    CLI_O_THREADS,    /* -j, --threads N (0: all cores) */
+    CLI_O_BATCH,      /* -b, --batch N */
+    CLI_O_SEED,       /* -s, --seed N */
+    CLI_O_LOG,        /* --log FILE */
+    CLI_O_MAX_PIXELS, /* --max-pixels N */
+    CLI_O_SKIP_BAD,   /* --skip-bad */
+    CLI_O_PROGRESS,   /* --progress */
+    CLI_O_QUIET,      /* -q, --quiet */
+    CLI_O_HELP,       /* -h, --help (every tool) */
+    CLI_O_VERSION,    /* --version (every tool) */
+    CLI_NCOMMON
+};
+extern const cli_opt cli_common_options[CLI_NCOMMON];
+
+#define CLI_MAX_OPTS 128
+
 typedef struct tl_cli {
     const char *prog;
-    int quiet;
+    const cli_tool *tool;
+
+    /* Values of the common options; cli_init sets the defaults. */
+    const char *model, *output, *log;
+    int threads;       /* all cores unless -j */
+    int batch;         /* 32 */
+    uint64_t seed;     /* 0; a tool may set its own default before parsing */
+    size_t max_pixels; /* 0: the library's default (100 megapixels) */
+    int skip_bad, force_progress, quiet;
+
+    /* The parsed table: common entries resolved, --help and --version
+     * appended; given[i] counts the occurrences of opts[i]. */
+    cli_opt opts[CLI_MAX_OPTS];
+    unsigned char given[CLI_MAX_OPTS];
+    int nopts;
+
+    /* progress bar */
     int progress;      /* 1: draw a progress bar on stderr */
     int tty;           /* stderr is a terminal: the bar may redraw its line */
     double progress_t0;
@@ -19,21 +61,25 @@ typedef struct tl_cli {
 } tl_cli;
 
 void cli_init(tl_cli *c, const char *prog);
+
+/* Parses argv by the tool's table: stores every value, handles --help,
+ * --version and --complete-options (then exits 0), checks required options
+ * and the number of positional arguments (exit 2 with one line on any
+ * mistake). Returns the index of the first positional argument in argv
+ * (getopt_long moves them to the end). */
+int cli_parse(tl_cli *c, const cli_tool *tool, int argc, char **argv);
+/* Whether the option with this long name was given (0 for a name that is
+ * not in the tool's table). */
+int cli_given(const tl_cli *c, const char *long_name);
+
 /* Prints "prog: message" and exits 1. */
 _Noreturn void cli_fail(const tl_cli *c, const tl_err *e);
 _Noreturn void cli_die(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prints "prog: message" and a hint to --help; exits 2. */
+/* Prints "prog: message (see prog --help)"; exits 2. */
 _Noreturn void cli_usage_error(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* For getopt_long's '?' and ':' (optstrings start with ':'): names the
- * offending argument; exits 2. */
-_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch);
 void cli_log(const tl_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A tl_log_fn that prints through cli_log (user = tl_cli *). */
 void cli_log_hook(void *user, const char *msg);
-_Noreturn void cli_version(const tl_cli *c);
-
-long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi);
-double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi);
 
 /* Progress on a terminal (or when forced with --progress): a bar with
  * rate and time left, redrawn at most a few times a second. */
@@ -46,10 +92,15 @@ void cli_progress_end(tl_cli *c);
 void cli_json_num(FILE *f, const char *key, double v);
 void cli_json_str(FILE *f, const char *key, const char *v);
 
-/* --max-pixels N: the decode limit every image-reading tool takes. */
-size_t cli_max_pixels(const tl_cli *c, const char *arg);
+/* "1 image", "2 images". */
+const char *cli_plural(int64_t n, const char *one, const char *many);
 
-/* -j N: 0 means all cores. */
+/* Until every tool has its option table (then these go). */
+_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch);
+_Noreturn void cli_version(const tl_cli *c);
+long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi);
+double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi);
 int cli_threads(const tl_cli *c, const char *arg);
+size_t cli_max_pixels(const tl_cli *c, const char *arg);
 
 #endif

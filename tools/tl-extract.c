@@ -4,39 +4,8 @@
 #include "io/features.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-static _Noreturn void usage(void)
-{
-    printf("Usage: tl-extract -m MODEL [options] DATA\n"
-           "Run a pretrained network as a fixed feature extractor.\n"
-           "\n"
-           "DATA is a folder of class folders, a TSV manifest (path<TAB>label) or '-'\n"
-           "for a list of paths on standard input.\n"
-           "\n"
-           "  -m, --model MODEL     checkpoint file or name in $TL_MODEL_PATH\n"
-           "  -l, --layer NAME      layer to read (default: pooled penultimate features;\n"
-           "                        'logits' for classifier outputs; tl-info lists names)\n"
-           "      --no-pool         keep a spatial layer's full C*H*W map instead of\n"
-           "                        averaging it over H and W\n"
-           "  -o, --output FILE     write here (default '-' = standard output)\n"
-           "  -f, --format FMT      tlf (default, streaming binary), tsv or npy\n"
-           "  -b, --batch N         images per step (default 32)\n"
-           "  -j, --threads N       threads (default: all cores)\n"
-           "      --skip-bad        warn about and skip unreadable images\n"
-           "      --max-pixels N    refuse images larger than N pixels (default 100000000)\n"
-           "      --log FILE        append a JSON line (images, seconds, images/s) for tl-compare\n"
-           "      --progress        progress bar even when stderr is not a terminal\n"
-           "  -q, --quiet           no log messages\n"
-           "  -h, --help            this help;  --version  the version\n"
-           "\n"
-           "Example:\n"
-           "  tl-extract -m mobilenet_v2.safetensors data/hymenoptera/train -o train.tlf\n"
-           "  tl-extract -m mobilenet_v2.safetensors val/ | tl-eval -m head.safetensors -\n");
-    exit(0);
-}
 
 typedef struct {
     tl_featw *w;
@@ -50,52 +19,51 @@ static int emit(void *user, int64_t index, const float *v, tl_err *e)
     return tl_featw_add(s->w, smp->path, smp->label, v, e);
 }
 
+static const cli_choice formats[] = {{"tlf", TL_FEAT_TLF}, {"tsv", TL_FEAT_TSV}, {"npy", TL_FEAT_NPY}, {NULL, 0}};
+
 int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-extract");
-    const char *model = NULL, *layer = NULL, *out = "-", *log_path = NULL;
-    int format = TL_FEAT_TLF, threads = tl_cpu_count(), force_progress = 0;
+    const char *layer = NULL;
+    int format = TL_FEAT_TLF, no_pool = 0;
+    cli.output = "-";
+    const cli_opt opts[] = {
+        OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
+        OPT_STRING('l', "layer", &layer, "NAME",
+                   "layer to read (default: pooled penultimate features;\n'logits' for classifier outputs; tl-info lists names)"),
+        OPT_FLAG(0, "no-pool", &no_pool, "keep a spatial layer's full C*H*W map instead of\naveraging it over H and W"),
+        OPT_COMMON_HELP(CLI_O_OUTPUT, "write here (default '-' = standard output)"),
+        OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
+        OPT_COMMON(CLI_O_BATCH),
+        OPT_COMMON(CLI_O_THREADS),
+        OPT_COMMON(CLI_O_SKIP_BAD),
+        OPT_COMMON(CLI_O_MAX_PIXELS),
+        OPT_COMMON_HELP(CLI_O_LOG, "append a JSON line about the run, for tl-compare"),
+        OPT_COMMON(CLI_O_PROGRESS),
+        OPT_COMMON(CLI_O_QUIET),
+        OPT_END(),
+    };
+    const cli_tool tool = {
+        .usage = "-m MODEL [options] DATA",
+        .about = "Run a pretrained network as a fixed feature extractor.\n"
+                 "\n"
+                 "DATA is a folder of class folders, a TSV manifest (path<TAB>label) or '-'\n"
+                 "for a list of paths on standard input.\n",
+        .opts = opts,
+        .example = "tl-extract -m mobilenet_v2.safetensors data/hymenoptera/train -o train.tlf\n"
+                   "tl-extract -m mobilenet_v2.safetensors val/ | tl-eval -m head.safetensors -",
+        .min_args = 1, .max_args = 1, .args_name = "data",
+    };
+    int first = cli_parse(&cli, &tool, argc, argv);
+    const char *data = argv[first], *out = cli.output, *model = cli.model, *log_path = cli.log;
+    int threads = cli.threads;
     tl_extract_opts xo;
     tl_extract_opts_default(&xo);
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"layer", required_argument, 0, 'l'},
-        {"output", required_argument, 0, 'o'}, {"format", required_argument, 0, 'f'},
-        {"batch", required_argument, 0, 'b'}, {"threads", required_argument, 0, 'j'},
-        {"skip-bad", no_argument, 0, 'S'}, {"max-pixels", required_argument, 0, 'P'},
-        {"no-pool", no_argument, 0, 'N'}, {"progress", no_argument, 0, 'p'},
-        {"log", required_argument, 0, 'L'},
-        {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0},
-    };
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":m:l:o:f:b:j:qh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'm': model = optarg; break;
-        case 'l': layer = optarg; break;
-        case 'o': out = optarg; break;
-        case 'f':
-            if (tl_feat_format_parse(optarg, &format))
-                cli_usage_error(&cli, "--format: '%s' is not tlf, tsv or npy", optarg);
-            break;
-        case 'b': xo.batch = (int)cli_long(&cli, "--batch", optarg, 1, 4096); break;
-        case 'j': threads = cli_threads(&cli, optarg); break;
-        case 'S': xo.skip_bad = 1; break;
-        case 'P': xo.max_pixels = cli_max_pixels(&cli, optarg); break;
-        case 'N': xo.spatial_pool = 0; break;
-        case 'L': log_path = optarg; break;
-        case 'p': force_progress = 1; break;
-        case 'q': cli.quiet = 1; break;
-        case 'h': usage();
-        case 'V': cli_version(&cli);
-        default: cli_bad_option(&cli, argv, ch);
-        }
-    }
-    if (!model)
-        cli_usage_error(&cli, "no model given (-m MODEL)");
-    if (optind != argc - 1)
-        cli_usage_error(&cli, optind == argc ? "no data given" : "one data argument expected");
-    const char *data = argv[optind];
+    xo.batch = cli.batch;
+    xo.skip_bad = cli.skip_bad;
+    xo.max_pixels = cli.max_pixels;
+    xo.spatial_pool = !no_pool;
     if (!strcmp(out, "-") && format == TL_FEAT_NPY)
         cli_log(&cli, "note: NPY output is written when all images are done");
 
@@ -132,7 +100,7 @@ int main(int argc, char **argv)
         cli_fail(&cli, &e);
     cli_log(&cli, "%lld images, %d classes, layer %s (%d values per image), %d threads",
             (long long)d.n, d.nclasses, info.layer, info.dim, threads);
-    cli_progress_enable(&cli, force_progress);
+    cli_progress_enable(&cli, cli.force_progress);
     tl_extract_stats st;
     int rc = tl_extractor_run(x, pool, &d, emit, &s, cli_progress, &cli, cli_log_hook, &cli, &st, &e);
     cli_progress_end(&cli);
