@@ -46,6 +46,8 @@ void cli_init(tl_cli *c, const char *prog)
 _Noreturn void cli_fail(const tl_cli *c, const tl_err *e)
 {
     fflush(stdout);
+    if (e->kind == TL_ERR_ARG) /* an argument that does not fit: the command line is wrong */
+        cli_usage_error(c, "%s", e->msg);
     fprintf(stderr, "%s: %s\n", c->prog, e->msg);
     exit(1);
 }
@@ -71,6 +73,36 @@ _Noreturn void cli_usage_error(const tl_cli *c, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see %s --help)\n", c->prog);
     exit(2);
+}
+
+static volatile sig_atomic_t *g_flag; /* a tool's one flag; tools may hold state, the library may not */
+
+static void on_signal(int sig)
+{
+    if (g_flag)
+        *g_flag = sig;
+}
+
+void cli_catch_signals(volatile sig_atomic_t *flag)
+{
+    g_flag = flag;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    /* Restart interrupted reads and writes: the tool notices the flag at its
+     * next safe point; a write cut by EINTR would fail an output. */
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+_Noreturn void cli_interrupted(const tl_cli *c, int sig, const char *what)
+{
+    fflush(stdout);
+    fprintf(stderr, "%s: interrupted (%s)%s%s\n", c->prog, sig == SIGTERM ? "SIGTERM" : "SIGINT", what ? "; " : "",
+            what ? what : "");
+    exit(128 + sig);
 }
 
 void cli_log(const tl_cli *c, const char *fmt, ...)

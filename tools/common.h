@@ -9,6 +9,7 @@
 #include "opt.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 
 #define TL_VERSION "0.1.0"
@@ -71,6 +72,16 @@ int cli_parse(tl_cli *c, const cli_tool *tool, int argc, char **argv);
 /* Whether the option with this long name was given (0 for a name that is
  * not in the tool's table). */
 int cli_given(const tl_cli *c, const char *long_name);
+/* The long name of the first option given from the group with this title
+ * (OPT_GROUP), or NULL: for options that apply to one mode of a tool. */
+const char *cli_given_in_group(const tl_cli *c, const char *title);
+
+/* SIGINT and SIGTERM set *flag to the signal's number (reads and writes
+ * restart): the tool stops at the next safe point, removes its temporary
+ * files, says so and exits 128 + the signal (130, 143). */
+void cli_catch_signals(volatile sig_atomic_t *flag);
+/* Says "interrupted" on stderr with what was kept or removed, exits 128 + sig. */
+_Noreturn void cli_interrupted(const tl_cli *c, int sig, const char *what);
 
 /* Prints "prog: message" and exits 1. */
 _Noreturn void cli_fail(const tl_cli *c, const tl_err *e);

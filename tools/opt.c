@@ -629,6 +629,19 @@ int cli_given(const tl_cli *c, const char *long_name)
     return 0;
 }
 
+const char *cli_given_in_group(const tl_cli *c, const char *title)
+{
+    int in = 0;
+    for (int i = 0; i < c->nopts; i++) {
+        const cli_opt *o = &c->opts[i];
+        if (o->type == CLI_GROUP)
+            in = o->help && !strcmp(o->help, title);
+        else if (in && c->given[i])
+            return o->long_name;
+    }
+    return NULL;
+}
+
 int cli_parse(tl_cli *c, const cli_tool *tool, int argc, char **argv)
 {
     c->tool = tool;

@@ -10,14 +10,23 @@
 
 #define TL_ALIGN 64
 
+/* What kind of failure: a caller's argument that does not fit (an unknown
+ * layer name, a bad spec: the command line is wrong, exit 2 in the tools)
+ * or anything else (bad or unreadable data, exit 1). */
+enum { TL_ERR_FAIL = 0, TL_ERR_ARG = 1 };
+
 typedef struct tl_err {
     char msg[512];
+    int kind; /* TL_ERR_FAIL or TL_ERR_ARG */
 } tl_err;
 
 /* Formats the reason into e (if not NULL) and returns -1, so a caller can
  * write `return tl_fail(e, "...")`. */
 int tl_fail(tl_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Prefixes an existing message, e.g. with the file name being read. */
+/* The same for an argument that does not fit (kind TL_ERR_ARG). */
+int tl_fail_arg(tl_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes an existing message, e.g. with the file name being read; the
+ * kind stays. */
 int tl_fail_prefix(tl_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* 64-byte aligned, zero-filled; NULL on overflow or exhaustion. */

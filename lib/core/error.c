@@ -12,14 +12,31 @@ static void one_line(char *s)
             *s = '?';
 }
 
+static void set(tl_err *e, int kind, const char *fmt, va_list ap)
+{
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    one_line(e->msg);
+    e->kind = kind;
+}
+
 int tl_fail(tl_err *e, const char *fmt, ...)
 {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        set(e, TL_ERR_FAIL, fmt, ap);
         va_end(ap);
-        one_line(e->msg);
+    }
+    return -1;
+}
+
+int tl_fail_arg(tl_err *e, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        set(e, TL_ERR_ARG, fmt, ap);
+        va_end(ap);
     }
     return -1;
 }
@@ -34,7 +51,15 @@ int tl_fail_prefix(tl_err *e, const char *fmt, ...)
         va_end(ap);
         memcpy(old, e->msg, sizeof old);
         old[sizeof old - 1] = '\0';
-        snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+        /* "prefix: old", cut to the buffer (as snprintf would cut it) */
+        size_t cap = sizeof e->msg - 1, pl = strlen(prefix), n = 0;
+        for (size_t i = 0; i < pl && n < cap; i++)
+            e->msg[n++] = prefix[i];
+        for (const char *s = ": "; *s && n < cap; s++)
+            e->msg[n++] = *s;
+        for (size_t i = 0; old[i] && n < cap; i++)
+            e->msg[n++] = old[i];
+        e->msg[n] = '\0';
         one_line(e->msg);
     }
     return -1;

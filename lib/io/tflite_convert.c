@@ -811,7 +811,7 @@ static void fmt_width(double w, char *buf, size_t n)
 int tl_tflite_describe(const tl_tflite *m, char *buf, size_t n)
 {
     plan *p = tl_alloc(sizeof *p);
-    tl_err e = {{0}};
+    tl_err e = {0};
     char tmp[24], wstr[16], arch[600];
     if (!p)
         return snprintf(buf, n, "out of memory");

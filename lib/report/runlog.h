@@ -77,4 +77,39 @@ void tl_runlog_free(tl_runlog *r);
 /* Replaces the run's name (a NAME=FILE argument); -1 on out of memory. */
 int tl_runlog_rename(tl_runlog *r, const char *name, tl_err *e);
 
+/* ---- Writing logs: the lines tl-finetune --log and tl-extract --log
+ * write, one JSON object per line (tl-formats(5)). A string that is NULL,
+ * an integer that is negative and a number that is NAN are left out; a
+ * non-finite loss or accuracy prints as null (JSON has no NaN). */
+
+#include <stdio.h>
+
+typedef struct tl_runlog_start {
+    const char *run, *tool, *init, *model, *arch, *layer, *strategy, *train, *val, *augment, *optimizer;
+    double lr;
+    int64_t train_images, val_images, classes, epochs, batch, seed, threads, params, trainable_params;
+} tl_runlog_start;
+
+/* The fields of a start line, all absent. */
+void tl_runlog_start_init(tl_runlog_start *s);
+void tl_runlog_write_start(FILE *f, const tl_runlog_start *s);
+
+typedef struct tl_runlog_phase_line {
+    int epoch;
+    const char *phase;        /* "train" or "val" */
+    double loss, accuracy, seconds, images_per_s; /* images_per_s NAN: left out */
+    const double *lr;         /* per group, or NULL */
+    int ngroups;
+    int64_t trainable_params;
+    int best;                 /* val lines: -1 absent, 0 or 1 */
+} tl_runlog_phase_line;
+void tl_runlog_write_phase(FILE *f, const tl_runlog_phase_line *p);
+
+void tl_runlog_write_best(FILE *f, int epoch, double loss, double accuracy, int epochs_run, int stopped_early,
+                          double seconds);
+
+/* tl-extract --log: one line per extraction. */
+void tl_runlog_write_extract(FILE *f, const char *data, const char *model, const char *layer, int64_t images,
+                             int64_t skipped, int threads, double seconds);
+
 #endif

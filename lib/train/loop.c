@@ -8,18 +8,6 @@
 
 #include "nn/infer.h"
 
-void tl_freeze_mask_until(const tl_model *m, int until, unsigned char *mask)
-{
-    memset(mask, 0, (size_t)m->nparams);
-    for (int i = 0; i <= until && i < m->nnodes; i++) {
-        const tl_node *nd = &m->nodes[i];
-        int ps[6] = {nd->weight, nd->bias, nd->running_mean, nd->running_var, nd->extra[0], nd->extra[1]};
-        for (int k = 0; k < 6; k++)
-            if (ps[k] >= 0 && ps[k] < m->nparams)
-                mask[ps[k]] = 1;
-    }
-}
-
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
                         int64_t **val, int64_t *nval, tl_err *e)
 {
@@ -69,7 +57,8 @@ typedef struct run_state {
     int bad_epochs;
     double loss_sum;  /* the epoch so far */
     int64_t correct, seen;
-    double seconds;
+    double epoch_seconds; /* training time of the epoch so far, before this process */
+    double run_seconds;   /* the run so far (training and validation), before this process */
 } run_state;
 
 static int64_t trainable(const tl_model *m)
@@ -104,7 +93,7 @@ static int save_resume(const tl_fit_opts *o, tl_trainer *t, const run_state *rs,
     if (!w)
         return tl_fail(e, "out of memory");
     int rc = -1;
-    char name[TL_NAME_MAX + 8], v[10][40];
+    char name[TL_NAME_MAX + 8], v[12][40];
     for (int i = 0; i < m->nparams; i++) {
         snprintf(name, sizeof name, "p.%s", m->params[i].name);
         if (tl_st_add(w, name, TL_F32, m->params[i].ndim, m->params[i].shape, m->params[i].data, e))
@@ -132,11 +121,14 @@ static int save_resume(const tl_fit_opts *o, tl_trainer *t, const run_state *rs,
     snprintf(v[7], 40, "%.17g", rs->loss_sum);
     snprintf(v[8], 40, "%lld", (long long)rs->correct);
     snprintf(v[9], 40, "%lld", (long long)rs->seen);
-    static const char *const keys[10] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
+    snprintf(v[10], 40, "%.6f", rs->epoch_seconds);
+    snprintf(v[11], 40, "%.6f", rs->run_seconds);
+    static const char *const keys[12] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
                                          "tl.resume.best_epoch", "tl.resume.best_acc", "tl.resume.best_loss",
                                          "tl.resume.bad_epochs", "tl.resume.loss_sum", "tl.resume.correct",
-                                         "tl.resume.seen"};
-    for (int i = 0; i < 10; i++)
+                                         "tl.resume.seen",       "tl.resume.epoch_seconds",
+                                         "tl.resume.run_seconds"};
+    for (int i = 0; i < 12; i++)
         if (tl_st_set_meta(w, keys[i], v[i], e))
             goto out;
     for (int i = 0; o->meta && o->meta[i]; i += 2)
@@ -184,6 +176,10 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
     rs->loss_sum = v[7];
     rs->correct = (int64_t)v[8];
     rs->seen = (int64_t)v[9];
+    /* Times before this process; absent from the state of older versions. */
+    if (meta_num(&f, "tl.resume.epoch_seconds", &rs->epoch_seconds, e) ||
+        meta_num(&f, "tl.resume.run_seconds", &rs->run_seconds, e))
+        rs->epoch_seconds = rs->run_seconds = 0;
     char name[TL_NAME_MAX + 8];
     for (int i = 0; i < m->nparams; i++) {
         snprintf(name, sizeof name, "p.%s", m->params[i].name);
@@ -328,6 +324,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     }
     if (o->resume && load_resume(o, t, &rs, e))
         goto out;
+    /* Times and speeds count the whole run, resumed parts included. */
+    double run_t0 = tl_now() - rs.run_seconds;
     /* A last batch of one image would make batch-norm statistics
      * degenerate; it is dropped (as drop_last would). */
     int64_t nbatches = ntrain / batch + (ntrain % batch > 1);
@@ -338,11 +336,12 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
         tl_rng r;
         tl_rng_seed_stream(&r, o->seed, 0xE90C + (uint64_t)rs.epoch);
         tl_rng_shuffle(&r, order, ntrain);
-        double t0 = tl_now();
         if (rs.batch == 0) {
             rs.loss_sum = 0;
             rs.correct = rs.seen = 0;
+            rs.epoch_seconds = 0;
         }
+        double t0 = tl_now() - rs.epoch_seconds;
         for (; rs.batch < nbatches; rs.batch++) {
             int64_t b0 = rs.batch * batch;
             int nb = (int)(ntrain - b0 < batch ? ntrain - b0 : batch);
@@ -361,12 +360,15 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 o->progress(o->user, rs.batch + 1, nbatches);
             if (o->stop && *o->stop) {
                 rs.batch++;
+                rs.epoch_seconds = tl_now() - t0;
+                rs.run_seconds = tl_now() - run_t0;
                 if (o->resume_path && save_resume(o, t, &rs, e))
                     goto out;
                 res->epochs_run = rs.epoch;
                 res->best_epoch = rs.best_epoch;
                 res->best_accuracy = rs.best_acc;
                 res->best_loss = rs.best_loss;
+                res->seconds = rs.run_seconds;
                 rc = TL_FIT_INTERRUPTED;
                 goto out;
             }
@@ -430,6 +432,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             next.batch = 0;
             next.loss_sum = 0;
             next.correct = next.seen = 0;
+            next.epoch_seconds = 0;
+            next.run_seconds = tl_now() - run_t0;
             if (save_resume(o, t, &next, e))
                 goto out;
         }
@@ -441,6 +445,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     res->best_epoch = rs.best_epoch;
     res->best_accuracy = rs.best_acc;
     res->best_loss = rs.best_loss;
+    res->seconds = tl_now() - run_t0;
     if (o->resume_path)
         unlink(o->resume_path); /* the run is complete; nothing to resume */
     rc = TL_FIT_DONE;

@@ -50,6 +50,7 @@ typedef struct tl_fit_result {
     int best_epoch;               /* 0: no validation */
     double best_accuracy, best_loss;
     int stopped_early;
+    double seconds;               /* the whole run, parts before a --resume included */
 } tl_fit_result;
 
 /* Trains net->model (already wrapped by t) on train_ids of train, and
@@ -66,9 +67,5 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
  * validation. Arrays are malloc'ed. */
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
                         int64_t **val, int64_t *nval, tl_err *e);
-
-/* Freezes each parameter of nodes 0..until (weights and BN statistics)
- * into mask (nparams bytes). */
-void tl_freeze_mask_until(const tl_model *m, int until, unsigned char *mask);
 
 #endif

@@ -237,11 +237,11 @@ int tl_schedule_parse(const char *spec, tl_schedule *s, tl_err *e)
     return 0;
 }
 
-int tl_group_lrs(int ngroups, double head_lr, double mult, const char *explicit_rates, double *out, tl_err *e)
+int tl_group_lrs(int ngroups, double head_lr, double mult, const double *rates, int nrates, double *out, tl_err *e)
 {
     if (ngroups < 1)
         return tl_fail(e, "%d parameter groups, expected at least 1", ngroups);
-    if (!explicit_rates || !*explicit_rates) {
+    if (!rates || nrates == 0) {
         if (!(head_lr >= 0) || !isfinite(head_lr))
             return tl_fail(e, "learning rate %g must be finite and >= 0", head_lr);
         if (!(mult > 0) || !isfinite(mult))
@@ -253,28 +253,12 @@ int tl_group_lrs(int ngroups, double head_lr, double mult, const char *explicit_
         }
         return 0;
     }
-    const char *p = explicit_rates;
-    int n = 0;
-    for (;;) {
-        size_t len = strcspn(p, ",");
-        char buf[64];
-        if (len == 0 || len >= sizeof buf)
-            return tl_fail(e, "learning rate %d in '%s' is empty or too long", n + 1, explicit_rates);
-        memcpy(buf, p, len);
-        buf[len] = '\0';
-        char *end;
-        double x = strtod(buf, &end);
-        if (*end || buf[0] == ' ' || !isfinite(x) || x < 0)
-            return tl_fail(e, "learning rate '%s' is not a finite number >= 0", buf);
-        if (n < ngroups)
-            out[n] = x;
-        n++;
-        p += len;
-        if (!*p)
-            break;
-        p++;
+    if (nrates != ngroups)
+        return tl_fail_arg(e, "%d learning rates given for %d parameter groups", nrates, ngroups);
+    for (int g = 0; g < ngroups; g++) {
+        if (!isfinite(rates[g]) || rates[g] < 0)
+            return tl_fail_arg(e, "learning rate %g is not a finite number >= 0", rates[g]);
+        out[g] = rates[g];
     }
-    if (n != ngroups)
-        return tl_fail(e, "%d learning rates given for %d parameter groups", n, ngroups);
     return 0;
 }

@@ -85,11 +85,12 @@ double tl_schedule_factor(const tl_schedule *s, int64_t step);
 int tl_schedule_parse(const char *spec, tl_schedule *s, tl_err *e);
 
 /* Discriminative learning rates for ngroups groups into out[ngroups].
- * With explicit_rates NULL or empty: the head (last group) gets head_lr and
+ * With no rates (NULL or nrates 0): the head (last group) gets head_lr and
  * each earlier group mult times the one after it, lr_g = head_lr *
- * mult^(ngroups-1-g). Otherwise explicit_rates lists one rate per group,
- * comma-separated, first group first ("1e-4,1e-4,1e-3"); head_lr and mult
- * are then ignored. Rates must be finite and >= 0, mult finite and > 0. */
-int tl_group_lrs(int ngroups, double head_lr, double mult, const char *explicit_rates, double *out, tl_err *e);
+ * mult^(ngroups-1-g). Otherwise rates holds one rate per group, first
+ * group first; head_lr and mult are then ignored (a count that is not
+ * ngroups fails with kind TL_ERR_ARG). Rates must be finite and >= 0, mult
+ * finite and > 0. */
+int tl_group_lrs(int ngroups, double head_lr, double mult, const double *rates, int nrates, double *out, tl_err *e);
 
 #endif

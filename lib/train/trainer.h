@@ -14,7 +14,8 @@ typedef struct tl_trainer_opts {
     tl_opt_config opt;
     double lr;               /* the classifier's (last group's) learning rate */
     double lr_mult;          /* each earlier group: this times the next one's */
-    const char *group_lrs;   /* or explicit rates, earliest group first */
+    const double *group_lrs; /* or explicit rates, earliest group first (ngroup_lrs of them) */
+    int ngroup_lrs;
     int parts;               /* backbone groups (stages cut into this many runs) */
     tl_schedule sched;       /* factor on every group's rate, by step */
     float label_smoothing;

@@ -154,3 +154,40 @@ PY
     assert_success
     assert_output ok
 }
+
+@test "after --resume, the log's times and speeds count the whole run" {
+    need_py
+    local d=$BATS_TEST_TMPDIR
+    "$TL_BIN/tl-finetune" -q --scratch --arch small_cnn --input-size 32 "$(F train)" --val "$(F val)" --epochs 40 \
+        --batch 8 -j 1 --log "$d/r.jsonl" -o "$d/r.safetensors" 2>"$d/r.err" &
+    local pid=$!
+    for _ in $(seq 100); do [ -f "$d/r.safetensors" ] && break; sleep 0.1; done
+    kill -TERM $pid
+    local st=0
+    wait $pid || st=$?
+    assert_equal "$st" 143
+    grep -q 'interrupted (SIGTERM)' "$d/r.err"
+    # the state records the time so far: the run's and the epoch's
+    local times
+    times=$($PY -c 'import json, struct, sys
+b = open(sys.argv[1], "rb").read(); m = json.loads(b[8:8 + struct.unpack("<Q", b[:8])[0]])["__metadata__"]
+print(m["tl.resume.epoch"], m["tl.resume.epoch_seconds"], m["tl.resume.run_seconds"])' "$d/r.resume.safetensors")
+    read -r epoch epoch_s run_s <<<"$times"
+    run tl finetune -q --scratch --arch small_cnn --input-size 32 "$(F train)" --val "$(F val)" --epochs 40 \
+        --batch 8 -j 1 --log "$d/r.jsonl" -o "$d/r.safetensors" --resume --patience 1
+    assert_success
+    # The resumed epoch's seconds and the best line's include the time
+    # before the interrupt (resumed alone, they were a fraction of it).
+    run $PY - "$d/r.jsonl" "$epoch" "$epoch_s" "$run_s" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+epoch, epoch_s, run_s = int(sys.argv[2]) + 1, float(sys.argv[3]), float(sys.argv[4])
+best = [r for r in recs if r["phase"] == "best"][-1]
+assert best["seconds"] >= run_s, (best, run_s)
+resumed = [r for r in recs if r["phase"] == "train" and r["epoch"] == epoch][-1]
+assert resumed["seconds"] >= epoch_s, (resumed, epoch_s)
+print("ok")
+PY
+    assert_success
+    assert_output ok
+}

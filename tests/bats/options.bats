@@ -27,7 +27,7 @@ man_options() {
             short = "-"
             for (i = 1; i <= n; i++) {
                 if (w[i] ~ /^-[A-Za-z]$/) short = w[i]
-                else if (w[i] ~ /^--[a-z0-9][a-z0-9-]*$/) { print short, w[i]; short = "-" }
+                else if (w[i] ~ /^--[A-Za-z0-9][A-Za-z0-9-]*$/) { print short, w[i]; short = "-" }
             }
         }
     ' "$1" | sort -u

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     char *spec = fuzz_cstr(data, size);
     tl_aug_opts o = {16, 18};
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_aug_pipeline *p = tl_aug_parse(spec, &o, &e);
     if (!p) {
         FUZZ_CHECK_MSG(e);
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(desc && tl_aug_describe(p, desc, (size_t)need + 1) == need);
     FUZZ_ASSERT(strlen(desc) == (size_t)need);
 
-    tl_err e2 = {{0}};
+    tl_err e2 = {0};
     tl_aug_pipeline *q = tl_aug_parse(desc, &o, &e2);
     if (!q) {
         fprintf(stderr, "fuzz: description '%s' does not parse back: %s\n", desc, e2.msg);
@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (sizes_small(desc)) {
         tl_image in = {0}, out = {0};
-        tl_err e3 = {{0}};
+        tl_err e3 = {0};
         FUZZ_ASSERT(tl_image_alloc(&in, 12, 9, &e3) == 0);
         for (int i = 0; i < 12 * 9 * 3; i++)
             in.px[i] = (uint8_t)(i * 37 + (size ? data[i % size] : 0));

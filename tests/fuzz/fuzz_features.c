@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     (void)tl_feat_sniff(path);
     tl_featset s;
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_featset_load(path, &s, &e) == 0) {
         FUZZ_ASSERT(s.info.dim >= 1 && s.info.dim <= TL_FEAT_MAX_DIM && s.n >= 0);
         FUZZ_ASSERT(s.info.nclasses >= 0);

@@ -11,7 +11,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_image img = {0};
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_image_decode_mem(data, size, &img, FUZZ_MAX_PIXELS, &e) == 0) {
         FUZZ_ASSERT(img.w > 0 && img.h > 0 && (size_t)img.w * (size_t)img.h <= FUZZ_MAX_PIXELS);
         FUZZ_ASSERT(img.cap >= (size_t)img.w * (size_t)img.h * 3);
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             pp.interp = img.px[0] % 3;
             static float out[3 * 16 * 16];
             tl_preproc_ws ws = {0};
-            tl_err e2 = {{0}};
+            tl_err e2 = {0};
             if (tl_preprocess(&img, &pp, out, &ws, &e2))
                 FUZZ_CHECK_MSG(e2);
             tl_preproc_ws_free(&ws);

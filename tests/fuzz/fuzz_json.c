@@ -13,7 +13,7 @@ static void walk(const tl_json *v, int depth)
             tl_strbuf b = {0};
             FUZZ_ASSERT(tl_strbuf_json_string(&b, v->string) == 0);
             tl_json back;
-            tl_err e = {{0}};
+            tl_err e = {0};
             FUZZ_ASSERT(tl_json_parse(b.s, b.len, &back, &e) == 0);
             FUZZ_ASSERT(back.type == TL_JSON_STRING);
             /* invalid UTF-8 is written as U+FFFD, so only ASCII comes back
@@ -45,7 +45,7 @@ static void walk(const tl_json *v, int depth)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_json v;
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_json_parse((const char *)data, size, &v, &e) == 0) {
         walk(&v, 0);
         tl_json_free(&v);
@@ -56,12 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the C-string helpers (metadata values such as tl.mean, tl.classes) */
     char *s = fuzz_cstr(data, size);
     float f[3];
-    tl_err e2 = {{0}};
+    tl_err e2 = {0};
     if (tl_json_parse_floats(s, f, 3, &e2))
         FUZZ_CHECK_MSG(e2);
     char **strs = NULL;
     int n = 0;
-    tl_err e3 = {{0}};
+    tl_err e3 = {0};
     if (tl_json_parse_strings(s, &strs, &n, &e3) == 0)
         tl_strings_free(strs, n);
     else

@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f)
         return 0;
     tl_dataset d;
-    tl_err e = {{0}};
+    tl_err e = {0};
     const char *base = size % 2 ? "base/dir" : ".";
     if (tl_dataset_read_manifest(f, "fuzz.tsv", base, &d, &e) == 0) {
         FUZZ_ASSERT(d.n >= 0 && d.nclasses >= 0);

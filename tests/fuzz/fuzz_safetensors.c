@@ -11,7 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!path)
         return 0;
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_st_open(path, &f, &e) != 0) {
         FUZZ_CHECK_MSG(e);
         return 0;
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* the data lies inside the file, so numel is bounded by its size */
         float *dst = malloc((size_t)t->numel * sizeof(float) + 1);
         FUZZ_ASSERT(dst);
-        tl_err e2 = {{0}};
+        tl_err e2 = {0};
         if (tl_st_to_f32(t, dst, &e2))
             FUZZ_CHECK_MSG(e2);
         free(dst);
@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int i = 0; i < f.nmeta; i++)
         FUZZ_ASSERT(tl_st_meta(&f, f.meta_keys[i]) != NULL);
     tl_preproc pp;
-    tl_err e3 = {{0}};
+    tl_err e3 = {0};
     if (tl_preproc_from_meta(&f, &pp, &e3) == 0)
         FUZZ_ASSERT(pp.input_size > 0 && pp.resize_size > 0);
     else

@@ -35,7 +35,7 @@ static const char *out_path(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_tflite *m = NULL;
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_tflite_open_mem(data, size, &m, &e) != 0) {
         FUZZ_CHECK_MSG(e);
         FUZZ_ASSERT(m == NULL);
@@ -55,10 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(n >= 0 && strlen(desc) < sizeof desc);
 
     const char *out = out_path();
-    tl_err e2 = {{0}};
+    tl_err e2 = {0};
     if (tl_tflite_convert(m, NULL, out, NULL, NULL, &e2) == 0) {
         tl_st_file f;
-        tl_err e3 = {{0}};
+        tl_err e3 = {0};
         if (tl_st_open(out, &f, &e3) != 0) {
             fprintf(stderr, "fuzz: converted checkpoint does not read back: %s\n", e3.msg);
             abort();

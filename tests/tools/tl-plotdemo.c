@@ -149,7 +149,7 @@ int main(int argc, char **argv)
     int all = strcmp(kind, "all") == 0;
     int w = argc == 5 ? atoi(argv[3]) : (all ? 1200 : 640);
     int h = argc == 5 ? atoi(argv[4]) : (all ? 900 : 480);
-    tl_err e = { { 0 } };
+    tl_err e = {0};
     tl_figure *f = tl_figure_new(w, h, all ? 2 : 1, all ? 2 : 1, all ? "tl-plotdemo: every chart kind" : NULL, &e);
     if (!f) {
         fprintf(stderr, "tl-plotdemo: %s\n", e.msg);

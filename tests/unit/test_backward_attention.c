@@ -53,7 +53,7 @@ static void test_fd(tl_kws *ws)
 {
     uint64_t s = 17;
     double worst_fd = 0, worst_fwd = 0, worst_simd = 0;
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_kws *scalar = tl_kws_new_simd("scalar", &e);
     CHECK(scalar != NULL);
     for (size_t k = 0; k < NSHAPES; k++) {
@@ -140,7 +140,7 @@ static void test_torch(tl_kws *ws)
 
 int main(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_kws *ws = tl_kws_new(&e);
     CHECK(ws != NULL);
     if (!ws)

@@ -266,7 +266,7 @@ static void test_wgrad_images(tl_kws *ws)
 static void test_simd(void)
 {
     const char *paths[] = {"scalar", "avx2", "avx512"};
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_kws *base = tl_kws_new_simd("scalar", &e);
     CHECK(base != NULL);
     if (!base)
@@ -306,7 +306,7 @@ static void test_packed(void)
         {"k3_two_kblocks", G(.cin = 7, .h = 6, .w = 5, .cout = 400, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
         {"1x1_two_kblocks", G(.cin = 37, .h = 5, .w = 9, .cout = 777, .kh = 1, .kw = 1)},
     };
-    tl_err e = {{0}};
+    tl_err e = {0};
     for (int k = 0; k < 3; k++) {
         if (!tl_simd_supported(paths[k]))
             continue;
@@ -396,7 +396,7 @@ static void test_torch(tl_kws *ws)
 
 int main(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_kws *ws = tl_kws_new(&e);
     CHECK(ws != NULL);
     if (!ws)

@@ -62,7 +62,7 @@ static void test_fd(void)
     for (size_t c = 0; c < NCASES; c++) {
         pool_case pc = CASES[c];
         tl_pool_geom_finish(&pc.g);
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK_MSG(tl_pool_geom_check(&pc.g, &e) == 0, "%s: %s", pc.name, e.msg);
         size_t nx = (size_t)pc.g.c * pc.g.h * pc.g.w, ny = (size_t)pc.g.c * pc.g.oh * pc.g.ow;
         float *x = distinct(&s, nx), *dy = bw_rand(&s, ny, 1.0f), *dx = malloc(nx * sizeof *dx);

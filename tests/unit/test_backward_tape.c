@@ -11,7 +11,7 @@ enum { BATCH = 6, CLASSES = 5 };
 
 static tl_model *build(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
     o.num_classes = CLASSES;
@@ -47,7 +47,7 @@ static void freeze_through(tl_model *m, const char *layer)
  * and the tape's size. */
 static float *grads(const char *freeze, int threads, int freeze_bn, size_t *bytes, int *prefix_value_null)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_model *m = build();
     if (!m)
         return NULL;

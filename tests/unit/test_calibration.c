@@ -35,7 +35,7 @@ static void test_bins(void)
  * ECE = (2*0.1 + 1*0.7 + 3*0.216667) / 6 = 1.55 / 6; MCE = 0.7. */
 static void test_hand(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_calibration c;
     CHECK(tl_calibration_init(&c, 0, &e) < 0);
     CHECK_MSG(strstr(e.msg, "1..1000 bins") != NULL, "message: %s", e.msg);
@@ -86,7 +86,7 @@ static void test_hand(void)
 /* The scorer: confusion, top-k and calibration from the same inputs. */
 static void test_scorer(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_scorer s;
     CHECK(tl_scorer_init(&s, 3, 0, 1, 15, &e) < 0);
     CHECK(tl_scorer_init(&s, 3, 2, 1, 15, &e) == 0);
@@ -129,7 +129,7 @@ static void test_numpy(void)
     if (fd < 0)
         return;
     FILE *f = fdopen(fd, "w");
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_calibration c;
     CHECK(tl_calibration_init(&c, B, &e) == 0);
     float p[K];
@@ -211,7 +211,7 @@ static char *render(const tl_calibration *c, int json)
 
 static void test_print(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_calibration c;
     tl_calibration_init(&c, 4, &e);
     tl_calibration_add_confidence(&c, 0.9, 1);

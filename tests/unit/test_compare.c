@@ -33,7 +33,7 @@ static void make_run(tl_runlog *r, const char *name, const char *init, const cha
         p += sprintf(p, "{\"epoch\":%d,\"phase\":\"val\",\"loss\":%.4f,\"accuracy\":%.4f,\"seconds\":%g}\n", e,
                      1.0 - va + 0.05, va, sec * 0.1);
     }
-    tl_err err = {{0}};
+    tl_err err = {0};
     int rc = tl_runlog_parse(s, strlen(s), NULL, r, &err);
     CHECK_MSG(rc == 0, "%s", err.msg);
     free(s);
@@ -77,7 +77,7 @@ static void test_summary(void)
     tl_runlog r[1];
     make_run(&r[0], "full", "pretrained", "full", 6, 0.80, 0.05, 0.95, 0.02, 100, 200);
     tl_comparison c;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_compare_runs(r, 1, TL_METRIC_ACCURACY, NAN, &c, &e) == 0);
     const tl_run_summary *s = &c.runs[0];
     CHECK(c.best == 0 && c.target_derived);
@@ -116,7 +116,7 @@ static void test_transfer_helps(void)
     make_run(&r[1], "head", "pretrained", "head-only", 5, 0.90, 0.05, 0.955, 0.0, 20, 300);
     make_run(&r[2], "scratch", "scratch", "full", 20, 0.40, 0.02, 0.99, 0.25, 100, 300); /* ends at 0.80 */
     tl_comparison c;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_compare_runs(r, 3, TL_METRIC_ACCURACY, NAN, &c, &e) == 0);
     CHECK(c.best == 0);
     CHECK(c.runs[2].kind == TL_RUN_SCRATCH && !strcmp(c.runs[2].label, "scratch"));
@@ -141,7 +141,7 @@ static void test_scratch_matches(void)
     make_run(&r[0], "tl", "pretrained", "partial (features.13)", 4, 0.86, 0.02, 0.94, 0.0, 50, 150);
     make_run(&r[1], "sc", "scratch", "full", 12, 0.60, 0.05, 0.93, 0.0, 50, 150);
     tl_comparison c;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_compare_runs(r, 2, TL_METRIC_ACCURACY, 0.9, &c, &e) == 0);
     SAYS(&c, "scratch matches transfer (0.930 vs 0.940, within noise for 150 validation images)");
     SAYS(&c, "consider a backbone pretrained closer to your domain");
@@ -167,7 +167,7 @@ static void test_saturated(void)
     make_run(&r[0], "tl", "pretrained", "full", 2, 0.98, 0.01, 1.0, 0.0, 10, 40);
     make_run(&r[1], "sc", "scratch", "full", 4, 0.97, 0.01, 1.0, 0.0, 10, 40);
     tl_comparison c;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_compare_runs(r, 2, TL_METRIC_ACCURACY, NAN, &c, &e) == 0);
     SAYS(&c, "scratch matches transfer (1.000 vs 1.000): both saturate");
     SAYS_NOT(&c, "dissimilar");
@@ -183,7 +183,7 @@ static void test_unknown_sizes(void)
     const char *b = "{\"epoch\":1,\"phase\":\"val\",\"accuracy\":0.895,\"seconds\":2,\"images_per_s\":50}\n"
                     "{\"epoch\":1,\"phase\":\"train\",\"accuracy\":0.95}\n";
     tl_runlog r[2];
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_runlog_parse(a, strlen(a), "pretrained-run", &r[0], &e) == 0);
     CHECK(tl_runlog_parse(b, strlen(b), "my-scratch", &r[1], &e) == 0);
     tl_comparison c;
@@ -199,7 +199,7 @@ static void test_no_validation(void)
 {
     const char *a = "{\"epoch\":1,\"phase\":\"train\",\"loss\":nan,\"accuracy\":0.5}\n";
     tl_runlog r[1];
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_runlog_parse(a, strlen(a), "lonely", &r[0], &e) == 0);
     tl_comparison c;
     CHECK(tl_compare_runs(r, 1, TL_METRIC_ACCURACY, NAN, &c, &e) == 0);
@@ -217,7 +217,7 @@ static void test_flags(void)
                     "{\"epoch\":1,\"phase\":\"val\",\"loss\":2.0,\"accuracy\":0.3}\n"
                     "{\"epoch\":2,\"phase\":\"train\",\"loss\":-nan,\"accuracy\":0.1}\n";
     tl_runlog r[2];
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_runlog_parse(d, strlen(d), "boom", &r[0], &e) == 0);
     make_run(&r[1], "over", "pretrained", "full", 3, 0.70, 0.01, 1, 0.2, 10, 50);
     tl_comparison c;
@@ -235,7 +235,7 @@ static void test_json(void)
     make_run(&r[0], "a\"quoted\"", "pretrained", "full", 2, 0.8, 0.05, 1, 0, 10, 100);
     make_run(&r[1], "b", "scratch", "full", 2, 0.5, 0.05, 1, 0, 10, 100);
     tl_comparison c;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_compare_runs(r, 2, TL_METRIC_ACCURACY, NAN, &c, &e) == 0);
     char *buf = NULL;
     size_t len = 0;

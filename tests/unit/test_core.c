@@ -210,7 +210,7 @@ static void who(void *vctx, int64_t begin, int64_t end, int worker)
 
 static void test_pool(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     static const int64_t ns[] = {0, -3, 1, 2, 3, 7, 8, 15, 16, 17, 100, 1000, 4097};
     static const int64_t grains[] = {0, 1, 2, 3, 7, 64, 1000, 100000};
     for (int size = 1; size <= 4; size++) {
@@ -284,7 +284,7 @@ static int read_all(const char *path, char *buf, size_t cap)
 
 static void test_outfile(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     char path[128], buf[256];
     snprintf(path, sizeof path, "%s/out.txt", tmpdir);
 
@@ -413,7 +413,7 @@ static void test_alloc_err(void)
     CHECK(a && a[9] == 0);
     tl_free(a);
     tl_free(NULL);
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_xalloc((size_t)1 << 62, 64, &e) == NULL);
     CHECK_MSG(strstr(e.msg, "out of memory") != NULL, "message: %s", e.msg);
     void *x = tl_xalloc(0, 4, &e);

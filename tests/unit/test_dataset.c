@@ -65,7 +65,7 @@ static void test_names(void)
 
 static void test_folders(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     mkdirs("train/bees/sub/deeper");
     mkdirs("train/ants");
     mkdirs("train/.git");
@@ -151,7 +151,7 @@ static void test_folders(void)
 
 static void test_manifests(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     mkdirs("lists");
     touch("lists/m.tsv", "# a comment\n"
                          "../train/ants/a1.jpg\tants\n"

@@ -92,7 +92,7 @@ static int same_floats(const float *a, const float *b, int n)
 
 static void check_readback(const char *p, int format)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_featr *r;
     int rc = tl_featr_open(&r, p, &e);
     CHECK_MSG(rc == 0, "open %s: %s", p, e.msg);
@@ -159,7 +159,7 @@ static int count_entries(void)
 
 static void test_roundtrips(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     int fmt = -1;
     CHECK(tl_feat_format_parse("tlf", &fmt) == 0 && fmt == TL_FEAT_TLF);
     CHECK(tl_feat_format_parse("tsv", &fmt) == 0 && fmt == TL_FEAT_TSV);
@@ -309,7 +309,7 @@ static int read_all(const char *p, int *nrec, tl_err *e)
 
 static void test_tlf_damage(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_feat_info info;
     info_set(&info);
     info.dim = 3;
@@ -401,7 +401,7 @@ static void write_tlf_header(const char *p, const char *json)
 
 static void test_tlf_headers(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     const char *p = tmp("h.tlf");
     int nrec;
     write_tlf_header(p, "{\"dim\":4}");
@@ -435,7 +435,7 @@ static tl_featset load_text(const char *text, int *rc, tl_err *e)
 
 static void tsv_bad(const char *text, const char *want)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc;
     tl_featset s = load_text(text, &rc, &e);
     CHECK_MSG(rc < 0, "accepted TSV: %s", text);
@@ -447,7 +447,7 @@ static void tsv_bad(const char *text, const char *want)
 
 static void test_tsv(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc;
     /* no #classes: label names become sorted classes; missing label -> -1 */
     tl_featset s = load_text("img1\tdog\t1\t2\nimg2\tcat\t3\t4\n\nimg3\t\t5\t6\r\n# comment\nimg4\tdog\t7\t8\n",
@@ -528,7 +528,7 @@ static void npy_write(const char *p, const char *dict, const float *data, size_t
 
 static void test_npy(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     const char *p = tmp("n.npy");
     float d[6] = {1, 2, 3, 4, 5, 6};
     tl_featset s;

@@ -229,7 +229,7 @@ static void bench(tl_kws *ws, tl_rng *r)
 
 int main(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_rng r;
     tl_rng_seed(&r, 42);
     tl_kws *ws[3];

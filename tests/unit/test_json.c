@@ -12,7 +12,7 @@ static int parse(const char *s, tl_json *v, tl_err *e) { return tl_json_parse(s,
 /* The parser must reject s with a message containing want. */
 static void bad(const char *s, size_t len, const char *want)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     int rc = tl_json_parse(s, len, &v, &e);
     CHECK_MSG(rc < 0, "accepted: %.*s", (int)len, s);
@@ -24,7 +24,7 @@ static void bad(const char *s, size_t len, const char *want)
 
 static void test_scalars(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     CHECK(parse(" null ", &v, &e) == 0 && v.type == TL_JSON_NULL);
     tl_json_free(&v);
@@ -52,7 +52,7 @@ static void test_scalars(void)
 
 static void test_escapes(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     CHECK(parse("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", &v, &e) == 0);
     CHECK(v.type == TL_JSON_STRING && !strcmp(v.string, "a\"b\\c/d\b\f\n\r\t"));
@@ -84,7 +84,7 @@ static void test_escapes(void)
 
 static void test_containers(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     CHECK(parse("[]", &v, &e) == 0 && v.type == TL_JSON_ARRAY && v.count == 0);
     tl_json_free(&v);
@@ -212,7 +212,7 @@ static void test_errors(void)
         bad(deep, (size_t)depth, "nesting too deep");
     }
     /* the message says where */
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     CHECK(parse("[1, x]", &v, &e) < 0);
     CHECK_MSG(strstr(e.msg, "at byte 4") != NULL, "message: %s", e.msg);
@@ -225,7 +225,7 @@ static void roundtrip(const char *s, const char *want_json, const char *want_bac
     CHECK(tl_strbuf_json_string(&b, s) == 0);
     if (want_json)
         CHECK_MSG(b.s && !strcmp(b.s, want_json), "escaped '%s' as '%s', wanted '%s'", s, b.s, want_json);
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     int rc = tl_json_parse(b.s, b.len, &v, &e);
     CHECK_MSG(rc == 0 && v.type == TL_JSON_STRING, "writer output %s does not parse: %s", b.s, e.msg);
@@ -257,7 +257,7 @@ static void test_writer(void)
     for (int c = 1; c < 256; c++) {
         char s[4] = {(char)c, 0, 0, 0};
         tl_strbuf b = {0};
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_json v;
         CHECK(tl_strbuf_json_string(&b, s) == 0);
         int rc = tl_json_parse(b.s, b.len, &v, &e);
@@ -302,7 +302,7 @@ static void test_writer(void)
 
 static void test_helpers(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     float f[3] = {0};
     CHECK(tl_json_parse_floats("[0.485, 0.456, 0.406]", f, 3, &e) == 0);
     CHECK(f[0] == 0.485f && f[1] == 0.456f && f[2] == 0.406f);

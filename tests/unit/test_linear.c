@@ -91,7 +91,7 @@ static void test_separable(void)
             data tr = blobs(60 * k, d, k, 12.0, 1.0, 1, NULL), te = blobs(40 * k, d, k, 12.0, 1.0, 2, NULL);
             for (int kind = TL_HEAD_LOGREG; kind <= TL_HEAD_SVM; kind++) {
                 tl_linear_model m;
-                tl_err e = {{0}};
+                tl_err e = {0};
                 int rc = train(&tr, kind, 1.0, NULL, &m, &e);
                 CHECK_MSG(rc == 0, "%s", e.msg);
                 if (rc)
@@ -146,7 +146,7 @@ static void test_overlapping(void)
         double bayes = (double)bayes_ok / te.n;
         for (int kind = TL_HEAD_LOGREG; kind <= TL_HEAD_SVM; kind++) {
             tl_linear_model m;
-            tl_err e = {{0}};
+            tl_err e = {0};
             CHECK_MSG(train(&tr, kind, 1.0, NULL, &m, &e) == 0, "%s", e.msg);
             double acc = accuracy(&m, &te);
             /* one-vs-rest squared hinge is a cruder multiclass rule than softmax */
@@ -176,7 +176,7 @@ static void test_gradient(void)
         for (int i = 0; i < nv; i++)
             w[i] = 0.7 * tl_rng_normal(&r);
         double f;
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK(tl_logreg_objective(D.X, D.y, D.n, D.d, D.k, 0.3, fit_b, w, &f, g, NULL, &e) == 0);
         double worst = 0;
         for (int i = 0; i < nv; i++) {
@@ -232,7 +232,7 @@ static double rosen(void *ctx, const double *x, double *g)
 
 static void test_lbfgs(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_lbfgs_opts o;
     tl_lbfgs_opts_default(&o);
     o.gtol = 1e-9;
@@ -270,7 +270,7 @@ static void test_lbfgs(void)
 
 static void test_determinism(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_pool *p1 = tl_pool_new(1, &e), *p2 = tl_pool_new(2, &e), *p3 = tl_pool_new(3, &e);
     CHECK(p1 && p2 && p3);
     /* more samples than one gradient block, more columns than one tile */
@@ -312,7 +312,7 @@ static void softmax(const float *s, int k, double *p)
 
 static void test_c_extremes(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     data D = blobs(200, 4, 4, 12.0, 1.0, 8, NULL);
     tl_linear_model m;
     /* tiny C: weights vanish, balanced classes -> uniform probabilities */
@@ -346,7 +346,7 @@ static void test_c_extremes(void)
  * unchanged, and a constant dimension is harmless. */
 static void test_standardisation(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     float X[] = {1, 5, -2, 3, 5, 0, 5, 5, 2};
     float mean[3], sd[3];
     CHECK(tl_standardize_fit(X, 3, 3, mean, sd, &e) == 0);
@@ -388,7 +388,7 @@ static void test_standardisation(void)
 static int expect_fail(const float *X, const int *y, int64_t n, int d, int k, const tl_linear_opts *o,
                        const char *needle)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_linear_model m = {0};
     int rc = tl_linear_train(X, y, n, d, k, o, NULL, NULL, NULL, &m, &e);
     CHECK_MSG(rc < 0 && strstr(e.msg, needle), "expected failure with '%s', got rc %d '%s'", needle, rc, e.msg);
@@ -442,7 +442,7 @@ static void test_log(void)
     tl_linear_opts_default(&o);
     log_count l = {0, 0};
     tl_linear_model m;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_linear_train(D.X, D.y, D.n, D.d, D.k, &o, NULL, count_log, &l, &m, &e) == 0);
     CHECK(l.lines >= 2 && l.bad == 0);
     tl_linear_model_free(&m);
@@ -469,7 +469,7 @@ static void test_reference(void)
         o.C = cases[t].C;
         o.fit_intercept = cases[t].fit_b;
         tl_linear_model m;
-        tl_err e = {{0}};
+        tl_err e = {0};
         if (tl_linear_train(D.X, D.y, D.n, D.d, D.k, &o, NULL, NULL, NULL, &m, &e) != 0) {
             CHECK_MSG(0, "%s", e.msg);
             continue;

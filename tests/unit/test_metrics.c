@@ -21,7 +21,7 @@ static void fill(tl_confusion *c)
 
 static void test_values(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_confusion c;
     CHECK(tl_confusion_init(&c, 4, &e) == 0);
     fill(&c);
@@ -54,7 +54,7 @@ static void test_values(void)
 
 static void test_edges(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_confusion c;
     CHECK(tl_confusion_init(&c, 0, &e) < 0);
     CHECK_MSG(strstr(e.msg, "at least 1 class") != NULL, "message: %s", e.msg);
@@ -109,7 +109,7 @@ static int same_lengths(const char *s, int first, int count)
 
 static void test_text(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_confusion c;
     tl_confusion_init(&c, 4, &e);
     fill(&c);
@@ -141,7 +141,7 @@ static void test_text(void)
 
 static void test_json(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_confusion c;
     tl_confusion_init(&c, 4, &e);
     fill(&c);

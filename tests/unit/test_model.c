@@ -187,7 +187,7 @@ static double rel_err(const float *a, const double *ref, size_t n)
  * threads, and checks both against the reference. */
 static void check_infer(const tl_model *m, const int *outputs, int nout, const char *what, uint64_t seed)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     enum { MAXIMG = 5 };
     size_t in_len = (size_t)m->in_c * m->in_h * m->in_w;
     float *input = malloc(MAXIMG * in_len * sizeof(float));
@@ -252,7 +252,7 @@ static int inner_conv(const tl_model *m, int after)
 
 static void test_mobilenets(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_arch_opts o;
     static const struct {
         const char *arch;
@@ -377,7 +377,7 @@ static void test_torchvision_names(void)
                     "r");
     if (!p)
         return;
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
     o.input_size = 64;
@@ -458,7 +458,7 @@ static tl_model *build_small(int tf_same, int *named, tl_err *e)
 
 static void test_small_graph(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     for (int tf = 0; tf < 2; tf++) {
         int named[3];
         tl_model *m = build_small(tf, named, &e);
@@ -538,7 +538,7 @@ static char *class_names[10] = {"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", 
 static void rewrite(const char *src, const char *path, const char *drop, const char *add, const char *reshape,
                     const char *retype, const char *meta_key, const char *meta_value)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_st_file f;
     if (tl_st_open(src, &f, &e)) {
         CHECK_MSG(0, "%s", e.msg);
@@ -573,7 +573,7 @@ static void rewrite(const char *src, const char *path, const char *drop, const c
 
 static void expect_load_error(const char *path, const char *want1, const char *want2)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_net net;
     int rc = tl_net_load(path, &net, &e);
     CHECK_MSG(rc < 0, "%s loaded", path);
@@ -588,7 +588,7 @@ static void expect_load_error(const char *path, const char *want1, const char *w
 
 static void test_checkpoint(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
     o.input_size = 64;

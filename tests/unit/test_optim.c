@@ -5,6 +5,7 @@
  * trajectories against torch.optim.SGD/AdamW and schedule factors against
  * torch.optim.lr_scheduler. TL_BENCH=1 times one step over 3.5 M
  * parameters (MobileNetV2's size). */
+#include <math.h>
 #include "check.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -28,7 +29,7 @@ static float *randv(tl_rng *r, int64_t n, float scale)
 
 static tl_optimizer *make_opt(const tl_opt_config *c, const tl_opt_param *p, int n, int ng)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_optimizer *o = tl_opt_new(c, p, n, ng, &e);
     CHECK_MSG(o != NULL, "%s", e.msg);
     return o;
@@ -138,7 +139,7 @@ static void test_frozen(void)
         CHECK(memcmp(ga, ga0, sizeof(float) * n) == 0);
         CHECK(tl_opt_steps(o)[0] == 0 && tl_opt_steps(o)[1] == 3);
         tl_opt_state st;
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK(tl_opt_state_get(o, 0, 0, &st, &e) == 0 && st.data == NULL && strcmp(st.name, "opt.0.m") == 0);
         double n1 = tl_grad_norm(tl_opt_params(o), tl_opt_nparams(o));
         CHECK(tl_opt_set_frozen(o, 0, 0, &e) == 0);
@@ -269,7 +270,7 @@ static void test_resume(void)
         net A = net_new(3, NSIZES, SIZES), B = net_new(3, NSIZES, SIZES);
         A.p[1].frozen = B.p[1].frozen = 1;
         A.p[4].frozen = B.p[4].frozen = 1;
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_optimizer *oa = make_opt(&c, A.p, A.n, 3), *ob = make_opt(&c, B.p, B.n, 3);
         if (!oa || !ob)
             return;
@@ -332,7 +333,7 @@ static void test_resume(void)
 
 static void expect_new_error(const tl_opt_config *c, const tl_opt_param *p, int n, int ng, const char *msg)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_optimizer *o = tl_opt_new(c, p, n, ng, &e);
     CHECK_MSG(o == NULL && strcmp(e.msg, msg) == 0, "got '%s', expected '%s'", e.msg, msg);
     tl_opt_free(o);
@@ -370,7 +371,7 @@ static void test_invalid(void)
     tl_opt_config_default(&c, TL_OPT_ADAMW);
     p.grad = NULL;
     p.frozen = 1;
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_optimizer *o = tl_opt_new(&c, &p, 1, 1, &e);
     CHECK(o != NULL);
     if (o) {
@@ -464,7 +465,7 @@ static void expect_parse(const char *spec, int64_t total, const char *msg)
     tl_schedule s;
     tl_schedule_default(&s, TL_SCHED_CONSTANT, 0);
     s.total_steps = total;
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc = tl_schedule_parse(spec, &s, &e);
     if (msg)
         CHECK_MSG(rc < 0 && strcmp(e.msg, msg) == 0, "'%s': got '%s', expected '%s'", spec, e.msg, msg);
@@ -475,7 +476,7 @@ static void expect_parse(const char *spec, int64_t total, const char *msg)
 static void test_schedule_parse(void)
 {
     tl_schedule s;
-    tl_err e = {{0}};
+    tl_err e = {0};
     s.total_steps = 1000;
     CHECK(tl_schedule_parse("step:30:0.1", &s, &e) == 0);
     CHECK(s.kind == TL_SCHED_STEP && s.step_size == 30 && s.gamma == 0.1 && s.total_steps == 1000);
@@ -524,20 +525,21 @@ static void test_schedule_parse(void)
 static void test_group_lrs(void)
 {
     double lr[4];
-    tl_err e = {{0}};
-    CHECK(tl_group_lrs(4, 1e-2, 0.1, NULL, lr, &e) == 0);
+    tl_err e = {0};
+    CHECK(tl_group_lrs(4, 1e-2, 0.1, NULL, 0, lr, &e) == 0);
     CHECK(lr[3] == 1e-2);
     CHECK_NEAR(lr[2], 1e-3, 1e-18);
     CHECK_NEAR(lr[0], 1e-5, 1e-18);
-    CHECK(tl_group_lrs(1, 0.5, 0.1, "", lr, &e) == 0 && lr[0] == 0.5);
-    CHECK(tl_group_lrs(3, 9, 9, "1e-4,1e-4,1e-3", lr, &e) == 0 && lr[0] == 1e-4 && lr[1] == 1e-4 && lr[2] == 1e-3);
-    CHECK(tl_group_lrs(3, 1, 1, "1e-4,1e-3", lr, &e) < 0 && strcmp(e.msg, "2 learning rates given for 3 parameter groups") == 0);
-    CHECK(tl_group_lrs(2, 1, 1, "1,2,3", lr, &e) < 0 && strcmp(e.msg, "3 learning rates given for 2 parameter groups") == 0);
-    CHECK(tl_group_lrs(2, 1, 1, "1,x", lr, &e) < 0 && strcmp(e.msg, "learning rate 'x' is not a finite number >= 0") == 0);
-    CHECK(tl_group_lrs(2, 1, 1, "1,", lr, &e) < 0 && strcmp(e.msg, "learning rate 2 in '1,' is empty or too long") == 0);
-    CHECK(tl_group_lrs(2, 1, 1, "-1,1", lr, &e) < 0 && strcmp(e.msg, "learning rate '-1' is not a finite number >= 0") == 0);
-    CHECK(tl_group_lrs(2, 1, 0, NULL, lr, &e) < 0 && strcmp(e.msg, "learning-rate multiplier 0 must be finite and > 0") == 0);
-    CHECK(tl_group_lrs(0, 1, 1, NULL, lr, &e) < 0 && strcmp(e.msg, "0 parameter groups, expected at least 1") == 0);
+    const double three[] = {1e-4, 1e-4, 1e-3}, two[] = {1e-4, 1e-3}, neg[] = {-1, 1}, inf[] = {1, INFINITY};
+    CHECK(tl_group_lrs(1, 0.5, 0.1, three, 0, lr, &e) == 0 && lr[0] == 0.5);
+    CHECK(tl_group_lrs(3, 9, 9, three, 3, lr, &e) == 0 && lr[0] == 1e-4 && lr[1] == 1e-4 && lr[2] == 1e-3);
+    CHECK(tl_group_lrs(3, 1, 1, two, 2, lr, &e) < 0 && strcmp(e.msg, "2 learning rates given for 3 parameter groups") == 0 &&
+          e.kind == TL_ERR_ARG);
+    CHECK(tl_group_lrs(2, 1, 1, three, 3, lr, &e) < 0 && strcmp(e.msg, "3 learning rates given for 2 parameter groups") == 0);
+    CHECK(tl_group_lrs(2, 1, 1, neg, 2, lr, &e) < 0 && strcmp(e.msg, "learning rate -1 is not a finite number >= 0") == 0);
+    CHECK(tl_group_lrs(2, 1, 1, inf, 2, lr, &e) < 0 && strcmp(e.msg, "learning rate inf is not a finite number >= 0") == 0);
+    CHECK(tl_group_lrs(2, 1, 0, NULL, 0, lr, &e) < 0 && strcmp(e.msg, "learning-rate multiplier 0 must be finite and > 0") == 0);
+    CHECK(tl_group_lrs(0, 1, 1, NULL, 0, lr, &e) < 0 && strcmp(e.msg, "0 parameter groups, expected at least 1") == 0);
 }
 
 /* --- PyTorch parity --- */
@@ -750,7 +752,7 @@ static void test_reference(void)
         write_opt_case(cases, dir, &oc[k], 100 + (uint64_t)k);
     static const char *const kinds[] = {"constant", "step", "cosine", "onecycle"};
     for (int k = 0; k < nsc; k++) {
-        tl_err e = {{0}};
+        tl_err e = {0};
         S[k].total_steps = sc[k].total;
         int rc = tl_schedule_parse(sc[k].spec, &S[k], &e);
         CHECK_MSG(rc == 0, "%s: %s", sc[k].spec, e.msg);

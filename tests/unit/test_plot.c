@@ -190,7 +190,7 @@ static void test_font(void)
 
 static tl_figure *demo_figure(int w, int h, int all_nan)
 {
-    tl_err e = { { 0 } };
+    tl_err e = {0};
     tl_figure *f = tl_figure_new(w, h, 2, 2, "Demo & <test>", &e);
     if (!f)
         return NULL;
@@ -295,7 +295,7 @@ static int well_formed(const char *s, char *why, size_t cap)
 
 static void test_svg(void)
 {
-    tl_err e = { { 0 } };
+    tl_err e = {0};
     tl_figure *f = demo_figure(800, 600, 0);
     CHECK(f != NULL);
     if (!f)
@@ -351,7 +351,7 @@ static int near_colour(const tl_image *im, int x, int y, uint32_t c, int tol)
 
 static void test_png(void)
 {
-    tl_err e = { { 0 } };
+    tl_err e = {0};
     tl_image im = { 0 };
     /* One bar over the whole fixed range: the middle of the figure is bar. */
     tl_figure *f = tl_figure_new(320, 240, 1, 1, NULL, &e);
@@ -406,7 +406,7 @@ static void test_png(void)
 
 static void test_errors(void)
 {
-    tl_err e = { { 0 } };
+    tl_err e = {0};
     CHECK(tl_figure_new(640, 480, 0, 1, NULL, &e) == NULL && strstr(e.msg, "rows"));
     tl_figure *f = tl_figure_new(640, 480, 2, 2, NULL, &e);
     CHECK(f != NULL);

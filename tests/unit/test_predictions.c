@@ -65,7 +65,7 @@ static void free_rows(tl_pred_row *rows, int n)
 
 static void test_good(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_pred_row rows[8];
     int k, probs;
     const char *f = "#path\ttrue\tpred\tcat\tdog\tbird\n"
@@ -167,7 +167,7 @@ static void test_bad(void)
     };
     int nc = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < nc; i++) {
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_pred_row rows[4];
         int k, probs;
         int n = read_all(cases[i].text, NULL, 0, rows, 4, &e, &k, &probs);
@@ -180,7 +180,7 @@ static void test_bad(void)
                   "case %d: message '%s', want '%s'", i, e.msg, cases[i].want);
     }
     /* a NUL byte */
-    tl_err e = {{0}};
+    tl_err e = {0};
     static const char nul[] = "#path\ttrue\tpred\ta\tb\nx\0y\ta\ta\t1\t0\n";
     const char *p = put(nul, sizeof nul - 1);
     tl_pred_reader r;
@@ -202,7 +202,7 @@ static void test_bad(void)
 
 static void test_roundtrip(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);

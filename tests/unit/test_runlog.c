@@ -18,7 +18,7 @@ static int parse(const char *s, const char *fallback, tl_runlog *r, tl_err *e)
 /* s must be rejected with a message containing want. */
 static void bad(const char *s, const char *want)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_runlog r;
     int rc = parse(s, "x", &r, &e);
     CHECK_MSG(rc < 0, "accepted: %s", s);
@@ -43,7 +43,7 @@ static void test_new_format(void)
         "\"best\":true}\n"
         "{\"phase\":\"best\",\"epoch\":1,\"loss\":0.16,\"accuracy\":0.948,\"epochs_run\":1,\"stopped_early\":true,"
         "\"seconds\":0.6}";
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_runlog r;
     CHECK_MSG(parse(log, "fallback", &r, &e) == 0, "%s", e.msg);
     CHECK(r.name && !strcmp(r.name, "feat"));
@@ -80,7 +80,7 @@ static void test_old_resumed(void)
                       "{\"epoch\":2,\"phase\":\"train\",\"loss\":0.4,\"accuracy\":0.8,\"seconds\":11}\n"
                       "{\"epoch\":2,\"phase\":\"val\",\"loss\":0.45,\"accuracy\":0.78,\"seconds\":2}\n"
                       "{\"epoch\":0,\"phase\":\"val\",\"loss\":0.7,\"accuracy\":0.5}\n";
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_runlog r;
     CHECK_MSG(parse(log, "old", &r, &e) == 0, "%s", e.msg);
     CHECK(r.name && !strcmp(r.name, "old"));
@@ -99,7 +99,7 @@ static void test_old_resumed(void)
 
 static void test_lenient(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_runlog r;
     /* Empty input: a run with nothing in it. */
     CHECK(parse("", NULL, &r, &e) == 0 && r.nepochs == 0 && r.name && !strcmp(r.name, "run"));
@@ -151,7 +151,7 @@ static void test_errors(void)
     bad("{\"phase\":\"extract\",\"seconds\":[1]}", "\"seconds\" is not a number");
     /* An embedded NUL byte inside the length is not JSON. */
     {
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_runlog r;
         static const char s[] = "{\"phase\":\"start\"}\n{\0}\n";
         CHECK(tl_runlog_parse(s, sizeof s - 1, "x", &r, &e) < 0 && strstr(e.msg, "line 2"));
@@ -165,7 +165,7 @@ static void test_errors(void)
         s[0] = '{';
         s[n - 1] = '}';
         s[n] = '\0';
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_runlog r;
         CHECK(parse(s, "x", &r, &e) < 0 && strstr(e.msg, "line 1: longer than"));
         tl_runlog_free(&r);
@@ -179,7 +179,7 @@ static void test_errors(void)
         for (size_t i = 0; i < n; i++)
             memcpy(s + i * rl, rec, rl);
         s[rl * n] = '\0';
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_runlog r;
         CHECK(parse(s, "x", &r, &e) < 0 && strstr(e.msg, "more than 100000 epoch records"));
         /* one fewer is accepted, and collapses to one epoch */
@@ -199,7 +199,7 @@ static void test_read(void)
     FILE *f = fopen(path, "w");
     fputs("{\"epoch\":1,\"phase\":\"val\",\"accuracy\":0.5}\n", f);
     fclose(f);
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_runlog r;
     CHECK_MSG(tl_runlog_read(path, &r, &e) == 0, "%s", e.msg);
     CHECK(r.name && !strcmp(r.name, "scratch-30"));
@@ -240,7 +240,7 @@ static void test_hostile(void)
             if (op == 2)
                 buf[m++] = seed[i];
         }
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_runlog r;
         if (tl_runlog_parse(buf, m, "h", &r, &e) == 0) {
             accepted++;

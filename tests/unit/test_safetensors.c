@@ -44,7 +44,7 @@ static void write_hdr(const char *header, size_t ndata) { write_raw(strlen(heade
 static void expect_fail(const char *what, const char *want)
 {
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc = tl_st_open(path, &f, &e);
     CHECK_MSG(rc < 0, "%s: accepted", what);
     if (rc == 0) {
@@ -60,7 +60,7 @@ static void expect_fail(const char *what, const char *want)
 static void expect_ok(const char *what, int ntensors)
 {
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc = tl_st_open(path, &f, &e);
     CHECK_MSG(rc == 0, "%s: %s", what, e.msg);
     if (rc == 0) {
@@ -78,7 +78,7 @@ static float bits_f32(uint32_t b)
 
 static void test_roundtrip(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     float w[2][3] = {{1, -2, 3.5f}, {0, 1e-30f, -1e30f}};
     int64_t ids[4] = {-1, 0, INT64_MAX, INT64_MIN};
     double d[2] = {0.1, -1e300};
@@ -218,7 +218,7 @@ static void test_half(void)
     t.numel = (int64_t)n + 3;
     t.data = hv;
     float out[32];
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_st_to_f32(&t, out, &e) == 0);
     for (size_t i = 0; i < n; i++)
         CHECK_MSG(out[i] == f16[i].f, "f16 %04x -> %.10g, want %.10g", f16[i].h, out[i], f16[i].f);
@@ -391,7 +391,7 @@ static void test_hostile(void)
     write_hdr("{\"__metadata__\":{\"k\":\"v\",\"n\":\"1\"}}", 0);
     {
         tl_st_file f;
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK(tl_st_open(path, &f, &e) == 0 && f.nmeta == 2 && !strcmp(tl_st_meta(&f, "n"), "1"));
         tl_st_close(&f);
     }
@@ -428,7 +428,7 @@ static void test_hostile(void)
  * never a crash (ASan watches), and a truncated file never loads. */
 static void test_fuzzish(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     float w[6] = {1, 2, 3, 4, 5, 6};
     int64_t s[2] = {2, 3};
     tl_st_writer *wr = tl_st_writer_new();

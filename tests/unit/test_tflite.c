@@ -488,7 +488,7 @@ static mspec M, M2; /* large: static */
 static void test_parse_mini(void)
 {
     fbw w;
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_tflite *t = NULL;
     build_mini(&M);
     serialize(&M, &w);
@@ -630,7 +630,7 @@ static float deq(const tspec *t, size_t i, int c)
 static void check_v1_checkpoint(const mspec *m, const char *path, int with_pad)
 {
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     if (tl_st_open(path, &f, &e)) {
         CHECK_MSG(0, "%s", e.msg);
         return;
@@ -808,7 +808,7 @@ static void test_real_models(void)
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         char path[256], desc[1024], classes[32];
         tl_tflite *m = NULL;
-        tl_err e = {{0}};
+        tl_err e = {0};
         snprintf(path, sizeof path, "%s/%s", dir, want[i].file);
         if (tl_tflite_open(path, &m, &e)) {
             CHECK_MSG(0, "%s: %s", want[i].file, e.msg);
@@ -829,7 +829,7 @@ static void test_real_models(void)
     /* one full conversion of a real file */
     char path[256], out[96];
     tl_tflite *m = NULL;
-    tl_err e = {{0}};
+    tl_err e = {0};
     snprintf(path, sizeof path, "%s/tf2_mobilenet_v2_1.0_224_ptq.tflite", dir);
     snprintf(out, sizeof out, "%s/v2.safetensors", tmpdir);
     if (tl_tflite_open(path, &m, &e) == 0) {

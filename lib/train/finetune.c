@@ -1,0 +1,388 @@
+#include "finetune.h"
+#include "json.h"
+#include "transfer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void tl_finetune_opts_default(tl_finetune_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->val_split = -1;
+    o->dropout = -1;
+    o->groups = 4;
+    o->lr = -1;
+    o->lr_mult = -1;
+    o->optimizer = TL_OPT_SGD;
+    o->momentum = -1;
+    o->weight_decay = -1;
+    o->label_smoothing = 0.1;
+    o->epochs = 10;
+    o->batch = 32;
+    o->seed = 1;
+    o->threads = tl_cpu_count();
+}
+
+/* An output that exists and is not a regular file is a device (/dev/null,
+ * a pipe): there is no folder beside it for resume state. */
+static int is_device(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && !S_ISREG(st.st_mode);
+}
+
+static void say(tl_log_fn log, void *user, const char *fmt, const char *a)
+{
+    if (!log)
+        return;
+    char msg[600];
+    snprintf(msg, sizeof msg, fmt, a);
+    log(user, msg);
+}
+
+static int open_data(tl_finetune *f, tl_err *e)
+{
+    const tl_finetune_opts *o = &f->o;
+    if (tl_train_data_open(o->train, &f->train, e))
+        return -1;
+    if (f->train.nclasses < 2)
+        return tl_fail(e, "%s: %d class%s; a classifier needs at least 2", o->train, f->train.nclasses,
+                       f->train.nclasses == 1 ? "" : "es");
+    if (o->val) {
+        if (tl_train_data_open(o->val, &f->val, e) || tl_train_data_match(&f->val, &f->train, o->val, e))
+            return -1;
+        f->ntrain = tl_train_data_count(&f->train);
+        f->nval = tl_train_data_count(&f->val);
+        f->train_ids = tl_xalloc((size_t)f->ntrain + 1, sizeof(int64_t), e);
+        f->val_ids = f->train_ids ? tl_xalloc((size_t)f->nval + 1, sizeof(int64_t), e) : NULL;
+        if (!f->val_ids)
+            return -1;
+        for (int64_t i = 0; i < f->ntrain; i++)
+            f->train_ids[i] = i;
+        for (int64_t i = 0; i < f->nval; i++)
+            f->val_ids[i] = i;
+    } else if (tl_split_stratified(&f->train.src, o->val_split < 0 ? 0.2 : o->val_split, o->seed, &f->train_ids,
+                                   &f->ntrain, &f->val_ids, &f->nval, e)) {
+        return -1;
+    }
+    if (f->ntrain < 2)
+        return tl_fail(e, "%s: %lld training images; need at least 2", o->train, (long long)f->ntrain);
+    return 0;
+}
+
+/* The network to train: the pretrained one with a classifier for these
+ * classes, or the architecture initialised from scratch. */
+static int build_net(tl_finetune *f, tl_log_fn log, void *log_user, tl_err *e)
+{
+    const tl_finetune_opts *o = &f->o;
+    tl_arch_opts ao;
+    tl_preproc pp;
+    f->arch = o->arch;
+    if (o->model) {
+        if (tl_net_load(o->model, &f->src, e))
+            return -1;
+        ao = f->src.opts;
+        pp = f->src.pp;
+        f->arch = f->src.model->arch;
+    } else {
+        tl_arch_opts_default(&ao);
+        tl_preproc_default(&pp);
+        ao.input_size = pp.input_size = pp.resize_size = o->input_size ? o->input_size : 224;
+    }
+    ao.num_classes = f->train.nclasses;
+    if (o->dropout >= 0)
+        ao.dropout = (float)o->dropout;
+    tl_model *m = tl_arch_build(f->arch, &ao, e);
+    if (!m)
+        return -1;
+    f->net.model = m;
+    f->net.pp = pp;
+    f->net.opts = ao;
+    f->net.classes = f->train.classes;
+    f->net.nclasses = f->train.nclasses;
+    f->net.meta_keys = f->src.meta_keys;
+    f->net.meta_values = f->src.meta_values;
+    f->net.nmeta = f->src.nmeta;
+    if (o->scratch) {
+        tl_model_init(m, o->seed);
+    } else {
+        if (tl_transfer_weights(m, f->src.model, o->keep_head, o->seed, &f->kept_head, e))
+            return tl_fail_prefix(e, "%s", o->model);
+        if (f->kept_head)
+            say(log, log_user, "keeping the classifier of %s", o->model);
+    }
+    /* A TFLite import has its batch norm folded into the convolutions: its
+     * statistics are unknown, and batch statistics would rescale every
+     * channel the folded weights expect. Keep BN in inference mode. */
+    f->bn_folded = !o->scratch && !o->freeze_bn && tl_model_bn_folded(m);
+    if (f->bn_folded)
+        say(log, log_user,
+            "%s has its batch norm folded into the convolutions (a TFLite import): batch norm runs on its stored "
+            "statistics (--freeze-bn)",
+            o->model);
+    m->freeze_bn = o->freeze_bn || f->bn_folded;
+    return 0;
+}
+
+static void describe_strategy(tl_finetune *f)
+{
+    const tl_finetune_opts *o = &f->o;
+    if (o->head_only)
+        snprintf(f->strategy, sizeof f->strategy, "head-only");
+    else if (o->unfreeze_every)
+        snprintf(f->strategy, sizeof f->strategy, "progressive (every %d)", o->unfreeze_every);
+    else if (o->freeze_until)
+        snprintf(f->strategy, sizeof f->strategy, "partial (%.250s)", o->freeze_until);
+    else
+        snprintf(f->strategy, sizeof f->strategy, "full");
+}
+
+/* Freezing, group rates, schedule and optimiser. */
+static int build_trainer(tl_finetune *f, tl_err *e)
+{
+    tl_finetune_opts *o = &f->o;
+    tl_model *m = f->net.model;
+    /* Lower rates protect pretrained layers; scratch layers have nothing to
+     * protect (tl_lr_spread says why the default spreads as it does). */
+    int spread = o->lr_mult < 0 && !o->ngroup_lrs && !o->scratch;
+    if (o->lr_mult < 0)
+        o->lr_mult = o->scratch ? 1.0 : 0.1;
+    int64_t steps_per_epoch = f->ntrain / o->batch + (f->ntrain % o->batch > 1);
+    tl_trainer_opts to;
+    tl_trainer_opts_default(&to);
+    tl_opt_config_default(&to.opt, o->optimizer);
+    if (o->momentum >= 0)
+        to.opt.momentum = o->momentum;
+    if (o->weight_decay >= 0)
+        to.opt.weight_decay = o->weight_decay;
+    o->weight_decay = to.opt.weight_decay;
+    to.batch = o->batch;
+    to.nthreads = o->threads;
+    to.lr = o->lr;
+    to.lr_mult = o->lr_mult;
+    to.group_lrs = o->group_lrs;
+    to.ngroup_lrs = o->ngroup_lrs;
+    to.parts = o->groups;
+    to.label_smoothing = (float)o->label_smoothing;
+    to.clip_norm = o->clip_norm;
+    if (!o->schedule) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "cosine:warmup=%lld", (long long)(steps_per_epoch * o->epochs / 20));
+        if (!(f->sched_spec = tl_strdup(buf)))
+            return tl_fail(e, "out of memory");
+        o->schedule = f->sched_spec;
+    }
+    to.sched.total_steps = steps_per_epoch * o->epochs;
+    f->steps = to.sched.total_steps;
+    if (tl_schedule_parse(o->schedule, &to.sched, e) || tl_schedule_check(&to.sched, e)) {
+        e->kind = TL_ERR_ARG;
+        return tl_fail_prefix(e, "--schedule");
+    }
+    /* Freeze before the trainer exists: gradient buffers are then made only
+     * for the layers that train. */
+    f->ngroups = tl_model_assign_groups(m, o->groups);
+    if (f->ngroups < 1 || f->ngroups > TL_FINETUNE_MAX_GROUPS)
+        return tl_fail(e, "%d parameter groups, expected 1 to %d", f->ngroups, TL_FINETUNE_MAX_GROUPS);
+    if (spread && f->ngroups >= 2) {
+        f->spread = 1;
+        tl_lr_spread(f->ngroups, o->lr, f->rates);
+        to.group_lrs = f->rates;
+        to.ngroup_lrs = f->ngroups;
+    }
+    if (tl_group_lrs(f->ngroups, to.lr, to.lr_mult, to.group_lrs, to.ngroup_lrs, f->rates, e))
+        return e->kind == TL_ERR_ARG ? tl_fail_prefix(e, "--group-lrs") : -1;
+    int until = -1;
+    if (o->freeze_until) {
+        until = tl_model_find_node(m, o->freeze_until);
+        if (until < 0)
+            return tl_fail_arg(e, "--freeze-until: no layer '%s' in %s (tl-info lists the layers)", o->freeze_until,
+                               f->arch);
+        if (until >= m->logits_node)
+            return tl_fail_arg(e, "--freeze-until %s would freeze the classifier", o->freeze_until);
+    }
+    if (!(f->frozen = calloc((size_t)m->nparams + 1, 1)))
+        return tl_fail(e, "out of memory");
+    tl_freeze_plan(m, f->ngroups, until, o->head_only, o->unfreeze_every, f->frozen);
+    for (int i = 0; i < m->nparams; i++) {
+        f->params += m->params[i].numel;
+        f->trainable_params += m->params[i].frozen ? 0 : m->params[i].numel;
+    }
+    describe_strategy(f);
+    if (!(f->trainer = tl_trainer_new(m, &to, e)))
+        return -1;
+    return 0;
+}
+
+static const char *num(tl_finetune *f, int *k, double v)
+{
+    char *s = f->meta_text[(*k)++];
+    snprintf(s, sizeof f->meta_text[0], "%.9g", v);
+    return s;
+}
+
+static const char *whole(tl_finetune *f, int *k, long long v)
+{
+    char *s = f->meta_text[(*k)++];
+    snprintf(s, sizeof f->meta_text[0], "%lld", v);
+    return s;
+}
+
+/* What every checkpoint of the run records about how it was made
+ * (tl-formats(5)): enough to repeat it. */
+static int provenance(tl_finetune *f, tl_err *e)
+{
+    const tl_finetune_opts *o = &f->o;
+    const tl_preproc *pp = &f->net.pp;
+    tl_strbuf cls = {0}, from = {0};
+    int bad = tl_strbuf_add(&cls, "[", 1);
+    for (int c = 0; c < f->train.nclasses; c++) {
+        if (c)
+            bad |= tl_strbuf_add(&cls, ", ", 2);
+        bad |= tl_strbuf_json_string(&cls, f->train.classes[c]);
+    }
+    bad |= tl_strbuf_add(&cls, "]", 1);
+    bad |= tl_strbuf_printf(&from, "%s%s", o->scratch ? "scratch:" : "", o->model ? o->model : o->arch);
+    f->classes_json = cls.s;
+    f->from = from.s;
+    if (bad)
+        return tl_fail(e, "out of memory");
+    static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
+    int k = 0;
+    char *mean = f->meta_text[k++], *std = f->meta_text[k++], *rates = f->meta_text[k++],
+         *freeze = f->meta_text[k++];
+    size_t n = sizeof f->meta_text[0];
+    snprintf(mean, n, "[%.9g, %.9g, %.9g]", (double)pp->mean[0], (double)pp->mean[1], (double)pp->mean[2]);
+    snprintf(std, n, "[%.9g, %.9g, %.9g]", (double)pp->std[0], (double)pp->std[1], (double)pp->std[2]);
+    /* the multiplier, or every group's rate when they were given or spread */
+    if (o->ngroup_lrs || f->spread) {
+        size_t used = 0;
+        for (int g = 0; g < f->ngroups && used < n; g++)
+            used += (size_t)snprintf(rates + used, n - used, "%s%.9g", g ? "," : "", f->rates[g]);
+    } else {
+        snprintf(rates, n, "%.9g", o->lr_mult);
+    }
+    snprintf(freeze, n, "%s%s%s", o->head_only ? "head-only" : o->freeze_until ? "until:" : "none",
+             o->freeze_until ? o->freeze_until : "", o->freeze_bn || f->bn_folded ? ",bn" : "");
+    const char *kv[] = {
+        "tl.format", "1",
+        "tl.arch", f->arch,
+        "tl.num_classes", whole(f, &k, f->train.nclasses),
+        "tl.classes", f->classes_json,
+        "tl.input_size", whole(f, &k, pp->input_size),
+        "tl.resize_size", whole(f, &k, pp->resize_size),
+        "tl.mean", mean,
+        "tl.std", std,
+        "tl.channel_order", pp->bgr ? "BGR" : "RGB",
+        "tl.interpolation", interp[pp->interp],
+        "tl.trained_from", f->from,
+        "tl.train_data", o->train,
+        "tl.val_data", o->val ? o->val : "split",
+        "tl.epochs", whole(f, &k, o->epochs),
+        "tl.batch", whole(f, &k, o->batch),
+        "tl.lr", num(f, &k, o->lr),
+        "tl.lr_mult", rates,
+        "tl.optimizer", o->optimizer == TL_OPT_ADAMW ? "adamw" : "sgd",
+        "tl.weight_decay", num(f, &k, o->weight_decay),
+        "tl.label_smoothing", num(f, &k, o->label_smoothing),
+        "tl.schedule", o->schedule,
+        "tl.seed", whole(f, &k, (long long)o->seed),
+        "tl.augment", o->augment ? o->augment : "none",
+        "tl.freeze", freeze,
+        "tl.unfreeze_every", whole(f, &k, o->unfreeze_every),
+        "tl.dropout", num(f, &k, (double)tl_arch_dropout(&f->net.opts, f->net.opts.dropout)),
+        NULL,
+    };
+    _Static_assert(sizeof kv <= sizeof f->meta, "room for the provenance");
+    memcpy(f->meta, kv, sizeof kv);
+    return 0;
+}
+
+int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, void *log_user, tl_err *e)
+{
+    memset(f, 0, sizeof *f);
+    f->o = *o;
+    if (f->o.lr < 0)
+        f->o.lr = f->o.optimizer == TL_OPT_ADAMW ? 1e-3 : 0.01;
+    f->device_out = is_device(o->out);
+    if (!f->device_out) {
+        /* OUT.safetensors -> OUT.resume.safetensors */
+        size_t olen = strlen(o->out);
+        if (olen > 12 && !strcmp(o->out + olen - 12, ".safetensors"))
+            olen -= 12;
+        snprintf(f->resume_path, sizeof f->resume_path, "%.*s.resume.safetensors", (int)olen, o->out);
+    }
+    if (o->resume && f->device_out) {
+        tl_finetune_free(f);
+        return tl_fail_arg(e, "--resume needs a file output, not %s", o->out);
+    }
+    if (open_data(f, e) || build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
+        goto fail;
+    if (o->augment) {
+        tl_aug_opts aopts = {f->net.pp.input_size, f->net.pp.resize_size};
+        if (!(f->aug = tl_aug_parse(o->augment, &aopts, e))) {
+            e->kind = TL_ERR_ARG;
+            tl_fail_prefix(e, "--augment");
+            goto fail;
+        }
+    }
+    if (!(f->pool = tl_pool_new(o->threads, e)))
+        goto fail;
+    f->train_loader = tl_batch_loader_new(&f->train.src, &f->net.pp, f->aug, o->threads, e);
+    f->val_loader = f->train_loader
+                        ? tl_batch_loader_new(o->val ? &f->val.src : &f->train.src, &f->net.pp, NULL, o->threads, e)
+                        : NULL;
+    if (!f->val_loader)
+        goto fail;
+    tl_batch_loader_set_max_pixels(f->train_loader, o->max_pixels);
+    tl_batch_loader_set_max_pixels(f->val_loader, o->max_pixels);
+    return 0;
+fail:
+    tl_finetune_free(f);
+    return -1;
+}
+
+int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *res, tl_err *e)
+{
+    tl_fit_opts fo = {0};
+    fo.epochs = f->o.epochs;
+    fo.batch = f->o.batch;
+    fo.seed = f->o.seed;
+    fo.unfreeze_every = f->o.unfreeze_every;
+    fo.patience = f->o.patience;
+    fo.frozen = f->frozen;
+    fo.out = f->o.out;
+    fo.resume_path = f->device_out ? NULL : f->resume_path;
+    fo.resume = f->o.resume;
+    fo.meta = f->meta;
+    fo.stop = h->stop;
+    fo.report = h->report;
+    fo.progress = h->progress;
+    fo.user = h->user;
+    return tl_fit(&f->net, f->trainer, f->train_loader, f->train_ids, f->ntrain, f->nval ? f->val_loader : NULL,
+                  f->val_ids, f->nval, f->pool, &fo, res, e);
+}
+
+void tl_finetune_free(tl_finetune *f)
+{
+    tl_batch_loader_free(f->train_loader);
+    tl_batch_loader_free(f->val_loader);
+    tl_aug_free(f->aug);
+    tl_trainer_free(f->trainer);
+    tl_pool_free(f->pool);
+    free(f->frozen);
+    free(f->train_ids);
+    free(f->val_ids);
+    free(f->sched_spec);
+    free(f->classes_json);
+    free(f->from);
+    /* the network borrows the classes and metadata of others */
+    tl_model_free(f->net.model);
+    tl_net_free(&f->src);
+    if (f->o.val)
+        tl_train_data_free(&f->val);
+    tl_train_data_free(&f->train);
+    memset(f, 0, sizeof *f);
+}
