@@ -10,14 +10,14 @@
 #define LANES 16
 
 /* These loops spend their time on instructions, not memory, once a channel's
- * planes sit in L2: an AVX-512 clone of each entry point (picked at load
- * time) runs the 16 lanes as one register instead of four SSE2 ones. The
- * lanes and their order are the same and -std=c11 contracts no multiply-add,
- * so both clones give the same bits. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define TL_CLONES __attribute__((target_clones("avx512f", "default")))
-#else
-#define TL_CLONES
+ * planes sit in L2: each entry point is compiled three times (SSE2, AVX2,
+ * AVX-512) and picked by tl_simd_level(), so TL_SIMD tests every copy on
+ * one machine. The lanes and their order are the same and -std=c11
+ * contracts no multiply-add, so all copies give the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TL_BN_PATHS 1
+#define TL_AVX2 __attribute__((target("avx2")))
+#define TL_AVX512 __attribute__((target("avx512f")))
 #endif
 
 static inline __attribute__((always_inline)) double lanes_total(const float *acc)
@@ -99,8 +99,9 @@ static inline __attribute__((always_inline)) void plane_dx(float *restrict dx, c
         dx[i] = k * (dy[i] - a - (x[i] - mu) * ib);
 }
 
-TL_CLONES void tl_batchnorm_train_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                                float eps, float *y, float *mean, float *var_biased, float *invstd, int c0, int c1)
+static inline __attribute__((always_inline)) void bn_forward(int n, int c, int hw, const float *x, const float *gamma,
+                                                             const float *beta, float eps, float *y, float *mean,
+                                                             float *var_biased, float *invstd, int c0, int c1)
 {
     const double m = (double)n * hw;
     for (int ch = c0; ch < c1; ch++) {
@@ -127,9 +128,9 @@ TL_CLONES void tl_batchnorm_train_forward(int n, int c, int hw, const float *x, 
     }
 }
 
-TL_CLONES void tl_batchnorm_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
-                                 const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
-                                 int c0, int c1)
+static inline __attribute__((always_inline)) void bn_backward(int n, int c, int hw, const float *x, const float *dy,
+                                                              const float *gamma, const float *mean, const float *invstd,
+                                                              float *dx, float *dgamma, float *dbeta, int c0, int c1)
 {
     const double m = (double)n * hw;
     for (int ch = c0; ch < c1; ch++) {
@@ -150,4 +151,44 @@ TL_CLONES void tl_batchnorm_train_backward(int n, int c, int hw, const float *x,
             plane_dx(dx + off, x + off, dy + off, (size_t)hw, k, a, mu, inv * b);
         }
     }
+}
+
+#define FWD_ARGS int n, int c, int hw, const float *x, const float *gamma, const float *beta, float eps, float *y, \
+                 float *mean, float *var_biased, float *invstd, int c0, int c1
+#define FWD_PASS n, c, hw, x, gamma, beta, eps, y, mean, var_biased, invstd, c0, c1
+#define BWD_ARGS int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *mean, \
+                 const float *invstd, float *dx, float *dgamma, float *dbeta, int c0, int c1
+#define BWD_PASS n, c, hw, x, dy, gamma, mean, invstd, dx, dgamma, dbeta, c0, c1
+
+#if defined(TL_BN_PATHS)
+TL_AVX2 static void bn_forward_avx2(FWD_ARGS) { bn_forward(FWD_PASS); }
+TL_AVX512 static void bn_forward_avx512(FWD_ARGS) { bn_forward(FWD_PASS); }
+TL_AVX2 static void bn_backward_avx2(BWD_ARGS) { bn_backward(BWD_PASS); }
+TL_AVX512 static void bn_backward_avx512(BWD_ARGS) { bn_backward(BWD_PASS); }
+#endif
+
+void tl_batchnorm_train_forward(FWD_ARGS)
+{
+#if defined(TL_BN_PATHS)
+    int level = tl_simd_level();
+    if (level >= TL_SIMD_AVX512)
+        bn_forward_avx512(FWD_PASS);
+    else if (level == TL_SIMD_AVX2)
+        bn_forward_avx2(FWD_PASS);
+    else
+#endif
+        bn_forward(FWD_PASS);
+}
+
+void tl_batchnorm_train_backward(BWD_ARGS)
+{
+#if defined(TL_BN_PATHS)
+    int level = tl_simd_level();
+    if (level >= TL_SIMD_AVX512)
+        bn_backward_avx512(BWD_PASS);
+    else if (level == TL_SIMD_AVX2)
+        bn_backward_avx2(BWD_PASS);
+    else
+#endif
+        bn_backward(BWD_PASS);
 }

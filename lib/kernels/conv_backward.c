@@ -317,14 +317,11 @@ static inline __attribute__((always_inline)) double tap_dot(const float *restric
     return s;
 }
 
-/* An AVX-512 clone (picked at load time) runs the 16 lanes of tap_dot as
- * one register; same lanes, same order, no contracted multiply-adds under
- * -std=c11: the same bits as the SSE2 default. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-__attribute__((target_clones("avx512f", "default")))
-#endif
-static void depthwise_weight(const tl_conv_geom *g, const float *x, const float *dy, float *dw, int c0, int c1,
-                             float *scratch)
+/* Compiled for SSE2, AVX2 and AVX-512 and picked by tl_simd_level(): the
+ * 16 lanes of tap_dot run as one, two or four registers; same lanes, same
+ * order, no contracted multiply-adds under -std=c11: the same bits. */
+static inline __attribute__((always_inline)) void dw_weight(const tl_conv_geom *g, const float *x, const float *dy,
+                                                            float *dw, int c0, int c1, float *scratch)
 {
     const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
     const int s = g->stride_w;
@@ -361,6 +358,35 @@ static void depthwise_weight(const tl_conv_geom *g, const float *x, const float 
                     (float)tap_dot(dyp, x0, g->oh, L.ow16, row * g->stride_h);
             }
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TL_DW_PATHS 1
+__attribute__((target("avx2"))) static void dw_weight_avx2(const tl_conv_geom *g, const float *x, const float *dy,
+                                                            float *dw, int c0, int c1, float *scratch)
+{
+    dw_weight(g, x, dy, dw, c0, c1, scratch);
+}
+__attribute__((target("avx512f"))) static void dw_weight_avx512(const tl_conv_geom *g, const float *x,
+                                                                 const float *dy, float *dw, int c0, int c1,
+                                                                 float *scratch)
+{
+    dw_weight(g, x, dy, dw, c0, c1, scratch);
+}
+#endif
+
+static void depthwise_weight(const tl_conv_geom *g, const float *x, const float *dy, float *dw, int c0, int c1,
+                             float *scratch)
+{
+#if defined(TL_DW_PATHS)
+    int level = tl_simd_level();
+    if (level >= TL_SIMD_AVX512)
+        dw_weight_avx512(g, x, dy, dw, c0, c1, scratch);
+    else if (level == TL_SIMD_AVX2)
+        dw_weight_avx2(g, x, dy, dw, c0, c1, scratch);
+    else
+#endif
+        dw_weight(g, x, dy, dw, c0, c1, scratch);
 }
 
 void tl_conv_backward_weight(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *dy, float *dw,

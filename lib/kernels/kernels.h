@@ -23,6 +23,13 @@ void tl_kws_free(tl_kws *ws);
 const char *tl_kws_simd_name(const tl_kws *ws); /* "avx512", "avx2", "scalar" */
 /* 1 if this CPU can run the named path. */
 int tl_simd_supported(const char *simd);
+/* The path kernels without a workspace take (batch norm, activation
+ * backward, depthwise weight gradient): the best the CPU has, capped by
+ * $TL_SIMD exactly as tl_kws_new caps it (an unknown name counts as no
+ * cap here; tl_kws_new reports it). Read on each call, so a test can
+ * switch paths in one process. */
+enum { TL_SIMD_SCALAR, TL_SIMD_AVX2, TL_SIMD_AVX512 };
+int tl_simd_level(void);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, op(X) = X or X^T.
  * op(A) is M x K, op(B) is K x N. M, N, K >= 0. beta == 0 never reads C. */

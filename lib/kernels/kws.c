@@ -57,6 +57,14 @@ static tl_kws *kws_new_impl(const tl_simd_impl *impl, tl_err *e)
     return ws;
 }
 
+int tl_simd_level(void)
+{
+    int r = cpu_rank();
+    const char *want = getenv("TL_SIMD");
+    int w = want && *want ? simd_rank(want) : -1;
+    return w >= 0 && w < r ? w : r;
+}
+
 tl_kws *tl_kws_new_simd(const char *simd, tl_err *e)
 {
     int r = simd_rank(simd);

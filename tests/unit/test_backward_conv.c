@@ -283,10 +283,18 @@ static void test_simd(void)
         uint64_t s = 99;
         for (size_t c = 0; c < NCASES; c++) {
             problem p = make(CASES[c].g, &s);
-            grads a = run(base, &p), b = run(ws, &p);
+            setenv("TL_SIMD", "scalar", 1);
+            grads a = run(base, &p);
+            setenv("TL_SIMD", paths[k], 1);
+            grads b = run(ws, &p);
+            unsetenv("TL_SIMD");
             double err = fmax(bw_relerr(b.dx, a.dx, p.nx), bw_relerr(b.dw, a.dw, p.nw));
             worst_simd = fmax(worst_simd, err);
             CHECK_MSG(err < 1e-5, "%s: %s differs from scalar by %g", CASES[c].name, paths[k], err);
+            /* the depthwise weight gradient's copies promise the same bits */
+            if (p.g.groups == p.g.cin && p.g.cout == p.g.cin)
+                CHECK_MSG(!memcmp(a.dw, b.dw, p.nw * sizeof(float)), "%s: depthwise weight gradient on %s is not "
+                          "bit-identical to scalar", CASES[c].name, paths[k]);
             grads_free(&a);
             grads_free(&b);
             unmake(&p);

@@ -318,10 +318,41 @@ static void test_bn_fast(void)
     printf("test_backward_norm: vectorised batch norm, max relative error %.3g\n", worst);
 }
 
+/* The SSE2, AVX2 and AVX-512 copies of the tape's batch norm give the same
+ * bits (same lanes, same order, no contraction), on a tail and no tail. */
+static void test_bn_paths(void)
+{
+    const int n = 3, c = 4, hw = 16 * 13 + 5;
+    const size_t len = (size_t)n * c * hw;
+    uint64_t s = 5;
+    float *x = bw_rand(&s, len, 2.0f), *dy = bw_rand(&s, len, 1.0f), *g = bw_rand(&s, c, 1.0f), *b = bw_rand(&s, c, 1.0f);
+    float *out[BW_NPATHS][6] = {{0}};
+    const size_t sizes[6] = {len, c, c, c, len, 2 * (size_t)c};
+    for (int k = 0; k < BW_NPATHS; k++) {
+        if (!bw_use_path(k)) {
+            printf("test_backward_norm: %s not supported here, its batch norm copy not run\n", BW_PATHS[k]);
+            continue;
+        }
+        for (int q = 0; q < 6; q++)
+            out[k][q] = bw_zeros(sizes[q]);
+        tl_batchnorm_train_forward(n, c, hw, x, g, b, 1e-5f, out[k][0], out[k][1], out[k][2], out[k][3], 0, c);
+        tl_batchnorm_train_backward(n, c, hw, x, dy, g, out[k][1], out[k][3], out[k][4], out[k][5], out[k][5] + c, 0, c);
+        for (int q = 0; k > 0 && q < 6; q++)
+            CHECK_MSG(!memcmp(out[k][q], out[0][q], sizes[q] * sizeof(float)),
+                      "batch norm output %d differs between %s and scalar", q, BW_PATHS[k]);
+    }
+    unsetenv("TL_SIMD");
+    for (int k = 0; k < BW_NPATHS; k++)
+        for (int q = 0; q < 6; q++)
+            free(out[k][q]);
+    free(x), free(dy), free(g), free(b);
+}
+
 int main(void)
 {
     test_bn();
     test_bn_fast();
+    test_bn_paths();
     test_ln();
     test_torch();
     printf("test_backward_norm: finite differences max relative error %.3g\n", worst_fd);

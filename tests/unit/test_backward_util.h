@@ -35,6 +35,18 @@ static inline float *bw_rand(uint64_t *s, size_t n, float scale)
     return p;
 }
 
+/* The SIMD paths this CPU runs, scalar first: kernels without a workspace
+ * follow $TL_SIMD (tl_simd_level), so a test sets it to run each copy. */
+static const char *const BW_PATHS[] = {"scalar", "avx2", "avx512"};
+enum { BW_NPATHS = 3 };
+static inline int bw_use_path(int k)
+{
+    if (!tl_simd_supported(BW_PATHS[k]))
+        return 0;
+    setenv("TL_SIMD", BW_PATHS[k], 1);
+    return 1;
+}
+
 static inline float *bw_zeros(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
 
 /* max |a - b| / max |b|: the norm-wise relative error of a against reference b */
