@@ -1,6 +1,7 @@
 # tl — transfer learning for computer vision, as small Unix programs.
 # make            build lib/libtl.a and bin/tl-*
-# make check      unit tests (C), CLI tests (BATS), a short fuzz run, then the same under ASan+UBSan
+# make check      unit tests (C), CLI tests (BATS), path-dependent tests on every lower SIMD path,
+#                 a short fuzz run, then unit and CLI tests under ASan+UBSan
 # make fuzz       every fuzz target for FUZZ_SECONDS (600);  make check-valgrind: unit tests under valgrind
 # make deps       install build and test dependencies (Debian 12, apt-get)
 # make demo       ants vs bees: convert, extract, train a head, evaluate
@@ -37,7 +38,7 @@ TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%)
 # intermediates and rebuild them on every run).
 .SECONDARY:
 
-.PHONY: all check check-unit check-bats check-asan deps demo bench clean install fuzz completion
+.PHONY: all check check-unit check-bats check-simd check-asan deps demo bench clean install fuzz completion
 all: $(LIBA) $(TOOLS)
 test-tools: $(TTOOLS)
 
@@ -62,13 +63,18 @@ $(TBIN)/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/check.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ)/tests/unit/check.o $(LIBA) $(LDLIBS)
 
-check: check-unit check-bats check-fuzz check-asan
+check: check-unit check-bats check-simd check-fuzz check-asan
 
 check-unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
 
 check-bats: all $(TTOOLS)
 	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) scripts/run-bats.sh
+
+# The path-dependent suites again on every lower SIMD path the CPU has
+# (scripts/run-simd.sh): an AVX-512 machine also proves AVX2 and scalar.
+check-simd: $(UNITS) all $(TTOOLS)
+	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) scripts/run-simd.sh $(TBIN)
 
 # The unit tests under valgrind (memcheck): invalid accesses, uninitialised
 # reads and definite leaks fail (scripts/run-valgrind.sh; suppressions in
