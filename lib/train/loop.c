@@ -348,7 +348,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             if (tl_batch_load(train, pool, order + b0, nb, o->seed, (uint64_t)rs.epoch, x, y, e))
                 goto out;
             tl_step_stats st;
-            if (tl_trainer_step(t, pool, nb, x, y, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step, &st, e)) {
+            tl_targets tg = {y, NULL, NULL};
+            if (tl_trainer_step(t, pool, nb, x, &tg, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step, &st, e)) {
                 tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
                 goto out;
             }

@@ -1,5 +1,6 @@
 #include "trainer.h"
 #include "kernels/backward.h"
+#include "bce.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ tl_trainer *tl_trainer_new(tl_model *m, const tl_trainer_opts *o, tl_err *e)
     t->ngroups = tl_model_assign_groups(m, o->parts);
     t->base_lr = calloc((size_t)t->ngroups + 1, sizeof(double));
     t->lr = calloc((size_t)t->ngroups + 1, sizeof(double));
-    t->probs = tl_alloc_array((size_t)m->num_classes + 1, sizeof(float));
+    t->probs = tl_alloc_array((size_t)m->num_classes + 1, sizeof(float)); /* scratch of one image */
     if (t->ngroups < 1 || !t->base_lr || !t->lr || !t->probs) {
         tl_trainer_free(t);
         tl_fail(e, "out of memory");
@@ -121,12 +122,43 @@ int tl_trainer_train_from_group(tl_trainer *t, int first, tl_err *e)
     return tl_trainer_refresh(t, e);
 }
 
-int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const int *y, uint64_t seed,
+/* The loss of image b and its gradient, before the image's weight; counts
+ * a hit and gives the weight of its class (softmax). */
+static double image_loss(const tl_trainer *t, const tl_targets *tg, int b, const float *zb, float *db, int *hit,
+                         float *cw)
+{
+    *cw = 1.0f;
+    int k = t->m->num_classes;
+    if (t->o.loss == TL_LOSS_SIGMOID) {
+        const float *tb = tg->multi + (size_t)b * k;
+        float *ts = t->probs; /* smoothed targets */
+        float s = t->o.label_smoothing;
+        int exact = 1;
+        for (int c = 0; c < k; c++) {
+            ts[c] = (1.0f - s) * tb[c] + 0.5f * s;
+            exact &= (zb[c] > 0) == (tb[c] > 0.5f);
+        }
+        *hit = exact;
+        return tl_sigmoid_bce(k, zb, ts, t->o.pos_weight, t->o.neg_weight, db);
+    }
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        if (zb[c] > zb[best])
+            best = c;
+    *hit = best == tg->y[b];
+    if (t->o.class_weight && tg->y[b] >= 0 && tg->y[b] < k)
+        *cw = t->o.class_weight[tg->y[b]];
+    return tl_softmax_xent(k, zb, tg->y[b], t->o.label_smoothing, db);
+}
+
+int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, uint64_t seed,
                     tl_step_stats *st, tl_err *e)
 {
     tl_model *m = t->m;
     int k = m->num_classes, logits = m->logits_node;
     memset(st, 0, sizeof *st);
+    if (t->o.loss == TL_LOSS_SIGMOID ? !tg->multi : !tg->y)
+        return tl_fail(e, "the batch has no %s targets", t->o.loss == TL_LOSS_SIGMOID ? "multi-label" : "class");
     tl_tape_forward(t->tape, pool, n, x, 1, seed);
     const float *z = tl_tape_value(t->tape, logits);
     float *dz = tl_tape_grad(t->tape, logits);
@@ -136,14 +168,14 @@ int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const i
     for (int b = 0; b < n; b++) {
         const float *zb = z + (size_t)b * k;
         float *db = dz + (size_t)b * k;
-        total += tl_softmax_xent(k, zb, y[b], t->o.label_smoothing, db);
-        int best = 0;
-        for (int c = 1; c < k; c++)
-            if (zb[c] > zb[best])
-                best = c;
-        st->correct += best == y[b];
-        for (int c = 0; c < k; c++)
-            db[c] /= (float)n; /* the loss is the batch mean */
+        int hit;
+        float cw;
+        double l = image_loss(t, tg, b, zb, db, &hit, &cw);
+        float w = (tg->weight ? tg->weight[b] : 1.0f) * cw;
+        total += w * l;
+        st->correct += hit;
+        for (int c = 0; c < k; c++) /* the loss is the batch mean */
+            db[c] = w == 1.0f ? db[c] / (float)n : db[c] * w / (float)n;
     }
     st->loss = total / n;
     if (!isfinite(st->loss))

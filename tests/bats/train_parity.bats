@@ -36,3 +36,13 @@ step() {
     [ -n "${TL_SLOW_TESTS:-}" ] || skip "VGG step needs ~10 GB and minutes; set TL_SLOW_TESTS=1 to run it"
     step --arch vgg11_bn --batch 8 --size 64 --gain 1 --lr 0.001
 }
+@test "train step: class-weighted cross-entropy and multi-label binary cross-entropy (resnet18, SGD)" {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    [ -x "$TOOLS/tl-trainstep" ] || skip "tl-trainstep not built (make test-tools)"
+    for loss in weighted multilabel; do
+        run /usr/bin/python3 "$BATS_TEST_DIRNAME/../parity/train_step_parity.py" --tools "$TOOLS" \
+            --work "$BATS_TEST_TMPDIR/$loss" --opt sgd --arch resnet18 --batch 8 --size 32 --loss "$loss"
+        echo "$output" | grep -v '^  '
+        [ "$status" -eq 0 ]
+    done
+}

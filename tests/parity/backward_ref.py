@@ -19,6 +19,7 @@ Ops and parameters (tensors written):
   ln     rows d eps                                          (x gamma beta dy | y dx dgamma dbeta)
   attn   t d heads                                           (qkv dctx | ctx probs dqkv)
   xent   batch k smoothing                                   (logits labels | loss dlogits)
+  bce    batch k                                             (logits targets posw | loss dlogits)
 """
 import math
 import sys
@@ -129,6 +130,17 @@ def case(d, name, op, p, rng):
         labels = rng.randint(0, k, batch)
         save(d, name, "labels", labels.astype(np.float32))
         loss = F.cross_entropy(z, torch.tensor(labels), reduction="none", label_smoothing=s)
+        loss.sum().backward()
+        outs = {"loss": loss, "dlogits": z.grad}
+    elif op == "bce":
+        batch, k = int(p[0]), int(p[1])
+        z = inp(rng, d, name, "logits", (batch, k), 4.0)
+        t = (rng.rand(batch, k) < 0.3).astype(np.float32)
+        pw = (0.2 + 3 * rng.rand(k)).astype(np.float32)
+        save(d, name, "targets", t)
+        save(d, name, "posw", pw)
+        loss = F.binary_cross_entropy_with_logits(z, torch.tensor(t, dtype=torch.float64), reduction="none",
+                                                  pos_weight=torch.tensor(pw, dtype=torch.float64)).mean(1)
         loss.sum().backward()
         outs = {"loss": loss, "dlogits": z.grad}
     else:

@@ -10,7 +10,12 @@ that out of float32's reach. Batches are drawn away from max-pool ties.
 
 usage: train_step_parity.py --tools DIR --work DIR --arch ARCH [--size S]
        [--opt sgd|adamw] [--steps K] [--smoothing S] [--wd W] [--batch N]
-       [--freeze-until LAYER]
+       [--freeze-until LAYER] [--loss softmax|weighted|multilabel]
+
+--loss weighted: per-class weights on the cross-entropy, the batch loss
+(1/n) sum_b w[y_b] CE_b (tl's weighted mean over n); multilabel: random 0/1
+targets and positive weights, binary cross-entropy with logits averaged
+over the n x k outputs (no label smoothing).
 """
 import argparse, json, os, struct, subprocess, sys
 
@@ -97,7 +102,10 @@ def main():
     ap.add_argument("--freeze-until", default=None)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--gain", type=float, default=3.0, help="scale of the classifier's random weights")
+    ap.add_argument("--loss", default="softmax", choices=["softmax", "weighted", "multilabel"])
     a = ap.parse_args()
+    if a.loss == "multilabel":
+        a.smoothing = 0.0
     # Small steps: a random network is chaotic under large ones, and then
     # the second step compares rounding noise, not the optimiser.
     if a.lr is None:
@@ -130,6 +138,26 @@ def main():
             break
     x.numpy().astype(np.float32).tofile(os.path.join(a.work, "x.f32"))
     y.numpy().astype(np.int32).tofile(os.path.join(a.work, "y.i32"))
+    env = dict(os.environ)
+    gen = torch.Generator().manual_seed(11)
+    cw = (0.5 + 2.5 * torch.rand(a.classes, generator=gen)).float()
+    targets = (torch.rand(a.batch, a.classes, generator=gen) < 0.4).float()
+    if a.loss == "weighted":
+        cw.numpy().astype(np.float32).tofile(os.path.join(a.work, "cw.f32"))
+        env["TL_TRAINSTEP_CLASS_WEIGHTS"] = os.path.join(a.work, "cw.f32")
+    elif a.loss == "multilabel":
+        targets.numpy().astype(np.float32).tofile(os.path.join(a.work, "y.i32"))
+        cw.numpy().astype(np.float32).tofile(os.path.join(a.work, "pw.f32"))
+        env["TL_TRAINSTEP_MULTI"] = "1"
+        env["TL_TRAINSTEP_POS_WEIGHTS"] = os.path.join(a.work, "pw.f32")
+
+    def loss_of(z, dtype):
+        if a.loss == "weighted":
+            ce = nn.functional.cross_entropy(z, y, reduction="none", label_smoothing=a.smoothing)
+            return (cw.to(dtype)[y] * ce).mean()
+        if a.loss == "multilabel":
+            return nn.functional.binary_cross_entropy_with_logits(z, targets.to(dtype), pos_weight=cw.to(dtype))
+        return nn.functional.cross_entropy(z, y, label_smoothing=a.smoothing)
 
     frozen = set()
     if a.freeze_until:
@@ -157,7 +185,7 @@ def main():
         losses = []
         for _ in range(a.steps):
             opt.zero_grad()
-            loss = nn.functional.cross_entropy(mdl(xx), y, label_smoothing=a.smoothing)
+            loss = loss_of(mdl(xx), xx.dtype)
             loss.backward()
             opt.step()
             losses.append(loss.item())
@@ -175,7 +203,7 @@ def main():
     out = os.path.join(a.work, "tl.safetensors")
     cmd = [os.path.join(a.tools, "tl-trainstep"), ckpt, os.path.join(a.work, "x.f32"), os.path.join(a.work, "y.i32"),
            str(a.batch), out, a.opt, repr(a.lr), str(a.steps), repr(a.smoothing), repr(a.wd)]
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
     got = read_safetensors(out)
     ok = True
     worst = ("", 0.0)
@@ -214,8 +242,9 @@ def main():
         cmp("grad " + name, got["grad." + name], g, grads32[name], 1e-3 * gscale)
     for name, p in params.items():
         cmp("param " + name, got["param." + name], p, params32[name])
-    print("%s %s x%d: worst %s at %.3g of what is allowed %s" % (a.arch, a.opt, a.steps, worst[0], worst[1],
-                                                                 "ok" if ok else "FAIL"))
+    loss = "" if a.loss == "softmax" else " " + a.loss
+    print("%s %s%s x%d: worst %s at %.3g of what is allowed %s" % (a.arch, a.opt, loss, a.steps, worst[0], worst[1],
+                                                                   "ok" if ok else "FAIL"))
     sys.exit(0 if ok else 1)
 
 

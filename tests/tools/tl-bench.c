@@ -235,7 +235,7 @@ int main(int argc, char **argv)
             tl_infer_run(inf, pool, batch, x, outs);
         } else {
             tl_step_stats st;
-            if (tl_trainer_step(t, pool, batch, x, y, seed + (uint64_t)i, &st, &e))
+            if (tl_trainer_step(t, pool, batch, x, &(tl_targets){y, NULL, NULL}, seed + (uint64_t)i, &st, &e))
                 goto lib_failure;
         }
         double dt = tl_now() - t0;

@@ -4,7 +4,13 @@
  * parameter after the steps, as safetensors, for comparison with PyTorch.
  *
  * usage: tl-trainstep MODEL INPUT.f32 LABELS.i32 N OUT.safetensors
- *        [sgd|adamw] [LR] [STEPS] [SMOOTHING] [WD] [FREEZE_UNTIL_LAYER] */
+ *        [sgd|adamw] [LR] [STEPS] [SMOOTHING] [WD] [FREEZE_UNTIL_LAYER]
+ * Loss variants, from the environment:
+ *   TL_TRAINSTEP_CLASS_WEIGHTS=FILE  k float32 class weights (softmax loss)
+ *   TL_TRAINSTEP_MULTI=1             LABELS holds N x k float32 0/1 targets:
+ *                                    sigmoid + binary cross-entropy
+ *   TL_TRAINSTEP_POS_WEIGHTS=FILE    with TL_TRAINSTEP_MULTI: k float32 weights
+ *                                    of the positive terms */
 #include "io/checkpoint.h"
 #include "train/trainer.h"
 
@@ -41,9 +47,18 @@ int main(int argc, char **argv)
     int n = atoi(argv[4]);
     size_t in = (size_t)m->in_c * m->in_h * m->in_w;
     float *x = slurp(argv[2], (size_t)n * in * sizeof(float));
-    int *y = slurp(argv[3], (size_t)n * sizeof(int));
+    int multi = getenv("TL_TRAINSTEP_MULTI") != NULL;
+    size_t k = (size_t)m->num_classes;
+    void *labels = slurp(argv[3], (size_t)n * (multi ? k * sizeof(float) : sizeof(int)));
+    tl_targets tg = {multi ? NULL : labels, multi ? labels : NULL, NULL};
     tl_trainer_opts o;
     tl_trainer_opts_default(&o);
+    o.loss = multi ? TL_LOSS_SIGMOID : TL_LOSS_SOFTMAX;
+    const char *cwf = getenv("TL_TRAINSTEP_CLASS_WEIGHTS"), *pwf = getenv("TL_TRAINSTEP_POS_WEIGHTS");
+    if (cwf)
+        o.class_weight = slurp(cwf, k * sizeof(float));
+    if (pwf)
+        o.pos_weight = slurp(pwf, k * sizeof(float));
     int adamw = argc > 6 && !strcmp(argv[6], "adamw");
     tl_opt_config_default(&o.opt, adamw ? TL_OPT_ADAMW : TL_OPT_SGD);
     o.batch = n;
@@ -63,9 +78,9 @@ int main(int argc, char **argv)
         for (int i = 0; i <= until; i++) {
             const tl_node *nd = &m->nodes[i];
             int ps[4] = {nd->weight, nd->bias, nd->extra[0], nd->extra[1]};
-            for (int k = 0; k < 4; k++)
-                if (ps[k] >= 0)
-                    m->params[ps[k]].frozen = 1;
+            for (int j = 0; j < 4; j++)
+                if (ps[j] >= 0)
+                    m->params[ps[j]].frozen = 1;
         }
     }
     tl_pool *pool = tl_pool_new(o.nthreads, &e);
@@ -84,7 +99,7 @@ int main(int argc, char **argv)
             c0 = (double)clock() / CLOCKS_PER_SEC;
         }
         tl_step_stats st;
-        if (tl_trainer_step(t, pool, n, x, y, 1234, &st, &e)) {
+        if (tl_trainer_step(t, pool, n, x, &tg, 1234, &st, &e)) {
             fprintf(stderr, "tl-trainstep: %s\n", e.msg);
             return 1;
         }
@@ -119,7 +134,9 @@ int main(int argc, char **argv)
     tl_pool_free(pool);
     tl_net_free(&net);
     free(x);
-    free(y);
+    free(labels);
+    free((void *)o.class_weight);
+    free((void *)o.pos_weight);
     free(losses);
     return 0;
 }
