@@ -14,6 +14,7 @@ typedef struct {
     char **labels; /* label string per sample until classes are known */
     char **folders; /* class folders of a tree: classes even when empty */
     int nfolders;
+    int multilabel; /* labels are comma-separated sets; "" is the empty set */
 } builder;
 
 static int push(builder *b, const char *path, const char *label, tl_err *e)
@@ -30,10 +31,12 @@ static int push(builder *b, const char *path, const char *label, tl_err *e)
         b->labels = nl;
         b->cap = nc;
     }
+    int labelled = label && (*label || b->multilabel);
     b->items[b->n].path = tl_strdup(path);
     b->items[b->n].label = -1;
-    b->labels[b->n] = label && *label ? tl_strdup(label) : NULL;
-    if (!b->items[b->n].path || (label && *label && !b->labels[b->n]))
+    b->items[b->n].labels = NULL;
+    b->labels[b->n] = labelled ? tl_strdup(label) : NULL;
+    if (!b->items[b->n].path || (labelled && !b->labels[b->n]))
         return tl_fail(e, "out of memory");
     b->n++;
     return 0;
@@ -41,16 +44,79 @@ static int push(builder *b, const char *path, const char *label, tl_err *e)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Turns label strings into sorted class indices. */
-static int finish(builder *b, tl_dataset *d, tl_err *e)
+static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+int tl_labels_check(const char *field, tl_err *e)
 {
-    char **names = malloc(((size_t)b->n + (size_t)b->nfolders + 1) * sizeof *names);
-    if (!names)
-        return tl_fail(e, "out of memory");
+    for (const char *p = field; *field;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == 0)
+            return tl_fail(e, "empty label in '%s' (',,' or a ',' at either end)", field);
+        if (p[0] == ' ' || p[0] == '\t' || p[len - 1] == ' ' || p[len - 1] == '\t')
+            return tl_fail(e, "label '%.*s' begins or ends with a space: ',' separates labels, so a label cannot "
+                              "contain ','",
+                           (int)len, p);
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+/* Splits every label string at ',' in place (multi-label) and points
+ * names at the parts: sample i's parts are names[off[i] .. off[i+1]-1].
+ * Returns the number of parts. */
+static int64_t split_labels(builder *b, char **names, int64_t *off)
+{
+    int64_t k = 0;
+    for (int64_t i = 0; i < b->n; i++) {
+        off[i] = k;
+        char *p = b->labels[i];
+        if (!p || !*p)
+            continue;
+        for (;;) {
+            names[k++] = p;
+            if (!b->multilabel || !(p = strchr(p, ',')))
+                break;
+            *p++ = '\0';
+        }
+    }
+    off[b->n] = k;
+    return k;
+}
+
+static int64_t count_parts(const builder *b)
+{
     int64_t k = 0;
     for (int64_t i = 0; i < b->n; i++)
-        if (b->labels[i])
-            names[k++] = b->labels[i];
+        if (b->labels[i]) {
+            k++;
+            for (const char *p = b->labels[i]; b->multilabel && *p; p++)
+                k += *p == ',';
+        }
+    return k;
+}
+
+static int class_of(const tl_dataset *d, const char *name)
+{
+    char *const *hit = bsearch(&name, d->classes, (size_t)d->nclasses, sizeof(char *), cmp_str);
+    return (int)(hit - d->classes);
+}
+
+/* Turns label strings into sorted class indices (multi-label: sets). */
+static int finish(builder *b, tl_dataset *d, tl_err *e)
+{
+    int64_t nparts = count_parts(b);
+    char **names = malloc(((size_t)nparts + (size_t)b->nfolders + 1) * sizeof *names);
+    char **parts = malloc(((size_t)nparts + 1) * sizeof *parts);
+    int64_t *off = malloc(((size_t)b->n + 1) * sizeof *off);
+    if (!names || !parts || !off) {
+        free(names), free(parts), free(off);
+        return tl_fail(e, "out of memory");
+    }
+    int64_t k = split_labels(b, parts, off);
+    memcpy(names, parts, (size_t)k * sizeof *names);
     /* A class folder without images is still a class: its index must not
      * shift the others (train/ and val/ trees must agree). */
     for (int i = 0; i < b->nfolders; i++)
@@ -60,27 +126,49 @@ static int finish(builder *b, tl_dataset *d, tl_err *e)
     for (int64_t i = 0; i < k; i++)
         if (i == 0 || strcmp(names[i], names[i - 1]))
             names[nclasses++] = names[i];
+    int rc = 0;
+    d->multilabel = b->multilabel;
     d->classes = calloc((size_t)nclasses + 1, sizeof *d->classes);
-    if (!d->classes) {
-        free(names);
-        return tl_fail(e, "out of memory");
-    }
-    for (int c = 0; c < nclasses; c++) {
-        d->classes[c] = tl_strdup(names[c]);
-        if (!d->classes[c]) {
-            free(names);
-            return tl_fail(e, "out of memory");
-        }
+    if (!d->classes)
+        rc = tl_fail(e, "out of memory");
+    for (int c = 0; c < nclasses && !rc; c++) {
+        if (!(d->classes[c] = tl_strdup(names[c])))
+            rc = tl_fail(e, "out of memory");
         d->nclasses = c + 1;
     }
-    free(names);
-    for (int64_t i = 0; i < b->n; i++) {
-        if (b->labels[i]) {
-            char **hit = bsearch(&b->labels[i], d->classes, (size_t)d->nclasses, sizeof(char *), cmp_str);
-            b->items[i].label = (int)(hit - d->classes);
-            free(b->labels[i]);
-            b->labels[i] = NULL;
+    for (int64_t i = 0; i < b->n && !rc; i++) {
+        tl_sample *sm = &b->items[i];
+        int np = (int)(off[i + 1] - off[i]);
+        if (!b->labels[i])
+            continue;
+        if (!b->multilabel) {
+            sm->label = class_of(d, parts[off[i]]);
+            continue;
         }
+        sm->label = 0;
+        if (np == 0)
+            continue;
+        if (!(sm->labels = malloc((size_t)np * sizeof *sm->labels))) {
+            rc = tl_fail(e, "out of memory");
+            break;
+        }
+        for (int j = 0; j < np; j++)
+            sm->labels[j] = class_of(d, parts[off[i] + j]);
+        qsort(sm->labels, (size_t)np, sizeof *sm->labels, cmp_int);
+        for (int j = 0; j < np; j++) /* a label repeated on a line counts once */
+            if (j == 0 || sm->labels[j] != sm->labels[sm->label - 1])
+                sm->labels[sm->label++] = sm->labels[j];
+    }
+    free(names), free(parts), free(off);
+    if (rc) {
+        tl_strings_free(d->classes, d->nclasses);
+        d->classes = NULL;
+        d->nclasses = 0;
+        return -1;
+    }
+    for (int64_t i = 0; i < b->n; i++) {
+        free(b->labels[i]);
+        b->labels[i] = NULL;
     }
     free(b->labels);
     b->labels = NULL;
@@ -94,6 +182,7 @@ static void builder_free(builder *b)
 {
     for (int64_t i = 0; i < b->n; i++) {
         free(b->items ? b->items[i].path : NULL);
+        free(b->items ? b->items[i].labels : NULL);
         free(b->labels ? b->labels[i] : NULL);
     }
     free(b->items);
@@ -215,6 +304,10 @@ static int open_folder(const char *root, builder *b, tl_err *e)
         char p[4096];
         snprintf(p, sizeof p, "%s/%s", root, names[i]);
         if (subdirs && is_dir(p)) {
+            if (b->multilabel && strchr(names[i], ',')) {
+                rc = tl_fail(e, "%s: class folder name holds ',', which separates the labels of multi-label data", p);
+                break;
+            }
             char **nf = realloc(b->folders, ((size_t)b->nfolders + 1) * sizeof *nf);
             if (!nf || !(nf[b->nfolders] = tl_strdup(names[i]))) {
                 if (nf)
@@ -273,6 +366,10 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
             rc = tl_fail(e, "%s:%lld: empty path", name, (long long)lineno);
             break;
         }
+        if (b->multilabel && label && tl_labels_check(label, e)) {
+            rc = tl_fail_prefix(e, "%s:%lld", name, (long long)lineno);
+            break;
+        }
         char *p = join_path(base, line);
         if (!p) {
             rc = tl_fail(e, "out of memory");
@@ -289,7 +386,14 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
 
 int tl_dataset_read_manifest(FILE *f, const char *name, const char *base_dir, tl_dataset *d, tl_err *e)
 {
+    return tl_dataset_read_manifest_flags(f, name, base_dir, 0, d, e);
+}
+
+int tl_dataset_read_manifest_flags(FILE *f, const char *name, const char *base_dir, int flags, tl_dataset *d,
+                                   tl_err *e)
+{
     builder b = {0};
+    b.multilabel = !!(flags & TL_DS_MULTILABEL);
     memset(d, 0, sizeof *d);
     if (read_manifest(f, name, base_dir, &b, e) || finish(&b, d, e)) {
         builder_free(&b);
@@ -299,13 +403,16 @@ int tl_dataset_read_manifest(FILE *f, const char *name, const char *base_dir, tl
     return 0;
 }
 
-int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
+int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e) { return tl_dataset_open_flags(spec, 0, d, e); }
+
+int tl_dataset_open_flags(const char *spec, int flags, tl_dataset *d, tl_err *e)
 {
     memset(d, 0, sizeof *d);
     if (!strcmp(spec, "-"))
-        return tl_dataset_read_manifest(stdin, "standard input", NULL, d, e);
+        return tl_dataset_read_manifest_flags(stdin, "standard input", NULL, flags, d, e);
+    builder b = {0};
+    b.multilabel = !!(flags & TL_DS_MULTILABEL);
     if (is_dir(spec)) {
-        builder b = {0};
         int rc = open_folder(spec, &b, e) || finish(&b, d, e) ? -1 : 0;
         builder_free(&b); /* after finish, only the folder names are left */
         if (rc) {
@@ -323,7 +430,6 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
         struct stat st;
         if (stat(spec, &st) != 0)
             return tl_fail(e, "%s: %s", spec, strerror(errno));
-        builder b = {0};
         if (push(&b, spec, NULL, e) || finish(&b, d, e)) {
             builder_free(&b);
             tl_dataset_free(d);
@@ -344,7 +450,7 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
         slash[slash == base] = '\0'; /* "/m.tsv" keeps "/" as its folder */
     else
         base[0] = '\0';
-    int rc = tl_dataset_read_manifest(f, spec, base, d, e);
+    int rc = tl_dataset_read_manifest_flags(f, spec, base, flags, d, e);
     free(base);
     fclose(f);
     return rc;
@@ -352,8 +458,10 @@ int tl_dataset_open(const char *spec, tl_dataset *d, tl_err *e)
 
 void tl_dataset_free(tl_dataset *d)
 {
-    for (int64_t i = 0; i < d->n; i++)
+    for (int64_t i = 0; i < d->n; i++) {
         free(d->items[i].path);
+        free(d->items[i].labels);
+    }
     free(d->items);
     tl_strings_free(d->classes, d->nclasses);
     memset(d, 0, sizeof *d);

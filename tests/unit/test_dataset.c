@@ -232,6 +232,59 @@ static void test_manifests(void)
     CHECK(tl_dataset_open(at("lists/none.tsv"), &d, &e) < 0 && strstr(e.msg, "none.tsv"));
 }
 
+/* Multi-label manifests: sets, the empty set, unlabelled lines, repeats,
+ * and the labels that cannot be told apart from a name holding ','. */
+static void test_multilabel(void)
+{
+    tl_dataset d;
+    tl_err e;
+    touch("lists/ml.tsv", "# comment\na.jpg\tsky,sea\nb.jpg\tsea\nc.jpg\t\nd.jpg\ne.jpg\tboat,sea,boat,sky\n");
+    int rc = tl_dataset_open_flags(at("lists/ml.tsv"), TL_DS_MULTILABEL, &d, &e);
+    CHECK_MSG(rc == 0, "%s", rc ? e.msg : "");
+    if (rc == 0) {
+        CHECK(d.multilabel && d.n == 5 && d.nclasses == 3);
+        CHECK(!strcmp(d.classes[0], "boat") && !strcmp(d.classes[1], "sea") && !strcmp(d.classes[2], "sky"));
+        CHECK(d.items[0].label == 2 && d.items[0].labels[0] == 1 && d.items[0].labels[1] == 2);
+        CHECK(d.items[1].label == 1 && d.items[1].labels[0] == 1);
+        CHECK(d.items[2].label == 0 && d.items[2].labels == NULL); /* labelled, none of the classes */
+        CHECK(d.items[3].label == -1 && d.items[3].labels == NULL); /* no label column: unlabelled */
+        CHECK(d.items[4].label == 3 && d.items[4].labels[0] == 0 && d.items[4].labels[2] == 2);
+        tl_dataset_free(&d);
+    }
+    /* the same file read as single-label: "sky,sea" is one class */
+    rc = tl_dataset_open(at("lists/ml.tsv"), &d, &e);
+    CHECK(rc == 0 && !d.multilabel && d.items[0].label >= 0 && d.items[2].label == -1);
+    if (rc == 0) {
+        CHECK(!strcmp(d.classes[d.items[0].label], "sky,sea"));
+        tl_dataset_free(&d);
+    }
+    static const char *const bad[][2] = {
+        {"a.jpg\tx\nb.jpg\ttench, Tinca tinca\n", "ml_bad1.tsv:2: label ' Tinca tinca' begins or ends with a space"},
+        {"a.jpg\tx,,y\n", "ml_bad2.tsv:1: empty label in 'x,,y'"},
+        {"a.jpg\tx\nb.jpg\tx,\n", "ml_bad3.tsv:2: empty label"},
+        {"a.jpg\t,x\n", "ml_bad4.tsv:1: empty label"},
+    };
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "lists/ml_bad%d.tsv", i + 1);
+        touch(name, bad[i][0]);
+        CHECK(tl_dataset_open_flags(at(name), TL_DS_MULTILABEL, &d, &e) < 0);
+        CHECK_MSG(strstr(e.msg, bad[i][1]), "message: %s", e.msg);
+        CHECK(d.n == 0 && d.items == NULL);
+    }
+    /* class folders: one label each; a folder name with ',' is refused */
+    rc = tl_dataset_open_flags(at("train"), TL_DS_MULTILABEL, &d, &e);
+    CHECK(rc == 0 && d.multilabel && d.n > 0 && d.items[0].label == 1 && d.items[0].labels[0] == 0);
+    if (rc == 0)
+        tl_dataset_free(&d);
+    mkdir(at("commas"), 0755);
+    mkdir(at("commas/a,b"), 0755);
+    touch("commas/a,b/x.jpg", "");
+    CHECK(tl_dataset_open_flags(at("commas"), TL_DS_MULTILABEL, &d, &e) < 0 && strstr(e.msg, "holds ','"));
+    CHECK(tl_dataset_open(at("commas"), &d, &e) == 0 && d.n == 1);
+    tl_dataset_free(&d);
+}
+
 static void cleanup(void)
 {
     char cmd[600];
@@ -250,6 +303,7 @@ int main(void)
     test_names();
     test_folders();
     test_manifests();
+    test_multilabel();
     cleanup();
     return check_finish("dataset");
 }
