@@ -16,6 +16,8 @@ static int emit(void *user, int64_t index, const float *v, tl_err *e)
 {
     sink *s = user;
     const tl_sample *smp = &s->d->items[index];
+    if (s->d->multilabel)
+        return tl_featw_add_labels(s->w, smp->path, smp->labels, smp->label, v, e);
     return tl_featw_add(s->w, smp->path, smp->label, v, e);
 }
 
@@ -26,7 +28,7 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-extract");
     const char *layer = NULL;
-    int format = TL_FEAT_TLF, no_pool = 0;
+    int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0;
     cli.output = "-";
     const cli_opt opts[] = {
         OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
@@ -35,6 +37,7 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "no-pool", &no_pool, "keep a spatial layer's full C*H*W map instead of\naveraging it over H and W"),
         OPT_COMMON_HELP(CLI_O_OUTPUT, "write here (default '-' = standard output)"),
         OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
+        OPT_FLAG(0, "multi-label", &multilabel, "DATA is multi-label: a manifest path<TAB>label1,label2,..."),
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
         OPT_COMMON(CLI_O_SKIP_BAD),
@@ -49,7 +52,8 @@ int main(int argc, char **argv)
         .about = "Run a pretrained network as a fixed feature extractor.\n"
                  "\n"
                  "DATA is a folder of class folders, a TSV manifest (path<TAB>label) or '-'\n"
-                 "for a list of paths on standard input.\n",
+                 "for a list of paths on standard input. With --multi-label, a manifest line\n"
+                 "gives each image several labels (path<TAB>sky,sea) and so do the vectors.\n",
         .opts = opts,
         .example = "tl-extract -m mobilenet_v2.safetensors data/hymenoptera/train -o train.tlf\n"
                    "tl-extract -m mobilenet_v2.safetensors val/ | tl-eval -m head.safetensors -",
@@ -77,7 +81,7 @@ int main(int argc, char **argv)
     if (tl_net_load(model, &net, &e))
         cli_fail(&cli, &e);
     tl_dataset d;
-    if (tl_dataset_open(data, &d, &e))
+    if (tl_dataset_open_flags(data, multilabel ? TL_DS_MULTILABEL : 0, &d, &e))
         cli_fail(&cli, &e);
     tl_pool *pool = tl_pool_new(threads, &e);
     if (!pool)
@@ -94,6 +98,7 @@ int main(int argc, char **argv)
         .nclasses = d.nclasses,
         .model = model_abs ? model_abs : net.path,
         .layer = (char *)tl_extractor_layer(x),
+        .multilabel = d.multilabel,
     };
     sink s = {NULL, &d};
     if (tl_featw_open(&s.w, out, format, &info, &e))

@@ -53,6 +53,8 @@ int tl_labels_check(const char *field, tl_err *e)
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0)
             return tl_fail(e, "empty label in '%s' (',,' or a ',' at either end)", field);
+        if (len == 1 && p[0] == '-')
+            return tl_fail(e, "'-' in '%s' is not a label (alone, it marks an unlabelled image)", field);
         if (p[0] == ' ' || p[0] == '\t' || p[len - 1] == ' ' || p[len - 1] == '\t')
             return tl_fail(e, "label '%.*s' begins or ends with a space: ',' separates labels, so a label cannot "
                               "contain ','",
@@ -366,6 +368,8 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
             rc = tl_fail(e, "%s:%lld: empty path", name, (long long)lineno);
             break;
         }
+        if (b->multilabel && label && !strcmp(label, "-"))
+            label = NULL; /* unlabelled, as in multi-label feature and predictions files */
         if (b->multilabel && label && tl_labels_check(label, e)) {
             rc = tl_fail_prefix(e, "%s:%lld", name, (long long)lineno);
             break;

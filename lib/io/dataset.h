@@ -6,8 +6,8 @@
  *
  * Multi-label data (TL_DS_MULTILABEL): a manifest line is
  * path<TAB>label1,label2,... — ',' separates labels, so no label may
- * contain one. A line without a label column is unlabelled; an empty
- * label column is an image with none of the classes. A label that is
+ * contain one. A line without a label column, or with "-", is unlabelled;
+ * an empty label column is an image with none of the classes. A label that is
  * empty (",,", a ',' at either end) or begins or ends with white space
  * (the mark of a name that held ", ", as ImageNet's do) is refused with
  * its line number; repeated labels on a line count once. In a class-folder
@@ -41,8 +41,9 @@ int tl_dataset_read_manifest(FILE *f, const char *name, const char *base_dir, tl
 int tl_dataset_open_flags(const char *spec, int flags, tl_dataset *d, tl_err *e);
 int tl_dataset_read_manifest_flags(FILE *f, const char *name, const char *base_dir, int flags, tl_dataset *d,
                                    tl_err *e);
-/* Checks one multi-label field ("a,b,c"): 0, or -1 with the reason in e
- * (no file or line: the caller adds them). */
+/* Checks one multi-label field ("a,b,c"; "-" alone is for the caller to
+ * take as unlabelled): 0, or -1 with the reason in e (no file or line:
+ * the caller adds them). */
 int tl_labels_check(const char *field, tl_err *e);
 void tl_dataset_free(tl_dataset *d);
 /* Index of a class name, or -1. */

@@ -5,7 +5,12 @@
  *  - TSV: path<TAB>label<TAB>v1<TAB>v2..., '#' lines are comments, with
  *    "#dim", "#classes", "#model", "#layer" header lines;
  *  - NPY: a float32 (n, dim) matrix for NumPy (vectors only).
- * The reader detects the format from the first bytes. */
+ * The reader detects the format from the first bytes.
+ *
+ * Multi-label files (info.multilabel) give each record a set of labels:
+ * TLF version 2 records carry a label count and the list, TSV files say
+ * "#multilabel 1" and write the labels as "a,b" ("-": unlabelled, an empty
+ * column: none of the classes). NPY holds no labels either way. */
 #ifndef TL_IO_FEATURES_H
 #define TL_IO_FEATURES_H
 
@@ -19,6 +24,7 @@ typedef struct tl_feat_info {
     int nclasses;
     char *model;
     char *layer;
+    int multilabel;  /* records carry label sets */
 } tl_feat_info;
 
 /* Limits that keep a hostile header from asking for absurd allocations. */
@@ -34,6 +40,11 @@ typedef struct tl_featw tl_featw;
 /* path "-" streams to standard output; a file appears only on close. */
 int tl_featw_open(tl_featw **w, const char *path, int format, const tl_feat_info *info, tl_err *e);
 int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_err *e);
+/* Multi-label: nlabels class indices (nlabels -1: unlabelled, 0: none of
+ * the classes). On a single-label writer, a set of one is its label, an
+ * empty set unlabelled, and a larger set an error. tl_featw_add on a multi-label writer writes the
+ * set {label}. */
+int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nlabels, const float *v, tl_err *e);
 int tl_featw_close(tl_featw *w, tl_err *e);
 void tl_featw_abort(tl_featw *w);
 
@@ -41,8 +52,15 @@ typedef struct tl_featr tl_featr;
 int tl_featr_open(tl_featr **r, const char *path, tl_err *e);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label
- * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats. */
+ * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats.
+ * Multi-label files: label is the number of labels (-1: unlabelled) and
+ * label_name the names joined by ','. */
 int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *label, float *v, tl_err *e);
+/* Multi-label files: the current record's labels, ascending class indices
+ * (*n of them, -1 when unlabelled); an index is -1 for a name a TSV file
+ * without #classes gives (match it by name). Single-label files: the
+ * label as a set of one (or none). Valid until the next record. */
+const int *tl_featr_labels(const tl_featr *r, int *n);
 void tl_featr_close(tl_featr *r);
 
 /* A whole feature file in memory. Labels given as names in a TSV without a
@@ -51,7 +69,8 @@ typedef struct tl_featset {
     tl_feat_info info;
     int64_t n;
     float *X;    /* n x dim */
-    int *y;      /* n */
+    int *y;      /* n: the class, -1 unlabelled; multi-label: the number of labels, -1 unlabelled */
+    unsigned char *Y; /* multi-label: n x nclasses, 1 where the record has the label (0 rows when unlabelled) */
     char **paths;
 } tl_featset;
 

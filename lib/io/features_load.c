@@ -6,6 +6,24 @@
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Multi-label names ("a,b") split in place: the parts of record i follow
+ * one another, NUL-separated, count[i] of them. */
+static int64_t split_names(const tl_featset *s, char **names, char **parts, int *count)
+{
+    int64_t k = 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        count[i] = 0;
+        for (char *p = names[i]; p && *p;) {
+            parts[k++] = p;
+            count[i]++;
+            if (!(p = strchr(p, ',')))
+                break;
+            *p++ = '\0';
+        }
+    }
+    return k;
+}
+
 /* For TSV files without a #classes line: label names become classes in
  * sorted order, as for image folders. */
 static int classes_from_names(tl_featset *s, char **names, tl_err *e)
@@ -13,36 +31,77 @@ static int classes_from_names(tl_featset *s, char **names, tl_err *e)
     tl_strings_free(s->info.classes, s->info.nclasses);
     s->info.classes = NULL;
     s->info.nclasses = 0;
-    char **sorted = malloc(((size_t)s->n + 1) * sizeof *sorted);
-    if (!sorted)
-        return tl_fail(e, "out of memory");
-    int64_t k = 0;
+    int64_t nparts = 0;
     for (int64_t i = 0; i < s->n; i++)
-        if (names[i])
-            sorted[k++] = names[i];
+        for (const char *p = names[i]; p && *p; p++)
+            nparts += p == names[i] || *p == ',';
+    char **sorted = malloc(((size_t)nparts + (size_t)s->n + 1) * sizeof *sorted);
+    int *count = malloc(((size_t)s->n + 1) * sizeof *count);
+    if (!sorted || !count) {
+        free(sorted), free(count);
+        return tl_fail(e, "out of memory");
+    }
+    int64_t k = 0;
+    if (s->info.multilabel) {
+        k = split_names(s, names, sorted, count);
+    } else {
+        for (int64_t i = 0; i < s->n; i++)
+            if (names[i])
+                sorted[k++] = names[i];
+    }
+    char **parts = malloc(((size_t)k + 1) * sizeof *parts);
+    if (!parts) {
+        free(sorted), free(count);
+        return tl_fail(e, "out of memory");
+    }
+    memcpy(parts, sorted, (size_t)k * sizeof *parts);
     qsort(sorted, (size_t)k, sizeof *sorted, cmp_str);
     int nc = 0;
     for (int64_t i = 0; i < k; i++)
         if (i == 0 || strcmp(sorted[i], sorted[i - 1]))
             sorted[nc++] = sorted[i];
+    int rc = 0;
     s->info.classes = calloc((size_t)nc + 1, sizeof(char *));
-    if (!s->info.classes) {
-        free(sorted);
-        return tl_fail(e, "out of memory");
-    }
-    for (int c = 0; c < nc; c++)
-        if (!(s->info.classes[c] = tl_strdup(sorted[c]))) {
-            free(sorted);
-            return tl_fail(e, "out of memory");
-        } else {
+    if (!s->info.classes)
+        rc = tl_fail(e, "out of memory");
+    for (int c = 0; c < nc && !rc; c++)
+        if (!(s->info.classes[c] = tl_strdup(sorted[c])))
+            rc = tl_fail(e, "out of memory");
+        else
             s->info.nclasses = c + 1;
+    if (!rc && s->info.multilabel && !(s->Y = calloc((size_t)s->n * (size_t)nc + 1, 1)))
+        rc = tl_fail(e, "out of memory");
+    for (int64_t i = 0, at = 0; i < s->n && !rc; i++) {
+        if (!s->info.multilabel) {
+            if (names[i]) {
+                char **hit = bsearch(&names[i], s->info.classes, (size_t)nc, sizeof(char *), cmp_str);
+                s->y[i] = (int)(hit - s->info.classes);
+            }
+            continue;
         }
+        for (int j = 0; j < count[i]; j++, at++) {
+            char **hit = bsearch(&parts[at], s->info.classes, (size_t)nc, sizeof(char *), cmp_str);
+            s->Y[(size_t)i * nc + (size_t)(hit - s->info.classes)] = 1;
+        }
+        if (s->y[i] >= 0) { /* repeats count once */
+            s->y[i] = 0;
+            for (int c = 0; c < nc; c++)
+                s->y[i] += s->Y[(size_t)i * nc + c];
+        }
+    }
+    free(sorted), free(count), free(parts);
+    return rc;
+}
+
+/* Multi-label with known classes: the sets gathered while reading. */
+static int fill_Y(tl_featset *s, const int *lab, const int64_t *off, tl_err *e)
+{
+    int k = s->info.nclasses;
+    if (!(s->Y = calloc((size_t)s->n * (size_t)k + 1, 1)))
+        return tl_fail(e, "out of memory");
     for (int64_t i = 0; i < s->n; i++)
-        if (names[i]) {
-            char **hit = bsearch(&names[i], s->info.classes, (size_t)nc, sizeof(char *), cmp_str);
-            s->y[i] = (int)(hit - s->info.classes);
-        }
-    free(sorted);
+        for (int64_t j = off[i]; j < off[i + 1]; j++)
+            s->Y[(size_t)i * k + (size_t)lab[j]] = 1;
     return 0;
 }
 
@@ -53,9 +112,12 @@ int tl_featset_load(const char *path, tl_featset *s, tl_err *e)
     if (tl_featr_open(&r, path, e))
         return -1;
     const tl_feat_info *info = tl_featr_info(r);
-    int dim = info->dim, rc = -1, need_names = info->nclasses == 0;
+    int dim = info->dim, rc = -1, need_names = info->nclasses == 0, ml = info->multilabel;
     char **names = NULL;
     int64_t cap = 0;
+    int *lab = NULL;       /* multi-label sets with known classes: all labels in a row, */
+    int64_t *off = NULL;   /* record i's from off[i] to off[i+1] */
+    int64_t nlab = 0, lab_cap = 0;
     if (tl_feat_info_copy(&s->info, info, e))
         goto out;
     for (;;) {
@@ -77,7 +139,10 @@ int tl_featset_load(const char *path, tl_featset *s, tl_err *e)
             char **nn = np ? realloc(names, (size_t)nc * sizeof(char *)) : NULL;
             if (nn)
                 names = nn;
-            if (!nn) {
+            int64_t *no = nn ? realloc(off, ((size_t)nc + 1) * sizeof(int64_t)) : NULL;
+            if (no)
+                off = no;
+            if (!no) {
                 tl_fail(e, "out of memory loading features");
                 goto out;
             }
@@ -91,16 +156,40 @@ int tl_featset_load(const char *path, tl_featset *s, tl_err *e)
         if (got == 0)
             break;
         s->paths[s->n] = tl_strdup(p);
-        names[s->n] = need_names && ln && *ln ? tl_strdup(ln) : NULL;
+        names[s->n] = need_names && ln && *ln && !(ml && label < 0) ? tl_strdup(ln) : NULL;
         s->y[s->n] = label;
+        off[s->n] = nlab;
+        if (ml && !need_names && label > 0) {
+            int nl;
+            const int *ls = tl_featr_labels(r, &nl);
+            if (nlab + nl > lab_cap) {
+                int64_t nc = (nlab + nl) * 2 + 64;
+                int *nlb = realloc(lab, (size_t)nc * sizeof *nlb);
+                if (!nlb) {
+                    tl_fail(e, "out of memory loading features");
+                    goto out;
+                }
+                lab = nlb;
+                lab_cap = nc;
+            }
+            memcpy(lab + nlab, ls, (size_t)nl * sizeof *ls);
+            nlab += nl;
+        }
         s->n++;
+        off[s->n] = nlab;
         if (!s->paths[s->n - 1]) {
             tl_fail(e, "out of memory");
             goto out;
         }
     }
-    rc = need_names ? classes_from_names(s, names, e) : 0;
+    if (ml && !off && !(off = calloc(1, sizeof *off))) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    rc = need_names ? classes_from_names(s, names, e) : ml ? fill_Y(s, lab, off, e) : 0;
 out:
+    free(lab);
+    free(off);
     for (int64_t i = 0; names && i < s->n; i++)
         free(names[i]);
     free(names);
@@ -117,6 +206,7 @@ void tl_featset_free(tl_featset *s)
     free(s->paths);
     free(s->X);
     free(s->y);
+    free(s->Y);
     tl_feat_info_free(&s->info);
     memset(s, 0, sizeof *s);
 }

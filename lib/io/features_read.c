@@ -1,4 +1,5 @@
 #include "features.h"
+#include "dataset.h"
 #include "json.h"
 
 #include <errno.h>
@@ -24,7 +25,23 @@ struct tl_featr {
     uint8_t *rec;         /* TLF record bytes for the CRC */
     size_t rec_cap;
     int tsv_pending;      /* TSV: `line` holds the first data line already */
+    int *labels;          /* the current record's label set */
+    int nlabels, labels_cap;
+    char *label_text;     /* multi-label TLF: the names joined by ',' */
+    size_t label_text_cap;
 };
+
+static int grow_labels(tl_featr *r, int n, tl_err *e)
+{
+    if (n <= r->labels_cap)
+        return 0;
+    int *nl = realloc(r->labels, (size_t)n * sizeof *nl);
+    if (!nl)
+        return tl_fail(e, "out of memory");
+    r->labels = nl;
+    r->labels_cap = n;
+    return 0;
+}
 
 static size_t rd(tl_featr *r, void *buf, size_t n)
 {
@@ -41,9 +58,15 @@ static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[
 static int info_from_json(tl_feat_info *info, const tl_json *h, const char *name, tl_err *e)
 {
     const tl_json *dim = tl_json_get(h, "dim"), *cls = tl_json_get(h, "classes"), *model = tl_json_get(h, "model"),
-                  *layer = tl_json_get(h, "layer"), *dtype = tl_json_get(h, "dtype");
+                  *layer = tl_json_get(h, "layer"), *dtype = tl_json_get(h, "dtype"),
+                  *version = tl_json_get(h, "version"), *ml = tl_json_get(h, "multilabel");
     if (!dim || dim->type != TL_JSON_NUMBER || dim->number < 1 || dim->number > TL_FEAT_MAX_DIM)
         return tl_fail(e, "%s: feature header has no valid dim", name);
+    if (version && version->type == TL_JSON_NUMBER && version->number > 2)
+        return tl_fail(e, "%s: feature file version %g is newer than this reader (2)", name, version->number);
+    info->multilabel = ml && ml->type == TL_JSON_BOOL && ml->number != 0;
+    if (info->multilabel && (!version || version->type != TL_JSON_NUMBER || version->number != 2))
+        return tl_fail(e, "%s: a multi-label feature header must say version 2", name);
     if (dtype && (dtype->type != TL_JSON_STRING || strcmp(dtype->string, "f32")))
         return tl_fail(e, "%s: unsupported feature dtype", name);
     info->dim = (int)dim->number;
@@ -127,7 +150,17 @@ static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
     uint32_t plen = get_u32(fixed + 4);
     if (plen > TL_FEAT_MAX_PATH)
         return tl_fail(e, "%s: corrupt feature record %lld (path length %u)", r->name, (long long)r->count + 1, plen);
-    size_t vbytes = (size_t)r->info.dim * 4, need = 1 + 8 + plen + vbytes;
+    int32_t lab = (int32_t)get_u32(fixed);
+    size_t nl = 0;
+    if (r->info.multilabel) {
+        if (lab < -1 || lab > r->info.nclasses)
+            return tl_fail(e, "%s: corrupt feature record %lld (%d labels, %d classes)", r->name,
+                           (long long)r->count + 1, lab, r->info.nclasses);
+        nl = lab > 0 ? (size_t)lab : 0;
+        if (grow_labels(r, (int)nl + 1, e))
+            return -1;
+    }
+    size_t vbytes = (size_t)r->info.dim * 4, need = 1 + 8 + plen + 4 * nl + vbytes;
     if (need > r->rec_cap) {
         uint8_t *nr = realloc(r->rec, need);
         if (!nr)
@@ -145,15 +178,26 @@ static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
     r->rec[0] = tag;
     memcpy(r->rec + 1, fixed, 8);
     uint8_t c[4];
-    if (rd(r, r->rec + 9, plen + vbytes) != plen + vbytes || rd(r, c, 4) != 4)
+    if (rd(r, r->rec + 9, need - 9) != need - 9 || rd(r, c, 4) != 4)
         return tl_fail(e, "%s: truncated feature record %lld", r->name, (long long)r->count + 1);
     if ((uint32_t)crc32(0L, r->rec, (uInt)need) != get_u32(c))
         return tl_fail(e, "%s: feature record %lld is corrupt (CRC mismatch)", r->name, (long long)r->count + 1);
     memcpy(r->path, r->rec + 9, plen);
     r->path[plen] = '\0';
-    memcpy(v, r->rec + 9 + plen, vbytes);
-    int32_t lab = (int32_t)get_u32(fixed);
-    *label = (lab >= 0 && lab < r->info.nclasses) ? lab : -1;
+    memcpy(v, r->rec + 9 + plen + 4 * nl, vbytes);
+    if (r->info.multilabel) {
+        for (size_t i = 0; i < nl; i++) {
+            int32_t li = (int32_t)get_u32(r->rec + 9 + plen + 4 * i);
+            if (li < 0 || li >= r->info.nclasses || (i && li <= r->labels[i - 1]))
+                return tl_fail(e, "%s: feature record %lld: label %d out of range or order", r->name,
+                               (long long)r->count + 1, li);
+            r->labels[i] = li;
+        }
+        r->nlabels = lab;
+        *label = lab;
+    } else {
+        *label = (lab >= 0 && lab < r->info.nclasses) ? lab : -1;
+    }
     r->count++;
     return 1;
 }
@@ -232,6 +276,8 @@ static int open_tsv(tl_featr *r, tl_err *e)
         } else if (!strcmp(key, "layer")) {
             free(r->info.layer);
             r->info.layer = tl_strdup(val);
+        } else if (!strcmp(key, "multilabel")) {
+            r->info.multilabel = !strcmp(val, "1");
         }
     }
     if (len == -2)
@@ -239,6 +285,48 @@ static int open_tsv(tl_featr *r, tl_err *e)
     if (!r->info.dim)
         return tl_fail(e, "%s: empty feature file", r->name);
     return 0;
+}
+
+static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+/* A multi-label TSV column: "-" unlabelled, "" none, else "a,b,...". */
+static int tsv_label_set(tl_featr *r, const char *text, int *label, tl_err *e)
+{
+    r->nlabels = 0;
+    if (!strcmp(text, "-")) {
+        r->nlabels = *label = -1;
+        return 1;
+    }
+    if (tl_labels_check(text, e))
+        return tl_fail_prefix(e, "%s: record %lld", r->name, (long long)r->count);
+    int n = *text ? 1 : 0;
+    for (const char *p = text; *p; p++)
+        n += *p == ',';
+    if (grow_labels(r, n + 1, e))
+        return -1;
+    for (const char *p = text; n && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        int c = -1;
+        for (int k = 0; k < r->info.nclasses; k++)
+            if (strlen(r->info.classes[k]) == len && !memcmp(r->info.classes[k], p, len))
+                c = k;
+        if (r->info.nclasses && c < 0)
+            return tl_fail(e, "%s: record %lld: label '%.*s' is not among the #classes", r->name,
+                           (long long)r->count, (int)len, p);
+        r->labels[r->nlabels++] = c;
+        p += len + (end != NULL);
+    }
+    if (r->info.nclasses) { /* ascending, each once */
+        qsort(r->labels, (size_t)r->nlabels, sizeof *r->labels, cmp_int);
+        int k = 0;
+        for (int i = 0; i < r->nlabels; i++)
+            if (k == 0 || r->labels[i] != r->labels[k - 1])
+                r->labels[k++] = r->labels[i];
+        r->nlabels = k;
+    }
+    *label = r->nlabels;
+    return 1;
 }
 
 static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, tl_err *e)
@@ -292,6 +380,8 @@ static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, 
     }
     memcpy(r->path, s, plen + 1);
     *label_name = lab;
+    if (r->info.multilabel)
+        return tsv_label_set(r, lab, label, e);
     *label = -1;
     for (int c = 0; *lab && c < r->info.nclasses; c++)
         if (!strcmp(r->info.classes[c], lab))
@@ -390,6 +480,39 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
 
 const tl_feat_info *tl_featr_info(const tl_featr *r) { return &r->info; }
 
+/* The current multi-label record's names joined by ',' ("-": unlabelled). */
+static int join_labels(tl_featr *r, tl_err *e)
+{
+    size_t need = 2;
+    for (int i = 0; i < r->nlabels; i++)
+        need += strlen(r->info.classes[r->labels[i]]) + 1;
+    if (need > r->label_text_cap) {
+        char *nt = realloc(r->label_text, need);
+        if (!nt)
+            return tl_fail(e, "out of memory");
+        r->label_text = nt;
+        r->label_text_cap = need;
+    }
+    char *p = r->label_text;
+    if (r->nlabels < 0)
+        *p++ = '-';
+    for (int i = 0; i < r->nlabels; i++) {
+        size_t len = strlen(r->info.classes[r->labels[i]]);
+        if (i)
+            *p++ = ',';
+        memcpy(p, r->info.classes[r->labels[i]], len);
+        p += len;
+    }
+    *p = '\0';
+    return 0;
+}
+
+const int *tl_featr_labels(const tl_featr *r, int *n)
+{
+    *n = r->nlabels;
+    return r->labels;
+}
+
 int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *label, float *v, tl_err *e)
 {
     static const char empty[] = "";
@@ -405,8 +528,19 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         rc = next_npy(r, label, v, e);
     if (rc == 1) {
         *path = r->path;
-        if (r->format == TL_FEAT_TLF && *label >= 0)
+        if (r->format == TL_FEAT_TLF && r->info.multilabel) {
+            if (join_labels(r, e))
+                return -1;
+            ln = r->label_text;
+        } else if (r->format == TL_FEAT_TLF && *label >= 0) {
             ln = r->info.classes[*label];
+        }
+        if (!r->info.multilabel) {
+            r->nlabels = *label >= 0 ? 1 : -1;
+            if (grow_labels(r, 1, e))
+                return -1;
+            r->labels[0] = *label;
+        }
         if (label_name)
             *label_name = ln;
     }
@@ -440,6 +574,7 @@ int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
     }
     dst->model = src->model ? tl_strdup(src->model) : NULL;
     dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
+    dst->multilabel = src->multilabel;
     return 0;
 }
 
@@ -453,5 +588,7 @@ void tl_featr_close(tl_featr *r)
     free(r->path);
     free(r->line);
     free(r->rec);
+    free(r->labels);
+    free(r->label_text);
     free(r);
 }

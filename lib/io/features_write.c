@@ -14,6 +14,7 @@ struct tl_featw {
     int64_t count;
     char **classes;
     int nclasses;
+    int multilabel;
     uint8_t *rec;       /* one TLF record, reused */
     size_t rec_cap;
     float *npy_rows;    /* NPY needs the row count before the data */
@@ -40,7 +41,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static int header_json(const tl_feat_info *info, tl_strbuf *b)
 {
-    int bad = tl_strbuf_printf(b, "{\"version\":1,\"dim\":%d,\"dtype\":\"f32\",\"classes\":[", info->dim);
+    int bad = tl_strbuf_printf(b, "{\"version\":%d,\"dim\":%d,%s\"dtype\":\"f32\",\"classes\":[",
+                               info->multilabel ? 2 : 1, info->dim, info->multilabel ? "\"multilabel\":true," : "");
     for (int i = 0; i < info->nclasses; i++) {
         bad |= i ? tl_strbuf_add(b, ",", 1) : 0;
         bad |= tl_strbuf_json_string(b, info->classes[i]);
@@ -75,6 +77,8 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
         tl_strbuf_free(&b);
     } else if (w->format == TL_FEAT_TSV) {
         fprintf(f, "#tl-features\t1\n#dim\t%d\n", info->dim);
+        if (info->multilabel)
+            fprintf(f, "#multilabel\t1\n");
         if (info->model)
             fprintf(f, "#model\t%s\n", info->model);
         if (info->layer)
@@ -110,6 +114,13 @@ int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_inf
     w->dim = info->dim;
     w->classes = info->classes;
     w->nclasses = info->nclasses;
+    w->multilabel = info->multilabel;
+    for (int c = 0; c < info->nclasses && info->multilabel; c++)
+        if (strchr(info->classes[c], ',') || !strcmp(info->classes[c], "-") || !info->classes[c][0]) {
+            free(w);
+            return tl_fail(e, "class '%s' cannot be named in multi-label features (',' separates labels, '-' means "
+                              "unlabelled)", info->classes[c]);
+        }
     if (tl_outfile_open(&w->out, path, e)) {
         free(w);
         return -1;
@@ -122,12 +133,14 @@ int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_inf
     return 0;
 }
 
-static int add_tlf(tl_featw *w, const char *path, int label, const float *v, tl_err *e)
+/* Single-label: label (-1 none). Multi-label: nlab labels (-1 unlabelled). */
+static int add_tlf(tl_featw *w, const char *path, int label, const int *labs, int nlab, const float *v, tl_err *e)
 {
     size_t plen = strlen(path);
     if (plen > TL_FEAT_MAX_PATH)
         return tl_fail(e, "%.60s...: path too long for a feature record", path);
-    size_t need = 1 + 4 + 4 + plen + (size_t)w->dim * 4 + 4;
+    size_t nl = w->multilabel && nlab > 0 ? (size_t)nlab : 0;
+    size_t need = 1 + 4 + 4 + plen + 4 * nl + (size_t)w->dim * 4 + 4;
     if (need > w->rec_cap) {
         uint8_t *nr = realloc(w->rec, need);
         if (!nr)
@@ -137,12 +150,14 @@ static int add_tlf(tl_featw *w, const char *path, int label, const float *v, tl_
     }
     uint8_t *p = w->rec;
     *p++ = 'R';
-    put_u32(p, (uint32_t)label);
+    put_u32(p, (uint32_t)(w->multilabel ? nlab : label));
     p += 4;
     put_u32(p, (uint32_t)plen);
     p += 4;
     memcpy(p, path, plen);
     p += plen;
+    for (size_t i = 0; i < nl; i++, p += 4)
+        put_u32(p, (uint32_t)labs[i]);
     memcpy(p, v, (size_t)w->dim * 4); /* little-endian host */
     p += (size_t)w->dim * 4;
     put_u32(p, (uint32_t)crc32(0L, w->rec, (uInt)(p - w->rec)));
@@ -150,10 +165,50 @@ static int add_tlf(tl_featw *w, const char *path, int label, const float *v, tl_
     return 0;
 }
 
+static int add_record(tl_featw *w, const char *path, int label, const int *labels, int nlabels, const float *v,
+                      tl_err *e);
+
+static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
 int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_err *e)
 {
     if (label >= w->nclasses || label < -1)
         label = -1;
+    return tl_featw_add_labels(w, path, &label, label < 0 ? -1 : 1, v, e);
+}
+
+int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nlabels, const float *v, tl_err *e)
+{
+    int label = nlabels == 1 ? labels[0] : -1;
+    if (!w->multilabel && nlabels > 1)
+        return tl_fail(e, "%s: %d labels for a single-label feature file", path, nlabels);
+    int *sorted = NULL;
+    if (w->multilabel && nlabels > 0) {
+        /* kept ascending and unique, as readers expect */
+        if (!(sorted = malloc((size_t)nlabels * sizeof *sorted)))
+            return tl_fail(e, "out of memory");
+        memcpy(sorted, labels, (size_t)nlabels * sizeof *sorted);
+        qsort(sorted, (size_t)nlabels, sizeof *sorted, cmp_int);
+        int k = 0;
+        for (int i = 0; i < nlabels; i++) {
+            if (sorted[i] < 0 || sorted[i] >= w->nclasses) {
+                free(sorted);
+                return tl_fail(e, "%s: label %d is not a class index (0..%d)", path, sorted[i], w->nclasses - 1);
+            }
+            if (k == 0 || sorted[i] != sorted[k - 1])
+                sorted[k++] = sorted[i];
+        }
+        nlabels = k;
+        labels = sorted;
+    }
+    int rc = add_record(w, path, label, labels, nlabels, v, e);
+    free(sorted);
+    return rc;
+}
+
+static int add_record(tl_featw *w, const char *path, int label, const int *labels, int nlabels, const float *v,
+                      tl_err *e)
+{
     if (w->format == TL_FEAT_TSV && (strchr(path, '\t') || strchr(path, '\n')))
         return tl_fail(e, "%s: a path with a tab or newline cannot go into TSV", path);
     /* a reader would take the line for a comment and drop the record */
@@ -161,12 +216,16 @@ int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_er
         return tl_fail(e, "%s: a path starting with '#' cannot go into TSV", path);
     int rc = 0;
     if (w->format == TL_FEAT_TLF) {
-        rc = add_tlf(w, path, label, v, e);
+        rc = add_tlf(w, path, label, labels, nlabels, v, e);
     } else if (w->format == TL_FEAT_TSV) {
         FILE *f = w->out.fp;
         fputs(path, f);
         fputc('\t', f);
-        if (label >= 0)
+        if (w->multilabel && nlabels < 0)
+            fputc('-', f);
+        for (int i = 0; w->multilabel && i < nlabels; i++)
+            fprintf(f, "%s%s", i ? "," : "", w->classes[labels[i]]);
+        if (!w->multilabel && label >= 0)
             fputs(w->classes[label], f);
         for (int i = 0; i < w->dim; i++)
             fprintf(f, "\t%.9g", (double)v[i]);

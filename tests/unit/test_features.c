@@ -573,6 +573,129 @@ static void test_npy(void)
     unlink(p);
 }
 
+/* Multi-label files: sets (several, one, none, unlabelled) through TLF and
+ * TSV, the streaming reader's label list and joined names, the in-memory
+ * set's Y, TSV without #classes, damage, and what refuses them. */
+static const int ml_sets[NREC][4] = {{2, 2, 0}, {1, 1}, {-1}, {0}}; /* count, labels... */
+
+static int write_ml(const char *p, int format, tl_err *e)
+{
+    tl_feat_info info;
+    info_set(&info);
+    info.multilabel = 1;
+    info.classes = (char *[]){"ants", "bees", "cafe"};
+    tl_featw *w;
+    if (tl_featw_open(&w, p, format, &info, e))
+        return -1;
+    for (int i = 0; i < NREC; i++)
+        if (tl_featw_add_labels(w, paths[i], ml_sets[i] + 1, ml_sets[i][0], vecs[i], e)) {
+            tl_featw_abort(w);
+            return -1;
+        }
+    return tl_featw_close(w, e);
+}
+
+static void test_multilabel(void)
+{
+    static const char *const joined[NREC] = {"ants,cafe", "bees", "-", ""};
+    for (int f = 0; f < 2; f++) {
+        tl_err e = {0};
+        const char *p = tmp(f ? "ml.tsv" : "ml.tlf");
+        CHECK_MSG(write_ml(p, f ? TL_FEAT_TSV : TL_FEAT_TLF, &e) == 0, "%s", e.msg);
+        tl_featr *r;
+        if (tl_featr_open(&r, p, &e)) {
+            CHECK_MSG(0, "open %s: %s", p, e.msg);
+            continue;
+        }
+        CHECK(tl_featr_info(r)->multilabel);
+        float v[DIM];
+        const char *path, *ln;
+        int label, n = 0, rc;
+        while ((rc = tl_featr_next(r, &path, &ln, &label, v, &e)) == 1 && n < NREC) {
+            int nl;
+            const int *ls = tl_featr_labels(r, &nl);
+            CHECK_MSG(label == ml_sets[n][0] && nl == label, "format %d record %d: %d labels", f, n, label);
+            for (int j = 0; j < nl && j < 3; j++) /* written 2,0: read back ascending */
+                CHECK(ls[j] == (n == 0 ? j * 2 : ml_sets[n][1 + j]));
+            CHECK_MSG(!strcmp(ln, joined[n]), "format %d record %d: names '%s'", f, n, ln);
+            CHECK(same_floats(v, vecs[n], DIM));
+            n++;
+        }
+        CHECK_MSG(rc == 0 && n == NREC, "%s: %s", p, e.msg);
+        tl_featr_close(r);
+        tl_featset s;
+        rc = tl_featset_load(p, &s, &e);
+        CHECK_MSG(rc == 0, "load %s: %s", p, e.msg);
+        if (rc)
+            continue;
+        CHECK(s.info.multilabel && s.Y && s.n == NREC && s.info.nclasses == 3);
+        static const unsigned char want[NREC][3] = {{1, 0, 1}, {0, 1, 0}, {0, 0, 0}, {0, 0, 0}};
+        CHECK(!memcmp(s.Y, want, sizeof want));
+        CHECK(s.y[0] == 2 && s.y[1] == 1 && s.y[2] == -1 && s.y[3] == 0);
+        tl_featset_free(&s);
+    }
+    /* TSV without #classes: classes from the names, sorted */
+    tl_err e = {0};
+    int rc;
+    tl_featset s = load_text("#multilabel\t1\na\tsky,sea\t1\nb\t-\t2\nc\t\t3\nd\tsea,sea\t4\n", &rc, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (rc == 0) {
+        CHECK(s.info.nclasses == 2 && !strcmp(s.info.classes[0], "sea") && !strcmp(s.info.classes[1], "sky"));
+        static const unsigned char want[4][2] = {{1, 1}, {0, 0}, {0, 0}, {1, 0}};
+        CHECK(s.Y && !memcmp(s.Y, want, sizeof want));
+        CHECK(s.y[0] == 2 && s.y[1] == -1 && s.y[2] == 0 && s.y[3] == 1);
+        tl_featset_free(&s);
+    }
+    tsv_bad("#multilabel\t1\na\tsky,,sea\t1\n", "record 1: empty label");
+    tsv_bad("#multilabel\t1\na\tsky\t1\nb\tdog, cat\t1\n", "record 2: label ' cat' begins or ends with a space");
+    tsv_bad("#multilabel\t1\n#classes\t[\"sea\"]\na\tsea,sky\t1\n", "record 1: label 'sky' is not among");
+    /* the writer refuses classes it could not write back */
+    tl_feat_info info;
+    info_set(&info);
+    info.multilabel = 1;
+    info.classes = (char *[]){"a", "tench, Tinca tinca"};
+    info.nclasses = 2;
+    tl_featw *w;
+    CHECK(tl_featw_open(&w, tmp("bad.tlf"), TL_FEAT_TLF, &info, &e) < 0 && strstr(e.msg, "tench, Tinca"));
+    info.classes = (char *[]){"a", "-"};
+    CHECK(tl_featw_open(&w, tmp("bad.tlf"), TL_FEAT_TLF, &info, &e) < 0);
+    /* a single-label writer takes a set of one, refuses more */
+    info_set(&info);
+    CHECK(tl_featw_open(&w, tmp("one.tlf"), TL_FEAT_TLF, &info, &e) == 0);
+    CHECK(tl_featw_add_labels(w, "x", (int[]){1}, 1, vecs[0], &e) == 0);
+    CHECK(tl_featw_add_labels(w, "y", (int[]){1, 2}, 2, vecs[0], &e) < 0 && strstr(e.msg, "2 labels"));
+    tl_featw_abort(w);
+    /* a header that says multilabel without version 2, or a newer version */
+    write_tlf_header(tmp("h.tlf"), "{\"dim\":4,\"multilabel\":true}");
+    int nrec;
+    CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "version 2"));
+    write_tlf_header(tmp("h.tlf"), "{\"dim\":4,\"version\":3}");
+    CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "newer"));
+    unlink(tmp("h.tlf"));
+    /* every flipped bit of a multi-label stream is caught */
+    const char *p = tmp("ml.tlf");
+    uint8_t buf[4096];
+    size_t n = read_bin(p, buf, sizeof buf);
+    int accepted = 0;
+    for (size_t pos = 0; pos < n; pos++)
+        for (int bit = 0; bit < 8; bit++) {
+            buf[pos] ^= (uint8_t)(1 << bit);
+            write_text(tmp("flip.tlf"), buf, n);
+            accepted += read_all(tmp("flip.tlf"), &nrec, &e) == 0;
+            buf[pos] ^= (uint8_t)(1 << bit);
+        }
+    CHECK_MSG(accepted == 0, "%d flipped bits read cleanly", accepted);
+    for (size_t len = 0; len < n; len++) {
+        write_text(tmp("flip.tlf"), buf, len);
+        accepted += read_all(tmp("flip.tlf"), &nrec, &e) == 0;
+    }
+    CHECK_MSG(accepted == 0, "%d cut streams read cleanly", accepted);
+    unlink(tmp("flip.tlf"));
+    unlink(p);
+    unlink(tmp("ml.tsv"));
+    unlink(tmp("one.tlf"));
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tl-feat-XXXXXX");
@@ -586,6 +709,7 @@ int main(void)
     test_tlf_headers();
     test_tsv();
     test_npy();
+    test_multilabel();
     rmdir(dir);
     return check_finish("features");
 }
