@@ -13,7 +13,7 @@ export TL_BIN TL_TEST_BIN PATH="$TL_BIN:$PATH"
 paths=$(env -u TL_SIMD "$TL_TEST_BIN/tl-simd") || exit 1
 best=$(echo "$paths" | sed -n 's/^default //p')
 supported=$(echo "$paths" | grep -v '^default ')
-for p in avx512 avx2; do
+for p in avx512vnni avx512 avx2; do
     echo "$supported" | grep -qx "$p" ||
         echo "simd: this CPU has no $p: the $p kernels could NOT be tested on this machine"
 done
@@ -25,8 +25,11 @@ echo "simd: the main pass ran on $best; now the same kernels on:" $lower
 # depthwise planes, training-mode batch norm, activation derivatives,
 # depthwise weight gradients) and whole-network forward and backward.
 # test_conv and test_backward_conv also compare every path side by side.
+# The int8 kernels: avx512vnni differs from avx512 only in them, so on a
+# VNNI machine the avx512 pass runs just these (the float kernels are the same).
+q8_tests="test_q8"
 unit_tests="test_gemm test_backward_act test_backward_attention test_backward_conv test_backward_norm \
-test_backward_tape test_model test_kernels_misc"
+test_backward_tape test_model test_kernels_misc $q8_tests"
 # Forward parity: all of parity.bats, and in the zoo one model per family
 # (the other sizes and depths add no operator). Every training step.
 zoo='resnet18, resnet34 at 64|squeezenet1_0, squeezenet1_1 at 99|mobilenet_v3_small and _large at 64'
@@ -35,6 +38,14 @@ zoo_expected=5
 status=0
 for p in $lower; do
     echo "simd: === TL_SIMD=$p ==="
+    if [ "$best" = avx512vnni ] && [ "$p" = avx512 ]; then
+        for t in $q8_tests; do
+            TL_SIMD=$p "$units/$t" >"$units/$t.$p.err" 2>&1 ||
+                { echo "simd: $p: unit test $t FAILED:"; cat "$units/$t.$p.err"; status=1; continue; }
+            echo "simd: $p: $(tail -n 1 "$units/$t.$p.err")"
+        done
+        continue
+    fi
     for t in $unit_tests; do
         TL_SIMD=$p "$units/$t" >"$units/$t.$p.err" 2>&1 ||
             { echo "simd: $p: unit test $t FAILED:"; cat "$units/$t.$p.err"; status=1; continue; }

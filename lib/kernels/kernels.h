@@ -3,7 +3,8 @@
  * The nn layer parallelises over images or channel blocks and gives each
  * worker its own tl_kws; nothing here allocates in a hot path.
  * SIMD path (AVX-512, AVX2+FMA, portable scalar) is picked at run time when
- * a workspace is created; TL_SIMD=scalar|avx2|avx512 forces a lower one. */
+ * a workspace is created; TL_SIMD=scalar|avx2|avx512|avx512vnni forces a
+ * lower one (avx512vnni differs from avx512 only in the int8 kernels). */
 #ifndef TL_KERNELS_H
 #define TL_KERNELS_H
 
@@ -17,10 +18,10 @@ typedef struct tl_kws tl_kws;
 /* Path from $TL_SIMD (best available when unset; a request above what the
  * CPU supports falls back to the best available; an unknown name fails). */
 tl_kws *tl_kws_new(tl_err *e);
-/* Explicit path "scalar", "avx2", "avx512"; fails if the CPU lacks it. */
+/* Explicit path "scalar", "avx2", "avx512", "avx512vnni"; fails if the CPU lacks it. */
 tl_kws *tl_kws_new_simd(const char *simd, tl_err *e);
 void tl_kws_free(tl_kws *ws);
-const char *tl_kws_simd_name(const tl_kws *ws); /* "avx512", "avx2", "scalar" */
+const char *tl_kws_simd_name(const tl_kws *ws); /* "avx512", "avx2", "scalar" (float paths) */
 /* 1 if this CPU can run the named path. */
 int tl_simd_supported(const char *simd);
 /* The path kernels without a workspace take (batch norm, activation
@@ -28,7 +29,7 @@ int tl_simd_supported(const char *simd);
  * $TL_SIMD exactly as tl_kws_new caps it (an unknown name counts as no
  * cap here; tl_kws_new reports it). Read on each call, so a test can
  * switch paths in one process. */
-enum { TL_SIMD_SCALAR, TL_SIMD_AVX2, TL_SIMD_AVX512 };
+enum { TL_SIMD_SCALAR, TL_SIMD_AVX2, TL_SIMD_AVX512, TL_SIMD_AVX512VNNI };
 int tl_simd_level(void);
 
 /* C = alpha * op(A) * op(B) + beta * C, row-major, op(X) = X or X^T.

@@ -12,6 +12,8 @@ static int simd_rank(const char *name)
         return 1;
     if (!strcmp(name, "avx512"))
         return 2;
+    if (!strcmp(name, "avx512vnni"))
+        return 3;
     return -1;
 }
 
@@ -22,7 +24,7 @@ static int cpu_rank(void)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("fma"))
-        return 2;
+        return __builtin_cpu_supports("avx512vnni") ? 3 : 2;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return 1;
 #endif
@@ -31,7 +33,8 @@ static int cpu_rank(void)
 
 static const tl_simd_impl *impl_of_rank(int r)
 {
-    return r == 2 ? &tl_simd_avx512 : r == 1 ? &tl_simd_avx2 : &tl_simd_scalar;
+    /* VNNI adds integer dot products only: float kernels are AVX-512's */
+    return r >= 2 ? &tl_simd_avx512 : r == 1 ? &tl_simd_avx2 : &tl_simd_scalar;
 }
 
 int tl_simd_supported(const char *simd)
@@ -69,7 +72,7 @@ tl_kws *tl_kws_new_simd(const char *simd, tl_err *e)
 {
     int r = simd_rank(simd);
     if (r < 0) {
-        tl_fail(e, "unknown simd path '%s' (expected scalar, avx2 or avx512)", simd);
+        tl_fail(e, "unknown simd path '%s' (expected scalar, avx2, avx512 or avx512vnni)", simd);
         return NULL;
     }
     if (r > cpu_rank()) {
@@ -86,7 +89,7 @@ tl_kws *tl_kws_new(tl_err *e)
     if (want && *want) {
         int w = simd_rank(want);
         if (w < 0) {
-            tl_fail(e, "TL_SIMD='%s' is not one of scalar, avx2, avx512", want);
+            tl_fail(e, "TL_SIMD='%s' is not one of scalar, avx2, avx512, avx512vnni", want);
             return NULL;
         }
         if (w < r)

@@ -7,8 +7,8 @@
 
 int main(void)
 {
-    static const char *const paths[] = {"scalar", "avx2", "avx512"};
-    for (int i = 0; i < 3; i++)
+    static const char *const paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+    for (int i = 0; i < 4; i++)
         if (tl_simd_supported(paths[i]))
             printf("%s\n", paths[i]);
     printf("default %s\n", paths[tl_simd_level()]);

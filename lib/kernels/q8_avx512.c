@@ -1,0 +1,153 @@
+/* AVX-512 int8 paths: convolution tiles of up to 12 pixels x 64 output
+ * channels, with VNNI's vpdpbusd (u8 x s8, four products into an int32)
+ * or AVX-512BW's vpmaddubsw + vpmaddwd (two products into a saturating
+ * int16, made exact by the packing's plane split); depthwise rows by
+ * vpmaddwd on two taps at a time; TFLite's requantisation on 16 lanes. */
+#include "q8_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define TL_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+
+/* Fixed-point requantisation of 16 sums of channels ch..ch+15 (gemmlowp's
+ * SaturatingRoundingDoublingHighMul with a positive multiplier, then the
+ * rounding right shift), + zero point, clamped; 16 bytes out. */
+TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int ch)
+{
+    __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(c->bias + ch));
+    x = _mm512_sllv_epi32(x, _mm512_loadu_si512(c->lsh + ch));
+    __m512i m = _mm512_loadu_si512(c->mult + ch);
+    __m512i neg = _mm512_srli_epi32(x, 31), a = _mm512_abs_epi32(x);
+    __m512i half = _mm512_set1_epi64(1ll << 30);
+    __m512i pe = _mm512_mul_epu32(a, m);
+    __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), _mm512_srli_epi64(m, 32));
+    pe = _mm512_srli_epi64(_mm512_sub_epi64(_mm512_add_epi64(pe, half),
+                                            _mm512_and_si512(neg, _mm512_set1_epi64(0xffffffffll))), 31);
+    po = _mm512_srli_epi64(_mm512_sub_epi64(_mm512_add_epi64(po, half), _mm512_srli_epi64(neg, 32)), 31);
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+    __m512i sign = _mm512_srai_epi32(x, 31);
+    r = _mm512_sub_epi32(_mm512_xor_si512(r, sign), sign);
+    /* rounding divide by 2^rsh */
+    __m512i e = _mm512_loadu_si512(c->rsh + ch), one = _mm512_set1_epi32(1);
+    __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
+    __m512i rem = _mm512_and_si512(r, mask);
+    __m512i thr = _mm512_add_epi32(_mm512_srli_epi32(mask, 1), _mm512_srli_epi32(r, 31));
+    r = _mm512_srav_epi32(r, e);
+    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+    r = _mm512_add_epi32(r, _mm512_set1_epi32(c->o.zout));
+    r = _mm512_max_epi32(r, _mm512_set1_epi32(c->o.qmin));
+    r = _mm512_min_epi32(r, _mm512_set1_epi32(c->o.qmax));
+    return _mm512_cvtepi32_epi8(r);
+}
+
+TL_AVX512 static inline __m512i dot_bw(__m512i acc, __m512i b, __m512i w)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(b, w), _mm512_set1_epi16(1)));
+}
+
+TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { return _mm512_dpbusd_epi32(acc, b, w); }
+
+/* One tile: MR pixels (pointers per tap in ptrs) x NRV groups of 16
+ * output channels starting at group g0. */
+#define TILE(NAME, ATTR, DOT, NRV, MR)                                                                         \
+    ATTR static void NAME(const tl_q8_conv *c, const uint8_t *const *ptrs, int g0, uint8_t *y, int p0, int n) \
+    {                                                                                                          \
+        __m512i acc[MR][NRV];                                                                                  \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                  \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_setzero_si512();         \
+        const int kc = c->cs_in / 4, planes = c->planes;                                                       \
+        const size_t gs = c->gstride;                                                                          \
+        const int8_t *wg = c->w + (size_t)g0 * gs;                                                             \
+        for (int t = 0; t < c->ntap; t++) {                                                                    \
+            const uint8_t *const *pt = ptrs + t * MR;                                                          \
+            for (int pl = 0; pl < planes; pl++) {                                                              \
+                const int8_t *wp = wg + (size_t)(t * planes + pl) * kc * 64;                                   \
+                for (int k = 0; k < kc; k++) {                                                                 \
+                    __m512i wv[NRV];                                                                           \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) wv[j] =                             \
+                        _mm512_loadu_si512(wp + j * gs + (size_t)k * 64);                                      \
+                    _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                      \
+                    {                                                                                          \
+                        __m512i b = _mm512_set1_epi32(tl_q8_load32(pt[i] + 4 * k));                            \
+                        _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] = DOT(acc[i][j], b, wv[j]); \
+                    }                                                                                          \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int i = 0; i < n; i++)                                                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) _mm_storeu_si128(                            \
+                (__m128i *)(y + (size_t)(p0 + i) * c->cs_out + (g0 + j) * 16),                                 \
+                requant16(c, acc[i][j], (g0 + j) * 16));                                                       \
+    }
+
+TILE(tile_vnni_4x6, TL_VNNI, dot_vnni, 4, 6)
+TILE(tile_vnni_2x12, TL_VNNI, dot_vnni, 2, 12)
+TILE(tile_vnni_1x12, TL_VNNI, dot_vnni, 1, 12)
+TILE(tile_bw_4x6, TL_AVX512, dot_bw, 4, 6)
+TILE(tile_bw_2x12, TL_AVX512, dot_bw, 2, 12)
+TILE(tile_bw_1x12, TL_AVX512, dot_bw, 1, 12)
+
+typedef void (*tile_fn)(const tl_q8_conv *, const uint8_t *const *, int, uint8_t *, int, int);
+
+/* Output channel groups in chunks of 4, 2, 1, each swept over every pixel
+ * tile (the chunk's weights stay in cache across the sweep). */
+static void rows(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1, tile_fn t4, tile_fn t2,
+                 tile_fn t1)
+{
+    const uint8_t *ptrs[Q8_MAX_TAPS * Q8_MR_MAX];
+    for (int g0 = 0; g0 < c->ngroups;) {
+        int left = c->ngroups - g0, nrv = left >= 4 ? 4 : left >= 2 ? 2 : 1, mr = nrv == 4 ? 6 : 12;
+        tile_fn f = nrv == 4 ? t4 : nrv == 2 ? t2 : t1;
+        for (int p = p0; p < p1; p += mr) {
+            int n = p1 - p < mr ? p1 - p : mr;
+            tl_q8_tile_ptrs(c, x, p, n, mr, ptrs);
+            f(c, ptrs, g0, y, p, n);
+        }
+        g0 += nrv;
+    }
+}
+
+void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    rows(c, x, y, p0, p1, tile_vnni_4x6, tile_vnni_2x12, tile_vnni_1x12);
+}
+
+void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    rows(c, x, y, p0, p1, tile_bw_4x6, tile_bw_2x12, tile_bw_1x12);
+}
+
+/* Depthwise: per output pixel, 16 channels at a time, two taps per
+ * vpmaddwd (their bytes interleaved, widened to int16). */
+TL_AVX512 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const tl_conv_geom *g = &c->g;
+    const uint8_t *ptrs[Q8_MAX_TAPS + 1];
+    const int npair = (c->ntap + 1) / 2;
+    for (int p = p0; p < p1; p++) {
+        int oy = p / g->ow, ox = p - oy * g->ow;
+        for (int t = 0; t < c->ntap; t++)
+            ptrs[t] = tl_q8_tap_ptr(c, x, oy, ox, t);
+        ptrs[c->ntap] = c->pad;
+        for (int grp = 0; grp < c->ngroups; grp++) {
+            const int16_t *wg = c->wdw + (size_t)grp * npair * 32;
+            __m512i acc = _mm512_setzero_si512();
+            for (int q = 0; q < npair; q++) {
+                __m128i a = _mm_loadu_si128((const __m128i *)(ptrs[2 * q] + grp * 16));
+                __m128i b = _mm_loadu_si128((const __m128i *)(ptrs[2 * q + 1] + grp * 16));
+                __m256i ab = _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b));
+                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi16(ab),
+                                                              _mm512_loadu_si512(wg + q * 32)));
+            }
+            _mm_storeu_si128((__m128i *)(y + (size_t)p * c->cs_out + grp * 16), requant16(c, acc, grp * 16));
+        }
+    }
+}
+
+#else
+void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+#endif

@@ -1,0 +1,304 @@
+/* int8 convolution: packing for the chosen path, the scalar reference
+ * path, and TFLite's fixed-point arithmetic every path reproduces. */
+#include "q8_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+void tl_q8_quantize_multiplier(double m, int32_t *mult, int *shift)
+{
+    if (!(m > 0)) {
+        *mult = 0;
+        *shift = 0;
+        return;
+    }
+    int e;
+    double q = frexp(m, &e);
+    int64_t qf = (int64_t)round(q * (double)(1ll << 31));
+    if (qf == (1ll << 31)) {
+        qf /= 2;
+        e++;
+    }
+    if (e < -31) {
+        e = 0;
+        qf = 0;
+    }
+    if (e > 30) { /* beyond any sane scale: saturate as TFLite does */
+        e = 30;
+        qf = (1ll << 31) - 1;
+    }
+    *mult = (int32_t)qf;
+    *shift = e;
+}
+
+static int32_t srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    int64_t ab = (int64_t)a * b;
+    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    return (int32_t)((ab + nudge) / (1ll << 31));
+}
+
+int32_t tl_q8_rshift_round(int32_t x, int exponent)
+{
+    int32_t mask = (int32_t)((1ll << exponent) - 1);
+    int32_t rem = x & mask, thr = (mask >> 1) + (x < 0);
+    return (x >> exponent) + (rem > thr);
+}
+
+int32_t tl_q8_mul(int32_t x, int32_t mult, int shift)
+{
+    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    return tl_q8_rshift_round(srdhm((int32_t)((uint32_t)x << left), mult), right);
+}
+
+void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs)
+{
+    const tl_conv_geom *g = &c->g;
+    int oy = p0 / g->ow, ox = p0 - oy * g->ow;
+    for (int i = 0; i < mr; i++) {
+        for (int t = 0; t < c->ntap; t++)
+            ptrs[t * mr + i] = i < n ? tl_q8_tap_ptr(c, x, oy, ox, t) : c->pad;
+        if (++ox == g->ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
+/* Scalar: every output value summed in int32 exactly, as the SIMD paths do. */
+static void rows_scalar(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const uint8_t *ptrs[Q8_MAX_TAPS];
+    const int kc = c->cs_in / 4;
+    for (int p = p0; p < p1; p++) {
+        tl_q8_tile_ptrs(c, x, p, 1, 1, ptrs);
+        for (int grp = 0; grp < c->ngroups; grp++) {
+            int32_t acc[16] = {0};
+            const int8_t *wg = c->w + (size_t)grp * c->gstride;
+            for (int t = 0; t < c->ntap; t++)
+                for (int pl = 0; pl < c->planes; pl++) {
+                    const int8_t *wp = wg + (size_t)(t * c->planes + pl) * kc * 64;
+                    for (int k = 0; k < kc; k++)
+                        for (int o = 0; o < 16; o++)
+                            for (int j = 0; j < 4; j++)
+                                acc[o] += ptrs[t][4 * k + j] * wp[k * 64 + o * 4 + j];
+                }
+            uint8_t *yp = y + (size_t)p * c->cs_out + grp * 16;
+            for (int o = 0; o < 16; o++)
+                yp[o] = tl_q8_requant1(c, acc[o], grp * 16 + o);
+        }
+    }
+}
+
+static void dw_rows_scalar(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const tl_conv_geom *g = &c->g;
+    const uint8_t *ptrs[Q8_MAX_TAPS + 1];
+    int npair = (c->ntap + 1) / 2;
+    for (int p = p0; p < p1; p++) {
+        int oy = p / g->ow, ox = p - oy * g->ow;
+        for (int t = 0; t < c->ntap; t++)
+            ptrs[t] = tl_q8_tap_ptr(c, x, oy, ox, t);
+        ptrs[c->ntap] = c->pad;
+        for (int grp = 0; grp < c->ngroups; grp++) {
+            const int16_t *wg = c->wdw + (size_t)grp * npair * 32;
+            uint8_t *yp = y + (size_t)p * c->cs_out + grp * 16;
+            for (int o = 0; o < 16; o++) {
+                int32_t acc = 0;
+                int half = o / 8, lane = o % 8;
+                for (int q = 0; q < npair; q++) {
+                    const int16_t *wq = wg + q * 32 + half * 16 + lane * 2;
+                    acc += ptrs[2 * q][grp * 16 + o] * wq[0] + ptrs[2 * q + 1][grp * 16 + o] * wq[1];
+                }
+                yp[o] = tl_q8_requant1(c, acc, grp * 16 + o);
+            }
+        }
+    }
+}
+
+/* Splits every weight into `planes` parts (a power of two) that sum to it,
+ * each within +-(limit) (halving rounds toward minus infinity, the rest
+ * goes to the other half). */
+static int8_t plane_part(int v, int planes, int pl)
+{
+    while (planes > 1) {
+        int lo = v >> 1, hi = v - lo;
+        planes /= 2;
+        if (pl < planes)
+            v = lo;
+        else {
+            v = hi;
+            pl -= planes;
+        }
+    }
+    return (int8_t)v;
+}
+
+/* Planes needed on this path: vpmaddubsw adds two u8 x s8 products in a
+ * saturating int16, exact when |w0| + |w1| <= 128 for each pair. */
+static int planes_for(int level, const int16_t *w, const tl_conv_geom *g)
+{
+    int maxabs = 0, pair_ok = 1;
+    int taps = g->kh * g->kw, cin = g->cin;
+    for (int o = 0; o < g->cout; o++)
+        for (int t = 0; t < taps; t++)
+            for (int ci = 0; ci < cin; ci++) {
+                int v = w[((size_t)o * cin + ci) * taps + t];
+                int a = v < 0 ? -v : v;
+                if (a > maxabs)
+                    maxabs = a;
+                if (ci % 2 == 0 && ci + 1 < cin) {
+                    int v2 = w[((size_t)o * cin + ci + 1) * taps + t];
+                    if (a + (v2 < 0 ? -v2 : v2) > 128)
+                        pair_ok = 0;
+                }
+            }
+    if (level == TL_SIMD_AVX2 || level == TL_SIMD_AVX512) {
+        if (pair_ok && maxabs <= 127)
+            return 1;
+        return maxabs <= 127 ? 2 : 4; /* halves within 64, quarters within 64 */
+    }
+    return maxabs <= 127 ? 1 : 2;
+}
+
+void tl_q8_conv_free(tl_q8_conv *c)
+{
+    if (!c)
+        return;
+    tl_free(c->w);
+    tl_free(c->wdw);
+    free(c->bias);
+    free(c->mult);
+    free(c->lsh);
+    free(c->rsh);
+    tl_free(c->pad);
+    free(c);
+}
+
+static int pack_gemm(tl_q8_conv *c, const int16_t *w, tl_err *e)
+{
+    const tl_conv_geom *g = &c->g;
+    int kc = c->cs_in / 4, taps = c->ntap;
+    c->gstride = (size_t)taps * c->planes * kc * 64;
+    c->w = tl_xalloc(c->gstride * c->ngroups + 64, 1, e);
+    if (!c->w)
+        return -1;
+    memset(c->w, 0, c->gstride * c->ngroups + 64);
+    for (int o = 0; o < g->cout; o++) {
+        int grp = o / 16, oo = o % 16;
+        for (int t = 0; t < taps; t++)
+            for (int pl = 0; pl < c->planes; pl++)
+                for (int ci = 0; ci < g->cin; ci++) {
+                    int v = w[((size_t)o * g->cin + ci) * taps + t];
+                    size_t at = (size_t)grp * c->gstride + (size_t)(t * c->planes + pl) * kc * 64 +
+                                (size_t)(ci / 4) * 64 + oo * 4 + ci % 4;
+                    c->w[at] = plane_part(v, c->planes, pl);
+                }
+    }
+    return 0;
+}
+
+static int pack_dw(tl_q8_conv *c, const int16_t *w, tl_err *e)
+{
+    int npair = (c->ntap + 1) / 2;
+    size_t n = (size_t)c->ngroups * npair * 32;
+    c->wdw = tl_xalloc(n, sizeof(int16_t), e);
+    if (!c->wdw)
+        return -1;
+    memset(c->wdw, 0, n * sizeof(int16_t));
+    for (int ch = 0; ch < c->g.cout; ch++) {
+        int grp = ch / 16, half = (ch % 16) / 8, lane = ch % 8;
+        for (int t = 0; t < c->ntap; t++)
+            c->wdw[((size_t)grp * npair + t / 2) * 32 + half * 16 + lane * 2 + t % 2] = w[(size_t)ch * c->ntap + t];
+    }
+    return 0;
+}
+
+tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const int16_t *w, const int32_t *bias,
+                           const double *mult, const tl_q8_out *o, tl_err *e)
+{
+    int dw = g->groups > 1;
+    if (dw && !(g->groups == g->cin && g->cin == g->cout)) {
+        tl_fail(e, "int8 convolution: groups must be 1 or depthwise");
+        return NULL;
+    }
+    if (g->kh * g->kw > Q8_MAX_TAPS || cs_in % 4 || cs_in < g->cin || cs_out % 16 || cs_out < g->cout) {
+        tl_fail(e, "int8 convolution: unsupported geometry");
+        return NULL;
+    }
+    if (dw && cs_in % 16) {
+        tl_fail(e, "int8 depthwise convolution: channel stride %d is not a multiple of 16", cs_in);
+        return NULL;
+    }
+    tl_q8_conv *c = tl_xalloc(1, sizeof *c, e);
+    if (!c)
+        return NULL;
+    memset(c, 0, sizeof *c);
+    c->g = *g;
+    c->cs_in = cs_in;
+    c->cs_out = cs_out;
+    c->dw = dw;
+    c->o = *o;
+    c->ntap = g->kh * g->kw;
+    c->ngroups = cs_out / 16;
+    c->level = tl_simd_level();
+#if !defined(__x86_64__)
+    c->level = TL_SIMD_SCALAR;
+#endif
+    c->planes = dw ? 1 : planes_for(c->level, w, g);
+    c->bias = calloc((size_t)cs_out, sizeof *c->bias);
+    c->mult = calloc((size_t)cs_out, sizeof *c->mult);
+    c->lsh = calloc((size_t)cs_out, sizeof *c->lsh);
+    c->rsh = calloc((size_t)cs_out, sizeof *c->rsh);
+    c->pad = tl_alloc_array((size_t)cs_in + 64, 1);
+    if (!c->bias || !c->mult || !c->lsh || !c->rsh || !c->pad) {
+        tl_fail(e, "out of memory");
+        tl_q8_conv_free(c);
+        return NULL;
+    }
+    memset(c->pad, o->zin, (size_t)cs_in + 64);
+    int per_out = dw ? c->ntap : g->cin * c->ntap;
+    for (int ch = 0; ch < g->cout; ch++) {
+        int64_t sum = 0;
+        for (int k = 0; k < per_out; k++)
+            sum += w[(size_t)ch * per_out + k];
+        c->bias[ch] = (int32_t)((bias ? bias[ch] : 0) - (int64_t)o->zin * sum);
+        int shift;
+        tl_q8_quantize_multiplier(mult[ch], &c->mult[ch], &shift);
+        c->lsh[ch] = shift > 0 ? shift : 0;
+        c->rsh[ch] = shift > 0 ? 0 : -shift;
+    }
+    if (dw ? pack_dw(c, w, e) : pack_gemm(c, w, e)) {
+        tl_q8_conv_free(c);
+        return NULL;
+    }
+    switch (c->level) {
+    case TL_SIMD_AVX512VNNI: c->rows = dw ? tl_q8_dw_rows_avx512 : tl_q8_rows_vnni; break;
+    case TL_SIMD_AVX512: c->rows = dw ? tl_q8_dw_rows_avx512 : tl_q8_rows_avx512; break;
+    case TL_SIMD_AVX2: c->rows = dw ? tl_q8_dw_rows_avx2 : tl_q8_rows_avx2; break;
+    default: c->rows = dw ? dw_rows_scalar : rows_scalar; break;
+    }
+    return c;
+}
+
+void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts)
+{
+    int n = c->g.oh * c->g.ow;
+    /* shares cut at multiples of 12 pixels, a whole number of any tile */
+    int units = (n + 11) / 12;
+    int p0 = units * part / nparts * 12, p1 = units * (part + 1) / nparts * 12;
+    if (p1 > n)
+        p1 = n;
+    if (p0 < p1)
+        c->rows(c, x, y, p0, p1);
+}
+
+const char *tl_q8_conv_path(const tl_q8_conv *c)
+{
+    static const char *const names[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+    return names[c->level];
+}
+
+int tl_q8_conv_planes(const tl_q8_conv *c) { return c->planes; }

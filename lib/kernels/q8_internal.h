@@ -1,0 +1,72 @@
+/* Internal to lib/kernels: the packed int8 convolution and its per-path
+ * tile functions (q8_conv.c scalar, q8_avx2.c, q8_avx512.c). */
+#ifndef TL_KERNELS_Q8_INTERNAL_H
+#define TL_KERNELS_Q8_INTERNAL_H
+
+#include <string.h>
+
+#include "quant.h"
+
+#define Q8_MAX_TAPS 64 /* kernels up to 8x8; larger ones stay in float */
+#define Q8_MR_MAX 12   /* pixels per tile */
+
+/* Runs output pixels [p0, p1) of one image. */
+typedef void (*tl_q8_rows_fn)(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+
+struct tl_q8_conv {
+    tl_conv_geom g;
+    int cs_in, cs_out;
+    int dw;             /* depthwise */
+    int level;          /* TL_SIMD_* the layer was packed for */
+    int planes;         /* weight planes (vpmaddubsw pair rule) */
+    int ntap;           /* kh * kw */
+    int ngroups;        /* output channel groups of 16 */
+    size_t gstride;     /* bytes of weights per group */
+    int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
+    int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
+    int32_t *bias;      /* per output channel (cs_out): bias - zin * sum of weights */
+    int32_t *mult, *lsh, *rsh;
+    tl_q8_out o;
+    uint8_t *pad;       /* cs_in bytes of the input zero point: padding reads here */
+    tl_q8_rows_fn rows;
+};
+
+/* The input pixel a tap of output pixel p reads (or the padding row). */
+static inline const uint8_t *tl_q8_tap_ptr(const tl_q8_conv *c, const uint8_t *x, int oy, int ox, int t)
+{
+    const tl_conv_geom *g = &c->g;
+    int ky = t / g->kw, kx = t - ky * g->kw;
+    int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h, ix = ox * g->stride_w - g->pad_l + kx * g->dil_w;
+    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+        return c->pad;
+    return x + ((size_t)iy * g->w + ix) * c->cs_in;
+}
+
+/* Tap pointers of pixels p0..p0+n-1 (n <= mr), tap-major: ptrs[t * mr + i];
+ * missing pixels of a short tile read the padding row. */
+void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs);
+
+static inline int32_t tl_q8_load32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One requantised output value (scalar reference of every path). */
+static inline uint8_t tl_q8_requant1(const tl_q8_conv *c, int32_t acc, int ch)
+{
+    int32_t x = acc + c->bias[ch];
+    x = (int32_t)((uint32_t)x << c->lsh[ch]);
+    /* the rounding doubling high multiply, then the rounding shift */
+    int32_t v = tl_q8_mul(x, c->mult[ch], -c->rsh[ch]) + c->o.zout;
+    return (uint8_t)(v < c->o.qmin ? c->o.qmin : v > c->o.qmax ? c->o.qmax : v);
+}
+
+void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+
+#endif

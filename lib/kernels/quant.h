@@ -1,0 +1,80 @@
+/* int8 inference kernels. Activations are uint8, NHWC (one pixel's
+ * channels contiguous, channel stride cs a multiple of 16), each tensor
+ * with one scale and zero point: real = scale * (q - zero). Weights are
+ * integers symmetric per output channel (zero point 0). Accumulation is
+ * exact in int32 and requantisation uses TensorFlow Lite's fixed-point
+ * rules (a Q31 multiplier, a rounding doubling high multiply, a rounding
+ * right shift), so every SIMD path and thread count gives the same bytes,
+ * and a TFLite model runs exactly as TFLite's integer kernels run it.
+ *
+ * Paths, picked by tl_simd_level() when a layer is packed: scalar, AVX2
+ * (vpmaddubsw + vpmaddwd), AVX-512BW (the same on 512 bits), AVX-512 VNNI
+ * (vpdpbusd). vpmaddubsw adds two u8 x s8 products in a saturating int16:
+ * exact only when the two weights of a pair have |w0| + |w1| <= 128. A
+ * layer that breaks that is packed as two (or four) planes whose sum is
+ * the weight and whose pairs stay within it, so the sum stays exact. */
+#ifndef TL_KERNELS_QUANT_H
+#define TL_KERNELS_QUANT_H
+
+#include <stdint.h>
+
+#include "kernels.h"
+
+/* A positive real multiplier as TFLite's QuantizeMultiplier writes it:
+ * m = mult * 2^(shift - 31), mult in [2^30, 2^31). m == 0 gives 0, 0. */
+void tl_q8_quantize_multiplier(double m, int32_t *mult, int *shift);
+/* TFLite's MultiplyByQuantizedMultiplier (double rounding). */
+int32_t tl_q8_mul(int32_t x, int32_t mult, int shift);
+/* round(x / 2^exponent), ties away from zero (gemmlowp RoundingDivideByPOT). */
+int32_t tl_q8_rshift_round(int32_t x, int exponent);
+
+/* Channel stride of an NHWC uint8 tensor of c channels. */
+static inline int tl_q8_stride(int c) { return (c + 15) / 16 * 16; }
+
+/* Requantisation of one layer's int32 sums to uint8: per output channel
+ * bias (the layer's int32 bias), multiplier and shift; then + zout and
+ * clamped to [qmin, qmax] (the fused activation). */
+typedef struct tl_q8_out {
+    int zin, zout, qmin, qmax;
+} tl_q8_out;
+
+/* A convolution packed for the int8 path chosen at packing time: groups
+ * == 1, or depthwise (groups == cin == cout). x is cs_in-strided NHWC;
+ * y is cs_out-strided NHWC; every byte of y's channel stride is written.
+ * Weights w are the effective integers (cout, cin/groups, kh, kw), |w| <=
+ * 254 (an int16 so an asymmetric uint8 weight w - zw also fits). bias and
+ * multipliers per output channel, real multipliers (in scale * w scale /
+ * out scale). Read-only after creation: any number of threads may run it. */
+typedef struct tl_q8_conv tl_q8_conv;
+tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const int16_t *w, const int32_t *bias,
+                           const double *mult, const tl_q8_out *o, tl_err *e);
+void tl_q8_conv_free(tl_q8_conv *c);
+/* Output pixels of share `part` of `nparts`. */
+void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts);
+const char *tl_q8_conv_path(const tl_q8_conv *c);
+/* Planes the weights were split into for this path (1 = none). */
+int tl_q8_conv_planes(const tl_q8_conv *c);
+
+/* Residual addition with TFLite's ADD rules (inputs shifted left 20 bits,
+ * each rescaled to twice the larger input scale, summed, rescaled to the
+ * output), over n pixels of c channels. */
+typedef struct tl_q8_add {
+    int z1, z2, zout, qmin, qmax;
+    int32_t m1, m2, mout;
+    int s1, s2, sout;
+} tl_q8_add;
+void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double sout, int zout, int qmin, int qmax);
+void tl_q8_add_forward(const tl_q8_add *a, int c, int cs, size_t n, const uint8_t *x1, const uint8_t *x2,
+                       uint8_t *y);
+
+/* Max pooling on NHWC uint8 (same scale in and out); g.c = channels. */
+void tl_q8_maxpool(const tl_pool_geom *g, int cs, const uint8_t *x, uint8_t *y);
+/* Global average: per channel sum of hw pixels. */
+void tl_q8_channel_sums(int c, int cs, int hw, const uint8_t *x, int32_t *sums);
+
+/* Float CHW <-> uint8 NHWC (cs-strided; padding channels get the zero
+ * point). Quantising rounds half away from zero (TFLite), then clamps. */
+void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, int cs, uint8_t *y);
+void tl_q8_dequantize_chw(int c, int hw, int cs, const uint8_t *x, float scale, int zero, float *y);
+
+#endif

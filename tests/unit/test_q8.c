@@ -1,0 +1,246 @@
+/* The int8 kernels on every SIMD path the CPU has, byte for byte against a
+ * direct reference of TFLite's integer arithmetic: convolutions (1x1,
+ * k x k with asymmetric padding, strides, dilation, 3-channel inputs,
+ * channel counts that are not multiples of 16, weights within the
+ * vpmaddubsw pair rule, full-range weights and int16 weights that need
+ * planes), depthwise convolutions, the fixed-point multiplier, ADD, max
+ * pooling and the float edges; splitting a layer into parts changes nothing. */
+#include "check.h"
+#include "kernels/quant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+static int rnd_in(int lo, int hi) { return lo + (int)(rnd() % (uint32_t)(hi - lo + 1)); }
+
+/* TFLite's reference: sum of (x - zin) * w over the window (padding reads
+ * the zero point, contributing nothing) + bias, requantised, clamped. */
+static void conv_ref(const tl_conv_geom *g, int cs_in, int cs_out, const uint8_t *x, const int16_t *w,
+                     const int32_t *bias, const double *mult, const tl_q8_out *o, uint8_t *y)
+{
+    int dw = g->groups > 1, cin_g = dw ? 1 : g->cin;
+    for (int oy = 0; oy < g->oh; oy++)
+        for (int ox = 0; ox < g->ow; ox++)
+            for (int oc = 0; oc < g->cout; oc++) {
+                int64_t acc = bias[oc];
+                for (int ci = 0; ci < cin_g; ci++)
+                    for (int ky = 0; ky < g->kh; ky++)
+                        for (int kx = 0; kx < g->kw; kx++) {
+                            int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+                            int ix = ox * g->stride_w - g->pad_l + kx * g->dil_w;
+                            if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                continue;
+                            int ch = dw ? oc : ci;
+                            int xv = x[((size_t)iy * g->w + ix) * cs_in + ch] - o->zin;
+                            acc += (int64_t)xv * w[(((size_t)oc * cin_g + ci) * g->kh + ky) * g->kw + kx];
+                        }
+                int32_t m;
+                int s;
+                tl_q8_quantize_multiplier(mult[oc], &m, &s);
+                int32_t v = tl_q8_mul((int32_t)acc, m, s) + o->zout;
+                y[((size_t)oy * g->ow + ox) * cs_out + oc] = (uint8_t)(v < o->qmin ? o->qmin : v > o->qmax ? o->qmax : v);
+            }
+}
+
+/* One random layer on every path and split; wmax bounds |w|. */
+static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
+{
+    tl_conv_geom_finish(&g);
+    int dw = g.groups > 1;
+    int cs_in = g.cin == 3 && !dw ? 4 : tl_q8_stride(g.cin), cs_out = tl_q8_stride(g.cout);
+    int per = dw ? g.kh * g.kw : g.cin * g.kh * g.kw;
+    size_t xn = (size_t)g.h * g.w * cs_in, yn = (size_t)g.oh * g.ow * cs_out;
+    uint8_t *x = malloc(xn), *ref = calloc(yn, 1), *y = malloc(yn), *y3 = malloc(yn);
+    int16_t *w = malloc((size_t)g.cout * per * sizeof *w);
+    int32_t *bias = malloc((size_t)g.cout * sizeof *bias);
+    double *mult = malloc((size_t)g.cout * sizeof *mult);
+    for (size_t i = 0; i < xn; i++)
+        x[i] = (uint8_t)rnd();
+    for (int i = 0; i < g.cout * per; i++) {
+        w[i] = (int16_t)rnd_in(-wmax, wmax);
+        if (pair_safe && i % 2 && abs(w[i]) + abs(w[i - 1]) > 128)
+            w[i] = (int16_t)(128 - abs(w[i - 1])) * (w[i] < 0 ? -1 : 1);
+    }
+    /* a typical output range: the sums' spread maps to about 0..255 */
+    double spread = 128.0 * wmax * 0.6 * sqrt((double)per);
+    for (int o = 0; o < g.cout; o++) {
+        bias[o] = rnd_in(-20000, 20000);
+        mult[o] = (120.0 / spread) * (0.5 + (rnd() % 1000) / 1000.0);
+        if (o == 0)
+            mult[o] = 1.5; /* a multiplier above 1: the left shift */
+    }
+    tl_q8_out oq = {.zin = rnd_in(0, 255), .zout = rnd_in(0, 255), .qmin = 0, .qmax = 255};
+    if (rnd() % 2) {
+        oq.qmin = oq.zout;
+        oq.qmax = rnd_in(oq.zout, 255);
+    }
+    conv_ref(&g, cs_in, cs_out, x, w, bias, mult, &oq, ref);
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_err e = {0};
+        tl_q8_conv *c = tl_q8_conv_new(&g, cs_in, cs_out, w, bias, mult, &oq, &e);
+        CHECK_MSG(c != NULL, "%s: %s", what, e.msg);
+        if (!c)
+            continue;
+        CHECK_MSG(!strcmp(tl_q8_conv_path(c), paths[p]), "%s: path %s, not %s", what, tl_q8_conv_path(c), paths[p]);
+        memset(y, 0xAB, yn);
+        tl_q8_conv_forward(c, x, y, 0, 1);
+        memset(y3, 0xCD, yn);
+        for (int part = 0; part < 3; part++)
+            tl_q8_conv_forward(c, x, y3, part, 3);
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < yn; i++)
+            if ((int)(i % cs_out) < g.cout && y[i] != ref[i] && !bad++)
+                first = i;
+        CHECK_MSG(bad == 0, "%s on %s (%d planes): %zu of %zu bytes differ, first at %zu: %d vs %d", what, paths[p],
+                  tl_q8_conv_planes(c), bad, yn, first, y[first], ref[first]);
+        CHECK_MSG(!memcmp(y, y3, yn), "%s on %s: three parts differ from one", what, paths[p]);
+        tl_q8_conv_free(c);
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    free(x);
+    free(ref);
+    free(y);
+    free(y3);
+    free(w);
+    free(bias);
+    free(mult);
+}
+
+static tl_conv_geom geom(int cin, int h, int w, int cout, int k, int s, int pt, int pl, int pb, int pr, int groups)
+{
+    tl_conv_geom g = {.cin = cin, .h = h, .w = w, .cout = cout, .kh = k, .kw = k, .stride_h = s, .stride_w = s,
+                      .pad_t = pt, .pad_l = pl, .pad_b = pb, .pad_r = pr, .groups = groups};
+    return g;
+}
+
+static void test_multiplier(void)
+{
+    /* m = mult * 2^(shift - 31) */
+    double ms[] = {0.5, 0.75, 1e-5, 0.0003, 1.0, 3.7, 0.999999999};
+    for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+        int32_t m;
+        int s;
+        tl_q8_quantize_multiplier(ms[i], &m, &s);
+        double back = m * pow(2.0, s - 31);
+        CHECK_MSG(fabs(back - ms[i]) <= ms[i] * 1e-9, "%g -> %d, %d", ms[i], m, s);
+        CHECK(m >= (1 << 30));
+    }
+    /* x * m: rounded twice (high multiply, then shift), so within one of the exact product */
+    for (int i = 0; i < 20000; i++) {
+        int32_t x = (int32_t)(rnd() % 2000001) - 1000000;
+        double mult = (rnd() % 100000 + 1) / 1e6;
+        int32_t m;
+        int s;
+        tl_q8_quantize_multiplier(mult, &m, &s);
+        double exact = x * (m * pow(2.0, s - 31));
+        int32_t got = tl_q8_mul(x, m, s);
+        CHECK_MSG(fabs(got - exact) <= 1.0 + fabs(exact) * 1e-9, "x %d m %g: %d vs %g", x, mult, got, exact);
+    }
+    CHECK(tl_q8_rshift_round(5, 1) == 3 && tl_q8_rshift_round(-5, 1) == -3 && tl_q8_rshift_round(4, 1) == 2);
+    CHECK(tl_q8_rshift_round(-6, 2) == -2 && tl_q8_rshift_round(7, 0) == 7);
+}
+
+static void test_add(void)
+{
+    tl_q8_add a;
+    double s1 = 0.05, s2 = 0.11, so = 0.13;
+    tl_q8_add_init(&a, s1, 120, s2, 7, so, 130, 0, 255);
+    enum { C = 20, CS = 32, N = 9 };
+    uint8_t x1[N * CS], x2[N * CS], y[N * CS];
+    for (int i = 0; i < N * CS; i++) {
+        x1[i] = (uint8_t)rnd();
+        x2[i] = (uint8_t)rnd();
+    }
+    tl_q8_add_forward(&a, C, CS, N, x1, x2, y);
+    int worst = 0;
+    for (int p = 0; p < N; p++)
+        for (int c = 0; c < CS; c++) {
+            int i = p * CS + c;
+            if (c >= C) {
+                CHECK(y[i] == 130);
+                continue;
+            }
+            double real = s1 * (x1[i] - 120) + s2 * (x2[i] - 7);
+            double q = fmin(255, fmax(0, round(real / so) + 130));
+            int d = abs(y[i] - (int)q);
+            worst = d > worst ? d : worst;
+        }
+    CHECK_MSG(worst <= 1, "ADD off by %d from the rounded real sum", worst);
+}
+
+static void test_pool_edges(void)
+{
+    tl_pool_geom g = {.c = 5, .h = 7, .w = 6, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1,
+                      .pad_b = 1, .pad_r = 1};
+    tl_pool_geom_finish(&g);
+    int cs = 16;
+    uint8_t x[7 * 6 * 16], y[4 * 3 * 16];
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)rnd();
+    tl_q8_maxpool(&g, cs, x, y);
+    int ok = 1;
+    for (int oy = 0; oy < g.oh; oy++)
+        for (int ox = 0; ox < g.ow; ox++)
+            for (int c = 0; c < g.c; c++) {
+                int m = 0;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+                        if (iy >= 0 && iy < 7 && ix >= 0 && ix < 6 && x[(iy * 6 + ix) * cs + c] > m)
+                            m = x[(iy * 6 + ix) * cs + c];
+                    }
+                ok &= y[(oy * g.ow + ox) * cs + c] == m;
+            }
+    CHECK(ok);
+    /* float edges: quantise then dequantise is within half a step */
+    float f[3 * 10], back[3 * 10];
+    uint8_t q[10 * 16];
+    for (int i = 0; i < 30; i++)
+        f[i] = (float)((int)(rnd() % 2000) - 1000) / 500.0f;
+    tl_q8_quantize_chw(3, 10, f, 0.01f, 128, 16, q);
+    tl_q8_dequantize_chw(3, 10, 16, q, 0.01f, 128, back);
+    int close = 1;
+    for (int i = 0; i < 30; i++)
+        close &= fabsf(back[i] - fminf(fmaxf(f[i], -1.28f), 1.27f)) <= 0.005f + 1e-6f;
+    CHECK(close && q[3] == 128 && q[15] == 128);
+}
+
+int main(void)
+{
+    test_multiplier();
+    test_add();
+    test_pool_edges();
+    conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
+    conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
+    conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 254, 0);
+    conv_case("3x3 stride 1", geom(24, 9, 8, 70, 3, 1, 1, 1, 1, 1, 1), 127, 0);
+    conv_case("3x3 stride 2 TF SAME", geom(16, 10, 11, 32, 3, 2, 0, 0, 1, 1, 1), 100, 0);
+    conv_case("7x7 stride 2 RGB", geom(3, 20, 19, 64, 7, 2, 3, 3, 3, 3, 1), 127, 0);
+    conv_case("3x3 many channels", geom(96, 6, 5, 130, 3, 1, 1, 1, 1, 1, 1), 64, 1);
+    tl_conv_geom dil = geom(16, 9, 9, 16, 3, 1, 2, 2, 2, 2, 1);
+    dil.dil_h = dil.dil_w = 2;
+    conv_case("3x3 dilated", dil, 127, 0);
+    conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
+    conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 254, 0);
+    conv_case("depthwise 5x5", geom(32, 8, 8, 32, 5, 1, 2, 2, 2, 2, 32), 127, 0);
+    return check_finish("q8");
+}
