@@ -80,6 +80,9 @@ int main(int argc, char **argv)
     tl_net net;
     if (tl_net_load(model, &net, &e))
         cli_fail(&cli, &e);
+    if (net.model->quant)
+        cli_die(&cli, "%s: an int8 checkpoint: its batch norm is folded into integer weights; adapt the float "
+                      "model, then quantise it again", model);
     if (tl_model_bn_folded(net.model))
         cli_die(&cli, "%s: its batch norm is folded into the convolutions (a TFLite import); re-estimating the "
                       "statistics would discard the folded scales, so there is nothing to adapt", model);

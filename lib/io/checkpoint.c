@@ -1,5 +1,6 @@
 #include "checkpoint.h"
 #include "load_params.h"
+#include "quant_load.h"
 #include "json.h"
 
 #include <stdio.h>
@@ -168,7 +169,8 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
         goto out;
     }
     net->model = tl_arch_build(arch, &net->opts, e);
-    if (!net->model || tl_load_params(net->model, &f, NULL, NULL, e)) {
+    if (!net->model || tl_load_params(net->model, &f, NULL, NULL, e) ||
+        (tl_st_meta(&f, "tl.quant") && tl_quant_attach(net->model, &f, e))) {
         tl_fail_prefix(e, "%s", path);
         goto out;
     }

@@ -1,5 +1,6 @@
 #include "load_params.h"
 #include "models/vit.h"
+#include "quant_load.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,11 +92,14 @@ int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *u
             tl_fail(e, "tensor '%s' has shape [%s], %s needs [%s]", name, have, m->arch, want);
             goto out;
         }
-        if (tl_st_to_f32(t, p->data, e))
+        /* an int8 checkpoint's integer weights, dequantised */
+        int dq = tl_quant_dequantize(f, t, p->data, e);
+        if (dq < 0 || (!dq && tl_st_to_f32(t, p->data, e)))
             goto out;
     }
     for (int i = 0; i < f->ntensors; i++)
-        if (!used[i] && !is_step_counter(f->tensors[i].name))
+        if (!used[i] && !is_step_counter(f->tensors[i].name) &&
+            !(tl_st_meta(f, "tl.quant") && tl_quant_is_extra_tensor(f->tensors[i].name)))
             unexpected[nunexpected++] = f->tensors[i].name;
     char list[400];
     if (nmissing) {

@@ -1,4 +1,5 @@
 #include "infer.h"
+#include "infer_q8.h"
 #include "node_forward.h"
 
 #include <math.h>
@@ -49,6 +50,7 @@ struct tl_infer {
     int tail;            /* first step of the tail; nsteps when there is none */
     size_t *tail_off;    /* per node: floats into tail_buf of TAIL_BATCH rows, or SIZE_MAX */
     float *tail_buf;
+    tl_q8_infer *q8;     /* a quantised model runs on the int8 engine */
 };
 
 #define TAIL_BATCH 32
@@ -264,6 +266,8 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
 
 int tl_infer_refresh(tl_infer *inf, tl_err *e)
 {
+    if (inf->q8)
+        return tl_fail(e, "an int8 model cannot change its weights");
     const tl_model *m = inf->m;
     free_folded(inf);
     for (int s = 0; s < inf->nsteps; s++) {
@@ -313,6 +317,7 @@ void tl_infer_free(tl_infer *inf)
 {
     if (!inf)
         return;
+    tl_q8_infer_free(inf->q8);
     if (inf->steps)
         free_folded(inf);
     for (int w = 0; w < inf->nworkers; w++) {
@@ -380,6 +385,11 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         return NULL;
     }
     inf->m = m;
+    if (m->quant) {
+        if (!(inf->q8 = tl_q8_infer_new(m, nthreads, outputs, noutputs, e)))
+            goto fail;
+        return inf;
+    }
     inf->value_slot = calloc((size_t)m->nnodes, sizeof *inf->value_slot);
     inf->value_alias = calloc((size_t)m->nnodes, sizeof *inf->value_alias);
     inf->outputs = calloc((size_t)noutputs + 1, sizeof *inf->outputs);
@@ -442,7 +452,12 @@ fail:
     return NULL;
 }
 
-size_t tl_infer_worker_bytes(const tl_infer *inf) { return (inf->arena_floats + inf->scratch_floats) * sizeof(float); }
+size_t tl_infer_worker_bytes(const tl_infer *inf)
+{
+    if (inf->q8)
+        return tl_q8_infer_worker_bytes(inf->q8);
+    return (inf->arena_floats + inf->scratch_floats) * sizeof(float);
+}
 
 /* A barrier for the threads of one team: spin briefly (the steps are short
  * and both threads usually run), then yield the core to whoever holds it. */
@@ -712,6 +727,10 @@ static void team_run(tl_pool *pool, int nparts, run_ctx *rc)
 
 void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, float *const *out)
 {
+    if (inf->q8) {
+        tl_q8_infer_run(inf->q8, pool, nimg, input, out);
+        return;
+    }
     int nw = pool ? tl_pool_size(pool) : 1;
     if (nw > inf->nworkers || nw < 2) {
         pool = NULL; /* not enough workspaces: stay correct, run serially */

@@ -1,5 +1,6 @@
 #include "model.h"
 #include "model_internal.h"
+#include "quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ void tl_model_free(tl_model *m)
     if (!m)
         return;
     tl_free(m->grad_storage);
+    tl_quant_free(m->quant);
     free(m->nodes);
     free(m->params);
     tl_free(m->storage);

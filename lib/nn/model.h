@@ -64,6 +64,8 @@ typedef struct tl_node {
     int tokens;               /* the value is a token sequence (c tokens of w values) */
 } tl_node;
 
+typedef struct tl_quant tl_quant; /* quant.h: int8 quantisation of a loaded int8 checkpoint */
+
 typedef struct tl_model {
     char arch[32];
     tl_node *nodes;
@@ -79,6 +81,7 @@ typedef struct tl_model {
     int tf_same;       /* convolutions pad as TensorFlow's SAME does */
     int features_node; /* default output of tl-extract: pooled penultimate features */
     int logits_node;   /* -1 for a backbone without classifier */
+    tl_quant *quant;   /* NULL for a float model; owned */
 } tl_model;
 
 tl_model *tl_model_new(const char *arch, int c, int h, int w, tl_err *e);

@@ -84,6 +84,11 @@ static int build_net(tl_finetune *f, tl_log_fn log, void *log_user, tl_err *e)
     if (o->model) {
         if (tl_net_load(o->model, &f->src, e))
             return -1;
+        if (f->src.model->quant) {
+            const char *from = tl_net_meta(&f->src, "tl.quant.source");
+            return tl_fail_arg(e, "%s: an int8 checkpoint runs inference only; fine-tune the float model%s%s", o->model,
+                               from ? " it was made from, " : "", from ? from : " it was made from");
+        }
         ao = f->src.opts;
         pp = f->src.pp;
         f->arch = f->src.model->arch;

@@ -6,7 +6,7 @@
 
 load helpers
 
-TOOLS="convert extract finetune eval predict info augment adapt-bn compare"
+TOOLS="convert extract finetune eval predict info augment adapt-bn compare quantize"
 MAN=$BATS_TEST_DIRNAME/../../man
 
 # man_options PAGE: the options a man page documents, one per line

@@ -1,0 +1,767 @@
+/* The int8 inference engine: a quantised model compiled into steps over
+ * uint8 NHWC activations (convolutions with requantisation, bias and
+ * ReLU/ReLU6 fused; TFLite's ADD; max pooling; global averages), with any
+ * layer left in float (the first convolution and the classifier by
+ * default, or what tl-quantize --keep-float named) run on the float
+ * kernels between quantise/dequantise steps. Steps nobody needs for the
+ * requested outputs are dropped; buffers share memory by liveness; each
+ * worker thread runs whole images on its own arena, so the bytes do not
+ * depend on the thread count. */
+#include "infer_q8.h"
+#include "kernels/quant.h"
+#include "node_forward.h"
+#include "quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    size_t bytes;
+    int value;       /* node whose value it holds */
+    int q;           /* uint8 NHWC (else float CHW) */
+    float scale;     /* q: real = scale * (byte - zero) */
+    int zero;
+    int cs;          /* q: channel stride */
+} buf;
+
+typedef enum {
+    S_QCONV, S_QADD, S_QMAXPOOL, S_QGAP, S_QGAPF, S_QCONCAT, S_QUANT, S_DEQUANT, S_REQUANT,
+    S_FCONV, S_FLINEAR, S_FBN, S_FACT, S_FADD, S_FPLAIN
+} skind;
+
+typedef struct {
+    skind kind;
+    int node;         /* node whose value this step writes */
+    int src;          /* node holding geometry and parameters */
+    int in[2], out;   /* buffer ids */
+    int act;
+    tl_q8_conv *qc;
+    tl_q8_add add;
+    int32_t mult;     /* S_QGAP, S_REQUANT: fixed-point rescale */
+    int shift;
+    float *w, *b, *packed; /* float steps: folded (owned) */
+    int keep;
+} step;
+
+typedef struct {
+    tl_kws *kws;
+    uint8_t *arena;
+    int32_t *sums;
+} worker;
+
+struct tl_q8_infer {
+    const tl_model *m;
+    const tl_quant *qt;
+    buf *bufs;
+    int nbufs, capbufs;
+    int *fbuf, *qbuf;    /* per node: buffer of its float / uint8 form, -1 */
+    int *alias;          /* per node: node whose value it shares (dropout) */
+    int *qp_set;         /* per node: the value has quantisation parameters */
+    float *qp_scale;
+    int *qp_zero;
+    step *steps;
+    int nsteps, capsteps;
+    size_t *off;
+    size_t arena_bytes, max_c;
+    int *outputs, *out_buf, noutputs;
+    worker *workers;
+    int nworkers;
+};
+
+static int stride_of(int c) { return c <= 4 ? 4 : tl_q8_stride(c); }
+
+static int resolve(const tl_q8_infer *q, int v)
+{
+    while (q->alias[v] != v)
+        v = q->alias[v];
+    return v;
+}
+
+static int new_buf(tl_q8_infer *q, int value, int isq, float scale, int zero, tl_err *e)
+{
+    if (q->nbufs == q->capbufs) {
+        int cap = q->capbufs ? q->capbufs * 2 : 64;
+        buf *nb = realloc(q->bufs, (size_t)cap * sizeof *nb);
+        if (!nb)
+            return tl_fail(e, "out of memory"), -1;
+        q->bufs = nb;
+        q->capbufs = cap;
+    }
+    const tl_node *n = &q->m->nodes[value];
+    buf *b = &q->bufs[q->nbufs];
+    b->value = value;
+    b->q = isq;
+    b->scale = scale;
+    b->zero = zero;
+    b->cs = stride_of(n->c);
+    b->bytes = isq ? (size_t)n->h * n->w * b->cs : (size_t)tl_node_size(n) * sizeof(float);
+    return q->nbufs++;
+}
+
+static step *new_step(tl_q8_infer *q, skind kind, int node, tl_err *e)
+{
+    if (q->nsteps == q->capsteps) {
+        int cap = q->capsteps ? q->capsteps * 2 : 64;
+        step *ns = realloc(q->steps, (size_t)cap * sizeof *ns);
+        if (!ns) {
+            tl_fail(e, "out of memory");
+            return NULL;
+        }
+        q->steps = ns;
+        q->capsteps = cap;
+    }
+    step *s = &q->steps[q->nsteps++];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->node = s->src = node;
+    s->in[0] = s->in[1] = -1;
+    return s;
+}
+
+/* The float form of value v, dequantising its uint8 form if needed. */
+static int ensure_f(tl_q8_infer *q, int v, tl_err *e)
+{
+    if (q->fbuf[v] >= 0)
+        return q->fbuf[v];
+    int from = q->qbuf[v];
+    int b = new_buf(q, v, 0, 0, 0, e);
+    step *s = b >= 0 ? new_step(q, S_DEQUANT, v, e) : NULL;
+    if (!s)
+        return -1;
+    s->in[0] = from;
+    s->out = b;
+    return q->fbuf[v] = b;
+}
+
+/* The uint8 form of value v with these parameters: quantised from its
+ * float form, or rescaled from a uint8 form with other parameters. */
+static int ensure_q(tl_q8_infer *q, int v, float scale, int zero, tl_err *e)
+{
+    int have = q->qbuf[v];
+    if (have >= 0 && q->bufs[have].scale == scale && q->bufs[have].zero == zero)
+        return have;
+    int b = new_buf(q, v, 1, scale, zero, e);
+    if (b < 0)
+        return -1;
+    step *s;
+    if (have >= 0) {
+        s = new_step(q, S_REQUANT, v, e);
+        if (!s)
+            return -1;
+        s->in[0] = have;
+        tl_q8_quantize_multiplier((double)q->bufs[have].scale / scale, &s->mult, &s->shift);
+    } else {
+        s = new_step(q, S_QUANT, v, e);
+        if (!s)
+            return -1;
+        s->in[0] = q->fbuf[v];
+    }
+    s->out = b;
+    if (have < 0)
+        q->qbuf[v] = b;
+    return b;
+}
+
+/* The activation range of a uint8 value (TFLite's rule). */
+static void act_range(int act, float scale, int zero, int *qmin, int *qmax)
+{
+    *qmin = 0;
+    *qmax = 255;
+    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
+        *qmin = zero > 0 ? zero : 0;
+    if (act == TL_ACT_RELU6) {
+        int hi = zero + (int)roundf(6.0f / scale);
+        *qmax = hi < 255 ? hi : 255;
+    }
+}
+
+static const float *pdata(const tl_model *m, int i) { return i >= 0 ? m->params[i].data : NULL; }
+
+/* A float convolution (+ batch norm + activation) folded and packed. */
+static int plan_fconv(tl_q8_infer *q, int i, int *last, tl_err *e)
+{
+    const tl_model *m = q->m;
+    const tl_node *n = &m->nodes[i];
+    int end = i, bn = -1, act = TL_ACT_NONE;
+    int uses_bn = i + 1 < m->nnodes && m->nodes[i + 1].op == TL_OP_BN && m->nodes[i + 1].in[0] == i;
+    for (int k = i + 2; uses_bn && k < m->nnodes; k++)
+        if (m->nodes[k].in[0] == i || m->nodes[k].in[1] == i)
+            uses_bn = 0;
+    if (uses_bn)
+        bn = end = i + 1;
+    if (end + 1 < m->nnodes && m->nodes[end + 1].op == TL_OP_ACT && m->nodes[end + 1].in[0] == end) {
+        int sole = 1;
+        for (int k = end + 2; k < m->nnodes; k++)
+            if (m->nodes[k].in[0] == end || m->nodes[k].in[1] == end)
+                sole = 0;
+        for (int k = 0; k < q->noutputs; k++)
+            if (q->outputs[k] == end || q->outputs[k] == i)
+                sole = 0;
+        if (sole)
+            act = m->nodes[++end].act;
+    }
+    int in = ensure_f(q, resolve(q, n->in[0]), e);
+    int out = in >= 0 ? new_buf(q, end, 0, 0, 0, e) : -1;
+    step *s = out >= 0 ? new_step(q, S_FCONV, end, e) : NULL;
+    if (!s)
+        return -1;
+    s->src = i;
+    s->in[0] = in;
+    s->out = out;
+    s->act = act;
+    q->fbuf[end] = out;
+    int cout = n->c;
+    size_t per = (size_t)(m->params[n->weight].numel / cout);
+    float *w = tl_alloc_array((size_t)cout * per, sizeof(float));
+    s->b = tl_alloc_array((size_t)cout, sizeof(float));
+    if (!w || !s->b) {
+        tl_free(w);
+        return tl_fail(e, "out of memory folding a convolution");
+    }
+    const float *cw = m->params[n->weight].data, *cb = pdata(m, n->bias);
+    const tl_node *bnn = bn >= 0 ? &m->nodes[bn] : NULL;
+    for (int o = 0; o < cout; o++) {
+        double scale = 1, shift = cb ? cb[o] : 0;
+        if (bnn) {
+            double g = m->params[bnn->weight].data[o], beta = m->params[bnn->bias].data[o];
+            double mu = m->params[bnn->running_mean].data[o], var = m->params[bnn->running_var].data[o];
+            scale = g / sqrt(var + bnn->eps);
+            shift = (shift - mu) * scale + beta;
+        }
+        for (size_t j = 0; j < per; j++)
+            w[o * per + j] = (float)(cw[o * per + j] * scale);
+        s->b[o] = (float)shift;
+    }
+    const tl_kws *ws = q->workers[0].kws;
+    s->packed = tl_alloc_array(tl_conv_packed_floats(ws, &n->geom), sizeof(float));
+    if (!s->packed) {
+        tl_free(w);
+        return tl_fail(e, "out of memory packing a convolution");
+    }
+    tl_conv_pack(ws, &n->geom, w, s->packed);
+    tl_free(w);
+    *last = end;
+    return 0;
+}
+
+/* A quantised convolution or linear layer. */
+static int plan_qconv(tl_q8_infer *q, int i, const tl_qlayer *L, int *last, tl_err *e)
+{
+    const tl_model *m = q->m;
+    const tl_node *n = &m->nodes[i];
+    int end = tl_quant_fused_end(m, i);
+    int act = m->nodes[end].op == TL_OP_ACT ? m->nodes[end].act : TL_ACT_NONE;
+    int v = resolve(q, n->in[0]);
+    int in = ensure_q(q, v, L->in_scale, L->in_zero, e);
+    int out = in >= 0 ? new_buf(q, end, 1, L->out_scale, L->out_zero, e) : -1;
+    step *s = out >= 0 ? new_step(q, S_QCONV, end, e) : NULL;
+    if (!s)
+        return -1;
+    s->src = i;
+    s->in[0] = in;
+    s->out = out;
+    q->qbuf[end] = out;
+    tl_conv_geom g;
+    if (n->op == TL_OP_CONV) {
+        g = n->geom;
+    } else {
+        const tl_node *src = &m->nodes[v];
+        memset(&g, 0, sizeof g);
+        g.cin = (int)tl_node_size(src);
+        g.h = g.w = g.kh = g.kw = 1;
+        g.cout = n->c;
+        tl_conv_geom_finish(&g);
+    }
+    double *mult = malloc((size_t)g.cout * sizeof *mult);
+    if (!mult)
+        return tl_fail(e, "out of memory");
+    for (int o = 0; o < g.cout; o++)
+        mult[o] = (double)L->in_scale * (double)L->wscale[o] / (double)L->out_scale;
+    tl_q8_out oq = {.zin = L->in_zero, .zout = L->out_zero};
+    act_range(act, L->out_scale, L->out_zero, &oq.qmin, &oq.qmax);
+    s->qc = tl_q8_conv_new(&g, q->bufs[in].cs, q->bufs[out].cs, L->w, L->bias, mult, &oq, e);
+    free(mult);
+    if (!s->qc)
+        return tl_fail_prefix(e, "layer %s", m->params[n->weight].name);
+    *last = end;
+    return 0;
+}
+
+/* Has value v, or can it cheaply have, a uint8 form? */
+static int q_params(const tl_q8_infer *q, int v, float *scale, int *zero)
+{
+    if (q->qbuf[v] >= 0) {
+        *scale = q->bufs[q->qbuf[v]].scale;
+        *zero = q->bufs[q->qbuf[v]].zero;
+        return 1;
+    }
+    if (q->qp_set[v]) {
+        *scale = q->qp_scale[v];
+        *zero = q->qp_zero[v];
+        return 1;
+    }
+    return 0;
+}
+
+static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
+{
+    const tl_model *m = q->m;
+    const tl_node *n = &m->nodes[i];
+    int a = n->in[0] >= 0 ? resolve(q, n->in[0]) : -1, b2 = n->in[1] >= 0 ? resolve(q, n->in[1]) : -1;
+    int L = q->qt->layer_of_node[i];
+    *last = i;
+    switch (n->op) {
+    case TL_OP_DROPOUT:
+        q->alias[i] = a;
+        return 0;
+    case TL_OP_CONV:
+        return L >= 0 ? plan_qconv(q, i, &q->qt->layers[L], last, e) : plan_fconv(q, i, last, e);
+    case TL_OP_LINEAR:
+        if (L >= 0)
+            return plan_qconv(q, i, &q->qt->layers[L], last, e);
+        break;
+    case TL_OP_ADD: {
+        int end = i, act = TL_ACT_NONE;
+        if (i + 1 < m->nnodes && m->nodes[i + 1].op == TL_OP_ACT && tl_quant_fused_end(m, i) == i + 1)
+            act = m->nodes[end = i + 1].act;
+        float s1, s2;
+        int z1, z2;
+        if (q->qp_set[end] && q_params(q, a, &s1, &z1) && q_params(q, b2, &s2, &z2)) {
+            int in1 = ensure_q(q, a, s1, z1, e), in2 = in1 >= 0 ? ensure_q(q, b2, s2, z2, e) : -1;
+            int out = in2 >= 0 ? new_buf(q, end, 1, q->qp_scale[end], q->qp_zero[end], e) : -1;
+            step *s = out >= 0 ? new_step(q, S_QADD, end, e) : NULL;
+            if (!s)
+                return -1;
+            int qmin, qmax;
+            act_range(act, q->qp_scale[end], q->qp_zero[end], &qmin, &qmax);
+            tl_q8_add_init(&s->add, s1, z1, s2, z2, q->qp_scale[end], q->qp_zero[end], qmin, qmax);
+            s->in[0] = in1;
+            s->in[1] = in2;
+            s->out = out;
+            q->qbuf[end] = out;
+            *last = end;
+            return 0;
+        }
+        break;
+    }
+    case TL_OP_MAXPOOL:
+        if (q->qbuf[a] >= 0) {
+            const buf *ib = &q->bufs[q->qbuf[a]];
+            int out = new_buf(q, i, 1, ib->scale, ib->zero, e);
+            step *s = out >= 0 ? new_step(q, S_QMAXPOOL, i, e) : NULL;
+            if (!s)
+                return -1;
+            s->in[0] = q->qbuf[a];
+            s->out = out;
+            q->qbuf[i] = out;
+            return 0;
+        }
+        break;
+    case TL_OP_GAP:
+        if (q->qbuf[a] >= 0) {
+            const buf *ib = &q->bufs[q->qbuf[a]];
+            int isq = q->qp_set[i];
+            int out = new_buf(q, i, isq, isq ? q->qp_scale[i] : 0, isq ? q->qp_zero[i] : 0, e);
+            step *s = out >= 0 ? new_step(q, isq ? S_QGAP : S_QGAPF, i, e) : NULL;
+            if (!s)
+                return -1;
+            s->in[0] = q->qbuf[a];
+            s->out = out;
+            if (isq) {
+                tl_q8_quantize_multiplier((double)ib->scale / q->qp_scale[i], &s->mult, &s->shift);
+                q->qbuf[i] = out;
+            } else {
+                q->fbuf[i] = out;
+            }
+            return 0;
+        }
+        break;
+    case TL_OP_CONCAT: {
+        float s1, s2;
+        int z1, z2;
+        if (q->qp_set[i] && q->qbuf[a] >= 0 && q->qbuf[b2] >= 0 && q_params(q, a, &s1, &z1) &&
+            q_params(q, b2, &s2, &z2) && s1 == q->qp_scale[i] && s2 == s1 && z1 == q->qp_zero[i] && z2 == z1) {
+            int out = new_buf(q, i, 1, s1, z1, e);
+            step *s = out >= 0 ? new_step(q, S_QCONCAT, i, e) : NULL;
+            if (!s)
+                return -1;
+            s->in[0] = q->qbuf[a];
+            s->in[1] = q->qbuf[b2];
+            s->out = out;
+            q->qbuf[i] = out;
+            return 0;
+        }
+        break;
+    }
+    default:
+        if (!tl_quant_op_supported(n->op))
+            return tl_fail(e, "model %s: node %d has an operation the int8 engine does not run", m->arch, i);
+        break;
+    }
+    /* float: the value's inputs in float, the operation as it stands */
+    int in1 = a >= 0 ? ensure_f(q, a, e) : -1, in2 = b2 >= 0 ? ensure_f(q, b2, e) : -1;
+    if ((a >= 0 && in1 < 0) || (b2 >= 0 && in2 < 0))
+        return -1;
+    int out = new_buf(q, i, 0, 0, 0, e);
+    skind k = n->op == TL_OP_LINEAR ? S_FLINEAR : n->op == TL_OP_BN ? S_FBN : n->op == TL_OP_ACT ? S_FACT
+            : n->op == TL_OP_ADD ? S_FADD : S_FPLAIN;
+    step *s = out >= 0 ? new_step(q, k, i, e) : NULL;
+    if (!s)
+        return -1;
+    s->in[0] = in1;
+    s->in[1] = in2;
+    s->out = out;
+    s->act = n->act;
+    q->fbuf[i] = out;
+    if (k == S_FBN) {
+        s->w = tl_alloc_array((size_t)n->c, sizeof(float));
+        s->b = tl_alloc_array((size_t)n->c, sizeof(float));
+        if (!s->w || !s->b)
+            return tl_fail(e, "out of memory");
+        for (int c = 0; c < n->c; c++) {
+            double g = m->params[n->weight].data[c] / sqrt(m->params[n->running_var].data[c] + n->eps);
+            s->w[c] = (float)g;
+            s->b[c] = (float)(m->params[n->bias].data[c] - m->params[n->running_mean].data[c] * g);
+        }
+    }
+    return 0;
+}
+
+/* Which values have quantisation parameters: a quantised layer's output
+ * (its own), and the value a quantised layer reads (its input's). */
+static void assign_params(tl_q8_infer *q)
+{
+    const tl_model *m = q->m;
+    for (int k = 0; k < q->qt->nlayers; k++) {
+        const tl_qlayer *L = &q->qt->layers[k];
+        int end = tl_quant_fused_end(m, L->node), in = resolve(q, m->nodes[L->node].in[0]);
+        int vs[2] = {end, in};
+        float sc[2] = {L->out_scale, L->in_scale};
+        int zp[2] = {L->out_zero, L->in_zero};
+        for (int j = 0; j < 2; j++)
+            if (!q->qp_set[vs[j]]) {
+                q->qp_set[vs[j]] = 1;
+                q->qp_scale[vs[j]] = sc[j];
+                q->qp_zero[vs[j]] = zp[j];
+            }
+    }
+}
+
+/* Drops steps whose results nobody needs, then places the buffers by
+ * liveness in one arena per worker. */
+static int prune_and_place(tl_q8_infer *q, tl_err *e)
+{
+    int nb = q->nbufs, ns = q->nsteps;
+    char *need = calloc((size_t)nb, 1);
+    int *last = malloc((size_t)nb * sizeof *last), *slot_of = malloc((size_t)nb * sizeof *slot_of);
+    int *slot_buf = malloc((size_t)nb * sizeof *slot_buf);
+    size_t *slot_size = calloc((size_t)nb, sizeof *slot_size);
+    q->off = calloc((size_t)nb, sizeof *q->off);
+    if (!need || !last || !slot_of || !slot_buf || !slot_size || !q->off) {
+        free(need), free(last), free(slot_of), free(slot_buf), free(slot_size);
+        return tl_fail(e, "out of memory");
+    }
+    for (int k = 0; k < q->noutputs; k++)
+        need[q->out_buf[k]] = 1;
+    for (int s = ns - 1; s >= 0; s--) {
+        step *st = &q->steps[s];
+        st->keep = need[st->out];
+        if (st->keep)
+            for (int j = 0; j < 2; j++)
+                if (st->in[j] >= 0)
+                    need[st->in[j]] = 1;
+    }
+    for (int b = 0; b < nb; b++)
+        last[b] = -1;
+    for (int s = 0; s < ns; s++)
+        if (q->steps[s].keep)
+            for (int j = 0; j < 2; j++)
+                if (q->steps[s].in[j] >= 0)
+                    last[q->steps[s].in[j]] = s;
+    for (int k = 0; k < q->noutputs; k++)
+        last[q->out_buf[k]] = ns;
+    int nslots = 0;
+    for (int s = 0; s < ns; s++) {
+        if (!q->steps[s].keep)
+            continue;
+        int b = q->steps[s].out;
+        size_t want = (q->bufs[b].bytes + 63) / 64 * 64;
+        int chosen = -1;
+        for (int k = 0; k < nslots; k++) {
+            int held = slot_buf[k];
+            if (held < 0 || last[held] < s) {
+                if (chosen < 0 || slot_size[k] >= want)
+                    chosen = k;
+                if (slot_size[k] >= want)
+                    break;
+            }
+        }
+        if (chosen < 0)
+            chosen = nslots++;
+        if (slot_size[chosen] < want)
+            slot_size[chosen] = want;
+        slot_buf[chosen] = b;
+        slot_of[b] = chosen;
+    }
+    size_t off = 0;
+    size_t *slot_off = calloc((size_t)nslots + 1, sizeof *slot_off);
+    if (!slot_off) {
+        free(need), free(last), free(slot_of), free(slot_buf), free(slot_size);
+        return tl_fail(e, "out of memory");
+    }
+    for (int k = 0; k < nslots; k++) {
+        slot_off[k] = off;
+        off += slot_size[k];
+    }
+    for (int s = 0; s < ns; s++)
+        if (q->steps[s].keep)
+            q->off[q->steps[s].out] = slot_off[slot_of[q->steps[s].out]];
+    q->arena_bytes = off + 64;
+    free(slot_off);
+    free(need), free(last), free(slot_of), free(slot_buf), free(slot_size);
+    return 0;
+}
+
+void tl_q8_infer_free(tl_q8_infer *q)
+{
+    if (!q)
+        return;
+    for (int s = 0; s < q->nsteps; s++) {
+        tl_q8_conv_free(q->steps[s].qc);
+        tl_free(q->steps[s].w);
+        tl_free(q->steps[s].b);
+        tl_free(q->steps[s].packed);
+    }
+    for (int w = 0; w < q->nworkers; w++) {
+        tl_kws_free(q->workers[w].kws);
+        tl_free(q->workers[w].arena);
+        free(q->workers[w].sums);
+    }
+    free(q->workers);
+    free(q->steps);
+    free(q->bufs);
+    free(q->fbuf);
+    free(q->qbuf);
+    free(q->alias);
+    free(q->qp_set);
+    free(q->qp_scale);
+    free(q->qp_zero);
+    free(q->off);
+    free(q->outputs);
+    free(q->out_buf);
+    free(q);
+}
+
+tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e)
+{
+    tl_q8_infer *q = calloc(1, sizeof *q);
+    if (!q) {
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    int n = m->nnodes;
+    q->m = m;
+    q->qt = m->quant;
+    q->fbuf = malloc((size_t)n * sizeof *q->fbuf);
+    q->qbuf = malloc((size_t)n * sizeof *q->qbuf);
+    q->alias = malloc((size_t)n * sizeof *q->alias);
+    q->qp_set = calloc((size_t)n, sizeof *q->qp_set);
+    q->qp_scale = calloc((size_t)n, sizeof *q->qp_scale);
+    q->qp_zero = calloc((size_t)n, sizeof *q->qp_zero);
+    q->outputs = calloc((size_t)noutputs + 1, sizeof *q->outputs);
+    q->out_buf = calloc((size_t)noutputs + 1, sizeof *q->out_buf);
+    q->nworkers = nthreads < 1 ? 1 : nthreads;
+    q->workers = calloc((size_t)q->nworkers, sizeof *q->workers);
+    if (!q->fbuf || !q->qbuf || !q->alias || !q->qp_set || !q->qp_scale || !q->qp_zero || !q->outputs ||
+        !q->out_buf || !q->workers) {
+        tl_fail(e, "out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        q->fbuf[i] = q->qbuf[i] = -1;
+        q->alias[i] = i;
+        if (m->nodes[i].c > (int)q->max_c)
+            q->max_c = (size_t)m->nodes[i].c;
+    }
+    for (int k = 0; k < noutputs; k++) {
+        if (outputs[k] < 1 || outputs[k] >= n) {
+            tl_fail(e, "model %s: requested output node %d out of range", m->arch, outputs[k]);
+            goto fail;
+        }
+        q->outputs[k] = outputs[k];
+    }
+    q->noutputs = noutputs;
+    for (int w = 0; w < q->nworkers; w++)
+        if (!(q->workers[w].kws = tl_kws_new(e)))
+            goto fail;
+    /* the image: a float buffer living outside the arena */
+    if (new_buf(q, 0, 0, 0, 0, e) < 0)
+        goto fail;
+    q->fbuf[0] = 0;
+    assign_params(q);
+    for (int i = 1; i < n; i++) {
+        int last;
+        if (plan_node(q, i, &last, e))
+            goto fail;
+        /* the nodes a fused step swallowed share its value */
+        for (int k = i + 1; k <= last; k++)
+            q->alias[k] = k;
+        i = last;
+    }
+    for (int k = 0; k < noutputs; k++) {
+        int v = resolve(q, outputs[k]);
+        if (q->fbuf[v] < 0 && q->qbuf[v] < 0) {
+            tl_fail(e, "model %s: layer '%s' is not produced by the int8 engine (it is fused into a step)", m->arch,
+                    m->nodes[outputs[k]].name);
+            goto fail;
+        }
+        if ((q->out_buf[k] = ensure_f(q, v, e)) < 0)
+            goto fail;
+    }
+    if (prune_and_place(q, e))
+        goto fail;
+    for (int w = 0; w < q->nworkers; w++) {
+        q->workers[w].arena = tl_alloc_array(q->arena_bytes, 1);
+        q->workers[w].sums = malloc((q->max_c + 16) * sizeof(int32_t));
+        if (!q->workers[w].arena || !q->workers[w].sums) {
+            tl_fail(e, "out of memory for activations (%zu bytes per worker)", q->arena_bytes);
+            goto fail;
+        }
+    }
+    return q;
+fail:
+    tl_q8_infer_free(q);
+    return NULL;
+}
+
+size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q) { return q->arena_bytes; }
+
+int tl_q8_infer_int8_steps(const tl_q8_infer *q)
+{
+    int k = 0;
+    for (int s = 0; s < q->nsteps; s++)
+        k += q->steps[s].keep && q->steps[s].kind == S_QCONV;
+    return k;
+}
+
+static void *bptr(const tl_q8_infer *q, const worker *wk, const float *image, int b)
+{
+    return b == 0 ? (void *)image : wk->arena + q->off[b];
+}
+
+static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const float *image)
+{
+    const tl_model *m = q->m;
+    const tl_node *n = &m->nodes[st->node], *src = &m->nodes[st->src];
+    const buf *ob = &q->bufs[st->out], *ib = st->in[0] >= 0 ? &q->bufs[st->in[0]] : NULL;
+    void *x = st->in[0] >= 0 ? bptr(q, wk, image, st->in[0]) : NULL;
+    void *x2 = st->in[1] >= 0 ? bptr(q, wk, image, st->in[1]) : NULL;
+    void *y = bptr(q, wk, image, st->out);
+    const tl_node *in0 = ib ? &m->nodes[ib->value] : NULL;
+    size_t hw = (size_t)n->h * n->w;
+    switch (st->kind) {
+    case S_QCONV: tl_q8_conv_forward(st->qc, x, y, 0, 1); break;
+    case S_QADD: tl_q8_add_forward(&st->add, n->c, ob->cs, hw, x, x2, y); break;
+    case S_QMAXPOOL: tl_q8_maxpool(&n->pool, ob->cs, x, y); break;
+    case S_QGAP:
+    case S_QGAPF: {
+        int count = in0->h * in0->w, c = in0->c;
+        tl_q8_channel_sums(c, ib->cs, count, x, wk->sums);
+        if (st->kind == S_QGAPF) {
+            float *f = y;
+            for (int ch = 0; ch < c; ch++)
+                f[ch] = (float)(wk->sums[ch] - count * ib->zero) / (float)count * ib->scale;
+        } else {
+            /* TFLite's integer MEAN over height and width */
+            uint8_t *o = y;
+            for (int ch = 0; ch < c; ch++) {
+                int32_t acc = tl_q8_mul(wk->sums[ch] - count * ib->zero, st->mult, st->shift);
+                acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
+                acc += ob->zero;
+                o[ch] = (uint8_t)(acc < 0 ? 0 : acc > 255 ? 255 : acc);
+            }
+            memset(o + c, ob->zero, (size_t)(ob->cs - c));
+        }
+        break;
+    }
+    case S_QCONCAT: {
+        const buf *b2 = &q->bufs[st->in[1]];
+        int c1 = in0->c, c2 = n->c - c1;
+        for (size_t p = 0; p < hw; p++) {
+            uint8_t *o = (uint8_t *)y + p * ob->cs;
+            memcpy(o, (const uint8_t *)x + p * ib->cs, (size_t)c1);
+            memcpy(o + c1, (const uint8_t *)x2 + p * b2->cs, (size_t)c2);
+            memset(o + n->c, ob->zero, (size_t)(ob->cs - n->c));
+        }
+        break;
+    }
+    case S_QUANT: tl_q8_quantize_chw(n->c, hw, x, ob->scale, ob->zero, ob->cs, y); break;
+    case S_DEQUANT: tl_q8_dequantize_chw(n->c, hw, ib->cs, x, ib->scale, ib->zero, y); break;
+    case S_REQUANT:
+        for (size_t p = 0; p < hw; p++) {
+            const uint8_t *u = (const uint8_t *)x + p * ib->cs;
+            uint8_t *o = (uint8_t *)y + p * ob->cs;
+            for (int ch = 0; ch < ob->cs; ch++) {
+                int32_t v = ch < n->c ? tl_q8_mul(u[ch] - ib->zero, st->mult, st->shift) + ob->zero : ob->zero;
+                o[ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+        break;
+    case S_FCONV:
+        tl_conv_forward_packed(wk->kws, &src->geom, x, st->packed, st->b, st->act, y, 0, 1);
+        break;
+    case S_FLINEAR:
+        tl_linear_forward(wk->kws, 1, (int)tl_node_size(in0), n->c, x, m->params[n->weight].data, pdata(m, n->bias),
+                          y);
+        break;
+    case S_FBN:
+        for (int c = 0; c < n->c; c++)
+            for (size_t i = 0; i < hw; i++)
+                ((float *)y)[c * hw + i] = ((const float *)x)[c * hw + i] * st->w[c] + st->b[c];
+        break;
+    case S_FACT:
+        memcpy(y, x, tl_node_size(n) * sizeof(float));
+        tl_activation(st->act, y, (size_t)tl_node_size(n));
+        break;
+    case S_FADD: {
+        size_t len = (size_t)tl_node_size(n);
+        for (size_t i = 0; i < len; i++)
+            ((float *)y)[i] = ((const float *)x)[i] + ((const float *)x2)[i];
+        break;
+    }
+    case S_FPLAIN: tl_node_forward_plain(m, n, x, x2, y); break;
+    }
+}
+
+typedef struct {
+    tl_q8_infer *q;
+    const float *input;
+    float *const *out;
+} run_ctx;
+
+static void run_images(void *ctx, int64_t begin, int64_t end, int w)
+{
+    run_ctx *rc = ctx;
+    tl_q8_infer *q = rc->q;
+    worker *wk = &q->workers[w];
+    size_t in_len = (size_t)q->m->in_c * q->m->in_h * q->m->in_w;
+    for (int64_t i = begin; i < end; i++) {
+        const float *image = rc->input + (size_t)i * in_len;
+        for (int s = 0; s < q->nsteps; s++)
+            if (q->steps[s].keep)
+                run_step(q, wk, &q->steps[s], image);
+        for (int k = 0; k < q->noutputs; k++) {
+            size_t len = (size_t)tl_node_size(&q->m->nodes[q->bufs[q->out_buf[k]].value]);
+            memcpy(rc->out[k] + (size_t)i * len, bptr(q, wk, image, q->out_buf[k]), len * sizeof(float));
+        }
+    }
+}
+
+void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out)
+{
+    if (pool && tl_pool_size(pool) > q->nworkers)
+        pool = NULL;
+    run_ctx rc = {q, input, out};
+    tl_parallel_for(pool, nimg, 1, run_images, &rc);
+}

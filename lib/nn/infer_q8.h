@@ -1,0 +1,18 @@
+/* The int8 inference engine for models with a quantisation attached
+ * (tl_model.quant): same contract as tl_infer (infer.h), which hands such
+ * models here. */
+#ifndef TL_NN_INFER_Q8_H
+#define TL_NN_INFER_Q8_H
+
+#include "model.h"
+
+typedef struct tl_q8_infer tl_q8_infer;
+
+tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e);
+void tl_q8_infer_free(tl_q8_infer *q);
+void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out);
+size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q);
+/* Convolution and linear steps that run in int8 (for reports and tests). */
+int tl_q8_infer_int8_steps(const tl_q8_infer *q);
+
+#endif
