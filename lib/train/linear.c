@@ -15,16 +15,22 @@ void tl_linear_opts_default(tl_linear_opts *o)
     o->fit_intercept = 1;
 }
 
-static int check_input(const float *X, const int *y, int64_t n, int d, int k, const tl_linear_opts *o, tl_err *e)
+static int check_input(const float *X, const int *y, const unsigned char *Y, int64_t n, int d, int k,
+                       const tl_linear_opts *o, tl_err *e)
 {
-    if (!X || !y)
+    if (!X || (!y && !Y))
         return tl_fail(e, "no training data");
     if (n < 1)
         return tl_fail(e, "no training samples");
     if (d < 1)
         return tl_fail(e, "feature dimension %d, expected at least 1", d);
-    if (k < 2)
-        return tl_fail(e, "%d class%s, expected at least 2", k, k == 1 ? "" : "es");
+    if (k < (Y ? 1 : 2))
+        return tl_fail(e, "%d class%s, expected at least %d", k, k == 1 ? "" : "es", Y ? 1 : 2);
+    const double *ws[3] = {o->class_weight, o->pos_weight, o->neg_weight};
+    for (int w = 0; w < 3; w++)
+        for (int c = 0; ws[w] && c < k; c++)
+            if (!(ws[w][c] >= 0) || !isfinite(ws[w][c]))
+                return tl_fail(e, "class weight %g of class %d is not a finite number >= 0", ws[w][c], c);
     if (o->kind != TL_HEAD_LOGREG && o->kind != TL_HEAD_SVM)
         return tl_fail(e, "unknown linear head kind %d", o->kind);
     if (!(o->C > 0) || !isfinite(o->C))
@@ -33,14 +39,15 @@ static int check_input(const float *X, const int *y, int64_t n, int d, int k, co
         return tl_fail(e, "max_iter must be positive (got %d)", o->max_iter);
     if (isnan(o->tol))
         return tl_fail(e, "tol is not a number");
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; y && i < n; i++)
         if (y[i] < 0 || y[i] >= k)
             return tl_fail(e, "label %d of sample %lld out of range [0, %d)", y[i], (long long)i, k);
     return 0;
 }
 
-int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const tl_linear_opts *o,
-                    tl_pool *pool, tl_log_fn log, void *log_user, tl_linear_model *out, tl_err *e)
+static int train(const float *X, const int *y, const unsigned char *Y, int64_t n, int d, int k,
+                 const tl_linear_opts *o, tl_pool *pool, tl_log_fn log, void *log_user, tl_linear_model *out,
+                 tl_err *e)
 {
     tl_linear_opts def;
     if (!o) {
@@ -48,8 +55,15 @@ int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const
         o = &def;
     }
     memset(out, 0, sizeof *out);
-    if (check_input(X, y, n, d, k, o, e) < 0)
+    if (check_input(X, y, Y, n, d, k, o, e) < 0)
         return -1;
+    double *sw = NULL;
+    if (!Y && o->class_weight) {
+        if (!(sw = tl_alloc_array((size_t)n, sizeof(double))))
+            return tl_fail(e, "out of memory");
+        for (int64_t i = 0; i < n; i++)
+            sw[i] = o->class_weight[y[i]];
+    }
     float *mean = tl_alloc_array((size_t)d * 2, sizeof(float));
     float *Xs = tl_alloc_array((size_t)n * (size_t)d, sizeof(float));
     double *W = tl_alloc_array((size_t)k * d + k, sizeof(double));
@@ -65,8 +79,10 @@ int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const
     if ((rc = tl_standardize_fit(X, n, d, mean, std, e)) < 0)
         goto fail;
     tl_standardize_apply(X, n, d, mean, std, Xs, pool);
-    rc = o->kind == TL_HEAD_LOGREG ? tl_logreg_fit(Xs, y, n, d, k, o, pool, log, log_user, W, b, e)
-                                   : tl_svm_fit(Xs, y, n, d, k, o, pool, log, log_user, W, b, e);
+    tl_linear_problem pb = {Xs, n, d, k, Y ? NULL : y, Y, sw, Y ? NULL : o->class_weight,
+                            Y ? o->pos_weight : NULL, Y ? o->neg_weight : NULL};
+    rc = o->kind == TL_HEAD_LOGREG ? tl_logreg_fit(&pb, o, pool, log, log_user, W, b, e)
+                                   : tl_svm_fit(&pb, o, pool, log, log_user, W, b, e);
     if (rc < 0)
         goto fail;
     /* w.((x - mean)/std) + b = (w/std).x + (b - sum_j w_j mean_j/std_j) */
@@ -85,14 +101,29 @@ int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const
     out->W = Wo;
     out->b = bo;
     out->kind = o->kind;
+    out->multilabel = Y != NULL;
     Wo = bo = NULL;
 fail:
+    tl_free(sw);
     tl_free(mean);
     tl_free(Xs);
     tl_free(W);
     tl_free(Wo);
     tl_free(bo);
     return rc;
+}
+
+int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const tl_linear_opts *o,
+                    tl_pool *pool, tl_log_fn log, void *log_user, tl_linear_model *out, tl_err *e)
+{
+    return train(X, y, NULL, n, d, k, o, pool, log, log_user, out, e);
+}
+
+int tl_linear_train_multilabel(const float *X, const unsigned char *Y, int64_t n, int d, int k,
+                               const tl_linear_opts *o, tl_pool *pool, tl_log_fn log, void *log_user,
+                               tl_linear_model *out, tl_err *e)
+{
+    return train(X, NULL, Y, n, d, k, o, pool, log, log_user, out, e);
 }
 
 void tl_linear_scores(const tl_linear_model *m, const float *x, float *scores)

@@ -36,6 +36,14 @@ typedef struct tl_linear_opts {
      * weight of an appended constant feature 1, so it is lightly
      * regularised along with W. */
     int fit_intercept;
+    /* Loss weights by class (k doubles, NULL = 1; class_weights.h computes
+     * balanced ones). Single-label: the loss of a sample of class c weighs
+     * class_weight[c] (scikit-learn's class_weight; the SVM's one-vs-rest
+     * problem for c weighs its positives so, as liblinear's -wi).
+     * Multi-label: class c's problem weighs its positives pos_weight[c]
+     * and its negatives neg_weight[c]. */
+    const double *class_weight;
+    const double *pos_weight, *neg_weight;
 } tl_linear_opts;
 
 void tl_linear_opts_default(tl_linear_opts *o);
@@ -45,6 +53,7 @@ typedef struct tl_linear_model {
     float *W; /* k x d, row-major, for raw (unstandardised) features */
     float *b; /* k */
     int kind; /* which head produced it: how to read the scores */
+    int multilabel; /* one-vs-rest on label sets: scores are per-class logits (sigmoid) or decision values */
 } tl_linear_model;
 
 /* X: n x d row-major, y: labels in [0, k). pool may be NULL (serial).
@@ -52,6 +61,12 @@ typedef struct tl_linear_model {
  * "logreg: iter 37 loss 0.1234 |g| 1e-05". On failure *out is left empty. */
 int tl_linear_train(const float *X, const int *y, int64_t n, int d, int k, const tl_linear_opts *o,
                     tl_pool *pool, tl_log_fn log, void *log_user, tl_linear_model *out, tl_err *e);
+/* Multi-label: Y is n x k, 1 where sample i has label c; one binary
+ * problem per class (logreg: sigmoid, scikit-learn's
+ * OneVsRestClassifier(LogisticRegression); svm: the squared hinge), k >= 1. */
+int tl_linear_train_multilabel(const float *X, const unsigned char *Y, int64_t n, int d, int k,
+                               const tl_linear_opts *o, tl_pool *pool, tl_log_fn log, void *log_user,
+                               tl_linear_model *out, tl_err *e);
 /* One vector (d) to k scores. */
 void tl_linear_scores(const tl_linear_model *m, const float *x, float *scores);
 /* Index of the highest score (the first on ties). */

@@ -10,10 +10,25 @@
 void tl_standardize_apply(const float *X, int64_t n, int d, const float *mean, const float *std, float *Xs,
                           tl_pool *pool);
 
-int tl_logreg_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_linear_opts *o, tl_pool *pool,
-                  tl_log_fn log, void *log_user, double *W, double *b, tl_err *e);
-int tl_svm_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_linear_opts *o, tl_pool *pool,
-               tl_log_fn log, void *log_user, double *W, double *b, tl_err *e);
+/* One problem for a solver: standardised features, and either class
+ * labels y (with optional per-sample weights) or multi-label targets Y
+ * (one-vs-rest, with optional per-class weights of positives and
+ * negatives). */
+typedef struct tl_linear_problem {
+    const float *Xs;          /* n x d */
+    int64_t n;
+    int d, k;
+    const int *y;             /* single-label: n classes */
+    const unsigned char *Y;   /* multi-label: n x k 0/1 (then y is NULL) */
+    const double *sample_w;   /* single-label: n weights, or NULL */
+    const double *class_w;    /* single-label: the k class weights behind sample_w (the SVM's), or NULL */
+    const double *pos_w, *neg_w; /* multi-label: k each, or NULL */
+} tl_linear_problem;
+
+int tl_logreg_fit(const tl_linear_problem *pb, const tl_linear_opts *o, tl_pool *pool, tl_log_fn log,
+                  void *log_user, double *W, double *b, tl_err *e);
+int tl_svm_fit(const tl_linear_problem *pb, const tl_linear_opts *o, tl_pool *pool, tl_log_fn log, void *log_user,
+               double *W, double *b, tl_err *e);
 
 /* Dot product of a float vector with a double one, accumulated in double
  * over four fixed lanes (same order on every run and thread count). */

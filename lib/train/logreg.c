@@ -2,9 +2,18 @@
  *
  * Objective (scikit-learn's LogisticRegression(multi_class='multinomial'),
  * divided by C*n so tolerances do not depend on the data size):
- *   f(W, b) = (1/n) sum_i [logsumexp(W x_i + b) - (W x_i + b)_{y_i}] + ||W||^2 / (2 C n)
+ *   f(W, b) = (1/n) sum_i s_i [logsumexp(W x_i + b) - (W x_i + b)_{y_i}] + ||W||^2 / (2 C n)
  * Gradient: dW = (1/n) R^T X + W / (C n), db = (1/n) sum_i R_i, with the
- * residual R_i = softmax(W x_i + b) - onehot(y_i).
+ * residual R_i = s_i (softmax(W x_i + b) - onehot(y_i)); s_i is the
+ * sample's weight (its class's, class_weight), 1 without weights.
+ *
+ * Multi-label (one-vs-rest, Y given): k independent binary logistic
+ * regressions, scikit-learn's OneVsRestClassifier(LogisticRegression), as
+ * one objective, their sum:
+ *   f(W, b) = (1/n) sum_i sum_c a_ic softplus(-(2Y_ic - 1)(W x_i + b)_c) + ||W||^2 / (2 C n)
+ * with a_ic = pos_weight[c] where Y_ic = 1 and neg_weight[c] where 0, and
+ * residual R_ic = a_ic (sigmoid((W x_i + b)_c) - Y_ic). The problems share
+ * nothing, so their joint minimum is each one's own.
  *
  * Samples are processed in blocks of fixed size. Per block, residuals are
  * computed in parallel over samples, then R^T X is accumulated in parallel
@@ -23,6 +32,9 @@
 typedef struct {
     const float *X;
     const int *y;
+    const unsigned char *Y;  /* multi-label targets, n x k (sigmoid mode) */
+    const double *sw;        /* softmax: n sample weights, or NULL */
+    const double *pw, *nw;   /* sigmoid: k positive / negative weights, or NULL */
     int64_t n;
     int d, k, fit_intercept, tile;
     double C;
@@ -44,6 +56,20 @@ static void residual_rows(void *vctx, int64_t b, int64_t end, int worker)
     for (int64_t i = b; i < end; i++) {
         const float *x = c->X + (c->i0 + i) * d;
         double *r = c->R + i * k;
+        if (c->Y) {
+            const unsigned char *t = c->Y + (size_t)(c->i0 + i) * k;
+            double l = 0;
+            for (int j = 0; j < k; j++) {
+                double z = tl_dot_fd(x, W + (size_t)j * d, d) + (bias ? bias[j] : 0.0);
+                double a = t[j] ? (c->pw ? c->pw[j] : 1.0) : (c->nw ? c->nw[j] : 1.0);
+                double m = t[j] ? -z : z; /* the loss is softplus(m) */
+                l += a * ((m > 0 ? m : 0) + log1p(exp(-fabs(m))));
+                double sg = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+                r[j] = a * (sg - (t[j] ? 1.0 : 0.0));
+            }
+            c->loss[i] = l;
+            continue;
+        }
         double mx = -INFINITY;
         for (int j = 0; j < k; j++) {
             r[j] = tl_dot_fd(x, W + (size_t)j * d, d) + (bias ? bias[j] : 0.0);
@@ -59,6 +85,12 @@ static void residual_rows(void *vctx, int64_t b, int64_t end, int worker)
         for (int j = 0; j < k; j++)
             r[j] = exp(r[j] - lse);
         r[yi] -= 1.0;
+        if (c->sw) {
+            double s = c->sw[c->i0 + i];
+            c->loss[i] *= s;
+            for (int j = 0; j < k; j++)
+                r[j] *= s;
+        }
     }
 }
 
@@ -116,18 +148,19 @@ static double lr_eval(void *vctx, const double *w, double *g)
     return loss * inv_n + 0.5 * lam * ww;
 }
 
-static int lr_setup(lr_work *c, const float *X, const int *y, int64_t n, int d, int k, double C, int fit_intercept,
-                    tl_pool *pool, tl_err *e)
+static int lr_setup(lr_work *c, const float *X, const int *y, const unsigned char *Y, int64_t n, int d, int k,
+                    double C, int fit_intercept, tl_pool *pool, tl_err *e)
 {
     memset(c, 0, sizeof *c);
-    if (n < 1 || d < 1 || k < 2)
+    if (n < 1 || d < 1 || k < (Y ? 1 : 2))
         return tl_fail(e, "logreg: bad problem size (n %lld, d %d, k %d)", (long long)n, d, k);
     if (!(C > 0) || !isfinite(C))
         return tl_fail(e, "logreg: C must be positive and finite (got %g)", C);
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; !Y && i < n; i++)
         if (y[i] < 0 || y[i] >= k)
             return tl_fail(e, "logreg: label y[%lld] = %d out of range [0, %d)", (long long)i, y[i], k);
-    *c = (lr_work){.X = X, .y = y, .n = n, .d = d, .k = k, .fit_intercept = fit_intercept, .C = C, .pool = pool};
+    *c = (lr_work){.X = X, .y = y, .Y = Y, .n = n, .d = d, .k = k, .fit_intercept = fit_intercept, .C = C,
+                   .pool = pool};
     /* Keep a tile of the gradient (k x tile doubles) within L1/L2 reach. */
     c->tile = k <= 32 ? 64 : k <= 128 ? 32 : 16;
     int64_t bl = n < LR_BLOCK ? n : LR_BLOCK;
@@ -142,7 +175,7 @@ int tl_logreg_objective(const float *X, const int *y, int64_t n, int d, int k, d
                         const double *w, double *f, double *grad, tl_pool *pool, tl_err *e)
 {
     lr_work c;
-    if (lr_setup(&c, X, y, n, d, k, C, fit_intercept, pool, e) < 0)
+    if (lr_setup(&c, X, y, NULL, n, d, k, C, fit_intercept, pool, e) < 0)
         return -1;
     size_t nv = (size_t)k * d + (fit_intercept ? (size_t)k : 0);
     double *g = grad ? grad : tl_alloc_array(nv, sizeof(double));
@@ -174,12 +207,18 @@ static void lr_progress_line(void *vp, int iter, double f, double gn)
     p->log(p->user, line);
 }
 
-int tl_logreg_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_linear_opts *o, tl_pool *pool,
-                  tl_log_fn log, void *log_user, double *W, double *b, tl_err *e)
+int tl_logreg_fit(const tl_linear_problem *pb, const tl_linear_opts *o, tl_pool *pool, tl_log_fn log,
+                  void *log_user, double *W, double *b, tl_err *e)
 {
     lr_work c;
-    if (lr_setup(&c, Xs, y, n, d, k, o->C, o->fit_intercept, pool, e) < 0)
+    const float *Xs = pb->Xs;
+    int64_t n = pb->n;
+    int d = pb->d, k = pb->k;
+    if (lr_setup(&c, Xs, pb->y, pb->Y, n, d, k, o->C, o->fit_intercept, pool, e) < 0)
         return -1;
+    c.sw = pb->sample_w;
+    c.pw = pb->pos_w;
+    c.nw = pb->neg_w;
     size_t nw = (size_t)k * d, nv = nw + (o->fit_intercept ? (size_t)k : 0);
     double *w = tl_alloc_array(nv, sizeof(double)); /* zeros: uniform probabilities */
     if (!w) {

@@ -9,6 +9,11 @@
  * Two classes train a single classifier (class 1 positive), as liblinear
  * does; class 0 gets the negated decision value.
  *
+ * Class weights follow liblinear's -wi: in class c's problem the positives
+ * get C * w_c and the negatives C (two classes: C * w_1 and C * w_0).
+ * Multi-label data train one problem per class, positives being the
+ * samples with the label, C * pos_weight[c] and C * neg_weight[c].
+ *
  * Classes are independent problems run in parallel; each visits samples in
  * an order drawn from its own fixed-seed stream, so results do not depend
  * on the thread count. */
@@ -24,6 +29,8 @@
 typedef struct {
     const float *X;
     const int *y;
+    const unsigned char *Y;  /* multi-label: n x k */
+    const double *cw, *pw, *nw; /* class weights; multi-label positive / negative weights (NULL: 1) */
     int64_t n;
     int d, k, fit_intercept, max_iter;
     double C, eps;
@@ -48,15 +55,27 @@ static void qd_rows(void *vctx, int64_t b, int64_t end, int worker)
     }
 }
 
+/* Sample i in problem p: its side (+1/-1) and the C it weighs with. */
+static double side(const svm_work *c, int p, int64_t i, double *Ci)
+{
+    if (c->Y) {
+        int t = c->Y[(size_t)i * c->k + p];
+        *Ci = c->C * (t ? (c->pw ? c->pw[p] : 1.0) : (c->nw ? c->nw[p] : 1.0));
+        return t ? 1.0 : -1.0;
+    }
+    int pos = c->k == 2 ? 1 : p, t = c->y[i] == pos;
+    double w = !c->cw ? 1.0 : t ? c->cw[pos] : c->k == 2 ? c->cw[0] : 1.0;
+    *Ci = c->C * w;
+    return t ? 1.0 : -1.0;
+}
+
 static void solve_one(svm_work *c, int p, int worker)
 {
     int64_t n = c->n;
     int d = c->d;
-    int pos = c->k == 2 ? 1 : p;
     double *w = c->w + (size_t)p * (d + 1);
     double *alpha = c->alpha + (size_t)worker * n;
     int64_t *index = c->index + (size_t)worker * n;
-    double diag = 0.5 / c->C; /* squared hinge: the dual gains 1/(2C) on the diagonal, no upper bound */
     double bias = c->fit_intercept ? SVM_BIAS : 0.0;
     tl_rng rng;
     tl_rng_seed_stream(&rng, SVM_SEED, (uint64_t)p);
@@ -79,7 +98,10 @@ static void solve_one(svm_work *c, int p, int worker)
         for (int64_t s = 0; s < active; s++) {
             int64_t i = index[s];
             const float *x = c->X + i * d;
-            double yi = c->y[i] == pos ? 1.0 : -1.0;
+            double Ci, yi = side(c, p, i, &Ci);
+            if (!(Ci > 0))
+                continue; /* weight 0: the sample does not count (its alpha stays 0) */
+            double diag = 0.5 / Ci; /* squared hinge: the dual gains 1/(2C_i) on the diagonal, no upper bound */
             double G = yi * (tl_dot_fd(x, w, d) + w[d] * bias) - 1.0 + alpha[i] * diag;
             double PG = 0;
             if (alpha[i] == 0) {
@@ -127,16 +149,19 @@ static void solve_range(void *vctx, int64_t b, int64_t end, int worker)
         solve_one(vctx, (int)p, worker);
 }
 
-int tl_svm_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_linear_opts *o, tl_pool *pool,
-               tl_log_fn log, void *log_user, double *W, double *b, tl_err *e)
+int tl_svm_fit(const tl_linear_problem *pb, const tl_linear_opts *o, tl_pool *pool, tl_log_fn log, void *log_user,
+               double *W, double *b, tl_err *e)
 {
-    if (n < 1 || d < 1 || k < 2)
+    int64_t n = pb->n;
+    int d = pb->d, k = pb->k, multi = pb->Y != NULL;
+    if (n < 1 || d < 1 || k < (multi ? 1 : 2))
         return tl_fail(e, "svm: bad problem size (n %lld, d %d, k %d)", (long long)n, d, k);
     if (!(o->C > 0) || !isfinite(o->C))
         return tl_fail(e, "svm: C must be positive and finite (got %g)", o->C);
-    int nprob = k == 2 ? 1 : k;
+    int nprob = k == 2 && !multi ? 1 : k;
     int workers = tl_pool_size(pool);
-    svm_work c = {.X = Xs, .y = y, .n = n, .d = d, .k = k, .fit_intercept = o->fit_intercept,
+    svm_work c = {.X = pb->Xs, .y = pb->y, .Y = pb->Y, .cw = pb->class_w, .pw = pb->pos_w, .nw = pb->neg_w,
+                  .n = n, .d = d, .k = k, .fit_intercept = o->fit_intercept,
                   .max_iter = o->max_iter, .C = o->C, .eps = o->tol > 0 ? o->tol : 0.1};
     double *QD = tl_alloc_array((size_t)n, sizeof(double));
     c.w = tl_alloc_array((size_t)nprob * (d + 1), sizeof(double));
@@ -151,7 +176,7 @@ int tl_svm_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_
     c.QD = QD;
     tl_parallel_for(pool, n, 256, qd_rows, &c);
     tl_parallel_for(pool, nprob, 1, solve_range, &c);
-    if (k == 2) {
+    if (nprob == 1 && !multi) {
         for (int j = 0; j < d; j++) {
             W[d + j] = c.w[j];
             W[j] = -c.w[j];
@@ -170,7 +195,7 @@ int tl_svm_fit(const float *Xs, const int *y, int64_t n, int d, int k, const tl_
             worst = c.iters[p] > c.iters[worst] ? p : worst;
         char line[160];
         snprintf(line, sizeof line, "svm: %d one-vs-rest problem%s, at most %d passes (class %d)%s", nprob,
-                 nprob == 1 ? "" : "s", c.iters[worst], k == 2 ? 1 : worst,
+                 nprob == 1 ? "" : "s", c.iters[worst], nprob == 1 ? 1 : worst,
                  c.iters[worst] >= o->max_iter ? "; iteration limit reached, consider a larger max_iter or tol" : "");
         log(log_user, line);
     }
