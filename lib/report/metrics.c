@@ -53,8 +53,8 @@ int tl_metrics_compute(const tl_confusion *c, tl_metrics *out, tl_err *e)
             if (t == p)
                 out->correct += v;
         }
-    int present = 0;
-    double sum_p = 0, sum_r = 0, sum_f = 0, wsum_f = 0;
+    int present = 0, supported = 0;
+    double sum_p = 0, sum_r = 0, sum_f = 0, wsum_f = 0, sum_recall_supported = 0;
     for (int i = 0; i < k; i++) {
         tl_class_stats *s = &out->per_class[i];
         int64_t tp = c->m[(size_t)i * k + i];
@@ -68,7 +68,12 @@ int tl_metrics_compute(const tl_confusion *c, tl_metrics *out, tl_err *e)
             sum_f += s->f1;
         }
         wsum_f += s->f1 * (double)s->support;
+        if (s->support > 0) {
+            supported++;
+            sum_recall_supported += s->recall;
+        }
     }
+    out->balanced_accuracy = supported ? sum_recall_supported / supported : 0.0;
     out->accuracy = ratio(out->correct, out->n);
     out->micro_f1 = out->accuracy; /* single-label: micro precision = recall = accuracy */
     if (present > 0) {

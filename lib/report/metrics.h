@@ -33,7 +33,7 @@ typedef struct tl_class_stats {
 typedef struct tl_metrics {
     int k;
     int64_t n, correct;
-    double accuracy, macro_f1, micro_f1, weighted_f1, macro_precision, macro_recall;
+    double accuracy, macro_f1, micro_f1, weighted_f1, macro_precision, macro_recall, balanced_accuracy;
     tl_class_stats *per_class; /* k */
 } tl_metrics;
 
@@ -47,7 +47,7 @@ void tl_metrics_free(tl_metrics *m);
 void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *class_names);
 void tl_confusion_print(FILE *f, const tl_confusion *c, const char *const *class_names);
 /* One JSON object on one line, newline-terminated:
- * {"n":..,"correct":..,"accuracy":..,"macro_precision":..,"macro_recall":..,"macro_f1":..,
+ * {"n":..,"correct":..,"accuracy":..,"balanced_accuracy":..,"macro_precision":..,"macro_recall":..,"macro_f1":..,
  *  "micro_f1":..,"weighted_f1":..,"classes":[..],
  *  "per_class":[{"class":..,"precision":..,"recall":..,"f1":..,"support":..,"predicted":..}],
  *  "confusion":[[..],..]}

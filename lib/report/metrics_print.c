@@ -67,7 +67,8 @@ static int name_width(const char *const *names, int k, int minw, int maxw)
 
 void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *class_names)
 {
-    fprintf(f, "accuracy %.4f (%lld of %lld)\n\n", m->accuracy, (long long)m->correct, (long long)m->n);
+    fprintf(f, "accuracy %.4f (%lld of %lld)\n", m->accuracy, (long long)m->correct, (long long)m->n);
+    fprintf(f, "balanced accuracy %.4f (mean per-class recall)\n\n", m->balanced_accuracy);
     int w = name_width(class_names, m->k, (int)strlen("weighted avg"), NAME_MAX_COLS);
     put_cell(f, "class", w, 1);
     fprintf(f, "  %9s  %9s  %9s  %9s\n", "precision", "recall", "f1-score", "support");
@@ -150,6 +151,7 @@ void tl_metrics_print_json(FILE *f, const tl_metrics *m, const tl_confusion *c, 
     char buf[16];
     fprintf(f, "{\"n\":%lld,\"correct\":%lld", (long long)m->n, (long long)m->correct);
     tl_json_key_number(f, "accuracy", m->accuracy);
+    tl_json_key_number(f, "balanced_accuracy", m->balanced_accuracy);
     tl_json_key_number(f, "macro_precision", m->macro_precision);
     tl_json_key_number(f, "macro_recall", m->macro_recall);
     tl_json_key_number(f, "macro_f1", m->macro_f1);

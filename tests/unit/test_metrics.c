@@ -48,6 +48,9 @@ static void test_values(void)
     CHECK_NEAR(m.macro_recall, (5.0 / 6 + 0.5) / 3, 1e-12);
     CHECK_NEAR(m.macro_f1, (10.0 / 13 + 0.6) / 3, 1e-12);
     CHECK_NEAR(m.weighted_f1, (6 * 10.0 / 13 + 6 * 0.6) / 12, 1e-12);
+    /* balanced accuracy: mean recall over classes with support (0 and 1;
+     * class 2 was only predicted), as balanced_accuracy_score */
+    CHECK_NEAR(m.balanced_accuracy, (5.0 / 6 + 0.5) / 2, 1e-12);
     tl_metrics_free(&m);
     tl_confusion_free(&c);
 }
@@ -125,7 +128,8 @@ static void test_text(void)
               "table:\n%s", t);
     CHECK(strstr(t, "a_very_long_class_name_~") != NULL);
     CHECK(strstr(t, "0.7143") != NULL); /* 5/7 */
-    CHECK_MSG(same_lengths(t, 2, 5), "table not aligned:\n%s", t);
+    CHECK(strstr(t, "\nbalanced accuracy 0.6667 (mean per-class recall)\n") != NULL);
+    CHECK_MSG(same_lengths(t, 3, 5), "table not aligned:\n%s", t);
     free(t);
     t = render(table_fn, &m, NULL); /* no names: indices */
     CHECK(strstr(t, "\n3 ") != NULL);
