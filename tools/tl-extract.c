@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "no-pool", &no_pool, "keep a spatial layer's full C*H*W map instead of\naveraging it over H and W"),
         OPT_COMMON_HELP(CLI_O_OUTPUT, "write here (default '-' = standard output)"),
         OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
-        OPT_FLAG(0, "multi-label", &multilabel, "DATA is multi-label: a manifest path<TAB>label1,label2,..."),
+        OPT_FLAG(0, "multi-label", &multilabel, "several labels per image: a manifest path<TAB>a,b,c"),
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
         OPT_COMMON(CLI_O_SKIP_BAD),

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,10 +35,16 @@ static int is_dir(const char *p)
 
 /* ---------------- a linear head on feature vectors ---------------- */
 
-static int features_main(tl_cli *cli, const char *train, const char *val, const char *out, const char *run_name,
-                         const tl_linear_opts *lin, double l2)
+typedef struct feature_run {
+    const char *train, *val, *out, *run_name, *class_weights;
+    int multilabel;           /* --multi-label given: the features must be multi-label */
+    double l2;
+} feature_run;
+
+static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opts *lin)
 {
     tl_linear_opts lo = *lin;
+    const char *train = fr->train, *val = fr->val, *out = fr->out;
     /* Opened before the work so that a bad path fails in a second, not after training. */
     FILE *log = NULL;
     if (cli->log && !(log = fopen(cli->log, "w")))
@@ -50,44 +57,77 @@ static int features_main(tl_cli *cli, const char *train, const char *val, const 
     tl_featset s;
     if (tl_head_train_data(train, &s, &e))
         cli_fail(cli, &e);
-    if (l2 > 0)
-        lo.C = 1.0 / (l2 * (double)s.n);
+    int ml = s.info.multilabel, k = s.info.nclasses;
+    if (fr->multilabel && !ml)
+        cli_die(cli, "%s: single-label features (extract multi-label data with tl-extract --multi-label)", train);
+    if (fr->l2 > 0)
+        lo.C = 1.0 / (fr->l2 * (double)s.n);
+    double *cw = calloc((size_t)k * 3 + 1, sizeof(double));
+    if (!cw)
+        cli_die(cli, "out of memory");
+    if (tl_head_class_weights(fr->class_weights, &s, &lo, cw, cw + k, cw + 2 * k, &e))
+        cli_fail(cli, &e);
     tl_pool *pool = tl_pool_new(cli->threads, &e);
     if (!pool)
         cli_fail(cli, &e);
-    cli_log(cli, "%lld vectors of %d values, %d classes; %s, C = %g", (long long)s.n, s.info.dim, s.info.nclasses,
-            lo.kind == TL_HEAD_SVM ? "linear SVM" : "logistic regression", lo.C);
+    cli_log(cli, "%lld vectors of %d values, %d %s; %s, C = %g%s%s", (long long)s.n, s.info.dim, k,
+            ml ? "labels (multi-label, one-vs-rest)" : "classes",
+            lo.kind == TL_HEAD_SVM ? "linear SVM" : "logistic regression", lo.C,
+            fr->class_weights ? ", class weights " : "", fr->class_weights ? fr->class_weights : "");
     double t0 = tl_now();
     tl_linear_model m;
-    if (tl_linear_train(s.X, s.y, s.n, s.info.dim, s.info.nclasses, &lo, pool, cli->quiet ? NULL : cli_log_hook, cli,
-                        &m, &e))
+    tl_log_fn hook = cli->quiet ? NULL : cli_log_hook;
+    if (ml ? tl_linear_train_multilabel(s.X, s.Y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e)
+           : tl_linear_train(s.X, s.y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e))
         cli_fail(cli, &e);
     double secs = tl_now() - t0;
     tl_head_score tr, vs = {0, 0, NAN, NAN};
     if (tl_head_score_set(&m, &s, &tr, &e))
         cli_fail(cli, &e);
-    cli_log(cli, "trained in %.2f s: training accuracy %.4f (%lld/%lld)", secs, tr.accuracy, (long long)tr.correct,
-            (long long)tr.n);
+    const char *what = ml ? "mAP" : "accuracy";
+    cli_log(cli, "trained in %.2f s: training %s %.4f (%s%lld/%lld)", secs, what, tr.accuracy,
+            ml ? "exact " : "", (long long)tr.correct, (long long)tr.n);
+    float *thr = ml ? calloc((size_t)k + 1, sizeof(float)) : NULL;
+    const char *thr_from = "default";
+    if (ml && !thr)
+        cli_die(cli, "out of memory");
+    for (int c = 0; ml && c < k; c++)
+        thr[c] = tl_threshold_default(lo.kind == TL_HEAD_LOGREG);
     if (val) {
         tl_featset v;
         if (tl_head_val_data(val, &s, &v, &e) || tl_head_score_set(&m, &v, &vs, &e))
             cli_fail(cli, &e);
         if (vs.n)
-            cli_log(cli, "validation accuracy %.4f (%lld/%lld)", vs.accuracy, (long long)vs.correct, (long long)vs.n);
+            cli_log(cli, "validation %s %.4f (%s%lld/%lld)", what, vs.accuracy, ml ? "exact " : "",
+                    (long long)vs.correct, (long long)vs.n);
+        int chosen = 0;
+        if (ml && tl_head_thresholds(&m, &v, thr, &chosen, &e))
+            cli_fail(cli, &e);
+        if (ml) {
+            cli_log(cli, "thresholds: the best F1 on the validation data for %d of %d classes%s", chosen, k,
+                    chosen < k ? " (the rest have no positive there and keep the default)" : "");
+            thr_from = "validation";
+        }
         tl_featset_free(&v);
+    } else if (ml) {
+        cli_log(cli, "thresholds: %g for every class (give --val to choose each class's on validation data)",
+                (double)tl_threshold_default(lo.kind == TL_HEAD_LOGREG));
     }
-    if (tl_head_save_trained(&m, &s, train, lo.C, tr.accuracy, vs.accuracy, out, &e))
+    tl_head_provenance pv = {train, lo.C, tr.accuracy, vs.accuracy, fr->class_weights, thr, thr_from};
+    if (tl_head_save_trained(&m, &s, &pv, out, &e))
         cli_fail(cli, &e);
     cli_log(cli, "wrote %s", out);
     if (log) {
-        tl_head_run h = {run_name ? run_name : out, s.info.model, s.info.layer,
-                         lo.kind == TL_HEAD_SVM ? "features+svm" : "features+logreg", train, val, s.n, vs.n,
-                         (int64_t)m.k * (m.d + 1), s.info.nclasses, cli->threads, secs, tr.loss, tr.accuracy,
+        tl_head_run h = {fr->run_name ? fr->run_name : out, s.info.model, s.info.layer,
+                         lo.kind == TL_HEAD_SVM ? "features+svm" : "features+logreg", train, val, ml ? "mAP" : NULL,
+                         s.n, vs.n, (int64_t)m.k * (m.d + 1), k, cli->threads, secs, tr.loss, tr.accuracy,
                          vs.loss, vs.accuracy};
         tl_train_log_head(log, &h);
         if (fclose(log))
             cli_die(cli, "%s: cannot write the log", cli->log);
     }
+    free(thr);
+    free(cw);
     tl_linear_model_free(&m);
     tl_featset_free(&s);
     tl_pool_free(pool);
@@ -192,7 +232,8 @@ int main(int argc, char **argv)
     tl_linear_opts lo;
     tl_linear_opts_default(&lo);
     double l2 = -1;
-    const char *run_name = NULL;
+    const char *run_name = NULL, *class_weights = NULL;
+    int multilabel = 0;
     cli_nums rates = {0};
     const cli_opt opts[] = {
         {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .target = &fo.out, .flags = CLI_REQUIRED,
@@ -200,6 +241,10 @@ int main(int argc, char **argv)
         OPT_FILE(0, "val", &fo.val, "DATA", "validation data: features, or images for a network"),
         OPT_COMMON_HELP(CLI_O_LOG, "JSON lines for tl-compare: the settings, then each epoch"),
         OPT_STRING(0, "name", &run_name, "NAME", "the run's name in the log (default: the output file)"),
+        OPT_FLAG(0, "multi-label", &multilabel, "several labels per image (path<TAB>a,b): sigmoid\n"
+                                                 "outputs, per-class thresholds (features say so)"),
+        OPT_STRING(0, "class-weights", &class_weights, "auto|FILE", "weigh each class's loss: auto = balanced\n"
+                                                                     "(n / (classes * n_c)), or CLASS<TAB>WEIGHT lines"),
         OPT_GROUP(G_FEATURES),
         OPT_ENUM(0, "head", &lo.kind, heads, "logistic regression (L-BFGS, default) or a one-vs-rest\n"
                                              "linear SVM (squared hinge, dual coordinate descent)"),
@@ -286,7 +331,8 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "--%s applies to training a network on images (give -m MODEL or --scratch)", o);
         if (cli_given(&cli, "C") && l2 > 0)
             cli_usage_error(&cli, "give --C or --l2, not both");
-        return features_main(&cli, train, fo.val, fo.out, run_name, &lo, l2);
+        feature_run fr = {train, fo.val, fo.out, run_name, class_weights, multilabel, l2};
+        return features_main(&cli, &fr, &lo);
     }
     const char *o = cli_given_in_group(&cli, G_FEATURES);
     if (o)

@@ -86,6 +86,7 @@ int tl_runlog_rename(tl_runlog *r, const char *name, tl_err *e);
 
 typedef struct tl_runlog_start {
     const char *run, *tool, *init, *model, *arch, *layer, *strategy, *train, *val, *augment, *optimizer;
+    const char *metric;       /* what the accuracy fields hold: NULL (top-1 accuracy) or "mAP" (multi-label) */
     double lr;
     int64_t train_images, val_images, classes, epochs, batch, seed, threads, params, trainable_params;
 } tl_runlog_start;

@@ -52,6 +52,7 @@ void tl_runlog_write_start(FILE *f, const tl_runlog_start *s)
     key_str(f, "val", s->val);
     key_str(f, "augment", s->augment);
     key_str(f, "optimizer", s->optimizer);
+    key_str(f, "metric", s->metric);
     if (!isnan(s->lr))
         key_num(f, "lr", "%.6g", s->lr);
     key_int(f, "train_images", s->train_images);

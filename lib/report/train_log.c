@@ -66,6 +66,7 @@ void tl_train_log_head(FILE *f, const tl_head_run *h)
     s.strategy = h->strategy;
     s.train = h->train;
     s.val = h->val;
+    s.metric = h->metric;
     s.train_images = h->ntrain;
     s.val_images = h->nval;
     s.classes = h->classes;

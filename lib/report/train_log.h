@@ -16,6 +16,7 @@ void tl_train_log_best(FILE *f, const tl_fit_result *res, double seconds);
 
 typedef struct tl_head_run {
     const char *run, *model, *layer, *strategy, *train, *val; /* val NULL: none */
+    const char *metric;       /* NULL: accuracy; "mAP": the accuracy fields hold mAP (multi-label) */
     int64_t ntrain, nval, params;
     int classes, threads;
     double seconds, train_loss, train_accuracy, val_loss, val_accuracy;

@@ -33,7 +33,8 @@ int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char 
         tl_st_set_meta(w, "tl.format", "1", e) || tl_st_set_meta(w, "tl.arch", "linear", e) ||
         tl_st_set_meta(w, "tl.head", m->kind == TL_HEAD_SVM ? "svm" : "logreg", e) ||
         tl_st_set_meta(w, "tl.num_classes", k, e) || tl_st_set_meta(w, "tl.classes", cls.s, e) ||
-        tl_st_set_meta(w, "tl.feature_dim", d, e))
+        tl_st_set_meta(w, "tl.feature_dim", d, e) ||
+        (m->multilabel && tl_st_set_meta(w, "tl.multilabel", "true", e)))
         goto out;
     if (info->model && tl_st_set_meta(w, "tl.feature_model", info->model, e))
         goto out;
@@ -86,6 +87,18 @@ int tl_head_load(const char *name, tl_head *h, tl_err *e)
         tl_fail(e, "%s: %d class names for %d outputs", path, h->nclasses, h->lin.k);
         goto out;
     }
+    const char *ml = tl_st_meta(&f, "tl.multilabel"), *th = tl_st_meta(&f, "tl.thresholds");
+    h->lin.multilabel = ml && !strcmp(ml, "true");
+    if (h->lin.multilabel) {
+        if (!(h->thresholds = tl_xalloc((size_t)h->lin.k, sizeof(float), e)))
+            goto out;
+        for (int c = 0; c < h->lin.k; c++)
+            h->thresholds[c] = tl_threshold_default(h->lin.kind == TL_HEAD_LOGREG);
+        if (th && tl_thresholds_parse(th, h->lin.k, h->thresholds, e)) {
+            tl_fail_prefix(e, "%s", path);
+            goto out;
+        }
+    }
     const char *fm = tl_st_meta(&f, "tl.feature_model"), *fl = tl_st_meta(&f, "tl.feature_layer");
     h->feature_model = fm && *fm ? tl_strdup(fm) : NULL;
     h->feature_layer = fl && *fl ? tl_strdup(fl) : NULL;
@@ -101,6 +114,7 @@ void tl_head_free(tl_head *h)
 {
     tl_linear_model_free(&h->lin);
     tl_strings_free(h->classes, h->nclasses);
+    tl_free(h->thresholds);
     free(h->feature_model);
     free(h->feature_layer);
     memset(h, 0, sizeof *h);
@@ -109,6 +123,29 @@ void tl_head_free(tl_head *h)
 void tl_head_outputs(const tl_head *h, const float *x, float *out)
 {
     tl_linear_scores(&h->lin, x, out);
-    if (h->lin.kind == TL_HEAD_LOGREG)
+    if (h->lin.kind == TL_HEAD_LOGREG && h->lin.multilabel)
+        for (int c = 0; c < h->lin.k; c++)
+            out[c] = out[c] >= 0 ? 1.0f / (1.0f + expf(-out[c])) : expf(out[c]) / (1.0f + expf(out[c]));
+    else if (h->lin.kind == TL_HEAD_LOGREG)
         tl_softmax(out, out, h->lin.k);
+}
+
+float tl_threshold_default(int probabilities) { return probabilities ? 0.5f : 0.0f; }
+
+int tl_thresholds_json(const float *t, int k, tl_strbuf *b)
+{
+    int bad = tl_strbuf_add(b, "[", 1);
+    for (int c = 0; c < k; c++)
+        bad |= tl_strbuf_printf(b, "%s%.9g", c ? "," : "", (double)t[c]);
+    return bad | tl_strbuf_add(b, "]", 1);
+}
+
+int tl_thresholds_parse(const char *text, int k, float *t, tl_err *e)
+{
+    if (tl_json_parse_floats(text, t, k, e))
+        return tl_fail_prefix(e, "tl.thresholds (%d numbers expected)", k);
+    for (int c = 0; c < k; c++)
+        if (!isfinite(t[c]))
+            return tl_fail(e, "tl.thresholds: value %d is not finite", c + 1);
+    return 0;
 }

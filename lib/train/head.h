@@ -1,17 +1,21 @@
 /* A classifier head trained on feature vectors, saved as a checkpoint:
  * tensors `weight` [k, d] and `bias` [k] (a torch.nn.Linear state_dict),
  * metadata tl.arch = "linear" plus the classes and the model and layer
- * the features came from, so images can later be classified end to end. */
+ * the features came from, so images can later be classified end to end.
+ * A multi-label head (tl.multilabel) scores each class on its own and
+ * keeps a decision threshold per class (tl.thresholds). */
 #ifndef TL_TRAIN_HEAD_H
 #define TL_TRAIN_HEAD_H
 
 #include "linear.h"
 #include "io/features.h"
+#include "json.h"
 
 typedef struct tl_head {
     tl_linear_model lin;
     char **classes;
     int nclasses;
+    float *thresholds;     /* multi-label: per class (NULL otherwise) */
     char *feature_model;   /* backbone checkpoint the features came from, may be NULL */
     char *feature_layer;
 } tl_head;
@@ -22,7 +26,16 @@ int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char 
 int tl_head_load(const char *path, tl_head *h, tl_err *e);
 void tl_head_free(tl_head *h);
 /* Scores to what the tools print: probabilities for logistic regression
- * (softmax), decision values for the SVM. */
+ * (softmax; multi-label: each class's sigmoid), decision values for the
+ * SVM. */
 void tl_head_outputs(const tl_head *h, const float *x, float *out);
+
+/* "[t1,t2,...]" with the digits that read back as the same floats. */
+int tl_thresholds_json(const float *t, int k, tl_strbuf *b);
+/* Reads tl.thresholds text: k finite numbers. */
+int tl_thresholds_parse(const char *text, int k, float *t, tl_err *e);
+/* The threshold of a class with none chosen: 0.5 for probabilities, 0
+ * for decision values. */
+float tl_threshold_default(int probabilities);
 
 #endif
