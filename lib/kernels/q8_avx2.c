@@ -9,11 +9,8 @@
 
 #define TL_AVX2 __attribute__((target("avx2")))
 
-TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
+TL_AVX2 static inline __m256i mul_shift8(__m256i x, __m256i m, __m256i e)
 {
-    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
-    x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->lsh + ch)));
-    __m256i m = _mm256_loadu_si256((const __m256i *)(c->mult + ch));
     __m256i neg = _mm256_srli_epi32(x, 31), a = _mm256_abs_epi32(x);
     __m256i half = _mm256_set1_epi64x(1ll << 30);
     __m256i pe = _mm256_mul_epu32(a, m);
@@ -24,12 +21,20 @@ TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
     __m256i r = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
     __m256i sign = _mm256_srai_epi32(x, 31);
     r = _mm256_sub_epi32(_mm256_xor_si256(r, sign), sign);
-    __m256i e = _mm256_loadu_si256((const __m256i *)(c->rsh + ch)), one = _mm256_set1_epi32(1);
+    __m256i one = _mm256_set1_epi32(1);
     __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, e), one);
     __m256i rem = _mm256_and_si256(r, mask);
     __m256i thr = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), _mm256_srli_epi32(r, 31));
     r = _mm256_srav_epi32(r, e);
-    r = _mm256_sub_epi32(r, _mm256_cmpgt_epi32(rem, thr));
+    return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(rem, thr));
+}
+
+TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
+{
+    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
+    x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->lsh + ch)));
+    __m256i r = mul_shift8(x, _mm256_loadu_si256((const __m256i *)(c->mult + ch)),
+                           _mm256_loadu_si256((const __m256i *)(c->rsh + ch)));
     r = _mm256_add_epi32(r, _mm256_set1_epi32(c->o.zout));
     r = _mm256_max_epi32(r, _mm256_set1_epi32(c->o.qmin));
     return _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
@@ -40,6 +45,50 @@ TL_AVX2 static inline void store16(uint8_t *y, __m256i r0, __m256i r1)
 {
     __m256i s = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
     _mm_storeu_si128((__m128i *)y, _mm_packus_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+}
+
+TL_AVX2 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
+{
+    const __m256i z1 = _mm256_set1_epi32(a->z1), z2 = _mm256_set1_epi32(a->z2), zo = _mm256_set1_epi32(a->zout);
+    const __m256i m1 = _mm256_set1_epi32(a->m1), m2 = _mm256_set1_epi32(a->m2), mo = _mm256_set1_epi32(a->mout);
+    const __m256i e1 = _mm256_set1_epi32(-a->s1), e2 = _mm256_set1_epi32(-a->s2), eo = _mm256_set1_epi32(-a->sout);
+    const __m256i lo = _mm256_set1_epi32(a->qmin), hi = _mm256_set1_epi32(a->qmax);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[2];
+        for (int h = 0; h < 2; h++) {
+            __m256i u = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x1 + i + 8 * h)));
+            __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x2 + i + 8 * h)));
+            u = _mm256_slli_epi32(_mm256_sub_epi32(u, z1), 20);
+            v = _mm256_slli_epi32(_mm256_sub_epi32(v, z2), 20);
+            __m256i s = _mm256_add_epi32(mul_shift8(u, m1, e1), mul_shift8(v, m2, e2));
+            r[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(mul_shift8(s, mo, eo), zo), lo), hi);
+        }
+        store16(y + i, r[0], r[1]);
+    }
+    if (i < n)
+        tl_q8_add_scalar(a, n - i, x1 + i, x2 + i, y + i);
+}
+
+TL_AVX2 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y)
+{
+    const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
+    const __m256 one = _mm256_set1_ps(1.0f), z = _mm256_set1_ps((float)zero), top = _mm256_set1_ps(255.0f);
+    const __m256 bottom = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
+        __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m256 d = _mm256_sub_ps(v, t);
+        t = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(d, half, _CMP_GE_OQ), one));
+        t = _mm256_sub_ps(t, _mm256_and_ps(_mm256_cmp_ps(d, mhalf, _CMP_LE_OQ), one));
+        t = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, z), bottom), top);
+        __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(_mm256_cvttps_epi32(t)),
+                                    _mm256_extracti128_si256(_mm256_cvttps_epi32(t), 1));
+        _mm_storel_epi64((__m128i *)(y + i), _mm_packus_epi16(w, w));
+    }
+    if (i < n)
+        tl_q8_quantize_row_scalar(x + i, n - i, scale, zero, y + i);
 }
 
 #define MR 4
@@ -91,8 +140,7 @@ TL_AVX2 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *
     const int npair = (c->ntap + 1) / 2;
     for (int p = p0; p < p1; p++) {
         int oy = p / g->ow, ox = p - oy * g->ow;
-        for (int t = 0; t < c->ntap; t++)
-            ptrs[t] = tl_q8_tap_ptr(c, x, oy, ox, t);
+        tl_q8_pixel_taps(c, x, oy, ox, ptrs, 1);
         ptrs[c->ntap] = c->pad;
         for (int grp = 0; grp < c->ngroups; grp++) {
             const int16_t *wg = c->wdw + (size_t)grp * npair * 32;
@@ -114,4 +162,6 @@ TL_AVX2 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *
 #else
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
+void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y) { tl_q8_quantize_row_scalar(x, n, scale, zero, y); }
 #endif

@@ -11,14 +11,10 @@
 #define TL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
 #define TL_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
-/* Fixed-point requantisation of 16 sums of channels ch..ch+15 (gemmlowp's
- * SaturatingRoundingDoublingHighMul with a positive multiplier, then the
- * rounding right shift), + zero point, clamped; 16 bytes out. */
-TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int ch)
+/* gemmlowp's SaturatingRoundingDoublingHighMul (positive multiplier m)
+ * then RoundingDivideByPOT by e, on 16 lanes; x already shifted left. */
+TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e)
 {
-    __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(c->bias + ch));
-    x = _mm512_sllv_epi32(x, _mm512_loadu_si512(c->lsh + ch));
-    __m512i m = _mm512_loadu_si512(c->mult + ch);
     __m512i neg = _mm512_srli_epi32(x, 31), a = _mm512_abs_epi32(x);
     __m512i half = _mm512_set1_epi64(1ll << 30);
     __m512i pe = _mm512_mul_epu32(a, m);
@@ -29,17 +25,64 @@ TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int 
     __m512i r = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
     __m512i sign = _mm512_srai_epi32(x, 31);
     r = _mm512_sub_epi32(_mm512_xor_si512(r, sign), sign);
-    /* rounding divide by 2^rsh */
-    __m512i e = _mm512_loadu_si512(c->rsh + ch), one = _mm512_set1_epi32(1);
+    __m512i one = _mm512_set1_epi32(1);
     __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
     __m512i rem = _mm512_and_si512(r, mask);
     __m512i thr = _mm512_add_epi32(_mm512_srli_epi32(mask, 1), _mm512_srli_epi32(r, 31));
     r = _mm512_srav_epi32(r, e);
-    r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+    return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
+}
+
+/* Requantisation of 16 sums of channels ch..ch+15, + zero point, clamped;
+ * 16 bytes out. */
+TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int ch)
+{
+    __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(c->bias + ch));
+    x = _mm512_sllv_epi32(x, _mm512_loadu_si512(c->lsh + ch));
+    __m512i r = mul_shift16(x, _mm512_loadu_si512(c->mult + ch), _mm512_loadu_si512(c->rsh + ch));
     r = _mm512_add_epi32(r, _mm512_set1_epi32(c->o.zout));
     r = _mm512_max_epi32(r, _mm512_set1_epi32(c->o.qmin));
     r = _mm512_min_epi32(r, _mm512_set1_epi32(c->o.qmax));
     return _mm512_cvtepi32_epi8(r);
+}
+
+/* TFLite's ADD on n bytes (the scalar rule in q8_misc.c), 16 at a time. */
+TL_AVX512 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
+{
+    const __m512i z1 = _mm512_set1_epi32(a->z1), z2 = _mm512_set1_epi32(a->z2), zo = _mm512_set1_epi32(a->zout);
+    const __m512i m1 = _mm512_set1_epi32(a->m1), m2 = _mm512_set1_epi32(a->m2), mo = _mm512_set1_epi32(a->mout);
+    const __m512i e1 = _mm512_set1_epi32(-a->s1), e2 = _mm512_set1_epi32(-a->s2), eo = _mm512_set1_epi32(-a->sout);
+    const __m512i lo = _mm512_set1_epi32(a->qmin), hi = _mm512_set1_epi32(a->qmax);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i u = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x1 + i)));
+        __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x2 + i)));
+        u = _mm512_slli_epi32(_mm512_sub_epi32(u, z1), 20);
+        v = _mm512_slli_epi32(_mm512_sub_epi32(v, z2), 20);
+        __m512i s = _mm512_add_epi32(mul_shift16(u, m1, e1), mul_shift16(v, m2, e2));
+        __m512i r = _mm512_add_epi32(mul_shift16(s, mo, eo), zo);
+        r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(r));
+    }
+    if (i < n)
+        tl_q8_add_scalar(a, n - i, x1 + i, x2 + i, y + i);
+}
+
+/* round(x / scale) (ties away from zero, as roundf) + zero, clamped. */
+TL_AVX512 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y)
+{
+    const __m512 s = _mm512_set1_ps(scale), half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+    const __m512 z = _mm512_set1_ps((float)zero), top = _mm512_set1_ps(255.0f), bottom = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(k, x + i), s);
+        __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 d = _mm512_sub_ps(v, t);
+        t = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(d, half, _CMP_GE_OQ), t, one);
+        t = _mm512_mask_sub_ps(t, _mm512_cmp_ps_mask(d, _mm512_sub_ps(bottom, half), _CMP_LE_OQ), t, one);
+        t = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(t, z), bottom), top);
+        _mm_mask_storeu_epi8(y + i, k, _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(t)));
+    }
 }
 
 TL_AVX512 static inline __m512i dot_bw(__m512i acc, __m512i b, __m512i w)
@@ -128,8 +171,7 @@ TL_AVX512 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8
     const int npair = (c->ntap + 1) / 2;
     for (int p = p0; p < p1; p++) {
         int oy = p / g->ow, ox = p - oy * g->ow;
-        for (int t = 0; t < c->ntap; t++)
-            ptrs[t] = tl_q8_tap_ptr(c, x, oy, ox, t);
+        tl_q8_pixel_taps(c, x, oy, ox, ptrs, 1);
         ptrs[c->ntap] = c->pad;
         for (int grp = 0; grp < c->ngroups; grp++) {
             const int16_t *wg = c->wdw + (size_t)grp * npair * 32;
@@ -150,4 +192,6 @@ TL_AVX512 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
+void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y) { (void)x; (void)n; (void)scale; (void)zero; (void)y; }
 #endif

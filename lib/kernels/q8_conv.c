@@ -58,8 +58,11 @@ void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int m
     const tl_conv_geom *g = &c->g;
     int oy = p0 / g->ow, ox = p0 - oy * g->ow;
     for (int i = 0; i < mr; i++) {
-        for (int t = 0; t < c->ntap; t++)
-            ptrs[t * mr + i] = i < n ? tl_q8_tap_ptr(c, x, oy, ox, t) : c->pad;
+        if (i < n)
+            tl_q8_pixel_taps(c, x, oy, ox, ptrs + i, mr);
+        else
+            for (int t = 0; t < c->ntap; t++)
+                ptrs[t * mr + i] = c->pad;
         if (++ox == g->ow) {
             ox = 0;
             oy++;
@@ -99,8 +102,7 @@ static void dw_rows_scalar(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, in
     int npair = (c->ntap + 1) / 2;
     for (int p = p0; p < p1; p++) {
         int oy = p / g->ow, ox = p - oy * g->ow;
-        for (int t = 0; t < c->ntap; t++)
-            ptrs[t] = tl_q8_tap_ptr(c, x, oy, ox, t);
+        tl_q8_pixel_taps(c, x, oy, ox, ptrs, 1);
         ptrs[c->ntap] = c->pad;
         for (int grp = 0; grp < c->ngroups; grp++) {
             const int16_t *wg = c->wdw + (size_t)grp * npair * 32;
@@ -259,6 +261,8 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
         return NULL;
     }
     memset(c->pad, o->zin, (size_t)cs_in + 64);
+    for (int t = 0; t < c->ntap; t++)
+        c->tap_off[t] = ((ptrdiff_t)(t / g->kw) * g->dil_h * g->w + (t % g->kw) * g->dil_w) * cs_in;
     int per_out = dw ? c->ntap : g->cin * c->ntap;
     for (int ch = 0; ch < g->cout; ch++) {
         int64_t sum = 0;

@@ -28,6 +28,7 @@ struct tl_q8_conv {
     int32_t *mult, *lsh, *rsh;
     tl_q8_out o;
     uint8_t *pad;       /* cs_in bytes of the input zero point: padding reads here */
+    ptrdiff_t tap_off[Q8_MAX_TAPS]; /* bytes from a pixel's first tap to each tap */
     tl_q8_rows_fn rows;
 };
 
@@ -40,6 +41,22 @@ static inline const uint8_t *tl_q8_tap_ptr(const tl_q8_conv *c, const uint8_t *x
     if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
         return c->pad;
     return x + ((size_t)iy * g->w + ix) * c->cs_in;
+}
+
+/* All taps of output pixel (oy, ox): pointers into x, or the padding row. */
+static inline void tl_q8_pixel_taps(const tl_q8_conv *c, const uint8_t *x, int oy, int ox, const uint8_t **ptrs,
+                                    int stride)
+{
+    const tl_conv_geom *g = &c->g;
+    int iy = oy * g->stride_h - g->pad_t, ix = ox * g->stride_w - g->pad_l;
+    if (iy >= 0 && ix >= 0 && iy + (g->kh - 1) * g->dil_h < g->h && ix + (g->kw - 1) * g->dil_w < g->w) {
+        const uint8_t *base = x + ((size_t)iy * g->w + ix) * c->cs_in;
+        for (int t = 0; t < c->ntap; t++)
+            ptrs[t * stride] = base + c->tap_off[t];
+        return;
+    }
+    for (int t = 0; t < c->ntap; t++)
+        ptrs[t * stride] = tl_q8_tap_ptr(c, x, oy, ox, t);
 }
 
 /* Tap pointers of pixels p0..p0+n-1 (n <= mr), tap-major: ptrs[t * mr + i];
@@ -63,6 +80,13 @@ static inline uint8_t tl_q8_requant1(const tl_q8_conv *c, int32_t acc, int ch)
     return (uint8_t)(v < c->o.qmin ? c->o.qmin : v > c->o.qmax ? c->o.qmax : v);
 }
 
+/* TFLite's ADD and the float -> uint8 rounding on plain rows of n values. */
+void tl_q8_add_scalar(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y);
+void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y);
+void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y);
+void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uint8_t *y);
+void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y);
+void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);

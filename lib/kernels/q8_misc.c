@@ -1,6 +1,6 @@
 /* int8 element-wise and pooling kernels: TFLite's ADD, max pooling,
  * channel sums for the global average, and the float <-> uint8 edges. */
-#include "quant.h"
+#include "q8_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -20,20 +20,36 @@ void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double s
     a->qmax = qmax;
 }
 
+void tl_q8_add_scalar(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t i1 = (int32_t)((uint32_t)(x1[i] - a->z1) << 20), i2 = (int32_t)((uint32_t)(x2[i] - a->z2) << 20);
+        int32_t sum = tl_q8_mul(i1, a->m1, a->s1) + tl_q8_mul(i2, a->m2, a->s2);
+        int32_t r = tl_q8_mul(sum, a->mout, a->sout) + a->zout;
+        y[i] = (uint8_t)(r < a->qmin ? a->qmin : r > a->qmax ? a->qmax : r);
+    }
+}
+
+/* The padding channels hold each input's zero point, so they sum to the
+ * output's: the whole buffer is one run of bytes. */
 void tl_q8_add_forward(const tl_q8_add *a, int c, int cs, size_t n, const uint8_t *x1, const uint8_t *x2,
                        uint8_t *y)
 {
-    for (size_t p = 0; p < n; p++) {
-        const uint8_t *u = x1 + p * cs, *v = x2 + p * cs;
-        uint8_t *o = y + p * cs;
-        for (int ch = 0; ch < c; ch++) {
-            int32_t i1 = (u[ch] - a->z1) * (1 << 20), i2 = (v[ch] - a->z2) * (1 << 20);
-            int32_t sum = tl_q8_mul(i1, a->m1, a->s1) + tl_q8_mul(i2, a->m2, a->s2);
-            int32_t r = tl_q8_mul(sum, a->mout, a->sout) + a->zout;
-            o[ch] = (uint8_t)(r < a->qmin ? a->qmin : r > a->qmax ? a->qmax : r);
-        }
-        memset(o + c, a->zout, (size_t)(cs - c));
+    (void)c;
+    size_t len = n * (size_t)cs;
+    int level = tl_simd_level();
+#if defined(__x86_64__)
+    if (level >= TL_SIMD_AVX512) {
+        tl_q8_add_avx512(a, len, x1, x2, y);
+        return;
     }
+    if (level == TL_SIMD_AVX2) {
+        tl_q8_add_avx2(a, len, x1, x2, y);
+        return;
+    }
+#endif
+    (void)level;
+    tl_q8_add_scalar(a, len, x1, x2, y);
 }
 
 void tl_q8_maxpool(const tl_pool_geom *g, int cs, const uint8_t *x, uint8_t *y)
@@ -66,15 +82,44 @@ void tl_q8_channel_sums(int c, int cs, int hw, const uint8_t *x, int32_t *sums)
             sums[ch] += x[(size_t)p * cs + ch];
 }
 
+void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uint8_t *y)
+{
+    for (int i = 0; i < n; i++) {
+        float v = roundf(x[i] / scale) + (float)zero;
+        y[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+/* Channel rows of 64 pixels are quantised (vectorised along the pixels),
+ * then transposed into the pixels' channel vectors. */
 void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, int cs, uint8_t *y)
 {
-    for (int p = 0; p < hw; p++) {
-        uint8_t *o = y + (size_t)p * cs;
-        for (int ch = 0; ch < c; ch++) {
-            float v = roundf(x[(size_t)ch * hw + p] / scale) + (float)zero;
-            o[ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    enum { P = 64, C = 32 };
+    uint8_t tmp[C][P];
+    int level = tl_simd_level();
+    void (*row)(const float *, int, float, int, uint8_t *) = tl_q8_quantize_row_scalar;
+#if defined(__x86_64__)
+    if (level >= TL_SIMD_AVX512)
+        row = tl_q8_quantize_row_avx512;
+    else if (level == TL_SIMD_AVX2)
+        row = tl_q8_quantize_row_avx2;
+#endif
+    (void)level;
+    for (int p0 = 0; p0 < hw; p0 += P) {
+        int np = hw - p0 < P ? hw - p0 : P;
+        for (int c0 = 0; c0 < c; c0 += C) {
+            int nc = c - c0 < C ? c - c0 : C;
+            for (int k = 0; k < nc; k++)
+                row(x + (size_t)(c0 + k) * hw + p0, np, scale, zero, tmp[k]);
+            for (int i = 0; i < np; i++) {
+                uint8_t *o = y + (size_t)(p0 + i) * cs + c0;
+                for (int k = 0; k < nc; k++)
+                    o[k] = tmp[k][i];
+            }
         }
-        memset(o + c, zero, (size_t)(cs - c));
+        if (cs > c)
+            for (int i = 0; i < np; i++)
+                memset(y + (size_t)(p0 + i) * cs + c, zero, (size_t)(cs - c));
     }
 }
 

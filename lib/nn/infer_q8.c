@@ -13,6 +13,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,14 @@ struct tl_q8_infer {
     int *outputs, *out_buf, noutputs;
     worker *workers;
     int nworkers;
+    /* The classifier (float linear layers and activations at the end) runs
+     * on TAIL rows at once, so its weights are read once per batch. */
+    int tail;            /* first step of the tail; nsteps when none */
+    size_t *tail_off;    /* per buffer: floats into tail_buf, or SIZE_MAX */
+    float *tail_buf;
 };
+
+#define TAIL 32
 
 static int stride_of(int c) { return c <= 4 ? 4 : tl_q8_stride(c); }
 
@@ -523,6 +531,8 @@ static int prune_and_place(tl_q8_infer *q, tl_err *e)
     return 0;
 }
 
+static int find_tail(tl_q8_infer *q, tl_err *e);
+
 void tl_q8_infer_free(tl_q8_infer *q)
 {
     if (!q)
@@ -550,6 +560,8 @@ void tl_q8_infer_free(tl_q8_infer *q)
     free(q->off);
     free(q->outputs);
     free(q->out_buf);
+    free(q->tail_off);
+    tl_free(q->tail_buf);
     free(q);
 }
 
@@ -619,7 +631,7 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
         if ((q->out_buf[k] = ensure_f(q, v, e)) < 0)
             goto fail;
     }
-    if (prune_and_place(q, e))
+    if (prune_and_place(q, e) || find_tail(q, e))
         goto fail;
     for (int w = 0; w < q->nworkers; w++) {
         q->workers[w].arena = tl_alloc_array(q->arena_bytes, 1);
@@ -633,6 +645,43 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
 fail:
     tl_q8_infer_free(q);
     return NULL;
+}
+
+/* The tail: the kept steps at the end that are float linear layers or
+ * activations, starting with a linear layer, reading only each other and
+ * the value just before them. */
+static int find_tail(tl_q8_infer *q, tl_err *e)
+{
+    q->tail = q->nsteps;
+    q->tail_off = malloc((size_t)q->nbufs * sizeof *q->tail_off);
+    if (!q->tail_off)
+        return tl_fail(e, "out of memory");
+    for (int b = 0; b < q->nbufs; b++)
+        q->tail_off[b] = SIZE_MAX;
+    int t = q->nsteps;
+    while (t > 0 && (!q->steps[t - 1].keep || q->steps[t - 1].kind == S_FLINEAR || q->steps[t - 1].kind == S_FACT))
+        t--;
+    while (t < q->nsteps && (!q->steps[t].keep || q->steps[t].kind != S_FLINEAR))
+        t++;
+    if (t >= q->nsteps)
+        return 0;
+    int first_in = q->steps[t].in[0];
+    size_t off = 0;
+    q->tail_off[first_in] = off;
+    off += (size_t)TAIL * (q->bufs[first_in].bytes / sizeof(float));
+    for (int s = t; s < q->nsteps; s++) {
+        if (!q->steps[s].keep)
+            continue;
+        if (q->tail_off[q->steps[s].in[0]] == SIZE_MAX)
+            return 0; /* reads something else: no tail */
+        q->tail_off[q->steps[s].out] = off;
+        off += (size_t)TAIL * (q->bufs[q->steps[s].out].bytes / sizeof(float));
+    }
+    q->tail_buf = tl_alloc_array(off, sizeof(float));
+    if (!q->tail_buf)
+        return tl_fail(e, "out of memory for the classifier's batch");
+    q->tail = t;
+    return 0;
 }
 
 size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q) { return q->arena_bytes; }
@@ -738,7 +787,11 @@ typedef struct {
     tl_q8_infer *q;
     const float *input;
     float *const *out;
+    int64_t first;     /* the chunk's first image */
+    int rows;
 } run_ctx;
+
+static size_t floats_of(const tl_q8_infer *q, int b) { return q->bufs[b].bytes / sizeof(float); }
 
 static void run_images(void *ctx, int64_t begin, int64_t end, int w)
 {
@@ -746,22 +799,80 @@ static void run_images(void *ctx, int64_t begin, int64_t end, int w)
     tl_q8_infer *q = rc->q;
     worker *wk = &q->workers[w];
     size_t in_len = (size_t)q->m->in_c * q->m->in_h * q->m->in_w;
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t r = begin; r < end; r++) {
+        int64_t i = rc->first + r;
         const float *image = rc->input + (size_t)i * in_len;
-        for (int s = 0; s < q->nsteps; s++)
+        for (int s = 0; s < q->tail; s++)
             if (q->steps[s].keep)
                 run_step(q, wk, &q->steps[s], image);
+        if (q->tail < q->nsteps) {
+            int b = q->steps[q->tail].in[0];
+            memcpy(q->tail_buf + q->tail_off[b] + (size_t)r * floats_of(q, b), bptr(q, wk, image, b),
+                   floats_of(q, b) * sizeof(float));
+        }
         for (int k = 0; k < q->noutputs; k++) {
-            size_t len = (size_t)tl_node_size(&q->m->nodes[q->bufs[q->out_buf[k]].value]);
-            memcpy(rc->out[k] + (size_t)i * len, bptr(q, wk, image, q->out_buf[k]), len * sizeof(float));
+            int b = q->out_buf[k];
+            if (q->tail_off[b] != SIZE_MAX && b != q->steps[q->tail].in[0])
+                continue;
+            memcpy(rc->out[k] + (size_t)i * floats_of(q, b), bptr(q, wk, image, b), floats_of(q, b) * sizeof(float));
         }
     }
+}
+
+/* Share `part` of the tail's columns. */
+static void run_tail(void *ctx, int64_t begin, int64_t end, int w)
+{
+    run_ctx *rc = ctx;
+    tl_q8_infer *q = rc->q;
+    const tl_model *m = q->m;
+    for (int64_t part = begin; part < end; part++)
+        for (int s = q->tail; s < q->nsteps; s++) {
+            const step *st = &q->steps[s];
+            if (!st->keep)
+                continue;
+            const tl_node *n = &m->nodes[st->node];
+            int in = (int)floats_of(q, st->in[0]), out = n->c;
+            const float *x = q->tail_buf + q->tail_off[st->in[0]];
+            float *y = q->tail_buf + q->tail_off[st->out];
+            /* columns in blocks of 32, the same cut for any number of parts */
+            int units = (out + 31) / 32, c0 = (int)(units * part / 2) * 32, c1 = (int)(units * (part + 1) / 2) * 32;
+            c1 = c1 < out ? c1 : out;
+            if (c0 >= c1)
+                continue;
+            if (st->kind == S_FLINEAR) {
+                const float *wt = m->params[n->weight].data, *b = n->bias >= 0 ? m->params[n->bias].data : NULL;
+                tl_sgemm(q->workers[w].kws, 0, 1, rc->rows, c1 - c0, in, 1.0f, x, in, wt + (size_t)c0 * in, in, 0.0f,
+                         y + c0, out);
+                if (b)
+                    for (int r = 0; r < rc->rows; r++)
+                        for (int j = c0; j < c1; j++)
+                            y[(size_t)r * out + j] += b[j];
+            } else {
+                for (int r = 0; r < rc->rows; r++) {
+                    memcpy(y + (size_t)r * out + c0, x + (size_t)r * out + c0, (size_t)(c1 - c0) * sizeof(float));
+                    tl_activation(st->act, y + (size_t)r * out + c0, (size_t)(c1 - c0));
+                }
+            }
+        }
 }
 
 void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out)
 {
     if (pool && tl_pool_size(pool) > q->nworkers)
         pool = NULL;
-    run_ctx rc = {q, input, out};
-    tl_parallel_for(pool, nimg, 1, run_images, &rc);
+    int chunk = q->tail < q->nsteps ? TAIL : (nimg > 0 ? nimg : 1);
+    for (int first = 0; first < nimg; first += chunk) {
+        run_ctx rc = {q, input, out, first, nimg - first < chunk ? nimg - first : chunk};
+        tl_parallel_for(pool, rc.rows, 1, run_images, &rc);
+        if (q->tail < q->nsteps) {
+            tl_parallel_for(pool, 2, 1, run_tail, &rc);
+            for (int k = 0; k < q->noutputs; k++) {
+                int b = q->out_buf[k];
+                if (q->tail_off[b] == SIZE_MAX || b == q->steps[q->tail].in[0])
+                    continue;
+                memcpy(out[k] + (size_t)first * floats_of(q, b), q->tail_buf + q->tail_off[b],
+                       (size_t)rc.rows * floats_of(q, b) * sizeof(float));
+            }
+        }
+    }
 }

@@ -167,9 +167,26 @@ static void test_add(void)
     enum { C = 20, CS = 32, N = 9 };
     uint8_t x1[N * CS], x2[N * CS], y[N * CS];
     for (int i = 0; i < N * CS; i++) {
-        x1[i] = (uint8_t)rnd();
-        x2[i] = (uint8_t)rnd();
+        x1[i] = i % CS < C ? (uint8_t)rnd() : 120; /* padding channels hold the zero points */
+        x2[i] = i % CS < C ? (uint8_t)rnd() : 7;
     }
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    uint8_t yp[4][N * CS];
+    int np = 0;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_q8_add_forward(&a, C, CS, N, x1, x2, yp[np++]);
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    for (int k = 1; k < np; k++)
+        CHECK_MSG(!memcmp(yp[0], yp[k], sizeof yp[0]), "ADD: path %d differs from scalar", k);
     tl_q8_add_forward(&a, C, CS, N, x1, x2, y);
     int worst = 0;
     for (int p = 0; p < N; p++)
@@ -217,6 +234,39 @@ static void test_pool_edges(void)
     for (int i = 0; i < 30; i++)
         f[i] = (float)((int)(rnd() % 2000) - 1000) / 500.0f;
     tl_q8_quantize_chw(3, 10, f, 0.01f, 128, 16, q);
+    /* every path rounds as roundf does, ties away from zero included */
+    enum { QC = 37, QHW = 150 };
+    static float fx[QC * QHW];
+    static uint8_t qp[4][QHW * 48];
+    for (int i = 0; i < QC * QHW; i++)
+        fx[i] = (float)((int)(rnd() % 4001) - 2000) / 8.0f * 0.01f; /* many exact halves */
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    int np = 0;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_q8_quantize_chw(QC, QHW, fx, 0.01f, 100, 48, qp[np++]);
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    int same = 1, right = 1;
+    for (int k = 1; k < np; k++)
+        same &= !memcmp(qp[0], qp[k], sizeof qp[0]);
+    for (int p = 0; p < QHW; p++)
+        for (int ch = 0; ch < 48; ch++) {
+            int want = 100;
+            if (ch < QC) {
+                float v = roundf(fx[ch * QHW + p] / 0.01f) + 100;
+                want = v < 0 ? 0 : v > 255 ? 255 : (int)v;
+            }
+            right &= qp[0][p * 48 + ch] == want;
+        }
+    CHECK(same && right);
     tl_q8_dequantize_chw(3, 10, 16, q, 0.01f, 128, back);
     int close = 1;
     for (int i = 0; i < 30; i++)
