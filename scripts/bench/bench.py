@@ -19,8 +19,12 @@ TUNED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 INFER_MODELS = ["mobilenet_v2", "efficientnet_b0", "resnet18", "resnet50", "vgg16", "vit_b_16"]
 TRAIN_MODELS = ["mobilenet_v2", "resnet18"]
 EXTRACT_MODELS = ["mobilenet_v2", "resnet18"]
-PEER_ORDER = ["onnxruntime", "pytorch", "pytorch-tuned", "darknet"]
-JOBS = {"infer": "infer", "train_full": "train-full", "train_frozen": "train-frozen"}
+PEER_ORDER = ["onnxruntime", "pytorch", "pytorch-tuned", "darknet", "tl-fp32", "pytorch-int8"]
+JOBS = {"infer": "infer", "infer_int8": "infer", "train_full": "train-full", "train_frozen": "train-frozen"}
+# int8 inference (rows <model>_infer_int8_b32): tl's int8 checkpoint (made by
+# run.sh with tl-quantize) against ONNX Runtime's FP32, tl's own FP32 and
+# PyTorch's quantised torchvision model.
+INT8_MODELS = ["mobilenet_v2", "resnet18", "resnet50"]
 
 
 def log(msg):
@@ -61,7 +65,7 @@ class Bench:
         t = str(self.threads)
         env.update(OMP_NUM_THREADS=t, OPENBLAS_NUM_THREADS=t, MKL_NUM_THREADS=t)
         env.pop("GLIBC_TUNABLES", None)
-        if runner == "pytorch-tuned":
+        if runner in ("pytorch-tuned", "pytorch-int8"):
             env["GLIBC_TUNABLES"] = TUNED
         # PEERS.md: ViT's GEMMs get torch's OpenMP threads and OpenBLAS's own
         # threads competing; one OpenBLAS thread is much faster.
@@ -80,6 +84,18 @@ class Bench:
         if runner == "tl" and job == "extract":
             return [os.path.join(self.root, "bin", "tl-extract"), "-q", "-m", st, "-j", t, "-b", "32", "-f", "npy",
                     "-o", os.path.join(self.work, "tl-features.npy"), "-"], n, cap
+        if job == "infer_int8":
+            w, n, cap = self.budget("infer", batch)
+            if runner == "tl":
+                st = os.path.join(self.models, arch + "_int8.safetensors")
+                if not os.path.exists(st):
+                    raise RuntimeError("no int8 checkpoint (run.sh makes it with tl-quantize)")
+            elif runner == "tl-fp32":
+                runner = "tl"
+            elif runner == "pytorch-int8":
+                return ["/usr/bin/python3", os.path.join(here, "torch_bench.py"), "infer-int8", arch, str(batch),
+                        "--weights", pt, "--threads", t, "--iters", str(n), "--warmup", str(w), "--max-seconds",
+                        str(cap)], 1, 0
         if runner == "tl":
             cmd = [os.path.join(self.root, "build", "tests", "tl-bench"), JOBS[job], arch, str(batch), "--threads", t,
                    "--iters", str(n), "--warmup", str(w), "--max-seconds", str(cap)]
@@ -138,6 +154,10 @@ class Bench:
         for b in (1, 32):
             for m in self.infer_models:
                 out.append(("%s_infer_b%d" % (m, b), "infer", m, b, ["tl", "onnxruntime", "pytorch", "pytorch-tuned"]))
+        for m in self.infer_models:
+            if m in INT8_MODELS:
+                out.append(("%s_infer_int8_b32" % m, "infer_int8", m, 32,
+                            ["tl", "tl-fp32", "onnxruntime", "pytorch-int8"]))
         for job in ("train_full", "train_frozen"):
             for m in self.train_models:
                 out.append(("%s_%s_b32" % (m, job), job, m, 32, ["tl", "pytorch", "pytorch-tuned"]))
@@ -177,7 +197,8 @@ class Bench:
     def run_cases(self, cases):
         for i, (case, job, arch, batch, runners) in enumerate(cases):
             for runner in runners:
-                if runner != "tl" and runner not in self.peers:
+                if runner != "tl" and runner != "tl-fp32" and runner not in self.peers and not (
+                        runner == "pytorch-int8" and "pytorch-tuned" in self.peers):
                     continue
                 if job == "extract" and not os.path.exists(os.path.join(self.work, "hymenoptera.txt")):
                     continue
@@ -259,7 +280,11 @@ class Bench:
             "peers": {"onnxruntime": "onnxruntime-node 1.30.0, intraOpNumThreads=%d, interOpNumThreads=1, "
                                      "graphOptimizationLevel=all" % self.threads,
                       "pytorch": "PyTorch %s (Debian), glibc malloc defaults" % self.torch_version(),
-                      "pytorch-tuned": "the same with GLIBC_TUNABLES=" + TUNED},
+                      "pytorch-tuned": "the same with GLIBC_TUNABLES=" + TUNED,
+                      "tl-fp32": "tl's own float engine on the same model (int8 rows)",
+                      "pytorch-int8": "torchvision.models.quantization with the same weights, fused, calibrated, "
+                                      "converted; x86 backend fbgemm if the build has it, else onednn (Debian's "
+                                      "1.13 has no fbgemm); GLIBC_TUNABLES as pytorch-tuned"},
             "notes": ["ratio > 1 means tl is better: images_per_s tl/peer, peak_rss_mb peer/tl",
                       "each figure is the median of several runs of one process per case; random-weight "
                       "torchvision models (seed 1234) exported once to ONNX, safetensors and a state_dict",
@@ -270,6 +295,9 @@ class Bench:
                       "network to the pooled features; PyTorch with a DataLoader of 2 workers (its memory adds "
                       "the largest worker's peak)",
                       "GFLOPS count 2 FLOPs per multiply-add; training: forward + 2x the trainable part's forward",
+                      "infer_int8: tl's int8 checkpoint (tl-quantize, MSE calibration on 32 hymenoptera images, "
+                      "first conv and classifier in float); the onnxruntime and tl-fp32 columns are FP32 runs of "
+                      "the same float model, interleaved with it",
                       "PyTorch runs vit_b_16 with OPENBLAS_NUM_THREADS=1 (its OpenMP and OpenBLAS threads compete otherwise, see PEERS.md)"],
             "errors": [{"case": c, "runner": k, "error": r["error"]} for c in order for k, r in by[c].items()
                        if "error" in r],

@@ -24,7 +24,7 @@ say() { echo "bench: $*" >&2; }
 
 # The drivers (tests/tools) and the tools; the Makefile's `bench` rule has
 # built them already when run through make.
-make -s bin/tl-extract build/tests/tl-bench build/tests/tl-fmaprobe
+make -s bin/tl-extract bin/tl-quantize build/tests/tl-bench build/tests/tl-fmaprobe
 
 peers=${BENCH_PEERS:-onnxruntime,pytorch,pytorch-tuned}
 
@@ -78,6 +78,19 @@ if [ -d "$shared/datasets/hymenoptera" ]; then
 else
     say "$shared/datasets/hymenoptera not found: skipping the end-to-end extraction"
     rm -f "$work/hymenoptera.txt"
+fi
+
+# int8 checkpoints of the float models for the <model>_infer_int8_b32 rows,
+# calibrated on 32 hymenoptera images (any images do for speed).
+if [ -f "$work/hymenoptera.txt" ]; then
+    awk 'NR % 12 == 1' "$work/hymenoptera.txt" | head -n 32 >"$work/calibration.txt"
+    for m in $(echo "$models" | tr , ' '); do
+        case $m in mobilenet_v2|resnet18|resnet50) ;; *) continue ;; esac
+        [ -f "$work/models/$m.safetensors" ] && [ ! -f "$work/models/${m}_int8.safetensors" ] || continue
+        say "quantising $m to int8"
+        bin/tl-quantize -q -m "$work/models/$m.safetensors" --calibrate "$work/calibration.txt" \
+            -o "$work/models/${m}_int8.safetensors" || say "tl-quantize failed for $m"
+    done
 fi
 
 BENCH_MODELS=$models exec $py scripts/bench/bench.py --root "$root" --work "$work" --peers "$peers"

@@ -7,7 +7,12 @@ usage: torch_bench.py MODE ARCH BATCH --weights FILE.pt [--threads T]
                       [--iters N] [--warmup W] [--max-seconds S]
        torch_bench.py extract ARCH BATCH --weights FILE.pt --list PATHS.txt
                       [--workers 2] [--iters N]
-MODE: infer | train-full | train-frozen | extract.
+MODE: infer | infer-int8 | train-full | train-frozen | extract.
+
+infer-int8 is torchvision's quantizable model (torchvision.models.quantization)
+with the same float weights, fused, calibrated on two random batches and
+converted with PyTorch's x86 int8 backend: fbgemm where the build has it,
+else onednn (Debian's PyTorch 1.13 has no fbgemm).
 
 train-frozen freezes the same modules as tl-bench (everything up to and
 including FREEZE_UNTIL below) and keeps their batch norms on running
@@ -114,7 +119,7 @@ def extract_run(model, paths, batch, workers):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["infer", "train-full", "train-frozen", "extract"])
+    ap.add_argument("mode", choices=["infer", "infer-int8", "train-full", "train-frozen", "extract"])
     ap.add_argument("arch")
     ap.add_argument("batch", type=int)
     ap.add_argument("--weights", required=True)
@@ -131,6 +136,23 @@ def main():
     model.load_state_dict(torch.load(a.weights), strict=False)
     macs = count_macs(model)
     extra = {}
+    if a.mode == "infer-int8":
+        engines = torch.backends.quantized.supported_engines
+        engine = "fbgemm" if "fbgemm" in engines else "onednn" if "onednn" in engines else None
+        if engine is None:
+            sys.exit("no x86 int8 backend in this PyTorch (%s)" % engines)
+        torch.backends.quantized.engine = engine
+        model = getattr(torchvision.models.quantization, a.arch)(weights=None, quantize=False)
+        model.load_state_dict(torch.load(a.weights), strict=False)
+        model.eval()
+        model.fuse_model()
+        model.qconfig = torch.ao.quantization.get_default_qconfig(engine)
+        torch.ao.quantization.prepare(model, inplace=True)
+        with torch.no_grad():
+            for _ in range(2):
+                model(torch.randn(8, 3, 224, 224))
+        torch.ao.quantization.convert(model, inplace=True)
+        extra["engine"] = engine
     runs = []
     if a.mode == "extract":
         model.eval()
@@ -154,7 +176,7 @@ def main():
         torch.manual_seed(1)
         x = torch.randn(a.batch, 3, 224, 224)
         y = torch.randint(0, 1000, (a.batch,))
-        if a.mode == "infer":
+        if a.mode in ("infer", "infer-int8"):
             model.eval()
             step_fn = None
             flops = 2.0 * macs
