@@ -8,16 +8,27 @@ for the loss and the first and last layers, 10 x tol for inner layers (ReLU
 kinks), or within 3x PyTorch's own float32 error where conditioning puts
 that out of float32's reach. Batches are drawn away from max-pool ties.
 
+Piecewise-linear activations get the same treatment as max-pool ties:
+the bias feeding each ReLU, ReLU6, hard-swish and hard-sigmoid is shifted,
+per channel and by the least amount that does it, so that no input on the
+batch lies within 1e-5 (of the layer's largest value) of a kink. Without
+this the comparison is a lottery: of the ~8 million ReLU6 inputs of
+MobileNetV2 at 64x64 x16, dozens lie within float32 rounding of a kink,
+and which side a run's rounding puts one on decides a first-layer
+gradient's error (measured over 10 random networks: 0.0008 to 0.019 for
+PyTorch float32 and for every tl SIMD path alike, scalar included). Away
+from kinks the error measures arithmetic.
+
 usage: train_step_parity.py --tools DIR --work DIR --arch ARCH [--size S]
-       [--opt sgd|adamw] [--steps K] [--smoothing S] [--wd W] [--batch N]
-       [--freeze-until LAYER] [--loss softmax|weighted|multilabel]
+       [--opt sgd|adamw|sgd,adamw] [--steps K] [--smoothing S] [--wd W] [--batch N]
+       [--freeze-until LAYER] [--seed S] [--loss softmax|weighted|multilabel]
 
 --loss weighted: per-class weights on the cross-entropy, the batch loss
 (1/n) sum_b w[y_b] CE_b (tl's weighted mean over n); multilabel: random 0/1
 targets and positive weights, binary cross-entropy with logits averaged
 over the n x k outputs (no label smoothing).
 """
-import argparse, json, os, struct, subprocess, sys
+import argparse, copy, json, os, struct, subprocess, sys
 
 import numpy as np
 import torch
@@ -55,8 +66,8 @@ def build(arch, classes):
 
 def max_pool_margin(model, x):
     """Smallest gap between the two largest values of any max-pool window,
-    relative to the largest value, over the model's forward pass (float64)."""
-    import copy
+    relative to the largest value, over the model's forward pass (float64);
+    windows of zeros (ReLU outputs) do not count."""
     import torch.nn.functional as F
     margins = [1.0]
 
@@ -75,7 +86,8 @@ def max_pool_margin(model, x):
         cols = F.unfold(v.reshape(n * c, 1, h, w), k, stride=s)
         top = cols.topk(2, dim=1).values
         gap = (top[:, 0] - top[:, 1]) / (top[:, 0].abs().max() + 1e-30)
-        margins.append(float(gap[torch.isfinite(gap)].min()) if torch.isfinite(gap).any() else 1.0)
+        keep = torch.isfinite(gap) & ((top[:, 0] != 0) | (top[:, 1] != 0))
+        margins.append(float(gap[keep].min()) if keep.any() else 1.0)
 
     m = copy.deepcopy(model).double().train()
     hooks = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, nn.MaxPool2d)]
@@ -86,6 +98,95 @@ def max_pool_margin(model, x):
     return min(margins)
 
 
+def kinks_of(mod):
+    """Inputs at which a piecewise-linear activation's derivative jumps."""
+    if isinstance(mod, nn.Hardtanh):  # ReLU6 is a Hardtanh
+        return (float(mod.min_val), float(mod.max_val))
+    if isinstance(mod, nn.ReLU):
+        return (0.0,)
+    if isinstance(mod, (nn.Hardswish, nn.Hardsigmoid)):
+        return (-3.0, 3.0)
+    return None
+
+
+def least_shift(v, kinks, need):
+    """The shift s of smallest |s| such that every v + s lies at least need
+    away from every kink: s must avoid (k - v_i - need, k - v_i + need)."""
+    centres = torch.cat([k - v for k in kinks])
+    # a chain of overlapping intervals holding 0 reaches at most 2 need per centre
+    centres = centres[centres.abs() <= need * (2 * len(centres) + 2)].sort().values
+    lo = hi = None
+    for c in centres.tolist():  # merge the forbidden intervals, find the one holding 0
+        if hi is not None and c - need <= hi:
+            hi = c + need
+            continue
+        if lo is not None and lo < 0 < hi:
+            break
+        lo, hi = c - need, c + need
+    if lo is None or not (lo < 0 < hi):
+        return 0.0
+    return lo - 0.01 * need if -lo < hi else hi + 0.01 * need
+
+
+def clear_kinks(model, x, margin=1e-5):
+    """Shifts, in place, the bias feeding each piecewise-linear activation so
+    that on batch x (training mode, float64) no input lies within margin x
+    the layer's largest |input| of a kink; returns the smallest such margin
+    left anywhere (an activation fed by no bias keeps what it has)."""
+    m = copy.deepcopy(model).double().train()
+    owner = {id(mod): name for name, mod in m.named_modules()}
+    producer, shifts = {}, {}
+
+    def record(mod, inp, out):
+        bias = getattr(mod, "bias", None)
+        if isinstance(out, torch.Tensor) and isinstance(bias, torch.Tensor) and bias.ndim == 1 and \
+                out.ndim >= 2 and out.shape[1] == bias.shape[0]:
+            producer[out.data_ptr()] = owner[id(mod)]
+
+    def clear(mod, inp):
+        v, kinks = inp[0], kinks_of(mod)
+        name = producer.get(v.data_ptr())
+        if name is None:
+            return
+        need = margin * float(v.abs().max())
+        per_channel = v.detach().transpose(0, 1).reshape(v.shape[1], -1)
+        s = torch.tensor([least_shift(per_channel[c], kinks, need) for c in range(v.shape[1])], dtype=v.dtype)
+        with torch.no_grad():
+            v += s.reshape([1, -1] + [1] * (v.ndim - 2))
+        shifts[name] = shifts.get(name, 0) + s
+
+    hooks = [mod.register_forward_hook(record) for mod in m.modules()]
+    hooks += [mod.register_forward_pre_hook(clear) for mod in m.modules() if kinks_of(mod)]
+    with torch.no_grad():
+        m(x.double())
+    for h in hooks:
+        h.remove()
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, s in shifts.items():
+            modules[name].bias += s.to(modules[name].bias.dtype)
+    return kink_margin(model, x)
+
+
+def kink_margin(model, x):
+    """Smallest distance of any piecewise-linear activation's input to a
+    kink, relative to that layer's largest |input| (float64, training mode)."""
+    m = copy.deepcopy(model).double().train()
+    found = [1.0]
+
+    def hook(mod, inp):
+        v = inp[0].detach()
+        d = torch.stack([(v - k).abs() for k in kinks_of(mod)]).min()
+        found.append(float(d / v.abs().max().clamp_min(1e-300)))
+
+    hooks = [mod.register_forward_pre_hook(hook) for mod in m.modules() if kinks_of(mod)]
+    with torch.no_grad():
+        m(x.double())
+    for h in hooks:
+        h.remove()
+    return min(found)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tools", required=True)
@@ -94,7 +195,7 @@ def main():
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--classes", type=int, default=5)
-    ap.add_argument("--opt", default="sgd")
+    ap.add_argument("--opt", default="sgd", help="sgd, adamw or both: sgd,adamw")
     ap.add_argument("--lr", type=float, default=None, help="default 0.01 (SGD), 0.001 (AdamW)")
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--smoothing", type=float, default=0.1)
@@ -102,16 +203,16 @@ def main():
     ap.add_argument("--freeze-until", default=None)
     ap.add_argument("--tol", type=float, default=1e-3)
     ap.add_argument("--gain", type=float, default=3.0, help="scale of the classifier's random weights")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     ap.add_argument("--loss", default="softmax", choices=["softmax", "weighted", "multilabel"])
     a = ap.parse_args()
     if a.loss == "multilabel":
         a.smoothing = 0.0
-    # Small steps: a random network is chaotic under large ones, and then
-    # the second step compares rounding noise, not the optimiser.
-    if a.lr is None:
-        a.lr = 0.01 if a.opt == "sgd" else 0.001
+    # Small steps (default lr 0.01 for SGD, 0.001 for AdamW): a random
+    # network is chaotic under large ones, and then the second step
+    # compares rounding noise, not the optimiser.
     os.makedirs(a.work, exist_ok=True)
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     model = build(a.arch, a.classes)
     randomise_bn(model, linear_gain=a.gain)
     # No randomness in the step: dropout off (tl.dropout 0 below) and
@@ -123,19 +224,34 @@ def main():
     if a.arch.startswith("vit_ti"):
         extra.update({"tl.arch": "vit_ti_16"})
     meta = meta_for(a.arch if not a.arch.startswith("vit_ti") else "vit_ti_16", a.classes, a.size, extra=extra)
-    ckpt = os.path.join(a.work, "model.safetensors")
-    write_safetensors(ckpt, model.state_dict(), meta)
 
     # Gradients are not defined where a max-pool window holds two (nearly)
     # equal maxima: float32 and float64 may route the gradient to different
-    # elements there. Draw batches until every window's top two values are
-    # clearly apart, so the comparison measures arithmetic, not a tie-break.
+    # elements there. Batches are drawn until, after the kinks are cleared,
+    # every max-pool window's top two values are at least 1e-6 apart (of the layer's
+    # largest value): float32 rounding of a pool's input is ~1e-7 of it,
+    # and a closer pair could route the gradient to either element. Windows
+    # whose top two values are both exactly zero (ReLU outputs) are
+    # ignored: whichever zero takes the gradient, the ReLU below passes
+    # none. Failing that, the batch with the widest margin is used.
+    pristine = copy.deepcopy(model.state_dict())
+    best = None
     for attempt in range(20):
         gen = torch.Generator().manual_seed(3 + attempt)
-        x = torch.randn(a.batch, 3, a.size, a.size, generator=gen)
-        y = torch.randint(0, a.classes, (a.batch,), generator=gen)
-        if max_pool_margin(model, x) > 1e-3:
+        xa = torch.randn(a.batch, 3, a.size, a.size, generator=gen)
+        ya = torch.randint(0, a.classes, (a.batch,), generator=gen)
+        model.load_state_dict(pristine)
+        kink = clear_kinks(model, xa)
+        pool = max_pool_margin(model, xa)
+        if best is None or pool > best[0]:
+            best = (pool, kink, attempt, xa, ya, copy.deepcopy(model.state_dict()))
+        if pool > 1e-6:
             break
+    pool, kink, attempt, x, y, state = best
+    model.load_state_dict(state)
+    print("batch %d: max-pool margin %.2g, kink margin %.2g" % (attempt, pool, kink))
+    ckpt = os.path.join(a.work, "model.safetensors")
+    write_safetensors(ckpt, model.state_dict(), meta)
     x.numpy().astype(np.float32).tofile(os.path.join(a.work, "x.f32"))
     y.numpy().astype(np.int32).tofile(os.path.join(a.work, "y.i32"))
     env = dict(os.environ)
@@ -159,54 +275,76 @@ def main():
             return nn.functional.binary_cross_entropy_with_logits(z, targets.to(dtype), pos_weight=cw.to(dtype))
         return nn.functional.cross_entropy(z, y, label_smoothing=a.smoothing)
 
-    frozen = set()
     if a.freeze_until:
         raise SystemExit("--freeze-until: compare with tl's graph names in the test instead")
+
+    opts = a.opt.split(",")
+    lr = {o: a.lr if a.lr is not None else (0.01 if o == "sgd" else 0.001) for o in opts}
+
+    def decay_groups(mdl):
+        def decays(n, p):
+            return p.ndim >= 2 and "pos_embedding" not in n and "class_token" not in n
+        return [{"params": [p for n, p in mdl.named_parameters() if decays(n, p)], "weight_decay": a.wd},
+                {"params": [p for n, p in mdl.named_parameters() if not decays(n, p)], "weight_decay": 0.0}]
+
+    def optimiser(o, mdl):
+        if o == "sgd":
+            return torch.optim.SGD(decay_groups(mdl), lr=lr[o], momentum=0.9)
+        return torch.optim.AdamW(decay_groups(mdl), lr=lr[o], betas=(0.9, 0.999), eps=1e-8)
+
+    def summary(mdl, losses):
+        return {"loss": np.array(losses),
+                **{"grad " + n: p.grad.detach().double().numpy() for n, p in mdl.named_parameters()},
+                **{"param " + n: t.detach().double().numpy() for n, t in mdl.state_dict().items() if t.is_floating_point()}}
+
+    def torch_run(mdl, xx, double):
+        """{optimiser: results}; with one step the forward and backward pass
+        is shared by the optimisers (each steps a copy)."""
+        mdl = copy.deepcopy(mdl)
+        if double:
+            mdl, xx = mdl.double(), xx.double()
+        mdl.train()
+        out = {}
+        if a.steps == 1:
+            loss = loss_of(mdl(xx), xx.dtype)
+            loss.backward()
+            for o in opts:
+                mo = copy.deepcopy(mdl)
+                for po, p in zip(mo.parameters(), mdl.parameters()):
+                    po.grad = p.grad.clone()
+                optimiser(o, mo).step()
+                out[o] = summary(mo, [loss.item()])
+            return out
+        for o in opts:
+            mo = copy.deepcopy(mdl)
+            opt, losses = optimiser(o, mo), []
+            for _ in range(a.steps):
+                opt.zero_grad()
+                loss = loss_of(mo(xx), xx.dtype)
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+            out[o] = summary(mo, losses)
+        return out
+
+    def tl_run():
+        out = {}
+        for o in opts:
+            path = os.path.join(a.work, "tl-%s.safetensors" % o)
+            cmd = [os.path.join(a.tools, "tl-trainstep"), ckpt, os.path.join(a.work, "x.f32"),
+                   os.path.join(a.work, "y.i32"), str(a.batch), path, o, repr(lr[o]), str(a.steps),
+                   repr(a.smoothing), repr(a.wd)]
+            subprocess.run(cmd, check=True, env=env)
+            got = read_safetensors(path)
+            out[o] = {"loss": got["loss"], **{k2.replace(".", " ", 1): v for k2, v in got.items() if k2 != "loss"}}
+        return out
+
     # The reference runs in float64, and PyTorch also runs in float32: a
     # tensor passes when tl's error against float64 is within tol, or within
     # 3x PyTorch's own float32 error where the network's conditioning
     # (training-mode batch norm on small maps) makes tol unattainable in
     # float32 for anyone.
-    import copy
-    runs = {}
-    for precision in ("f64", "f32"):
-        mdl = copy.deepcopy(model)
-        xx = x
-        if precision == "f64":
-            mdl, xx = mdl.double(), x.double()
-        dec = [p for n, p in mdl.named_parameters() if p.ndim >= 2 and "pos_embedding" not in n and "class_token" not in n]
-        nod = [p for n, p in mdl.named_parameters() if not (p.ndim >= 2 and "pos_embedding" not in n and "class_token" not in n)]
-        groups = [{"params": dec, "weight_decay": a.wd}, {"params": nod, "weight_decay": 0.0}]
-        if a.opt == "sgd":
-            opt = torch.optim.SGD(groups, lr=a.lr, momentum=0.9)
-        else:
-            opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.999), eps=1e-8)
-        mdl.train()
-        losses = []
-        for _ in range(a.steps):
-            opt.zero_grad()
-            loss = loss_of(mdl(xx), xx.dtype)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        runs[precision] = (np.array(losses),
-                           {n: p.grad.detach().double().numpy() for n, p in mdl.named_parameters()},
-                           {n: t.detach().double().numpy() for n, t in mdl.state_dict().items() if t.is_floating_point()})
-    losses, grads, params = runs["f64"]
-    losses32, grads32, params32 = runs["f32"]
-    # Gradients that are zero in exact arithmetic (the bias of a batch norm
-    # whose output only feeds convolutions followed by training-mode batch
-    # norm, which removes constant shifts) hold rounding noise on every side:
-    # judge them against the model's largest gradient.
-    gscale = max(np.abs(g).max() for g in grads.values())
-
-    out = os.path.join(a.work, "tl.safetensors")
-    cmd = [os.path.join(a.tools, "tl-trainstep"), ckpt, os.path.join(a.work, "x.f32"), os.path.join(a.work, "y.i32"),
-           str(a.batch), out, a.opt, repr(a.lr), str(a.steps), repr(a.smoothing), repr(a.wd)]
-    subprocess.run(cmd, check=True, env=env)
-    got = read_safetensors(out)
-    ok = True
-    worst = ("", 0.0)
+    ref_all, f32_all, tl_all = torch_run(model, x, True), torch_run(model, x, False), tl_run()
 
     # Relative error in the L2 norm: one element whose pre-activation sits
     # within rounding of a ReLU kink takes the other branch in float32 and
@@ -215,37 +353,42 @@ def main():
         scale = max(np.linalg.norm(r), floor * np.sqrt(r.size), 1e-12)
         return np.linalg.norm(np.asarray(g, np.float64).reshape(r.shape) - r) / scale
 
-    # The issue's criterion (tol) holds for the loss and the first and last
-    # layers. Inner layers get 10 x tol: one pre-activation within rounding
-    # of a ReLU/ReLU6 kink takes the other branch in float32 and moves a
-    # small inner tensor's error to ~1e-3, while a wrong formula gives 1e-1
-    # or more.
-    names = list(grads)
-    edge = {names[0], names[1], names[-2], names[-1], "loss"}
-
-    def cmp(label, g, r, r32, floor=0.0):
-        nonlocal ok, worst
-        r = np.asarray(r, dtype=np.float64)
-        ours, theirs = rel(g, r, floor), rel(r32, r, floor)
-        allowed = max(a.tol if label.split(" ")[-1] in edge else 10 * a.tol, 3 * theirs)
-        if os.environ.get("PARITY_VERBOSE"):
-            print("  %-50s tl %.3g  torch-f32 %.3g" % (label, ours, theirs))
-        if ours / allowed > worst[1]:
-            worst = (label, ours / allowed)
-        if ours > allowed:
-            ok = False
-            print("FAIL %s: error %.3g (PyTorch float32: %.3g)" % (label, ours, theirs))
-
-    cmp("loss", got["loss"], losses, losses32)
-    print("loss tl %s torch %s" % (list(np.round(got["loss"], 6)), list(np.round(losses, 6))))
-    for name, g in grads.items():
-        cmp("grad " + name, got["grad." + name], g, grads32[name], 1e-3 * gscale)
-    for name, p in params.items():
-        cmp("param " + name, got["param." + name], p, params32[name])
-    loss = "" if a.loss == "softmax" else " " + a.loss
-    print("%s %s%s x%d: worst %s at %.3g of what is allowed %s" % (a.arch, a.opt, loss, a.steps, worst[0], worst[1],
-                                                                   "ok" if ok else "FAIL"))
-    sys.exit(0 if ok else 1)
+    all_ok = True
+    for o in opts:
+        ref, f32, got = ref_all[o], f32_all[o], tl_all[o]
+        grads = [n[5:] for n in ref if n.startswith("grad ")]
+        # Gradients that are zero in exact arithmetic (the bias of a batch
+        # norm whose output only feeds convolutions followed by
+        # training-mode batch norm, which removes constant shifts) hold
+        # rounding noise on every side: judge them against the model's
+        # largest gradient.
+        gscale = max(np.abs(ref["grad " + n]).max() for n in grads)
+        # The issue's criterion (tol) holds for the loss and the first and
+        # last layers. Inner layers get 10 x tol: one pre-activation within
+        # rounding of a ReLU/ReLU6 kink takes the other branch in float32
+        # and moves a small inner tensor's error to ~1e-3, while a wrong
+        # formula gives 1e-1 or more.
+        edge = {grads[0], grads[1], grads[-2], grads[-1], "loss"}
+        ok, worst = True, ("", 0.0)
+        labels = [("loss", 0.0)] + [("grad " + n, 1e-3 * gscale) for n in grads] + \
+                 [(lab, 0.0) for lab in ref if lab.startswith("param ")]
+        for label, floor in labels:
+            r = np.asarray(ref[label], dtype=np.float64)
+            ours, theirs = rel(got[label], r, floor), rel(f32[label], r, floor)
+            allowed = max(a.tol if label.split(" ")[-1] in edge else 10 * a.tol, 3 * theirs)
+            if os.environ.get("PARITY_VERBOSE"):
+                print("  %-50s tl %.3g  torch-f32 %.3g" % (label, ours, theirs))
+            if ours / allowed > worst[1]:
+                worst = (label, ours / allowed)
+            if ours > allowed:
+                ok = False
+                print("FAIL %s %s: error %.3g (PyTorch float32: %.3g)" % (o, label, ours, theirs))
+        if o == opts[0]:
+            print("loss tl %s torch %s" % (list(np.round(got["loss"], 6)), list(np.round(ref["loss"], 6))))
+        print("%s %s x%d: worst %s at %.3g of what is allowed %s" % (a.arch, o, a.steps, worst[0], worst[1],
+                                                                     "ok" if ok else "FAIL"))
+        all_ok = all_ok and ok
+    sys.exit(0 if all_ok else 1)
 
 
 if __name__ == "__main__":
