@@ -64,38 +64,26 @@ def build(arch, classes):
     return getattr(torchvision.models, arch)(**kw)
 
 
-def max_pool_margin(model, x):
-    """Smallest gap between the two largest values of any max-pool window,
-    relative to the largest value, over the model's forward pass (float64);
-    windows of zeros (ReLU outputs) do not count."""
+def pool_gap(mod, v):
+    """Smallest gap between the two largest values of any window of max-pool
+    mod on input v, relative to the largest value; windows of zeros (ReLU
+    outputs) do not count."""
     import torch.nn.functional as F
-    margins = [1.0]
-
-    def hook(mod, inp, out):
-        v = inp[0].detach()
-        k, s, p = mod.kernel_size, mod.stride, mod.padding
-        k = k if isinstance(k, int) else k[0]
-        s = s if isinstance(s, int) else s[0]
-        p = p if isinstance(p, int) else p[0]
-        if mod.ceil_mode:
-            extra = (-(v.shape[-1] + 2 * p - k)) % s
-            v = F.pad(v, (p, p + extra, p, p + extra), value=float("-inf"))
-        else:
-            v = F.pad(v, (p, p, p, p), value=float("-inf"))
-        n, c, h, w = v.shape
-        cols = F.unfold(v.reshape(n * c, 1, h, w), k, stride=s)
-        top = cols.topk(2, dim=1).values
-        gap = (top[:, 0] - top[:, 1]) / (top[:, 0].abs().max() + 1e-30)
-        keep = torch.isfinite(gap) & ((top[:, 0] != 0) | (top[:, 1] != 0))
-        margins.append(float(gap[keep].min()) if keep.any() else 1.0)
-
-    m = copy.deepcopy(model).double().train()
-    hooks = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, nn.MaxPool2d)]
-    with torch.no_grad():
-        m(x.double())
-    for h in hooks:
-        h.remove()
-    return min(margins)
+    k, st, p = mod.kernel_size, mod.stride, mod.padding
+    k = k if isinstance(k, int) else k[0]
+    st = st if isinstance(st, int) else st[0]
+    p = p if isinstance(p, int) else p[0]
+    if mod.ceil_mode:
+        extra = (-(v.shape[-1] + 2 * p - k)) % st
+        v = F.pad(v, (p, p + extra, p, p + extra), value=float("-inf"))
+    else:
+        v = F.pad(v, (p, p, p, p), value=float("-inf"))
+    n, c, h, w = v.shape
+    cols = F.unfold(v.reshape(n * c, 1, h, w), k, stride=st)
+    top = cols.topk(2, dim=1).values
+    gap = (top[:, 0] - top[:, 1]) / (top[:, 0].abs().max() + 1e-30)
+    keep = torch.isfinite(gap) & ((top[:, 0] != 0) | (top[:, 1] != 0))
+    return float(gap[keep].min()) if keep.any() else 1.0
 
 
 def kinks_of(mod):
@@ -128,14 +116,15 @@ def least_shift(v, kinks, need):
     return lo - 0.01 * need if -lo < hi else hi + 0.01 * need
 
 
-def clear_kinks(model, x, margin=1e-5):
-    """Shifts, in place, the bias feeding each piecewise-linear activation so
-    that on batch x (training mode, float64) no input lies within margin x
-    the layer's largest |input| of a kink; returns the smallest such margin
-    left anywhere (an activation fed by no bias keeps what it has)."""
-    m = copy.deepcopy(model).double().train()
-    owner = {id(mod): name for name, mod in m.named_modules()}
-    producer, shifts = {}, {}
+def condition(m64, x, margin=1e-5):
+    """One float64 training-mode pass of m64 on batch x that shifts, per
+    channel and by the least amount, the bias feeding each piecewise-linear
+    activation so that no input lies within margin x the layer's largest
+    |input| of a kink (the pass continues with the shifted values, as the
+    shifted biases would give). Returns ({module name: shift}, the smallest
+    max-pool gap seen, the smallest kink distance left, relative)."""
+    owner = {id(mod): name for name, mod in m64.named_modules()}
+    producer, shifts, pools, kinks_left = {}, {}, [1.0], [1.0]
 
     def record(mod, inp, out):
         bias = getattr(mod, "bias", None)
@@ -146,45 +135,29 @@ def clear_kinks(model, x, margin=1e-5):
     def clear(mod, inp):
         v, kinks = inp[0], kinks_of(mod)
         name = producer.get(v.data_ptr())
-        if name is None:
-            return
-        need = margin * float(v.abs().max())
-        per_channel = v.detach().transpose(0, 1).reshape(v.shape[1], -1)
-        s = torch.tensor([least_shift(per_channel[c], kinks, need) for c in range(v.shape[1])], dtype=v.dtype)
-        with torch.no_grad():
-            v += s.reshape([1, -1] + [1] * (v.ndim - 2))
-        shifts[name] = shifts.get(name, 0) + s
+        top = float(v.abs().max())
+        if name is not None:
+            need = margin * top
+            per_channel = v.detach().transpose(0, 1).reshape(v.shape[1], -1)
+            shift = torch.tensor([least_shift(per_channel[c], kinks, need) for c in range(v.shape[1])],
+                                 dtype=v.dtype)
+            with torch.no_grad():
+                v += shift.reshape([1, -1] + [1] * (v.ndim - 2))
+            shifts[name] = shifts.get(name, 0) + shift
+        d = torch.stack([(v - k).abs() for k in kinks]).min()
+        kinks_left.append(float(d) / max(top, 1e-300))
 
-    hooks = [mod.register_forward_hook(record) for mod in m.modules()]
-    hooks += [mod.register_forward_pre_hook(clear) for mod in m.modules() if kinks_of(mod)]
+    def pool(mod, inp, out):
+        pools.append(pool_gap(mod, inp[0].detach()))
+
+    hooks = [mod.register_forward_hook(record) for mod in m64.modules()]
+    hooks += [mod.register_forward_pre_hook(clear) for mod in m64.modules() if kinks_of(mod)]
+    hooks += [mod.register_forward_hook(pool) for mod in m64.modules() if isinstance(mod, nn.MaxPool2d)]
     with torch.no_grad():
-        m(x.double())
+        m64.train()(x.double())
     for h in hooks:
         h.remove()
-    modules = dict(model.named_modules())
-    with torch.no_grad():
-        for name, s in shifts.items():
-            modules[name].bias += s.to(modules[name].bias.dtype)
-    return kink_margin(model, x)
-
-
-def kink_margin(model, x):
-    """Smallest distance of any piecewise-linear activation's input to a
-    kink, relative to that layer's largest |input| (float64, training mode)."""
-    m = copy.deepcopy(model).double().train()
-    found = [1.0]
-
-    def hook(mod, inp):
-        v = inp[0].detach()
-        d = torch.stack([(v - k).abs() for k in kinks_of(mod)]).min()
-        found.append(float(d / v.abs().max().clamp_min(1e-300)))
-
-    hooks = [mod.register_forward_pre_hook(hook) for mod in m.modules() if kinks_of(mod)]
-    with torch.no_grad():
-        m(x.double())
-    for h in hooks:
-        h.remove()
-    return min(found)
+    return shifts, min(pools), min(kinks_left)
 
 
 def main():
@@ -235,20 +208,23 @@ def main():
     # ignored: whichever zero takes the gradient, the ReLU below passes
     # none. Failing that, the batch with the widest margin is used.
     pristine = copy.deepcopy(model.state_dict())
+    m64 = copy.deepcopy(model).double()
     best = None
     for attempt in range(20):
         gen = torch.Generator().manual_seed(3 + attempt)
         xa = torch.randn(a.batch, 3, a.size, a.size, generator=gen)
         ya = torch.randint(0, a.classes, (a.batch,), generator=gen)
-        model.load_state_dict(pristine)
-        kink = clear_kinks(model, xa)
-        pool = max_pool_margin(model, xa)
+        m64.load_state_dict(pristine)
+        shifts, pool, kink = condition(m64, xa)
         if best is None or pool > best[0]:
-            best = (pool, kink, attempt, xa, ya, copy.deepcopy(model.state_dict()))
+            best = (pool, kink, attempt, xa, ya, shifts)
         if pool > 1e-6:
             break
-    pool, kink, attempt, x, y, state = best
-    model.load_state_dict(state)
+    pool, kink, attempt, x, y, shifts = best
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for name, shift in shifts.items():
+            modules[name].bias += shift.to(modules[name].bias.dtype)
     print("batch %d: max-pool margin %.2g, kink margin %.2g" % (attempt, pool, kink))
     ckpt = os.path.join(a.work, "model.safetensors")
     write_safetensors(ckpt, model.state_dict(), meta)
