@@ -1,5 +1,7 @@
 #include "common.h"
 #include "json.h"
+#include "io/features.h"
+#include "io/predictions.h"
 
 #include <math.h>
 
@@ -97,6 +99,19 @@ void cli_catch_signals(volatile sig_atomic_t *flag)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+static void mask_signals(int how)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(how, &set, NULL);
+}
+
+void cli_hold_signals(void) { mask_signals(SIG_BLOCK); }
+
+void cli_release_signals(void) { mask_signals(SIG_UNBLOCK); }
+
 _Noreturn void cli_interrupted(const tl_cli *c, int sig, const char *what)
 {
     fflush(stdout);
@@ -165,70 +180,53 @@ void cli_progress_end(tl_cli *c)
     c->progress = 0;
 }
 
-void cli_json_num(FILE *f, const char *key, double v)
+/* Standard input with its first bytes read ahead: they are served again
+ * before the rest (a FILE of glibc's fopencookie replaces stdin, which
+ * glibc lets a program assign). */
+typedef struct peeked {
+    char buf[4096];
+    size_t n, pos;
+    FILE *rest;
+} peeked;
+
+static ssize_t peeked_read(void *cookie, char *out, size_t size)
 {
-    if (isfinite(v))
-        fprintf(f, ",\"%s\":%.6g", key, v);
-    else
-        fprintf(f, ",\"%s\":null", key);
+    peeked *p = cookie;
+    if (p->pos < p->n) {
+        size_t k = p->n - p->pos < size ? p->n - p->pos : size;
+        memcpy(out, p->buf + p->pos, k);
+        p->pos += k;
+        return (ssize_t)k;
+    }
+    size_t got = fread(out, 1, size, p->rest);
+    return got == 0 && ferror(p->rest) ? -1 : (ssize_t)got;
 }
 
-void cli_json_str(FILE *f, const char *key, const char *v)
+int cli_stdin_kind(const tl_cli *c)
 {
-    tl_strbuf b = {0};
-    if (tl_strbuf_json_string(&b, v ? v : "") || !b.s) {
-        fprintf(f, ",\"%s\":\"\"", key);
-    } else {
-        fprintf(f, ",\"%s\":%s", key, b.s);
+    static peeked p; /* lives as long as stdin */
+    if (p.rest)
+        return CLI_STDIN_LIST; /* asked twice: the first answer was acted on */
+    int ch;
+    while (p.n < sizeof p.buf - 1 && (ch = getc(stdin)) != EOF) {
+        p.buf[p.n++] = (char)ch;
+        if (ch == '\n' || (p.n == 4 && !memcmp(p.buf, "TLF1", 4)) || (p.n == 6 && !memcmp(p.buf, "\x93NUMPY", 6)))
+            break;
     }
-    tl_strbuf_free(&b);
+    p.buf[p.n] = '\0';
+    p.rest = stdin;
+    cookie_io_functions_t io = {.read = peeked_read};
+    FILE *f = fopencookie(&p, "r", io);
+    if (!f)
+        cli_die(c, "standard input: out of memory");
+    stdin = f;
+    if (p.n == 0)
+        return CLI_STDIN_EMPTY;
+    if (tl_feat_sniff_head(p.buf, p.n))
+        return CLI_STDIN_FEATURES;
+    if (tl_pred_is_header(p.buf))
+        return CLI_STDIN_PREDICTIONS;
+    return CLI_STDIN_LIST;
 }
 
 const char *cli_plural(int64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
-
-/* ---- Until every tool has its option table (then these go). ---- */
-
-_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch)
-{
-    const char *arg = argv[optind - 1];
-    if (ch == ':')
-        cli_usage_error(c, "option '%s' needs a value", arg);
-    if (optopt && !(arg[0] == '-' && arg[1] == '-'))
-        cli_usage_error(c, "unknown option '-%c'", optopt);
-    cli_usage_error(c, "unknown option '%s'", arg);
-}
-
-_Noreturn void cli_version(const tl_cli *c)
-{
-    printf("%s (tl) %s\n", c->prog, TL_VERSION);
-    exit(0);
-}
-
-long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi)
-{
-    char *end;
-    long v = strtol(arg, &end, 10);
-    if (end == arg || *end || v < lo || v > hi)
-        cli_usage_error(c, "%s: '%s' is not a whole number in %ld..%ld", opt, arg, lo, hi);
-    return v;
-}
-
-double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi)
-{
-    char *end;
-    double v = strtod(arg, &end);
-    if (end == arg || *end || !(v >= lo && v <= hi))
-        cli_usage_error(c, "%s: '%s' is not a number in %g..%g", opt, arg, lo, hi);
-    return v;
-}
-
-int cli_threads(const tl_cli *c, const char *arg)
-{
-    long j = cli_long(c, "-j", arg, 0, 1024);
-    return j == 0 ? tl_cpu_count() : (int)j;
-}
-
-size_t cli_max_pixels(const tl_cli *c, const char *arg)
-{
-    return (size_t)cli_long(c, "--max-pixels", arg, 1, 1L << 40);
-}

@@ -80,6 +80,12 @@ const char *cli_given_in_group(const tl_cli *c, const char *title);
  * restart): the tool stops at the next safe point, removes its temporary
  * files, says so and exits 128 + the signal (130, 143). */
 void cli_catch_signals(volatile sig_atomic_t *flag);
+/* For tools that stop at once: SIGINT and SIGTERM wait while an output
+ * file is written (temporary name, then rename), so an interrupt never
+ * leaves a temporary file behind; a signal that came meanwhile ends the
+ * process on release, with its usual status (130, 143). */
+void cli_hold_signals(void);
+void cli_release_signals(void);
 /* Says "interrupted" on stderr with what was kept or removed, exits 128 + sig. */
 _Noreturn void cli_interrupted(const tl_cli *c, int sig, const char *what);
 
@@ -98,20 +104,14 @@ void cli_progress_enable(tl_cli *c, int forced);
 void cli_progress(void *user, int64_t done, int64_t total);
 void cli_progress_end(tl_cli *c);
 
-/* Members of a JSON object being printed on one line: `,"key":value`.
- * JSON has no NaN or infinity: those print as null. */
-void cli_json_num(FILE *f, const char *key, double v);
-void cli_json_str(FILE *f, const char *key, const char *v);
+/* What standard input holds, for tools whose '-' may be feature vectors,
+ * a predictions file or a list of images: the first line (or a binary
+ * magic number) is read and put back, so the library then reads the whole
+ * stream. */
+enum { CLI_STDIN_LIST, CLI_STDIN_FEATURES, CLI_STDIN_PREDICTIONS, CLI_STDIN_EMPTY };
+int cli_stdin_kind(const tl_cli *c);
 
 /* "1 image", "2 images". */
 const char *cli_plural(int64_t n, const char *one, const char *many);
-
-/* Until every tool has its option table (then these go). */
-_Noreturn void cli_bad_option(const tl_cli *c, char *const *argv, int ch);
-_Noreturn void cli_version(const tl_cli *c);
-long cli_long(const tl_cli *c, const char *opt, const char *arg, long lo, long hi);
-double cli_double(const tl_cli *c, const char *opt, const char *arg, double lo, double hi);
-int cli_threads(const tl_cli *c, const char *arg);
-size_t cli_max_pixels(const tl_cli *c, const char *arg);
 
 #endif

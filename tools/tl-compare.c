@@ -4,96 +4,64 @@
 #include "report/compare.h"
 #include "report/runlog.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static _Noreturn void usage(void)
-{
-    printf("Usage: tl-compare [options] [NAME=]RUN.jsonl...\n"
-           "Compares training runs from their logs (tl-finetune --log, with tl-extract --log\n"
-           "lines before a feature-head run's own): best validation accuracy and its epoch,\n"
-           "epochs and seconds to a target, the train/validation gap, speed, total time;\n"
-           "then a verdict: does transfer beat training from scratch, which strategy to\n"
-           "pick, which runs overfit or had not converged. Differences smaller than two\n"
-           "binomial standard errors on the validation set are called noise.\n"
-           "\n"
-           "A run is named by its log's \"run\" field, else the file name without .jsonl;\n"
-           "NAME=FILE names it on the command line. '-' reads a log from standard input.\n"
-           "\n"
-           "      --target X        the level to reach (default: 95%% of the best run's best\n"
-           "                        validation accuracy; with --metric loss, 105%% of the\n"
-           "                        lowest validation loss)\n"
-           "      --metric M        accuracy (default) or loss: what \"best\" and the target\n"
-           "                        are about\n"
-           "      --plot FILE       learning curves, SVG or PNG by the extension\n"
-           "      --json            one JSON object (summaries and verdict) instead of the table\n"
-           "      --tsv             one TSV row per run instead of the table\n"
-           "  -q, --quiet           no log messages\n"
-           "  -h, --help            this help;  --version  the version\n"
-           "\n"
-           "Examples:\n"
-           "  tl-compare full.jsonl head.jsonl scratch.jsonl --plot curves.svg\n"
-           "  tl-compare --target 0.9 transfer=runs/a.jsonl scratch=runs/b.jsonl\n");
-    exit(0);
-}
-
-enum { O_TARGET = 256, O_METRIC, O_PLOT, O_JSON, O_TSV, O_VERSION };
+static const cli_choice metrics[] = {
+    {"accuracy", TL_METRIC_ACCURACY}, {"acc", TL_METRIC_ACCURACY}, {"loss", TL_METRIC_LOSS}, {NULL, 0}};
 
 int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-compare");
-    static const struct option opts[] = {
-        {"target", required_argument, 0, O_TARGET}, {"metric", required_argument, 0, O_METRIC},
-        {"plot", required_argument, 0, O_PLOT},     {"json", no_argument, 0, O_JSON},
-        {"tsv", no_argument, 0, O_TSV},             {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
-        {0, 0, 0, 0}};
     double target = NAN;
-    const char *target_arg = NULL, *plot = NULL;
-    tl_metric metric = TL_METRIC_ACCURACY;
-    int json = 0, tsv = 0, ch;
-    while ((ch = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-        switch (ch) {
-        case O_TARGET: target_arg = optarg; break;
-        case O_METRIC:
-            if (!strcmp(optarg, "accuracy") || !strcmp(optarg, "acc"))
-                metric = TL_METRIC_ACCURACY;
-            else if (!strcmp(optarg, "loss"))
-                metric = TL_METRIC_LOSS;
-            else
-                cli_usage_error(&cli, "--metric: '%s' is not accuracy or loss", optarg);
-            break;
-        case O_PLOT: plot = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_TSV: tsv = 1; break;
-        case 'q': cli.quiet = 1; break;
-        case 'h': usage();
-        case O_VERSION: cli_version(&cli);
-        default: cli_bad_option(&cli, argv, ch);
-        }
-    }
+    const char *plot = NULL;
+    int metric = TL_METRIC_ACCURACY, json = 0, tsv = 0;
+    const cli_opt opts[] = {
+        OPT_DOUBLE(0, "target", &target, 0, 1e9, "X", "the level to reach (default: 95% of the best run's best\n"
+                                                      "validation accuracy; with --metric loss, 105% of the\n"
+                                                      "lowest validation loss)"),
+        OPT_ENUM(0, "metric", &metric, metrics, "what \"best\" and the target are about (default\naccuracy)"),
+        OPT_FILE(0, "plot", &plot, "FILE", "learning curves, SVG or PNG by the extension"),
+        OPT_FLAG(0, "json", &json, "one JSON object (summaries, verdict), not the table"),
+        OPT_FLAG(0, "tsv", &tsv, "one TSV row per run instead of the table"),
+        OPT_COMMON(CLI_O_QUIET),
+        OPT_END(),
+    };
+    const cli_tool tool = {
+        .usage = "[options] [NAME=]RUN.jsonl...",
+        .about = "Compares training runs from their logs (tl-finetune --log, with tl-extract --log\n"
+                 "lines before a feature-head run's own): best validation accuracy and its epoch,\n"
+                 "epochs and seconds to a target, the train/validation gap, speed, total time;\n"
+                 "then a verdict: does transfer beat training from scratch, which strategy to\n"
+                 "pick, which runs overfit or had not converged. Differences smaller than two\n"
+                 "binomial standard errors on the validation set are called noise.\n"
+                 "\n"
+                 "A run is named by its log's \"run\" field, else the file name without .jsonl;\n"
+                 "NAME=FILE names it on the command line. '-' reads a log from standard input.\n",
+        .opts = opts,
+        .example = "tl-compare full.jsonl head.jsonl scratch.jsonl --plot curves.svg\n"
+                   "tl-compare --target 0.9 transfer=runs/a.jsonl scratch=runs/b.jsonl",
+        .min_args = 1, .max_args = -1, .args_name = "training log",
+    };
+    int first = cli_parse(&cli, &tool, argc, argv);
     if (json && tsv)
         cli_usage_error(&cli, "--json and --tsv exclude each other");
     /* "--plot -" puts the SVG on standard output instead of the table. */
     int plot_stdout = plot && !strcmp(plot, "-");
     if (plot_stdout && (json || tsv))
         cli_usage_error(&cli, "--plot - writes to standard output: no room for --json or --tsv");
-    if (target_arg)
-        target = metric == TL_METRIC_LOSS ? cli_double(&cli, "--target", target_arg, 0, 1e9)
-                                          : cli_double(&cli, "--target", target_arg, 0, 1);
-    int n = argc - optind, stdin_used = 0;
-    if (n < 1)
-        cli_usage_error(&cli, "no training logs given");
+    if (metric == TL_METRIC_ACCURACY && target > 1)
+        cli_usage_error(&cli, "--target: '%g' is not an accuracy in 0..1", target);
+    int n = argc - first, stdin_used = 0;
     tl_runlog *runs = calloc((size_t)n, sizeof *runs);
     if (!runs)
         cli_die(&cli, "out of memory");
     tl_err e;
     for (int i = 0; i < n; i++) {
-        const char *arg = argv[optind + i], *path = arg, *eq = strchr(arg, '=');
+        const char *arg = argv[first + i], *path = arg, *eq = strchr(arg, '=');
         char name[256] = "";
         struct stat st;
         /* NAME=FILE, unless the whole argument is an existing file. */
@@ -115,13 +83,16 @@ int main(int argc, char **argv)
         ;
     else if (json)
         tl_comparison_print_json(stdout, &c);
-    else if (tsv)
-        tl_comparison_print_tsv(stdout, &c);
-    else
+    else if (tsv) {
+        if (tl_comparison_print_tsv(stdout, &c, &e) < 0)
+            cli_fail(&cli, &e);
+    } else
         tl_comparison_print_table(stdout, &c);
     if (plot) {
+        cli_hold_signals();
         if (tl_comparison_plot(&c, plot, &e) < 0)
             cli_fail(&cli, &e);
+        cli_release_signals();
         if (!plot_stdout)
             cli_log(&cli, "wrote %s", plot);
     }

@@ -8,52 +8,10 @@
 #include "json.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static _Noreturn void usage(void)
-{
-    printf("Usage: tl-eval -m MODEL [options] INPUT\n"
-           "       tl-eval [options] PREDICTIONS.tsv\n"
-           "Accuracy, top-k, per-class precision/recall/F1, the confusion matrix and the\n"
-           "calibration (ECE, reliability) of a classifier on labelled data.\n"
-           "\n"
-           "MODEL is a head from tl-finetune (INPUT: feature vectors from tl-extract, or\n"
-           "images, which then go through the backbone the features came from) or a full\n"
-           "network (INPUT: images). INPUT is a feature file, a folder of class folders,\n"
-           "a manifest (path<TAB>label), or '-' (features; with --images, a list of images).\n"
-           "Without -m, INPUT is a predictions TSV (#path<TAB>true<TAB>pred<TAB>CLASS...,\n"
-           "as written by tl-predict --format eval; see tl-formats(5)).\n"
-           "\n"
-           "  -m, --model MODEL     classifier checkpoint (file or name in $TL_MODEL_PATH)\n"
-           "  -P, --predictions     INPUT is a predictions TSV (needed for '-' and files\n"
-           "                        without the '#path...' header)\n"
-           "      --classes A,B,..  class names of a predictions file without a header\n"
-           "  -k, --top-k K         also report top-K accuracy (default 5)\n"
-           "      --bins N          confidence bins for calibration (default 15)\n"
-           "      --plot FILE       confusion heat map and reliability diagram (.svg or .png)\n"
-           "      --reliability FILE  the reliability diagram as a figure of its own\n"
-           "      --json            one JSON object instead of tables\n"
-           "      --label-offset N  labels are class indices; add N (1 for the 1001-output\n"
-           "                        TFLite ImageNet models with 0-based labels)\n"
-           "      --images          read '-' as a list of images\n"
-           "      --confusion       always print the confusion matrix (default: up to 20 classes)\n"
-           "  -b, --batch N         images per step (default 32)\n"
-           "  -j, --threads N       threads (default: all cores)\n"
-           "      --skip-bad        warn about and skip unreadable images\n"
-           "      --max-pixels N    refuse images larger than N pixels (default 100000000)\n"
-           "      --progress        progress bar even when stderr is not a terminal\n"
-           "  -q, --quiet           no log messages\n"
-           "  -h, --help            this help;  --version  the version\n"
-           "\n"
-           "Examples:\n"
-           "  tl-extract -m mobilenet_v2 data/val | tl-eval -m head.safetensors -\n"
-           "  tl-predict -m net.safetensors --format eval data/val > p.tsv; tl-eval --plot p.svg p.tsv\n");
-    exit(0);
-}
 
 typedef struct {
     const char *model, *input, *plot, *reliability, *classes;
@@ -161,6 +119,7 @@ static void write_plots(const tl_cli *cli, const eval_opts *o, const tl_scorer *
             cli_fail(cli, &e);
         }
         tl_figure_free(f);
+        cli_log(cli, "wrote %s: the confusion matrix%s", o->plot, both ? " and the reliability diagram" : "");
     }
     if (o->reliability) {
         tl_figure *f = tl_figure_new(600, 640, 1, 1, title, &e);
@@ -172,6 +131,7 @@ static void write_plots(const tl_cli *cli, const eval_opts *o, const tl_scorer *
             cli_fail(cli, &e);
         }
         tl_figure_free(f);
+        cli_log(cli, "wrote %s: the reliability diagram", o->reliability);
     }
 }
 
@@ -234,56 +194,74 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-eval");
     eval_opts o = {.top_k = 5, .bins = TL_CALIBRATION_BINS};
-    int force_progress = 0;
+    int label_offset = 0, features = 0;
     tl_classify_opts co;
     tl_classify_opts_default(&co);
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'}, {"json", no_argument, 0, 'J'},
-        {"label-offset", required_argument, 0, 'O'}, {"images", no_argument, 0, 'I'},
-        {"confusion", no_argument, 0, 'C'}, {"batch", required_argument, 0, 'b'},
-        {"threads", required_argument, 0, 'j'}, {"skip-bad", no_argument, 0, 'S'},
-        {"max-pixels", required_argument, 0, 1100},
-        {"progress", no_argument, 0, 'p'}, {"quiet", no_argument, 0, 'q'},
-        {"predictions", no_argument, 0, 'P'}, {"classes", required_argument, 0, 'c'},
-        {"top-k", required_argument, 0, 'k'}, {"bins", required_argument, 0, 'B'},
-        {"plot", required_argument, 0, 'G'}, {"reliability", required_argument, 0, 'R'},
-        {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
+    const cli_opt opts[] = {
+        {.type = CLI_COMMON, .common = CLI_O_MODEL, .target = &o.model,
+         .help = "classifier: a network, or a head from tl-finetune"},
+        OPT_FLAG('P', "predictions", &o.predictions, "INPUT is a predictions TSV (for files without the\n"
+                                                     "'#path...' header)"),
+        OPT_STRING(0, "classes", &o.classes, "A,B,..", "class names of a predictions file without a header"),
+        OPT_INT('k', "top-k", &o.top_k, 1, 1000000, "K", "also report top-K accuracy (default 5)"),
+        OPT_INT(0, "bins", &o.bins, 1, TL_CALIBRATION_MAX_BINS, "N", "confidence bins for calibration (default 15)"),
+        OPT_FILE(0, "plot", &o.plot, "FILE", "confusion heat map and reliability diagram (SVG or PNG)"),
+        OPT_FILE(0, "reliability", &o.reliability, "FILE", "the reliability diagram as a figure of its own"),
+        OPT_FLAG(0, "json", &o.json, "one JSON object instead of tables"),
+        OPT_INT(0, "label-offset", &label_offset, -1000000, 1000000, "N",
+                "labels are class indices; add N (1 for the 1001-output\nTFLite ImageNet models with 0-based labels)"),
+        OPT_FLAG(0, "features", &features, "read '-' as feature vectors"),
+        OPT_FLAG(0, "images", &co.force_images, "read '-' as a list of images"),
+        OPT_FLAG(0, "confusion", &o.always_confusion, "always print the confusion matrix (default: up to 20\n"
+                                                       "classes)"),
+        {.type = CLI_COMMON, .common = CLI_O_BATCH, .target = &co.x.batch},
+        {.type = CLI_COMMON, .common = CLI_O_THREADS, .target = &co.nthreads},
+        {.type = CLI_COMMON, .common = CLI_O_SKIP_BAD, .target = &co.x.skip_bad},
+        {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &co.x.max_pixels},
+        OPT_COMMON(CLI_O_PROGRESS),
+        OPT_COMMON(CLI_O_QUIET),
+        OPT_END(),
     };
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":m:b:j:k:Pqh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'm': o.model = optarg; break;
-        case 'J': o.json = 1; break;
-        case 'O':
-            co.numeric_labels = 1;
-            co.label_offset = (int)cli_long(&cli, "--label-offset", optarg, -1000000, 1000000);
-            break;
-        case 'I': co.force_images = 1; break;
-        case 'C': o.always_confusion = 1; break;
-        case 'b': co.x.batch = (int)cli_long(&cli, "--batch", optarg, 1, 4096); break;
-        case 'j': co.nthreads = cli_threads(&cli, optarg); break;
-        case 'S': co.x.skip_bad = 1; break;
-        case 1100: co.x.max_pixels = cli_max_pixels(&cli, optarg); break;
-        case 'p': force_progress = 1; break;
-        case 'q': cli.quiet = 1; break;
-        case 'P': o.predictions = 1; break;
-        case 'c': o.classes = optarg; break;
-        case 'k': o.top_k = (int)cli_long(&cli, "--top-k", optarg, 1, 1000000); break;
-        case 'B': o.bins = (int)cli_long(&cli, "--bins", optarg, 1, TL_CALIBRATION_MAX_BINS); break;
-        case 'G': o.plot = optarg; break;
-        case 'R': o.reliability = optarg; break;
-        case 'h': usage();
-        case 'V': cli_version(&cli);
-        default: cli_bad_option(&cli, argv, ch);
-        }
-    }
-    if (optind != argc - 1) {
-        if (!o.model && optind == argc)
+    const cli_tool tool = {
+        .usage = "-m MODEL [options] INPUT\n[options] PREDICTIONS.tsv",
+        .about = "Accuracy, top-k, per-class precision/recall/F1, the confusion matrix and the\n"
+                 "calibration (ECE, reliability) of a classifier on labelled data.\n"
+                 "\n"
+                 "MODEL is a head from tl-finetune (INPUT: feature vectors from tl-extract, or\n"
+                 "images, which then go through the backbone the features came from) or a full\n"
+                 "network (INPUT: images). INPUT is a feature file, a folder of class folders,\n"
+                 "a manifest (path<TAB>label), or '-': standard input, feature vectors, a\n"
+                 "predictions file or a list of images, told apart by their first line.\n"
+                 "Without -m, INPUT is a predictions TSV (#path<TAB>true<TAB>pred<TAB>CLASS...,\n"
+                 "as written by tl-predict --format eval; see tl-formats(5)).\n",
+        .opts = opts,
+        .example = "tl-extract -m mobilenet_v2 data/val | tl-eval -m head.safetensors -\n"
+                   "tl-predict -m net.safetensors --format eval data/val > p.tsv\n"
+                   "tl-eval --plot p.svg p.tsv",
+        .min_args = 0, .max_args = -1,
+    };
+    int first = cli_parse(&cli, &tool, argc, argv);
+    if (argc - first != 1) {
+        if (!o.model && first == argc)
             cli_usage_error(&cli, "no model given (-m MODEL) and no input");
-        cli_usage_error(&cli, optind == argc ? "no input given" : "one input argument expected");
+        cli_usage_error(&cli, first == argc ? "no input given" : "one input argument expected");
     }
-    o.input = argv[optind];
+    o.input = argv[first];
+    co.numeric_labels = cli_given(&cli, "label-offset");
+    co.label_offset = label_offset;
+    if (features && co.force_images)
+        cli_usage_error(&cli, "--features and --images exclude each other");
     int sniffed = tl_pred_sniff_file(o.input);
+    if (!strcmp(o.input, "-") && !o.predictions && !features && !co.force_images) {
+        int kind = cli_stdin_kind(&cli);
+        sniffed = kind == CLI_STDIN_PREDICTIONS;
+        if (kind == CLI_STDIN_FEATURES && !o.model)
+            cli_usage_error(&cli, "standard input holds feature vectors: give -m HEAD to score them");
+        if (kind == CLI_STDIN_LIST && !o.model)
+            cli_usage_error(&cli, "standard input is a list of images: give -m MODEL to score them");
+        /* empty: read as features with a head, whose reader says it is empty */
+        co.force_images = kind == CLI_STDIN_LIST;
+    }
     if (o.model && (o.predictions || sniffed))
         cli_usage_error(&cli, "%s is a predictions file: it is scored without -m", o.input);
     if (!o.model && !o.predictions && !sniffed) {
@@ -315,7 +293,7 @@ int main(int argc, char **argv)
         tl_pool *pool = tl_pool_new(co.nthreads, &e);
         if (!pool)
             cli_fail(&cli, &e);
-        cli_progress_enable(&cli, force_progress);
+        cli_progress_enable(&cli, cli.force_progress);
         int rc = tl_classify_input(&c, o.model, o.input, &co, pool, on_scored, &s, cli_progress, &cli, cli_log_hook,
                                    &cli, &st, &e);
         cli_progress_end(&cli);
@@ -337,7 +315,9 @@ int main(int argc, char **argv)
         cli_die(&cli, "%s: no labelled inputs to score", o.input);
     if (s.probabilities)
         tl_calibration_finish(&s.cal);
+    cli_hold_signals(); /* no temporary file left by an interrupt */
     write_plots(&cli, &o, &s, &m, names);
+    cli_release_signals();
     if (o.json)
         print_json(&cli, &o, &s, &m, names, st.skipped);
     else

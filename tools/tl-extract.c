@@ -2,10 +2,14 @@
 #include "common.h"
 #include "io/extract.h"
 #include "io/features.h"
+#include "io/tsv.h"
+#include "report/runlog.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+static volatile sig_atomic_t g_stop;
 
 typedef struct {
     tl_featw *w;
@@ -15,6 +19,9 @@ typedef struct {
 static int emit(void *user, int64_t index, const float *v, tl_err *e)
 {
     sink *s = user;
+    /* SIGINT or SIGTERM: stop here; the caller removes the temporary file */
+    if (g_stop)
+        return tl_fail(e, "interrupted");
     const tl_sample *smp = &s->d->items[index];
     if (s->d->multilabel)
         return tl_featw_add_labels(s->w, smp->path, smp->labels, smp->label, v, e);
@@ -60,6 +67,7 @@ int main(int argc, char **argv)
         .min_args = 1, .max_args = 1, .args_name = "data",
     };
     int first = cli_parse(&cli, &tool, argc, argv);
+    cli_catch_signals(&g_stop); /* from here, an interrupt stops at the next safe point */
     const char *data = argv[first], *out = cli.output, *model = cli.model, *log_path = cli.log;
     int threads = cli.threads;
     tl_extract_opts xo;
@@ -83,10 +91,16 @@ int main(int argc, char **argv)
     tl_dataset d;
     if (tl_dataset_open_flags(data, multilabel ? TL_DS_MULTILABEL : 0, &d, &e))
         cli_fail(&cli, &e);
+    /* every line of a TSV output checked before there is any (io/tsv.h) */
+    for (int64_t i = 0; format == TL_FEAT_TSV && i < d.n; i++)
+        if (tl_tsv_check(d.items[i].path, "path", 1, &e))
+            cli_fail(&cli, &e);
     tl_pool *pool = tl_pool_new(threads, &e);
     if (!pool)
         cli_fail(&cli, &e);
     tl_extractor *x = tl_extractor_new(&net, layer, threads, &xo, &e);
+    if (!x && e.kind == TL_ERR_ARG)
+        tl_fail_prefix(&e, "--layer");
     if (!x)
         cli_fail(&cli, &e);
     /* An absolute path lets a head trained on these features find its
@@ -103,32 +117,28 @@ int main(int argc, char **argv)
     sink s = {NULL, &d};
     if (tl_featw_open(&s.w, out, format, &info, &e))
         cli_fail(&cli, &e);
-    cli_log(&cli, "%lld images, %d classes, layer %s (%d values per image), %d threads",
-            (long long)d.n, d.nclasses, info.layer, info.dim, threads);
+    cli_log(&cli, "%lld %s, %d %s, layer %s (%d values per image), %d threads", (long long)d.n,
+            cli_plural(d.n, "image", "images"), d.nclasses, cli_plural(d.nclasses, "class", "classes"), info.layer,
+            info.dim, threads);
     cli_progress_enable(&cli, cli.force_progress);
     tl_extract_stats st;
     int rc = tl_extractor_run(x, pool, &d, emit, &s, cli_progress, &cli, cli_log_hook, &cli, &st, &e);
     cli_progress_end(&cli);
     if (rc) {
         tl_featw_abort(s.w);
+        if (g_stop)
+            cli_interrupted(&cli, g_stop, strcmp(out, "-") ? "no output written, the temporary file removed"
+                                                           : "the stream on standard output is cut short");
         cli_fail(&cli, &e);
     }
     if (tl_featw_close(s.w, &e))
         cli_fail(&cli, &e);
     if (st.skipped)
-        cli_log(&cli, "skipped %lld unreadable image%s", (long long)st.skipped, st.skipped > 1 ? "s" : "");
-    cli_log(&cli, "%lld vectors in %.1f s (%.1f images/s)", (long long)st.done, st.seconds,
-            st.seconds > 0 ? st.done / st.seconds : 0.0);
+        cli_log(&cli, "skipped %lld unreadable %s", (long long)st.skipped, cli_plural(st.skipped, "image", "images"));
+    cli_log(&cli, "%lld %s in %.1f s (%.1f images/s)", (long long)st.done, cli_plural(st.done, "vector", "vectors"),
+            st.seconds, st.seconds > 0 ? st.done / st.seconds : 0.0);
     if (log) {
-        fprintf(log, "{\"phase\":\"extract\"");
-        cli_json_str(log, "data", data);
-        cli_json_str(log, "model", info.model);
-        cli_json_str(log, "layer", info.layer);
-        fprintf(log, ",\"images\":%lld,\"skipped\":%lld,\"threads\":%d", (long long)st.done,
-                (long long)st.skipped, threads);
-        cli_json_num(log, "seconds", st.seconds);
-        cli_json_num(log, "images_per_s", st.seconds > 0 ? st.done / st.seconds : 0.0);
-        fprintf(log, "}\n");
+        tl_runlog_write_extract(log, data, info.model, info.layer, st.done, st.skipped, threads, st.seconds);
         if (fclose(log))
             cli_die(&cli, "%s: cannot write the log", log_path);
     }

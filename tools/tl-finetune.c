@@ -114,8 +114,10 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
                 (double)tl_threshold_default(lo.kind == TL_HEAD_LOGREG));
     }
     tl_head_provenance pv = {train, lo.C, tr.accuracy, vs.accuracy, fr->class_weights, thr, thr_from};
+    cli_hold_signals(); /* no temporary file left by an interrupt */
     if (tl_head_save_trained(&m, &s, &pv, out, &e))
         cli_fail(cli, &e);
+    cli_release_signals();
     cli_log(cli, "wrote %s", out);
     if (log) {
         tl_head_run h = {fr->run_name ? fr->run_name : out, s.info.model, s.info.layer,
@@ -180,9 +182,10 @@ static int images_main(tl_cli *cli, const tl_finetune_opts *fo, const char *run_
     if (!cli->quiet)
         cli_progress_enable(cli, cli->force_progress);
     cli_catch_signals(&g_stop);
-    cli_log(cli, "%s%s: %lld training images, %lld validation, %d classes, %d groups, %lld steps",
-            fo->scratch ? "scratch " : "", f.arch, (long long)f.ntrain, (long long)f.nval, f.train.nclasses,
-            f.trainer->ngroups, (long long)f.steps);
+    cli_log(cli, "%s%s: %lld training %s, %lld validation, %d classes, %d groups, %lld %s",
+            fo->scratch ? "scratch " : "", f.arch, (long long)f.ntrain, cli_plural(f.ntrain, "image", "images"),
+            (long long)f.nval, f.train.nclasses, f.trainer->ngroups, (long long)f.steps,
+            cli_plural(f.steps, "step", "steps"));
     tl_finetune_hooks h = {&g_stop, report, cli->quiet || !cli->progress ? NULL : progress, &R};
     tl_fit_result res;
     int rc = tl_finetune_run(&f, &h, &res, &e);

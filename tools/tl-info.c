@@ -6,41 +6,43 @@
 #include "io/dataset.h"
 #include "report/advise.h"
 
-#include <getopt.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
-static _Noreturn void usage(void)
+/* The width to fit the class line in: the terminal's, else $COLUMNS, else 80. */
+static int line_width(void)
 {
-    printf("Usage: tl-info [options] MODEL\n"
-           "       tl-info --advise DATA\n"
-           "Describe a checkpoint: architecture, named layers (the names tl-extract\n"
-           "--layer takes) with their output shapes, parameters, multiply-adds per image,\n"
-           "preprocessing and classes. For a head from tl-finetune: its classes and the\n"
-           "model and layer its features came from.\n"
-           "\n"
-           "  -c, --classes         list every class name\n"
-           "  -a, --archs           list the architectures tl can build, and exit\n"
-           "  -M, --metadata        print all metadata keys\n"
-           "  -A, --advise DATA     count DATA's images per class (class folders or a\n"
-           "                        manifest) and recommend a transfer-learning strategy\n"
-           "  -h, --help            this help;  --version  the version\n"
-           "\n"
-           "Example:\n"
-           "  tl-info mobilenet_v2.safetensors\n"
-           "  tl-info --advise data/hymenoptera/train\n");
-    exit(0);
+    struct winsize ws;
+    if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 40)
+        return ws.ws_col;
+    const char *c = getenv("COLUMNS");
+    int n = c ? atoi(c) : 0;
+    return n >= 40 && n <= 1000 ? n : 80;
 }
 
 static void print_classes(char *const *names, int n, int all)
 {
-    printf("classes    %d", n);
-    int shown = all ? n : (n < 6 ? n : 6);
-    /* Quoted: ImageNet names contain commas themselves. */
-    for (int i = 0; i < shown; i++)
+    char head[32];
+    snprintf(head, sizeof head, "classes    %d", n);
+    fputs(head, stdout);
+    int used = (int)strlen(head), width = line_width();
+    const char *more = ", ... (--classes lists all)";
+    int shown = 0;
+    /* Quoted: ImageNet names contain commas themselves. As many as fit
+     * the line (every one with --classes). */
+    for (int i = 0; i < n; i++) {
+        int len = (int)strlen(names[i]) + 4; /* ": " or ", " and the quotes */
+        int room = width - used - (i + 1 < n ? (int)strlen(more) : 0);
+        if (!all && len > room && i > 0)
+            break;
         printf("%s\"%s\"", i ? ", " : ": ", names[i]);
+        used += len;
+        shown++;
+    }
     if (shown < n)
-        printf(", ... (--classes lists all)");
+        fputs(more, stdout);
     printf("\n");
 }
 
@@ -205,32 +207,45 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-info");
-    int all_classes = 0, meta = 0;
-    static const struct option opts[] = {
-        {"classes", no_argument, 0, 'c'}, {"metadata", no_argument, 0, 'M'}, {"archs", no_argument, 0, 'a'},
-        {"advise", required_argument, 0, 'A'},
-        {"help", no_argument, 0, 'h'},    {"version", no_argument, 0, 'V'}, {0, 0, 0, 0},
+    int all_classes = 0, meta = 0, archs = 0;
+    const char *advise_data = NULL;
+    const cli_opt opts[] = {
+        OPT_FLAG('c', "classes", &all_classes, "list every class name"),
+        OPT_FLAG('M', "metadata", &meta, "print all metadata keys"),
+        OPT_FLAG(0, "archs", &archs, "list the architectures tl can build, and exit"),
+        OPT_FILE('A', "advise", &advise_data, "DATA", "count DATA's images per class (class folders or a\n"
+                                                     "manifest) and recommend a transfer-learning strategy"),
+        OPT_END(),
     };
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":cMaA:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': list_archs(); return 0;
-        case 'A':
-            if (optind != argc)
-                cli_usage_error(&cli, "--advise takes one data set and no model");
-            return advise(&cli, optarg);
-        case 'c': all_classes = 1; break;
-        case 'M': meta = 1; break;
-        case 'h': usage();
-        case 'V': cli_version(&cli);
-        default: cli_bad_option(&cli, argv, ch);
-        }
+    const cli_tool tool = {
+        .usage = "[options] MODEL\n--advise DATA\n--archs",
+        .about = "Describe a checkpoint: architecture, named layers (the names tl-extract\n"
+                 "--layer takes) with their output shapes, parameters, multiply-adds per image,\n"
+                 "preprocessing and classes. For a head from tl-finetune: its classes and the\n"
+                 "model and layer its features came from.\n",
+        .opts = opts,
+        .example = "tl-info mobilenet_v2.safetensors\n"
+                   "tl-info --advise data/hymenoptera/train",
+        .min_args = 0, .max_args = -1, .args_name = "model",
+    };
+    int first = cli_parse(&cli, &tool, argc, argv);
+    if (archs) {
+        if (first != argc || advise_data)
+            cli_usage_error(&cli, "--archs takes no model and no --advise");
+        list_archs();
+        return 0;
     }
-    if (optind != argc - 1)
-        cli_usage_error(&cli, optind == argc ? "no model given" : "one model argument expected");
+    if (advise_data) {
+        if (first != argc)
+            cli_usage_error(&cli, "--advise takes one data set and no model");
+        return advise(&cli, advise_data);
+    }
+    if (argc - first != 1)
+        cli_usage_error(&cli, first == argc ? "no model given" : "one model argument expected");
+    const char *model = argv[first];
     tl_err e;
     char path[4096];
-    if (tl_model_locate(argv[optind], path, sizeof path, &e))
+    if (tl_model_locate(model, path, sizeof path, &e))
         cli_fail(&cli, &e);
     tl_st_file f;
     if (tl_st_open(path, &f, &e))

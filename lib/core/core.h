@@ -39,6 +39,8 @@ char *tl_strdup(const char *s);
 
 /* Log hook: the library reports warnings through this, never stdout. */
 typedef void (*tl_log_fn)(void *user, const char *msg);
+/* Progress hook: done of total units of work. */
+typedef void (*tl_progress_fn)(void *user, int64_t done, int64_t total);
 
 /* xoshiro256** seeded through splitmix64: fast, good quality, and the
  * same sequence on every platform for a given seed. */

@@ -60,9 +60,11 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
     int node = layer ? tl_model_find_node(m, layer) : m->features_node;
     if (node < 0) {
         if (layer && !strcmp(layer, "logits"))
-            tl_fail(e, "this model has no classifier (no logits layer)");
+            tl_fail_arg(e, "%s has no classifier (no logits layer)", m->arch);
+        else if (layer)
+            tl_fail_arg(e, "no layer '%s' in %s (tl-info MODEL lists the layers)", layer, m->arch);
         else
-            tl_fail(e, "no layer named '%s' (tl-info lists the layers)", layer ? layer : "features");
+            tl_fail(e, "%s has no default feature layer: give --layer (tl-info MODEL lists the layers)", m->arch);
         return NULL;
     }
     if (node == 0) {

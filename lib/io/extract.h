@@ -31,7 +31,6 @@ const char *tl_extractor_layer(const tl_extractor *x);
 /* Called for each good image, in data-set order. A non-zero return stops
  * the run (the callback has filled e). */
 typedef int (*tl_emit_fn)(void *user, int64_t index, const float *v, tl_err *e);
-typedef void (*tl_progress_fn)(void *user, int64_t done, int64_t total);
 
 typedef struct tl_extract_stats {
     int64_t done, skipped;

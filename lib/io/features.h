@@ -35,6 +35,9 @@ int tl_feat_format_parse(const char *name, int *format);
 /* 1 if the file holds feature vectors (TLF, NPY, or TSV whose first data
  * line has a path, a label and numbers), 0 if not or unreadable. */
 int tl_feat_sniff(const char *path);
+/* The same for the first bytes of a stream: a magic number, or its first
+ * line (NUL-terminated, up to its line feed). */
+int tl_feat_sniff_head(const char *head, size_t n);
 
 typedef struct tl_featw tl_featw;
 /* path "-" streams to standard output; a file appears only on close. */

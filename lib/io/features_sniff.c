@@ -16,6 +16,23 @@ static int looks_like_tsv_features(char *line)
     return end != tab + 1 && (*end == '\t' || *end == '\n' || *end == '\r' || *end == '\0');
 }
 
+static int magic(const char *head, size_t n)
+{
+    return (n >= 4 && !memcmp(head, "TLF1", 4)) || (n >= 6 && !memcmp(head, "\x93NUMPY", 6)) ||
+           (n >= 12 && !memcmp(head, "#tl-features", 12));
+}
+
+int tl_feat_sniff_head(const char *head, size_t n)
+{
+    if (magic(head, n))
+        return 1;
+    char line[4096];
+    size_t len = n < sizeof line - 1 ? n : sizeof line - 1;
+    memcpy(line, head, len);
+    line[len] = '\0';
+    return line[0] != '#' && memchr(line, '\0', len) == NULL && looks_like_tsv_features(line);
+}
+
 int tl_feat_sniff(const char *path)
 {
     struct stat st;
@@ -26,8 +43,7 @@ int tl_feat_sniff(const char *path)
         return 0;
     char head[16] = {0};
     size_t n = fread(head, 1, sizeof head, f);
-    int yes = (n >= 4 && !memcmp(head, "TLF1", 4)) || (n >= 6 && !memcmp(head, "\x93NUMPY", 6)) ||
-              (n >= 12 && !memcmp(head, "#tl-features", 12));
+    int yes = magic(head, n);
     if (!yes && n > 0) {
         rewind(f);
         char *line = NULL;

@@ -1,6 +1,7 @@
 #include "features.h"
 #include "json.h"
 #include "outfile.h"
+#include "tsv.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -107,6 +108,10 @@ int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_inf
     *wp = NULL;
     if (info->dim <= 0 || info->dim > TL_FEAT_MAX_DIM)
         return tl_fail(e, "feature dimension %d out of range", info->dim);
+    /* TSV rows carry the class name: check them before any output exists */
+    for (int c = 0; format == TL_FEAT_TSV && c < info->nclasses; c++)
+        if (tl_tsv_check(info->classes[c], "class name", 0, e))
+            return -1;
     tl_featw *w = calloc(1, sizeof *w);
     if (!w)
         return tl_fail(e, "out of memory");
@@ -209,11 +214,8 @@ int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nl
 static int add_record(tl_featw *w, const char *path, int label, const int *labels, int nlabels, const float *v,
                       tl_err *e)
 {
-    if (w->format == TL_FEAT_TSV && (strchr(path, '\t') || strchr(path, '\n')))
-        return tl_fail(e, "%s: a path with a tab or newline cannot go into TSV", path);
-    /* a reader would take the line for a comment and drop the record */
-    if (w->format == TL_FEAT_TSV && path[0] == '#')
-        return tl_fail(e, "%s: a path starting with '#' cannot go into TSV", path);
+    if (w->format == TL_FEAT_TSV && tl_tsv_check(path, "path", 1, e))
+        return -1;
     int rc = 0;
     if (w->format == TL_FEAT_TLF) {
         rc = add_tlf(w, path, label, labels, nlabels, v, e);

@@ -1,5 +1,6 @@
 /* Reading and writing the predictions TSV (see predictions.h). */
 #include "predictions.h"
+#include "tsv.h"
 
 #include <errno.h>
 #include <math.h>
@@ -307,12 +308,6 @@ void tl_pred_close(tl_pred_reader *r)
 
 /* ---- writing ---- */
 
-static int writable(const char *s, const char *what, tl_err *e)
-{
-    if (strpbrk(s, "\t\n\r"))
-        return tl_fail(e, "%s '%s' holds a tab or line break and cannot go into a TSV", what, s);
-    return 0;
-}
 
 void tl_pred_writer_free(tl_pred_writer *w)
 {
@@ -341,7 +336,7 @@ int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes,
             tl_pred_writer_free(w);
             return tl_fail(e, "class %d has no usable name for a predictions header", i);
         }
-        if (writable(classes[i], "class name", e)) {
+        if (tl_tsv_check(classes[i], "class name", 0, e)) {
             tl_pred_writer_free(w);
             return -1;
         }
@@ -373,7 +368,7 @@ int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes,
 
 int tl_pred_write(tl_pred_writer *w, const char *path, int truth, int pred, const float *scores, tl_err *e)
 {
-    if (writable(path, "path", e))
+    if (tl_tsv_check(path, "path", 1, e))
         return -1;
     if (truth >= w->k || pred < 0 || pred >= w->k)
         return tl_fail(e, "class index out of range (%d, %d of %d)", truth, pred, w->k);

@@ -78,7 +78,8 @@ const char *tl_metric_name(tl_metric m);
 /* Printing (compare_print.c). The table fits 100 columns for run names up
  * to 16 characters; --tsv and --json are for machines. */
 void tl_comparison_print_table(FILE *f, const tl_comparison *c);
-void tl_comparison_print_tsv(FILE *f, const tl_comparison *c);
+/* A text field that breaks io/tsv.h's rule fails before anything is written. */
+int tl_comparison_print_tsv(FILE *f, const tl_comparison *c, tl_err *e);
 void tl_comparison_print_json(FILE *f, const tl_comparison *c);
 
 /* A 2x2 figure of learning curves (compare_plot.c): validation metric

@@ -1,4 +1,5 @@
 #include "compare.h"
+#include "io/tsv.h"
 #include "json.h"
 
 #include <math.h>
@@ -113,8 +114,8 @@ static void tsv_num(FILE *f, double x, const char *fmt)
 
 static void tsv_clean(FILE *f, const char *s)
 {
-    for (; s && *s; s++)
-        fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, f);
+    if (s)
+        fputs(s, f);
 }
 
 static void tsv_str(FILE *f, const char *s)
@@ -123,8 +124,16 @@ static void tsv_str(FILE *f, const char *s)
     tsv_clean(f, s);
 }
 
-void tl_comparison_print_tsv(FILE *f, const tl_comparison *c)
+int tl_comparison_print_tsv(FILE *f, const tl_comparison *c, tl_err *e)
 {
+    /* tsv.h's rule: check every text field before writing a line */
+    for (int i = 0; i < c->nruns; i++) {
+        const tl_run_summary *s = &c->runs[i];
+        if (tl_tsv_check(s->run->name, "run name", 1, e) || tl_tsv_check(s->label, "strategy", 0, e) ||
+            (s->run->init && tl_tsv_check(s->run->init, "init", 0, e)) ||
+            (s->run->arch && tl_tsv_check(s->run->arch, "architecture", 0, e)))
+            return -1;
+    }
     fprintf(f, "run\tstrategy\tkind\tinit\tarch\tepochs\tbest_epoch\tbest_%s\tval_accuracy\tval_loss\ttarget\t"
                "target_epoch\ttarget_seconds\tfinal_gap\ttrain_images_per_s\ttotal_seconds\tval_images\n",
             tl_metric_name(c->metric));
@@ -149,6 +158,7 @@ void tl_comparison_print_tsv(FILE *f, const tl_comparison *c)
         tsv_num(f, s->val_images >= 0 ? (double)s->val_images : NAN, "%.0f");
         fputc('\n', f);
     }
+    return 0;
 }
 
 static void jnum(FILE *f, const char *key, double x, const char *fmt)

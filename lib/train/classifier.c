@@ -102,8 +102,10 @@ int tl_classifier_prepare_images(tl_classifier *c, const char *model_path, int n
         layer = c->head.feature_layer;
     }
     c->x = tl_extractor_new(&c->net, layer, nthreads, o, e);
-    if (!c->x)
+    if (!c->x) {
+        e->kind = TL_ERR_FAIL; /* the layer comes from the head's file, not the caller */
         return -1;
+    }
     if (c->has_head && tl_extractor_dim(c->x) != c->head.lin.d)
         return tl_fail(e, "the backbone gives %d values at layer %s, the head takes %d", tl_extractor_dim(c->x),
                        layer ? layer : "features", c->head.lin.d);

@@ -46,6 +46,8 @@ typedef struct tl_classify_opts {
     int label_offset;     /* ... plus this (1 for 1001-output TFLite models) */
     int force_images;     /* '-' is a list of images, not features */
     int ignore_labels;    /* predicting: labels in the data are not checked */
+    int tsv_paths;        /* the caller writes paths into TSV: refuse one that cannot be a field
+                           * (tsv.h), for images before any is scored */
     tl_extract_opts x;
 } tl_classify_opts;
 

@@ -1,4 +1,5 @@
 #include "classifier.h"
+#include "io/tsv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,10 @@ static int run_features(tl_classifier *c, const char *input, const tl_classify_o
             rc = got;
             break;
         }
+        if (o->tsv_paths && tl_tsv_check(path, "path", 1, e)) {
+            rc = tl_fail_prefix(e, "%s", input);
+            break;
+        }
         tl_scored s = {path, -1, out};
         if (map_label(c, o, lname, &s.truth, e)) {
             rc = tl_fail_prefix(e, "%s: %s", input, path);
@@ -116,7 +121,10 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
         tl_fail(e, "out of memory");
         goto out;
     }
-    /* Check every label before spending time on the network. */
+    /* Check every path and label before spending time on the network. */
+    for (int64_t i = 0; o->tsv_paths && i < d.n; i++)
+        if (tl_tsv_check(d.items[i].path, "path", 1, e))
+            goto out;
     for (int64_t i = 0; i < d.n; i++)
         if (map_label(c, o, d.items[i].label >= 0 ? d.classes[d.items[i].label] : NULL, &truth[i], e)) {
             tl_fail_prefix(e, "%s", d.items[i].path);

@@ -203,7 +203,7 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     if (o->freeze_until) {
         until = tl_model_find_node(m, o->freeze_until);
         if (until < 0)
-            return tl_fail_arg(e, "--freeze-until: no layer '%s' in %s (tl-info lists the layers)", o->freeze_until,
+            return tl_fail_arg(e, "--freeze-until: no layer '%s' in %s (tl-info MODEL lists the layers)", o->freeze_until,
                                f->arch);
         if (until >= m->logits_node)
             return tl_fail_arg(e, "--freeze-until %s would freeze the classifier", o->freeze_until);

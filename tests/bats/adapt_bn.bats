@@ -70,7 +70,7 @@ target_images() {
     assert_failure 2
     run tl adapt-bn --help
     assert_success
-    assert_output --partial "Example:"
+    assert_output --partial "Example"
     run tl adapt-bn --version
     assert_success
 }

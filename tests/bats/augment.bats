@@ -63,19 +63,19 @@ png_size() {
 @test "spec errors: one line naming the column, exit 2, nothing written" {
     run --separate-stderr tl augment -a 'hflip,vflip,rott(deg=5)' -o out "$D/data"
     assert_failure 2
-    assert_equal "$stderr" "tl-augment: --augment: unknown op 'rott' at column 13"
+    assert_equal "$stderr" "tl-augment: --augment: unknown op 'rott' at column 13 (see tl-augment --list)"
     [ ! -e out ]
     run --separate-stderr tl augment -a 'rot(deg=15' --explain
     assert_failure 2
-    assert_equal "$stderr" "tl-augment: --augment: unclosed '(' at column 4"
+    assert_equal "$stderr" "tl-augment: --augment: unclosed '(' at column 4 (see tl-augment --list)"
     run --separate-stderr tl augment -a 'rrc(scale=1:0.08)' --explain
-    assert_equal "$stderr" "tl-augment: --augment: range 1:0.08 for 'scale' has min > max at column 11"
+    assert_equal "$stderr" "tl-augment: --augment: range 1:0.08 for 'scale' has min > max at column 11 (see tl-augment --list)"
     run --separate-stderr tl augment -a 'hflip(p=2)' --explain
-    assert_equal "$stderr" "tl-augment: --augment: p=2 is outside [0,1] at column 9"
+    assert_equal "$stderr" "tl-augment: --augment: p=2 is outside [0,1] at column 9 (see tl-augment --list)"
     run --separate-stderr tl augment -a 'rot(deg=1x)' --explain
-    assert_equal "$stderr" "tl-augment: --augment: bad number '1x' for 'deg' at column 9"
+    assert_equal "$stderr" "tl-augment: --augment: bad number '1x' for 'deg' at column 9 (see tl-augment --list)"
     run --separate-stderr tl augment -a 'rot(angle=3)' --explain
-    assert_equal "$stderr" "tl-augment: --augment: unknown parameter 'angle' for op 'rot' at column 5 (rot takes deg, fill, value, p)"
+    assert_equal "$stderr" "tl-augment: --augment: unknown parameter 'angle' for op 'rot' at column 5 (rot takes deg, fill, value, p) (see tl-augment --list)"
 }
 
 @test "--explain expands policies, mixed with ops, at the chosen size" {
@@ -109,7 +109,7 @@ png_size() {
 }
 
 @test "many images: every one written once, the same bytes with 1 and 3 threads" {
-    run --separate-stderr tl augment -q -a 'rrc,hflip,jitter(h=0.1),noise' --size 32 -n 2 -j 1 -o m1 -m - "$D/many"
+    run --separate-stderr tl augment -q -a 'rrc,hflip,jitter(h=0.1),noise' --size 32 -n 2 -j 1 -o m1 --manifest - "$D/many"
     assert_success
     assert_equal "${#lines[@]}" 74
     assert_line --index 73 "m1/c/m37_aug1.png"$'\t'"c"
@@ -120,7 +120,7 @@ png_size() {
 }
 
 @test "--manifest - lists the written files (path<TAB>class) in order; it reads back as a data set" {
-    run --separate-stderr tl augment -q -n 2 -o out -m - "$D/data"
+    run --separate-stderr tl augment -q -n 2 -o out --manifest - "$D/data"
     assert_success
     assert_equal "${#lines[@]}" 6
     assert_line --index 0 "out/ants/a1_aug0.png"$'\t'"ants"
@@ -129,7 +129,7 @@ png_size() {
     printf '%s\n' "$output" | tl augment -q -a hflip -n 1 --size 0 -o again -
     [ -f again/ants/a1_aug0_aug0.png ] && [ -f again/bees/b1_aug1_aug0.png ]
     # a manifest file gets absolute paths, so it can live anywhere
-    tl augment -q -n 1 -o out2 -m list.tsv "$D/data"
+    tl augment -q -n 1 -o out2 --manifest list.tsv "$D/data"
     [[ "$(head -1 list.tsv)" == "$PWD/out2/ants/a1_aug0.png"$'\t'"ants" ]] || fail "$(head -1 list.tsv)"
 }
 
@@ -148,7 +148,7 @@ png_size() {
     cp "$D/data/ants/a1.ppm" x/img.ppm
     cp "$D/data/bees/b1.ppm" y/img.ppm
     printf '%s\tc\n' "$PWD/x/img.ppm" "$PWD/y/img.ppm" >m.tsv
-    run --separate-stderr tl augment -q -n 1 -o out -m - m.tsv
+    run --separate-stderr tl augment -q -n 1 -o out --manifest - m.tsv
     assert_success
     assert_line --index 0 "out/c/img_aug0.png"$'\t'"c"
     assert_line --index 1 "out/c/img-1_aug0.png"$'\t'"c"

@@ -130,7 +130,7 @@ EOF
 
 @test "tl-convert --dry-run describes the model and writes nothing" {
     mkdir "$BATS_TEST_TMPDIR/out" && cd "$BATS_TEST_TMPDIR/out"
-    run --separate-stderr tl convert -n "$TL_MODELS/mobilenet_v1_0.25_128_quant.tflite"
+    run --separate-stderr tl convert --dry-run "$TL_MODELS/mobilenet_v1_0.25_128_quant.tflite"
     assert_success
     assert_equal "$output" ""
     [[ "$stderr" == *"mobilenet_v1 width 0.25"*"1001 classes"* ]] || fail "$stderr"

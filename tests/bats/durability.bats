@@ -306,7 +306,7 @@ diverge() {
     run --separate-stderr tl finetune -q "$(F small.tlf)" -o /dev/full
     assert_failure 1
     [[ $stderr == *"No space left on device"* ]] || fail "$stderr"
-    run --separate-stderr tl augment -q -n 1 --size 32 -m /dev/full -o "$d/aug" "$(F small.tsv)"
+    run --separate-stderr tl augment -q -n 1 --size 32 --manifest /dev/full -o "$d/aug" "$(F small.tsv)"
     assert_failure 1
     [[ $stderr == *"No space left on device"* ]] || fail "$stderr"
 }
@@ -366,4 +366,49 @@ diverge() {
     run tl info "$d/race.safetensors"
     assert_success
     if [ -x $PY ]; then st_complete "$d/race.safetensors"; fi
+}
+
+# interrupt_at_fifo TOOL SIGNAL ARGS...: runs TOOL with a manifest whose
+# second image is a FIFO, so the run blocks there, deterministically; sends
+# SIGNAL, then feeds the FIFO so the run reaches its next safe point.
+interrupt_at_fifo() {
+    local tool=$1 sig=$2 d=$BATS_TEST_TMPDIR
+    shift 2
+    mkfifo "$d/slow.ppm"
+    { head -1 "$(F small.tsv)"; printf '%s\tred\n' "$d/slow.ppm"; cat "$(F small.tsv)"; } >"$d/list.tsv"
+    "$TL_BIN/tl-$tool" "$@" "$d/list.tsv" 2>"$d/err" &
+    local pid=$!
+    for _ in $(seq 100); do ls "$d"/out* >/dev/null 2>&1 && break; sleep 0.1; done
+    sleep 0.5
+    kill -"$sig" $pid
+    cat "$(awk -F'\t' 'NR == 1 { print $1 }' "$(F small.tsv)")" >"$d/slow.ppm"
+    local st=0
+    wait $pid || st=$?
+    echo "$st"
+}
+
+@test "SIGINT or SIGTERM: tl-extract removes its temporary file, says so, exits 130 or 143" {
+    local d=$BATS_TEST_TMPDIR st
+    st=$(interrupt_at_fifo extract INT -q -m "$(F net.safetensors)" -j 1 --batch 1 -o "$d/out.tlf")
+    assert_equal "$st" 130
+    grep -q '^tl-extract: interrupted (SIGINT); no output written, the temporary file removed$' "$d/err" ||
+        fail "$(cat "$d/err")"
+    [ ! -e "$d/out.tlf" ]
+    no_files_like "$d" 'out.tlf.tmp.*'
+    rm -f "$d/slow.ppm"
+    st=$(interrupt_at_fifo extract TERM -q -m "$(F net.safetensors)" -j 1 --batch 1 -f tsv -o "$d/out.tsv")
+    assert_equal "$st" 143
+    grep -q 'interrupted (SIGTERM)' "$d/err"
+    no_files_like "$d" 'out.tsv*'
+}
+
+@test "SIGINT: tl-augment stops after the current block, keeps complete copies, no manifest or temporaries" {
+    local d=$BATS_TEST_TMPDIR st
+    st=$(interrupt_at_fifo augment INT -q -n 1 --size 32 -j 1 -o "$d/out" --manifest "$d/out.tsv")
+    assert_equal "$st" 130
+    grep -q '^tl-augment: interrupted (SIGINT); 16 of 50 images done' "$d/err" || fail "$(cat "$d/err")"
+    [ ! -e "$d/out.tsv" ]
+    no_files_like "$d" 'out.tsv.tmp.*'
+    [ -z "$(find "$d/out" -name '*.tmp.*')" ]
+    [ "$(find "$d/out" -type f | wc -l)" -eq 16 ]
 }

@@ -148,10 +148,10 @@ setup() {
     assert_line $'#dim\t1001'
 }
 
-@test "--layer nonsense: exit 1 with a message naming the layer, no output" {
+@test "--layer nonsense: a usage error (exit 2) naming the layer, as --freeze-until's, no output" {
     run --separate-stderr tl extract -m "$MV2" --layer nonsense "$D/sub.tsv" -o "$BATS_TEST_TMPDIR/x.tlf"
-    assert_failure 1
-    [[ "$stderr" == "tl-extract: "*"'nonsense'"* || "$stderr" == "tl-extract: "*"nonsense"* ]] || fail "$stderr"
+    assert_failure 2
+    assert_equal "$stderr" "tl-extract: --layer: no layer 'nonsense' in mobilenet_v2 (tl-info MODEL lists the layers) (see tl-extract --help)"
     assert_equal "$(printf '%s\n' "$stderr" | wc -l)" 1
     [ ! -e "$BATS_TEST_TMPDIR/x.tlf" ]
 }

@@ -124,8 +124,8 @@ EOF
 @test "tl-eval and tl-predict: bad numbers are usage errors" {
     run --separate-stderr tl predict -m h.st -k 0 x
     assert_failure 2
-    [[ "$stderr" == "tl-predict: --top: '0'"* ]] || fail "$stderr"
-    run --separate-stderr tl predict -m h.st --top=-4 x
+    [[ "$stderr" == "tl-predict: --top-k: '0'"* ]] || fail "$stderr"
+    run --separate-stderr tl predict -m h.st --top-k=-4 x
     assert_failure 2
     run --separate-stderr tl predict -m h.st --batch 0 x
     assert_failure 2

@@ -263,7 +263,7 @@ static void test_json(void)
     free(buf);
     buf = NULL;
     f = open_memstream(&buf, &len);
-    tl_comparison_print_tsv(f, &c);
+    CHECK(tl_comparison_print_tsv(f, &c, &e) == 0);
     fclose(f);
     CHECK(strncmp(buf, "run\tstrategy\t", 13) == 0 && strstr(buf, "\nb\tscratch\tscratch\t") != NULL);
     free(buf);

@@ -254,7 +254,7 @@ static void test_roundtrips(void)
     unlink(p);
     p = tmp("t.tsv");
     CHECK(tl_featw_open(&w, p, TL_FEAT_TSV, &info, &e) == 0);
-    CHECK(tl_featw_add(w, "tab\there", 0, vecs[1], &e) < 0 && strstr(e.msg, "tab or newline"));
+    CHECK(tl_featw_add(w, "tab\there", 0, vecs[1], &e) < 0 && strstr(e.msg, "tab or line break"));
     CHECK(tl_featw_add(w, "new\nline", 0, vecs[1], &e) < 0);
     /* '#' starts a comment line: such a record would vanish on reading */
     CHECK(tl_featw_add(w, "#hash.jpg", 0, vecs[1], &e) < 0 && strstr(e.msg, "'#'"));
