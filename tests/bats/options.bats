@@ -6,7 +6,8 @@
 
 load helpers
 
-TOOLS="convert extract finetune eval predict info augment adapt-bn compare quantize"
+# every tl-* program built
+TOOLS=$(cd "$TL_BIN" && ls tl-* | sed "s/^tl-//" | tr "\n" " ")
 MAN=$BATS_TEST_DIRNAME/../../man
 
 # man_options PAGE: the options a man page documents, one per line

@@ -5,7 +5,8 @@
 
 load helpers
 
-TOOLS="convert extract finetune eval predict info augment adapt-bn compare"
+# every tl-* program built
+TOOLS=$(cd "$TL_BIN" && ls tl-* | sed "s/^tl-//" | tr "\n" " ")
 
 setup_file() {
     gen_blobs "$BATS_FILE_TMPDIR/train.tsv" 11
