@@ -59,9 +59,11 @@ $(TBIN)/tl-%: $(OBJ)/tests/tools/tl-%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-$(TBIN)/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/check.o $(LIBA)
+# Unit tests link the harness and the test-only reference kernels.
+UNIT_COMMON := $(OBJ)/tests/unit/check.o $(OBJ)/tests/unit/kernels_ref.o
+$(TBIN)/%: $(OBJ)/tests/unit/%.o $(UNIT_COMMON) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(OBJ)/tests/unit/check.o $(LIBA) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_COMMON) $(LIBA) $(LDLIBS)
 
 check: check-unit check-bats check-simd check-fuzz check-asan
 

@@ -69,6 +69,17 @@ tl_pool *tl_pool_new(int nthreads, tl_err *e);
 void tl_pool_free(tl_pool *p);
 int tl_pool_size(const tl_pool *p);
 void tl_parallel_for(tl_pool *p, int64_t n, int64_t grain, tl_range_fn fn, void *ctx);
+/* A barrier for the n threads of one team (the chunks of one
+ * tl_parallel_for that run together): each waits until all n arrived.
+ * It spins briefly, since team steps are short and the threads usually
+ * all run, then yields the core to whoever holds it. Reusable at once;
+ * n < 2 never waits. */
+typedef struct tl_barrier {
+    _Atomic int count, gen;
+    int n;
+} tl_barrier;
+void tl_barrier_init(tl_barrier *b, int n);
+void tl_barrier_wait(tl_barrier *b);
 /* Number of online CPUs (at least 1). */
 int tl_cpu_count(void);
 

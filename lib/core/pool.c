@@ -5,6 +5,7 @@
 #include "core.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -155,6 +156,42 @@ void tl_parallel_for(tl_pool *p, int64_t n, int64_t grain, tl_range_fn fn, void 
     while (p->busy > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+}
+
+void tl_barrier_init(tl_barrier *b, int n)
+{
+    atomic_store(&b->count, 0);
+    atomic_store(&b->gen, 0);
+    b->n = n;
+}
+
+/* A hint to the core that this is a spin-wait loop (lets a sibling
+ * hardware thread run, saves power); nothing where no such hint exists. */
+static inline void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+void tl_barrier_wait(tl_barrier *b)
+{
+    if (b->n < 2)
+        return;
+    int gen = atomic_load(&b->gen);
+    if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
+        atomic_store(&b->count, 0);
+        atomic_fetch_add(&b->gen, 1);
+        return;
+    }
+    for (int spins = 0; atomic_load(&b->gen) == gen; spins++) {
+        if (spins < 1000)
+            spin_pause();
+        else
+            sched_yield();
+    }
 }
 
 double tl_now(void)

@@ -1,15 +1,28 @@
-/* Convolution over one NCHW image: 1x1 stride-1 unpadded layers are a
- * direct GEMM W (cout x cin) * X (cin x hw); everything else builds the
- * im2col matrix one column tile at a time (bounded scratch) and multiplies.
- * Bias and activation are applied per tile while it is still in cache. */
+/* Convolution as GEMM over one NCHW image, forward and backward.
+ *
+ * Forward: the weights are packed once (tl_conv_pack) as the GEMM's A;
+ * its B, the im2col matrix, is packed straight from the image one kc x nc
+ * block at a time, so the matrix is never materialised; 1x1 stride-1
+ * layers pack the image itself; bias and activation are applied while
+ * each block of the output is still in cache. Depthwise layers split their
+ * channels between the parts and go to depthwise.c.
+ *
+ * Backward data: per column tile, col = W^T dy (one GEMM) scattered back
+ * with col2im; 1x1 stride-1 layers are one GEMM straight into dx; the tape
+ * packs W^T once per step (tl_conv_backward_data_packed). Weight gradient:
+ * dw += dy col^T per tile of one image, or (tl_conv_wgrad_images) over
+ * tiles spanning several images. */
+#include "conv_internal.h"
 #include "simd.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-/* im2col tiles hold about this many floats (1 MiB), at least 64 columns */
+/* im2col tiles of the backward passes hold about this many floats (1 MiB),
+ * at least 64 columns */
 #define TILE_BUDGET (1 << 18)
-/* direct 1x1 GEMMs run in tiles of this many columns for the epilogue */
-#define DIRECT_COLS 1280
 
 void tl_conv_geom_finish(tl_conv_geom *g)
 {
@@ -37,116 +50,354 @@ int tl_conv_geom_check(const tl_conv_geom *g, tl_err *e)
     if (g->pad_t < 0 || g->pad_l < 0 || g->pad_b < 0 || g->pad_r < 0)
         return tl_fail(e, "convolution has negative padding");
     if (g->groups <= 0 || g->cin % g->groups || g->cout % g->groups)
-        return tl_fail(e, "convolution groups %d do not divide cin %d and cout %d", g->groups,
-                       g->cin, g->cout);
+        return tl_fail(e, "convolution groups %d do not divide cin %d and cout %d", g->groups, g->cin, g->cout);
     if (g->oh <= 0 || g->ow <= 0)
-        return tl_fail(e, "convolution output is empty (%dx%d input, %dx%d kernel)", g->h, g->w,
-                       g->kh, g->kw);
+        return tl_fail(e, "convolution output is empty (%dx%d input, %dx%d kernel)", g->h, g->w, g->kh, g->kw);
     return 0;
 }
 
-static int is_depthwise(const tl_conv_geom *g)
+static int imin(int a, int b) { return a < b ? a : b; }
+
+/* ---------------------------------------------------------------- forward */
+
+size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
-    return g->groups == g->cin && g->cout == g->cin;
+    if (tl_conv_is_depthwise(g))
+        return (size_t)g->cout * g->kh * g->kw;
+    return (size_t)g->groups * tl_gemm_packed_a_floats(ws, g->cout / g->groups, tl_conv_group_k(g));
 }
 
-static int is_direct(const tl_conv_geom *g)
+void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed)
 {
-    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 &&
-           g->pad_l == 0 && g->pad_b == 0 && g->pad_r == 0;
+    if (tl_conv_is_depthwise(g)) {
+        memcpy(packed, w, sizeof(float) * g->cout * g->kh * g->kw);
+        return;
+    }
+    int cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
+    size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
+    for (int grp = 0; grp < g->groups; grp++)
+        tl_gemm_pack_a(ws, cout_g, K, w + (size_t)grp * cout_g * K, K, packed + grp * per);
 }
 
-static size_t group_k(const tl_conv_geom *g)
+typedef struct {
+    const tl_conv_geom *g;
+    const float *x; /* the group's first input channel */
+} im2col_src;
+
+/* Largest N-block of any SIMD path (the avx2 one). */
+#define NC_MAX 1024
+
+/* Each row of the block is gathered contiguously, then cut into the
+ * slivers. */
+static void pack_b_im2col(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst)
 {
-    return (size_t)(g->cin / g->groups) * g->kh * g->kw;
+    const im2col_src *src = ctx;
+    const int ncpad = (nc + nr - 1) / nr * nr;
+    const size_t sliver = (size_t)kc * nr;
+    float row[NC_MAX + 64];
+    for (int j = nc; j < ncpad; j++)
+        row[j] = 0.0f;
+    for (int p = 0; p < kc; p++) {
+        tl_im2col_gather(src->g, src->x, p0 + p, 1, j0, nc, row, 0);
+        float *out = dst + (size_t)p * nr;
+        if (nr == 32)
+            for (int j = 0; j < ncpad; j += 32)
+                memcpy(out + (size_t)(j / 32) * sliver, row + j, 32 * sizeof(float));
+        else
+            for (int j = 0; j < ncpad; j += nr)
+                memcpy(out + (size_t)(j / nr) * sliver, row + j, (size_t)nr * sizeof(float));
+    }
 }
+
+void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
+                            const float *bias, int act, float *y, int part, int nparts)
+{
+    size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
+    if (tl_conv_is_depthwise(g)) {
+        int c0 = (int)((long)g->cout * part / nparts), c1 = (int)((long)g->cout * (part + 1) / nparts);
+        if (c0 >= c1)
+            return;
+        tl_conv_geom sub = *g;
+        sub.cin = sub.cout = sub.groups = c1 - c0;
+        size_t taps = (size_t)g->kh * g->kw;
+        tl_depthwise_forward(ws, &sub, x + c0 * in_plane, packed + c0 * taps, bias ? bias + c0 : NULL, act,
+                             y + c0 * out_plane);
+        return;
+    }
+    const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
+    const size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
+    for (int grp = 0; grp < g->groups; grp++) {
+        const float *xg = x + (size_t)grp * cin_g * in_plane;
+        float *yg = y + (size_t)grp * cout_g * out_plane;
+        const float *bg = bias ? bias + (size_t)grp * cout_g : NULL;
+        if (tl_conv_is_direct(g)) {
+            tl_plain_b src = {xg, (int)in_plane};
+            tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, tl_pack_b_plain, &src, yg, (int)out_plane,
+                       bg, act, part, nparts);
+        } else {
+            im2col_src src = {g, xg};
+            tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, pack_b_im2col, &src, yg, (int)out_plane,
+                       bg, act, part, nparts);
+        }
+    }
+}
+
+/* ----------------------------------------------------------- backward data */
 
 static int tile_cols(const tl_conv_geom *g)
 {
     size_t ohw = (size_t)g->oh * g->ow;
-    size_t cols = TILE_BUDGET / group_k(g);
+    size_t cols = TILE_BUDGET / (size_t)tl_conv_group_k(g);
     cols = cols < 64 ? 64 : cols / 32 * 32;
     return (int)(cols < ohw ? cols : ohw);
 }
 
-size_t tl_conv_scratch_floats(const tl_conv_geom *g)
+size_t tl_conv_backward_scratch_floats(const tl_conv_geom *g)
 {
-    if (is_depthwise(g) || is_direct(g))
-        return 0;
-    return group_k(g) * (size_t)tile_cols(g);
-}
-
-/* smallest o with o * s + off >= 0, and one past the largest with o * s + off <= last */
-static int first_inside(int off, int s) { return off >= 0 ? 0 : (-off + s - 1) / s; }
-static int end_inside(int off, int last, int s) { return off > last ? 0 : (last - off) / s + 1; }
-
-/* col (K x nc): rows (ci, ky, kx) of one group, columns output pixels c0..c0+nc. */
-static void im2col_tile(const tl_conv_geom *g, const float *x, int cin_g, int c0, int nc,
-                        float *col)
-{
-    const int ow = g->ow, sw = g->stride_w;
-    float *dst = col;
-    for (int ci = 0; ci < cin_g; ci++) {
-        const float *xc = x + (size_t)ci * g->h * g->w;
-        for (int ky = 0; ky < g->kh; ky++) {
-            for (int kx = 0; kx < g->kw; kx++, dst += nc) {
-                int off = kx * g->dil_w - g->pad_l;
-                int vlo = first_inside(off, sw), vhi = end_inside(off, g->w - 1, sw);
-                float *d = dst;
-                for (int p = c0; p < c0 + nc;) {
-                    int oy = p / ow, ox0 = p % ow;
-                    int ox1 = ox0 + (c0 + nc - p) < ow ? ox0 + (c0 + nc - p) : ow;
-                    int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
-                    if (iy < 0 || iy >= g->h) {
-                        memset(d, 0, sizeof(float) * (ox1 - ox0));
-                    } else {
-                        const float *xr = xc + (size_t)iy * g->w;
-                        int a = vlo > ox0 ? vlo : ox0, b = vhi < ox1 ? vhi : ox1;
-                        if (b < a)
-                            b = a = ox1 < a ? ox1 : a;
-                        for (int ox = ox0; ox < a; ox++)
-                            d[ox - ox0] = 0.0f;
-                        if (sw == 1)
-                            memcpy(d + (a - ox0), xr + a + off, sizeof(float) * (b - a));
-                        else
-                            for (int ox = a; ox < b; ox++)
-                                d[ox - ox0] = xr[ox * sw + off];
-                        for (int ox = b; ox < ox1; ox++)
-                            d[ox - ox0] = 0.0f;
-                    }
-                    d += ox1 - ox0;
-                    p += ox1 - ox0;
-                }
-            }
-        }
+    if (tl_conv_is_depthwise(g)) { /* padded copies for the weight gradient, or the flipped kernel */
+        size_t a = tl_depthwise_weight_scratch_floats(g), b = (size_t)g->kh * g->kw;
+        return a > b ? a : b;
     }
+    if (tl_conv_is_direct(g))
+        return 0;
+    return (size_t)tl_conv_group_k(g) * (size_t)tile_cols(g);
 }
 
-void tl_conv_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
-                     const float *bias, int act, float *y, float *scratch)
+void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
+                           float *scratch)
 {
-    if (is_depthwise(g)) {
-        tl_depthwise_forward(ws, g, x, w, bias, act, y);
+    if (tl_conv_is_depthwise(g)) {
+        tl_depthwise_backward_data(ws, g, dy, w, dx, scratch);
         return;
     }
     const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups;
-    const int K = (int)group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
-    const int direct = is_direct(g);
-    const int cols = direct ? (ohw < DIRECT_COLS ? ohw : DIRECT_COLS) : tile_cols(g);
+    const int K = tl_conv_group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
+    if (tl_conv_is_direct(g)) {
+        for (int grp = 0; grp < g->groups; grp++)
+            tl_sgemm(ws, 1, 0, cin_g, hw, cout_g, 1.0f, w + (size_t)grp * cout_g * K, K,
+                     dy + (size_t)grp * cout_g * ohw, ohw, 0.0f, dx + (size_t)grp * cin_g * hw, hw);
+        return;
+    }
+    memset(dx, 0, sizeof(float) * (size_t)g->cin * hw);
+    const int cols = tile_cols(g);
     for (int grp = 0; grp < g->groups; grp++) {
-        const float *xg = x + (size_t)grp * cin_g * hw;
-        const float *wg = w + (size_t)grp * cout_g * K;
-        float *yg = y + (size_t)grp * cout_g * ohw;
-        const float *bg = bias ? bias + (size_t)grp * cout_g : NULL;
+        const float *wg = w + (size_t)grp * cout_g * K, *dyg = dy + (size_t)grp * cout_g * ohw;
+        float *dxg = dx + (size_t)grp * cin_g * hw;
         for (int c0 = 0; c0 < ohw; c0 += cols) {
-            int nc = ohw - c0 < cols ? ohw - c0 : cols;
-            if (direct) {
-                tl_sgemm(ws, 0, 0, cout_g, nc, K, 1.0f, wg, K, xg + c0, hw, 0.0f, yg + c0, ohw);
-            } else {
-                im2col_tile(g, xg, cin_g, c0, nc, scratch);
-                tl_sgemm(ws, 0, 0, cout_g, nc, K, 1.0f, wg, K, scratch, nc, 0.0f, yg + c0, ohw);
-            }
-            tl_bias_act_2d(act, yg + c0, (size_t)ohw, bg, cout_g, (size_t)nc);
+            int nc = imin(ohw - c0, cols);
+            tl_sgemm(ws, 1, 0, K, nc, cout_g, 1.0f, wg, K, dyg + c0, ohw, 0.0f, scratch, nc);
+            tl_col2im_add(g, dxg, 0, K, c0, nc, scratch, (size_t)nc);
         }
+    }
+}
+
+/* Within one training step the weights do not change, so W^T can be packed
+ * once for the micro-kernel and shared by every image and tile of the data
+ * gradient; otherwise each tile of a few dozen columns re-packs all of W^T
+ * through strided reads, which cost about as much as the product itself. */
+int tl_conv_backward_packable(const tl_conv_geom *g) { return g->groups == 1 && !tl_conv_is_depthwise(g); }
+
+size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return tl_gemm_packed_a_floats(ws, tl_conv_group_k(g), g->cout);
+}
+
+/* The layout of tl_gemm_pack_a for A = W^T (K x cout): per K-block of kc
+ * output channels, slivers of mr rows of W^T; slivers shared out by part. */
+void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
+                           int nparts)
+{
+    const int mr = ws->impl->mr, KC = ws->impl->kc, M = tl_conv_group_k(g), K = g->cout;
+    const int slivers = (M + mr - 1) / mr, Mpad = slivers * mr;
+    const int s0 = (int)((long)slivers * part / nparts), s1 = (int)((long)slivers * (part + 1) / nparts);
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = imin(K - pc, KC);
+        for (int sl = s0; sl < s1; sl++) {
+            int ir = sl * mr, m = imin(M - ir, mr);
+            float *dst = packed + (size_t)pc * Mpad + (size_t)ir * kc;
+            for (int p = 0; p < kc; p++) {
+                const float *src = w + (size_t)(pc + p) * M + ir;
+                float *d = dst + (size_t)p * mr;
+                memcpy(d, src, sizeof(float) * m);
+                for (int r = m; r < mr; r++)
+                    d[r] = 0.0f;
+            }
+        }
+    }
+}
+
+void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *packed,
+                                  float *dx, float *scratch)
+{
+    const int K = tl_conv_group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
+    if (tl_conv_is_direct(g)) {
+        tl_plain_b b = {dy, ohw};
+        tl_gemm_pa(ws, g->cin, hw, g->cout, packed, tl_pack_b_plain, &b, dx, hw, NULL, TL_ACT_NONE, 0, 1);
+        return;
+    }
+    memset(dx, 0, sizeof(float) * (size_t)g->cin * hw);
+    const int cols = tile_cols(g);
+    for (int c0 = 0; c0 < ohw; c0 += cols) {
+        int nc = imin(ohw - c0, cols);
+        tl_plain_b b = {dy + c0, ohw};
+        tl_gemm_pa(ws, K, nc, g->cout, packed, tl_pack_b_plain, &b, scratch, nc, NULL, TL_ACT_NONE, 0, 1);
+        tl_col2im_add(g, dx, 0, K, c0, nc, scratch, (size_t)nc);
+    }
+}
+
+/* --------------------------------------------------------- backward weight */
+
+void tl_conv_backward_weight(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *dy, float *dw,
+                             float *db, int co0, int co1, float *scratch)
+{
+    const int ohw = g->oh * g->ow;
+    if (co0 < 0)
+        co0 = 0;
+    if (co1 > g->cout)
+        co1 = g->cout;
+    if (db)
+        for (int co = co0; co < co1; co++) {
+            const float *r = dy + (size_t)co * ohw;
+            double s = 0;
+            for (int i = 0; i < ohw; i++)
+                s += r[i];
+            db[co] += (float)s;
+        }
+    if (tl_conv_is_depthwise(g)) {
+        tl_depthwise_backward_weight(g, x, dy, dw, co0, co1, scratch);
+        return;
+    }
+    const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups;
+    const int K = tl_conv_group_k(g), hw = g->h * g->w;
+    const int direct = tl_conv_is_direct(g), cols = direct ? ohw : tile_cols(g);
+    for (int grp = co0 / cout_g; grp < g->groups && grp * cout_g < co1; grp++) {
+        int r0 = grp * cout_g > co0 ? grp * cout_g : co0;
+        int r1 = (grp + 1) * cout_g < co1 ? (grp + 1) * cout_g : co1;
+        const float *xg = x + (size_t)grp * cin_g * hw;
+        for (int c0 = 0; c0 < ohw; c0 += cols) {
+            int nc = imin(ohw - c0, cols);
+            const float *col = xg + c0;
+            int ldcol = hw;
+            if (!direct) {
+                tl_im2col_gather(g, xg, 0, K, c0, nc, scratch, (size_t)nc);
+                col = scratch;
+                ldcol = nc;
+            }
+            tl_sgemm(ws, 0, 1, r1 - r0, K, nc, 1.0f, dy + (size_t)r0 * ohw + c0, ohw, col, ldcol, 1.0f,
+                     dw + (size_t)r0 * K, K);
+        }
+    }
+}
+
+void tl_conv_backward_bias(const tl_conv_geom *g, const float *dy, float *db, int co0, int co1)
+{
+    size_t ohw = (size_t)g->oh * g->ow;
+    for (int c = co0; c < co1; c++)
+        for (size_t k = 0; k < ohw; k++)
+            db[c] += dy[c * ohw + k];
+}
+
+/* dst[c * ldd + r] = src[r * lds + c] for rows x cols, by 4 x 4 SSE2
+ * transposes where it can (one scalar store per float cost as much as a
+ * twentieth of a MobileNetV2 step); a plain copy, so exact. */
+static void transpose(const float *src, size_t lds, int rows, int cols, float *dst, size_t ldd)
+{
+    int r = 0;
+#if defined(__SSE2__)
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + (size_t)r * lds;
+        int c = 0;
+        for (; c + 4 <= cols; c += 4) {
+            __m128 a = _mm_loadu_ps(s0 + c), b = _mm_loadu_ps(s0 + lds + c);
+            __m128 e = _mm_loadu_ps(s0 + 2 * lds + c), f = _mm_loadu_ps(s0 + 3 * lds + c);
+            _MM_TRANSPOSE4_PS(a, b, e, f);
+            float *d = dst + (size_t)c * ldd + r;
+            _mm_storeu_ps(d, a);
+            _mm_storeu_ps(d + ldd, b);
+            _mm_storeu_ps(d + 2 * ldd, e);
+            _mm_storeu_ps(d + 3 * ldd, f);
+        }
+        for (; c < cols; c++)
+            for (int q = 0; q < 4; q++)
+                dst[(size_t)c * ldd + r + q] = s0[(size_t)q * lds + c];
+    }
+#endif
+    for (; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[(size_t)c * ldd + r] = src[(size_t)r * lds + c];
+}
+
+/* Weight gradient of an ungrouped layer over several images: columns are
+ * (image, pixel) pairs, cut into tiles that may span images, so layers
+ * with small maps still give the GEMM long inner products. The result is
+ * kept transposed (K x cout): the GEMM's A is then the im2col tile as it
+ * is built (or the input itself for 1x1 layers) and its B the transposed
+ * dy tile, both packed without transposition. */
+#define WGRAD_BUDGET (1 << 19)
+#define WGRAD_MAX_COLS 384
+
+static int wgrad_cols(const tl_conv_geom *g)
+{
+    size_t cols = WGRAD_BUDGET / ((size_t)tl_conv_group_k(g) + (size_t)g->cout);
+    if (cols > WGRAD_MAX_COLS)
+        cols = WGRAD_MAX_COLS;
+    cols = cols / 16 * 16;
+    return cols < 16 ? 16 : (int)cols;
+}
+
+size_t tl_conv_wgrad_scratch_floats(const tl_conv_geom *g)
+{
+    return ((size_t)tl_conv_group_k(g) + (size_t)g->cout) * (size_t)wgrad_cols(g);
+}
+
+void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *dy, float *dwt,
+                          int accumulate, double *db, float *scratch)
+{
+    const int ohw = g->oh * g->ow, hw = g->h * g->w, cout = g->cout, K = tl_conv_group_k(g);
+    const int cols = wgrad_cols(g), direct = tl_conv_is_direct(g);
+    const size_t in_size = (size_t)g->cin * hw, out_size = (size_t)cout * ohw;
+    float *col = scratch, *dyt = scratch + (size_t)K * cols;
+    float beta = accumulate ? 1.0f : 0.0f;
+    if (db)
+        for (int b = 0; b < n; b++)
+            for (int co = 0; co < cout; co++) {
+                const float *r = dy + b * out_size + (size_t)co * ohw;
+                double s = 0;
+                for (int i = 0; i < ohw; i++)
+                    s += r[i];
+                db[co] += s;
+            }
+    const int64_t total = (int64_t)n * ohw;
+    if (total == 0 && !accumulate)
+        memset(dwt, 0, sizeof(float) * (size_t)K * cout);
+    for (int64_t q0 = 0; q0 < total; q0 += cols) {
+        int nc = (int)(total - q0 < cols ? total - q0 : cols);
+        int b = (int)(q0 / ohw), p = (int)(q0 % ohw);
+        const float *a = col;
+        int lda = nc;
+        if (direct && p + nc <= ohw) {
+            a = x + b * in_size + p;
+            lda = hw;
+        }
+        for (int done = 0; done < nc;) {
+            int bb = (int)((q0 + done) / ohw), pp = (int)((q0 + done) % ohw);
+            int len = imin(ohw - pp, nc - done);
+            const float *xb = x + bb * in_size, *dyb = dy + bb * out_size + pp;
+            if (a == col) {
+                if (direct)
+                    for (int ci = 0; ci < g->cin; ci++)
+                        memcpy(col + (size_t)ci * nc + done, xb + (size_t)ci * hw + pp, sizeof(float) * len);
+                else
+                    tl_im2col_gather(g, xb, 0, K, pp, len, col + done, (size_t)nc);
+            }
+            /* dy tile transposed, in blocks of rows that stay in L1 */
+            for (int i0 = 0; i0 < len; i0 += 16) {
+                int i1 = imin(i0 + 16, len);
+                transpose(dyb + i0, (size_t)ohw, cout, i1 - i0, dyt + (size_t)(done + i0) * cout, (size_t)cout);
+            }
+            done += len;
+        }
+        tl_sgemm(ws, 0, 0, K, cout, nc, 1.0f, a, lda, dyt, cout, beta, dwt, cout);
+        beta = 1.0f;
     }
 }

@@ -1,6 +1,11 @@
-/* Depthwise convolution (groups == cin == cout): one channel plane at a
- * time through the workspace's SIMD path; the borders and the portable
- * path share the scalar pieces here. */
+/* Depthwise convolution (groups == cin == cout), forward and backward.
+ * Forward: one channel plane at a time through the workspace's SIMD path
+ * (depthwise_avx2.c, depthwise_avx512.c); the borders and the portable path
+ * share the scalar pieces here. Backward: no GEMM (K = kh*kw would be
+ * mostly packing): stride-1 data gradients run the forward plane kernel on
+ * the flipped kernel, other strides per-tap loops; weight gradients are
+ * per-tap dot products over padded copies. */
+#include "conv_internal.h"
 #include "simd.h"
 
 #include <string.h>
@@ -21,28 +26,10 @@ float tl_dw_point(const tl_conv_geom *g, const float *x, const float *w, int oy,
     return s;
 }
 
-/* smallest ox with ox * s + off >= 0 (off may be negative) */
-static int first_inside(int off, int s)
-{
-    if (off >= 0)
-        return 0;
-    return (-off + s - 1) / s;
-}
-
-/* one past the largest ox with ox * s + off <= last */
-static int end_inside(int off, int last, int s)
-{
-    if (off > last)
-        return 0;
-    return (last - off) / s + 1;
-}
-
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
 void tl_dw_interior(const tl_conv_geom *g, int *ox_lo, int *ox_hi)
 {
-    int lo = clampi(first_inside(-g->pad_l, g->stride_w), 0, g->ow);
-    int hi = clampi(end_inside(-g->pad_l + (g->kw - 1) * g->dil_w, g->w - 1, g->stride_w), 0, g->ow);
+    int lo = tl_clampi(tl_first_inside(-g->pad_l, g->stride_w), 0, g->ow);
+    int hi = tl_clampi(tl_end_inside(-g->pad_l + (g->kw - 1) * g->dil_w, g->w - 1, g->stride_w), 0, g->ow);
     *ox_lo = lo;
     *ox_hi = hi > lo ? hi : lo;
 }
@@ -63,8 +50,8 @@ void tl_dw_plane_scalar(const tl_conv_geom *g, const float *x, const float *w, f
             const float *xr = x + (size_t)iy * g->w;
             for (int kx = 0; kx < g->kw; kx++) {
                 int off = kx * g->dil_w - g->pad_l;
-                int lo = clampi(first_inside(off, s), 0, g->ow);
-                int hi = clampi(end_inside(off, g->w - 1, s), 0, g->ow);
+                int lo = tl_clampi(tl_first_inside(off, s), 0, g->ow);
+                int hi = tl_clampi(tl_end_inside(off, g->w - 1, s), 0, g->ow);
                 float wv = w[ky * g->kw + kx];
                 if (s == 1)
                     for (int ox = lo; ox < hi; ox++)
@@ -93,3 +80,192 @@ void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, con
             tl_activation(act, yc, out_plane);
     }
 }
+
+/* ----------------------------------------------------------- backward data */
+
+/* Fixed 16-wide blocks over restrict pointers: the shape GCC vectorises at
+ * -O2 (its cheap cost model adds no alias checks or epilogues itself). */
+#define BLOCK 16
+
+static void axpy(float *restrict y, const float *restrict x, float a, size_t n)
+{
+    size_t i = 0;
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (size_t j = i; j < i + BLOCK; j++)
+            y[j] += a * x[j];
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+/* With stride 1 the transposed depthwise convolution is a depthwise
+ * convolution of dy with the flipped kernel and complementary padding, so
+ * the forward SIMD plane kernel does the work. */
+static int transposed_geom(const tl_conv_geom *g, tl_conv_geom *t)
+{
+    if (g->stride_h != 1 || g->stride_w != 1)
+        return 0;
+    *t = *g;
+    t->h = g->oh, t->w = g->ow, t->oh = g->h, t->ow = g->w;
+    t->pad_t = (g->kh - 1) * g->dil_h - g->pad_t, t->pad_b = (g->kh - 1) * g->dil_h - g->pad_b;
+    t->pad_l = (g->kw - 1) * g->dil_w - g->pad_l, t->pad_r = (g->kw - 1) * g->dil_w - g->pad_r;
+    return t->pad_t >= 0 && t->pad_b >= 0 && t->pad_l >= 0 && t->pad_r >= 0;
+}
+
+void tl_depthwise_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
+                                float *flipped)
+{
+    const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
+    const int s = g->stride_w;
+    tl_conv_geom t;
+    if (transposed_geom(g, &t)) {
+        for (int c = 0; c < g->cin; c++) {
+            for (size_t i = 0; i < taps; i++)
+                flipped[i] = w[c * taps + taps - 1 - i];
+            ws->impl->dw_plane(&t, dy + c * out_plane, flipped, 0.0f, TL_ACT_NONE, dx + c * in_plane);
+        }
+        return;
+    }
+    memset(dx, 0, sizeof(float) * in_plane * g->cin);
+    for (int c = 0; c < g->cin; c++) {
+        float *dxc = dx + c * in_plane;
+        const float *dyc = dy + c * out_plane, *wc = w + c * taps;
+        for (int oy = 0; oy < g->oh; oy++) {
+            const float *dyr = dyc + (size_t)oy * g->ow;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
+                if (iy < 0 || iy >= g->h)
+                    continue;
+                for (int kx = 0; kx < g->kw; kx++) {
+                    int off = kx * g->dil_w - g->pad_l;
+                    int lo = tl_clampi(tl_first_inside(off, s), 0, g->ow);
+                    int hi = tl_clampi(tl_end_inside(off, g->w - 1, s), lo, g->ow);
+                    float wv = wc[ky * g->kw + kx], *xr = dxc + (size_t)iy * g->w;
+                    if (s == 1)
+                        axpy(xr + lo + off, dyr + lo, wv, (size_t)(hi - lo));
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            xr[ox * s + off] += wv * dyr[ox];
+                }
+            }
+        }
+    }
+}
+
+/* --------------------------------------------------------- backward weight */
+
+/* Depthwise weight gradient: each tap is one dot product of dy with a
+ * strided window of the zero-padded input. The padded input is stored per
+ * row as `stride` phases (columns c with c % stride == phase, in order), so
+ * every tap reads contiguous floats; dy rows are padded with zeros to a
+ * multiple of 16, so every dot product runs in whole 16-lane blocks. */
+#define DW_LANES 16
+
+typedef struct {
+    int ow16, pw, rows; /* padded dy row, phase width, padded input rows */
+} dw_layout;
+
+static dw_layout dw_layout_of(const tl_conv_geom *g)
+{
+    dw_layout L;
+    int s = g->stride_w, wp = g->w + g->pad_l + g->pad_r, reach = (g->kw - 1) * g->dil_w / s;
+    L.ow16 = (g->ow + DW_LANES - 1) / DW_LANES * DW_LANES;
+    L.pw = (wp + s - 1) / s;
+    if (L.pw < L.ow16 + reach)
+        L.pw = L.ow16 + reach;
+    L.rows = (g->oh - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1;
+    return L;
+}
+
+size_t tl_depthwise_weight_scratch_floats(const tl_conv_geom *g)
+{
+    dw_layout L = dw_layout_of(g);
+    return (size_t)g->oh * L.ow16 + (size_t)L.rows * g->stride_w * L.pw;
+}
+
+static inline __attribute__((always_inline)) double tap_dot(const float *restrict dyp, const float *restrict x, int rows, int ow16, size_t xstride)
+{
+    float acc[DW_LANES] = {0};
+    for (int r = 0; r < rows; r++) {
+        const float *restrict d = dyp + (size_t)r * ow16, *restrict xr = x + (size_t)r * xstride;
+        for (int i = 0; i < ow16; i += DW_LANES)
+            for (int j = 0; j < DW_LANES; j++)
+                acc[j] += d[i + j] * xr[i + j];
+    }
+    double s = 0;
+    for (int j = 0; j < DW_LANES; j++)
+        s += acc[j];
+    return s;
+}
+
+/* Compiled for SSE2, AVX2 and AVX-512 and picked by tl_simd_level(): the
+ * 16 lanes of tap_dot run as one, two or four registers; same lanes, same
+ * order, no contracted multiply-adds under -std=c11: the same bits. */
+static inline __attribute__((always_inline)) void dw_weight(const tl_conv_geom *g, const float *x, const float *dy,
+                                                            float *dw, int c0, int c1, float *scratch)
+{
+    const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
+    const int s = g->stride_w;
+    const dw_layout L = dw_layout_of(g);
+    const size_t row = (size_t)s * L.pw;
+    float *dyp = scratch, *xp = scratch + (size_t)g->oh * L.ow16;
+    memset(scratch, 0, sizeof(float) * tl_depthwise_weight_scratch_floats(g));
+    for (int c = c0; c < c1; c++) {
+        const float *xc = x + c * in_plane, *dyc = dy + c * out_plane;
+        for (int oy = 0; oy < g->oh; oy++)
+            memcpy(dyp + (size_t)oy * L.ow16, dyc + (size_t)oy * g->ow, sizeof(float) * g->ow);
+        /* padded rows outside the input and padded columns stay zero */
+        for (int r = 0; r < L.rows; r++) {
+            int iy = r - g->pad_t;
+            if (iy < 0 || iy >= g->h)
+                continue;
+            const float *xr = xc + (size_t)iy * g->w;
+            float *dst = xp + (size_t)r * row;
+            if (s == 1) {
+                memcpy(dst + g->pad_l, xr, sizeof(float) * g->w);
+                continue;
+            }
+            for (int ix = 0, ph = g->pad_l % s, at = g->pad_l / s; ix < g->w; ix++) {
+                dst[(size_t)ph * L.pw + at] = xr[ix];
+                if (++ph == s)
+                    ph = 0, at++;
+            }
+        }
+        for (int ky = 0; ky < g->kh; ky++)
+            for (int kx = 0; kx < g->kw; kx++) {
+                int col = kx * g->dil_w;
+                const float *x0 = xp + (size_t)ky * g->dil_h * row + (size_t)(col % s) * L.pw + col / s;
+                dw[c * taps + (size_t)ky * g->kw + kx] +=
+                    (float)tap_dot(dyp, x0, g->oh, L.ow16, row * g->stride_h);
+            }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define TL_DW_PATHS 1
+__attribute__((target("avx2"))) static void dw_weight_avx2(const tl_conv_geom *g, const float *x, const float *dy,
+                                                            float *dw, int c0, int c1, float *scratch)
+{
+    dw_weight(g, x, dy, dw, c0, c1, scratch);
+}
+__attribute__((target("avx512f"))) static void dw_weight_avx512(const tl_conv_geom *g, const float *x,
+                                                                 const float *dy, float *dw, int c0, int c1,
+                                                                 float *scratch)
+{
+    dw_weight(g, x, dy, dw, c0, c1, scratch);
+}
+#endif
+
+void tl_depthwise_backward_weight(const tl_conv_geom *g, const float *x, const float *dy, float *dw, int c0, int c1,
+                                  float *scratch)
+{
+#if defined(TL_DW_PATHS)
+    int level = tl_simd_level();
+    if (level >= TL_SIMD_AVX512)
+        dw_weight_avx512(g, x, dy, dw, c0, c1, scratch);
+    else if (level == TL_SIMD_AVX2)
+        dw_weight_avx2(g, x, dy, dw, c0, c1, scratch);
+    else
+#endif
+        dw_weight(g, x, dy, dw, c0, c1, scratch);
+}
+

@@ -3,8 +3,6 @@
 #include "node_forward.h"
 
 #include <math.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,31 +457,6 @@ size_t tl_infer_worker_bytes(const tl_infer *inf)
     return (inf->arena_floats + inf->scratch_floats) * sizeof(float);
 }
 
-/* A barrier for the threads of one team: spin briefly (the steps are short
- * and both threads usually run), then yield the core to whoever holds it. */
-typedef struct {
-    atomic_int count, gen;
-    int n;
-} team_barrier;
-
-static void barrier_wait(team_barrier *b)
-{
-    if (b->n < 2)
-        return;
-    int gen = atomic_load(&b->gen);
-    if (atomic_fetch_add(&b->count, 1) == b->n - 1) {
-        atomic_store(&b->count, 0);
-        atomic_fetch_add(&b->gen, 1);
-        return;
-    }
-    for (int spins = 0; atomic_load(&b->gen) == gen; spins++) {
-        if (spins < 1000)
-            __builtin_ia32_pause();
-        else
-            sched_yield();
-    }
-}
-
 static float *value_ptr(const tl_infer *inf, const worker *wk, const float *image, int v)
 {
     int slot = inf->value_slot[v];
@@ -510,14 +483,7 @@ static void linear_part(tl_kws *ws, int rows, int in, int out, const float *x, c
 {
     size_t c0, c1;
     share((size_t)out, 32, part, nparts, &c0, &c1);
-    if (c0 >= c1)
-        return;
-    int n = (int)(c1 - c0);
-    tl_sgemm(ws, 0, 1, rows, n, in, 1.0f, x, in, w + c0 * (size_t)in, in, 0.0f, y + c0, out);
-    if (b)
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < n; j++)
-                y[(size_t)r * out + c0 + j] += b[c0 + j];
+    tl_linear_forward(ws, rows, in, out, x, w, b, y, (int)c0, (int)c1);
 }
 
 /* The operations inference runs as they are; part 0 runs those that are
@@ -577,24 +543,18 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
         break;
     case STEP_BN:
         share((size_t)n->c, 1, part, nparts, &lo, &hi);
-        for (size_t c = lo; c < hi; c++)
-            for (size_t i = 0; i < hw; i++)
-                y[c * hw + i] = x[c * hw + i] * st->w[c] + st->b[c];
+        tl_channel_affine((int)hw, x, st->w, st->b, y, (int)lo, (int)hi);
         break;
     case STEP_ACT:
         share(len, 16, part, nparts, &lo, &hi);
-        if (lo < hi) {
-            memcpy(y + lo, x + lo, (hi - lo) * sizeof(float));
-            tl_activation(st->act, y + lo, hi - lo);
-        }
+        if (lo < hi)
+            tl_activation_copy(st->act, x + lo, y + lo, hi - lo);
         break;
-    case STEP_ADD: {
-        const float *x2 = value_ptr(inf, vals, image, st->in[1]);
+    case STEP_ADD:
         share(len, 16, part, nparts, &lo, &hi);
-        for (size_t i = lo; i < hi; i++)
-            y[i] = x[i] + x2[i];
+        if (lo < hi)
+            tl_add(hi - lo, x + lo, value_ptr(inf, vals, image, st->in[1]) + lo, y + lo);
         break;
-    }
     case STEP_GAP: {
         const tl_node *src = &m->nodes[st->in[0]];
         share((size_t)src->c, 1, part, nparts, &lo, &hi);
@@ -624,17 +584,17 @@ static void copy_outputs(const tl_infer *inf, int s, const float *y, int64_t ind
 /* The per-image steps on one image, by one thread or split across a team
  * sharing the activations of `vals`; the tail's input goes to its batch row. */
 static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float *image, int64_t index, int row,
-                      float *const *out, int part, int nparts, team_barrier *bar)
+                      float *const *out, int part, int nparts, tl_barrier *bar)
 {
     const tl_model *m = inf->m;
     for (int s = 0; s < inf->tail; s++) {
         const step *st = &inf->steps[s];
         run_step(inf, wk, vals, st, image, part, nparts);
-        barrier_wait(bar);
+        tl_barrier_wait(bar);
         if (st->noutputs) {
             if (part == 0)
                 copy_outputs(inf, s, value_ptr(inf, vals, image, st->node), index, out);
-            barrier_wait(bar); /* before a later step reuses the slot */
+            tl_barrier_wait(bar); /* before a later step reuses the slot */
         }
     }
     if (inf->tail < inf->nsteps && part == 0) {
@@ -646,7 +606,7 @@ static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float
 
 /* The tail on rows images at once (rows <= TAIL_BATCH), first image index0. */
 static void run_tail(tl_infer *inf, worker *wk, int rows, int64_t index0, float *const *out, int part, int nparts,
-                     team_barrier *bar)
+                     tl_barrier *bar)
 {
     const tl_model *m = inf->m;
     for (int s = inf->tail; s < inf->nsteps; s++) {
@@ -660,12 +620,10 @@ static void run_tail(tl_infer *inf, worker *wk, int rows, int64_t index0, float 
                         nparts);
         } else {
             share(len * rows, 16, part, nparts, &lo, &hi);
-            if (lo < hi) {
-                memcpy(y + lo, x + lo, (hi - lo) * sizeof(float));
-                tl_activation(st->act, y + lo, hi - lo);
-            }
+            if (lo < hi)
+                tl_activation_copy(st->act, x + lo, y + lo, hi - lo);
         }
-        barrier_wait(bar);
+        tl_barrier_wait(bar);
         if (st->noutputs && part == 0)
             for (int r = 0; r < rows; r++)
                 copy_outputs(inf, s, y + (size_t)r * len, index0 + r, out);
@@ -680,7 +638,7 @@ typedef struct {
     int64_t image;    /* team: the image (relative to first), or -1 for the tail */
     int rows;         /* team, tail: images in the batch */
     int nparts;
-    team_barrier bar;
+    tl_barrier bar;
 } run_ctx;
 
 static size_t input_len(const tl_infer *inf) { return (size_t)inf->m->in_c * inf->m->in_h * inf->m->in_w; }
@@ -690,7 +648,8 @@ static void run_range(void *ctx, int64_t begin, int64_t end, int w)
 {
     run_ctx *rc = ctx;
     tl_infer *inf = rc->inf;
-    team_barrier solo = {.n = 1};
+    tl_barrier solo;
+    tl_barrier_init(&solo, 1);
     for (int64_t i = begin; i < end; i++)
         run_image(inf, &inf->workers[w], &inf->workers[w], rc->input + (size_t)(rc->first + i) * input_len(inf),
                   rc->first + i, (int)i, rc->out, 0, 1, &solo);
@@ -714,9 +673,7 @@ static void run_team(void *ctx, int64_t begin, int64_t end, int w)
 
 static void team_run(tl_pool *pool, int nparts, run_ctx *rc)
 {
-    atomic_store(&rc->bar.count, 0);
-    atomic_store(&rc->bar.gen, 0);
-    rc->bar.n = nparts;
+    tl_barrier_init(&rc->bar, nparts);
     rc->nparts = nparts;
     if (nparts < 2) {
         run_team(rc, 0, 1, 0);

@@ -1,5 +1,5 @@
 #include "trainer.h"
-#include "kernels/backward.h"
+#include "kernels/kernels.h"
 #include "bce.h"
 
 #include <math.h>

@@ -127,9 +127,8 @@ static void test_reference(tl_kws *ws)
         CHECK_MSG(e < 1e-5, "%s: vs double reference dx %g dw %g db %g", CASES[c].name, ex, ew, eb);
 
         /* adjoint identity with the forward kernel: <conv(x, w), dy> = <x, dx> = <w, dw> */
-        size_t nf = tl_conv_scratch_floats(&p.g);
-        float *fs = malloc((nf ? nf : 1) * sizeof *fs), *y = malloc(p.ny * sizeof *y);
-        tl_conv_forward(ws, &p.g, p.x, p.w, NULL, TL_ACT_NONE, y, fs);
+        float *y = malloc(p.ny * sizeof *y);
+        conv_forward_once(ws, &p.g, p.x, p.w, NULL, TL_ACT_NONE, y);
         double lhs = bw_dot(y, p.dy, p.ny), mag = 0;
         for (size_t i = 0; i < p.ny; i++)
             mag += fabs((double)y[i] * p.dy[i]);
@@ -143,10 +142,10 @@ static void test_reference(tl_kws *ws)
             size_t wi = (size_t)(k * 7919) % p.nw;
             float w0 = p.w[wi], h = 1e-2f;
             p.w[wi] = w0 + h;
-            tl_conv_forward(ws, &p.g, p.x, p.w, bsave, TL_ACT_NONE, y, fs);
+            conv_forward_once(ws, &p.g, p.x, p.w, bsave, TL_ACT_NONE, y);
             double lp = bw_dot(y, p.dy, p.ny);
             p.w[wi] = w0 - h;
-            tl_conv_forward(ws, &p.g, p.x, p.w, bsave, TL_ACT_NONE, y, fs);
+            conv_forward_once(ws, &p.g, p.x, p.w, bsave, TL_ACT_NONE, y);
             double lm = bw_dot(y, p.dy, p.ny);
             p.w[wi] = w0;
             double fd = (lp - lm) / (2.0 * ((double)(w0 + h) - w0));
@@ -154,7 +153,6 @@ static void test_reference(tl_kws *ws)
             worst_fd = fmax(worst_fd, e2);
             CHECK_MSG(e2 < 1e-2, "%s: dw[%zu] %g vs finite difference %g", CASES[c].name, wi, r.dw[wi], fd);
         }
-        free(fs);
         free(y);
         free(dx);
         free(dw);
@@ -383,16 +381,14 @@ static void test_torch(tl_kws *ws)
             if (x && w && b && dy && ty && tdx && tdw && tdb) {
                 p.x = x, p.w = w, p.b = b, p.dy = dy;
                 grads gr = run(ws, &p);
-                size_t nf = tl_conv_scratch_floats(&p.g);
-                float *fs = malloc((nf ? nf : 1) * sizeof *fs), *y = malloc(p.ny * sizeof *y);
-                tl_conv_forward(ws, &p.g, x, w, b, TL_ACT_NONE, y, fs);
+                float *y = malloc(p.ny * sizeof *y);
+                conv_forward_once(ws, &p.g, x, w, b, TL_ACT_NONE, y);
                 double ey = bw_relerr(y, ty, p.ny), ex = bw_relerr(gr.dx, tdx, p.nx);
                 double ew = bw_relerr(gr.dw, tdw, p.nw), eb = bw_relerr(gr.db, tdb, p.g.cout);
                 double e = fmax(fmax(ey, ex), fmax(ew, eb));
                 worst = fmax(worst, e);
                 CHECK_MSG(e <= 1e-4, "%s vs pytorch: y %g dx %g dw %g db %g", n, ey, ex, ew, eb);
                 grads_free(&gr);
-                free(fs);
                 free(y);
             }
             free(x), free(w), free(b), free(dy), free(ty), free(tdx), free(tdw), free(tdb);

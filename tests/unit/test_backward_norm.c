@@ -12,7 +12,7 @@ static double bn_loss(int n, int c, int hw, const float *x, const float *gamma, 
     size_t nx = (size_t)n * c * hw;
     float *y = malloc(nx * sizeof *y), *mean = malloc(c * sizeof *mean), *var = malloc(c * sizeof *var),
           *inv = malloc(c * sizeof *inv);
-    tl_bn_train_forward(n, c, hw, x, gamma, beta, 1e-5f, y, mean, var, inv, 0, c);
+    tl_bn_train_forward_ref(n, c, hw, x, gamma, beta, 1e-5f, y, mean, var, inv, 0, c);
     double l = bw_dot(y, dy, nx);
     free(y), free(mean), free(var), free(inv);
     return l;
@@ -57,8 +57,8 @@ static void test_bn(void)
         bn_ctx b = {n, c, hw, bw_rand(&s, nx, 2.0f), bw_rand(&s, c, 1.5f), bw_rand(&s, c, 1.0f), bw_rand(&s, nx, 1.0f)};
         float *y = malloc(nx * sizeof *y), *mean = malloc(c * sizeof *mean), *var = malloc(c * sizeof *var),
               *inv = malloc(c * sizeof *inv), *dx = malloc(nx * sizeof *dx), *dg = bw_zeros(c), *db = bw_zeros(c);
-        tl_bn_train_forward(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y, mean, var, inv, 0, c);
-        tl_bn_train_backward(n, c, hw, b.x, b.dy, b.gamma, mean, inv, dx, dg, db, 0, c);
+        tl_bn_train_forward_ref(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y, mean, var, inv, 0, c);
+        tl_bn_train_backward_ref(n, c, hw, b.x, b.dy, b.gamma, mean, inv, dx, dg, db, 0, c);
         double ex = fd_check(b.x, nx, dx, bn_loss_ctx, &b, 1e-2f);
         double eg = fd_check(b.gamma, c, dg, bn_loss_ctx, &b, 1e-2f);
         double eb = fd_check(b.beta, c, db, bn_loss_ctx, &b, 1e-2f);
@@ -85,14 +85,14 @@ static void test_bn(void)
         float *dx2 = malloc(nx * sizeof *dx2), *dg2 = bw_zeros(c), *db2 = bw_zeros(c), *y2 = malloc(nx * sizeof *y2);
         float *mean2 = malloc(c * sizeof *mean2), *var2 = malloc(c * sizeof *var2), *inv2 = malloc(c * sizeof *inv2);
         int cut = c / 2;
-        tl_bn_train_forward(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y2, mean2, var2, inv2, 0, cut);
-        tl_bn_train_forward(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y2, mean2, var2, inv2, cut, c);
-        tl_bn_train_backward(n, c, hw, b.x, b.dy, b.gamma, mean2, inv2, dx2, dg2, db2, cut, c);
-        tl_bn_train_backward(n, c, hw, b.x, b.dy, b.gamma, mean2, inv2, dx2, dg2, db2, 0, cut);
+        tl_bn_train_forward_ref(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y2, mean2, var2, inv2, 0, cut);
+        tl_bn_train_forward_ref(n, c, hw, b.x, b.gamma, b.beta, 1e-5f, y2, mean2, var2, inv2, cut, c);
+        tl_bn_train_backward_ref(n, c, hw, b.x, b.dy, b.gamma, mean2, inv2, dx2, dg2, db2, cut, c);
+        tl_bn_train_backward_ref(n, c, hw, b.x, b.dy, b.gamma, mean2, inv2, dx2, dg2, db2, 0, cut);
         CHECK(!memcmp(y, y2, nx * sizeof *y) && !memcmp(mean, mean2, c * sizeof *mean) &&
               !memcmp(inv, inv2, c * sizeof *inv) && !memcmp(var, var2, c * sizeof *var));
         CHECK(!memcmp(dx, dx2, nx * sizeof *dx) && !memcmp(dg, dg2, c * sizeof *dg) && !memcmp(db, db2, c * sizeof *db));
-        tl_bn_train_backward(n, c, hw, b.x, b.dy, b.gamma, mean, inv, dx2, NULL, NULL, 0, c);
+        tl_bn_train_backward_ref(n, c, hw, b.x, b.dy, b.gamma, mean, inv, dx2, NULL, NULL, 0, c);
         CHECK(!memcmp(dx, dx2, nx * sizeof *dx));
         free(dx2), free(dg2), free(db2), free(y2), free(mean2), free(var2), free(inv2);
         free(b.x), free(b.gamma), free(b.beta), free(b.dy);
@@ -106,7 +106,7 @@ static void test_bn(void)
     for (size_t i = 0; i < nx; i++)
         x[i] += 1000.0f;
     float mean[2], var[2], inv[2];
-    tl_bn_train_forward(n, c, hw, x, NULL, NULL, 1e-5f, y, mean, var, inv, 0, c);
+    tl_bn_train_forward_ref(n, c, hw, x, NULL, NULL, 1e-5f, y, mean, var, inv, 0, c);
     for (int ch = 0; ch < c; ch++) {
         double m = 0, v = 0;
         for (int i = 0; i < n; i++)
@@ -219,8 +219,8 @@ static void test_torch(void)
             if (ok) {
                 float *y = malloc(nx * sizeof *y), *dx = malloc(nx * sizeof *dx), *mean = malloc(c * sizeof *mean),
                       *var = malloc(c * sizeof *var), *inv = malloc(c * sizeof *inv), *dg = bw_zeros(c), *db = bw_zeros(c);
-                tl_bn_train_forward(n, c, hw, t[0], t[1], t[2], bn_eps[k], y, mean, var, inv, 0, c);
-                tl_bn_train_backward(n, c, hw, t[0], t[3], t[1], mean, inv, dx, dg, db, 0, c);
+                tl_bn_train_forward_ref(n, c, hw, t[0], t[1], t[2], bn_eps[k], y, mean, var, inv, 0, c);
+                tl_bn_train_backward_ref(n, c, hw, t[0], t[3], t[1], mean, inv, dx, dg, db, 0, c);
                 tl_bn_update_running(c, (int64_t)n * hw, 0.1f, mean, var, t[4], t[5]);
                 double e[] = {bw_relerr(y, t[6], nx), bw_relerr(dx, t[7], nx), bw_relerr(dg, t[8], c),
                               bw_relerr(db, t[9], c), bw_relerr(mean, t[10], c), bw_relerr(var, t[11], c),
@@ -292,8 +292,8 @@ static void test_bn_fast(void)
                 st[v][q] = bw_zeros(c);
         }
         const float *gg = k == 3 ? NULL : g, *bb = k == 3 ? NULL : b;
-        tl_bn_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[0], st[0][0], st[0][1], st[0][2], 0, c);
-        tl_bn_train_backward(n, c, hw, x, dy, gg, st[0][0], st[0][2], dx[0], dg[0], db[0], 0, c);
+        tl_bn_train_forward_ref(n, c, hw, x, gg, bb, 1e-5f, y[0], st[0][0], st[0][1], st[0][2], 0, c);
+        tl_bn_train_backward_ref(n, c, hw, x, dy, gg, st[0][0], st[0][2], dx[0], dg[0], db[0], 0, c);
         int cut = c / 2;
         tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], st[1][1], st[1][2], cut, c);
         tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], k == 4 ? NULL : st[1][1], st[1][2], 0,

@@ -4,7 +4,7 @@
 #define TL_TEST_BACKWARD_UTIL_H
 
 #include "check.h"
-#include "kernels/backward.h"
+#include "kernels_ref.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,10 +1,10 @@
-/* tl_conv_forward, tl_conv_forward_packed (split into parts) and
- * tl_depthwise_forward on every SIMD path against a
+/* tl_conv_forward_packed (split into parts) and tl_depthwise_forward on
+ * every SIMD path against a
  * naive direct convolution (double accumulation): random shapes with
  * asymmetric padding, strides, dilation, groups, depthwise, 1x1, tiled
  * im2col; and against PyTorch F.conv2d via /usr/bin/python3 when present. */
 #include "check.h"
-#include "kernels/kernels.h"
+#include "kernels_ref.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -125,18 +125,13 @@ static int run_geom(tl_kws **ws, int nws, tl_rng *r, tl_conv_geom g, int act, in
     double *ref = malloc(ny * sizeof *ref), *mag = malloc(ny * sizeof *mag);
     conv_ref(&g, x, w, b, act, ref, mag);
     float *y = malloc(ny * sizeof *y);
-    size_t ns = tl_conv_scratch_floats(&g);
-    float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
     int fails = 0;
     int dw = g.groups == g.cin && g.cout == g.cin;
     for (int p = 0; p < nws; p++) {
-        for (int via_dw = 0; via_dw <= dw; via_dw++) {
+        if (dw) {
             for (size_t i = 0; i < ny; i++)
                 y[i] = NAN;
-            if (via_dw)
-                tl_depthwise_forward(ws[p], &g, x, w, b, act, y);
-            else
-                tl_conv_forward(ws[p], &g, x, w, b, act, y, scratch);
+            tl_depthwise_forward(ws[p], &g, x, w, b, act, y);
             size_t bad = 0, first = 0;
             for (size_t i = 0; i < ny; i++)
                 if (!(fabs(y[i] - ref[i]) <= 2e-6 * (mag[i] + 1) + 1e-6 * fabs(ref[i]))) {
@@ -150,7 +145,7 @@ static int run_geom(tl_kws **ws, int nws, tl_rng *r, tl_conv_geom g, int act, in
         }
         fails += run_packed(ws[p], &g, x, w, b, act, ref, mag, desc);
     }
-    free(x); free(w); free(b); free(ref); free(mag); free(y); free(scratch);
+    free(x); free(w); free(b); free(ref); free(mag); free(y);
     return fails;
 }
 
@@ -270,14 +265,11 @@ static void torch_case(tl_kws *ws, tl_rng *r, const char *dir, tl_conv_geom g, i
     ok = ok && read_floats(path, yt, ny) == 0;
     CHECK_MSG(ok, "pytorch reference run failed: %s", cmd);
     if (ok) {
-        size_t ns = tl_conv_scratch_floats(&g);
-        float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
-        tl_conv_forward(ws, &g, x, w, b, act, y, scratch);
+        conv_forward_once(ws, &g, x, w, b, act, y);
         double worst = 0;
         for (size_t i = 0; i < ny; i++)
             worst = worse(worst, fabs(y[i] - yt[i]));
         CHECK_MSG(worst < 1e-4, "vs pytorch: max difference %g (%s)", worst, cmd);
-        free(scratch);
     }
     free(x); free(w); free(b); free(y); free(yt);
 }
@@ -329,11 +321,11 @@ static void test_geom(void)
     CHECK(s.oh == 0 && tl_conv_geom_check(&s, &e) < 0);
     tl_conv_geom d = {.cin = 64, .h = 56, .w = 56, .cout = 64, .kh = 1, .kw = 1};
     tl_conv_geom_finish(&d);
-    CHECK(tl_conv_scratch_floats(&d) == 0);
+    CHECK(tl_conv_backward_scratch_floats(&d) == 0);
     tl_conv_geom big = {.cin = 512, .h = 56, .w = 56, .cout = 512, .kh = 3, .kw = 3, .pad_t = 1,
                         .pad_l = 1, .pad_b = 1, .pad_r = 1};
     tl_conv_geom_finish(&big);
-    CHECK(tl_conv_scratch_floats(&big) <= ((size_t)1 << 20)); /* 4 MiB */
+    CHECK(tl_conv_backward_scratch_floats(&big) <= ((size_t)1 << 20)); /* 4 MiB */
 }
 
 static void bench(tl_kws *ws, tl_rng *r)
@@ -350,18 +342,20 @@ static void bench(tl_kws *ws, tl_rng *r)
         tl_conv_geom g = cases[c].g;
         tl_conv_geom_finish(&g);
         size_t nx = (size_t)g.cin * g.h * g.w, ny = (size_t)g.cout * g.oh * g.ow;
-        size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw, ns = tl_conv_scratch_floats(&g);
+        size_t nw = (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw;
         float *x = rand_buf(r, nx), *w = rand_buf(r, nw), *y = malloc(ny * sizeof *y);
-        float *scratch = ns ? malloc(ns * sizeof *scratch) : NULL;
+        float *packed = tl_alloc_array(tl_conv_packed_floats(ws, &g), sizeof *packed);
+        tl_conv_pack(ws, &g, w, packed);
         double flop = 2.0 * ny * (nw / g.cout), best = 1e9;
         for (int t = 0; t < 5; t++) {
             double t0 = tl_now();
-            tl_conv_forward(ws, &g, x, w, NULL, TL_ACT_RELU, y, scratch);
+            tl_conv_forward_packed(ws, &g, x, packed, NULL, TL_ACT_RELU, y, 0, 1);
             best = fmin(best, tl_now() - t0);
         }
         printf("bench conv %-6s %-28s %8.3f ms %7.1f GFLOPS\n", tl_kws_simd_name(ws), cases[c].name,
                best * 1e3, flop / best * 1e-9);
-        free(x); free(w); free(y); free(scratch);
+        free(x); free(w); free(y);
+        tl_free(packed);
     }
 }
 

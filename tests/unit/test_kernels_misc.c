@@ -49,7 +49,7 @@ static void test_activation(void)
         }
     CHECK_MSG(bad == 0, "bias_act_2d: %d bad", bad);
     float c[4] = {-1, 2, -3, 4};
-    tl_bias_act(TL_ACT_RELU, c, NULL, 2, 2);
+    tl_bias_act_2d(TL_ACT_RELU, c, 2, NULL, 2, 2);
     CHECK(c[0] == 0 && c[1] == 2 && c[2] == 0 && c[3] == 4);
 }
 
@@ -98,7 +98,7 @@ static void test_linear(void)
         for (int with_bias = 0; with_bias <= 1; with_bias++) {
             for (int i = 0; i < batch * out; i++)
                 y[i] = NAN;
-            tl_linear_forward(ws, batch, in, out, x, w, with_bias ? b : NULL, y);
+            tl_linear_forward(ws, batch, in, out, x, w, with_bias ? b : NULL, y, 0, out);
             double worst = 0;
             for (int n = 0; n < batch; n++)
                 for (int o = 0; o < out; o++) {
@@ -127,7 +127,7 @@ static void test_attention_heads_range(void)
     tl_rng_seed(&r, 9);
     for (int i = 0; i < t * 3 * d; i++)
         qkv[i] = tl_rng_uniform(&r) * 2 - 1;
-    tl_attention_heads(ws, t, d, heads, qkv, all, att);
+    tl_attention_heads_range(ws, t, d, heads, 0, heads, qkv, all, att);
     tl_attention_heads_range(ws, t, d, heads, 2, 3, qkv, split, att);
     tl_attention_heads_range(ws, t, d, heads, 0, 2, qkv, split, att);
     CHECK(!memcmp(all, split, sizeof(float) * t * d));

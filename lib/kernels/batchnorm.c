@@ -1,9 +1,14 @@
-/* Batch norm in training mode, the tape's versions of tl_bn_train_forward
- * and tl_bn_train_backward (norm.c), same contract: sums per image plane
- * run in 16 float lanes (vectorised by GCC at -O2: fixed-width blocks over
- * restrict pointers, no branches) and planes are added in double, in a
- * fixed order; statistics stay two-pass. */
-#include "backward.h"
+/* Batch norm, forward and backward: in training mode (batch statistics),
+ * the running statistics' update, and in evaluation mode (running
+ * statistics: a frozen batch norm in a network that trains, or one folded
+ * into a per-channel affine map for inference).
+ *
+ * Training mode: sums per image plane run in 16 float lanes (vectorised by
+ * GCC at -O2: fixed-width blocks over restrict pointers, no branches) and
+ * planes are added in double, in a fixed order; statistics stay two-pass.
+ * tests/unit/kernels_ref.c holds the plain scalar version they are checked
+ * against. */
+#include "kernels.h"
 
 #include <math.h>
 
@@ -191,4 +196,74 @@ void tl_batchnorm_train_backward(BWD_ARGS)
     else
 #endif
         bn_backward(BWD_PASS);
+}
+
+void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, const float *var_biased,
+                          float *running_mean, float *running_var)
+{
+    /* one value per channel has no unbiased variance (PyTorch refuses to
+     * train then); keep the biased one rather than divide by zero */
+    double unbias = m > 1 ? (double)m / (double)(m - 1) : 1.0;
+    for (int ch = 0; ch < c; ch++) {
+        running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + (double)momentum * mean[ch]);
+        running_var[ch] =
+            (float)((1.0 - momentum) * running_var[ch] + (double)momentum * var_biased[ch] * unbias);
+    }
+}
+
+/* ------------------------------------------------------- evaluation mode */
+
+void tl_batchnorm_eval_forward(int c, int hw, const float *x, const float *gamma, const float *beta,
+                               const float *mean, const float *var, float eps, float *y)
+{
+    for (int ch = 0; ch < c; ch++) {
+        float sc = gamma[ch] / sqrtf(var[ch] + eps);
+        float sh = beta[ch] - mean[ch] * sc;
+        const float *xc = x + (size_t)ch * hw;
+        float *yc = y + (size_t)ch * hw;
+        for (int k = 0; k < hw; k++)
+            yc[k] = xc[k] * sc + sh;
+    }
+}
+
+void tl_batchnorm_eval_backward_data(int c, int hw, const float *dy, const float *gamma, const float *var, float eps,
+                                     float *dx)
+{
+    for (int ch = 0; ch < c; ch++) {
+        float sc = gamma[ch] / sqrtf(var[ch] + eps);
+        const float *dyc = dy + (size_t)ch * hw;
+        float *dxc = dx + (size_t)ch * hw;
+        for (int k = 0; k < hw; k++)
+            dxc[k] = dyc[k] * sc;
+    }
+}
+
+void tl_batchnorm_eval_backward_params(int n, int c, int hw, const float *x, const float *dy, const float *mean,
+                                       const float *var, float eps, float *dgamma, float *dbeta, int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        float is = 1.0f / sqrtf(var[ch] + eps), mu = mean[ch];
+        double sg = 0, sb = 0;
+        for (int b = 0; b < n; b++) {
+            const float *xb = x + ((size_t)b * c + ch) * hw, *dyb = dy + ((size_t)b * c + ch) * hw;
+            for (int k = 0; k < hw; k++) {
+                sg += (double)dyb[k] * (xb[k] - mu) * is;
+                sb += dyb[k];
+            }
+        }
+        if (dgamma)
+            dgamma[ch] += (float)sg;
+        if (dbeta)
+            dbeta[ch] += (float)sb;
+    }
+}
+
+void tl_channel_affine(int hw, const float *x, const float *scale, const float *shift, float *y, int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        const float *xc = x + (size_t)ch * hw;
+        float *yc = y + (size_t)ch * hw;
+        for (int k = 0; k < hw; k++)
+            yc[k] = xc[k] * scale[ch] + shift[ch];
+    }
 }

@@ -1,26 +1,37 @@
-/* The attention core (scaled dot-product attention per head, projections
- * excluded) with the probabilities kept for the backward pass:
+/* Scaled dot-product self-attention of one sequence, the projections
+ * excluded (they are linear layers), forward and backward:
  *   S = scale Q K^T, P = softmax_rows(S), C = P V;
  *   dV = P^T dC, dP = dC V^T, dS = P o (dP - rowsum(P o dP)),
  *   dQ = scale dS K, dK = scale dS^T Q. */
-#include "backward.h"
+#include "kernels.h"
 
 #include <math.h>
+
+/* Head h: p (t x t) = softmax(scale q k^T), ctx's columns of the head = p v. */
+static void head_forward(tl_kws *ws, int t, int d, int heads, int h, const float *qkv, float *ctx, float *p)
+{
+    const int dh = d / heads, ld = 3 * d;
+    const float scale = 1.0f / sqrtf((float)dh);
+    const float *q = qkv + (size_t)h * dh, *k = q + d, *v = q + 2 * d;
+    tl_sgemm(ws, 0, 1, t, t, dh, scale, q, ld, k, ld, 0.0f, p, t);
+    for (int i = 0; i < t; i++)
+        tl_softmax(p + (size_t)i * t, p + (size_t)i * t, t);
+    tl_sgemm(ws, 0, 0, t, dh, t, 1.0f, p, t, v, ld, 0.0f, ctx + (size_t)h * dh, d);
+}
+
+void tl_attention_heads_range(tl_kws *ws, int t, int d, int heads, int h0, int h1, const float *qkv, float *ctx,
+                              float *scratch)
+{
+    for (int h = h0; h < h1; h++)
+        head_forward(ws, t, d, heads, h, qkv, ctx, scratch);
+}
 
 size_t tl_attention_core_scratch_floats(int t, int d, int heads) { return (size_t)t * t; }
 
 void tl_attention_core_forward(tl_kws *ws, int t, int d, int heads, const float *qkv, float *ctx, float *probs)
 {
-    const int dh = d / heads, ld = 3 * d;
-    const float scale = 1.0f / sqrtf((float)dh);
-    for (int h = 0; h < heads; h++) {
-        const float *q = qkv + (size_t)h * dh, *k = q + d, *v = q + 2 * d;
-        float *p = probs + (size_t)h * t * t;
-        tl_sgemm(ws, 0, 1, t, t, dh, scale, q, ld, k, ld, 0.0f, p, t);
-        for (int i = 0; i < t; i++)
-            tl_softmax(p + (size_t)i * t, p + (size_t)i * t, t);
-        tl_sgemm(ws, 0, 0, t, dh, t, 1.0f, p, t, v, ld, 0.0f, ctx + (size_t)h * dh, d);
-    }
+    for (int h = 0; h < heads; h++)
+        head_forward(ws, t, d, heads, h, qkv, ctx, probs + (size_t)h * t * t);
 }
 
 void tl_attention_core_backward(tl_kws *ws, int t, int d, int heads, const float *qkv, const float *probs,

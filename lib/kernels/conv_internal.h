@@ -1,0 +1,32 @@
+/* Internal to lib/kernels: the convolution shape tests and the im2col
+ * walker shared by the forward packing and the backward passes. */
+#ifndef TL_KERNELS_CONV_INTERNAL_H
+#define TL_KERNELS_CONV_INTERNAL_H
+
+#include "kernels.h"
+
+static inline int tl_conv_is_depthwise(const tl_conv_geom *g) { return g->groups == g->cin && g->cout == g->cin; }
+
+/* 1x1, stride 1, no padding: the image itself is the GEMM operand. */
+static inline int tl_conv_is_direct(const tl_conv_geom *g)
+{
+    return g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_t == 0 && g->pad_l == 0 &&
+           g->pad_b == 0 && g->pad_r == 0;
+}
+
+/* Rows of one group's im2col matrix: (input channel, ky, kx). */
+static inline int tl_conv_group_k(const tl_conv_geom *g) { return g->cin / g->groups * g->kh * g->kw; }
+
+static inline int tl_clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+/* smallest o with o * s + off >= 0, and one past the largest with o * s + off <= last */
+static inline int tl_first_inside(int off, int s) { return off >= 0 ? 0 : (-off + s - 1) / s; }
+static inline int tl_end_inside(int off, int last, int s) { return off > last ? 0 : (last - off) / s + 1; }
+
+/* Rows q0..q0+nq of the im2col matrix of one group whose first input
+ * channel is x (row q = (channel, ky, kx)), columns = output pixels
+ * c0..c0+nc, the rows ld floats apart in col. Gather writes x's values
+ * (zero in the padding) into col; scatter adds col back into x (col2im). */
+void tl_im2col_gather(const tl_conv_geom *g, const float *x, int q0, int nq, int c0, int nc, float *col, size_t ld);
+void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int nc, const float *col, size_t ld);
+
+#endif

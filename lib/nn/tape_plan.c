@@ -1,0 +1,341 @@
+/* Planning the training tape: which nodes run in the frozen prefix
+ * (through the fused inference engine) and which keep their values, the
+ * gradient buffers shared by liveness, the per-part weight-gradient
+ * accumulators and the per-thread workspaces; everything sized once for
+ * the largest batch, re-planned when parameters are frozen or thawed. */
+#include "tape_internal.h"
+#include "kernels/kernels.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int grow_accumulators(tl_tape *t, tl_err *e)
+{
+    size_t wf = 0, bf = 0;
+    for (int i = 0; i < t->m->nnodes; i++) {
+        const tl_node *n = &t->m->nodes[i];
+        if (!conv_by_parts(t->m, n))
+            continue;
+        size_t f = (size_t)t->m->params[n->weight].numel;
+        wf = f > wf ? f : wf;
+        bf = (size_t)n->c > bf ? (size_t)n->c : bf;
+    }
+    if (wf <= t->wacc_floats && bf <= t->bacc_floats)
+        return 0;
+    wf = wf > t->wacc_floats ? wf : t->wacc_floats;
+    bf = bf > t->bacc_floats ? bf : t->bacc_floats;
+    for (int k = 0; k < t->parts; k++) {
+        tl_free(t->wacc[k]);
+        t->bytes -= t->wacc_floats * sizeof(float);
+        if (!(t->wacc[k] = tl_alloc_array(wf, sizeof(float))))
+            return tl_fail(e, "out of memory for weight gradients");
+        t->bytes += wf * sizeof(float);
+    }
+    tl_free(t->bacc);
+    if (!(t->bacc = tl_alloc_array((size_t)t->parts * bf, sizeof(double))))
+        return tl_fail(e, "out of memory for weight gradients");
+    t->wacc_floats = wf;
+    t->bacc_floats = bf;
+    return 0;
+}
+
+static void free_grads(tl_tape *t)
+{
+    for (int k = 0; k < t->ngslots; k++) {
+        tl_free(t->gslot[k]);
+        t->bytes -= t->gslot_floats[k] * sizeof(float);
+    }
+    t->ngslots = 0;
+    for (int i = 0; t->s && i < t->m->nnodes; i++)
+        t->s[i].grad = NULL;
+}
+
+/* Interval partitioning in backward order: node i's gradient is live while
+ * nodes end[i] down to i run backward (end: its last consumer, or beyond
+ * the graph for the loss's input). A slot is reused once its occupant's
+ * interval is over; the best-fitting free slot is taken, else the largest
+ * free one grows, else a new one is made. */
+static int plan_grads(tl_tape *t, tl_err *e)
+{
+    const tl_model *m = t->m;
+    int n = m->nnodes, cnt = 0, rc = 0;
+    int *end = malloc((size_t)n * sizeof *end), *order = malloc((size_t)n * sizeof *order);
+    int *occupant = malloc((size_t)n * sizeof *occupant), *slot_of = malloc((size_t)n * sizeof *slot_of);
+    size_t *need = calloc((size_t)n, sizeof *need);
+    if (!end || !order || !occupant || !slot_of || !need) {
+        rc = tl_fail(e, "out of memory");
+        goto out;
+    }
+    free_grads(t);
+    for (int i = 0; i < n; i++)
+        end[i] = -1;
+    for (int c = 0; c < n; c++)
+        for (int k = 0; k < 2; k++) {
+            int in = m->nodes[c].in[k];
+            if (in >= 0 && t->s[c].rg && end[in] < c)
+                end[in] = c;
+        }
+    for (int i = n - 1; i > 0; i--) {
+        if (!t->s[i].rg)
+            continue;
+        if (end[i] < 0)
+            end[i] = n;
+        int at = cnt++; /* insertion by end, latest first */
+        while (at > 0 && end[order[at - 1]] < end[i]) {
+            order[at] = order[at - 1];
+            at--;
+        }
+        order[at] = i;
+    }
+    int nslots = 0;
+    for (int q = 0; q < cnt; q++) {
+        int i = order[q], best = -1;
+        size_t want = (size_t)t->max_batch * (size_t)tl_node_size(&m->nodes[i]);
+        for (int k = 0; k < nslots; k++) {
+            if (occupant[k] <= end[i])
+                continue;
+            int fits = need[k] >= want, bfits = best >= 0 && need[best] >= want;
+            if (best < 0 || (fits && (!bfits || need[k] < need[best])) || (!fits && !bfits && need[k] > need[best]))
+                best = k;
+        }
+        if (best < 0)
+            best = nslots++;
+        if (need[best] < want)
+            need[best] = want;
+        occupant[best] = i;
+        slot_of[i] = best;
+    }
+    if (nslots > 0 && (!(t->gslot = realloc(t->gslot, (size_t)nslots * sizeof *t->gslot)) ||
+                       !(t->gslot_floats = realloc(t->gslot_floats, (size_t)nslots * sizeof *t->gslot_floats)))) {
+        rc = tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int k = 0; k < nslots; k++) {
+        if (!(t->gslot[k] = tl_alloc_array(need[k], sizeof(float)))) {
+            rc = tl_fail(e, "out of memory for gradients (%zu MiB in one buffer)", need[k] * sizeof(float) >> 20);
+            goto out;
+        }
+        t->gslot_floats[k] = need[k];
+        t->bytes += need[k] * sizeof(float);
+        t->ngslots = k + 1;
+    }
+    for (int q = 0; q < cnt; q++)
+        t->s[order[q]].grad = t->gslot[slot_of[order[q]]];
+out:
+    free(end);
+    free(order);
+    free(occupant);
+    free(slot_of);
+    free(need);
+    return rc;
+}
+
+/* A node belongs to the prefix when nothing upstream trains, it is not
+ * random in training (active dropout) and its inputs are in the prefix;
+ * it is kept when a node outside the prefix reads it. Values are
+ * allocated as nodes first need them and kept from then on. */
+static int plan_prefix(tl_tape *t, tl_err *e)
+{
+    const tl_model *m = t->m;
+    size_t b = (size_t)t->max_batch;
+    int last = 0, npre = 0;
+    t->s[0].pre = 1;
+    t->s[0].keep = 0;
+    for (int i = 1; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        int pre = !t->s[i].rg && !(n->op == TL_OP_DROPOUT && n->p > 0);
+        for (int k = 0; k < 2; k++)
+            if (n->in[k] >= 0 && !t->s[n->in[k]].pre)
+                pre = 0;
+        t->s[i].pre = pre;
+        t->s[i].keep = !pre;
+        if (!pre)
+            for (int k = 0; k < 2; k++)
+                if (n->in[k] >= 0 && t->s[n->in[k]].pre) {
+                    t->s[n->in[k]].keep = 1;
+                    last = n->in[k] > last ? n->in[k] : last;
+                }
+    }
+    for (int i = 0; i < m->nnodes; i++) {
+        slot *s = &t->s[i];
+        npre += i > 0 && s->pre && s->keep;
+        if (s->keep && !s->value) {
+            size_t floats = b * (size_t)tl_node_size(&m->nodes[i]);
+            if (!(s->value = tl_alloc_array(floats, sizeof(float))))
+                return tl_fail(e, "out of memory for the activations of %s",
+                               m->nodes[i].name[0] ? m->nodes[i].name : "a layer");
+            t->bytes += floats * sizeof(float);
+        }
+    }
+    tl_infer_free(t->prefix);
+    t->prefix = NULL;
+    t->npre = 0;
+    if (npre == 0)
+        return 0;
+    t->sub = *m;
+    t->sub.nnodes = last + 1;
+    for (int i = 1; i <= last; i++)
+        if (t->s[i].pre && t->s[i].keep) {
+            t->pre_nodes[t->npre] = i;
+            t->pre_dst[t->npre++] = t->s[i].value;
+        }
+    t->prefix = tl_infer_new(&t->sub, t->nw, t->pre_nodes, t->npre, e);
+    return t->prefix ? 0 : -1;
+}
+
+/* Gradient buffers exist only for nodes whose gradient matters: a frozen
+ * backbone costs no gradient memory. They are allocated when a node first
+ * needs one (progressive unfreezing) and kept from then on. */
+int tl_tape_refresh(tl_tape *t, tl_err *e)
+{
+    const tl_model *m = t->m;
+    for (int i = 0; i < m->nnodes; i++) {
+        const tl_node *n = &m->nodes[i];
+        int rg = i > 0 && node_trains(m, n);
+        for (int k = 0; k < 2; k++)
+            if (n->in[k] >= 0 && t->s[n->in[k]].rg)
+                rg = 1;
+        t->s[i].rg = rg;
+    }
+    if (plan_grads(t, e) || plan_prefix(t, e))
+        return -1;
+    return grow_accumulators(t, e);
+}
+
+int tl_tape_requires_grad(const tl_tape *t, int node) { return t->s[node].rg; }
+
+static float *grab(tl_tape *t, size_t floats, int *bad)
+{
+    float *p = tl_alloc_array(floats ? floats : 1, sizeof(float));
+    if (!p)
+        *bad = 1;
+    t->bytes += floats * sizeof(float);
+    return p;
+}
+
+void tl_tape_free(tl_tape *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; t->s && i < t->m->nnodes; i++) {
+        slot *s = &t->s[i];
+        tl_free(s->value);
+        tl_free(s->mean);
+        tl_free(s->var);
+        tl_free(s->invstd);
+        tl_free(s->probs);
+        tl_free(s->mask);
+    }
+    for (int w = 0; t->w && w < t->nw; w++) {
+        tl_kws_free(t->w[w].kws);
+        tl_free(t->w[w].scratch);
+    }
+    for (int k = 0; t->wacc && k < t->parts; k++)
+        tl_free(t->wacc[k]);
+    free(t->wacc);
+    tl_free(t->bacc);
+    free_grads(t);
+    free(t->gslot);
+    free(t->gslot_floats);
+    tl_infer_free(t->prefix);
+    free(t->pre_nodes);
+    free(t->pre_dst);
+    free(t->w);
+    free(t->s);
+    tl_free(t->tmp);
+    tl_free(t->wpack);
+    free(t);
+}
+
+tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
+{
+    if (tl_model_alloc_grads(m, e))
+        return NULL;
+    tl_tape *t = calloc(1, sizeof *t);
+    if (!t) {
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->max_batch = max_batch < 1 ? 1 : max_batch;
+    t->nw = nthreads < 1 ? 1 : nthreads;
+    t->parts = t->nw < 4 ? 4 : t->nw;
+    t->s = calloc((size_t)m->nnodes, sizeof *t->s);
+    t->w = calloc((size_t)t->nw, sizeof *t->w);
+    t->wacc = calloc((size_t)t->parts, sizeof *t->wacc);
+    t->pre_nodes = calloc((size_t)m->nnodes, sizeof *t->pre_nodes);
+    t->pre_dst = calloc((size_t)m->nnodes, sizeof *t->pre_dst);
+    if (!t->s || !t->w || !t->wacc || !t->pre_nodes || !t->pre_dst) {
+        tl_tape_free(t);
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    int bad = 0;
+    size_t b = (size_t)t->max_batch, largest = 1;
+    for (int i = 0; i < m->nnodes && !bad; i++) {
+        const tl_node *n = &m->nodes[i];
+        slot *s = &t->s[i];
+        size_t size = (size_t)tl_node_size(n);
+        if (size > largest)
+            largest = size;
+        if (n->op == TL_OP_BN) {
+            s->mean = grab(t, (size_t)n->c, &bad);
+            s->var = grab(t, (size_t)n->c, &bad);
+            s->invstd = grab(t, (size_t)n->c, &bad);
+        } else if (n->op == TL_OP_LAYERNORM) {
+            s->mean = grab(t, b * (size_t)n->c, &bad);
+            s->invstd = grab(t, b * (size_t)n->c, &bad);
+        } else if (n->op == TL_OP_ATTENTION) {
+            s->probs = grab(t, b * (size_t)n->heads * n->c * n->c, &bad);
+        } else if (n->op == TL_OP_DROPOUT) {
+            s->mask = calloc(b * size + 1, 1);
+            bad |= !s->mask;
+        }
+        size_t need = 0;
+        if (n->op == TL_OP_CONV) {
+            need = tl_conv_backward_scratch_floats(&n->geom); /* the forward pass needs none */
+            if (n->geom.groups == 1 && tl_conv_wgrad_scratch_floats(&n->geom) > need)
+                need = tl_conv_wgrad_scratch_floats(&n->geom);
+        } else if (n->op == TL_OP_ATTENTION) {
+            need = tl_attention_core_scratch_floats(n->c, n->w, n->heads);
+        }
+        if (need > t->scratch_floats)
+            t->scratch_floats = need;
+    }
+    t->tmp = bad ? NULL : grab(t, b * largest, &bad);
+    for (int w = 0; w < t->nw && !bad; w++) {
+        t->w[w].kws = tl_kws_new(e);
+        t->w[w].scratch = grab(t, t->scratch_floats + 16, &bad);
+        if (!t->w[w].kws) {
+            tl_tape_free(t);
+            return NULL;
+        }
+    }
+    size_t wp = 0;
+    for (int i = 0; i < m->nnodes && !bad; i++) {
+        const tl_conv_geom *g = &m->nodes[i].geom;
+        if (m->nodes[i].op != TL_OP_CONV)
+            continue;
+        size_t f = tl_conv_packed_floats(t->w[0].kws, g);
+        size_t bw = tl_conv_backward_packable(g) ? tl_conv_backward_packed_floats(t->w[0].kws, g) : 0;
+        f = f > bw ? f : bw;
+        wp = f > wp ? f : wp;
+    }
+    if (wp && !bad)
+        t->wpack = grab(t, wp, &bad);
+    if (bad) {
+        size_t mb = t->bytes >> 20;
+        tl_tape_free(t);
+        tl_fail(e, "out of memory for training at batch %d (%zu MiB of activations and gradients)", max_batch, mb);
+        return NULL;
+    }
+    if (tl_tape_refresh(t, e)) {
+        tl_tape_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+float *tl_tape_value(tl_tape *t, int node) { return t->s[node].value; }
+float *tl_tape_grad(tl_tape *t, int node) { return t->s[node].grad; }
+size_t tl_tape_bytes(const tl_tape *t) { return t->bytes; }
