@@ -762,7 +762,7 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
         break;
     case S_FLINEAR:
         tl_linear_forward(wk->kws, 1, (int)tl_node_size(in0), n->c, x, m->params[n->weight].data, pdata(m, n->bias),
-                          y);
+                          y, 0, n->c);
         break;
     case S_FBN:
         for (int c = 0; c < n->c; c++)

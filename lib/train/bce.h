@@ -1,5 +1,5 @@
 /* Losses of a classifier's logits beyond the softmax cross-entropy of
- * kernels/backward.h: the binary cross-entropy of independent sigmoid
+ * kernels/kernels.h: the binary cross-entropy of independent sigmoid
  * outputs (multi-label classification), with per-class weights of the
  * positive and negative terms (imbalanced labels). */
 #ifndef TL_TRAIN_BCE_H
