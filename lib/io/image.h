@@ -85,5 +85,10 @@ int tl_image_resize_window(const tl_image *src, int w, int h, int x0, int y0, in
  * out[c*S*S + y*S + x], S = input_size. */
 int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_preproc_ws *ws,
                   tl_err *e);
+/* The same resize and crop, without normalising: S x S RGB pixels,
+ * interleaved (out[(y*S + x)*3 + c]), zero where the crop extends past the
+ * resized image. What an ONNX graph exported with in-graph preprocessing
+ * takes. */
+int tl_preprocess_crop(const tl_image *src, const tl_preproc *pp, uint8_t *out, tl_preproc_ws *ws, tl_err *e);
 
 #endif

@@ -47,17 +47,20 @@ static int crop_offset(int n, int c)
     return half;
 }
 
-int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_preproc_ws *ws,
-                  tl_err *e)
+/* Where the centre crop of the resized image lies: the part of the crop on
+ * the resized image (cw x ch, computed into ws->resized) and its offset
+ * (ox, oy) inside the S x S crop (non-zero when the crop is larger). */
+typedef struct {
+    int cw, ch, ox, oy;
+} crop_geom;
+
+static int resize_crop(const tl_image *src, const tl_preproc *pp, tl_preproc_ws *ws, crop_geom *g, tl_err *e)
 {
     int S = pp->input_size, R = pp->resize_size;
     if (S <= 0 || R <= 0 || S > 16384 || R > 16384)
         return tl_fail(e, "invalid preprocessing sizes (input %d, resize %d)", S, R);
     if (!src || !src->px || src->w <= 0 || src->h <= 0)
         return tl_fail(e, "preprocessing an empty image");
-    for (int c = 0; c < 3; c++)
-        if (!(pp->std[c] != 0.0f))
-            return tl_fail(e, "preprocessing std[%d] is zero", c);
     int nw, nh;
     if (R == S) {
         nw = nh = S;
@@ -75,38 +78,73 @@ int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_prep
     if (nw <= 0 || nh <= 0)
         return tl_fail(e, "image %dx%d cannot be resized to a shorter side of %d", src->w, src->h, R);
     int left = crop_offset(nw, S), top = crop_offset(nh, S);
-    /* the part of the crop that lies on the resized image */
     int x0 = left < 0 ? 0 : left, y0 = top < 0 ? 0 : top;
-    int cw = (left < 0 ? nw : S), ch = (top < 0 ? nh : S);
+    g->cw = left < 0 ? nw : S;
+    g->ch = top < 0 ? nh : S;
+    g->ox = left < 0 ? -left : 0;
+    g->oy = top < 0 ? -top : 0;
+    return tl_image_resize_window(src, nw, nh, x0, y0, g->cw, g->ch, pp->interp, &ws->resized, ws, e);
+}
+
+int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_preproc_ws *ws,
+                  tl_err *e)
+{
+    for (int c = 0; c < 3; c++)
+        if (!(pp->std[c] != 0.0f))
+            return tl_fail(e, "preprocessing std[%d] is zero", c);
     tl_preproc_ws local;
     tl_preproc_ws *use = ws;
     if (!use) {
         memset(&local, 0, sizeof local);
         use = &local;
     }
-    int rc = tl_image_resize_window(src, nw, nh, x0, y0, cw, ch, pp->interp, &use->resized, use, e);
+    crop_geom g;
+    int rc = resize_crop(src, pp, use, &g, e);
     if (rc == 0) {
+        int S = pp->input_size;
         /* float32 arithmetic in torchvision's order: p/255, - mean, / std */
         float lut[3][256];
         for (int c = 0; c < 3; c++)
             for (int v = 0; v < 256; v++)
                 lut[c][v] = ((float)v / 255.0f - pp->mean[c]) / pp->std[c];
         size_t plane = (size_t)S * S;
-        int ox = left < 0 ? -left : 0, oy = top < 0 ? -top : 0; /* padding */
         for (int c = 0; c < 3; c++) {
             int sc = pp->bgr ? 2 - c : c;
             float *o = out + (size_t)c * plane;
             const float *l = lut[sc];
-            if (ox || oy)
+            if (g.ox || g.oy)
                 for (size_t i = 0; i < plane; i++)
                     o[i] = l[0];
-            for (int y = 0; y < ch; y++) {
-                const uint8_t *s = use->resized.px + (size_t)y * cw * 3 + sc;
-                float *d = o + (size_t)(y + oy) * S + ox;
-                for (int x = 0; x < cw; x++)
+            for (int y = 0; y < g.ch; y++) {
+                const uint8_t *s = use->resized.px + (size_t)y * g.cw * 3 + sc;
+                float *d = o + (size_t)(y + g.oy) * S + g.ox;
+                for (int x = 0; x < g.cw; x++)
                     d[x] = l[s[3 * x]];
             }
         }
+    }
+    if (!ws)
+        tl_preproc_ws_free(&local);
+    return rc;
+}
+
+int tl_preprocess_crop(const tl_image *src, const tl_preproc *pp, uint8_t *out, tl_preproc_ws *ws, tl_err *e)
+{
+    tl_preproc_ws local;
+    tl_preproc_ws *use = ws;
+    if (!use) {
+        memset(&local, 0, sizeof local);
+        use = &local;
+    }
+    crop_geom g;
+    int rc = resize_crop(src, pp, use, &g, e);
+    if (rc == 0) {
+        int S = pp->input_size;
+        if (g.ox || g.oy)
+            memset(out, 0, (size_t)S * S * 3);
+        for (int y = 0; y < g.ch; y++)
+            memcpy(out + ((size_t)(y + g.oy) * S + g.ox) * 3, use->resized.px + (size_t)y * g.cw * 3,
+                   (size_t)g.cw * 3);
     }
     if (!ws)
         tl_preproc_ws_free(&local);

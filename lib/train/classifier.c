@@ -59,15 +59,19 @@ int tl_classifier_feature_dim(const tl_classifier *c) { return c->has_head ? c->
 
 void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out) { tl_head_outputs(&c->head, v, out); }
 
-static int load_backbone(tl_classifier *c, const char *head_path, tl_err *e)
+int tl_classifier_load_backbone(tl_classifier *c, const char *head_path, tl_err *e)
 {
+    if (c->has_net)
+        return 0;
     const char *fm = c->head.feature_model;
     if (!fm)
         return tl_fail(e, "%s: the head does not say which model its features came from; extract features "
                           "with tl-extract and give them instead of images", head_path);
     tl_err first;
-    if (tl_net_load(fm, &c->net, &first) == 0)
+    if (tl_net_load(fm, &c->net, &first) == 0) {
+        c->has_net = 1;
         return 0;
+    }
     /* The head may have moved with its backbone: look beside it, then in
      * $TL_MODEL_PATH by base name. */
     char *hcopy = tl_strdup(head_path), *fcopy = tl_strdup(fm);
@@ -86,6 +90,7 @@ static int load_backbone(tl_classifier *c, const char *head_path, tl_err *e)
     free(fcopy);
     if (rc)
         return tl_fail(e, "backbone %s of the head: %s", fm, first.msg);
+    c->has_net = 1;
     return 0;
 }
 
@@ -94,11 +99,8 @@ int tl_classifier_prepare_images(tl_classifier *c, const char *model_path, int n
 {
     const char *layer = "logits";
     if (c->has_head) {
-        if (!c->has_net) {
-            if (load_backbone(c, model_path, e))
-                return -1;
-            c->has_net = 1;
-        }
+        if (tl_classifier_load_backbone(c, model_path, e))
+            return -1;
         layer = c->head.feature_layer;
     }
     c->x = tl_extractor_new(&c->net, layer, nthreads, o, e);

@@ -27,6 +27,11 @@ int tl_classifier_feature_dim(const tl_classifier *c);
 /* Class outputs for one feature vector (heads only). */
 void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out);
 
+/* Heads only: loads the backbone the head names (tl.feature_model, looked
+ * up as stored, beside the head file, then in $TL_MODEL_PATH by base
+ * name) into c->net. */
+int tl_classifier_load_backbone(tl_classifier *c, const char *head_path, tl_err *e);
+
 /* Prepares image input: loads the backbone a head names (tl.feature_model,
  * looked up as stored, beside the head file, then in $TL_MODEL_PATH). */
 int tl_classifier_prepare_images(tl_classifier *c, const char *model_path, int nthreads, const tl_extract_opts *o,
