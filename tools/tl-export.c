@@ -20,7 +20,7 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-export");
     const char *layer = NULL;
-    int no_pool = 0, preprocess = 0, softmax = 0;
+    int no_pool = 0, preprocess = 0, probabilities = 0;
     const cli_opt opts[] = {
         OPT_COMMON_HELP(CLI_O_MODEL, "the network or head to export (or the argument)"),
         OPT_COMMON_REQUIRED(CLI_O_OUTPUT, "the ONNX file to write ('-': standard output)"),
@@ -29,7 +29,8 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "no-pool", &no_pool, "with --layer: keep a spatial layer's full C*H*W map\ninstead of averaging it"),
         OPT_FLAG(0, "with-preprocessing", &preprocess,
                  "the graph takes uint8 RGB pixels [batch, H, W, 3] and\nnormalises them itself"),
-        OPT_FLAG(0, "softmax", &softmax, "output class probabilities instead of logits"),
+        OPT_FLAG(0, "probabilities", &probabilities,
+                 "output class probabilities (a softmax; per-class\nsigmoids for a multi-label head) instead of logits"),
         OPT_COMMON(CLI_O_QUIET),
         OPT_END(),
     };
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
                  "std go into the file's metadata (metadata_props, keys tl.*).\n",
         .opts = opts,
         .example = "tl-export resnet18.safetensors -o resnet18.onnx\n"
-                   "tl-export head.safetensors --with-preprocessing --softmax -o classifier.onnx",
+                   "tl-export --with-preprocessing --probabilities head.safetensors -o head.onnx",
         .min_args = 0, .max_args = 1, .args_name = "model",
     };
     int first = cli_parse(&cli, &tool, argc, argv);
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
     o.layer = layer;
     o.spatial_pool = !no_pool;
     o.preprocess = preprocess;
-    o.softmax = softmax;
+    o.probabilities = probabilities;
     o.producer_version = TL_VERSION;
     if (is_head) {
         if (layer)
@@ -97,17 +98,40 @@ int main(int argc, char **argv)
         if (tl_net_load(path, &c.net, &e))
             cli_fail(&cli, &e);
         c.has_net = 1;
-        if (softmax && c.net.model->logits_node < 0)
-            cli_usage_error(&cli, "--softmax: %s is a backbone without classifier", model);
+        if (probabilities && c.net.model->logits_node < 0)
+            cli_usage_error(&cli, "--probabilities: %s is a backbone without classifier", model);
     }
-    const char *kind = is_head ? (c.head.lin.kind == TL_HEAD_LOGREG ? "logistic regression" : "linear SVM") : NULL;
-    if (softmax && is_head && c.head.lin.kind != TL_HEAD_LOGREG)
-        cli_log(&cli, "note: a softmax over an SVM's decision values is not a calibrated probability");
-    const char *meta[] = {"tl.exported_from", path, is_head ? "tl.head_kind" : NULL, kind, NULL};
+    const char *kind = NULL;
+    tl_strbuf thresholds = {0};
+    const char *meta[16];
+    int nm = 0;
+    meta[nm++] = "tl.exported_from";
+    meta[nm++] = path;
+    if (is_head) {
+        int ml = c.head.lin.multilabel;
+        kind = c.head.lin.kind == TL_HEAD_LOGREG ? (ml ? "logistic regression, one per class (multi-label)"
+                                                       : "logistic regression")
+                                                 : (ml ? "linear SVM, one per class (multi-label)" : "linear SVM");
+        o.multilabel = ml;
+        meta[nm++] = "tl.head_kind";
+        meta[nm++] = kind;
+        if (ml) {
+            /* a class is predicted when its score reaches its threshold */
+            if (tl_thresholds_json(c.head.thresholds, c.head.lin.k, &thresholds))
+                cli_die(&cli, "out of memory");
+            meta[nm++] = "tl.multilabel";
+            meta[nm++] = "true";
+            meta[nm++] = "tl.thresholds";
+            meta[nm++] = thresholds.s;
+        }
+    }
+    meta[nm] = NULL;
     o.meta = meta;
     static volatile sig_atomic_t stop;
     cli_catch_signals(&stop);
     o.stop = &stop;
+    if (probabilities && is_head && c.head.lin.kind != TL_HEAD_LOGREG)
+        cli_usage_error(&cli, "--probabilities: a linear SVM gives decision values, not probabilities");
     tl_onnx_info info;
     int rc = tl_onnx_export(&c.net, &o, cli.output, &info, &e);
     if (stop)
@@ -122,6 +146,7 @@ int main(int argc, char **argv)
             cli.output, m->arch, is_head ? " + " : "", is_head ? kind : "", info.nodes, info.initializers,
             human_bytes(info.bytes, size, sizeof size), info.input,
             preprocess ? "uint8 [batch, H, W, 3]" : "float [batch, 3, H, W]", info.output, info.dim);
+    tl_strbuf_free(&thresholds);
     tl_classifier_free(&c);
     return 0;
 }

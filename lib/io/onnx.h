@@ -12,7 +12,8 @@
  * reorders channels itself. Resizing stays the caller's.
  *
  * Output: "logits" (a network's classifier, or a fused head's scores),
- * "probabilities" (with softmax), or "features" (a named layer, pooled
+ * "probabilities" (a softmax, or per-class sigmoids for a multi-label
+ * head), or "features" (a named layer, pooled
  * over space or tokens as tl-extract pools it). The model's metadata
  * (tl.classes, tl.mean, tl.std, tl.input_size, ...) goes into
  * metadata_props, with tl.output and tl.preprocessing saying how to feed
@@ -30,7 +31,8 @@ typedef struct tl_onnx_opts {
     const char *layer;   /* NULL: logits (a network with a classifier) or the default features */
     int spatial_pool;    /* a spatial or token layer is averaged to one vector (default 1) */
     int preprocess;      /* uint8 NHWC RGB input, normalisation in the graph */
-    int softmax;         /* append a softmax over the outputs */
+    int probabilities;   /* append a softmax (a sigmoid per class with multilabel) */
+    int multilabel;      /* the head scores each class on its own */
     /* A linear head on the layer's vectors (head_k x head_d, bias head_k),
      * with its class names; NULL: none. */
     const float *head_w, *head_b;

@@ -758,7 +758,8 @@ static void mark_needed(const tl_model *m, int out, char *need)
 }
 
 /* The requested output as a vector per image: a spatial map or token
- * sequence averaged as tl-extract does (or flattened), a head, a softmax. */
+ * sequence averaged as tl-extract does (or flattened), a head,
+ * probabilities. */
 static char *finish(ex *x, int node, const tl_onnx_opts *o, int *dim)
 {
     const tl_node *n = &x->m->nodes[node];
@@ -805,10 +806,14 @@ static char *finish(ex *x, int node, const tl_onnx_opts *o, int *dim)
         cur = tl_strdup("head/scores");
         *dim = o->head_k;
     }
-    if (o->softmax && cur) {
-        ox_attr_int(node1(x, "Softmax", "softmax", cur, "softmax/out"), "axis", 1);
+    if (o->probabilities && o->multilabel && cur) {
+        node1(x, "Sigmoid", "probabilities", cur, "probabilities/out");
         free(cur);
-        cur = tl_strdup("softmax/out");
+        cur = tl_strdup("probabilities/out");
+    } else if (o->probabilities && cur) {
+        ox_attr_int(node1(x, "Softmax", "probabilities", cur, "probabilities/out"), "axis", 1);
+        free(cur);
+        cur = tl_strdup("probabilities/out");
     }
     return cur;
 }
@@ -834,10 +839,13 @@ int tl_onnx_export(const tl_net *net, const tl_onnx_opts *o, const char *path, t
         return tl_fail_arg(e, "the input is not a layer to export");
     if (o->preprocess && m->in_c != 3)
         return tl_fail(e, "the network takes %d channels: in-graph preprocessing needs RGB", m->in_c);
-    if (o->softmax && !o->head_w && out_node != m->logits_node)
-        return tl_fail_arg(e, "a softmax over features of layer %s: give the logits layer", layer_name);
+    if (m->quant)
+        return tl_fail(e, "an int8 model: ONNX export writes float networks; export the float checkpoint "
+                          "it was quantised from");
+    if (o->probabilities && !o->head_w && out_node != m->logits_node)
+        return tl_fail_arg(e, "probabilities of features (layer %s): only the logits have them", layer_name);
     int logits = o->head_w || out_node == m->logits_node;
-    const char *output = o->softmax ? "probabilities" : logits ? "logits" : "features";
+    const char *output = o->probabilities ? "probabilities" : logits ? "logits" : "features";
 
     ox_graph g = {0};
     ex x = {m, &g, NULL, NULL, NULL, e, 0};

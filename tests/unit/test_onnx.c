@@ -153,7 +153,7 @@ static void test_bytes(void)
     net_of(&net, m);
     tl_onnx_opts o;
     tl_onnx_opts_default(&o);
-    o.softmax = 1;
+    o.probabilities = 1;
     const char *meta[] = {"tl.extra", "x", NULL};
     o.meta = meta;
     char path[128];
@@ -392,7 +392,7 @@ static void test_refusals(void)
     o.layer = "input";
     CHECK(tl_onnx_export(&net, &o, path, NULL, &e) == -1);
     o.layer = "pool";
-    o.softmax = 1;
+    o.probabilities = 1;
     CHECK(tl_onnx_export(&net, &o, path, NULL, &e) == -1 && e.kind == TL_ERR_ARG);
     CHECK(!exists(path));
 
