@@ -1,5 +1,6 @@
 #include "extract.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,16 @@ typedef struct {
     tl_image img;
     tl_preproc_ws ws;
 } decoder;
+
+/* One batch being decoded or run: the pipeline keeps two, so the decoder
+ * threads fill the next batch while the network runs this one. */
+typedef struct {
+    float *input;    /* batch x in_len */
+    int *ok;
+    tl_err *errs;
+    int64_t batch;   /* the batch index it holds or waits for */
+    int filled;      /* images decoded (good or bad) */
+} slot;
 
 struct tl_extractor {
     const tl_net *net;
@@ -18,11 +29,9 @@ struct tl_extractor {
     int dim, channels, spatial;  /* vector length; node channels and h*w */
     int tokens;                  /* a token sequence: pooling averages the tokens */
     size_t in_len;
-    float *input;                /* batch x in_len */
+    slot slots[2];
     float *output;               /* batch x node size */
     float *pooled;               /* one vector */
-    int *ok;
-    tl_err *errs;
     decoder *dec;
     int ndec;
 };
@@ -40,11 +49,13 @@ void tl_extractor_free(tl_extractor *x)
     if (!x)
         return;
     tl_infer_free(x->inf);
-    tl_free(x->input);
+    for (int k = 0; k < 2; k++) {
+        tl_free(x->slots[k].input);
+        free(x->slots[k].ok);
+        free(x->slots[k].errs);
+    }
     tl_free(x->output);
     tl_free(x->pooled);
-    free(x->ok);
-    free(x->errs);
     for (int i = 0; i < x->ndec; i++) {
         tl_image_free(&x->dec[i].img);
         tl_preproc_ws_free(&x->dec[i].ws);
@@ -99,13 +110,17 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
     int b = x->o.batch;
     x->ndec = nthreads < 1 ? 1 : nthreads;
     x->inf = tl_infer_new(m, x->ndec, &node, 1, e);
-    x->input = tl_alloc_array((size_t)b * x->in_len, sizeof(float));
+    int slots_ok = 1;
+    for (int k = 0; k < 2; k++) {
+        x->slots[k].input = tl_alloc_array((size_t)b * x->in_len, sizeof(float));
+        x->slots[k].ok = calloc((size_t)b, sizeof *x->slots[k].ok);
+        x->slots[k].errs = calloc((size_t)b, sizeof *x->slots[k].errs);
+        slots_ok &= x->slots[k].input && x->slots[k].ok && x->slots[k].errs;
+    }
     x->output = tl_alloc_array((size_t)b * (size_t)tl_node_size(n), sizeof(float));
     x->pooled = tl_alloc_array((size_t)x->dim, sizeof(float));
-    x->ok = calloc((size_t)b, sizeof *x->ok);
-    x->errs = calloc((size_t)b, sizeof *x->errs);
     x->dec = calloc((size_t)x->ndec, sizeof *x->dec);
-    if (!x->inf || !x->input || !x->output || !x->pooled || !x->ok || !x->errs || !x->dec) {
+    if (!x->inf || !slots_ok || !x->output || !x->pooled || !x->dec) {
         if (x->inf)
             tl_fail(e, "out of memory for a batch of %d images", b);
         tl_extractor_free(x);
@@ -117,32 +132,69 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
 int tl_extractor_dim(const tl_extractor *x) { return x->dim; }
 const char *tl_extractor_layer(const tl_extractor *x) { return x->layer; }
 
+/* The decoding side of the pipeline: every decoder thread claims the next
+ * image in data-set order and decodes it into its batch's slot, waiting
+ * while that slot still holds a batch the network has not taken. */
 typedef struct {
     tl_extractor *x;
-    const tl_sample *samples;
-} load_ctx;
+    const tl_dataset *d;
+    pthread_mutex_t mu;
+    pthread_cond_t freed, ready;
+    int64_t next;       /* next image to claim */
+    int stop;
+} pipeline;
 
-static void load_range(void *ctx, int64_t begin, int64_t end, int w)
+typedef struct {
+    pipeline *pl;
+    int w;
+} decoder_arg;
+
+static int batch_count(const tl_extractor *x, const tl_dataset *d, int64_t k)
 {
-    load_ctx *lc = ctx;
-    tl_extractor *x = lc->x;
-    decoder *d = &x->dec[w];
-    for (int64_t i = begin; i < end; i++) {
-        const char *path = lc->samples[i].path;
-        tl_err *err = &x->errs[i];
-        x->ok[i] = tl_image_decode_file(path, &d->img, x->o.max_pixels, err) == 0 &&
-                   tl_preprocess(&d->img, &x->net->pp, x->input + (size_t)i * x->in_len, &d->ws, err) == 0;
+    int64_t b = x->o.batch, left = d->n - k * b;
+    return (int)(left < b ? left : b);
+}
+
+static void *decode_loop(void *arg)
+{
+    decoder_arg *da = arg;
+    pipeline *pl = da->pl;
+    tl_extractor *x = pl->x;
+    decoder *dc = &x->dec[da->w];
+    int b = x->o.batch;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        int64_t i = pl->next;
+        if (pl->stop || i >= pl->d->n)
+            break;
+        int64_t k = i / b;
+        slot *s = &x->slots[k % 2];
+        if (s->batch != k) {
+            pthread_cond_wait(&pl->freed, &pl->mu);
+            continue;
+        }
+        pl->next++;
+        pthread_mutex_unlock(&pl->mu);
+        int r = (int)(i - k * b);
+        tl_err *err = &s->errs[r];
+        s->ok[r] = tl_image_decode_file(pl->d->items[i].path, &dc->img, x->o.max_pixels, err) == 0 &&
+                   tl_preprocess(&dc->img, &x->net->pp, s->input + (size_t)r * x->in_len, &dc->ws, err) == 0;
+        pthread_mutex_lock(&pl->mu);
+        if (++s->filled == batch_count(x, pl->d, k))
+            pthread_cond_broadcast(&pl->ready);
     }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
 }
 
 /* Moves the good images to the front so the network sees a dense batch. */
-static int compact(tl_extractor *x, int count, int *map)
+static int compact(tl_extractor *x, slot *s, int count, int *map)
 {
     int good = 0;
     for (int i = 0; i < count; i++)
-        if (x->ok[i]) {
+        if (s->ok[i]) {
             if (good != i)
-                memcpy(x->input + (size_t)good * x->in_len, x->input + (size_t)i * x->in_len,
+                memcpy(s->input + (size_t)good * x->in_len, s->input + (size_t)i * x->in_len,
                        x->in_len * sizeof(float));
             map[good++] = i;
         }
@@ -157,44 +209,74 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
     double t0 = tl_now();
     int b = x->o.batch;
     int *map = calloc((size_t)b, sizeof *map);
-    if (!map)
+    pthread_t *threads = calloc((size_t)x->ndec, sizeof *threads);
+    decoder_arg *args = calloc((size_t)x->ndec, sizeof *args);
+    if (!map || !threads || !args) {
+        free(map), free(threads), free(args);
         return tl_fail(e, "out of memory");
+    }
     if (pool && tl_pool_size(pool) > x->ndec)
         pool = NULL;
     size_t out_len = (size_t)x->channels * x->spatial;
     float *outs[1] = {x->output};
-    int rc = 0;
-    for (int64_t start = 0; start < d->n && !rc; start += b) {
-        int count = (int)(d->n - start < b ? d->n - start : b);
-        load_ctx lc = {x, d->items + start};
-        tl_parallel_for(pool, count, 1, load_range, &lc);
+    pipeline pl = {.x = x, .d = d};
+    pthread_mutex_init(&pl.mu, NULL);
+    pthread_cond_init(&pl.freed, NULL);
+    pthread_cond_init(&pl.ready, NULL);
+    for (int k = 0; k < 2; k++) {
+        x->slots[k].batch = k;
+        x->slots[k].filled = 0;
+    }
+    int started = 0, rc = 0;
+    for (; started < x->ndec; started++) {
+        args[started] = (decoder_arg){&pl, started};
+        if (pthread_create(&threads[started], NULL, decode_loop, &args[started])) {
+            rc = tl_fail(e, "cannot start a decoding thread");
+            break;
+        }
+    }
+    int64_t nbatch = (d->n + b - 1) / b;
+    for (int64_t k = 0; k < nbatch && !rc; k++) {
+        int64_t start = k * b;
+        int count = batch_count(x, d, k);
+        slot *s = &x->slots[k % 2];
+        pthread_mutex_lock(&pl.mu);
+        while (s->filled < count)
+            pthread_cond_wait(&pl.ready, &pl.mu);
+        pthread_mutex_unlock(&pl.mu);
         for (int i = 0; i < count && !rc; i++)
-            if (!x->ok[i]) {
+            if (!s->ok[i]) {
                 if (!x->o.skip_bad) {
-                    *e = x->errs[i];
+                    *e = s->errs[i];
                     rc = -1;
                 } else {
                     stats->skipped++;
                     if (log) {
-                        char msg[sizeof x->errs[i].msg + 32];
-                        snprintf(msg, sizeof msg, "skipping %s", x->errs[i].msg);
+                        char msg[sizeof s->errs[i].msg + 32];
+                        snprintf(msg, sizeof msg, "skipping %s", s->errs[i].msg);
                         log(log_user, msg);
                     }
                 }
             }
         if (rc)
             break;
-        int good = compact(x, count, map);
-        tl_infer_run(x->inf, pool, good, x->input, outs);
+        int good = compact(x, s, count, map);
+        tl_infer_run(x->inf, pool, good, s->input, outs);
+        /* the slot is free for batch k + 2 once the network has read it */
+        pthread_mutex_lock(&pl.mu);
+        s->batch = k + 2;
+        s->filled = 0;
+        pthread_cond_broadcast(&pl.freed);
+        pthread_mutex_unlock(&pl.mu);
         for (int g = 0; g < good && !rc; g++) {
             const float *v = x->output + (size_t)g * out_len;
             if (x->dim != (int)out_len && x->tokens) {
                 /* mean over the tokens: the sequence's average embedding */
                 for (int j = 0; j < x->dim; j++) {
-                    double s = 0;
+                    double sum = 0;
                     for (int t = 0; t < x->channels; t++)
-                        s += v[(size_t)t * x->dim + j];
-                    x->pooled[j] = (float)(s / x->channels);
+                        sum += v[(size_t)t * x->dim + j];
+                    x->pooled[j] = (float)(sum / x->channels);
                 }
                 v = x->pooled;
             } else if (x->dim != (int)out_len) {
@@ -207,7 +289,18 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
         if (progress)
             progress(progress_user, start + count, d->n);
     }
+    pthread_mutex_lock(&pl.mu);
+    pl.stop = 1;
+    pthread_cond_broadcast(&pl.freed);
+    pthread_mutex_unlock(&pl.mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+    pthread_cond_destroy(&pl.freed);
+    pthread_cond_destroy(&pl.ready);
+    pthread_mutex_destroy(&pl.mu);
     free(map);
+    free(threads);
+    free(args);
     stats->seconds = tl_now() - t0;
     return rc;
 }

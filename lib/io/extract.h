@@ -1,7 +1,9 @@
-/* Runs a network over a data set: images are decoded and preprocessed on
- * the worker threads, a batch at a time, then the network runs one image
- * per worker. The vectors of one named layer are handed to a callback in
- * data-set order. All buffers are sized once for the batch. */
+/* Runs a network over a data set: decoder threads (one per worker) decode
+ * and preprocess images in data-set order into one of two batch buffers
+ * while the network runs the other batch (a bounded queue of two batches:
+ * memory stays flat however long the data set). The vectors of one named
+ * layer are handed to a callback in data-set order; results do not depend
+ * on the timing. All buffers are sized once for the batch. */
 #ifndef TL_IO_EXTRACT_H
 #define TL_IO_EXTRACT_H
 
