@@ -35,7 +35,7 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-extract");
     const char *layer = NULL;
-    int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0;
+    int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0;
     cli.output = "-";
     const cli_opt opts[] = {
         OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
@@ -49,6 +49,8 @@ int main(int argc, char **argv)
         OPT_COMMON(CLI_O_THREADS),
         OPT_COMMON(CLI_O_SKIP_BAD),
         OPT_COMMON(CLI_O_MAX_PIXELS),
+        OPT_FLAG(0, "fast-decode", &fast_decode,
+                 "decode large JPEGs at 1/2, 1/4 or 1/8 size in the DCT\n(libjpeg scaling, as PIL's draft()); see the man page"),
         OPT_COMMON_HELP(CLI_O_LOG, "append a JSON line about the run, for tl-compare"),
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_COMMON(CLI_O_QUIET),
@@ -76,6 +78,7 @@ int main(int argc, char **argv)
     xo.skip_bad = cli.skip_bad;
     xo.max_pixels = cli.max_pixels;
     xo.spatial_pool = !no_pool;
+    xo.fast_decode = fast_decode;
     if (!strcmp(out, "-") && format == TL_FEAT_NPY)
         cli_log(&cli, "note: NPY output is written when all images are done");
 

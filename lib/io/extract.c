@@ -42,6 +42,7 @@ void tl_extract_opts_default(tl_extract_opts *o)
     o->skip_bad = 0;
     o->max_pixels = 0;
     o->spatial_pool = 1;
+    o->fast_decode = 0;
 }
 
 void tl_extractor_free(tl_extractor *x)
@@ -162,6 +163,8 @@ static void *decode_loop(void *arg)
     tl_extractor *x = pl->x;
     decoder *dc = &x->dec[da->w];
     int b = x->o.batch;
+    /* the resize keeps the shorter side at resize_size: no need for more */
+    dc->img.draft_w = dc->img.draft_h = x->o.fast_decode ? x->net->pp.resize_size : 0;
     pthread_mutex_lock(&pl->mu);
     for (;;) {
         int64_t i = pl->next;

@@ -16,6 +16,7 @@ typedef struct tl_extract_opts {
     int skip_bad;       /* warn and skip unreadable images instead of failing */
     size_t max_pixels;  /* decode limit, 0 = default */
     int spatial_pool;   /* 1: average-pool a spatial layer to one value per channel */
+    int fast_decode;    /* decode large JPEGs reduced in the DCT (tl_image.draft_w) */
 } tl_extract_opts;
 
 void tl_extract_opts_default(tl_extract_opts *o);

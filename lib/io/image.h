@@ -15,6 +15,11 @@ typedef struct tl_image {
     size_t cap;   /* bytes allocated in px, reused across decodes */
     uint8_t *file;     /* the encoded file, read here (not mapped: a file cut */
     size_t file_cap;   /* while being read must not crash the process) */
+    /* Set by the caller, kept across decodes: when > 0, a JPEG at least
+     * twice this size in both directions is decoded reduced by 1/2, 1/4 or
+     * 1/8 in libjpeg's DCT (far less work), by the largest factor that keeps
+     * it at least this size, as PIL's Image.draft() chooses it. */
+    int draft_w, draft_h;
 } tl_image;
 
 /* Default decode limit when max_pixels is 0: 100 megapixels. */

@@ -185,7 +185,19 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
         jpeg_destroy_decompress(&cinfo);
         return tl_fail(e, "unsupported JPEG colour space (%d components)", cinfo.num_components);
     }
-    if (tl__image_prepare(img, cinfo.image_width, cinfo.image_height, max_pixels, "JPEG", e) < 0) {
+    long long ow = cinfo.image_width, oh = cinfo.image_height;
+    if (img->draft_w > 0 && img->draft_h > 0) {
+        long long scale = ow / img->draft_w < oh / img->draft_h ? ow / img->draft_w : oh / img->draft_h;
+        int d = scale >= 8 ? 8 : scale >= 4 ? 4 : scale >= 2 ? 2 : 1;
+        if (d > 1) {
+            cinfo.scale_num = 1;
+            cinfo.scale_denom = (unsigned)d;
+            jpeg_calc_output_dimensions(&cinfo);
+            ow = cinfo.output_width;
+            oh = cinfo.output_height;
+        }
+    }
+    if (tl__image_prepare(img, ow, oh, max_pixels, "JPEG", e) < 0) {
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }

@@ -18,7 +18,7 @@ import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
 TUNED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
 INFER_MODELS = ["mobilenet_v2", "efficientnet_b0", "resnet18", "resnet50", "vgg16", "vit_b_16"]
 TRAIN_MODELS = ["mobilenet_v2", "resnet18"]
-EXTRACT_MODELS = ["mobilenet_v2", "resnet18"]
+EXTRACT_MODELS = INFER_MODELS
 PEER_ORDER = ["onnxruntime", "pytorch", "pytorch-tuned", "darknet", "tl-fp32", "pytorch-int8"]
 JOBS = {"infer": "infer", "infer_int8": "infer", "train_full": "train-full", "train_frozen": "train-frozen"}
 # int8 inference (rows <model>_infer_int8_b32): tl's int8 checkpoint (made by
@@ -52,6 +52,8 @@ class Bench:
 
     # -- how long each kind of case may take: (warmup, iters, seconds cap)
     def budget(self, job, batch):
+        if job == "extract_int8":
+            job = "extract"
         if self.quick:
             return {"infer": (1, 5 if batch == 1 else 3, 3), "extract": (0, 3, 20)}.get(job, (1, 3, 10))
         if job == "infer":
@@ -81,7 +83,9 @@ class Bench:
         st = os.path.join(self.models, arch + ".safetensors")
         pt = os.path.join(self.models, arch + ".pt")
         here = os.path.dirname(os.path.abspath(__file__))
-        if runner == "tl" and job == "extract":
+        if runner == "tl" and job in ("extract", "extract_int8"):
+            if job == "extract_int8":
+                st = os.path.join(self.models, arch + "_int8.safetensors")
             return [os.path.join(self.root, "bin", "tl-extract"), "-q", "-m", st, "-j", t, "-b", "32", "-f", "npy",
                     "-o", os.path.join(self.work, "tl-features.npy"), "-"], n, cap
         if job == "infer_int8":
@@ -105,7 +109,8 @@ class Bench:
         if runner.startswith("pytorch"):
             cmd = ["/usr/bin/python3", os.path.join(here, "torch_bench.py"), JOBS.get(job, job), arch, str(batch),
                    "--weights", pt, "--threads", t, "--iters", str(n), "--warmup", str(w), "--max-seconds", str(cap)]
-            if job == "extract":
+            if job in ("extract", "extract_int8"):
+                cmd[2] = "extract"
                 cmd += ["--list", os.path.join(self.work, "hymenoptera.txt")]
             return cmd, 1, 0
         if runner == "onnxruntime":
@@ -118,10 +123,11 @@ class Bench:
         (tl-extract), `iters` runs timed from here with wait4's rusage."""
         cmd, iters, cap = self.command(runner, job, arch, batch)
         env = self.env(runner, arch, batch)
-        stdin_path = os.path.join(self.work, "hymenoptera.txt") if runner == "tl" and job == "extract" else None
+        stdin_path = (os.path.join(self.work, "hymenoptera.txt") if runner == "tl" and job.startswith("extract")
+                      else None)
         # A hard limit per process, far above a quiet machine's needs (glibc-default
         # PyTorch on ViT-B/16 at batch 32 takes minutes per batch: it times out).
-        timeout = {"infer": 300, "extract": 600}.get(job, 400) if not self.quick else 300
+        timeout = {"infer": 300, "extract": 600, "extract_int8": 600}.get(job, 400) if not self.quick else 300
         if iters == 1:
             p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=timeout)
@@ -163,6 +169,9 @@ class Bench:
                 out.append(("%s_%s_b32" % (m, job), job, m, 32, ["tl", "pytorch", "pytorch-tuned"]))
         for m in self.extract_models:
             out.append(("%s_extract_e2e" % m, "extract", m, 32, ["tl", "pytorch", "pytorch-tuned"]))
+        for m in self.extract_models:
+            if m in INT8_MODELS:  # tl-extract on the int8 checkpoint against PyTorch's FP32 extraction
+                out.append(("%s_extract_e2e_int8" % m, "extract_int8", m, 32, ["tl", "pytorch-tuned"]))
         return out
 
     def probe(self, when):
@@ -200,7 +209,7 @@ class Bench:
                 if runner != "tl" and runner != "tl-fp32" and runner not in self.peers and not (
                         runner == "pytorch-int8" and "pytorch-tuned" in self.peers):
                     continue
-                if job == "extract" and not os.path.exists(os.path.join(self.work, "hymenoptera.txt")):
+                if job.startswith("extract") and not os.path.exists(os.path.join(self.work, "hymenoptera.txt")):
                     continue
                 rec = {"case": case, "runner": runner, "job": job, "arch": arch, "batch": batch}
                 t0 = time.time()
@@ -291,6 +300,7 @@ class Bench:
                       "train: SGD momentum 0.9, cross-entropy, batch 32; train_frozen trains the last stage "
                       "and the classifier (resnet: layer4+fc, mobilenet_v2: features.14..+classifier), frozen "
                       "batch norms on running statistics",
+                      "extract_e2e_int8: tl-extract on the int8 checkpoint against PyTorch's FP32 extraction",
                       "extract_e2e: all JPEGs of hymenoptera, decode + resize 256 + centre crop 224 + normalise + "
                       "network to the pooled features; PyTorch with a DataLoader of 2 workers (its memory adds "
                       "the largest worker's peak)",
