@@ -172,8 +172,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: --augment: %s (see %s --list)\n", cli.prog, e.msg, cli.prog);
         return 2;
     }
-    if (explain_only)
-        return explain(&cli, pl);
+    if (explain_only) {
+        int rc = explain(&cli, pl);
+        tl_aug_free(pl);
+        return rc;
+    }
     if (argc - first != 1)
         cli_usage_error(&cli, first == argc ? "no data given" : "one data argument expected");
     if (!outdir && !preview)

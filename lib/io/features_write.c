@@ -197,8 +197,9 @@ int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nl
         int k = 0;
         for (int i = 0; i < nlabels; i++) {
             if (sorted[i] < 0 || sorted[i] >= w->nclasses) {
+                int bad = sorted[i];
                 free(sorted);
-                return tl_fail(e, "%s: label %d is not a class index (0..%d)", path, sorted[i], w->nclasses - 1);
+                return tl_fail(e, "%s: label %d is not a class index (0..%d)", path, bad, w->nclasses - 1);
             }
             if (k == 0 || sorted[i] != sorted[k - 1])
                 sorted[k++] = sorted[i];
