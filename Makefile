@@ -15,6 +15,13 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter
              -Ilib -Ilib/core -MMD -MP -pthread $(SAN) $(CFLAGS)
 LDLIBS  = -ljpeg -lpng -lz -lm -lpthread
 
+# MPI (data-parallel tl-finetune) when an MPI compiler wrapper is found;
+# `make MPICC=` builds without. Only the transport (lib/core/comm_mpi.c)
+# and tl-finetune's link go through the wrapper; the object's folder names
+# the choice, so switching rebuilds it.
+MPICC   ?= $(shell command -v mpicc 2>/dev/null)
+MPI_ON  := $(if $(strip $(MPICC)),on,off)
+
 # Outputs: the normal build lives in the checkout (lib/libtl.a, bin/); other
 # builds (sanitizers) go under build/<name>/ so both can coexist.
 OUT     ?= .
@@ -23,8 +30,12 @@ LIBA    := $(if $(filter .,$(OUT)),lib/libtl.a,$(OUT)/lib/libtl.a)
 BIN     := $(OUT)/bin
 TBIN    := $(OUT)/build/tests
 
-LIB_SRC   := $(sort $(wildcard lib/*/*.c))
-LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o)
+MPI_OBJ   := $(OBJ)/mpi-$(MPI_ON)/comm_mpi.o
+# rewritten only when the choice changes, so the library and tl-finetune follow it
+MPI_STATE := $(OBJ)/mpi.state
+$(shell mkdir -p $(OBJ) && (echo $(MPI_ON) | cmp -s - $(MPI_STATE) || echo $(MPI_ON) > $(MPI_STATE)))
+LIB_SRC   := $(filter-out lib/core/comm_mpi.c,$(sort $(wildcard lib/*/*.c)))
+LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o) $(MPI_OBJ)
 TOOL_SRC  := $(sort $(wildcard tools/tl-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 TCOMMON   := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tools/tl-%.c,$(sort $(wildcard tools/*.c))))
@@ -46,14 +57,26 @@ $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(LIBA): $(LIB_OBJ)
+$(OBJ)/mpi-on/comm_mpi.o: lib/core/comm_mpi.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(ALL_CFLAGS) -DTL_HAVE_MPI -c $< -o $@
+$(OBJ)/mpi-off/comm_mpi.o: lib/core/comm_mpi.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ) $(MPI_STATE)
 	@mkdir -p $(dir $@)
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 $(BIN)/%: $(OBJ)/tools/%.o $(TCOMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
+
+# tl-finetune runs data-parallel under mpirun/srun: linked by the wrapper.
+$(BIN)/tl-finetune: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
 
 $(TBIN)/tl-%: $(OBJ)/tests/tools/tl-%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -108,7 +131,7 @@ FUZZ_SRC     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_OUT)/%)
 .PHONY: fuzz-build fuzz-bins check-fuzz
 fuzz-build:
-	$(MAKE) CC=$(FUZZ_CC) OUT=$(FUZZ_OUT) OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
+	$(MAKE) CC=$(FUZZ_CC) MPICC= OUT=$(FUZZ_OUT) OPT=-O1 SAN="$(FUZZ_SAN)" fuzz-bins
 fuzz-bins: $(FUZZ_BINS)
 $(FUZZ_OUT)/fuzz_%: $(OBJ)/tests/fuzz/fuzz_%.o $(LIBA)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBA) $(LDLIBS)
