@@ -28,7 +28,8 @@ static int emit(void *user, int64_t index, const float *v, tl_err *e)
     return tl_featw_add(s->w, smp->path, smp->label, v, e);
 }
 
-static const cli_choice formats[] = {{"tlf", TL_FEAT_TLF}, {"tsv", TL_FEAT_TSV}, {"npy", TL_FEAT_NPY}, {NULL, 0}};
+static const cli_choice formats[] = {
+    {"tlf", TL_FEAT_TLF}, {"tsv", TL_FEAT_TSV}, {"npy", TL_FEAT_NPY}, {"npz", TL_FEAT_NPZ}, {NULL, 0}};
 
 int main(int argc, char **argv)
 {
@@ -79,8 +80,8 @@ int main(int argc, char **argv)
     xo.max_pixels = cli.max_pixels;
     xo.spatial_pool = !no_pool;
     xo.fast_decode = fast_decode;
-    if (!strcmp(out, "-") && format == TL_FEAT_NPY)
-        cli_log(&cli, "note: NPY output is written when all images are done");
+    if (!strcmp(out, "-") && (format == TL_FEAT_NPY || format == TL_FEAT_NPZ))
+        cli_log(&cli, "note: %s output is written when all images are done", format == TL_FEAT_NPY ? "NPY" : "NPZ");
 
     /* Appended to, so the extraction of a training and a validation set
      * can share one log; opened first, so a bad path fails at once. */

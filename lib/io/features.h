@@ -4,19 +4,22 @@
  *    corrupted stream is always detected), see man/tl-formats.5;
  *  - TSV: path<TAB>label<TAB>v1<TAB>v2..., '#' lines are comments, with
  *    "#dim", "#classes", "#model", "#layer" header lines;
- *  - NPY: a float32 (n, dim) matrix for NumPy (vectors only).
+ *  - NPY: a float32 (n, dim) matrix for NumPy (vectors only);
+ *  - NPZ: a NumPy archive of features, labels, paths, class names, model,
+ *    layer and the TLF header (numpy.load, no pickle).
  * The reader detects the format from the first bytes.
  *
  * Multi-label files (info.multilabel) give each record a set of labels:
  * TLF version 2 records carry a label count and the list, TSV files say
  * "#multilabel 1" and write the labels as "a,b" ("-": unlabelled, an empty
- * column: none of the classes). NPY holds no labels either way. */
+ * column: none of the classes). NPY holds no labels either way; NPZ a
+ * (n, k) 0/1 matrix. */
 #ifndef TL_IO_FEATURES_H
 #define TL_IO_FEATURES_H
 
 #include "core.h"
 
-enum { TL_FEAT_TLF, TL_FEAT_TSV, TL_FEAT_NPY };
+enum { TL_FEAT_TLF, TL_FEAT_TSV, TL_FEAT_NPY, TL_FEAT_NPZ };
 
 typedef struct tl_feat_info {
     int dim;

@@ -1,5 +1,6 @@
 #include "features.h"
 #include "json.h"
+#include "npz.h"
 #include "outfile.h"
 #include "tsv.h"
 
@@ -18,15 +19,21 @@ struct tl_featw {
     int multilabel;
     uint8_t *rec;       /* one TLF record, reused */
     size_t rec_cap;
-    float *npy_rows;    /* NPY needs the row count before the data */
+    float *npy_rows;    /* NPY and NPZ need the row count before the data */
     int64_t npy_cap;
+    int *npz_labels;    /* NPZ: the labels (multi-label: k 0/1 per row, -1s when unlabelled) */
+    char **npz_paths;   /* and the paths */
+    char *header;       /* NPZ: the TLF header's JSON, kept as an array */
+    char *model, *layer;
 };
 
-static const char *const format_names[] = {"tlf", "tsv", "npy"};
+static void free_buffers(tl_featw *w);
+
+static const char *const format_names[] = {"tlf", "tsv", "npy", "npz"};
 
 int tl_feat_format_parse(const char *name, int *format)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (!strcmp(name, format_names[i])) {
             *format = i;
             return 0;
@@ -99,6 +106,13 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
             fprintf(f, "#classes\t%s\n", b.s);
             tl_strbuf_free(&b);
         }
+    } else if (w->format == TL_FEAT_NPZ) {
+        tl_strbuf b = {0};
+        if (header_json(info, &b)) {
+            tl_strbuf_free(&b);
+            return tl_fail(e, "out of memory");
+        }
+        w->header = b.s;
     }
     return 0;
 }
@@ -126,7 +140,13 @@ int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_inf
             return tl_fail(e, "class '%s' cannot be named in multi-label features (',' separates labels, '-' means "
                               "unlabelled)", info->classes[c]);
         }
+    if ((info->model && !(w->model = tl_strdup(info->model))) || (info->layer && !(w->layer = tl_strdup(info->layer)))) {
+        free_buffers(w);
+        free(w);
+        return tl_fail(e, "out of memory");
+    }
     if (tl_outfile_open(&w->out, path, e)) {
+        free_buffers(w);
         free(w);
         return -1;
     }
@@ -238,9 +258,32 @@ static int add_record(tl_featw *w, const char *path, int label, const int *label
             int64_t nc = w->npy_cap ? w->npy_cap * 2 : 1024;
             float *nr = realloc(w->npy_rows, (size_t)nc * (size_t)w->dim * sizeof(float));
             if (!nr)
-                return tl_fail(e, "out of memory buffering NPY rows");
+                return tl_fail(e, "out of memory buffering %s rows", w->format == TL_FEAT_NPZ ? "NPZ" : "NPY");
             w->npy_rows = nr;
+            if (w->format == TL_FEAT_NPZ) {
+                size_t per = w->multilabel ? (size_t)w->nclasses : 1;
+                int *nl = realloc(w->npz_labels, (size_t)nc * per * sizeof(int) + 1);
+                if (nl)
+                    w->npz_labels = nl;
+                char **np = nl ? realloc(w->npz_paths, (size_t)nc * sizeof(char *)) : NULL;
+                if (!np)
+                    return tl_fail(e, "out of memory buffering NPZ rows");
+                w->npz_paths = np;
+            }
             w->npy_cap = nc;
+        }
+        if (w->format == TL_FEAT_NPZ) {
+            if (!(w->npz_paths[w->count] = tl_strdup(path)))
+                return tl_fail(e, "out of memory");
+            if (w->multilabel) {
+                int *row = w->npz_labels + (size_t)w->count * (size_t)w->nclasses;
+                for (int c = 0; c < w->nclasses; c++)
+                    row[c] = nlabels < 0 ? -1 : 0;
+                for (int i = 0; i < nlabels; i++)
+                    row[labels[i]] = 1;
+            } else {
+                w->npz_labels[w->count] = label;
+            }
         }
         memcpy(w->npy_rows + (size_t)w->count * (size_t)w->dim, v, (size_t)w->dim * sizeof(float));
     }
@@ -273,6 +316,49 @@ static void write_npy(tl_featw *w)
         fwrite(w->npy_rows, sizeof(float), (size_t)w->count * (size_t)w->dim, w->out.fp);
 }
 
+/* features (n, dim) float32, labels int32 ((n,), -1 for none; multi-label
+ * (n, k) of 0/1, a row of -1 when unlabelled), paths (n,) and classes (k,)
+ * unicode, model, layer and header (the TLF header's JSON) as 0-d
+ * unicode arrays. */
+static int write_npz(tl_featw *w, tl_err *e)
+{
+    tl_npz_writer z;
+    tl_npz_begin(&z, w->out.fp);
+    const char *one[1];
+    int rc = tl_npz_add_f32(&z, "features", w->count, w->dim, w->npy_rows, e) ||
+             tl_npz_add_i32(&z, "labels", w->count, w->multilabel ? w->nclasses : 0, w->npz_labels, e) ||
+             tl_npz_add_str(&z, "paths", w->count, (const char *const *)w->npz_paths, e) ||
+             tl_npz_add_str(&z, "classes", w->nclasses, (const char *const *)w->classes, e);
+    if (!rc) {
+        one[0] = w->model ? w->model : "";
+        rc = tl_npz_add_str(&z, "model", -1, one, e);
+    }
+    if (!rc) {
+        one[0] = w->layer ? w->layer : "";
+        rc = tl_npz_add_str(&z, "layer", -1, one, e);
+    }
+    if (!rc) {
+        one[0] = w->header;
+        rc = tl_npz_add_str(&z, "header", -1, one, e) || tl_npz_end(&z, e);
+    }
+    if (rc)
+        return tl_fail_prefix(e, "%s", w->out.is_stdout ? "standard output" : w->out.path);
+    return 0;
+}
+
+static void free_buffers(tl_featw *w)
+{
+    free(w->rec);
+    free(w->npy_rows);
+    free(w->npz_labels);
+    for (int64_t i = 0; w->npz_paths && i < w->count; i++)
+        free(w->npz_paths[i]);
+    free(w->npz_paths);
+    free(w->header);
+    free(w->model);
+    free(w->layer);
+}
+
 int tl_featw_close(tl_featw *w, tl_err *e)
 {
     if (w->format == TL_FEAT_TLF) {
@@ -284,10 +370,12 @@ int tl_featw_close(tl_featw *w, tl_err *e)
         fwrite(end, 1, sizeof end, w->out.fp);
     } else if (w->format == TL_FEAT_NPY) {
         write_npy(w);
+    } else if (w->format == TL_FEAT_NPZ && write_npz(w, e)) {
+        tl_featw_abort(w);
+        return -1;
     }
     int rc = tl_outfile_commit(&w->out, e);
-    free(w->rec);
-    free(w->npy_rows);
+    free_buffers(w);
     free(w);
     return rc;
 }
@@ -297,7 +385,6 @@ void tl_featw_abort(tl_featw *w)
     if (!w)
         return;
     tl_outfile_abort(&w->out);
-    free(w->rec);
-    free(w->npy_rows);
+    free_buffers(w);
     free(w);
 }
