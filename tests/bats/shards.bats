@@ -66,3 +66,15 @@ print(e["features"].shape, e["paths"].shape, s["features"].shape)' "$d/e.npz" "$
     assert_success
     assert_output --regexp '^\(0, [0-9]+\) \(0,\) \(20, [0-9]+\)$'
 }
+
+@test "-f npz, multi-label: a 0/1 row per image, -1s when unlabelled" {
+    need_numpy
+    local d=$BATS_TEST_TMPDIR
+    printf '%s\tred,blue\n%s\t\n%s\t-\n%s\tblue\n' "$(F imgs)/red/000.ppm" "$(F imgs)/red/001.ppm" \
+        "$(F imgs)/blue/000.ppm" "$(F imgs)/blue/001.ppm" >"$d/ml.tsv"
+    tl extract -q -m "$(F net.safetensors)" --multi-label -f npz "$d/ml.tsv" -o "$d/ml.npz"
+    run $PY -c 'import numpy as np, sys
+z = np.load(sys.argv[1], allow_pickle=False); print(list(z["classes"]), z["labels"].tolist())' "$d/ml.npz"
+    assert_success
+    assert_output "['blue', 'red'] [[1, 1], [0, 0], [-1, -1], [1, 0]]"
+}
