@@ -143,6 +143,7 @@ typedef struct reporter {
     FILE *log;
     double train_loss, train_acc, secs, ips;
     int has_val;
+    char comm[96];   /* several processes: the allreduce of a step */
 } reporter;
 
 static void report(void *user, const tl_epoch_report *r)
@@ -156,36 +157,126 @@ static void report(void *user, const tl_epoch_report *r)
         R->train_acc = r->accuracy;
         R->secs = r->seconds;
         R->ips = r->images_per_s;
+        R->comm[0] = '\0';
+        if (r->processes > 1)
+            snprintf(R->comm, sizeof R->comm, "  allreduce %.1f MB %.1f ms/step", r->comm_bytes / 1e6,
+                     r->comm_seconds * 1e3);
         if (!R->has_val)
-            cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  %.1f s  %.0f img/s", r->epoch, r->epochs, r->loss,
-                    r->accuracy, r->seconds, r->images_per_s);
+            cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  %.1f s  %.0f img/s%s", r->epoch, r->epochs,
+                    r->loss, r->accuracy, r->seconds, r->images_per_s, R->comm);
     } else {
-        cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  val loss %.3f acc %.3f  %.1f s  %.0f img/s%s",
+        cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  val loss %.3f acc %.3f  %.1f s  %.0f img/s%s%s",
                 r->epoch, r->epochs, R->train_loss, R->train_acc, r->loss, r->accuracy, R->secs + r->seconds, R->ips,
-                r->improved ? "  best" : "");
+                R->comm, r->improved ? "  best" : "");
     }
 }
 
 static void progress(void *user, int64_t done, int64_t total) { cli_progress(((reporter *)user)->cli, done, total); }
 
-static int images_main(tl_cli *cli, const tl_finetune_opts *fo, const char *run_name)
+/* ---------------- several processes (mpirun, srun) ---------------- */
+
+/* The end of a run with other processes: MPI finalised, or the whole job
+ * ended when the communication broke (a process died). */
+static _Noreturn void end_all(tl_comm *comm, int code)
+{
+    if (comm && comm->broken)
+        tl_comm_abort(comm, code);
+    if (comm)
+        tl_comm_close(comm);
+    exit(code);
+}
+
+/* A failure: process 0 reports it, another process only its own. */
+static _Noreturn void fail_all(tl_cli *cli, tl_comm *comm, const tl_err *e, const char *after)
+{
+    if (!comm)
+        cli_die(cli, "%s%s", e->msg, after);
+    if (comm->rank == 0 || comm->broken || !comm->shared_failure) {
+        fflush(stdout);
+        fprintf(stderr, "%s: %s%s\n", cli->prog, e->msg, after);
+    }
+    end_all(comm, e->kind == TL_ERR_ARG ? 2 : 1);
+}
+
+/* Launched as one of several processes: MPI, this process's place, its
+ * threads; NULL when alone. Only process 0 logs and writes files. */
+static tl_comm *start_processes(tl_cli *cli, tl_comm *comm, tl_finetune_opts *fo, double timeout, char *prog,
+                                size_t cap)
+{
+    int n, rank;
+    tl_comm_launched(&n, &rank);
+    if (n <= 1)
+        return NULL;
+    if (!tl_comm_mpi_built()) {
+        if (rank == 0)
+            cli_die(cli, "MPI support is not built, and this is one of %d processes that would each train alone: "
+                         "install Open MPI (apt-get install openmpi-bin libopenmpi-dev) and rebuild (make clean all), "
+                         "or run tl-finetune without mpirun",
+                    n);
+        exit(1);
+    }
+    if (!strcmp(fo->train, "-") || (fo->val && !strcmp(fo->val, "-")))
+        cli_usage_error(cli, "with %d processes the data must be files every process reads, not standard input", n);
+    tl_err e;
+    if (tl_comm_mpi_open(comm, &e))
+        cli_fail(cli, &e);
+    comm->stop = &g_stop;
+    comm->timeout = timeout;
+    if (comm->rank != 0) {
+        snprintf(prog, cap, "%s: process %d of %d", cli->prog, comm->rank, comm->size);
+        cli->prog = prog;
+        cli->quiet = 1;
+        cli->log = NULL;
+    }
+    if (!cli_given(cli, "threads"))
+        fo->threads = tl_comm_local_threads();
+    fo->comm = comm;
+    return comm;
+}
+
+static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, double mpi_timeout)
 {
     tl_err e;
     tl_finetune f;
-    if (tl_finetune_setup(&f, fo, cli_log_hook, cli, &e))
-        cli_fail(cli, &e);
-    reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0};
+    tl_comm comm_store;
+    char prog[96];
+    cli_catch_signals(&g_stop);
+    tl_comm *comm = start_processes(cli, &comm_store, fo, mpi_timeout, prog, sizeof prog);
+    int bad = tl_finetune_setup(&f, fo, cli_log_hook, cli, &e) != 0;
+    if (comm) {
+        /* every process set up, or none trains; when process 0 failed too,
+         * it alone says why (the others most likely failed alike) */
+        int any, first = bad;
+        tl_err ce;
+        if (tl_comm_any(comm, bad ? comm->rank + 1 : 0, &any, &ce) || tl_comm_bcast(comm, &first, sizeof first, &ce))
+            fail_all(cli, comm, &ce, "");
+        if (any && !bad) {
+            e.kind = TL_ERR_FAIL;
+            snprintf(e.msg, sizeof e.msg, "process %d could not start (its message says why)", any - 1);
+            if (comm->rank == 0)
+                fail_all(cli, comm, &e, "");
+            end_all(comm, 1);
+        }
+        comm->shared_failure = bad && first && comm->rank != 0;
+    }
+    if (bad)
+        fail_all(cli, comm, &e, "");
+    reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0, ""};
     if (cli->log && !(R.log = fopen(cli->log, fo->resume ? "a" : "w")))
         cli_die(cli, "%s: cannot open the log", cli->log);
     if (R.log && !fo->resume)
         tl_train_log_start(R.log, &f, run_name);
     if (!cli->quiet)
         cli_progress_enable(cli, cli->force_progress);
-    cli_catch_signals(&g_stop);
     cli_log(cli, "%s%s: %lld training %s, %lld validation, %d classes, %d groups, %lld %s",
             fo->scratch ? "scratch " : "", f.arch, (long long)f.ntrain, cli_plural(f.ntrain, "image", "images"),
             (long long)f.nval, f.train.nclasses, f.trainer->ngroups, (long long)f.steps,
             cli_plural(f.steps, "step", "steps"));
+    if (comm)
+        cli_log(cli, "%d processes (%s), %d %s each; a step of %d %s, %d per process%s", comm->size, comm->tr.name,
+                fo->threads, cli_plural(fo->threads, "thread", "threads"), fo->batch * fo->accumulate,
+                cli_plural(fo->batch * fo->accumulate, "image", "images"), (fo->batch + comm->size - 1) / comm->size,
+                fo->accumulate > 1 ? " per batch" : "");
     tl_finetune_hooks h = {&g_stop, report, cli->quiet || !cli->progress ? NULL : progress, &R};
     tl_fit_result res;
     int rc = tl_finetune_run(&f, &h, &res, &e);
@@ -193,8 +284,8 @@ static int images_main(tl_cli *cli, const tl_finetune_opts *fo, const char *run_
     if (rc < 0) {
         if (R.log)
             fclose(R.log);
-        cli_die(cli, "%s; %s", e.msg,
-                is_regular(fo->out) ? "the best checkpoint so far is intact" : "no checkpoint was written");
+        fail_all(cli, comm, &e,
+                 is_regular(fo->out) ? "; the best checkpoint so far is intact" : "; no checkpoint was written");
     }
     if (rc == TL_FIT_INTERRUPTED) {
         if (R.log)
@@ -206,7 +297,14 @@ static int images_main(tl_cli *cli, const tl_finetune_opts *fo, const char *run_
             snprintf(what, sizeof what, "state saved to %s (continue with --resume)%s%s", f.resume_path,
                      is_regular(fo->out) ? "; best checkpoint so far: " : "", is_regular(fo->out) ? fo->out : "");
         tl_finetune_free(&f);
-        cli_interrupted(cli, g_stop, what);
+        /* a process may stop because another was signalled */
+        int sig = g_stop ? g_stop : SIGTERM;
+        if (comm) {
+            if (comm->rank != 0)
+                end_all(comm, 128 + sig);
+            tl_comm_close(comm);
+        }
+        cli_interrupted(cli, sig, what);
     }
     if (R.log) {
         tl_train_log_best(R.log, &res, res.seconds);
@@ -218,6 +316,8 @@ static int images_main(tl_cli *cli, const tl_finetune_opts *fo, const char *run_
     else
         cli_log(cli, "wrote %s after %d epochs (%.1f s)", fo->out, res.epochs_run, res.seconds);
     tl_finetune_free(&f);
+    if (comm)
+        tl_comm_close(comm);
     return 0;
 }
 
@@ -234,7 +334,7 @@ int main(int argc, char **argv)
     tl_finetune_opts_default(&fo);
     tl_linear_opts lo;
     tl_linear_opts_default(&lo);
-    double l2 = -1;
+    double l2 = -1, mpi_timeout = 600;
     const char *run_name = NULL, *class_weights = NULL;
     int multilabel = 0;
     cli_nums rates = {0};
@@ -289,6 +389,10 @@ int main(int argc, char **argv)
         OPT_DOUBLE(0, "val-split", &fo.val_split, 0, 0.9, "F", "without --val: hold out F of each class (default 0.2)"),
         OPT_INT(0, "patience", &fo.patience, 1, 100000, "N", "stop after N epochs without improvement"),
         OPT_FLAG(0, "resume", &fo.resume, "continue from OUT.resume.safetensors"),
+        OPT_INT(0, "accumulate", &fo.accumulate, 1, 100000, "K",
+                "sum the gradients of K batches per step (a step of\nK x --batch images; default 1)"),
+        OPT_DOUBLE(0, "mpi-timeout", &mpi_timeout, 1, 1e7, "S",
+                   "under mpirun/srun: give up when the other processes\nare silent for S seconds (default 600)"),
         {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &fo.max_pixels},
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_GROUP("Common options"),
@@ -334,6 +438,12 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "--%s applies to training a network on images (give -m MODEL or --scratch)", o);
         if (cli_given(&cli, "C") && l2 > 0)
             cli_usage_error(&cli, "give --C or --l2, not both");
+        int nprocs, rank;
+        tl_comm_launched(&nprocs, &rank);
+        if (nprocs > 1)
+            cli_usage_error(&cli, "a linear head on features trains in one process; run it without mpirun (%d "
+                                  "processes were started)",
+                            nprocs);
         feature_run fr = {train, fo.val, fo.out, run_name, class_weights, multilabel, l2};
         return features_main(&cli, &fr, &lo);
     }
@@ -361,5 +471,5 @@ int main(int argc, char **argv)
     fo.threads = cli.threads;
     fo.group_lrs = rates.n ? rates.v : NULL;
     fo.ngroup_lrs = rates.n;
-    return images_main(&cli, &fo, run_name);
+    return images_main(&cli, &fo, run_name, mpi_timeout);
 }

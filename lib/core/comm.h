@@ -49,6 +49,8 @@ typedef struct tl_comm {
     double stop_grace;           /* seconds a peer may stay silent after *stop is set (default 10) */
     double timeout;              /* seconds a peer may stay silent at all; 0: no limit (default 600) */
     int broken;                  /* a call failed: the job cannot go on */
+    int shared_failure;          /* a failure every process shares (a decision on reduced values, or
+                                  * one process's failure the others learnt of): process 0 reports it */
     size_t piece_bytes;          /* large buffers move in pieces of this size (default 16 MiB) */
     /* scratch for received pieces, grown once to the largest need */
     void *scratch;
@@ -90,5 +92,9 @@ void tl_comm_share(const tl_comm *c, int64_t n, int64_t *lo, int64_t *hi);
 void tl_comm_launched(int *size, int *rank);
 int tl_comm_mpi_built(void);
 int tl_comm_mpi_open(tl_comm *c, tl_err *e);
+/* Threads for each of the processes on this machine: the CPUs this one
+ * may run on (MPI launchers bind processes to cores or sockets), shared
+ * with the other processes of the job on this machine. */
+int tl_comm_local_threads(void);
 
 #endif

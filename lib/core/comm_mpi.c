@@ -4,6 +4,7 @@
 #include "comm.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,28 @@ void tl_comm_launched(int *size, int *rank)
             return;
         }
     }
+}
+
+int tl_comm_local_threads(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_STEP_TASKS_PER_NODE",
+                                       "MV2_COMM_WORLD_LOCAL_SIZE"};
+    long local = 1;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *s = getenv(vars[i]);
+        long n = s ? strtol(s, NULL, 10) : 0;
+        if (n >= 1) {
+            local = n;
+            break;
+        }
+    }
+    int online = tl_cpu_count(), allowed = online;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        allowed = CPU_COUNT(&set);
+    int share = (int)(online / local);
+    int n = allowed < share ? allowed : share;
+    return n < 1 ? 1 : n;
 }
 
 #ifdef TL_HAVE_MPI

@@ -89,6 +89,7 @@ typedef struct tl_runlog_start {
     const char *metric;       /* what the accuracy fields hold: NULL (top-1 accuracy) or "mAP" (multi-label) */
     double lr;
     int64_t train_images, val_images, classes, epochs, batch, seed, threads, params, trainable_params;
+    int64_t processes, accumulate; /* data parallelism, gradient accumulation (absent: 1) */
 } tl_runlog_start;
 
 /* The fields of a start line, all absent. */
@@ -103,6 +104,9 @@ typedef struct tl_runlog_phase_line {
     int ngroups;
     int64_t trainable_params;
     int best;                 /* val lines: -1 absent, 0 or 1 */
+    int processes;            /* train lines of a data-parallel run (> 1): the allreduce per step */
+    double allreduce_ms;
+    int64_t allreduce_bytes;
 } tl_runlog_phase_line;
 void tl_runlog_write_phase(FILE *f, const tl_runlog_phase_line *p);
 

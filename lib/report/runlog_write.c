@@ -35,7 +35,7 @@ void tl_runlog_start_init(tl_runlog_start *s)
     memset(s, 0, sizeof *s);
     s->lr = NAN;
     s->train_images = s->val_images = s->classes = s->epochs = s->batch = s->seed = s->threads = s->params =
-        s->trainable_params = -1;
+        s->trainable_params = s->processes = s->accumulate = -1;
 }
 
 void tl_runlog_write_start(FILE *f, const tl_runlog_start *s)
@@ -64,6 +64,10 @@ void tl_runlog_write_start(FILE *f, const tl_runlog_start *s)
     key_int(f, "threads", s->threads);
     key_int(f, "params", s->params);
     key_int(f, "trainable_params", s->trainable_params);
+    if (s->processes > 1)
+        key_int(f, "processes", s->processes);
+    if (s->accumulate > 1)
+        key_int(f, "accumulate", s->accumulate);
     fprintf(f, "}\n");
     fflush(f);
 }
@@ -85,6 +89,11 @@ void tl_runlog_write_phase(FILE *f, const tl_runlog_phase_line *p)
     key_int(f, "trainable_params", p->trainable_params);
     if (p->best >= 0)
         fprintf(f, ",\"best\":%s", p->best ? "true" : "false");
+    if (p->processes > 1) {
+        key_int(f, "processes", p->processes);
+        key_num(f, "allreduce_ms", "%.3f", p->allreduce_ms);
+        key_int(f, "allreduce_bytes", p->allreduce_bytes);
+    }
     fprintf(f, "}\n");
     fflush(f);
 }

@@ -26,6 +26,8 @@ void tl_train_log_start(FILE *f, const tl_finetune *ft, const char *run)
     s.batch = o->batch;
     s.seed = (int64_t)o->seed;
     s.threads = o->threads;
+    s.processes = o->comm ? o->comm->size : 1;
+    s.accumulate = o->accumulate;
     s.params = ft->params;
     s.trainable_params = ft->trainable_params;
     tl_runlog_write_start(f, &s);
@@ -44,6 +46,9 @@ void tl_train_log_epoch(FILE *f, const tl_epoch_report *r)
         .ngroups = r->ngroups,
         .trainable_params = r->trainable_params,
         .best = strcmp(r->phase, "val") ? -1 : r->improved,
+        .processes = strcmp(r->phase, "train") ? 0 : r->processes,
+        .allreduce_ms = r->comm_seconds * 1e3,
+        .allreduce_bytes = (int64_t)r->comm_bytes,
     };
     tl_runlog_write_phase(f, &p);
 }

@@ -22,6 +22,7 @@ void tl_finetune_opts_default(tl_finetune_opts *o)
     o->label_smoothing = 0.1;
     o->epochs = 10;
     o->batch = 32;
+    o->accumulate = 1;
     o->seed = 1;
     o->threads = tl_cpu_count();
 }
@@ -155,7 +156,8 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     int spread = o->lr_mult < 0 && !o->ngroup_lrs && !o->scratch;
     if (o->lr_mult < 0)
         o->lr_mult = o->scratch ? 1.0 : 0.1;
-    int64_t steps_per_epoch = f->ntrain / o->batch + (f->ntrain % o->batch > 1);
+    int nprocs = o->comm ? o->comm->size : 1;
+    int64_t steps_per_epoch = tl_fit_steps_per_epoch(f->ntrain, o->batch, o->accumulate, nprocs);
     tl_trainer_opts to;
     tl_trainer_opts_default(&to);
     tl_opt_config_default(&to.opt, o->optimizer);
@@ -164,7 +166,7 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     if (o->weight_decay >= 0)
         to.opt.weight_decay = o->weight_decay;
     o->weight_decay = to.opt.weight_decay;
-    to.batch = o->batch;
+    to.batch = (o->batch + nprocs - 1) / nprocs; /* the tape holds a process's share of a batch */
     to.nthreads = o->threads;
     to.lr = o->lr;
     to.lr_mult = o->lr_mult;
@@ -287,6 +289,8 @@ static int provenance(tl_finetune *f, tl_err *e)
         "tl.val_data", o->val ? o->val : "split",
         "tl.epochs", whole(f, &k, o->epochs),
         "tl.batch", whole(f, &k, o->batch),
+        "tl.accumulate", whole(f, &k, o->accumulate),
+        "tl.processes", whole(f, &k, o->comm ? o->comm->size : 1),
         "tl.lr", num(f, &k, o->lr),
         "tl.lr_mult", rates,
         "tl.optimizer", o->optimizer == TL_OPT_ADAMW ? "adamw" : "sgd",
@@ -361,6 +365,8 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
     fo.out = f->o.out;
     fo.resume_path = f->device_out ? NULL : f->resume_path;
     fo.resume = f->o.resume;
+    fo.accumulate = f->o.accumulate;
+    fo.comm = f->o.comm;
     fo.meta = f->meta;
     fo.stop = h->stop;
     fo.report = h->report;

@@ -56,6 +56,10 @@ typedef struct tl_finetune_opts {
     /* the output */
     const char *out;            /* the best (or last) checkpoint */
     int resume;                 /* continue from OUT.resume.safetensors */
+    /* more than one process, or more than one batch per step */
+    int accumulate;             /* a step sums the gradients of this many batches (default 1) */
+    tl_comm *comm;              /* processes training together (tl_fit_opts.comm), or NULL */
+    int sync_bn;                /* with comm: batch-norm statistics over every process's share */
 } tl_finetune_opts;
 
 void tl_finetune_opts_default(tl_finetune_opts *o);

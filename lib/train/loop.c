@@ -1,4 +1,4 @@
-#include "loop.h"
+#include "loop_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -46,20 +46,31 @@ int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t 
     return 0;
 }
 
-/* ---- state kept across epochs (and in the resume file) ---- */
+/* ---- steps ---- */
 
-typedef struct run_state {
-    int epoch;        /* 0-based, the epoch in progress */
-    int64_t batch;    /* next batch within the epoch */
-    int64_t step;
-    int best_epoch;   /* 1-based, 0 = none */
-    double best_acc, best_loss;
-    int bad_epochs;
-    double loss_sum;  /* the epoch so far */
-    int64_t correct, seen;
-    double epoch_seconds; /* training time of the epoch so far, before this process */
-    double run_seconds;   /* the run so far (training and validation), before this process */
-} run_state;
+/* A step takes batch * accumulate images; an epoch's last, shorter step
+ * takes whole micro-batches of `batch` plus a remainder of at least
+ * max(2, processes) images (one image alone would make batch-norm
+ * statistics degenerate, and each process needs one), as drop_last
+ * would. */
+static int64_t min_part(int nprocs) { return nprocs > 2 ? nprocs : 2; }
+
+static int64_t step_images(int64_t left, int batch, int accumulate, int nprocs)
+{
+    int64_t full = (int64_t)batch * (accumulate > 0 ? accumulate : 1);
+    if (left >= full)
+        return full;
+    int64_t rem = left % batch;
+    return left - rem + (rem >= min_part(nprocs) ? rem : 0);
+}
+
+int64_t tl_fit_steps_per_epoch(int64_t ntrain, int batch, int accumulate, int nprocs)
+{
+    int64_t steps = 0;
+    for (int64_t at = 0, k; at < ntrain && (k = step_images(ntrain - at, batch, accumulate, nprocs)) > 0; at += k)
+        steps++;
+    return steps;
+}
 
 static int64_t trainable(const tl_model *m)
 {
@@ -269,9 +280,9 @@ static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int
     return rc;
 }
 
-/* Mean cross-entropy (no smoothing) and accuracy of the validation ids. */
+/* Cross-entropy (no smoothing) summed and hits of the validation ids. */
 static int validate(tl_infer *inf, tl_batch_loader *L, tl_pool *pool, const int64_t *ids, int64_t n, int batch,
-                    float *x, int *y, float *logits, int k, double *loss, double *acc, tl_err *e)
+                    float *x, int *y, float *logits, int k, double *loss, double *hits, tl_err *e)
 {
     double total = 0;
     int64_t correct = 0;
@@ -295,10 +306,60 @@ static int validate(tl_infer *inf, tl_batch_loader *L, tl_pool *pool, const int6
             correct += best == y[i];
         }
     }
-    *loss = total / (double)n;
-    *acc = (double)correct / (double)n;
+    *loss = total;
+    *hits = (double)correct;
     return 0;
 }
+
+/* The freezing of an epoch, as tl_dist_bcast_resume calls it. */
+typedef struct freeze_ctx {
+    tl_trainer *t;
+    const tl_fit_opts *o;
+} freeze_ctx;
+
+static int freeze_for(void *user, int epoch, tl_err *e)
+{
+    freeze_ctx *f = user;
+    return apply_freezing(f->t, f->o, epoch, e);
+}
+
+/* One optimiser step on order[s0..s1): micro-batches of `batch` images,
+ * this process's share of each, gradients summed over the parts and the
+ * processes (tl_trainer_part/finish). A process that fails to load its
+ * share still takes part, flagged, so that every process stops together
+ * and none is left waiting. */
+static int train_step(tl_trainer *t, tl_batch_loader *L, tl_pool *pool, const tl_fit_opts *o, const int64_t *order,
+                      int64_t s0, int64_t s1, int epoch, float *x, int *y, tl_step_result *r, tl_err *e)
+{
+    tl_err mine = {0};
+    int failed = 0, batch = o->batch;
+    uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step;
+    for (int64_t m0 = s0; m0 < s1; m0 += batch) {
+        int64_t m1 = m0 + batch < s1 ? m0 + batch : s1, lo, hi;
+        tl_comm_share(o->comm, m1 - m0, &lo, &hi);
+        int n = failed ? 0 : (int)(hi - lo);
+        if (n && tl_batch_load(L, pool, order + m0 + lo, n, o->seed, (uint64_t)epoch, x, y, &mine))
+            failed = 1;
+        tl_targets tg = {y, NULL, NULL};
+        if (tl_trainer_part(t, pool, failed ? 0 : n, x, &tg, (int)(s1 - s0), (int)(m0 - s0 + lo), seed,
+                            failed ? e : &mine))
+            failed = 1;
+    }
+    /* a stop asked for during the step's work ends it */
+    int stop = o->stop && *o->stop;
+    int rc = tl_trainer_finish(t, pool, o->comm, (stop ? TL_STEP_STOP : 0) | (failed ? TL_STEP_FAILED : 0), r, e);
+    if (rc && failed && mine.msg[0])
+        *e = mine;
+    return rc;
+}
+
+/* Rank 0 alone writes; then every process learns whether it could. */
+#define ROOT_ONLY(call, what)                                                                                         \
+    do {                                                                                                              \
+        int r_ = root ? (call) : 0;                                                                                   \
+        if (comm ? tl_dist_rank0_status(comm, r_, what, e) : r_)                                                      \
+            goto out;                                                                                                 \
+    } while (0)
 
 int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *train_ids, int64_t ntrain,
            tl_batch_loader *val, const int64_t *val_ids, int64_t nval, tl_pool *pool, const tl_fit_opts *o,
@@ -306,29 +367,42 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
 {
     tl_model *m = net->model;
     memset(res, 0, sizeof *res);
+    /* Data parallelism (o->comm of several processes) or gradient
+     * accumulation take steps in parts; a single process stepping on
+     * whole batches keeps the plain step (no summing buffer). */
+    tl_comm *comm = o->comm && o->comm->size > 1 ? o->comm : NULL;
+    int nprocs = comm ? comm->size : 1, root = !comm || comm->rank == 0;
+    int accumulate = o->accumulate > 0 ? o->accumulate : 1, in_parts = comm || accumulate > 1;
     int has_val = val && nval > 0;
-    int batch = o->batch, k = m->num_classes;
+    /* a process holds its share of a micro-batch */
+    int batch = o->batch, share = (batch + nprocs - 1) / nprocs, k = m->num_classes;
     size_t isz = tl_batch_loader_image_floats(train);
-    float *x = tl_alloc_array((size_t)batch * isz, sizeof(float));
-    int *y = tl_alloc_array((size_t)batch, sizeof(int));
+    float *x = tl_alloc_array((size_t)share * isz, sizeof(float));
+    int *y = tl_alloc_array((size_t)share, sizeof(int));
     int64_t *order = tl_alloc_array((size_t)ntrain + 1, sizeof(int64_t));
-    float *logits = tl_alloc_array((size_t)batch * k, sizeof(float));
+    float *logits = tl_alloc_array((size_t)share * k, sizeof(float));
     tl_infer *inf = NULL;
     int rc = -1;
     run_state rs = {0};
     rs.best_acc = -1;
     rs.best_loss = INFINITY;
+    freeze_ctx fz = {t, o};
     if (!x || !y || !order || !logits) {
         tl_fail(e, "out of memory");
         goto out;
     }
-    if (o->resume && load_resume(o, t, &rs, e))
+    int64_t nbatches = tl_fit_steps_per_epoch(ntrain, batch, accumulate, nprocs);
+    if (comm && tl_dist_check_same(comm, ntrain, nval, m, nbatches, e))
         goto out;
+    if (o->resume) {
+        ROOT_ONLY(load_resume(o, t, &rs, e), "read the resume state");
+        if (comm && tl_dist_bcast_resume(comm, t, &rs, freeze_for, &fz, e))
+            goto out;
+    } else if (comm && tl_dist_bcast_params(comm, m, e)) {
+        goto out;
+    }
     /* Times and speeds count the whole run, resumed parts included. */
     double run_t0 = tl_now() - rs.run_seconds;
-    /* A last batch of one image would make batch-norm statistics
-     * degenerate; it is dropped (as drop_last would). */
-    int64_t nbatches = ntrain / batch + (ntrain % batch > 1);
     for (; rs.epoch < o->epochs; rs.epoch++, rs.batch = 0) {
         if (apply_freezing(t, o, rs.epoch, e))
             goto out;
@@ -340,31 +414,57 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             rs.loss_sum = 0;
             rs.correct = rs.seen = 0;
             rs.epoch_seconds = 0;
+            rs.comm_seconds = 0;
+            rs.comm_steps = 0;
         }
         double t0 = tl_now() - rs.epoch_seconds;
+        /* the step's first image: steps before it were full */
+        int64_t b0 = rs.batch * (int64_t)batch * accumulate;
         for (; rs.batch < nbatches; rs.batch++) {
-            int64_t b0 = rs.batch * batch;
-            int nb = (int)(ntrain - b0 < batch ? ntrain - b0 : batch);
-            if (tl_batch_load(train, pool, order + b0, nb, o->seed, (uint64_t)rs.epoch, x, y, e))
-                goto out;
-            tl_step_stats st;
-            tl_targets tg = {y, NULL, NULL};
-            if (tl_trainer_step(t, pool, nb, x, &tg, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step, &st, e)) {
-                tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
-                goto out;
+            int64_t nb = step_images(ntrain - b0, batch, accumulate, nprocs);
+            int stop;
+            if (in_parts) {
+                tl_step_result sr;
+                double ts = tl_now();
+                if (train_step(t, train, pool, o, order, b0, b0 + nb, rs.epoch, x, y, &sr, e)) {
+                    tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
+                    goto out;
+                }
+                /* After a stop signal the others have a step's work to
+                 * finish before they answer: wait for three of them. */
+                if (comm && 3 * (tl_now() - ts) > comm->stop_grace)
+                    comm->stop_grace = 3 * (tl_now() - ts);
+                rs.loss_sum += sr.loss * (double)sr.images;
+                rs.correct += sr.correct;
+                rs.comm_seconds += sr.comm_seconds;
+                rs.comm_bytes = sr.comm_bytes;
+                rs.comm_steps++;
+                stop = (sr.flags & TL_STEP_STOP) != 0;
+            } else {
+                if (tl_batch_load(train, pool, order + b0, (int)nb, o->seed, (uint64_t)rs.epoch, x, y, e))
+                    goto out;
+                tl_step_stats st;
+                tl_targets tg = {y, NULL, NULL};
+                if (tl_trainer_step(t, pool, (int)nb, x, &tg, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step,
+                                    &st, e)) {
+                    tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
+                    goto out;
+                }
+                rs.loss_sum += st.loss * (double)nb;
+                rs.correct += st.correct;
+                stop = o->stop && *o->stop;
             }
+            b0 += nb;
             rs.step = t->step;
-            rs.loss_sum += st.loss * nb;
-            rs.correct += st.correct;
             rs.seen += nb;
             if (o->progress)
                 o->progress(o->user, rs.batch + 1, nbatches);
-            if (o->stop && *o->stop) {
+            if (stop) {
                 rs.batch++;
                 rs.epoch_seconds = tl_now() - t0;
                 rs.run_seconds = tl_now() - run_t0;
-                if (o->resume_path && save_resume(o, t, &rs, e))
-                    goto out;
+                if (o->resume_path)
+                    ROOT_ONLY(save_resume(o, t, &rs, e), "save the resume state");
                 res->epochs_run = rs.epoch;
                 res->best_epoch = rs.best_epoch;
                 res->best_accuracy = rs.best_acc;
@@ -386,17 +486,53 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
         rep.lr = t->lr;
         rep.ngroups = t->ngroups;
         rep.trainable_params = trainable(m);
+        rep.processes = nprocs;
+        rep.comm_seconds = rs.comm_steps ? rs.comm_seconds / (double)rs.comm_steps : 0;
+        rep.comm_bytes = comm ? rs.comm_bytes : 0;
         if (o->report)
             o->report(o->user, &rep);
+        if (comm && tl_dist_check_params(comm, m, rs.epoch + 1, e))
+            goto out;
         int stop_now = 0;
         if (has_val) {
-            double t1 = tl_now(), vl, va;
+            double t1 = tl_now(), v[2];
             if (!inf && !(inf = tl_infer_new(m, tl_pool_size(pool), &m->logits_node, 1, e)))
                 goto out;
-            if (tl_infer_refresh(inf, e) ||
-                validate(inf, val, pool, val_ids, nval, batch, x, y, logits, k, &vl, &va, e))
+            /* every process validates its share of the images with rank
+             * 0's batch-norm statistics; the sums are added up */
+            int64_t lo = 0, hi = nval;
+            tl_comm_share(comm, nval, &lo, &hi);
+            if (comm && tl_dist_bcast_buffers(comm, m, e))
                 goto out;
+            if (tl_infer_refresh(inf, e))
+                goto out;
+            tl_err mine = {0};
+            double sums[3] = {0, 0, 0};
+            if (validate(inf, val, pool, val_ids + lo, hi - lo, share, x, y, logits, k, &v[0], &v[1], &mine)) {
+                if (!comm) {
+                    *e = mine;
+                    goto out;
+                }
+                sums[2] = 1;
+            } else {
+                sums[0] = v[0];
+                sums[1] = v[1];
+            }
+            if (comm && tl_comm_allreduce_f64(comm, sums, 3, e))
+                goto out;
+            if (sums[2] > 0) {
+                if (mine.msg[0])
+                    *e = mine;
+                else {
+                    comm->shared_failure = 1;
+                    tl_fail(e, "epoch %d: another process failed in validation (its message says why)", rs.epoch + 1);
+                }
+                goto out;
+            }
+            double vl = sums[0] / (double)nval, va = sums[1] / (double)nval;
             if (!isfinite(vl)) {
+                if (comm)
+                    comm->shared_failure = 1;
                 tl_fail(e, "epoch %d: the validation loss is not finite (learning rate too high?)", rs.epoch + 1);
                 goto out;
             }
@@ -406,8 +542,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 rs.best_loss = vl;
                 rs.best_epoch = rs.epoch + 1;
                 rs.bad_epochs = 0;
-                if (save_best(net, o, &rs, rs.epoch + 1, e))
-                    goto out;
+                ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, e), "write the checkpoint");
             } else if (o->patience > 0 && ++rs.bad_epochs >= o->patience) {
                 stop_now = 1;
             }
@@ -423,8 +558,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             rep.best_loss = rs.best_loss;
             if (o->report)
                 o->report(o->user, &rep);
-        } else if (save_best(net, o, &rs, rs.epoch + 1, e)) {
-            goto out;
+        } else {
+            ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, e), "write the checkpoint");
         }
         res->epochs_run = rs.epoch + 1;
         if (o->resume_path) {
@@ -435,8 +570,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             next.correct = next.seen = 0;
             next.epoch_seconds = 0;
             next.run_seconds = tl_now() - run_t0;
-            if (save_resume(o, t, &next, e))
-                goto out;
+            ROOT_ONLY(save_resume(o, t, &next, e), "save the resume state");
         }
         if (stop_now) {
             res->stopped_early = 1;
@@ -447,7 +581,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     res->best_accuracy = rs.best_acc;
     res->best_loss = rs.best_loss;
     res->seconds = tl_now() - run_t0;
-    if (o->resume_path)
+    if (o->resume_path && root)
         unlink(o->resume_path); /* the run is complete; nothing to resume */
     rc = TL_FIT_DONE;
 out:

@@ -24,6 +24,9 @@ typedef struct tl_epoch_report {
     int improved;             /* val: a new best checkpoint was written */
     int best_epoch;
     double best_accuracy, best_loss;
+    int processes;            /* training together (data parallelism) */
+    double comm_seconds;      /* train, several processes: mean time of a step's allreduce */
+    size_t comm_bytes;        /* and the bytes of the buffer it sums */
 } tl_epoch_report;
 
 typedef struct tl_fit_opts {
@@ -38,6 +41,15 @@ typedef struct tl_fit_opts {
     int resume;                   /* continue from resume_path */
     const char *const *meta;      /* key, value, ..., NULL: written into every checkpoint */
     volatile sig_atomic_t *stop;  /* set (e.g. by SIGINT): finish the batch, save, return TL_FIT_INTERRUPTED */
+    int accumulate;               /* a step sums the gradients of this many batches (0 or 1: one) */
+    /* Data parallelism: processes training together (NULL or one: alone).
+     * Each takes its share of every batch; the gradients are summed with
+     * one allreduce per step; rank 0 broadcasts the starting parameters
+     * (or the resume state it reads), writes checkpoints and the resume
+     * state; validation is shared and its sums added up. Batch norm is
+     * per process unless the tape synchronises it. Every process calls
+     * tl_fit with the same data and options. */
+    tl_comm *comm;
     void (*report)(void *user, const tl_epoch_report *r);
     void (*progress)(void *user, int64_t done, int64_t total);
     void *user;
@@ -52,6 +64,11 @@ typedef struct tl_fit_result {
     int stopped_early;
     double seconds;               /* the whole run, parts before a --resume included */
 } tl_fit_result;
+
+/* Optimiser steps in an epoch of ntrain images: batch * accumulate
+ * images each, the last one shorter (whole batches plus a remainder of at
+ * least max(2, nprocs) images; fewer are left out, as drop_last would). */
+int64_t tl_fit_steps_per_epoch(int64_t ntrain, int batch, int accumulate, int nprocs);
 
 /* Trains net->model (already wrapped by t) on train_ids of train, and
  * validates on val_ids of val (val NULL or nval 0: none; the checkpoint

@@ -56,6 +56,7 @@ void tl_trainer_free(tl_trainer *t)
     free(t->base_lr);
     free(t->lr);
     tl_free(t->probs);
+    tl_free(t->sum);
     free(t);
 }
 
@@ -151,11 +152,48 @@ static double image_loss(const tl_trainer *t, const tl_targets *tg, int b, const
     return tl_softmax_xent(k, zb, tg->y[b], t->o.label_smoothing, db);
 }
 
+/* The weighted losses of n images summed, and their gradients in dz for
+ * a loss that is the mean over `total` images. */
+static double batch_loss(tl_trainer *t, const tl_targets *tg, int n, int total, const float *z, float *dz, int *correct)
+{
+    int k = t->m->num_classes;
+    double sum = 0;
+    for (int b = 0; b < n; b++) {
+        const float *zb = z + (size_t)b * k;
+        float *db = dz + (size_t)b * k;
+        int hit;
+        float cw;
+        double l = image_loss(t, tg, b, zb, db, &hit, &cw);
+        float w = (tg->weight ? tg->weight[b] : 1.0f) * cw;
+        sum += w * l;
+        *correct += hit;
+        for (int c = 0; c < k; c++) /* the loss is the batch mean */
+            db[c] = w == 1.0f ? db[c] / (float)total : db[c] * w / (float)total;
+    }
+    return sum;
+}
+
+/* The update once the gradients are in place: checks, clipping, rates. */
+static int update(tl_trainer *t, tl_pool *pool, double *grad_norm, tl_err *e)
+{
+    const tl_opt_param *ps = tl_opt_params(t->opt);
+    int np = tl_opt_nparams(t->opt);
+    if (!tl_grads_finite(ps, np))
+        return tl_fail(e, "non-finite gradients at step %lld; parameters left as they were", (long long)t->step);
+    *grad_norm = t->o.clip_norm > 0 ? tl_grad_clip(ps, np, t->o.clip_norm) : tl_grad_norm(ps, np);
+    double f = tl_schedule_factor(&t->o.sched, t->step);
+    for (int g = 0; g < t->ngroups; g++)
+        t->lr[g] = t->base_lr[g] * f;
+    tl_opt_step(t->opt, t->lr, pool);
+    t->step++;
+    return 0;
+}
+
 int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, uint64_t seed,
                     tl_step_stats *st, tl_err *e)
 {
     tl_model *m = t->m;
-    int k = m->num_classes, logits = m->logits_node;
+    int logits = m->logits_node;
     memset(st, 0, sizeof *st);
     if (t->o.loss == TL_LOSS_SIGMOID ? !tg->multi : !tg->y)
         return tl_fail(e, "the batch has no %s targets", t->o.loss == TL_LOSS_SIGMOID ? "multi-label" : "class");
@@ -164,33 +202,119 @@ int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const t
     float *dz = tl_tape_grad(t->tape, logits);
     if (!dz)
         return tl_fail(e, "every layer is frozen: nothing to train");
-    double total = 0;
-    for (int b = 0; b < n; b++) {
-        const float *zb = z + (size_t)b * k;
-        float *db = dz + (size_t)b * k;
-        int hit;
-        float cw;
-        double l = image_loss(t, tg, b, zb, db, &hit, &cw);
-        float w = (tg->weight ? tg->weight[b] : 1.0f) * cw;
-        total += w * l;
-        st->correct += hit;
-        for (int c = 0; c < k; c++) /* the loss is the batch mean */
-            db[c] = w == 1.0f ? db[c] / (float)n : db[c] * w / (float)n;
-    }
+    double total = batch_loss(t, tg, n, n, z, dz, &st->correct);
     st->loss = total / n;
     if (!isfinite(st->loss))
         return tl_fail(e, "the loss is %g at step %lld (learning rate too high?); parameters left as they were",
                        st->loss, (long long)t->step);
     tl_tape_backward(t->tape, pool, n, logits);
-    const tl_opt_param *ps = tl_opt_params(t->opt);
-    int np = tl_opt_nparams(t->opt);
-    if (!tl_grads_finite(ps, np))
-        return tl_fail(e, "non-finite gradients at step %lld; parameters left as they were", (long long)t->step);
-    st->grad_norm = t->o.clip_norm > 0 ? tl_grad_clip(ps, np, t->o.clip_norm) : tl_grad_norm(ps, np);
-    double f = tl_schedule_factor(&t->o.sched, t->step);
-    for (int g = 0; g < t->ngroups; g++)
-        t->lr[g] = t->base_lr[g] * f;
-    tl_opt_step(t->opt, t->lr, pool);
-    t->step++;
+    return update(t, pool, &st->grad_norm, e);
+}
+
+/* ---- a step in parts ---- */
+
+/* Statistics after the gradients in the buffer reduced across processes:
+ * loss sum, hits, images, stop, failed. */
+#define TAIL 5
+
+int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, int total, int first,
+                    uint64_t seed, tl_err *e)
+{
+    tl_model *m = t->m;
+    if (t->parts == 0) {
+        /* The span from the first trainable parameter to the end of the
+         * storage: parameters are stored in network order and training
+         * thaws a suffix of it, so the span holds few frozen values (their
+         * gradients are zero). */
+        size_t lo = m->storage_floats;
+        for (int i = 0; i < m->nparams; i++)
+            if (!m->params[i].frozen && !m->params[i].is_buffer && m->params[i].offset < lo)
+                lo = m->params[i].offset;
+        t->span_lo = lo;
+        t->span_n = m->storage_floats - lo;
+        if (t->span_n + TAIL > t->sum_cap) {
+            tl_free(t->sum);
+            t->sum_cap = 0;
+            if (!(t->sum = tl_alloc_array(t->span_n + TAIL, sizeof(float))))
+                return tl_fail(e, "out of memory for the summed gradients");
+            t->sum_cap = t->span_n + TAIL;
+        }
+        t->parts_with_images = 0;
+        t->part_loss = 0;
+        t->part_correct = t->part_images = 0;
+    }
+    t->parts++;
+    if (n <= 0)
+        return 0;
+    int logits = m->logits_node, correct = 0;
+    if (t->o.loss == TL_LOSS_SIGMOID ? !tg->multi : !tg->y)
+        return tl_fail(e, "the batch has no %s targets", t->o.loss == TL_LOSS_SIGMOID ? "multi-label" : "class");
+    (void)first; /* dropout masks by batch position: with the tape's image base */
+    tl_tape_forward(t->tape, pool, n, x, 1, seed);
+    float *dz = tl_tape_grad(t->tape, logits);
+    if (!dz)
+        return tl_fail(e, "every layer is frozen: nothing to train");
+    t->part_loss += batch_loss(t, tg, n, total, tl_tape_value(t->tape, logits), dz, &correct);
+    t->part_correct += correct;
+    t->part_images += n;
+    tl_tape_backward(t->tape, pool, n, logits);
+    const float *g = m->grad_storage + t->span_lo;
+    if (t->parts_with_images++ == 0) {
+        memcpy(t->sum, g, t->span_n * sizeof(float));
+    } else {
+        for (size_t i = 0; i < t->span_n; i++)
+            t->sum[i] += g[i];
+    }
     return 0;
+}
+
+static int shared_decisions(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e);
+
+int tl_trainer_finish(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e)
+{
+    memset(r, 0, sizeof *r);
+    if (t->parts == 0)
+        return tl_fail(e, "a step without parts");
+    t->parts = 0;
+    float *tail = t->sum + t->span_n;
+    if (!t->parts_with_images || (flags & TL_STEP_FAILED))
+        memset(t->sum, 0, t->span_n * sizeof(float));
+    tail[0] = (flags & TL_STEP_FAILED) ? 0.0f : (float)t->part_loss;
+    tail[1] = (flags & TL_STEP_FAILED) ? 0.0f : (float)t->part_correct;
+    tail[2] = (flags & TL_STEP_FAILED) ? 0.0f : (float)t->part_images;
+    tail[3] = (flags & TL_STEP_STOP) ? 1.0f : 0.0f;
+    tail[4] = (flags & TL_STEP_FAILED) ? 1.0f : 0.0f;
+    if (comm && comm->size > 1) {
+        double t0 = tl_now();
+        if (tl_comm_allreduce(comm, t->sum, t->span_n + TAIL, e))
+            return -1;
+        r->comm_seconds = tl_now() - t0;
+        r->comm_bytes = (t->span_n + TAIL) * sizeof(float);
+    }
+    r->flags = (tail[3] > 0 ? TL_STEP_STOP : 0) | (tail[4] > 0 ? TL_STEP_FAILED : 0);
+    r->images = (int64_t)tail[2];
+    r->correct = (int64_t)tail[1];
+    /* From here on every process takes the same decisions on the same
+     * values: a failure is shared (process 0 reports it), but for the
+     * process whose own failure it was. */
+    int rc = shared_decisions(t, pool, comm, flags, r, e);
+    if (rc && comm && comm->size > 1)
+        comm->shared_failure = !(flags & TL_STEP_FAILED);
+    return rc;
+}
+
+static int shared_decisions(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e)
+{
+    float *tail = t->sum + t->span_n;
+    if (r->flags & TL_STEP_FAILED)
+        return tl_fail(e, "another process failed at step %lld (its message says why)", (long long)t->step);
+    if (r->images < 1)
+        return tl_fail(e, "a step without images");
+    /* one process with every part: the loss summed in double */
+    r->loss = (comm && comm->size > 1) ? (double)tail[0] / (double)r->images : t->part_loss / (double)r->images;
+    if (!isfinite(r->loss))
+        return tl_fail(e, "the loss is %g at step %lld (learning rate too high?); parameters left as they were",
+                       r->loss, (long long)t->step);
+    memcpy(t->m->grad_storage + t->span_lo, t->sum, t->span_n * sizeof(float));
+    return update(t, pool, &r->grad_norm, e);
 }

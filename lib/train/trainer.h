@@ -6,6 +6,7 @@
 #ifndef TL_TRAIN_TRAINER_H
 #define TL_TRAIN_TRAINER_H
 
+#include "comm.h"
 #include "nn/tape.h"
 #include "optim.h"
 #include "schedule.h"
@@ -51,6 +52,13 @@ typedef struct tl_trainer {
     double *base_lr, *lr;    /* per group */
     int64_t step;
     float *probs;            /* scratch for one sample's softmax */
+    /* a step in parts (tl_trainer_part/finish): the summed gradients of the
+     * trainable span of the parameter storage, then the step's statistics */
+    float *sum;
+    size_t sum_cap, span_lo, span_n;
+    int parts, parts_with_images;
+    double part_loss;
+    int64_t part_correct, part_images;
 } tl_trainer;
 
 typedef struct tl_step_stats {
@@ -75,5 +83,39 @@ int tl_trainer_train_from_group(tl_trainer *t, int first_trainable, tl_err *e);
  * parameters untouched and fails with a message. */
 int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, uint64_t seed,
                     tl_step_stats *st, tl_err *e);
+
+/* A step in parts, for gradient accumulation and data parallelism: one
+ * optimiser step on a batch of `total` images whose gradient is summed
+ * from parts (micro-batches, or this process's share of each) and, with a
+ * communicator, over every process: one tl_comm_allreduce of one
+ * contiguous buffer, the gradients of the trainable span of the parameter
+ * storage followed by the step's statistics and flags. Each part's loss is
+ * divided by `total`, so the result is tl_trainer_step's on the whole
+ * batch up to the order of float sums (batch norm apart, whose statistics
+ * are those of each part unless the tape synchronises them).
+ *
+ * tl_trainer_part: n images (n may be 0: a process with no share) that
+ * are images first.. of the step's batch (dropout masks follow the
+ * batch position, so they do not depend on how the batch is cut).
+ * tl_trainer_finish: flags are this process's (TL_STEP_STOP: a stop was
+ * requested; TL_STEP_FAILED: it failed and contributes nothing); the
+ * result holds every process's (any one's flag sets it). With
+ * TL_STEP_FAILED anywhere, or a non-finite loss or gradient, it fails and
+ * leaves the parameters as they were (the same decision on every
+ * process); otherwise the optimiser steps. */
+enum { TL_STEP_STOP = 1, TL_STEP_FAILED = 2 };
+
+typedef struct tl_step_result {
+    double loss;              /* weighted image losses summed / images */
+    int64_t correct, images;
+    int flags;
+    double grad_norm;
+    double comm_seconds;      /* in the allreduce */
+    size_t comm_bytes;        /* of the buffer reduced */
+} tl_step_result;
+
+int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, int total, int first,
+                    uint64_t seed, tl_err *e);
+int tl_trainer_finish(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e);
 
 #endif
