@@ -43,7 +43,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(TBIN)/%)
 # Test-only drivers the parity scripts run (never installed).
 TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
-TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%)
+TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%) $(TBIN)/tl-finetune-nompi
 
 # Keep object files of tests and tools (make would delete them as
 # intermediates and rebuild them on every run).
@@ -73,8 +73,22 @@ $(BIN)/%: $(OBJ)/tools/%.o $(TCOMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
 
+# tl-finetune as a build without MPI makes it, for the test that it says so
+# under mpirun: the stub transport linked ahead of the library.
+$(TBIN)/tl-finetune-nompi: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA) $(LDLIBS)
+
+# The allreduce benchmark (tests/tools/tl-allreduce.c) talks to MPI itself.
+$(OBJ)/tests/tools/tl-allreduce.o: tests/tools/tl-allreduce.c
+	@mkdir -p $(dir $@)
+	$(if $(filter on,$(MPI_ON)),$(MPICC) -DTL_HAVE_MPI,$(CC)) $(ALL_CFLAGS) -c $< -o $@
+$(TBIN)/tl-allreduce: $(OBJ)/tests/tools/tl-allreduce.o $(LIBA) $(MPI_STATE)
+	@mkdir -p $(dir $@)
+	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
 # tl-finetune runs data-parallel under mpirun/srun: linked by the wrapper.
-$(BIN)/tl-finetune: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(LIBA)
+$(BIN)/tl-finetune: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(LIBA) $(MPI_STATE)
 	@mkdir -p $(dir $@)
 	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
 

@@ -218,8 +218,11 @@ static tl_comm *start_processes(tl_cli *cli, tl_comm *comm, tl_finetune_opts *fo
     if (!strcmp(fo->train, "-") || (fo->val && !strcmp(fo->val, "-")))
         cli_usage_error(cli, "with %d processes the data must be files every process reads, not standard input", n);
     tl_err e;
-    if (tl_comm_mpi_open(comm, &e))
-        cli_fail(cli, &e);
+    if (tl_comm_mpi_open(comm, &e)) {
+        if (rank == 0)
+            cli_fail(cli, &e);
+        exit(1);
+    }
     comm->stop = &g_stop;
     comm->timeout = timeout;
     if (comm->rank != 0) {

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void tl_comm_init(tl_comm *c, const tl_transport *tr)
 {
@@ -25,6 +27,8 @@ void tl_comm_close(tl_comm *c)
     free(c->scratch);
     c->scratch = NULL;
     c->scratch_bytes = 0;
+    free(c->peers);
+    c->peers = NULL;
     c->tr.close = NULL;
 }
 
@@ -59,11 +63,73 @@ static void pause_briefly(long spins)
     nanosleep(&ts, NULL);
 }
 
+/* This machine, as seen from this process: host name, boot and process
+ * namespace (containers on one host with their own process ids differ). */
+static uint64_t machine_id(void)
+{
+    char buf[512] = {0};
+    size_t n = 0;
+    if (gethostname(buf, 255) == 0)
+        n = strlen(buf);
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        n += fread(buf + n, 1, 64, f);
+        fclose(f);
+    }
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) == 0)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ":%llu", (unsigned long long)st.st_ino);
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+    return h | 1;
+}
+
+int tl_comm_learn_peers(tl_comm *c, tl_err *e)
+{
+    struct tl_comm_peer me = {machine_id(), (int64_t)getpid()};
+    struct tl_comm_peer *all = calloc((size_t)c->size, sizeof *all);
+    if (!all)
+        return tl_fail(e, "out of memory");
+    if (tl_comm_allgather(c, &me, sizeof me, all, e)) {
+        free(all);
+        return -1;
+    }
+    free(c->peers);
+    c->peers = all;
+    return 0;
+}
+
+/* A process on this machine that has exited (or is a zombie its
+ * launcher has not reaped yet), or -1. */
+static int dead_peer(const tl_comm *c)
+{
+    if (!c->peers)
+        return -1;
+    for (int r = 0; r < c->size; r++) {
+        if (r == c->rank || c->peers[r].machine != c->peers[c->rank].machine)
+            continue;
+        char path[64], st[256];
+        snprintf(path, sizeof path, "/proc/%lld/stat", (long long)c->peers[r].pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return r;
+        size_t n = fread(st, 1, sizeof st - 1, f);
+        fclose(f);
+        st[n] = '\0';
+        /* "pid (comm) S ...": the state follows the last ')' */
+        const char *p = strrchr(st, ')');
+        if (p && (p[2] == 'Z' || p[2] == 'X'))
+            return r;
+    }
+    return -1;
+}
+
 /* Waits for up to two transfers (req < 0: none). */
 static int wait_for(tl_comm *c, int r1, int r2, const char *what, tl_err *e)
 {
     int done1 = r1 < 0, done2 = r2 < 0;
-    double t0 = tl_now(), stopped_at = 0;
+    double t0 = tl_now(), stopped_at = 0, looked = t0;
     for (long spins = 0; !done1 || !done2; spins++) {
         int k;
         if (!done1 && (k = c->tr.test(c->tr.ctx, r1, e)) != 0) {
@@ -84,15 +150,20 @@ static int wait_for(tl_comm *c, int r1, int r2, const char *what, tl_err *e)
             if (c->stop && *c->stop && !stopped_at)
                 stopped_at = t;
             if (stopped_at && t - stopped_at > c->stop_grace) {
-                tl_fail(e,
-                        "rank %d of %d: stopped by signal %d, and the other processes did not answer within %.0f s "
-                        "(%s; has one of them died?)",
-                        c->rank, c->size, (int)*c->stop, c->stop_grace, what);
+                tl_fail(e, "stopped by signal %d, and the other processes did not answer within %.0f s (%s; has one "
+                           "of them died?)",
+                        (int)*c->stop, c->stop_grace, what);
+                goto broken;
+            }
+            int dead;
+            if (t - looked > 1 && (looked = t, dead = dead_peer(c)) >= 0) {
+                tl_fail(e, "process %d (pid %lld, on this machine) has died (%s)", dead, (long long)c->peers[dead].pid,
+                        what);
                 goto broken;
             }
             if (c->timeout > 0 && t - t0 > c->timeout) {
-                tl_fail(e, "rank %d of %d: no answer from the other processes for %.0f s (%s; has one of them died?)",
-                        c->rank, c->size, c->timeout, what);
+                tl_fail(e, "no answer from the other processes for %.0f s (%s; has one of them died?)", c->timeout,
+                        what);
                 goto broken;
             }
         }
@@ -106,7 +177,7 @@ broken:
 static int usable(tl_comm *c, tl_err *e)
 {
     if (c->broken)
-        return tl_fail(e, "rank %d of %d: the communication with the other processes has failed", c->rank, c->size);
+        return tl_fail(e, "the communication with the other processes has failed");
     return 0;
 }
 

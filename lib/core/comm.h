@@ -10,11 +10,13 @@
  * rank ends with the same bits, and a rerun gives them again.
  *
  * No rank is left hanging: every wait polls the caller's stop flag (set by
- * SIGINT/SIGTERM) and a clock. A peer that does not answer within
- * `stop_grace` seconds of a stop signal (a launcher signals the survivors
- * when one process dies), or within `timeout` seconds at all, fails the
- * call with a message saying so; the communicator is then broken (every
- * later call fails) and the caller ends the job (tl_comm_abort). */
+ * SIGINT/SIGTERM) and a clock, and once a second looks whether the
+ * processes on this machine are still alive (tl_comm_learn_peers). A peer
+ * that has died, or does not answer within `stop_grace` seconds of a stop
+ * signal (a launcher signals the survivors when one process dies), or
+ * within `timeout` seconds at all, fails the call with a message saying
+ * so; the communicator is then broken (every later call fails) and the
+ * caller ends the job (tl_comm_abort). */
 #ifndef TL_CORE_COMM_H
 #define TL_CORE_COMM_H
 
@@ -55,6 +57,11 @@ typedef struct tl_comm {
     /* scratch for received pieces, grown once to the largest need */
     void *scratch;
     size_t scratch_bytes;
+    /* every process's machine (0: unknown) and process id */
+    struct tl_comm_peer {
+        uint64_t machine;
+        int64_t pid;
+    } *peers;
 } tl_comm;
 
 /* Wraps a transport (copied). */
@@ -76,6 +83,9 @@ int tl_comm_allreduce_f64(tl_comm *c, double *buf, size_t n, tl_err *e);
 int tl_comm_allgather(tl_comm *c, const void *buf, size_t bytes, void *all, tl_err *e);
 /* Rank 0's bytes to every rank (a pipelined chain). */
 int tl_comm_bcast(tl_comm *c, void *buf, size_t bytes, tl_err *e);
+/* Exchanges each process's machine and process id, so that a wait notices
+ * at once when a process on the same machine has died. */
+int tl_comm_learn_peers(tl_comm *c, tl_err *e);
 /* Whether any rank passed a non-zero flag (and the largest flag). */
 int tl_comm_any(tl_comm *c, int flag, int *any, tl_err *e);
 

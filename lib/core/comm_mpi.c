@@ -164,7 +164,23 @@ int tl_comm_mpi_open(tl_comm *c, tl_err *e)
     tl_transport tr = {"MPI", 0, 1, m, mpi_isend, mpi_irecv, mpi_test, mpi_abort, mpi_close};
     MPI_Comm_rank(m->comm, &tr.rank);
     MPI_Comm_size(m->comm, &tr.size);
+    int launched, me;
+    tl_comm_launched(&launched, &me);
+    if (tr.size != launched) {
+        /* each process alone in its own MPI world: the launcher and MPI
+         * did not meet (srun without the MPI plugin Open MPI needs) */
+        MPI_Comm_free(&m->comm);
+        free(m);
+        MPI_Finalize();
+        return tl_fail(e, "started as one of %d processes, but MPI sees %d: the launcher and the MPI library do not "
+                          "talk (with srun, give --mpi=pmix; srun --mpi=list shows the choices)",
+                       launched, tr.size);
+    }
     tl_comm_init(c, &tr);
+    if (tl_comm_learn_peers(c, e)) {
+        tl_comm_close(c);
+        return -1;
+    }
     return 0;
 }
 

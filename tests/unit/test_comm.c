@@ -119,6 +119,8 @@ static void run_world(int N, size_t n, size_t piece, int jitter, unsigned seed, 
         CHECK_MSG(bc, "broadcast N=%d rank %d", N, r);
         CHECK_MSG(ga, "gather N=%d rank %d", N, r);
         CHECK(jobs[r].any == 7);
+    }
+    for (int r = 0; r < N; r++) {
         free(jobs[r].d);
         free(jobs[r].bytes);
         free(jobs[r].gathered);

@@ -1,0 +1,217 @@
+#!/usr/bin/env bats
+# Data-parallel tl-finetune over MPI (issue 16): mpirun -np 2 reaches the
+# parameters of one process; validation, logs, --accumulate; a stop signal
+# saves one consistent resume state that --resume continues bit-identically;
+# a killed process ends the job within seconds; a failing process stops
+# them all; a build without MPI says so. Self-contained: tiny generated
+# images and a scratch small_cnn; each run takes seconds.
+#
+# Under the sanitizers Open MPI's own allocations show up as leaks at exit
+# (libmpi, hwloc, PMIx: not ours), so leak detection is off for the MPI
+# runs there; every other sanitizer check stays on.
+
+load helpers
+
+setup_file() {
+    local d=$BATS_FILE_TMPDIR
+    gen_ppms "$d/train" 1 20
+    gen_ppms "$d/val" 2 6
+}
+
+F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
+PY=/usr/bin/python3
+COMPARE=$BATS_TEST_DIRNAME/fixtures/st_compare.py
+if [ -n "${TL_SANITIZE:-}" ]; then export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0; fi
+
+need_mpi() {
+    command -v mpirun >/dev/null || skip "mpirun not found (Debian: openmpi-bin)"
+    ldd "$TL_BIN/tl-finetune" | grep -q libmpi || skip "tl-finetune was built without MPI (no mpicc at build time)"
+}
+need_numpy() { $PY -c 'import numpy' 2>/dev/null || skip "no /usr/bin/python3 with numpy"; }
+# mpirun as CI runs it: as root, more processes than cores if need be.
+mpi() { mpirun --oversubscribe --allow-run-as-root -np "$@"; }
+
+# Every run: small_cnn from scratch, 40 images, batch 8 = 5 steps an epoch.
+NET=(--scratch --arch small_cnn --input-size 32 --batch 8 --seed 3)
+
+@test "a build without MPI says so when launched as one of several processes" {
+    local nompi=${TL_TEST_BIN:-$TL_BIN/../build/tests}/tl-finetune-nompi
+    [ -x "$nompi" ] || skip "no $nompi (make test-tools builds it)"
+    run env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$nompi" "${NET[@]}" "$(F train)" -o "$BATS_TEST_TMPDIR/x.safetensors"
+    assert_failure 1
+    assert_output --partial "MPI support is not built"
+    assert_output --partial "one of 2 processes"
+    # the others leave the saying to process 0
+    run env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=1 "$nompi" "${NET[@]}" "$(F train)" -o "$BATS_TEST_TMPDIR/x.safetensors"
+    assert_failure 1
+    assert_output ""
+    # alone it trains as always
+    run "$nompi" "${NET[@]}" --epochs 1 --val-split 0 -q "$(F train)" -o "$BATS_TEST_TMPDIR/x.safetensors"
+    assert_success
+    if command -v mpirun >/dev/null; then
+        run mpi 2 "$nompi" "${NET[@]}" "$(F train)" -o "$BATS_TEST_TMPDIR/y.safetensors"
+        assert_failure
+        [ "$(grep -c 'MPI support is not built' <<<"$output")" = 1 ]
+    fi
+}
+
+@test "mpirun -np 2 reaches one process's parameters after 20 steps (batch norm frozen)" {
+    need_mpi
+    need_numpy
+    local d=$BATS_TEST_TMPDIR
+    local args=("${NET[@]}" --epochs 4 --freeze-bn --dropout 0 --val-split 0 -q)
+    tl finetune "${args[@]}" -j 2 "$(F train)" -o "$d/one.safetensors"
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/two.safetensors"
+    assert_success
+    run $PY "$COMPARE" "$d/one.safetensors" "$d/two.safetensors"
+    echo "$output"
+    assert_success
+    # and a third process splits 8 images 3/3/2
+    run mpi 3 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/three.safetensors"
+    assert_success
+    run $PY "$COMPARE" "$d/one.safetensors" "$d/three.safetensors"
+    echo "$output"
+    assert_success
+}
+
+@test "--accumulate 2 with batches of 4 reaches batches of 8" {
+    need_numpy
+    local d=$BATS_TEST_TMPDIR
+    local args=(--scratch --arch small_cnn --input-size 32 --seed 3 --epochs 2 --freeze-bn --dropout 0 --val-split 0 -q -j 2)
+    tl finetune "${args[@]}" --batch 8 "$(F train)" -o "$d/b8.safetensors"
+    tl finetune "${args[@]}" --batch 4 --accumulate 2 "$(F train)" -o "$d/b4x2.safetensors"
+    run $PY "$COMPARE" "$d/b8.safetensors" "$d/b4x2.safetensors"
+    echo "$output"
+    assert_success
+    run tl info "$d/b4x2.safetensors"
+    assert_success
+}
+
+@test "mpirun -np 2: validation shared, the log tells processes and the allreduce of each step" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR
+    local args=("${NET[@]}" --epochs 2 --freeze-bn --dropout 0 --val "$(F val)")
+    tl finetune "${args[@]}" -q -j 2 "$(F train)" -o "$d/one.safetensors" --log "$d/one.jsonl"
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/two.safetensors" --log "$d/two.jsonl"
+    assert_success
+    assert_output --partial "2 processes (MPI), 1 thread each"
+    assert_output --regexp "allreduce [0-9.]+ MB [0-9.]+ ms/step"
+    # one process writes the log: one start line, the settings say 2 processes
+    [ "$(grep -c '"phase":"start"' "$d/two.jsonl")" = 1 ]
+    grep '"phase":"start"' "$d/two.jsonl" | grep -q '"processes":2'
+    grep '"phase":"train"' "$d/two.jsonl" | grep -q '"allreduce_bytes":[1-9]'
+    # the validation of both runs: same accuracy, loss to float noise
+    local a b
+    a=$(grep '"phase":"val"' "$d/one.jsonl" | tail -1 | sed 's/.*"loss":\([^,]*\),"accuracy":\([^,]*\),.*/\1 \2/')
+    b=$(grep '"phase":"val"' "$d/two.jsonl" | tail -1 | sed 's/.*"loss":\([^,]*\),"accuracy":\([^,]*\),.*/\1 \2/')
+    echo "one: $a  two: $b"
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        d = x[1] - y[1]; if (d < 0) d = -d; exit !(x[2] == y[2] && d <= 1e-4 * (x[1] > 1 ? x[1] : 1)) }'
+}
+
+@test "mpirun -np 2: a stop signal saves one resume state; --resume continues bit-identically" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR i
+    local args=("${NET[@]}" --epochs 8 --freeze-bn --dropout 0 --val-split 0 -j 1)
+    mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -q "$(F train)" -o "$d/whole.safetensors"
+    # srun forwards SIGINT to every process; kill -INT to each does the same
+    mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" "$(F train)" -o "$d/cut.safetensors" --log "$d/cut.jsonl" \
+        2>"$d/cut.err" &
+    local job=$!
+    for ((i = 0; i < 600; i++)); do
+        [ -f "$d/cut.jsonl" ] && [ "$(grep -c '"phase":"train"' "$d/cut.jsonl")" -ge 2 ] && break
+        sleep 0.05
+    done
+    # the processes, not mpirun (whose command line names them too)
+    pkill -INT -f "^$TL_BIN/tl-finetune .*$d/cut.safetensors" || true
+    local rc=0
+    wait $job || rc=$?
+    cat "$d/cut.err"
+    [ "$rc" = 130 ]
+    grep -q "interrupted" "$d/cut.err"
+    [ -f "$d/cut.resume.safetensors" ]
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -q --resume "$(F train)" -o "$d/cut.safetensors"
+    assert_success
+    cmp "$d/whole.safetensors" "$d/cut.safetensors"
+    [ ! -e "$d/cut.resume.safetensors" ]
+}
+
+@test "mpirun -np 2: Ctrl-C to mpirun (SIGTERM to the processes) saves the resume state too" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR i
+    local args=("${NET[@]}" --epochs 8 --freeze-bn --dropout 0 --val-split 0 -j 1)
+    # mpirun turns SIGINT into SIGTERM after odls_base_sigkill_timeout seconds, and SIGKILL as long after
+    OMPI_MCA_odls_base_sigkill_timeout=4 mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" \
+        "${args[@]}" "$(F train)" -o "$d/cut.safetensors" --log "$d/cut.jsonl" >"$d/cut.err" 2>&1 &
+    local job=$!
+    for ((i = 0; i < 600; i++)); do
+        [ -f "$d/cut.jsonl" ] && [ "$(grep -c '"phase":"train"' "$d/cut.jsonl")" -ge 1 ] && break
+        sleep 0.05
+    done
+    kill -INT $job
+    local rc=0
+    wait $job || rc=$?
+    cat "$d/cut.err"
+    [ "$rc" -ne 0 ]
+    [ -f "$d/cut.resume.safetensors" ]
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -q --resume "$(F train)" -o "$d/cut.safetensors"
+    assert_success
+    [ ! -e "$d/cut.resume.safetensors" ]
+}
+
+@test "mpirun -np 2: a process killed with SIGKILL ends the others within seconds; the checkpoint is intact" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR i pid t0
+    mpi 2 "$TL_BIN/tl-finetune" "${NET[@]}" --epochs 200 --freeze-bn --val-split 0 -j 1 "$(F train)" \
+        -o "$d/k.safetensors" --log "$d/k.jsonl" >"$d/k.err" 2>&1 &
+    local job=$!
+    for ((i = 0; i < 600; i++)); do
+        [ -f "$d/k.jsonl" ] && [ "$(grep -c '"phase":"train"' "$d/k.jsonl")" -ge 2 ] && break
+        sleep 0.05
+    done
+    pid=$(pgrep -f "^$TL_BIN/tl-finetune .*$d/k.safetensors" | tail -1)
+    [ -n "$pid" ]
+    t0=$SECONDS
+    kill -KILL "$pid"
+    for ((i = 0; i < 600; i++)); do
+        kill -0 $job 2>/dev/null || break
+        sleep 0.05
+    done
+    local rc=0
+    wait $job || rc=$?
+    cat "$d/k.err"
+    [ "$rc" -ne 0 ]
+    echo "ended $((SECONDS - t0)) s after the kill"
+    [ $((SECONDS - t0)) -le 20 ]
+    ! pgrep -f "^$TL_BIN/tl-finetune .*$d/k.safetensors"
+    grep -Eq "has died|exited on signal 9|killed" "$d/k.err"
+    run tl info "$d/k.safetensors"
+    assert_success
+}
+
+@test "mpirun -np 2: a process that fails stops them all, and says why" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR
+    cp -r "$(F train)" "$d/bad"
+    printf 'P6\n32 32\n255\nshort' >"$d/bad/red/007.ppm"
+    run timeout 120 mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" "${NET[@]}" \
+        --epochs 2 --val-split 0 -j 1 "$d/bad" -o "$d/bad.safetensors"
+    echo "$output"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    assert_output --partial "007.ppm"
+}
+
+@test "mpirun: processes that see different data refuse to train, saying what differs" {
+    need_mpi
+    local d=$BATS_TEST_TMPDIR
+    mkdir -p "$d/less/red" "$d/less/blue"
+    cp "$(F train)"/red/00[0-9].ppm "$d/less/red/"
+    cp "$(F train)"/blue/00[0-9].ppm "$d/less/blue/"
+    run timeout 120 mpirun --oversubscribe --allow-run-as-root \
+        -np 1 "$TL_BIN/tl-finetune" "${NET[@]}" --val-split 0 -j 1 "$(F train)" -o "$d/m.safetensors" : \
+        -np 1 "$TL_BIN/tl-finetune" "${NET[@]}" --val-split 0 -j 1 "$d/less" -o "$d/m.safetensors"
+    echo "$output"
+    [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+    assert_output --partial "process 1 of 2 sees 20 training images, process 0 sees 40"
+    [ ! -e "$d/m.safetensors" ]
+}
