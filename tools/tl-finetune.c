@@ -189,6 +189,8 @@ static _Noreturn void end_all(tl_comm *comm, int code)
 /* A failure: process 0 reports it, another process only its own. */
 static _Noreturn void fail_all(tl_cli *cli, tl_comm *comm, const tl_err *e, const char *after)
 {
+    if (!comm && !after[0])
+        cli_fail(cli, e); /* exit 2 for a setting that does not fit */
     if (!comm)
         cli_die(cli, "%s%s", e->msg, after);
     if (comm->rank == 0 || comm->broken || !comm->shared_failure) {
