@@ -87,7 +87,7 @@ table_options() {
     assert_equal "$stderr" "tl-extract: --batch: '0' is not a whole number in 1..4096 (see tl-extract --help)"
     run --separate-stderr tl extract -m m --format csv x
     assert_failure 2
-    assert_equal "$stderr" "tl-extract: --format: 'csv' is not tlf, tsv or npy (see tl-extract --help)"
+    assert_equal "$stderr" "tl-extract: --format: 'csv' is not tlf, tsv, npy or npz (see tl-extract --help)"
     run --separate-stderr tl extract -m m --batch=12x x
     assert_failure 2
     run --separate-stderr tl extract -m '' x
@@ -122,7 +122,7 @@ table_options() {
     assert_success
     assert_line "1:--format"
     assert_line "2:tlf tsv"
-    assert_line "3:npy"
+    assert_line "3:npy npz"
     assert_line "4:resnet18"
 }
 
