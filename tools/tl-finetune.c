@@ -396,6 +396,8 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "resume", &fo.resume, "continue from OUT.resume.safetensors"),
         OPT_INT(0, "accumulate", &fo.accumulate, 1, 100000, "K",
                 "sum the gradients of K batches per step (a step of\nK x --batch images; default 1)"),
+        OPT_FLAG(0, "sync-bn", &fo.sync_bn, "several processes: batch-norm statistics over every\n"
+                                           "process's images (default: each process's own)"),
         OPT_DOUBLE(0, "mpi-timeout", &mpi_timeout, 1, 1e7, "S",
                    "under mpirun/srun: give up when the other processes\nare silent for S seconds (default 600)"),
         {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &fo.max_pixels},

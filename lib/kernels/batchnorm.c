@@ -198,6 +198,127 @@ void tl_batchnorm_train_backward(BWD_ARGS)
         bn_backward(BWD_PASS);
 }
 
+/* ---- training mode cut where processes add up their sums (synchronised
+ * batch norm): the same plane loops, each stage over channels [c0, c1) ---- */
+
+static inline __attribute__((always_inline)) void bn_sums(int n, int c, int hw, const float *x, double *sum, int c0,
+                                                          int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += plane_sum(x + ((size_t)i * c + ch) * hw, (size_t)hw);
+        sum[ch] = s;
+    }
+}
+
+static inline __attribute__((always_inline)) void bn_sqdevs(int n, int c, int hw, const float *x, const float *mean,
+                                                            double *sq, int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        double s = 0;
+        for (int i = 0; i < n; i++)
+            s += plane_sqdev(x + ((size_t)i * c + ch) * hw, (size_t)hw, mean[ch]);
+        sq[ch] = s;
+    }
+}
+
+static inline __attribute__((always_inline)) void bn_apply(int n, int c, int hw, const float *x, const float *gamma,
+                                                           const float *beta, const float *mean, const float *invstd,
+                                                           float *y, int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        float scale = invstd[ch] * (gamma ? gamma[ch] : 1.0f), shift = beta ? beta[ch] : 0.0f;
+        for (int i = 0; i < n; i++)
+            plane_affine(y + ((size_t)i * c + ch) * hw, x + ((size_t)i * c + ch) * hw, (size_t)hw, mean[ch], scale,
+                         shift);
+    }
+}
+
+static inline __attribute__((always_inline)) void bn_dsums(int n, int c, int hw, const float *x, const float *dy,
+                                                           const float *mean, const float *invstd, double *sdy,
+                                                           double *sdyx, int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        double a = 0, b = 0;
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * hw;
+            plane_dsums(x + off, dy + off, (size_t)hw, mean[ch], invstd[ch], &a, &b);
+        }
+        sdy[ch] = a;
+        sdyx[ch] = b;
+    }
+}
+
+static inline __attribute__((always_inline)) void bn_dx(int n, int c, int hw, const float *x, const float *dy,
+                                                        const float *gamma, const float *mean, const float *invstd,
+                                                        const double *sdy, const double *sdyx, double m, float *dx,
+                                                        int c0, int c1)
+{
+    for (int ch = c0; ch < c1; ch++) {
+        float inv = invstd[ch], k = (gamma ? gamma[ch] : 1.0f) * inv, a = (float)(sdy[ch] / m),
+              b = (float)(sdyx[ch] / m);
+        for (int i = 0; i < n; i++) {
+            size_t off = ((size_t)i * c + ch) * hw;
+            plane_dx(dx + off, x + off, dy + off, (size_t)hw, k, a, mean[ch], inv * b);
+        }
+    }
+}
+
+#define SUMS_ARGS int n, int c, int hw, const float *x, double *sum, int c0, int c1
+#define SUMS_PASS n, c, hw, x, sum, c0, c1
+#define SQ_ARGS int n, int c, int hw, const float *x, const float *mean, double *sq, int c0, int c1
+#define SQ_PASS n, c, hw, x, mean, sq, c0, c1
+#define APPLY_ARGS int n, int c, int hw, const float *x, const float *gamma, const float *beta, const float *mean, \
+                   const float *invstd, float *y, int c0, int c1
+#define APPLY_PASS n, c, hw, x, gamma, beta, mean, invstd, y, c0, c1
+#define DSUMS_ARGS int n, int c, int hw, const float *x, const float *dy, const float *mean, const float *invstd, \
+                   double *sdy, double *sdyx, int c0, int c1
+#define DSUMS_PASS n, c, hw, x, dy, mean, invstd, sdy, sdyx, c0, c1
+#define DX_ARGS int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *mean, \
+                const float *invstd, const double *sdy, const double *sdyx, double m, float *dx, int c0, int c1
+#define DX_PASS n, c, hw, x, dy, gamma, mean, invstd, sdy, sdyx, m, dx, c0, c1
+
+/* one entry point per stage, its three compiled copies picked as above */
+#if defined(TL_BN_PATHS)
+#define STAGE(name, fn, ARGS, PASS)                                                                                   \
+    TL_AVX2 static void fn##_avx2(ARGS) { fn(PASS); }                                                                 \
+    TL_AVX512 static void fn##_avx512(ARGS) { fn(PASS); }                                                             \
+    void name(ARGS)                                                                                                   \
+    {                                                                                                                 \
+        int level = tl_simd_level();                                                                                  \
+        if (level >= TL_SIMD_AVX512)                                                                                  \
+            fn##_avx512(PASS);                                                                                        \
+        else if (level == TL_SIMD_AVX2)                                                                               \
+            fn##_avx2(PASS);                                                                                          \
+        else                                                                                                          \
+            fn(PASS);                                                                                                 \
+    }
+#else
+#define STAGE(name, fn, ARGS, PASS)                                                                                   \
+    void name(ARGS) { fn(PASS); }
+#endif
+STAGE(tl_batchnorm_sync_sums, bn_sums, SUMS_ARGS, SUMS_PASS)
+STAGE(tl_batchnorm_sync_sqdevs, bn_sqdevs, SQ_ARGS, SQ_PASS)
+STAGE(tl_batchnorm_sync_apply, bn_apply, APPLY_ARGS, APPLY_PASS)
+STAGE(tl_batchnorm_sync_dsums, bn_dsums, DSUMS_ARGS, DSUMS_PASS)
+STAGE(tl_batchnorm_sync_dx, bn_dx, DX_ARGS, DX_PASS)
+
+void tl_batchnorm_sync_stats(int c, double m, const double *sum, const double *sq, float eps, float *mean,
+                             float *var_biased, float *invstd)
+{
+    for (int ch = 0; ch < c; ch++) {
+        /* as bn_forward: the squared deviations were taken from the float
+         * mean, whose rounding is corrected exactly */
+        double mu = sum[ch] / m, dm = mu - mean[ch], var = sq[ch] / m - dm * dm;
+        if (var < 0)
+            var = 0;
+        if (var_biased)
+            var_biased[ch] = (float)var;
+        invstd[ch] = (float)(1.0 / sqrt(var + eps));
+    }
+}
+
 void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, const float *var_biased,
                           float *running_mean, float *running_var)
 {

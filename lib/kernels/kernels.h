@@ -218,6 +218,29 @@ void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, c
 void tl_batchnorm_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
                                  const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
                                  int c0, int c1);
+/* Training mode in stages, for batch norm synchronised over processes
+ * (data parallelism), each over channels [c0, c1) of this process's n
+ * images; the caller adds every process's per-channel sums between them:
+ *   sums: sum[ch] = sum of x                -> total S; mean = (float)(S / m)
+ *   sqdevs: sq[ch] = sum of (x - mean)^2    -> total Q
+ *   stats: var_biased, invstd from S, Q, m (all channels; mean as above)
+ *   apply: y = (x - mean) * invstd * gamma + beta
+ * backward:
+ *   dsums: sum of dy and of dy * xhat       -> totals (this process's own
+ *          are its dbeta, dgamma contributions)
+ *   dx: dx = gamma * invstd * (dy - SDY/m - xhat * SDYX/m), overwritten
+ * m is the number of values per channel over every process. */
+void tl_batchnorm_sync_sums(int n, int c, int hw, const float *x, double *sum, int c0, int c1);
+void tl_batchnorm_sync_sqdevs(int n, int c, int hw, const float *x, const float *mean, double *sq, int c0, int c1);
+void tl_batchnorm_sync_stats(int c, double m, const double *sum, const double *sq, float eps, float *mean,
+                             float *var_biased, float *invstd);
+void tl_batchnorm_sync_apply(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                             const float *mean, const float *invstd, float *y, int c0, int c1);
+void tl_batchnorm_sync_dsums(int n, int c, int hw, const float *x, const float *dy, const float *mean,
+                             const float *invstd, double *sdy, double *sdyx, int c0, int c1);
+void tl_batchnorm_sync_dx(int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *mean,
+                          const float *invstd, const double *sdy, const double *sdyx, double m, float *dx, int c0,
+                          int c1);
 /* Evaluation mode (running statistics; a frozen batch norm in training):
  * one image, y = x * s + t with s = gamma / sqrt(var + eps), t = beta -
  * mean * s per channel; backward: dx = dy * s (overwritten). */

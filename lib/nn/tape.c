@@ -48,7 +48,7 @@ static void forward_image(tl_tape *t, int i, int64_t b, tape_worker *wk)
         if (t->train && n->p > 0) {
             /* the mask's stream depends on (seed, node, image) only */
             tl_rng r;
-            tl_rng_seed_stream(&r, t->seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL, (uint64_t)b);
+            tl_rng_seed_stream(&r, t->seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL, (uint64_t)(t->first_image + b));
             tl_dropout_forward(size, n->p, &r, x, s->mask + (size_t)b * size, y);
         } else {
             memcpy(y, x, size * sizeof(float));
@@ -145,6 +145,10 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
         s->bn_train = 0;
         if (nd->op == TL_OP_BN && train && !m->freeze_bn && param_trains(m, nd->weight)) {
             s->bn_train = 1;
+            if (t->sync) {
+                tl_tape_bn_forward_sync(t, pool, i, n);
+                continue;
+            }
             tl_parallel_for(pool, nd->c, 1, bn_forward_range, &j);
             int64_t count = (int64_t)n * nd->h * nd->w;
             if (count > 1)
@@ -468,6 +472,8 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
                 tl_parallel_for(pool, lj.out, grain_for(lj.out, t->nw), linear_weight_range, &lj);
             if (j.dx0)
                 tl_parallel_for(pool, lj.rows, grain_for(lj.rows, t->nw), linear_data_range, &lj);
+        } else if (nd->op == TL_OP_BN && s->bn_train && t->sync) {
+            tl_tape_bn_backward_sync(t, pool, i, n, j.dx0 ? j.dx0 : t->tmp);
         } else if (nd->op == TL_OP_BN && (s->bn_train || node_trains(m, nd))) {
             tl_parallel_for(pool, nd->c, 1, bn_backward_range, &j);
             if (!s->bn_train && j.dx0)

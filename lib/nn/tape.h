@@ -20,6 +20,7 @@
 #include "model.h"
 
 typedef struct tl_tape tl_tape;
+struct tl_comm;
 
 /* nthreads must be at least the size of the pool later passed in. */
 tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e);
@@ -42,6 +43,18 @@ float *tl_tape_value(tl_tape *t, int node);
 float *tl_tape_grad(tl_tape *t, int node);
 /* Zeroes the parameter gradients and back-propagates from `node`. */
 void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int node);
+/* Data parallelism. The next passes' images are images first.. of the
+ * step's whole batch: dropout masks follow the position in it, so they do
+ * not depend on how the batch is shared. */
+void tl_tape_set_first_image(tl_tape *t, int first);
+/* Batch norm that trains takes its statistics over the images of every
+ * process of comm (synchronised batch norm; NULL: this process's alone):
+ * each such layer adds up per-channel sums with the other processes, twice
+ * in the forward pass and once in the backward pass, so every process
+ * must run the same passes. A failure of that communication is kept:
+ * tl_tape_sync_error reports it (after a pass; 0: none). */
+int tl_tape_set_sync(tl_tape *t, struct tl_comm *comm, tl_err *e);
+int tl_tape_sync_error(tl_tape *t, tl_err *e);
 /* True when some parameter upstream of node trains (its gradient matters). */
 int tl_tape_requires_grad(const tl_tape *t, int node);
 size_t tl_tape_bytes(const tl_tape *t);

@@ -4,6 +4,7 @@
 #ifndef TL_NN_TAPE_INTERNAL_H
 #define TL_NN_TAPE_INTERNAL_H
 
+#include "comm.h"
 #include "infer.h"
 #include "tape.h"
 
@@ -64,7 +65,18 @@ struct tl_tape {
     size_t bytes;
     int train;
     uint64_t seed;
+    /* data parallelism (tape_sync.c): this pass's images start at
+     * first_image of the step's batch; batch norm synchronised over sync */
+    int first_image;
+    tl_comm *sync;
+    double *sync_buf;      /* 2 x (largest BN's channels + 1) */
+    double sync_images;    /* the last forward pass's images over every process */
+    int sync_failed;
+    tl_err sync_err;
 };
+
+void tl_tape_bn_forward_sync(tl_tape *t, tl_pool *pool, int node, int images);
+void tl_tape_bn_backward_sync(tl_tape *t, tl_pool *pool, int node, int images, float *dx);
 
 static inline int param_trains(const tl_model *m, int p) { return p >= 0 && !m->params[p].frozen && !m->params[p].is_buffer; }
 

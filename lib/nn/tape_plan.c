@@ -244,6 +244,7 @@ void tl_tape_free(tl_tape *t)
     free(t->s);
     tl_free(t->tmp);
     tl_free(t->wpack);
+    free(t->sync_buf);
     free(t);
 }
 

@@ -220,6 +220,8 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     describe_strategy(f);
     if (!(f->trainer = tl_trainer_new(m, &to, e)))
         return -1;
+    if (o->sync_bn && tl_trainer_sync_bn(f->trainer, o->comm, e))
+        return -1;
     return 0;
 }
 

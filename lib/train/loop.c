@@ -337,13 +337,23 @@ static int train_step(tl_trainer *t, tl_batch_loader *L, tl_pool *pool, const tl
     for (int64_t m0 = s0; m0 < s1; m0 += batch) {
         int64_t m1 = m0 + batch < s1 ? m0 + batch : s1, lo, hi;
         tl_comm_share(o->comm, m1 - m0, &lo, &hi);
-        int n = failed ? 0 : (int)(hi - lo);
-        if (n && tl_batch_load(L, pool, order + m0 + lo, n, o->seed, (uint64_t)epoch, x, y, &mine))
+        int n = (int)(hi - lo);
+        if (!failed && n && tl_batch_load(L, pool, order + m0 + lo, n, o->seed, (uint64_t)epoch, x, y, &mine))
             failed = 1;
+        if (failed && t->sync_bn) {
+            /* the other processes' batch norms wait for this one's sums:
+             * run the passes on blank images (the step is dropped anyway) */
+            memset(x, 0, (size_t)n * tl_batch_loader_image_floats(L) * sizeof(float));
+            memset(y, 0, (size_t)n * sizeof(int));
+        }
         tl_targets tg = {y, NULL, NULL};
-        if (tl_trainer_part(t, pool, failed ? 0 : n, x, &tg, (int)(s1 - s0), (int)(m0 - s0 + lo), seed,
-                            failed ? e : &mine))
+        tl_err later;
+        if (tl_trainer_part(t, pool, failed && !t->sync_bn ? 0 : n, x, &tg, (int)(s1 - s0), (int)(m0 - s0 + lo), seed,
+                            failed ? &later : &mine)) {
+            if (t->tape && tl_tape_sync_error(t->tape, e))
+                return -1; /* the communication broke: nothing more to agree on */
             failed = 1;
+        }
     }
     /* a stop asked for during the step's work ends it */
     int stop = o->stop && *o->stop;

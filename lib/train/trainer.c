@@ -197,6 +197,7 @@ int tl_trainer_step(tl_trainer *t, tl_pool *pool, int n, const float *x, const t
     memset(st, 0, sizeof *st);
     if (t->o.loss == TL_LOSS_SIGMOID ? !tg->multi : !tg->y)
         return tl_fail(e, "the batch has no %s targets", t->o.loss == TL_LOSS_SIGMOID ? "multi-label" : "class");
+    tl_tape_set_first_image(t->tape, 0);
     tl_tape_forward(t->tape, pool, n, x, 1, seed);
     const float *z = tl_tape_value(t->tape, logits);
     float *dz = tl_tape_grad(t->tape, logits);
@@ -249,8 +250,10 @@ int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const t
     int logits = m->logits_node, correct = 0;
     if (t->o.loss == TL_LOSS_SIGMOID ? !tg->multi : !tg->y)
         return tl_fail(e, "the batch has no %s targets", t->o.loss == TL_LOSS_SIGMOID ? "multi-label" : "class");
-    (void)first; /* dropout masks by batch position: with the tape's image base */
+    tl_tape_set_first_image(t->tape, first);
     tl_tape_forward(t->tape, pool, n, x, 1, seed);
+    if (tl_tape_sync_error(t->tape, e))
+        return -1;
     float *dz = tl_tape_grad(t->tape, logits);
     if (!dz)
         return tl_fail(e, "every layer is frozen: nothing to train");
@@ -258,6 +261,8 @@ int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const t
     t->part_correct += correct;
     t->part_images += n;
     tl_tape_backward(t->tape, pool, n, logits);
+    if (tl_tape_sync_error(t->tape, e))
+        return -1;
     const float *g = m->grad_storage + t->span_lo;
     if (t->parts_with_images++ == 0) {
         memcpy(t->sum, g, t->span_n * sizeof(float));
@@ -269,6 +274,14 @@ int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const t
 }
 
 static int shared_decisions(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e);
+
+int tl_trainer_sync_bn(tl_trainer *t, tl_comm *comm, tl_err *e)
+{
+    if (tl_tape_set_sync(t->tape, comm, e))
+        return -1;
+    t->sync_bn = comm && comm->size > 1;
+    return 0;
+}
 
 int tl_trainer_finish(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e)
 {

@@ -59,6 +59,7 @@ typedef struct tl_trainer {
     int parts, parts_with_images;
     double part_loss;
     int64_t part_correct, part_images;
+    int sync_bn;             /* batch norm synchronised over processes (tl_trainer_sync_bn) */
 } tl_trainer;
 
 typedef struct tl_step_stats {
@@ -116,6 +117,10 @@ typedef struct tl_step_result {
 
 int tl_trainer_part(tl_trainer *t, tl_pool *pool, int n, const float *x, const tl_targets *tg, int total, int first,
                     uint64_t seed, tl_err *e);
+/* Batch norm that trains takes its statistics over every process of comm
+ * (the tape adds up per-channel sums in each pass): every process must
+ * then run every part, even one that failed to load its images. */
+int tl_trainer_sync_bn(tl_trainer *t, tl_comm *comm, tl_err *e);
 int tl_trainer_finish(tl_trainer *t, tl_pool *pool, tl_comm *comm, int flags, tl_step_result *r, tl_err *e);
 
 #endif

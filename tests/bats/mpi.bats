@@ -55,23 +55,41 @@ NET=(--scratch --arch small_cnn --input-size 32 --batch 8 --seed 3)
     fi
 }
 
-@test "mpirun -np 2 reaches one process's parameters after 20 steps (batch norm frozen)" {
+@test "mpirun -np 2 reaches one process's parameters after 20 steps (batch norm frozen, dropout on)" {
     need_mpi
     need_numpy
     local d=$BATS_TEST_TMPDIR
-    local args=("${NET[@]}" --epochs 4 --freeze-bn --dropout 0 --val-split 0 -q)
+    local args=("${NET[@]}" --epochs 4 --freeze-bn --val-split 0 -q)
     tl finetune "${args[@]}" -j 2 "$(F train)" -o "$d/one.safetensors"
     run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/two.safetensors"
     assert_success
     run $PY "$COMPARE" "$d/one.safetensors" "$d/two.safetensors"
     echo "$output"
     assert_success
-    # and a third process splits 8 images 3/3/2
-    run mpi 3 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/three.safetensors"
+}
+
+@test "--sync-bn: 2 and 3 processes reach one process's parameters with batch norm training" {
+    need_mpi
+    need_numpy
+    local d=$BATS_TEST_TMPDIR
+    local args=("${NET[@]}" --epochs 4 --val-split 0 -q)
+    tl finetune "${args[@]}" -j 2 "$(F train)" -o "$d/one.safetensors"
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" --sync-bn -j 1 "$(F train)" -o "$d/two.safetensors"
+    assert_success
+    run $PY "$COMPARE" "$d/one.safetensors" "$d/two.safetensors"
+    echo "$output"
+    assert_success
+    # three processes split each batch of 8 as 3/3/2
+    run mpi 3 "$TL_BIN/tl-finetune" "${args[@]}" --sync-bn -j 1 "$(F train)" -o "$d/three.safetensors"
     assert_success
     run $PY "$COMPARE" "$d/one.safetensors" "$d/three.safetensors"
     echo "$output"
     assert_success
+    # without it each process normalises its own share: another network
+    run mpi 2 "$TL_BIN/tl-finetune" "${args[@]}" -j 1 "$(F train)" -o "$d/own.safetensors"
+    assert_success
+    run $PY "$COMPARE" "$d/one.safetensors" "$d/own.safetensors"
+    assert_failure
 }
 
 @test "--accumulate 2 with batches of 4 reaches batches of 8" {
