@@ -3,7 +3,8 @@
 # parameters of one process; validation, logs, --accumulate; a stop signal
 # saves one consistent resume state that --resume continues bit-identically;
 # a killed process ends the job within seconds; a failing process stops
-# them all; a build without MPI says so. Self-contained: tiny generated
+# them all; a build without MPI says so; the sbatch recipe hands srun
+# the right command. Self-contained: tiny generated
 # images and a scratch small_cnn; each run takes seconds.
 #
 # Under the sanitizers Open MPI's own allocations show up as leaks at exit
@@ -157,9 +158,10 @@ NET=(--scratch --arch small_cnn --input-size 32 --batch 8 --seed 3)
 @test "mpirun -np 2: Ctrl-C to mpirun (SIGTERM to the processes) saves the resume state too" {
     need_mpi
     local d=$BATS_TEST_TMPDIR i
-    local args=("${NET[@]}" --epochs 8 --freeze-bn --dropout 0 --val-split 0 -j 1)
+    # enough epochs that the run cannot end on its own before the SIGTERM comes
+    local args=("${NET[@]}" --epochs 16 --freeze-bn --dropout 0 --val-split 0 -j 1)
     # mpirun turns SIGINT into SIGTERM after odls_base_sigkill_timeout seconds, and SIGKILL as long after
-    OMPI_MCA_odls_base_sigkill_timeout=4 mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" \
+    OMPI_MCA_odls_base_sigkill_timeout=2 mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" \
         "${args[@]}" "$(F train)" -o "$d/cut.safetensors" --log "$d/cut.jsonl" >"$d/cut.err" 2>&1 &
     local job=$!
     for ((i = 0; i < 600; i++)); do
@@ -232,4 +234,23 @@ NET=(--scratch --arch small_cnn --input-size 32 --batch 8 --seed 3)
     [ "$status" -ne 0 ] && [ "$status" -ne 124 ]
     assert_output --partial "process 1 of 2 sees 20 training images, process 0 sees 40"
     [ ! -e "$d/m.safetensors" ]
+}
+
+@test "scripts/cluster/finetune.sbatch: parses; hands srun the options, and --resume when a resume state exists" {
+    # No Slurm here: srun is a stand-in that prints what it was given.
+    local d=$BATS_TEST_TMPDIR script=$BATS_TEST_DIRNAME/../../scripts/cluster/finetune.sbatch
+    bash -n "$script"
+    mkdir -p "$d/fake"
+    printf '#!/bin/sh\necho "srun $*"\n' >"$d/fake/srun"
+    chmod +x "$d/fake/srun"
+    run env PATH="$d/fake:$PATH" SLURM_CPUS_PER_TASK=4 TL_SRUN_MPI=pmix bash "$script" -m m --epochs 2 -o "$d/o.safetensors" data
+    assert_success
+    assert_output --regexp "^srun --kill-on-bad-exit=1 .*--mpi=pmix .*tl-finetune -j 4 -m m --epochs 2 -o $d/o.safetensors data$"
+    : >"$d/o.resume.safetensors"
+    run env PATH="$d/fake:$PATH" bash "$script" --output="$d/o.safetensors" data
+    assert_success
+    assert_output --regexp "tl-finetune -j 1 --resume --output=$d/o.safetensors data$"
+    run env PATH="$d/fake:$PATH" bash "$script" data
+    assert_failure 2
+    assert_output --partial "give -o"
 }
