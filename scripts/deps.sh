@@ -8,9 +8,9 @@ build="make gcc libc6-dev libjpeg62-turbo-dev libpng-dev zlib1g-dev pkg-config"
 tests="bats bats-assert bats-support python3 python3-numpy python3-pil python3-torch python3-torchvision \
 dataset-fashion-mnist librsvg2-bin jq groff-base man-db clang libclang-rt-14-dev valgrind \
 python3-onnx python3-opencv"
-# data-parallel tl-finetune (optional at build time: make uses mpicc when it exists) and the cluster
-# recipes (GNU parallel; a private single-node Slurm in tests/bats/cluster.bats)
-scale="openmpi-bin libopenmpi-dev parallel slurm-wlm"
+# data-parallel tl-finetune and tests/bats/mpi.bats (optional at build time: make uses mpicc when
+# it exists); GNU parallel runs the BATS files two at a time (scripts/run-bats.sh)
+scale="openmpi-bin libopenmpi-dev parallel"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # shellcheck disable=SC2086
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build $tests $scale
