@@ -17,7 +17,7 @@
  * on its own, this pack of the untransposed A (the weight gradient's
  * im2col tile) cost a third as much as the micro-kernel. Returns the
  * columns done (a multiple of 4). SSE2 is part of x86-64. */
-static int pack_a_rows4(const float *src, int lda, int k, int mr, float *dst)
+int tl_pack_a_rows4(const float *src, int lda, int k, int mr, float *dst)
 {
     int p = 0;
 #if defined(__SSE2__)
@@ -46,7 +46,7 @@ static void pack_a(int transA, const float *A, int lda, int i0, int m, int p0, i
         int r = 0;
         for (; r + 4 <= m; r += 4) {
             const float *src = A + (size_t)(i0 + r) * lda + p0;
-            for (int p = pack_a_rows4(src, lda, k, mr, dst + r); p < k; p++)
+            for (int p = tl_pack_a_rows4(src, lda, k, mr, dst + r); p < k; p++)
                 for (int q = 0; q < 4; q++)
                     dst[(size_t)p * mr + r + q] = src[(size_t)q * lda + p];
         }

@@ -153,7 +153,14 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
 /* dst: rows i0..i0+m (m <= mr) of A, columns p0..p0+kc, as kc steps of mr values */
 static void pack_a_rows(const float *A, int lda, int i0, int m, int p0, int kc, int mr, float *dst)
 {
-    for (int r = 0; r < mr; r++) {
+    int r = 0;
+    for (; r + 4 <= m; r += 4) {
+        const float *src = A + (size_t)(i0 + r) * lda + p0;
+        for (int p = tl_pack_a_rows4(src, lda, kc, mr, dst + r); p < kc; p++)
+            for (int q = 0; q < 4; q++)
+                dst[(size_t)p * mr + r + q] = src[(size_t)q * lda + p];
+    }
+    for (; r < mr; r++) {
         if (r >= m) {
             for (int p = 0; p < kc; p++)
                 dst[(size_t)p * mr + r] = 0.0f;

@@ -6,6 +6,9 @@
 #include "conv_internal.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* y += x in fixed 16-wide blocks over restrict pointers, which GCC
  * vectorises at -O2 (the indexed scatter loop it leaves scalar). */
@@ -17,6 +20,21 @@ static void add_to(float *restrict y, const float *restrict x, size_t n)
             y[j] += x[j];
     for (; i < n; i++)
         y[i] += x[i];
+}
+
+/* d[ox] = xr[2 ox + off] for ox in [a, b): the even lanes of pairs of
+ * vectors, as long as the loads stay inside the row of w floats. */
+static void gather2(const float *xr, int off, int a, int b, int w, float *d)
+{
+    int ox = a;
+#if defined(__SSE2__)
+    for (; ox + 4 <= b && 2 * ox + off + 8 <= w; ox += 4) {
+        __m128 lo = _mm_loadu_ps(xr + 2 * ox + off), hi = _mm_loadu_ps(xr + 2 * ox + off + 4);
+        _mm_storeu_ps(d + ox, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+    }
+#endif
+    for (; ox < b; ox++)
+        d[ox] = xr[2 * ox + off];
 }
 
 static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, float *x, int q0, int nq, int c0,
@@ -50,6 +68,8 @@ static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, fl
                     memset(d, 0, sizeof(float) * (size_t)(a - ox0));
                 if (sw == 1 && b > a)
                     memcpy(d + (a - ox0), xr + a + off, sizeof(float) * (size_t)(b - a));
+                else if (sw == 2)
+                    gather2(xr, off, a, b, g->w, d - ox0);
                 else
                     for (int ox = a; ox < b; ox++)
                         d[ox - ox0] = xr[ox * sw + off];

@@ -52,29 +52,63 @@ int tl_pool_geom_check(const tl_pool_geom *g, tl_err *e)
 /* NaN propagates, as in PyTorch; branch-free so the row loops vectorise */
 static inline float max_nan(float m, float v) { return (v > m) | (v != v) ? v : m; }
 
+#if defined(__SSE2__)
+/* max_nan on four lanes: b where b is NaN, else the larger (a when a is
+ * NaN, as _mm_max_ps returns its second operand then) */
+static inline __m128 max_nan4(__m128 a, __m128 b)
+{
+    __m128 m = _mm_max_ps(b, a), nan_b = _mm_cmpunord_ps(b, b);
+    return _mm_or_ps(_mm_andnot_ps(nan_b, m), _mm_and_ps(nan_b, b));
+}
+#endif
+
 /* a[i] = max_nan(a[i], b[i]); SSE2 is part of x86-64, and the compiler
  * will not vectorise the NaN-aware select by itself */
 static void row_max_into(float *restrict a, const float *restrict b, int n)
 {
     int i = 0;
 #if defined(__SSE2__)
-    for (; i + 4 <= n; i += 4) {
-        __m128 va = _mm_loadu_ps(a + i), vb = _mm_loadu_ps(b + i);
-        __m128 m = _mm_max_ps(vb, va); /* va when either is NaN */
-        __m128 nan_b = _mm_cmpunord_ps(vb, vb);
-        _mm_storeu_ps(a + i, _mm_or_ps(_mm_andnot_ps(nan_b, m), _mm_and_ps(nan_b, vb)));
-    }
+    for (; i + 4 <= n; i += 4)
+        _mm_storeu_ps(a + i, max_nan4(_mm_loadu_ps(a + i), _mm_loadu_ps(b + i)));
 #endif
     for (; i < n; i++)
         a[i] = max_nan(a[i], b[i]);
 }
 
+/* hm[i] = max_nan over r[i .. i + k), folded left to right, for i < n */
+static void window_max(const float *restrict r, int k, int n, float *restrict hm)
+{
+    int i = 0;
+#if defined(__SSE2__)
+    for (; i + 4 <= n; i += 4) {
+        __m128 m = _mm_loadu_ps(r + i);
+        for (int q = 1; q < k; q++)
+            m = max_nan4(m, _mm_loadu_ps(r + i + q));
+        _mm_storeu_ps(hm + i, m);
+    }
+#endif
+    for (; i < n; i++) {
+        float m = r[i];
+        for (int q = 1; q < k; q++)
+            m = max_nan(m, r[i + q]);
+        hm[i] = m;
+    }
+}
+
 /* Rows up to this wide go through the row-maximum pass. */
 #define ROW_MAX 2048
 
+/* Each output row: the window's rows reduced to one (vertical maxima),
+ * laid out with -inf in the padding so every window has its full width,
+ * then the horizontal maxima of all windows at once (every position for a
+ * stride > 1, then the output's positions picked). The order of the
+ * comparisons is the window's scan order, so NaN propagates as in the
+ * plain loop and the values are the same. */
 void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
 {
-    float rowmax[ROW_MAX];
+    float rp[ROW_MAX + 64], hm[ROW_MAX + 64];
+    const int span = (g->ow - 1) * g->stride_w + g->kw; /* padded row positions the windows cover */
+    const int fast = span <= ROW_MAX && g->pad_l + g->w <= ROW_MAX;
     for (int c = 0; c < g->c; c++) {
         const float *xc = x + (size_t)c * g->h * g->w;
         float *yc = y + (size_t)c * g->oh * g->ow;
@@ -82,18 +116,22 @@ void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
             int y0, y1, py;
             tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
             float *yr = yc + (size_t)oy * g->ow;
-            if (g->w <= ROW_MAX && y1 > y0) {
-                /* the window's rows reduced to one first, then columns */
-                memcpy(rowmax, xc + (size_t)y0 * g->w, sizeof(float) * g->w);
+            if (fast && y1 > y0) {
+                float *row = rp + g->pad_l;
+                for (int i = 0; i < g->pad_l; i++)
+                    rp[i] = -__builtin_inff();
+                memcpy(row, xc + (size_t)y0 * g->w, sizeof(float) * g->w);
+                for (int i = g->pad_l + g->w; i < span; i++)
+                    rp[i] = -__builtin_inff();
                 for (int iy = y0 + 1; iy < y1; iy++)
-                    row_max_into(rowmax, xc + (size_t)iy * g->w, g->w);
-                for (int ox = 0; ox < g->ow; ox++) {
-                    int x0, x1, px;
-                    tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
-                    float m = -__builtin_inff();
-                    for (int ix = x0; ix < x1; ix++)
-                        m = max_nan(m, rowmax[ix]);
-                    yr[ox] = m;
+                    row_max_into(row, xc + (size_t)iy * g->w, g->w);
+                if (g->stride_w == 1) {
+                    window_max(rp, g->kw, g->ow, yr);
+                } else {
+                    int n = (g->ow - 1) * g->stride_w + 1;
+                    window_max(rp, g->kw, n, hm);
+                    for (int ox = 0; ox < g->ow; ox++)
+                        yr[ox] = hm[ox * g->stride_w];
                 }
                 continue;
             }

@@ -54,6 +54,10 @@ typedef void (*tl_pack_b_fn)(const void *ctx, int p0, int kc, int j0, int nc, in
  * B produced block by block by pack; computes share `part` of `nparts`. */
 void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
                 float *C, int ldc, const float *bias, int act, int part, int nparts);
+/* Rows 0..3 of A (from row pointer src, stride lda), columns 0..k, into
+ * lanes 0..3 of mr-wide steps at dst, by 4 x 4 transposes; returns the
+ * columns done (a multiple of 4: the caller copies the rest). */
+int tl_pack_a_rows4(const float *src, int lda, int k, int mr, float *dst);
 /* Packs a plain row-major B (K x N, row stride ldb). */
 void tl_pack_b_plain(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst);
 typedef struct tl_plain_b {
