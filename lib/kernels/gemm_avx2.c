@@ -50,6 +50,7 @@ void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float *w, flo
 
 const tl_simd_impl tl_simd_avx2 = {
     .name = "avx2",
+    .level = TL_SIMD_AVX2,
     .mr = MR,
     .nr = NR,
     .kc = 256,
@@ -60,6 +61,7 @@ const tl_simd_impl tl_simd_avx2 = {
 
 #else
 const tl_simd_impl tl_simd_avx2 = {
-    .name = "avx2", .mr = 4, .nr = 8, .kc = 256, .nc = 512,
+    .name = "avx2",
+    .level = TL_SIMD_AVX2, .mr = 4, .nr = 8, .kc = 256, .nc = 512,
 };
 #endif

@@ -54,6 +54,7 @@ void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, f
 
 const tl_simd_impl tl_simd_avx512 = {
     .name = "avx512",
+    .level = TL_SIMD_AVX512,
     .mr = MR,
     .nr = NR,
     .kc = 384,
@@ -64,6 +65,7 @@ const tl_simd_impl tl_simd_avx512 = {
 
 #else /* not x86-64: never selected, since the CPU check fails */
 const tl_simd_impl tl_simd_avx512 = {
-    .name = "avx512", .mr = 4, .nr = 8, .kc = 256, .nc = 512,
+    .name = "avx512",
+    .level = TL_SIMD_AVX512, .mr = 4, .nr = 8, .kc = 256, .nc = 512,
 };
 #endif

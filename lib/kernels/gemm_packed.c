@@ -8,6 +8,7 @@
  * ceil(M / mr) slivers of kc steps of mr values. Packed B^T (the linear
  * weights, W is N x K): for each N-block of nc columns and each K-block,
  * ceil(nc / nr) slivers of kc steps of nr values. */
+#include "act_internal.h"
 #include "simd.h"
 
 #include <string.h>
@@ -143,8 +144,9 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
                 for (int jr = 0; jr < nc; jr += nr)
                     tile_product(im, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, imin(nr, nc - jr),
                                  pc == 0 ? 0.0f : 1.0f);
-                if (last)
-                    tl_bias_act_2d(act, c, (size_t)ldc, bias ? bias + ir : NULL, m, (size_t)nc);
+                if (last && (act != TL_ACT_NONE || bias))
+                    tl_act_rows_for(im->level)(act, c, (size_t)ldc, c, (size_t)ldc, bias ? bias + ir : NULL, m,
+                                               (size_t)nc);
             }
         }
     }

@@ -28,6 +28,7 @@ void tl_dw_plane_scalar(const tl_conv_geom *g, const float *x, const float *w, f
 
 const tl_simd_impl tl_simd_scalar = {
     .name = "scalar",
+    .level = TL_SIMD_SCALAR,
     .mr = MR,
     .nr = NR,
     .kc = 256,

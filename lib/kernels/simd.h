@@ -18,6 +18,7 @@ typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const floa
 
 typedef struct tl_simd_impl {
     const char *name;
+    int level; /* TL_SIMD_* of the element-wise kernels that go with this path */
     int mr, nr; /* micro-tile */
     int kc, nc; /* k block (A sliver stays in L1), n block (B block stays in L2) */
     tl_ukernel_fn ukernel;

@@ -18,6 +18,7 @@ static double act_ref(int act, double v)
     case TL_ACT_SILU: return v * sg;
     case TL_ACT_HARDSIGMOID: return hs;
     case TL_ACT_HARDSWISH: return v * hs;
+    case TL_ACT_GELU: return 0.5 * v * erfc(-v / sqrt(2.0));
     default: return v;
     }
 }
@@ -25,7 +26,7 @@ static double act_ref(int act, double v)
 static void test_activation(void)
 {
     enum { N = 37 };
-    for (int act = TL_ACT_NONE; act <= TL_ACT_HARDSWISH; act++) {
+    for (int act = TL_ACT_NONE; act <= TL_ACT_GELU; act++) {
         float x[N];
         for (int i = 0; i < N; i++)
             x[i] = -9.0f + 0.5f * i;
@@ -182,8 +183,55 @@ static void test_sigmoid_paths(void)
     }
 }
 
+/* Every activation gives the same bits on every SIMD path (tl_simd_level
+ * follows TL_SIMD), whatever the row length (vector body or tail), for
+ * ordinary values and the special ones; GELU (its own erfc) stays within
+ * 3e-7 of the exact value relative to max(|x|, 1e-3) over [-12, 12]. */
+static void test_activation_paths(void)
+{
+    enum { N = 4099 };
+    static float x[N], ref[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = -12.0f + 24.0f * (float)i / (N - 1) + (i % 7) * 1e-4f;
+    x[5] = NAN, x[6] = INFINITY, x[7] = -INFINITY, x[8] = -0.0f, x[9] = 0.0f, x[10] = 1e-30f, x[11] = -3.0f,
+    x[12] = 3.0f, x[13] = 6.0f, x[14] = 200.0f, x[15] = -200.0f;
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    const char *saved = getenv("TL_SIMD");
+    for (int act = TL_ACT_RELU; act <= TL_ACT_GELU; act++) {
+        for (int p = 0; p < 3; p++) {
+            if (!tl_simd_supported(paths[p]))
+                continue;
+            setenv("TL_SIMD", paths[p], 1);
+            for (int len = 1; len <= 40; len += 13) /* rows of every tail length class */
+                for (int i = 0; i + len <= N; i += len)
+                    tl_activation_copy(act, x + i, y + i, (size_t)len);
+            if (p == 0) {
+                memcpy(ref, y, sizeof ref);
+                continue;
+            }
+            int diff = 0;
+            for (int i = 0; i < N; i++)
+                diff += memcmp(&y[i], &ref[i], sizeof(float)) != 0 && !(isnan(y[i]) && isnan(ref[i]));
+            CHECK_MSG(diff == 0, "act %d: %s differs from scalar in %d values", act, paths[p], diff);
+        }
+        if (act == TL_ACT_GELU) {
+            double worst = 0;
+            for (int i = 16; i < N; i++)
+                worst = worse(worst, fabs(ref[i] - act_ref(act, x[i])) / fmax(fabs(x[i]), 1e-3));
+            CHECK_MSG(worst < 3e-7, "gelu: error %g relative to |x|", worst);
+            printf("test_kernels_misc: gelu error at most %.2g |x|\n", worst);
+            CHECK(isnan(ref[5]) && ref[6] == INFINITY && ref[8] == 0.0f && signbit(ref[8]));
+        }
+    }
+    if (saved)
+        setenv("TL_SIMD", saved, 1);
+    else
+        unsetenv("TL_SIMD");
+}
+
 int main(void)
 {
+    test_activation_paths();
     test_sigmoid_paths();
     test_attention_heads_range();
     test_activation();

@@ -1,0 +1,98 @@
+/* Internal to lib/kernels: the element functions of the activations, in
+ * the exact sequence of float operations every SIMD path repeats lane for
+ * lane (activation.c, activation_avx2.c, activation_avx512.c), so a value
+ * gets the same bits whichever path computes it. No operation may be
+ * contracted into a multiply-add (-std=c11 contracts none). */
+#ifndef TL_KERNELS_ACT_INTERNAL_H
+#define TL_KERNELS_ACT_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* exp(x) within ~2 ulp, branch-free: x = n ln2 + r with |r| <= ln2/2, e^r
+ * by its Taylor series to degree 7, 2^n built in the exponent bits. The
+ * argument is clamped to [-87, 88] (NaN stays NaN). */
+#define TL_EXP_LO (-87.0f)
+#define TL_EXP_HI 88.0f
+#define TL_EXP_SHIFTER 12582912.0f /* 1.5 * 2^23: adding it rounds to an integer */
+#define TL_EXP_LOG2E 1.44269504088896341f
+#define TL_EXP_LN2_HI 0.693145751953125f
+#define TL_EXP_LN2_LO 1.42860682030941723e-6f
+static const float tl_exp_poly[8] = {1.0f / 5040, 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
+static inline float tl_exp_f(float x)
+{
+    x = x < TL_EXP_LO ? TL_EXP_LO : x > TL_EXP_HI ? TL_EXP_HI : x;
+    float t = x * TL_EXP_LOG2E + TL_EXP_SHIFTER, n = t - TL_EXP_SHIFTER;
+    float r = x - n * TL_EXP_LN2_HI - n * TL_EXP_LN2_LO;
+    float p = tl_exp_poly[0];
+    for (int k = 1; k < 8; k++)
+        p = p * r + tl_exp_poly[k];
+    uint32_t ti, bits;
+    memcpy(&ti, &t, sizeof ti);
+    bits = (ti - 0x4B400000u + 127u) << 23; /* n + bias in the exponent field */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* erfc(z) for z >= 0 with a relative error below 1.2e-7 (Numerical
+ * Recipes' Chebyshev fit): t = 1 / (1 + z/2), erfc = t exp(-z^2 + P(t)). */
+#define TL_ERFC_NC 10
+static const float tl_erfc_poly[TL_ERFC_NC] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                                               -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f,  -1.26551223f};
+
+/* GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, with 1 + erf(-z) taken as
+ * erfc(z) directly (no cancellation for negative x). */
+static inline float tl_gelu_f(float v)
+{
+    float z = (v < 0.0f ? -v : v) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = tl_erfc_poly[0];
+    for (int k = 1; k < TL_ERFC_NC; k++)
+        p = p * t + tl_erfc_poly[k];
+    float erfc = t * tl_exp_f(p - z * z);
+    return 0.5f * v * (v < 0.0f ? erfc : 2.0f - erfc);
+}
+
+static inline float tl_sigmoid_f(float v) { return 1.0f / (1.0f + tl_exp_f(-v)); }
+static inline float tl_silu_f(float v) { return v / (1.0f + tl_exp_f(-v)); }
+/* relu6(v + 3) / 6; NaN gives 0 (the fmaxf convention) */
+static inline float tl_hardsig_f(float v)
+{
+    float u = v + 3.0f;
+    u = u > 0.0f ? u : 0.0f;
+    u = u < 6.0f ? u : 6.0f;
+    return u * (1.0f / 6.0f);
+}
+
+static inline float tl_act_f(int act, float v)
+{
+    switch (act) {
+    case TL_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case TL_ACT_RELU6: return v < 0.0f ? 0.0f : v > 6.0f ? 6.0f : v;
+    case TL_ACT_SIGMOID: return tl_sigmoid_f(v);
+    case TL_ACT_SILU: return tl_silu_f(v);
+    case TL_ACT_HARDSIGMOID: return tl_hardsig_f(v);
+    case TL_ACT_HARDSWISH: return v * tl_hardsig_f(v);
+    case TL_ACT_GELU: return tl_gelu_f(v);
+    default: return v;
+    }
+}
+
+/* y (rows x cols, row stride ldy) = act(x + bias[row]) (bias may be NULL)
+ * for x rows x cols with row stride ldx; y may equal x. One per path. */
+typedef void (*tl_act_rows_fn)(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias,
+                               int rows, size_t cols);
+void tl_act_rows_scalar(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                        size_t cols);
+void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                      size_t cols);
+void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                        size_t cols);
+/* The path's function for a tl_simd_level() value. */
+tl_act_rows_fn tl_act_rows_for(int level);
+
+#endif

@@ -1,0 +1,86 @@
+/* AVX2 path of the activations (act_internal.h): eight lanes a step, the
+ * same operations as the scalar element functions lane for lane, which
+ * also take the tail. */
+#include "act_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TL_AVX2 __attribute__((target("avx2")))
+
+TL_AVX2 static inline __m256 exp8(__m256 x)
+{
+    x = _mm256_min_ps(_mm256_set1_ps(TL_EXP_HI), _mm256_max_ps(_mm256_set1_ps(TL_EXP_LO), x)); /* NaN stays NaN */
+    const __m256 shifter = _mm256_set1_ps(TL_EXP_SHIFTER);
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(TL_EXP_LOG2E)), shifter), n = _mm256_sub_ps(t, shifter);
+    __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(TL_EXP_LN2_HI))),
+                             _mm256_mul_ps(n, _mm256_set1_ps(TL_EXP_LN2_LO)));
+    __m256 p = _mm256_set1_ps(tl_exp_poly[0]);
+    for (int k = 1; k < 8; k++)
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(tl_exp_poly[k]));
+    __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4B400000)), _mm256_set1_epi32(127)),
+        23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+TL_AVX2 static inline __m256 neg8(__m256 v) { return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f)); }
+
+TL_AVX2 static inline __m256 hardsig8(__m256 v)
+{
+    __m256 u = _mm256_add_ps(v, _mm256_set1_ps(3.0f));
+    u = _mm256_max_ps(u, _mm256_setzero_ps()); /* NaN -> 0 */
+    u = _mm256_min_ps(u, _mm256_set1_ps(6.0f));
+    return _mm256_mul_ps(u, _mm256_set1_ps(1.0f / 6.0f));
+}
+
+TL_AVX2 static inline __m256 gelu8(__m256 v)
+{
+    __m256 z = _mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), _mm256_set1_ps(0.70710678118654752f));
+    __m256 one = _mm256_set1_ps(1.0f);
+    __m256 t = _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(0.5f), z)));
+    __m256 p = _mm256_set1_ps(tl_erfc_poly[0]);
+    for (int k = 1; k < TL_ERFC_NC; k++)
+        p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(tl_erfc_poly[k]));
+    __m256 erfc = _mm256_mul_ps(t, exp8(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
+    __m256 neg = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 s = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(2.0f), erfc), erfc, neg);
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), s);
+}
+
+TL_AVX2 static inline __m256 act8(int act, __m256 v)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    switch (act) {
+    case TL_ACT_RELU: return _mm256_max_ps(v, zero);                                       /* NaN -> 0 */
+    case TL_ACT_RELU6: return _mm256_min_ps(_mm256_set1_ps(6.0f), _mm256_max_ps(zero, v)); /* NaN stays */
+    case TL_ACT_SIGMOID: return _mm256_div_ps(one, _mm256_add_ps(one, exp8(neg8(v))));
+    case TL_ACT_SILU: return _mm256_div_ps(v, _mm256_add_ps(one, exp8(neg8(v))));
+    case TL_ACT_HARDSIGMOID: return hardsig8(v);
+    case TL_ACT_HARDSWISH: return _mm256_mul_ps(v, hardsig8(v));
+    case TL_ACT_GELU: return gelu8(v);
+    default: return v;
+    }
+}
+
+TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                              size_t cols)
+{
+    size_t whole = cols / 8 * 8;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *yr = y + (size_t)r * ldy;
+        float bs = bias ? bias[r] : 0.0f;
+        __m256 b = _mm256_set1_ps(bs);
+        size_t i = 0;
+        for (; i < whole; i += 8) {
+            __m256 v = _mm256_loadu_ps(xr + i);
+            if (bias)
+                v = _mm256_add_ps(v, b);
+            _mm256_storeu_ps(yr + i, act8(act, v));
+        }
+        for (; i < cols; i++)
+            yr[i] = tl_act_f(act, bias ? xr[i] + bs : xr[i]);
+    }
+}
+#endif

@@ -1,0 +1,91 @@
+/* AVX-512 path of the activations (act_internal.h): sixteen lanes a step,
+ * masked for the tail, the same operations as the scalar element
+ * functions lane for lane. */
+#include "act_internal.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define TL_AVX512 __attribute__((target("avx512f,avx512dq")))
+
+TL_AVX512 static inline __m512 exp16(__m512 x)
+{
+    x = _mm512_min_ps(_mm512_set1_ps(TL_EXP_HI), _mm512_max_ps(_mm512_set1_ps(TL_EXP_LO), x)); /* NaN stays NaN */
+    const __m512 shifter = _mm512_set1_ps(TL_EXP_SHIFTER);
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(TL_EXP_LOG2E)), shifter), n = _mm512_sub_ps(t, shifter);
+    __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_HI))),
+                             _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_LO)));
+    __m512 p = _mm512_set1_ps(tl_exp_poly[0]);
+    for (int k = 1; k < 8; k++)
+        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(tl_exp_poly[k]));
+    __m512i bits = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)),
+        23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+TL_AVX512 static inline __m512 neg16(__m512 v) { return _mm512_xor_ps(v, _mm512_set1_ps(-0.0f)); }
+
+TL_AVX512 static inline __m512 hardsig16(__m512 v)
+{
+    __m512 u = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
+    u = _mm512_max_ps(u, _mm512_setzero_ps()); /* NaN -> 0 */
+    u = _mm512_min_ps(u, _mm512_set1_ps(6.0f));
+    return _mm512_mul_ps(u, _mm512_set1_ps(1.0f / 6.0f));
+}
+
+TL_AVX512 static inline __m512 gelu16(__m512 v)
+{
+    __m512 z = _mm512_mul_ps(_mm512_andnot_ps(_mm512_set1_ps(-0.0f), v), _mm512_set1_ps(0.70710678118654752f));
+    __m512 one = _mm512_set1_ps(1.0f);
+    __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(_mm512_set1_ps(0.5f), z)));
+    __m512 p = _mm512_set1_ps(tl_erfc_poly[0]);
+    for (int k = 1; k < TL_ERFC_NC; k++)
+        p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(tl_erfc_poly[k]));
+    __m512 erfc = _mm512_mul_ps(t, exp16(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
+    __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 s = _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(2.0f), erfc), erfc);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), s);
+}
+
+TL_AVX512 static inline __m512 act16(int act, __m512 v)
+{
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    switch (act) {
+    case TL_ACT_RELU: return _mm512_max_ps(v, zero);                                       /* NaN -> 0 */
+    case TL_ACT_RELU6: return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, v)); /* NaN stays */
+    case TL_ACT_SIGMOID: return _mm512_div_ps(one, _mm512_add_ps(one, exp16(neg16(v))));
+    case TL_ACT_SILU: return _mm512_div_ps(v, _mm512_add_ps(one, exp16(neg16(v))));
+    case TL_ACT_HARDSIGMOID: return hardsig16(v);
+    case TL_ACT_HARDSWISH: return _mm512_mul_ps(v, hardsig16(v));
+    case TL_ACT_GELU: return gelu16(v);
+    default: return v;
+    }
+}
+
+TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias,
+                                  int rows, size_t cols)
+{
+    __mmask16 tail = (__mmask16)((1u << (cols % 16)) - 1);
+    size_t whole = cols / 16 * 16;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *yr = y + (size_t)r * ldy;
+        __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+        size_t i = 0;
+        /* adding a zero bias is skipped: -0 + 0 would turn -0 into +0 */
+        for (; i < whole; i += 16) {
+            __m512 v = _mm512_loadu_ps(xr + i);
+            if (bias)
+                v = _mm512_add_ps(v, b);
+            _mm512_storeu_ps(yr + i, act16(act, v));
+        }
+        if (tail) {
+            __m512 v = _mm512_maskz_loadu_ps(tail, xr + i);
+            if (bias)
+                v = _mm512_add_ps(v, b);
+            _mm512_mask_storeu_ps(yr + i, tail, act16(act, v));
+        }
+    }
+}
+#endif
