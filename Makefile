@@ -165,7 +165,7 @@ deps:
 demo: all
 	scripts/demo.sh
 
-bench: all $(TBIN)/tl-bench $(TBIN)/tl-fmaprobe
+bench: all $(TBIN)/tl-bench $(TBIN)/tl-fmaprobe $(TBIN)/tl-simd
 	scripts/bench/run.sh
 
 PREFIX ?= /usr/local

@@ -31,6 +31,32 @@ def log(msg):
     print("bench: " + msg, file=sys.stderr, flush=True)
 
 
+def probe_isa(p):
+    """The FMA probe of the width tl's path uses: (width, GFLOPS on 1 and 2
+    threads, their ratio). A probe file from before tl-fmaprobe said which
+    path tl takes: the widest width measured."""
+    if "isa_width" in p:
+        return p["isa_width"], p["isa_gflops_1t"], p["isa_gflops_2t"], p["isa_scaling"]
+    if p.get("gflops_512_1t", 0) > 0:
+        return 512, p["gflops_512_1t"], p["gflops_512_2t"], p["scaling_512"]
+    return 256, p.get("gflops_256_1t", 0), p.get("gflops_256_2t", 0), p.get("scaling_256", 0)
+
+
+def probe_text(p):
+    w, g1, g2, sc = probe_isa(p)
+    if not w:
+        return "tl path %s: no FMA probe for it" % p.get("isa", "?")
+    return "tl path %s, %d-bit FMAs: %.0f GFLOPS on 1 thread, %.0f on 2 (x%.2f)" % (
+        p.get("isa", "?"), w, g1, g2, sc)
+
+
+def contended(p):
+    """Two threads well short of twice one thread's FMA rate (on the width
+    tl uses; a width the CPU lacks measures 0 and says nothing)."""
+    w, g1, _, sc = probe_isa(p)
+    return bool(w) and g1 > 0 and sc < 1.6
+
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -180,11 +206,10 @@ class Bench:
         r = json.loads(p.stdout)
         r["when"] = when
         r["time"] = datetime.datetime.now().isoformat(timespec="seconds")
-        log("FMA probe (%s): 512-bit %.0f GFLOPS on 1 thread, %.0f on 2 (x%.2f); 256-bit %.0f / %.0f" % (
-            when, r["gflops_512_1t"], r["gflops_512_2t"], r["scaling_512"], r["gflops_256_1t"], r["gflops_256_2t"]))
-        if r["scaling_512"] < 1.6:
+        log("FMA probe (%s): %s" % (when, probe_text(r)))
+        if contended(r):
             log("WARNING: two threads gave only %.2fx one thread's FMA rate: the cores are shared with other work, "
-                "figures of this run are suspect" % r["scaling_512"])
+                "figures of this run are suspect" % probe_isa(r)[3])
         return r
 
     def run(self):
@@ -236,7 +261,9 @@ class Bench:
         recs = [json.loads(l) for l in open(self.results) if l.strip()]
         pr = json.load(open(os.path.join(self.work, "probes.json")))
         probes = pr["probes"]
-        peak = max(p["peak_2t"] if self.threads > 1 else p["peak_1t"] for p in probes)
+        # % of peak: against the FMA probe of the width tl's path uses (its
+        # best of the probes before and after); none for the scalar path
+        peak = max(probe_isa(p)[2 if self.threads > 1 else 1] for p in probes) or None
         by = {}
         order = []
         for r in recs:
@@ -257,8 +284,9 @@ class Bench:
                         flops = 2 * (macs + 2 * tl.get("trainable_gmacs_per_image", macs))
                     gflops = tl["images_per_s"] * flops
                 tl_cases.append({"case": case, "images_per_s": tl["images_per_s"], "runs": tl["runs"],
+                                 "cpu_ms_per_image": tl.get("cpu_ms_per_image"),
                                  "peak_rss_mb": tl["peak_rss_mb"], "gflops": gflops and round(gflops, 2),
-                                 "fraction_of_peak": gflops and round(gflops / peak, 4)})
+                                 "fraction_of_peak": gflops and peak and round(gflops / peak, 4)})
             for metric in ("images_per_s", "peak_rss_mb"):
                 line = [case, metric, tl[metric] if tl else None]
                 for peer in peers:
@@ -273,7 +301,7 @@ class Bench:
                     line += [pv, ratio] if peer in by[case] else ["", ""]
                 if metric == "images_per_s" and tl_cases and tl_cases[-1]["case"] == case:
                     g = tl_cases[-1]["gflops"]
-                    line += [g, g and 100 * g / peak]
+                    line += [g, g and peak and 100 * g / peak]
                 else:
                     line += ["", ""]
                 table.append(line)
@@ -283,8 +311,9 @@ class Bench:
             self.print_table(table, peers, probes, peak)
         meta = {
             "date": probes[0].get("time") or datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": self.machine(), "threads": self.threads, "quick": self.quick,
-            "fma_probes": probes, "peak_gflops_used": peak, "bench_seconds": pr.get("seconds"),
+            "machine": self.machine(probes[0]), "threads": self.threads, "quick": self.quick,
+            "fma_probes": probes, "fma_probe_isa": self.probe_isa_name(probes[0]), "peak_gflops_used": peak,
+            "bench_seconds": pr.get("seconds"),
             "tl_cases": tl_cases,
             "peers": {"onnxruntime": "onnxruntime-node 1.30.0, intraOpNumThreads=%d, interOpNumThreads=1, "
                                      "graphOptimizationLevel=all" % self.threads,
@@ -308,6 +337,11 @@ class Bench:
                       "infer_int8: tl's int8 checkpoint (tl-quantize, MSE calibration on 32 hymenoptera images, "
                       "first conv and classifier in float); the onnxruntime and tl-fp32 columns are FP32 runs of "
                       "the same float model, interleaved with it",
+                      "machine.isa_tl: the SIMD path of tl's kernels (TL_SIMD honoured; avx512vnni = AVX-512 float "
+                      "kernels plus VNNI int8 ones); % of peak and the contention check use the FMA probe of that "
+                      "path's width (fma_probe_isa), none for scalar; TL_SIMD does not limit the peers: "
+                      "onnxruntime-node does not report the ISA its MLAS kernels chose from CPUID "
+                      "(machine.isa_onnxruntime null), see machine.cpu_flags",
                       "PyTorch runs vit_b_16 with OPENBLAS_NUM_THREADS=1 (its OpenMP and OpenBLAS threads compete otherwise, see PEERS.md)"],
             "errors": [{"case": c, "runner": k, "error": r["error"]} for c in order for k, r in by[c].items()
                        if "error" in r],
@@ -355,11 +389,10 @@ class Bench:
                for r in [head] + lines]
         print("tl bench, %d threads, %s" % (self.threads, datetime.date.today().isoformat()))
         for p in probes:
-            print("FMA probe %-6s: 512-bit %5.0f GFLOPS (1 thread) %5.0f (2 threads, x%.2f); 256-bit %5.0f / %5.0f" % (
-                p["when"], p["gflops_512_1t"], p["gflops_512_2t"], p["scaling_512"], p["gflops_256_1t"],
-                p["gflops_256_2t"]))
-        print("peak used for %% peak: %.0f GFLOPS; ratio > 1 means tl is better (memory: peer/tl)" % peak)
-        if any(p["scaling_512"] < 1.6 for p in probes):
+            print("FMA probe %-6s: %s" % (p["when"], probe_text(p)))
+        print(("peak used for %% peak: %.0f GFLOPS" % peak if peak else "no peak for tl's path: no %% peak") +
+              "; ratio > 1 means tl is better (memory: peer/tl)")
+        if any(contended(p) for p in probes):
             print("*** WARNING: the FMA probe shows contention (2 threads < 1.6x one thread): "
                   "other work shares the cores and every figure of this run is suspect ***")
         print()
@@ -385,11 +418,14 @@ class Bench:
             cells.append("%.0f (%.0f %%)" % (g, frac) if isinstance(frac, float) else "")
             print("| " + " | ".join(cells) + " |")
         print()
-        print("FMA probe (GFLOPS, 512-bit FMAs, 1 / 2 threads): " + "; ".join(
-            "%s %.0f / %.0f" % (p["when"], p["gflops_512_1t"], p["gflops_512_2t"]) for p in probes) +
-            "; peak used: %.0f." % peak)
+        print("FMA probe: " + "; ".join("%s: %s" % (p["when"], probe_text(p)) for p in probes) +
+              ("; peak used: %.0f GFLOPS." % peak if peak else "."))
 
-    def machine(self):
+    def probe_isa_name(self, probe):
+        w = probe_isa(probe)[0]
+        return "%d-bit FMA (%s)" % (w, "AVX-512F" if w == 512 else "AVX2+FMA") if w else None
+
+    def machine(self, probe):
         model = ""
         try:
             for l in open("/proc/cpuinfo"):
@@ -400,10 +436,28 @@ class Bench:
         except OSError:
             mem = "0"
         flags = open("/proc/cpuinfo").read()
+        have = set()
+        for l in flags.splitlines():
+            if l.startswith("flags"):
+                have = set(l.split(":", 1)[1].split())
+                break
+        wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16",
+                  "avx_vnni", "amx_tile"]
         return {"cpu": model, "cpus": os.cpu_count(), "mem_gb": round(int(mem) / 1048576, 1),
-                "avx512f": " avx512f" in flags, "kernel": platform.release(),
+                "avx512f": "avx512f" in have, "cpu_flags": [f for f in wanted if f in have],
+                "isa_tl": probe.get("isa") or self.tl_simd(), "isa_onnxruntime": None,
+                "tl_simd_env": os.environ.get("TL_SIMD", ""), "kernel": platform.release(),
                 "hypervisor": "hypervisor" in flags, "tl_commit": self.git_rev(),
                 "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")}
+
+    def tl_simd(self):
+        """The path tl's kernels take ($TL_SIMD as set), from tests/tools/tl-simd."""
+        try:
+            p = subprocess.run([os.path.join(self.root, "build", "tests", "tl-simd")], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
+        except OSError:
+            return None
+        return next((l.split()[1] for l in p.stdout.splitlines() if l.startswith("default ")), None)
 
     def git_rev(self):
         p = subprocess.run(["git", "-C", self.root, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,

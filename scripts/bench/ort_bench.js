@@ -35,20 +35,27 @@ async function main() {
     if (i + 1 < n) data[i + 1] = r * Math.sin(t);
   }
   const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, [batch, 3, 224, 224]) };
-  const runs = [];
+  const runs = [], cpu = [];
   const start = process.hrtime.bigint();
   for (let i = 0; i < warmup + iters; i++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = process.hrtime.bigint(), c0 = process.cpuUsage();
     await session.run(feeds);
-    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (i >= warmup) runs.push(batch / dt);
+    const dt = Number(process.hrtime.bigint() - t0) / 1e9, c = process.cpuUsage(c0);
+    if (i >= warmup) {
+      runs.push(batch / dt);
+      cpu.push((c.user + c.system) / 1e3 / batch); // ms per image, every thread
+    }
     if (cap > 0 && runs.length >= 3 && Number(process.hrtime.bigint() - start) / 1e9 > cap) break;
   }
-  const sorted = [...runs].sort((a, b) => a - b), k = sorted.length;
-  const median = k % 2 ? sorted[(k - 1) / 2] : (sorted[k / 2 - 1] + sorted[k / 2]) / 2;
+  const med = (v) => {
+    const s = [...v].sort((a, b) => a - b), k = s.length;
+    return k % 2 ? s[(k - 1) / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
+  };
+  const median = med(runs);
   console.log(JSON.stringify({
     mode: 'infer', arch, batch, threads, images_per_s: +median.toPrecision(5),
-    runs: runs.map((r) => +r.toPrecision(5)), peak_rss_mb: +peakRssMb().toFixed(1),
+    runs: runs.map((r) => +r.toPrecision(5)), cpu_ms_per_image: +med(cpu).toPrecision(4),
+    peak_rss_mb: +peakRssMb().toFixed(1),
   }));
 }
 

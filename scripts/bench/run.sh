@@ -24,7 +24,7 @@ say() { echo "bench: $*" >&2; }
 
 # The drivers (tests/tools) and the tools; the Makefile's `bench` rule has
 # built them already when run through make.
-make -s bin/tl-extract bin/tl-quantize build/tests/tl-bench build/tests/tl-fmaprobe
+make -s bin/tl-extract bin/tl-quantize build/tests/tl-bench build/tests/tl-fmaprobe build/tests/tl-simd
 
 peers=${BENCH_PEERS:-onnxruntime,pytorch,pytorch-tuned}
 

@@ -22,6 +22,8 @@ need_py() { [ -x /usr/bin/python3 ] || skip "/usr/bin/python3 not found"; }
     assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "len(d['runs'])")" 5
     assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "sorted(d['runs'])[2] == d['images_per_s']")" True
     assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "d['peak_rss_mb'] > 1 and 0.01 < d['gmacs_per_image'] < 0.1")" True
+    # CPU time of every thread per image (the median batch's): more than nothing
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" "d['cpu_ms_per_image'] > 0")" True
     # gflops = images/s x 2 FLOPs per multiply-add
     assert_equal "$(json_get "$BATS_TEST_TMPDIR/r.json" \
         "abs(d['gflops'] - d['images_per_s'] * 2 * d['gmacs_per_image']) <= 0.01 * d['gflops']")" True
@@ -89,6 +91,21 @@ need_py() { [ -x /usr/bin/python3 ] || skip "/usr/bin/python3 not found"; }
     assert_failure 2
 }
 
+@test "tl-fmaprobe: the probe of the width tl's path uses (TL_SIMD honoured; none for scalar)" {
+    need_py
+    "$TB/tl-simd" | grep -qx avx2 || skip "this CPU has no AVX2"
+    TL_SIMD=avx2 run --separate-stderr "$TB/tl-fmaprobe" 5
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/p.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/p.json" "d['isa'], d['isa_width']")" "('avx2', 256)"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/p.json" \
+        "(d['isa_gflops_1t'], d['isa_gflops_2t']) == (d['gflops_256_1t'], d['gflops_256_2t']) and d['isa_scaling'] > 0")" True
+    TL_SIMD=scalar run --separate-stderr "$TB/tl-fmaprobe" 5
+    assert_success
+    printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/s.json"
+    assert_equal "$(json_get "$BATS_TEST_TMPDIR/s.json" "d['isa'], d['isa_width'], d['isa_gflops_2t']")" "('scalar', 0, 0.0)"
+}
+
 # A results file as bench.py writes it: tl twice as fast as the peer and
 # using a quarter of its memory; the probe shows contention.
 fake_results() {
@@ -124,4 +141,30 @@ EOF
     assert_equal "$(json_get "$m" "d['errors'][0]['error'], d['peak_gflops_used'], d['threads']")" "('timed out', 400, 2)"
     assert_line --partial "WARNING: the FMA probe shows contention"
     assert_line --regexp '^resnet18_infer_b32 +images_per_s +100\.0 +50\.0 +2\.00x'
+}
+
+@test "bench.py report on an AVX2-only CPU: % of peak and the contention check from the 256-bit probe" {
+    need_py
+    local root=$BATS_TEST_TMPDIR/root
+    fake_results "$root/work"
+    # no 512-bit FMAs (0 GFLOPS), tl on avx2, two threads twice one
+    cat >"$root/work/probes.json" <<'EOF'
+{"probes": [{"when": "before", "avx512": 0, "avx2_fma": 1, "gflops_512_1t": 0, "gflops_512_2t": 0, "gflops_256_1t": 100, "gflops_256_2t": 200, "scaling_512": 0, "scaling_256": 2.0, "peak_1t": 100, "peak_2t": 200, "isa": "avx2", "isa_width": 256, "isa_gflops_1t": 100, "isa_gflops_2t": 200, "isa_scaling": 2.0},
+            {"when": "after", "avx512": 0, "avx2_fma": 1, "gflops_512_1t": 0, "gflops_512_2t": 0, "gflops_256_1t": 98, "gflops_256_2t": 190, "scaling_512": 0, "scaling_256": 1.94, "peak_1t": 98, "peak_2t": 190, "isa": "avx2", "isa_width": 256, "isa_gflops_1t": 98, "isa_gflops_2t": 190, "isa_scaling": 1.94}], "seconds": 5}
+EOF
+    run --separate-stderr /usr/bin/python3 "$BENCH_PY" --root "$root" --work "$root/work" --report-only
+    assert_success
+    refute_line --partial "WARNING"
+    assert_line --partial "tl path avx2, 256-bit FMAs: 100 GFLOPS on 1 thread, 200 on 2 (x2.00)"
+    local m=$root/bench/latest-meta.json
+    # 100 images/s x 2 x 2 GMACs = 400 GFLOPS: twice the 200 GFLOPS peak
+    assert_equal "$(json_get "$m" "d['peak_gflops_used'], d['tl_cases'][0]['fraction_of_peak'], d['fma_probe_isa']")" \
+        "(200, 2.0, '256-bit FMA (AVX2+FMA)')"
+    assert_equal "$(json_get "$m" "d['machine']['isa_tl'], d['machine']['isa_onnxruntime'], 'cpu_flags' in d['machine']")" \
+        "('avx2', None, True)"
+    # the same machine contended: the 256-bit probe says so
+    sed -i 's/"isa_scaling": 1.94/"isa_scaling": 1.2/' "$root/work/probes.json"
+    run --separate-stderr /usr/bin/python3 "$BENCH_PY" --root "$root" --work "$root/work" --report-only
+    assert_success
+    assert_line --partial "WARNING: the FMA probe shows contention"
 }

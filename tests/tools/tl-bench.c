@@ -15,7 +15,8 @@
  * Each run is one batch (one forward pass, or one SGD-with-momentum step on
  * cross-entropy); images_per_s is the median over the runs. gflops counts
  * 2 FLOPs per multiply-add: the forward pass for infer; forward plus twice
- * the trainable part's forward (data and weight gradients) for training. */
+ * the trainable part's forward (data and weight gradients) for training.
+ * cpu_ms_per_image: the median batch's CPU time (all threads) per image. */
 #include "io/checkpoint.h"
 #include "models/models.h"
 #include "nn/infer.h"
@@ -82,6 +83,16 @@ static int64_t node_macs(const tl_model *m, const tl_node *n)
     return 0;
 }
 
+/* CPU seconds of the whole process so far (every thread, user + system):
+ * on a shared machine a steadier measure of work than wall time. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
 static double peak_rss_mb(void)
 {
     struct rusage ru;
@@ -141,7 +152,7 @@ int main(int argc, char **argv)
     tl_model *m = NULL;
     float *x = NULL, *out = NULL;
     int *y = NULL;
-    double *runs = NULL, *sorted = NULL;
+    double *runs = NULL, *sorted = NULL, *cpu = NULL;
     tl_pool *pool = NULL;
     tl_infer *inf = NULL;
     tl_trainer *t = NULL;
@@ -192,7 +203,8 @@ int main(int argc, char **argv)
     y = tl_alloc_array((size_t)batch, sizeof(int));
     runs = calloc((size_t)iters, sizeof(double));
     sorted = calloc((size_t)iters, sizeof(double));
-    if (!x || !y || !runs || !sorted) {
+    cpu = calloc((size_t)iters, sizeof(double));
+    if (!x || !y || !runs || !sorted || !cpu) {
         failure = "out of memory";
         goto finish;
     }
@@ -229,7 +241,7 @@ int main(int argc, char **argv)
     int done = 0;
     double started = tl_now();
     for (int i = 0; i < warmup + iters; i++) {
-        double t0 = tl_now();
+        double t0 = tl_now(), c0 = cpu_seconds();
         if (infer) {
             float *outs[1] = {out};
             tl_infer_run(inf, pool, batch, x, outs);
@@ -239,8 +251,10 @@ int main(int argc, char **argv)
                 goto lib_failure;
         }
         double dt = tl_now() - t0;
-        if (i >= warmup)
+        if (i >= warmup) {
+            cpu[done] = (cpu_seconds() - c0) / batch;
             runs[done++] = batch / dt;
+        }
         /* The cap still leaves three timed runs for a median. */
         if (max_seconds > 0 && done >= 3 && tl_now() - started > max_seconds)
             break;
@@ -248,13 +262,15 @@ int main(int argc, char **argv)
     memcpy(sorted, runs, (size_t)done * sizeof(double));
     qsort(sorted, (size_t)done, sizeof(double), cmp_double);
     double median = done % 2 ? sorted[done / 2] : 0.5 * (sorted[done / 2 - 1] + sorted[done / 2]);
+    qsort(cpu, (size_t)done, sizeof(double), cmp_double);
+    double cpu_median = done % 2 ? cpu[done / 2] : 0.5 * (cpu[done / 2 - 1] + cpu[done / 2]);
 
     printf("{\"mode\":\"%s\",\"arch\":\"%s\",\"batch\":%d,\"threads\":%d,\"images_per_s\":%.4g,\"runs\":[", mode, arch,
            batch, threads, median);
     for (int i = 0; i < done; i++)
         printf("%s%.4g", i ? "," : "", runs[i]);
-    printf("],\"peak_rss_mb\":%.1f,\"gmacs_per_image\":%.4g,\"gflops\":%.4g", peak_rss_mb(), macs / 1e9,
-           median * flops_per_image / 1e9);
+    printf("],\"cpu_ms_per_image\":%.4g,\"peak_rss_mb\":%.1f,\"gmacs_per_image\":%.4g,\"gflops\":%.4g",
+           cpu_median * 1e3, peak_rss_mb(), macs / 1e9, median * flops_per_image / 1e9);
     if (frozen) {
         int64_t trainable = 0; /* to check the split against PyTorch's requires_grad count */
         for (int i = 0; i < m->nparams; i++)
@@ -274,6 +290,7 @@ finish:
         fprintf(stderr, "%s: %s\n", prog, failure);
     free(sorted);
     free(runs);
+    free(cpu);
     tl_free(out);
     tl_infer_free(inf);
     tl_trainer_free(t);

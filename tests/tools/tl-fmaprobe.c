@@ -7,7 +7,13 @@
  *
  * usage: tl-fmaprobe [MILLISECONDS_PER_CONFIG]   (default 60)
  * Prints one JSON line: GFLOPS per configuration (the best of several
- * bursts), the 2-thread/1-thread ratios and the CPU features found. */
+ * bursts), the 2-thread/1-thread ratios, the CPU features found, and the
+ * SIMD path tl's float kernels take here ($TL_SIMD as set: "isa") with the
+ * probe of the FMA width that path uses (isa_width 512 or 256; 0 for the
+ * scalar path, which no probe measures): the peak and the contention check
+ * that belong to a run of tl on that path. */
+#include "kernels/kernels.h"
+
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -147,11 +153,16 @@ int main(int argc, char **argv)
         for (int t = 1; t <= 2; t++)
             if (w ? has512 : has256)
                 r[w][t - 1] = measure(w, t, ms);
+    static const char *const paths[] = {"scalar", "avx2", "avx512", "avx512vnni"};
+    int level = tl_simd_level(), w = level >= TL_SIMD_AVX512 ? 1 : level == TL_SIMD_AVX2 ? 0 : -1;
+    double i1 = w >= 0 ? r[w][0] : 0, i2 = w >= 0 ? r[w][1] : 0;
     printf("{\"avx512\":%d,\"avx2_fma\":%d,\"gflops_512_1t\":%.1f,\"gflops_512_2t\":%.1f,"
            "\"gflops_256_1t\":%.1f,\"gflops_256_2t\":%.1f,\"scaling_512\":%.2f,\"scaling_256\":%.2f,"
-           "\"peak_1t\":%.1f,\"peak_2t\":%.1f}\n",
+           "\"peak_1t\":%.1f,\"peak_2t\":%.1f,\"isa\":\"%s\",\"isa_width\":%d,\"isa_gflops_1t\":%.1f,"
+           "\"isa_gflops_2t\":%.1f,\"isa_scaling\":%.2f}\n",
            has512, has256, r[1][0], r[1][1], r[0][0], r[0][1], r[1][0] > 0 ? r[1][1] / r[1][0] : 0,
            r[0][0] > 0 ? r[0][1] / r[0][0] : 0, r[1][0] > r[0][0] ? r[1][0] : r[0][0],
-           r[1][1] > r[0][1] ? r[1][1] : r[0][1]);
+           r[1][1] > r[0][1] ? r[1][1] : r[0][1], paths[level], w < 0 ? 0 : w ? 512 : 256, i1, i2,
+           i1 > 0 ? i2 / i1 : 0);
     return 0;
 }
