@@ -1,7 +1,7 @@
 #!/bin/sh
 # The include rule of lib/ (tl(7), LAYERS): a file includes only from its
 # own layer or a layer below. Layers, lowest first:
-#   core kernels nn models io augment train report
+#   core kernels nn models io augment train report api
 # A quoted include "dir/x.h" names its layer; a bare "x.h" is the file's own
 # folder when it is there, else lib/core (on the include path). Prints each
 # breach as FILE:LINE: LAYER includes HIGHER-LAYER (x.h) and exits 1.
@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 list=$(mktemp) || exit 2
 ls lib/*/*.[ch] >"$list" || exit 2
-awk -v layers="core kernels nn models io augment train report" '
+awk -v layers="core kernels nn models io augment train report api" '
     BEGIN {
         n = split(layers, L, " ")
         for (i = 1; i <= n; i++) rank[L[i]] = i

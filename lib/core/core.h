@@ -8,17 +8,12 @@
 #include <stdint.h>
 #include <stdarg.h>
 
+/* tl_err, TL_ERR_FAIL (bad or unreadable data, exit 1 in the tools) and
+ * TL_ERR_ARG (a caller's argument that does not fit: an unknown layer
+ * name, a bad spec; exit 2) are part of the public header. */
+#include "tl.h"
+
 #define TL_ALIGN 64
-
-/* What kind of failure: a caller's argument that does not fit (an unknown
- * layer name, a bad spec: the command line is wrong, exit 2 in the tools)
- * or anything else (bad or unreadable data, exit 1). */
-enum { TL_ERR_FAIL = 0, TL_ERR_ARG = 1 };
-
-typedef struct tl_err {
-    char msg[512];
-    int kind; /* TL_ERR_FAIL or TL_ERR_ARG */
-} tl_err;
 
 /* Formats the reason into e (if not NULL) and returns -1, so a caller can
  * write `return tl_fail(e, "...")`. */

@@ -43,19 +43,9 @@ int tl_image_alloc(tl_image *img, int w, int h, tl_err *e);
 int tl_image_write_png(const char *path, const tl_image *img, tl_err *e);
 int tl_image_write_jpeg(const char *path, const tl_image *img, int quality, tl_err *e);
 
-enum { TL_INTERP_BILINEAR, TL_INTERP_BICUBIC, TL_INTERP_NEAREST };
-
-typedef struct tl_preproc {
-    int input_size;   /* square crop fed to the network */
-    int resize_size;  /* shorter side before the crop; == input_size: resize straight */
-    float mean[3], std[3]; /* RGB order, 0..1 scale */
-    int bgr;          /* emit channels B,G,R (after normalising in RGB) */
-    int interp;       /* TL_INTERP_* */
-} tl_preproc;
-
-/* torchvision ImageNet: 224, 256, mean .485 .456 .406, std .229 .224 .225,
- * RGB, bilinear. */
-void tl_preproc_default(tl_preproc *p);
+/* tl_preproc (input_size, resize_size, mean, std, bgr, interp: TL_INTERP_*)
+ * and tl_preproc_default (torchvision's ImageNet settings) are public:
+ * lib/tl.h, included by core.h. */
 
 /* Reusable scratch for resizing and preprocessing; zero-initialise it,
  * release it with tl_preproc_ws_free. One per thread. */

@@ -17,7 +17,7 @@
 
 #include "core.h"
 
-enum { TL_HEAD_LOGREG, TL_HEAD_SVM };
+/* TL_HEAD_LOGREG, TL_HEAD_SVM: lib/tl.h (public). */
 
 typedef struct tl_linear_opts {
     int kind;       /* TL_HEAD_LOGREG or TL_HEAD_SVM */
