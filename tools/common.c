@@ -34,7 +34,7 @@ const cli_opt cli_common_options[CLI_NCOMMON] = {
     [CLI_O_QUIET] = {.type = CLI_FLAG, .short_name = 'q', .long_name = "quiet", .help = "no log messages"},
     [CLI_O_HELP] = {.type = CLI_FLAG, .short_name = 'h', .long_name = "help",
                     .help = "print this help and exit"},
-    [CLI_O_VERSION] = {.type = CLI_FLAG, .long_name = "version", .help = "print the version and exit"},
+    [CLI_O_VERSION] = {.type = CLI_FLAG, .long_name = "version", .help = "print the version and the SIMD path, and exit"},
 };
 
 void cli_init(tl_cli *c, const char *prog)

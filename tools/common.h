@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <stdio.h>
 
-#define TL_VERSION "0.1.0"
 
 /* The options declared once for every tool (cli_common_options): a tool
  * takes the ones it lists with OPT_COMMON(id). Their values land in tl_cli

@@ -709,7 +709,8 @@ int cli_parse(tl_cli *c, const cli_tool *tool, int argc, char **argv)
         if (o->common == CLI_O_HELP && !o->target)
             print_help(c);
         if (o->common == CLI_O_VERSION && !o->target) {
-            printf("%s (tl) %s\n", c->prog, TL_VERSION);
+            /* the SIMD path tells a bug report which kernels ran */
+            printf("%s (tl) %s\nSIMD path: %s\n", c->prog, tl_version(), tl_simd_path());
             exit(fflush(stdout) == 0 ? 0 : 1);
         }
         char why[512];

@@ -35,7 +35,7 @@ png_size() {
     assert_line --index 0 --regexp '^Usage: tl-augment '
     assert_line --regexp '^Example'
     run --separate-stderr tl augment --version
-    assert_output --regexp '^tl-augment \(tl\) [0-9]+\.[0-9]+\.[0-9]+$'
+    assert_line --index 0 --regexp '^tl-augment \(tl\) [0-9]+\.[0-9]+\.[0-9]+$'
     run --separate-stderr tl augment --bogus
     assert_failure 2
     [[ "$stderr" == "tl-augment: "* ]] && [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]

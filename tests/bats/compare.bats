@@ -111,7 +111,7 @@ C=$BATS_TEST_DIRNAME/fixtures/compare
     assert_line --regexp '^Example'
     assert_line --regexp '^  tl-compare '
     run tl compare --version
-    assert_output --regexp '^tl-compare \(tl\) [0-9]+\.[0-9]+\.[0-9]+$'
+    assert_line --index 0 --regexp '^tl-compare \(tl\) [0-9]+\.[0-9]+\.[0-9]+$'
     run --separate-stderr tl compare
     assert_failure 2
     [[ "$stderr" == "tl-compare: "*"--help"* ]] || fail "$stderr"

@@ -27,12 +27,16 @@ setup_file() {
     done
 }
 
-@test "every tool's --version prints 'tl-xxx (tl) VERSION', exit 0" {
+@test "every tool's --version prints 'tl-xxx (tl) VERSION' and the SIMD path, exit 0" {
     for t in $TOOLS; do
         run --separate-stderr tl "$t" --version
         assert_success
-        assert_output --regexp "^tl-$t \(tl\) [0-9]+\.[0-9]+\.[0-9]+$"
+        assert_line --index 0 --regexp "^tl-$t \(tl\) [0-9]+\.[0-9]+\.[0-9]+$"
+        assert_line --index 1 --regexp "^SIMD path: (avx512vnni|avx512|avx2|scalar)$"
     done
+    # TL_SIMD caps the path, and --version says so
+    run env TL_SIMD=scalar "$TL_BIN/tl-extract" --version
+    assert_line --index 1 "SIMD path: scalar"
 }
 
 @test "every tool refuses an unknown option with exit 2 and one 'tl-xxx:' line" {
