@@ -1,5 +1,5 @@
 # tl — transfer learning for computer vision, as small Unix programs.
-# make            build lib/libtl.a and bin/tl-*
+# make            build lib/libtl.a, lib/libtl.so and bin/tl-*
 # make check      unit tests (C), CLI tests (BATS), path-dependent tests on every lower SIMD path,
 #                 a short fuzz run, then unit and CLI tests under ASan+UBSan
 # make fuzz       every fuzz target for FUZZ_SECONDS (600);  make check-valgrind: unit tests under valgrind
@@ -11,8 +11,10 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 SAN     ?=
+# -fPIC -fvisibility=hidden: the same objects make libtl.a and libtl.so,
+# which exports only what lib/tl.h marks TL_API.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
-             -Ilib -Ilib/core -MMD -MP -pthread $(SAN) $(CFLAGS)
+             -Ilib -Ilib/core -MMD -MP -pthread -fPIC -fvisibility=hidden $(SAN) $(CFLAGS)
 LDLIBS  = -ljpeg -lpng -lz -lm -lpthread
 
 # MPI (data-parallel tl-finetune) when an MPI compiler wrapper is found;
@@ -27,6 +29,10 @@ MPI_ON  := $(if $(strip $(MPICC)),on,off)
 OUT     ?= .
 OBJ     := $(OUT)/build/obj
 LIBA    := $(if $(filter .,$(OUT)),lib/libtl.a,$(OUT)/lib/libtl.a)
+# libtl.so.X.Y.Z (soname libtl.so.X) beside it; the version is tl.h's.
+TL_VERSION := $(shell sed -n 's/^\#define TL_VERSION "\(.*\)"/\1/p' lib/tl.h)
+TL_SOMAJOR := $(firstword $(subst ., ,$(TL_VERSION)))
+LIBSO   := $(dir $(LIBA))libtl.so.$(TL_VERSION)
 BIN     := $(OUT)/bin
 TBIN    := $(OUT)/build/tests
 
@@ -49,11 +55,19 @@ TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%) $(TBIN)/tl-finetune-nompi
 # intermediates and rebuild them on every run).
 .SECONDARY:
 
-.PHONY: all check check-unit check-bats check-simd check-asan deps demo bench clean install fuzz completion
-all: $(LIBA) $(TOOLS)
+.PHONY: all check check-unit check-bats check-simd check-asan deps demo bench clean install uninstall fuzz completion
+all: $(LIBA) $(LIBSO) $(TOOLS)
 test-tools: $(TTOOLS)
 
-$(OBJ)/%.o: %.c
+# Objects remember the flags they were built with: a change of CFLAGS, OPT
+# or SAN (or of these rules) rebuilds them.
+CFLAGS_STAMP := $(OBJ)/cflags.txt
+$(CFLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' >$@
+.PHONY: FORCE
+
+$(OBJ)/%.o: %.c $(CFLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -68,6 +82,11 @@ $(LIBA): $(LIB_OBJ) $(MPI_STATE)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
+
+$(LIBSO): $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libtl.so.$(TL_SOMAJOR) -Wl,--no-undefined -o $@ $^ $(LDLIBS)
+	ln -sf libtl.so.$(TL_VERSION) $(dir $@)libtl.so.$(TL_SOMAJOR)
+	ln -sf libtl.so.$(TL_SOMAJOR) $(dir $@)libtl.so
 
 $(BIN)/%: $(OBJ)/tools/%.o $(TCOMMON) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -108,7 +127,8 @@ check-unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
 
 check-bats: all $(TTOOLS)
-	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) scripts/run-bats.sh
+	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) TL_OUT="$(OUT)" TL_OPT="$(OPT)" TL_SAN="$(SAN)" \
+	  scripts/run-bats.sh
 
 # The path-dependent suites again on every lower SIMD path the CPU has
 # (scripts/run-simd.sh): an AVX-512 machine also proves AVX2 and scalar.
@@ -168,17 +188,20 @@ demo: all
 bench: all $(TBIN)/tl-bench $(TBIN)/tl-fmaprobe $(TBIN)/tl-simd
 	scripts/bench/run.sh
 
+# make install / make uninstall PREFIX=/usr/local DESTDIR=staging-root:
+# programs, libtl.a, libtl.so (+ soname links), tl.h, tl.pc, man pages,
+# bash and zsh completion, examples (scripts/install.sh; LIBDIR, BINDIR,
+# INCLUDEDIR, MANDIR, DATADIR override the folders).
 PREFIX ?= /usr/local
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" $(foreach v,BINDIR LIBDIR INCLUDEDIR MANDIR DATADIR,\
+	$(if $($(v)),$(v)="$($(v))")) COMPLETION_DIR="$(OUT)/build/completion"
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
-	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
-	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib
-	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 644 man/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+	COMPLETION_OUT=$(OUT)/build/completion scripts/completion.sh $(TOOLS)
+	$(INSTALL_ENV) scripts/install.sh install $(LIBA) $(LIBSO) $(TL_VERSION) $(TOOLS)
+uninstall:
+	$(INSTALL_ENV) scripts/install.sh uninstall $(LIBA) $(LIBSO) $(TL_VERSION) $(TOOLS)
 
 clean:
-	rm -rf build bin lib/libtl.a
+	rm -rf build bin lib/libtl.a lib/libtl.so*
 
 -include $(shell find build -name '*.d' 2>/dev/null)
