@@ -91,7 +91,7 @@ int tl_fb_field(const tl_fb *fb, const tl_fb_table *t, int id, size_t size, size
 #define GET_SCALAR(fname, type, size, load)                                                            \
     int fname(const tl_fb *fb, const tl_fb_table *t, int id, type def, type *out, tl_err *e)       \
     {                                                                                                  \
-        size_t pos;                                                                                    \
+        size_t pos = 0;                                                                                \
         int r = tl_fb_field(fb, t, id, size, &pos, e);                                                 \
         if (r < 0)                                                                                     \
             return r;                                                                                  \
@@ -118,7 +118,7 @@ static int follow(const tl_fb *fb, size_t pos, size_t *dst, tl_err *e)
 
 int tl_fb_get_table(const tl_fb *fb, const tl_fb_table *t, int id, tl_fb_table *sub, tl_err *e)
 {
-    size_t pos, target;
+    size_t pos = 0, target = 0;
     int r = tl_fb_field(fb, t, id, 4, &pos, e);
     if (r <= 0)
         return r;
@@ -129,7 +129,7 @@ int tl_fb_get_table(const tl_fb *fb, const tl_fb_table *t, int id, tl_fb_table *
 
 int tl_fb_get_vec(const tl_fb *fb, const tl_fb_table *t, int id, size_t elem_size, tl_fb_vec *v, tl_err *e)
 {
-    size_t pos, target;
+    size_t pos = 0, target = 0;
     v->start = 0;
     v->len = 0;
     int r = tl_fb_field(fb, t, id, 4, &pos, e);
@@ -149,7 +149,7 @@ int tl_fb_get_vec(const tl_fb *fb, const tl_fb_table *t, int id, size_t elem_siz
 
 int tl_fb_vec_table(const tl_fb *fb, const tl_fb_vec *v, uint32_t k, tl_fb_table *out, tl_err *e)
 {
-    size_t target;
+    size_t target = 0;
     if (k >= v->len)
         return tl_fail(e, "vector index %u out of range (%u)", k, v->len);
     if (follow(fb, v->start + 4 * (size_t)k, &target, e))
