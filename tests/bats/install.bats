@@ -194,6 +194,7 @@ cc_example() {
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"new head installed"* ]]
+    [[ "$output" == *"training images: 12, extracted this run: 12"* ]]
     [ -f "$s/head.safetensors" ]
     "$P/bin/tl-predict" -m "$s/head.safetensors" -k 1 "$DATA/val/red/0.ppm" | grep -q red
     # training labels swapped: the candidate is worse, the head stays
@@ -209,6 +210,21 @@ cc_example() {
     cmp "$s/head.safetensors" "$BATS_TEST_TMPDIR/before.safetensors"
     [ ! -e "$s/candidate.safetensors" ]
     [ "$(tail -1 "$s/history.tsv" | cut -f5)" = kept ]
+    # nothing new: nothing extracted; one new image and one edited: those two,
+    # and the rows are what a full extraction gives
+    TRAIN=$sw run "$job"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"training images: 12, extracted this run: 0"* ]]
+    cp "$DATA/val/red/0.ppm" "$sw/red/new.ppm"
+    sleep 1
+    cp "$DATA/val/blue/0.ppm" "$sw/blue/0.ppm"
+    TRAIN=$sw run "$job"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"training images: 13, extracted this run: 2"* ]]
+    cut -f1,2 "$s/train.list" >"$BATS_TEST_TMPDIR/all.tsv"
+    "$P/bin/tl-extract" -q -m "$MODEL" -f tsv "$BATS_TEST_TMPDIR/all.tsv" | grep -v '^#' | sort >"$BATS_TEST_TMPDIR/full"
+    grep -v '^#' "$s/train.tsv" | sort | cmp - "$BATS_TEST_TMPDIR/full"
     # another run holds the lock: this one leaves at once
     flock "$s/lock" sleep 5 &
     local holder=$!
@@ -218,7 +234,7 @@ cc_example() {
     wait "$holder" 2>/dev/null || true
     [ "$status" -eq 0 ]
     [[ "$output" == *"another run holds"* ]]
-    [ "$(wc -l <"$s/history.tsv")" -eq 3 ]
+    [ "$(wc -l <"$s/history.tsv")" -eq 5 ]
 }
 
 @test "make install DESTDIR= stages under the prefix; an example builds and runs against the staged tree; make uninstall removes every file" {
