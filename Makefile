@@ -83,7 +83,10 @@ $(LIBA): $(LIB_OBJ) $(MPI_STATE)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
-$(LIBSO): $(LIB_OBJ)
+# libtl.so takes the transport without MPI: tl.h has no data-parallel
+# training, so a program using the shared library needs no MPI at run time.
+LIBSO_OBJ := $(LIB_SRC:%.c=$(OBJ)/%.o) $(OBJ)/mpi-off/comm_mpi.o
+$(LIBSO): $(LIBSO_OBJ)
 	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libtl.so.$(TL_SOMAJOR) -Wl,--no-undefined -o $@ $^ $(LDLIBS)
 	ln -sf libtl.so.$(TL_VERSION) $(dir $@)libtl.so.$(TL_SOMAJOR)
 	ln -sf libtl.so.$(TL_SOMAJOR) $(dir $@)libtl.so
