@@ -2,6 +2,7 @@
 #include "common.h"
 #include "io/predictions.h"
 #include "report/metrics.h"
+#include "report/multilabel.h"
 #include "report/plot.h"
 #include "report/score.h"
 #include "train/classifier.h"
@@ -16,16 +17,102 @@
 typedef struct {
     const char *model, *input, *plot, *reliability, *classes;
     int json, always_confusion, top_k, bins, predictions;
+    double threshold; /* multi-label: NAN = the model's (or 0.5 / 0) */
 } eval_opts;
 
 /* Above this many classes, plots show only the classes that occur. */
 #define SHOW_ALL_CLASSES 30
 
+typedef struct sink {
+    tl_scorer *s;
+    tl_ml_scorer *ml;       /* multi-label models */
+    const float *thresholds;
+} sink;
+
 static int on_scored(void *user, const tl_scored *s, tl_err *e)
 {
-    tl_scorer_add(user, s->truth, -1, s->out);
-    (void)e;
+    sink *k = user;
+    if (k->ml)
+        return tl_ml_scorer_add(k->ml, s->truth_set, NULL, s->out, k->thresholds, e);
+    tl_scorer_add(k->s, s->truth, -1, s->out);
     return 0;
+}
+
+/* ---------------- multi-label ---------------- */
+
+static void ml_report(const tl_cli *cli, const eval_opts *o, tl_ml_scorer *ml, const char *const *names,
+                      const float *thresholds, int64_t skipped)
+{
+    tl_err e;
+    if (ml->unlabelled)
+        cli_log(cli, "%lld input%s without labels not scored", (long long)ml->unlabelled,
+                ml->unlabelled > 1 ? "s" : "");
+    if (ml->n == 0)
+        cli_die(cli, "%s: no labelled inputs to score", o->input);
+    tl_ml_metrics m;
+    if (tl_ml_metrics_compute(ml, &m, &e))
+        cli_fail(cli, &e);
+    if (o->plot) {
+        char title[256];
+        const char *base = strrchr(o->input, '/') ? strrchr(o->input, '/') + 1 : o->input;
+        snprintf(title, sizeof title, "%s: %lld scored, mAP %.3f", base, (long long)m.n, m.map);
+        if (tl_ml_plot(ml, &m, names, title, o->plot, &e)) {
+            tl_fail_prefix(&e, "--plot %s", o->plot);
+            cli_fail(cli, &e);
+        }
+    }
+    if (o->json) {
+        printf("{\"correct\":%lld", (long long)m.exact);
+        tl_ml_print_json_members(stdout, &m, names, thresholds);
+        printf(",\"scores\":\"%s\",\"thresholds\":\"%s\",\"unlabelled\":%lld,\"skipped\":%lld,\"model\":",
+               ml->probabilities ? "probabilities" : "decision",
+               !isnan(o->threshold) ? "given" : o->model ? "model" : thresholds ? "default" : "predictions",
+               (long long)ml->unlabelled, (long long)skipped);
+        if (o->model)
+            tl_json_write_string(stdout, o->model);
+        else
+            fputs("null", stdout);
+        printf(",\"input\":");
+        tl_json_write_string(stdout, o->input);
+        printf("}\n");
+    } else {
+        if (o->model)
+            printf("model    %s\n", o->model);
+        printf("input    %s (%s%lld scored, multi-label, %d classes)\n", o->input, o->model ? "" : "predictions, ",
+               (long long)m.n, m.k);
+        tl_ml_print_table(stdout, &m, names, thresholds);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        cli_die(cli, "standard output: write failed");
+    tl_ml_metrics_free(&m);
+}
+
+/* A multi-label predictions file: PRED decides, or the thresholds where it is '-'. */
+static void ml_predictions(const tl_cli *cli, const eval_opts *o, tl_pred_reader *r)
+{
+    tl_err e;
+    tl_ml_scorer ml;
+    float *thr = calloc((size_t)r->k + 1, sizeof *thr);
+    if (!thr)
+        cli_die(cli, "out of memory");
+    for (int c = 0; c < r->k; c++)
+        thr[c] = !isnan(o->threshold) ? (float)o->threshold : r->probabilities ? 0.5f : 0.0f;
+    if (tl_ml_scorer_init(&ml, r->k, r->probabilities, &e))
+        cli_fail(cli, &e);
+    tl_pred_row row;
+    int got, dashes = 0;
+    while ((got = tl_pred_next(r, &row, &e)) == 1) {
+        dashes += !row.pred_set;
+        if (tl_ml_scorer_add(&ml, row.truth_set, isnan(o->threshold) ? row.pred_set : NULL, row.scores, thr, &e))
+            cli_fail(cli, &e);
+    }
+    if (got < 0)
+        cli_fail(cli, &e);
+    cli_hold_signals(); /* no temporary file left by an interrupt */
+    ml_report(cli, o, &ml, (const char *const *)r->classes, isnan(o->threshold) && !dashes ? NULL : thr, 0);
+    cli_release_signals();
+    tl_ml_scorer_free(&ml);
+    free(thr);
 }
 
 /* Splits "a,b,c" into names (the string is modified). */
@@ -48,6 +135,15 @@ static char **split_classes(char *list, int *n)
     return v;
 }
 
+/* Options that single-label scoring has and multi-label does not. */
+static void multilabel_checks(const tl_cli *cli, const eval_opts *o)
+{
+    if (o->reliability)
+        cli_usage_error(cli, "--reliability: calibration is not measured for multi-label scores");
+    if (o->always_confusion)
+        cli_usage_error(cli, "--confusion: multi-label data has no confusion matrix (per-class counts are in the table)");
+}
+
 /* Scores a predictions file; fills the scorer and the class names. */
 static void score_predictions(const tl_cli *cli, const eval_opts *o, tl_scorer *s, tl_pred_reader *r)
 {
@@ -63,6 +159,14 @@ static void score_predictions(const tl_cli *cli, const eval_opts *o, tl_scorer *
         cli_log(cli, "--classes ignored: %s names its classes in its header", r->name);
     free(given);
     free(list);
+    if (r->multilabel) {
+        multilabel_checks(cli, o);
+        ml_predictions(cli, o, r);
+        tl_pred_close(r);
+        exit(0);
+    }
+    if (!isnan(o->threshold))
+        cli_usage_error(cli, "--threshold applies to multi-label predictions; %s is single-label", r->name);
     if (tl_scorer_init(s, r->k, o->top_k, r->probabilities, o->bins, &e))
         cli_fail(cli, &e);
     tl_pred_row row;
@@ -193,7 +297,7 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-eval");
-    eval_opts o = {.top_k = 5, .bins = TL_CALIBRATION_BINS};
+    eval_opts o = {.top_k = 5, .bins = TL_CALIBRATION_BINS, .threshold = NAN};
     int label_offset = 0, features = 0;
     tl_classify_opts co;
     tl_classify_opts_default(&co);
@@ -207,6 +311,8 @@ int main(int argc, char **argv)
         OPT_INT(0, "bins", &o.bins, 1, TL_CALIBRATION_MAX_BINS, "N", "confidence bins for calibration (default 15)"),
         OPT_FILE(0, "plot", &o.plot, "FILE", "confusion heat map and reliability diagram (SVG or PNG)"),
         OPT_FILE(0, "reliability", &o.reliability, "FILE", "the reliability diagram as a figure of its own"),
+        OPT_DOUBLE(0, "threshold", &o.threshold, -1e30, 1e30, "T", "multi-label: predict a class when its score >= T\n"
+                                                                   "(default: the model's per-class thresholds)"),
         OPT_FLAG(0, "json", &o.json, "one JSON object instead of tables"),
         OPT_INT(0, "label-offset", &label_offset, -1000000, 1000000, "N",
                 "labels are class indices; add N (1 for the 1001-output\nTFLite ImageNet models with 0-based labels)"),
@@ -233,7 +339,9 @@ int main(int argc, char **argv)
                  "a manifest (path<TAB>label), or '-': standard input, feature vectors, a\n"
                  "predictions file or a list of images, told apart by their first line.\n"
                  "Without -m, INPUT is a predictions TSV (#path<TAB>true<TAB>pred<TAB>CLASS...,\n"
-                 "as written by tl-predict --format eval; see tl-formats(5)).\n",
+                 "as written by tl-predict --format eval; see tl-formats(5)).\n"
+                 "A multi-label model or predictions file is scored by mAP, per-class AP and\n"
+                 "F1 at the decision thresholds; --plot then draws precision-recall curves.\n",
         .opts = opts,
         .example = "tl-extract -m mobilenet_v2 data/val | tl-eval -m head.safetensors -\n"
                    "tl-predict -m net.safetensors --format eval data/val > p.tsv\n"
@@ -288,19 +396,42 @@ int main(int argc, char **argv)
     } else {
         if (tl_classifier_load(&c, o.model, &e))
             cli_fail(&cli, &e);
-        if (tl_scorer_init(&s, c.nclasses, o.top_k, c.probabilities, o.bins, &e))
+        tl_ml_scorer ml;
+        sink k = {&s, NULL, NULL};
+        if (c.multilabel) {
+            multilabel_checks(&cli, &o);
+            if (tl_ml_scorer_init(&ml, c.nclasses, c.probabilities, &e))
+                cli_fail(&cli, &e);
+            for (int i = 0; i < c.nclasses && !isnan(o.threshold); i++)
+                c.thresholds[i] = (float)o.threshold;
+            k = (sink){NULL, &ml, c.thresholds};
+        } else if (!isnan(o.threshold)) {
+            cli_usage_error(&cli, "--threshold applies to multi-label models; %s is single-label", o.model);
+        } else if (tl_scorer_init(&s, c.nclasses, o.top_k, c.probabilities, o.bins, &e)) {
             cli_fail(&cli, &e);
+        }
         tl_pool *pool = tl_pool_new(co.nthreads, &e);
         if (!pool)
             cli_fail(&cli, &e);
         cli_progress_enable(&cli, cli.force_progress);
-        int rc = tl_classify_input(&c, o.model, o.input, &co, pool, on_scored, &s, cli_progress, &cli, cli_log_hook,
+        int rc = tl_classify_input(&c, o.model, o.input, &co, pool, on_scored, &k, cli_progress, &cli, cli_log_hook,
                                    &cli, &st, &e);
         cli_progress_end(&cli);
         tl_pool_free(pool);
         if (rc)
             cli_fail(&cli, &e);
         names = (const char *const *)c.classes;
+        if (c.multilabel) {
+            if (st.skipped)
+                cli_log(&cli, "skipped %lld unreadable %s", (long long)st.skipped,
+                        cli_plural(st.skipped, "image", "images"));
+            cli_hold_signals(); /* no temporary file left by an interrupt */
+            ml_report(&cli, &o, &ml, names, c.thresholds, st.skipped);
+            cli_release_signals();
+            tl_ml_scorer_free(&ml);
+            tl_classifier_free(&c);
+            return 0;
+        }
     }
     if (st.skipped)
         cli_log(&cli, "skipped %lld unreadable image%s", (long long)st.skipped, st.skipped > 1 ? "s" : "");

@@ -5,6 +5,7 @@
 #include "common.h"
 #include "report/train_log.h"
 #include "train/head_fit.h"
+#include "train/sampler.h"
 
 #include <errno.h>
 #include <math.h>
@@ -144,6 +145,7 @@ typedef struct reporter {
     double train_loss, train_acc, secs, ips;
     int has_val;
     char comm[96];   /* several processes: the allreduce of a step */
+    const char *tacc, *vacc; /* what the accuracies are: "acc", or "exact" and "mAP" (multi-label) */
 } reporter;
 
 static void report(void *user, const tl_epoch_report *r)
@@ -162,12 +164,12 @@ static void report(void *user, const tl_epoch_report *r)
             snprintf(R->comm, sizeof R->comm, "  allreduce %.1f MB %.1f ms/step", r->comm_bytes / 1e6,
                      r->comm_seconds * 1e3);
         if (!R->has_val)
-            cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  %.1f s  %.0f img/s%s", r->epoch, r->epochs,
-                    r->loss, r->accuracy, r->seconds, r->images_per_s, R->comm);
+            cli_log(R->cli, "epoch %d/%d  train loss %.3f %s %.3f  %.1f s  %.0f img/s%s", r->epoch, r->epochs, r->loss,
+                    R->tacc, r->accuracy, r->seconds, r->images_per_s, R->comm);
     } else {
-        cli_log(R->cli, "epoch %d/%d  train loss %.3f acc %.3f  val loss %.3f acc %.3f  %.1f s  %.0f img/s%s%s",
-                r->epoch, r->epochs, R->train_loss, R->train_acc, r->loss, r->accuracy, R->secs + r->seconds, R->ips,
-                R->comm, r->improved ? "  best" : "");
+        cli_log(R->cli, "epoch %d/%d  train loss %.3f %s %.3f  val loss %.3f %s %.3f  %.1f s  %.0f img/s%s%s",
+                r->epoch, r->epochs, R->train_loss, R->tacc, R->train_acc, r->loss, R->vacc, r->accuracy,
+                R->secs + r->seconds, R->ips, R->comm, r->improved ? "  best" : "");
     }
 }
 
@@ -266,7 +268,7 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
     }
     if (bad)
         fail_all(cli, comm, &e, "");
-    reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0, ""};
+    reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0, "", fo->multilabel ? "exact" : "acc", fo->multilabel ? "mAP" : "acc"};
     if (cli->log && !(R.log = fopen(cli->log, fo->resume ? "a" : "w")))
         cli_die(cli, "%s: cannot open the log", cli->log);
     if (R.log && !fo->resume)
@@ -316,8 +318,10 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
         fclose(R.log);
     }
     if (res.best_epoch)
-        cli_log(cli, "best: epoch %d, val accuracy %.4f, loss %.4f%s; wrote %s (%.1f s)", res.best_epoch,
-                res.best_accuracy, res.best_loss, res.stopped_early ? " (stopped early)" : "", fo->out, res.seconds);
+        cli_log(cli, "best: epoch %d, val %s %.4f, loss %.4f%s; wrote %s (%.1f s)%s", res.best_epoch,
+                fo->multilabel ? "mAP" : "accuracy", res.best_accuracy, res.best_loss,
+                res.stopped_early ? " (stopped early)" : "", fo->out, res.seconds,
+                fo->multilabel ? "; per-class thresholds: the best F1 on the validation images of that epoch" : "");
     else
         cli_log(cli, "wrote %s after %d epochs (%.1f s)", fo->out, res.epochs_run, res.seconds);
     tl_finetune_free(&f);
@@ -330,6 +334,7 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
 
 static const cli_choice heads[] = {{"logreg", TL_HEAD_LOGREG}, {"svm", TL_HEAD_SVM}, {NULL, 0}};
 static const cli_choice optimizers[] = {{"sgd", TL_OPT_SGD}, {"adamw", TL_OPT_ADAMW}, {NULL, 0}};
+static const cli_choice samplers[] = {{"shuffle", TL_SAMPLER_SHUFFLE}, {"balanced", TL_SAMPLER_BALANCED}, {NULL, 0}};
 
 int main(int argc, char **argv)
 {
@@ -393,6 +398,8 @@ int main(int argc, char **argv)
         OPT_STRING('a', "augment", &fo.augment, "SPEC", "augmentation spec or policy (default none)"),
         OPT_DOUBLE(0, "val-split", &fo.val_split, 0, 0.9, "F", "without --val: hold out F of each class (default 0.2)"),
         OPT_INT(0, "patience", &fo.patience, 1, 100000, "N", "stop after N epochs without improvement"),
+        OPT_ENUM(0, "sampler", &fo.sampler, samplers, "shuffle (default): each image once per epoch;\n"
+                                                      "balanced: every class as often, with replacement"),
         OPT_FLAG(0, "resume", &fo.resume, "continue from OUT.resume.safetensors"),
         OPT_INT(0, "accumulate", &fo.accumulate, 1, 100000, "K",
                 "sum the gradients of K batches per step (a step of\nK x --batch images; default 1)"),
@@ -476,6 +483,8 @@ int main(int argc, char **argv)
     if (fo.batch < 2)
         cli_usage_error(&cli, "--batch: '%d': training needs at least 2 images per batch", fo.batch);
     fo.threads = cli.threads;
+    fo.multilabel = multilabel;
+    fo.class_weights = class_weights;
     fo.group_lrs = rates.n ? rates.v : NULL;
     fo.ngroup_lrs = rates.n;
     return images_main(&cli, &fo, run_name, mpi_timeout);

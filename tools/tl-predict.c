@@ -5,6 +5,7 @@
 #include "train/classifier.h"
 #include "io/tsv.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,14 +16,31 @@ typedef struct {
     int header, probabilities; /* the header goes out with the first result */
     int eval;                  /* the predictions TSV */
     tl_pred_writer w;
+    const float *thresholds;   /* multi-label models */
+    unsigned char *set;        /* multi-label: the predicted labels */
 } printer;
+
+static void decide(printer *p, const float *out)
+{
+    for (int c = 0; c < p->n; c++)
+        p->set[c] = out[c] >= p->thresholds[c];
+}
 
 static int print_eval(printer *p, const tl_scored *s, tl_err *e)
 {
     if (p->header) {
-        if (tl_pred_writer_init(&p->w, stdout, (const char *const *)p->classes, p->n, p->probabilities, e))
+        if (p->thresholds ? tl_pred_writer_init_multilabel(&p->w, stdout, (const char *const *)p->classes, p->n,
+                                                           p->probabilities, e)
+                          : tl_pred_writer_init(&p->w, stdout, (const char *const *)p->classes, p->n,
+                                                p->probabilities, e))
             return -1;
         p->header = 0;
+    }
+    if (p->thresholds) {
+        decide(p, s->out);
+        if (tl_pred_write_sets(&p->w, s->path, s->truth_set, p->set, s->out, e))
+            return tl_fail_prefix(e, "%s", s->path);
+        return 0;
     }
     tl_top_k(s->out, p->n, 1, p->idx);
     if (tl_pred_write(&p->w, s->path, s->truth, p->idx[0], s->out, e))
@@ -36,7 +54,7 @@ static int on_scored(void *user, const tl_scored *s, tl_err *e)
     if (p->eval)
         return print_eval(p, s, e);
     if (p->header) {
-        printf("#path");
+        printf(p->thresholds ? "#path\tlabels" : "#path");
         for (int i = 1; i <= p->k; i++)
             printf("\tclass%d\t%s%d", i, p->probabilities ? "p" : "score", i);
         putchar('\n');
@@ -44,6 +62,18 @@ static int on_scored(void *user, const tl_scored *s, tl_err *e)
     }
     tl_top_k(s->out, p->n, p->k, p->idx);
     fputs(s->path, stdout);
+    if (p->thresholds) {
+        decide(p, s->out);
+        putchar('\t');
+        for (int c = 0, first = 1; c < p->n; c++)
+            if (p->set[c]) {
+                if (p->classes)
+                    printf("%s%s", first ? "" : ",", p->classes[c]);
+                else
+                    printf("%s%d", first ? "" : ",", c);
+                first = 0;
+            }
+    }
     for (int i = 0; i < p->k; i++) {
         int c = p->idx[i];
         if (p->classes)
@@ -65,6 +95,7 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-predict");
     int k = 5, no_header = 0, features = 0, images = 0, format = FORMAT_TOP, label_offset = 0;
+    double threshold = NAN;
     tl_classify_opts co;
     tl_classify_opts_default(&co);
     const cli_opt opts[] = {
@@ -76,6 +107,8 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "features", &features, "read '-' as feature vectors"),
         OPT_FLAG(0, "images", &images, "read '-' as a list of images"),
         OPT_FLAG(0, "no-header", &no_header, "omit the '#path...' header line"),
+        OPT_DOUBLE(0, "threshold", &threshold, -1e30, 1e30, "T", "multi-label: predict a class when its score >= T\n"
+                                                                 "(default: the model's per-class thresholds)"),
         {.type = CLI_COMMON, .common = CLI_O_BATCH, .target = &co.x.batch},
         {.type = CLI_COMMON, .common = CLI_O_THREADS, .target = &co.nthreads},
         {.type = CLI_COMMON, .common = CLI_O_SKIP_BAD, .target = &co.x.skip_bad},
@@ -92,6 +125,8 @@ int main(int argc, char **argv)
                  "decision values for SVM heads.\n"
                  "With --format eval, one line per input with its label, the prediction and\n"
                  "every class's score (the predictions TSV of tl-formats(5)), for tl-eval.\n"
+                 "A multi-label model adds a column after the path: the predicted labels (the\n"
+                 "classes whose score reaches their threshold, joined by ',').\n"
                  "\n"
                  "MODEL is a full network, or a head from tl-finetune (images then go through\n"
                  "the backbone its features came from; feature files are scored directly).\n"
@@ -138,9 +173,14 @@ int main(int argc, char **argv)
             cli_die(&cli, "%s: %s", model, e.msg);
     if (k > c.nclasses)
         k = c.nclasses;
-    printer p = {k, c.nclasses, calloc((size_t)k, sizeof(int)), c.classes, header, c.probabilities, eval, {0}};
+    if (cli_given(&cli, "threshold") && !c.multilabel)
+        cli_usage_error(&cli, "--threshold applies to multi-label models; %s is single-label", model);
+    for (int i = 0; c.multilabel && cli_given(&cli, "threshold") && i < c.nclasses; i++)
+        c.thresholds[i] = (float)threshold;
+    printer p = {k, c.nclasses, calloc((size_t)k, sizeof(int)), c.classes, header, c.probabilities, eval, {0},
+                 c.multilabel ? c.thresholds : NULL, calloc((size_t)c.nclasses + 1, 1)};
     tl_pool *pool = tl_pool_new(co.nthreads, &e);
-    if (!p.idx || !pool)
+    if (!p.idx || !p.set || !pool)
         cli_die(&cli, "out of memory");
     int64_t skipped = 0;
     cli_progress_enable(&cli, cli.force_progress);
@@ -159,6 +199,7 @@ int main(int argc, char **argv)
     if (fflush(stdout) != 0)
         cli_die(&cli, "standard output: write failed");
     free(p.idx);
+    free(p.set);
     tl_pred_writer_free(&p.w);
     tl_classifier_free(&c);
     tl_pool_free(pool);

@@ -15,6 +15,8 @@ int tl_pred_is_header(const char *line)
     size_t n = sizeof HEADER - 1;
     if (strncmp(line, HEADER, n))
         return 0;
+    if (!strncmp(line + n, ":multilabel", 11))
+        n += 11;
     if (!strncmp(line + n, ":decision", 9))
         n += 9;
     return strchr("\t\r\n", line[n]) != NULL; /* also the terminating NUL */
@@ -27,7 +29,7 @@ int tl_pred_sniff_file(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
-    char buf[32] = {0};
+    char buf[48] = {0};
     size_t got = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[got] = '\0';
@@ -110,16 +112,24 @@ static int parse_header(tl_pred_reader *r, tl_err *e)
     if (setup_classes(r, n - 3, e))
         return -1;
     split(r, r->line, n);
-    if (strcmp(r->fields[2], "pred") && strcmp(r->fields[2], TL_PRED_DECISION))
-        return tl_fail(e, "%s: line 1: third header column is '%s', not 'pred' or '%s'", r->name, r->fields[2],
-                       TL_PRED_DECISION);
-    r->probabilities = !strcmp(r->fields[2], "pred");
+    const char *third = r->fields[2];
+    if (strcmp(third, "pred") && strcmp(third, TL_PRED_DECISION) && strcmp(third, TL_PRED_MULTILABEL) &&
+        strcmp(third, TL_PRED_MULTILABEL_DECISION))
+        return tl_fail(e, "%s: line 1: third header column is '%s', not 'pred', '%s', '%s' or '%s'", r->name, third,
+                       TL_PRED_DECISION, TL_PRED_MULTILABEL, TL_PRED_MULTILABEL_DECISION);
+    r->probabilities = !strcmp(third, "pred") || !strcmp(third, TL_PRED_MULTILABEL);
+    r->multilabel = !strncmp(third, TL_PRED_MULTILABEL, strlen(TL_PRED_MULTILABEL));
+    if (r->multilabel && !(r->sets = calloc((size_t)r->k * 2 + 1, 1)))
+        return tl_fail(e, "out of memory");
     for (int i = 0; i < r->k; i++) {
         const char *name = r->fields[i + 3];
         char what[48];
         snprintf(what, sizeof what, "header column %d", i + 4);
         if (check_name(r, name, what, e))
             return -1;
+        if (r->multilabel && strchr(name, ','))
+            return tl_fail(e, "%s: line 1: class '%s' holds ',', which separates the labels of a multi-label file",
+                           r->name, name);
         for (int j = 0; j < i; j++)
             if (!strcmp(r->classes[j], name))
                 return tl_fail(e, "%s: line 1: class '%s' appears twice in the header", r->name, name);
@@ -234,8 +244,61 @@ static int find_class(const tl_pred_reader *r, const char *s)
     return -1;
 }
 
+/* A multi-label TRUE or PRED column into set; *count = the labels, or -1 for "-". */
+static int parse_set(tl_pred_reader *r, char *s, const char *what, unsigned char *set, int *count, tl_err *e)
+{
+    memset(set, 0, (size_t)r->k);
+    *count = -1;
+    if (!strcmp(s, "-"))
+        return 0;
+    *count = 0;
+    for (char *p = s; *p;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        int c = find_class(r, p);
+        if (c < 0)
+            return tl_fail(e, "%s: line %lld: %s label '%s' is not one of the %d classes of the header", r->name,
+                           (long long)r->lineno, what, p, r->k);
+        *count += !set[c];
+        set[c] = 1;
+        if (!comma)
+            break;
+        p = comma + 1;
+        if (!*p)
+            return tl_fail(e, "%s: line %lld: %s labels end with ','", r->name, (long long)r->lineno, what);
+    }
+    return 0;
+}
+
+static int next_multilabel(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
+{
+    long long ln = (long long)r->lineno;
+    if (parse_set(r, r->fields[1], "true", r->sets, &row->truth, e) ||
+        parse_set(r, r->fields[2], "predicted", r->sets + r->k, &row->pred, e))
+        return -1;
+    for (int i = 0; i < r->k; i++) {
+        const char *s = r->fields[i + 3];
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || *end || !isfinite(v))
+            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, s);
+        if (r->probabilities && (v < 0 || v > 1))
+            return tl_fail(e, "%s: line %lld: probability %s of class '%s' is outside [0, 1] (scores? then write '%s' "
+                           "in the header)", r->name, ln, s, r->classes[i], TL_PRED_MULTILABEL_DECISION);
+        r->scores[i] = (float)v;
+    }
+    row->path = r->fields[0];
+    row->scores = r->scores;
+    row->line = r->lineno;
+    row->truth_set = row->truth >= 0 ? r->sets : NULL;
+    row->pred_set = row->pred >= 0 ? r->sets + r->k : NULL;
+    return 1;
+}
+
 int tl_pred_next(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
 {
+    memset(row, 0, sizeof *row);
     if (r->pending) {
         r->pending = 0;
     } else {
@@ -249,6 +312,8 @@ int tl_pred_next(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
     if (n != want)
         return tl_fail(e, "%s: line %lld: %d columns, expected %d (path, true, pred and %d class %s)", r->name, ln, n,
                        want, r->k, r->probabilities ? "probabilities" : "scores");
+    if (r->multilabel)
+        return next_multilabel(r, row, e);
     int cls[2];
     for (int c = 0; c < 2; c++) {
         const char *s = r->fields[c + 1];
@@ -300,6 +365,7 @@ void tl_pred_close(tl_pred_reader *r)
             free(r->classes[i]);
     free(r->classes);
     free(r->fields);
+    free(r->sets);
     tl_free(r->scores);
     free(r->line);
     free(r->name);
@@ -320,10 +386,30 @@ void tl_pred_writer_free(tl_pred_writer *w)
     memset(w, 0, sizeof *w);
 }
 
+static int writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
+                       int multilabel, tl_err *e);
+
 int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
                         tl_err *e)
 {
+    return writer_init(w, fp, classes, k, probabilities, 0, e);
+}
+
+int tl_pred_writer_init_multilabel(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
+                                   tl_err *e)
+{
+    for (int i = 0; classes && i < k; i++)
+        if (classes[i] && strchr(classes[i], ','))
+            return tl_fail(e, "class '%s' holds ',', which separates the labels of a multi-label predictions file",
+                           classes[i]);
+    return writer_init(w, fp, classes, k, probabilities, 1, e);
+}
+
+static int writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
+                       int multilabel, tl_err *e)
+{
     memset(w, 0, sizeof *w);
+    w->multilabel = multilabel;
     if (k < 1 || !classes)
         return tl_fail(e, "predictions need class names");
     w->names = calloc((size_t)k, sizeof *w->names);
@@ -357,7 +443,10 @@ int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes,
             return tl_fail(e, "out of memory");
         }
     }
-    fputs(probabilities ? "#path\ttrue\tpred" : "#path\ttrue\t" TL_PRED_DECISION, fp);
+    if (w->multilabel)
+        fputs(probabilities ? "#path\ttrue\t" TL_PRED_MULTILABEL : "#path\ttrue\t" TL_PRED_MULTILABEL_DECISION, fp);
+    else
+        fputs(probabilities ? "#path\ttrue\tpred" : "#path\ttrue\t" TL_PRED_DECISION, fp);
     for (int i = 0; i < k; i++) {
         fputc('\t', fp);
         fputs(w->names[i], fp);
@@ -373,6 +462,34 @@ int tl_pred_write(tl_pred_writer *w, const char *path, int truth, int pred, cons
     if (truth >= w->k || pred < 0 || pred >= w->k)
         return tl_fail(e, "class index out of range (%d, %d of %d)", truth, pred, w->k);
     fprintf(w->fp, "%s\t%s\t%s", path, truth >= 0 ? w->names[truth] : "-", w->names[pred]);
+    for (int i = 0; i < w->k; i++)
+        fprintf(w->fp, "\t%.9g", (double)scores[i]);
+    fputc('\n', w->fp);
+    return ferror(w->fp) ? tl_fail(e, "write failed") : 0;
+}
+
+static void put_set(FILE *fp, char *const *names, int k, const unsigned char *set)
+{
+    int first = 1;
+    for (int i = 0; i < k; i++)
+        if (set[i]) {
+            fprintf(fp, "%s%s", first ? "" : ",", names[i]);
+            first = 0;
+        }
+}
+
+int tl_pred_write_sets(tl_pred_writer *w, const char *path, const unsigned char *truth, const unsigned char *pred,
+                       const float *scores, tl_err *e)
+{
+    if (tl_tsv_check(path, "path", 1, e))
+        return -1;
+    fprintf(w->fp, "%s\t", path);
+    if (truth)
+        put_set(w->fp, w->names, w->k, truth);
+    else
+        fputc('-', w->fp);
+    fputc('\t', w->fp);
+    put_set(w->fp, w->names, w->k, pred);
     for (int i = 0; i < w->k; i++)
         fprintf(w->fp, "\t%.9g", (double)scores[i]);
     fputc('\n', w->fp);

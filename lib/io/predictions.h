@@ -19,7 +19,14 @@
  * K being the number of score columns of the first line: the classes are
  * then named "0".."K-1". Blank lines are skipped and CRLF line endings are
  * accepted; after the header no line is a comment (paths may start with
- * '#'). Every error names the file and the line. */
+ * '#'). Every error names the file and the line.
+ *
+ * Multi-label predictions: the header's third column is "pred:multilabel"
+ * (probabilities, each in [0, 1] on its own) or "pred:multilabel:decision"
+ * (any finite scores); TRUE and PRED are sets of class names joined by ','
+ * (empty: none of the classes), TRUE "-" is unknown, PRED "-" leaves the
+ * decision to the reader's thresholds. A header is required, and no class
+ * name may hold ','. */
 #ifndef TL_IO_PREDICTIONS_H
 #define TL_IO_PREDICTIONS_H
 
@@ -30,6 +37,8 @@
 
 #define TL_PRED_SUM_TOL 0.01
 #define TL_PRED_DECISION "pred:decision"
+#define TL_PRED_MULTILABEL "pred:multilabel"
+#define TL_PRED_MULTILABEL_DECISION "pred:multilabel:decision"
 
 typedef struct tl_pred_reader {
     FILE *fp;
@@ -45,14 +54,17 @@ typedef struct tl_pred_reader {
     int pending;        /* the first data line is already in `line` */
     char **fields;      /* k + 4 pointers into `line` */
     float *scores;      /* k */
+    int multilabel;
+    unsigned char *sets; /* multi-label: the row's truth then prediction, k each */
 } tl_pred_reader;
 
 typedef struct tl_pred_row {
     const char *path;
-    int truth;          /* -1: unknown */
-    int pred;           /* 0..k-1 */
+    int truth;          /* -1: unknown; multi-label: the number of true labels */
+    int pred;           /* 0..k-1; multi-label: the number of predicted labels, -1: PRED was "-" */
     const float *scores; /* k, valid until the next call */
     int64_t line;
+    const unsigned char *truth_set, *pred_set; /* multi-label: k 0/1 each, NULL when unknown / "-" */
 } tl_pred_row;
 
 /* path "-" reads standard input. classes/nclasses name the score columns
@@ -79,6 +91,7 @@ typedef struct tl_pred_writer {
     FILE *fp;
     int k;
     char **names;
+    int multilabel;
 } tl_pred_writer;
 
 /* Writes the header. */
@@ -86,6 +99,13 @@ int tl_pred_writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes,
                         tl_err *e);
 /* truth < 0 = unknown ("-"). */
 int tl_pred_write(tl_pred_writer *w, const char *path, int truth, int pred, const float *scores, tl_err *e);
+/* Multi-label: the header says pred:multilabel[:decision]; a class name
+ * holding ',' is refused. */
+int tl_pred_writer_init_multilabel(tl_pred_writer *w, FILE *fp, const char *const *classes, int k, int probabilities,
+                                   tl_err *e);
+/* truth NULL = unknown ("-"); pred: k 0/1. */
+int tl_pred_write_sets(tl_pred_writer *w, const char *path, const unsigned char *truth, const unsigned char *pred,
+                       const float *scores, tl_err *e);
 void tl_pred_writer_free(tl_pred_writer *w);
 
 #endif

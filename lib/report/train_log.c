@@ -17,6 +17,7 @@ void tl_train_log_start(FILE *f, const tl_finetune *ft, const char *run)
     s.train = o->train;
     s.val = o->val ? o->val : "split";
     s.augment = o->augment ? o->augment : "none";
+    s.metric = o->multilabel ? "mAP" : NULL;
     s.optimizer = o->optimizer == TL_OPT_ADAMW ? "adamw" : "sgd";
     s.lr = o->lr;
     s.train_images = ft->ntrain;

@@ -7,6 +7,25 @@ int64_t tl_source_count(const tl_source *s) { return s->ds ? s->ds->n : s->idx->
 
 int tl_source_label(const tl_source *s, int64_t i) { return s->ds ? s->ds->items[i].label : s->idx->labels[i]; }
 
+int tl_source_multilabel(const tl_source *s) { return s->ds && s->ds->multilabel; }
+
+const int *tl_source_labels(const tl_source *s, int64_t i, int *n)
+{
+    if (tl_source_multilabel(s)) {
+        *n = s->ds->items[i].label;
+        return s->ds->items[i].labels;
+    }
+    *n = 1;
+    return s->ds ? &s->ds->items[i].label : &s->idx->labels[i];
+}
+
+int tl_source_group(const tl_source *s, int64_t i)
+{
+    if (!tl_source_multilabel(s))
+        return tl_source_label(s, i);
+    return s->ds->items[i].label > 0 ? s->ds->items[i].labels[0] : s->ds->nclasses;
+}
+
 typedef struct worker {
     tl_image raw, aug;
     tl_preproc_ws pp;
@@ -28,6 +47,8 @@ struct tl_batch_loader {
     int *y;
     size_t max_pixels; /* decode limit, 0 = the library default */
 };
+
+const tl_source *tl_batch_loader_source(const tl_batch_loader *L) { return &L->src; }
 
 void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels) { L->max_pixels = max_pixels; }
 

@@ -16,7 +16,15 @@ typedef struct tl_source {
 } tl_source;
 
 int64_t tl_source_count(const tl_source *s);
+/* The class of sample i; multi-label data: its number of labels. */
 int tl_source_label(const tl_source *s, int64_t i);
+int tl_source_multilabel(const tl_source *s);
+/* Multi-label: sample i's labels (*n of them, ascending); single-label:
+ * its class as a set of one. */
+const int *tl_source_labels(const tl_source *s, int64_t i, int *n);
+/* A class to stratify and balance by: the class; multi-label: the
+ * sample's first (lowest) label, or nclasses for an empty set. */
+int tl_source_group(const tl_source *s, int64_t i);
 
 typedef struct tl_batch_loader tl_batch_loader;
 
@@ -25,6 +33,8 @@ typedef struct tl_batch_loader tl_batch_loader;
 tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp, const tl_aug_pipeline *aug,
                                      int nthreads, tl_err *e);
 void tl_batch_loader_free(tl_batch_loader *L);
+/* The samples it loads. */
+const tl_source *tl_batch_loader_source(const tl_batch_loader *L);
 /* Refuse decoding images above max_pixels pixels (0: TL_IMAGE_MAX_PIXELS). */
 void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels);
 /* Floats of one image. */

@@ -35,3 +35,9 @@ double tl_sigmoid_bce(int k, const float *logits, const float *targets, const fl
     }
     return total * inv_k;
 }
+
+void tl_sigmoid_probs(const float *z, float *p, int k)
+{
+    for (int c = 0; c < k; c++)
+        p[c] = z[c] >= 0 ? 1.0f / (1.0f + expf(-z[c])) : expf(z[c]) / (1.0f + expf(z[c]));
+}

@@ -16,4 +16,9 @@
 double tl_sigmoid_bce(int k, const float *logits, const float *targets, const float *pos_w, const float *neg_w,
                       float *dlogits);
 
+/* p_c = sigmoid(z_c) in float, the one computation of a multi-label
+ * network's or head's probabilities (so thresholds chosen in training
+ * apply to exactly what tl-eval and tl-predict see). */
+void tl_sigmoid_probs(const float *z, float *p, int k);
+
 #endif

@@ -1,4 +1,5 @@
 #include "classifier.h"
+#include "bce.h"
 
 #include <libgen.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@ int tl_classifier_load(tl_classifier *c, const char *model, tl_err *e)
         c->classes = c->head.classes;
         c->nclasses = c->head.nclasses;
         c->probabilities = c->head.lin.kind == TL_HEAD_LOGREG;
+        c->multilabel = c->head.lin.multilabel;
     } else {
         if (tl_net_load(path, &c->net, e))
             return -1;
@@ -35,9 +37,20 @@ int tl_classifier_load(tl_classifier *c, const char *model, tl_err *e)
         c->classes = c->net.classes;
         c->nclasses = c->net.model->num_classes;
         c->probabilities = 1;
+        const char *ml = tl_net_meta(&c->net, "tl.multilabel");
+        c->multilabel = ml && !strcmp(ml, "true");
     }
     c->tmp = tl_xalloc((size_t)c->nclasses + 1, sizeof(float), e);
-    if (!c->tmp) {
+    c->thresholds = c->tmp && c->multilabel ? tl_xalloc((size_t)c->nclasses + 1, sizeof(float), e) : NULL;
+    if (!c->tmp || (c->multilabel && !c->thresholds)) {
+        tl_classifier_free(c);
+        return -1;
+    }
+    for (int k = 0; c->multilabel && k < c->nclasses; k++)
+        c->thresholds[k] = c->has_head ? c->head.thresholds[k] : tl_threshold_default(1);
+    const char *th = c->has_net && c->multilabel ? tl_net_meta(&c->net, "tl.thresholds") : NULL;
+    if (th && tl_thresholds_parse(th, c->nclasses, c->thresholds, e)) {
+        tl_fail_prefix(e, "%s", path);
         tl_classifier_free(c);
         return -1;
     }
@@ -52,6 +65,7 @@ void tl_classifier_free(tl_classifier *c)
     if (c->has_head)
         tl_head_free(&c->head);
     tl_free(c->tmp);
+    tl_free(c->thresholds);
     memset(c, 0, sizeof *c);
 }
 
@@ -124,11 +138,12 @@ static int on_vector(void *user, int64_t index, const float *v, tl_err *e)
 {
     run_ctx *rc = user;
     tl_classifier *c = rc->c;
-    if (c->has_head) {
+    if (c->has_head)
         tl_head_outputs(&c->head, v, c->tmp);
-    } else {
+    else if (c->multilabel)
+        tl_sigmoid_probs(v, c->tmp, c->nclasses);
+    else
         tl_softmax(v, c->tmp, c->nclasses);
-    }
     return rc->fn(rc->user, index, c->tmp, e);
 }
 

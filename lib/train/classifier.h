@@ -16,6 +16,8 @@ typedef struct tl_classifier {
     char *const *classes;
     int nclasses;
     int probabilities;  /* outputs are probabilities (else decision values) */
+    int multilabel;     /* each class scored on its own (sigmoid probabilities or decision values) */
+    float *thresholds;  /* multi-label: a class is predicted when its output >= its threshold */
     tl_extractor *x;
     float *tmp;
 } tl_classifier;
@@ -60,15 +62,18 @@ void tl_classify_opts_default(tl_classify_opts *o);
 
 typedef struct tl_scored {
     const char *path;
-    int truth;            /* class index of the model, -1 when unlabelled */
+    int truth;            /* class index of the model, -1 when unlabelled; multi-label: the number of labels */
     const float *out;     /* nclasses outputs */
+    const unsigned char *truth_set; /* multi-label and labelled: nclasses 0/1, else NULL */
 } tl_scored;
 
 typedef int (*tl_scored_fn)(void *user, const tl_scored *s, tl_err *e);
 
 /* input: a feature file (heads only), an image folder, manifest, single
  * image, or '-'. Data labels are matched to the model's classes by name
- * (or as numbers with numeric_labels); an unknown label is an error. */
+ * (or as numbers with numeric_labels); an unknown label is an error. With
+ * a multi-label model, manifests are read as multi-label (path<TAB>a,b)
+ * and feature files must be multi-label. */
 int tl_classify_input(tl_classifier *c, const char *model_path, const char *input, const tl_classify_opts *o,
                       tl_pool *pool, tl_scored_fn fn, void *user, tl_progress_fn progress, void *progress_user,
                       tl_log_fn log, void *log_user, tl_extract_stats *stats, tl_err *e);

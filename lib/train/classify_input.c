@@ -35,6 +35,38 @@ static int map_label(const tl_classifier *c, const tl_classify_opts *o, const ch
                    o->numeric_labels ? "" : " (numeric labels? see --label-offset)");
 }
 
+/* A multi-label truth: the labels named in text ("a,b"; single-label
+ * sources give one name), each matched as map_label does, into set.
+ * *truth: the number of labels, or -1 when unlabelled (text NULL or "-",
+ * or "" from a single-label source). */
+static int map_set(const tl_classifier *c, const tl_classify_opts *o, const char *text, int multi_source, int *truth,
+                   unsigned char *set, tl_err *e)
+{
+    memset(set, 0, (size_t)c->nclasses);
+    *truth = -1;
+    if (!text || o->ignore_labels || !strcmp(text, "-") || (!multi_source && !*text))
+        return 0;
+    *truth = 0;
+    char name[4096];
+    for (const char *p = text; *p;) {
+        const char *end = multi_source ? strchr(p, ',') : NULL;
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= sizeof name)
+            return tl_fail(e, "label '%.40s...' is too long", p);
+        memcpy(name, p, len);
+        name[len] = '\0';
+        int k;
+        if (map_label(c, o, name, &k, e))
+            return -1;
+        if (k >= 0 && !set[k]) {
+            set[k] = 1;
+            ++*truth;
+        }
+        p += len + (end != NULL);
+    }
+    return 0;
+}
+
 static int run_features(tl_classifier *c, const char *input, const tl_classify_opts *o, tl_scored_fn fn, void *user,
                         tl_extract_stats *stats, tl_err *e)
 {
@@ -44,14 +76,21 @@ static int run_features(tl_classifier *c, const char *input, const tl_classify_o
     const tl_feat_info *info = tl_featr_info(r);
     int rc = 0;
     float *v = NULL, *out = NULL;
+    unsigned char *set = NULL;
     if (info->dim != c->head.lin.d) {
         rc = tl_fail(e, "%s: %d values per vector, the head takes %d", input, info->dim, c->head.lin.d);
         goto done;
     }
     v = tl_xalloc((size_t)info->dim, sizeof(float), e);
     out = v ? tl_xalloc((size_t)c->nclasses, sizeof(float), e) : NULL;
-    if (!out) {
-        rc = -1;
+    set = out && c->multilabel ? calloc((size_t)c->nclasses + 1, 1) : NULL;
+    if (!out || (c->multilabel && !set)) {
+        rc = out ? tl_fail(e, "out of memory") : -1;
+        goto done;
+    }
+    if (info->multilabel && !c->multilabel) {
+        rc = tl_fail(e, "%s: multi-label features; the model is single-label (train one on them with tl-finetune)",
+                     input);
         goto done;
     }
     double t0 = tl_now();
@@ -67,11 +106,13 @@ static int run_features(tl_classifier *c, const char *input, const tl_classify_o
             rc = tl_fail_prefix(e, "%s", input);
             break;
         }
-        tl_scored s = {path, -1, out};
-        if (map_label(c, o, lname, &s.truth, e)) {
+        tl_scored s = {path, -1, out, NULL};
+        if (c->multilabel ? map_set(c, o, lname, info->multilabel, &s.truth, set, e)
+                          : map_label(c, o, lname, &s.truth, e)) {
             rc = tl_fail_prefix(e, "%s: %s", input, path);
             break;
         }
+        s.truth_set = c->multilabel && s.truth >= 0 ? set : NULL;
         tl_classifier_on_features(c, v, out);
         stats->done++;
         if ((rc = fn(user, &s, e)))
@@ -81,6 +122,7 @@ static int run_features(tl_classifier *c, const char *input, const tl_classify_o
 done:
     tl_free(v);
     tl_free(out);
+    free(set);
     tl_featr_close(r);
     return rc;
 }
@@ -89,6 +131,7 @@ typedef struct {
     tl_classifier *c;
     const tl_dataset *d;
     const int *truth;
+    const unsigned char *sets; /* multi-label: n x nclasses */
     tl_scored_fn fn;
     void *user;
 } image_ctx;
@@ -96,8 +139,34 @@ typedef struct {
 static int on_image(void *user, int64_t index, const float *out, tl_err *e)
 {
     image_ctx *ic = user;
-    tl_scored s = {ic->d->items[index].path, ic->truth[index], out};
+    tl_scored s = {ic->d->items[index].path, ic->truth[index], out, NULL};
+    if (ic->sets && s.truth >= 0)
+        s.truth_set = ic->sets + (size_t)index * ic->c->nclasses;
     return ic->fn(ic->user, &s, e);
+}
+
+/* The multi-label truth of every image, checked before the network runs. */
+static int image_sets(tl_classifier *c, const tl_classify_opts *o, const tl_dataset *d, int *truth,
+                      unsigned char **sets, tl_err *e)
+{
+    size_t k = (size_t)c->nclasses;
+    if (!(*sets = calloc((size_t)d->n * k + 1, 1)))
+        return tl_fail(e, "out of memory");
+    for (int64_t i = 0; i < d->n; i++) {
+        const tl_sample *sm = &d->items[i];
+        truth[i] = -1;
+        if (sm->label < 0 || o->ignore_labels)
+            continue;
+        truth[i] = 0;
+        for (int j = 0; j < sm->label; j++) {
+            int cls;
+            if (map_label(c, o, d->classes[sm->labels[j]], &cls, e))
+                return tl_fail_prefix(e, "%s", sm->path);
+            truth[i] += !(*sets)[(size_t)i * k + cls];
+            (*sets)[(size_t)i * k + cls] = 1;
+        }
+    }
+    return 0;
 }
 
 int tl_classify_input(tl_classifier *c, const char *model_path, const char *input, const tl_classify_opts *o,
@@ -113,9 +182,10 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
     if (features)
         return run_features(c, input, o, fn, user, stats, e);
     tl_dataset d;
-    if (tl_dataset_open(input, &d, e))
+    if (tl_dataset_open_flags(input, c->multilabel ? TL_DS_MULTILABEL : 0, &d, e))
         return -1;
     int rc = -1;
+    unsigned char *sets = NULL;
     int *truth = calloc((size_t)d.n + 1, sizeof *truth);
     if (!truth) {
         tl_fail(e, "out of memory");
@@ -125,17 +195,20 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
     for (int64_t i = 0; o->tsv_paths && i < d.n; i++)
         if (tl_tsv_check(d.items[i].path, "path", 1, e))
             goto out;
-    for (int64_t i = 0; i < d.n; i++)
+    if (c->multilabel && image_sets(c, o, &d, truth, &sets, e))
+        goto out;
+    for (int64_t i = 0; !c->multilabel && i < d.n; i++)
         if (map_label(c, o, d.items[i].label >= 0 ? d.classes[d.items[i].label] : NULL, &truth[i], e)) {
             tl_fail_prefix(e, "%s", d.items[i].path);
             goto out;
         }
     if (!c->x && tl_classifier_prepare_images(c, model_path, o->nthreads, &o->x, e))
         goto out;
-    image_ctx ic = {c, &d, truth, fn, user};
+    image_ctx ic = {c, &d, truth, sets, fn, user};
     rc = tl_classifier_run_images(c, pool, &d, on_image, &ic, progress, progress_user, log, log_user, stats, e);
 out:
     free(truth);
+    free(sets);
     tl_dataset_free(&d);
     return rc;
 }

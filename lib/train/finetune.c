@@ -1,5 +1,7 @@
 #include "finetune.h"
 #include "json.h"
+#include "class_weights.h"
+#include "sampler.h"
 #include "transfer.h"
 
 #include <stdio.h>
@@ -19,7 +21,7 @@ void tl_finetune_opts_default(tl_finetune_opts *o)
     o->optimizer = TL_OPT_SGD;
     o->momentum = -1;
     o->weight_decay = -1;
-    o->label_smoothing = 0.1;
+    o->label_smoothing = -1;
     o->epochs = 10;
     o->batch = 32;
     o->accumulate = 1;
@@ -47,13 +49,14 @@ static void say(tl_log_fn log, void *user, const char *fmt, const char *a)
 static int open_data(tl_finetune *f, tl_err *e)
 {
     const tl_finetune_opts *o = &f->o;
-    if (tl_train_data_open(o->train, &f->train, e))
+    int flags = o->multilabel ? TL_DS_MULTILABEL : 0;
+    if (tl_train_data_open_flags(o->train, flags, &f->train, e))
         return -1;
-    if (f->train.nclasses < 2)
-        return tl_fail(e, "%s: %d class%s; a classifier needs at least 2", o->train, f->train.nclasses,
-                       f->train.nclasses == 1 ? "" : "es");
+    if (f->train.nclasses < (o->multilabel ? 1 : 2))
+        return tl_fail(e, "%s: %d class%s; a classifier needs at least %d", o->train, f->train.nclasses,
+                       f->train.nclasses == 1 ? "" : "es", o->multilabel ? 1 : 2);
     if (o->val) {
-        if (tl_train_data_open(o->val, &f->val, e) || tl_train_data_match(&f->val, &f->train, o->val, e))
+        if (tl_train_data_open_flags(o->val, flags, &f->val, e) || tl_train_data_match(&f->val, &f->train, o->val, e))
             return -1;
         f->ntrain = tl_train_data_count(&f->train);
         f->nval = tl_train_data_count(&f->val);
@@ -146,6 +149,61 @@ static void describe_strategy(tl_finetune *f)
         snprintf(f->strategy, sizeof f->strategy, "full");
 }
 
+/* --class-weights: balanced over the training ids, or from a file. */
+static int loss_weights(tl_finetune *f, tl_err *e)
+{
+    const char *spec = f->o.class_weights;
+    int k = f->train.nclasses, ml = f->o.multilabel;
+    if (!spec)
+        return 0;
+    double *w = calloc((size_t)k * 3 + 1, sizeof *w);
+    float *fw = tl_xalloc((size_t)k * 3 + 1, sizeof(float), e);
+    int rc = !w || !fw ? tl_fail(e, "out of memory") : 0;
+    const tl_source *src = &f->train.src;
+    if (!rc && !strcmp(spec, "auto") && !ml) {
+        int *y = malloc(((size_t)f->ntrain + 1) * sizeof *y);
+        if (!y)
+            rc = tl_fail(e, "out of memory");
+        for (int64_t i = 0; y && i < f->ntrain; i++)
+            y[i] = tl_source_label(src, f->train_ids[i]);
+        if (y)
+            tl_class_weights_balanced(y, f->ntrain, k, w);
+        free(y);
+    } else if (!rc && !strcmp(spec, "auto")) {
+        unsigned char *Y = calloc((size_t)f->ntrain * (size_t)k + 1, 1);
+        if (!Y)
+            rc = tl_fail(e, "out of memory");
+        for (int64_t i = 0; Y && i < f->ntrain; i++) {
+            int nl;
+            const int *ls = tl_source_labels(src, f->train_ids[i], &nl);
+            for (int j = 0; j < nl; j++)
+                Y[(size_t)i * k + ls[j]] = 1;
+        }
+        if (Y)
+            tl_class_weights_balanced_multi(Y, NULL, f->ntrain, k, w + k, w + 2 * k);
+        free(Y);
+    } else if (!rc && tl_class_weights_read(spec, f->train.classes, k, ml ? w + k : w, e)) {
+        rc = -1;
+        e->kind = TL_ERR_ARG;
+        tl_fail_prefix(e, "--class-weights");
+    } else if (!rc && ml) {
+        for (int c = 0; c < k; c++)
+            w[2 * k + c] = 1.0;
+    }
+    for (int i = 0; !rc && i < 3 * k; i++)
+        fw[i] = (float)w[i];
+    free(w);
+    if (rc) {
+        tl_free(fw);
+        return -1;
+    }
+    f->class_w = ml ? NULL : fw;
+    f->pos_w = ml ? fw + k : NULL;
+    f->neg_w = ml ? fw + 2 * k : NULL;
+    f->weights_mem = fw;
+    return 0;
+}
+
 /* Freezing, group rates, schedule and optimiser. */
 static int build_trainer(tl_finetune *f, tl_err *e)
 {
@@ -175,6 +233,12 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     to.parts = o->groups;
     to.label_smoothing = (float)o->label_smoothing;
     to.clip_norm = o->clip_norm;
+    to.loss = o->multilabel ? TL_LOSS_SIGMOID : TL_LOSS_SOFTMAX;
+    if (loss_weights(f, e))
+        return -1;
+    to.class_weight = f->class_w;
+    to.pos_weight = f->pos_w;
+    to.neg_weight = f->neg_w;
     if (!o->schedule) {
         char buf[64];
         snprintf(buf, sizeof buf, "cosine:warmup=%lld", (long long)(steps_per_epoch * o->epochs / 20));
@@ -304,10 +368,20 @@ static int provenance(tl_finetune *f, tl_err *e)
         "tl.freeze", freeze,
         "tl.unfreeze_every", whole(f, &k, o->unfreeze_every),
         "tl.dropout", num(f, &k, (double)tl_arch_dropout(&f->net.opts, f->net.opts.dropout)),
-        NULL,
+        "tl.sampler", o->sampler == TL_SAMPLER_BALANCED ? "balanced" : "shuffle",
+        o->class_weights ? "tl.class_weights" : NULL, o->class_weights,
+        o->multilabel ? "tl.multilabel" : NULL, "true",
+        NULL, NULL,
     };
     _Static_assert(sizeof kv <= sizeof f->meta, "room for the provenance");
-    memcpy(f->meta, kv, sizeof kv);
+    /* the optional keys are left out where they are NULL */
+    int m = 0;
+    for (size_t i = 0; i + 1 < sizeof kv / sizeof kv[0]; i += 2)
+        if (kv[i]) {
+            f->meta[m++] = kv[i];
+            f->meta[m++] = kv[i + 1];
+        }
+    f->meta[m] = NULL;
     return 0;
 }
 
@@ -317,6 +391,8 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
     f->o = *o;
     if (f->o.lr < 0)
         f->o.lr = f->o.optimizer == TL_OPT_ADAMW ? 1e-3 : 0.01;
+    if (f->o.label_smoothing < 0)
+        f->o.label_smoothing = f->o.multilabel ? 0.0 : 0.1;
     f->device_out = is_device(o->out);
     if (!f->device_out) {
         /* OUT.safetensors -> OUT.resume.safetensors */
@@ -374,6 +450,8 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
     fo.report = h->report;
     fo.progress = h->progress;
     fo.user = h->user;
+    fo.sampler = f->o.sampler;
+    fo.multilabel = f->o.multilabel;
     return tl_fit(&f->net, f->trainer, f->train_loader, f->train_ids, f->ntrain, f->nval ? f->val_loader : NULL,
                   f->val_ids, f->nval, f->pool, &fo, res, e);
 }
@@ -389,6 +467,7 @@ void tl_finetune_free(tl_finetune *f)
     free(f->train_ids);
     free(f->val_ids);
     free(f->sched_spec);
+    tl_free(f->weights_mem);
     free(f->classes_json);
     free(f->from);
     /* the network borrows the classes and metadata of others */

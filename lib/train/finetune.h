@@ -45,7 +45,7 @@ typedef struct tl_finetune_opts {
     int optimizer;              /* TL_OPT_SGD (default) or TL_OPT_ADAMW */
     double momentum;            /* < 0: the optimiser's default (0.9) */
     double weight_decay;        /* < 0: 1e-4 (SGD) or 0.01 (AdamW) */
-    double label_smoothing;     /* default 0.1 */
+    double label_smoothing;     /* < 0: 0.1, or 0 with multilabel */
     double clip_norm;           /* 0: no clipping */
     const char *schedule;       /* tl_schedule_parse spec; NULL: cosine with a 5% linear warm-up */
     int epochs, batch, patience; /* 10, 32, 0 (no early stopping) */
@@ -60,6 +60,11 @@ typedef struct tl_finetune_opts {
     int accumulate;             /* a step sums the gradients of this many batches (default 1) */
     tl_comm *comm;              /* processes training together (tl_fit_opts.comm), or NULL */
     int sync_bn;                /* with comm: batch-norm statistics over every process's share */
+    /* labels (issue 18.1, 18.2) */
+    int multilabel;             /* the data has label sets (manifest path<TAB>a,b): sigmoid outputs, binary
+                                 * cross-entropy, validation by mAP, per-class thresholds */
+    const char *class_weights;  /* NULL, "auto" (balanced over the training ids) or a CLASS<TAB>WEIGHT file */
+    int sampler;                /* TL_SAMPLER_SHUFFLE (default) or TL_SAMPLER_BALANCED */
 } tl_finetune_opts;
 
 void tl_finetune_opts_default(tl_finetune_opts *o);
@@ -91,6 +96,8 @@ typedef struct tl_finetune {
     int spread;                 /* rates from tl_lr_spread */
     char *sched_spec, *classes_json, *from;
     char meta_text[24][320];
+    float *class_w, *pos_w, *neg_w; /* the loss weights (class_weights), num_classes each, or NULL */
+    float *weights_mem;
     const char *meta[64];       /* provenance, key, value, ..., NULL (tl-formats(5)) */
 } tl_finetune;
 

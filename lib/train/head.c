@@ -1,4 +1,5 @@
 #include "head.h"
+#include "bce.h"
 #include "io/checkpoint.h"
 #include "json.h"
 
@@ -124,8 +125,7 @@ void tl_head_outputs(const tl_head *h, const float *x, float *out)
 {
     tl_linear_scores(&h->lin, x, out);
     if (h->lin.kind == TL_HEAD_LOGREG && h->lin.multilabel)
-        for (int c = 0; c < h->lin.k; c++)
-            out[c] = out[c] >= 0 ? 1.0f / (1.0f + expf(-out[c])) : expf(out[c]) / (1.0f + expf(out[c]));
+        tl_sigmoid_probs(out, out, h->lin.k);
     else if (h->lin.kind == TL_HEAD_LOGREG)
         tl_softmax(out, out, h->lin.k);
 }

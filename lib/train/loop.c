@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include "nn/infer.h"
+#include "head.h"
+#include "sampler.h"
+#include "validate_ml.h"
 
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
                         int64_t **val, int64_t *nval, tl_err *e)
@@ -14,8 +17,8 @@ int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t 
     int64_t n = tl_source_count(s);
     int nc = 0;
     for (int64_t i = 0; i < n; i++)
-        if (tl_source_label(s, i) + 1 > nc)
-            nc = tl_source_label(s, i) + 1;
+        if (tl_source_group(s, i) + 1 > nc)
+            nc = tl_source_group(s, i) + 1;
     *train = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
     *val = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
     int64_t *cls = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
@@ -29,7 +32,7 @@ int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t 
     for (int c = 0; c < nc; c++) {
         int64_t k = 0;
         for (int64_t i = 0; i < n; i++)
-            if (tl_source_label(s, i) == c)
+            if (tl_source_group(s, i) == c)
                 cls[k++] = i;
         tl_rng r;
         tl_rng_seed_stream(&r, seed, 0x5B17 + (uint64_t)c);
@@ -255,14 +258,18 @@ static int check_finite(const tl_model *m, int epoch, tl_err *e)
     return 0;
 }
 
-static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int epochs_trained, tl_err *e)
+/* extra: more key, value pairs (NULL-terminated), or NULL. */
+static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int epochs_trained,
+                     const char *const *extra, tl_err *e)
 {
     if (check_finite(net->model, epochs_trained, e))
         return -1;
-    int n = 0;
+    int n = 0, nx = 0;
     while (o->meta && o->meta[n])
         n += 2;
-    const char **meta = calloc((size_t)n + 12, sizeof(char *));
+    while (extra && extra[nx])
+        nx += 2;
+    const char **meta = calloc((size_t)n + (size_t)nx + 12, sizeof(char *));
     if (!meta)
         return tl_fail(e, "out of memory");
     char ep[16], be[16], acc[40], loss[40];
@@ -271,6 +278,9 @@ static int save_best(tl_net *net, const tl_fit_opts *o, const run_state *rs, int
     snprintf(acc, sizeof acc, "%.6f", rs->best_acc);
     snprintf(loss, sizeof loss, "%.6f", rs->best_loss);
     memcpy(meta, o->meta, (size_t)n * sizeof(char *));
+    if (nx)
+        memcpy(meta + n, extra, (size_t)nx * sizeof(char *));
+    n += nx;
     const char *more[] = {"tl.epochs_trained", ep, "tl.best_epoch", be, "tl.val_accuracy", acc, "tl.val_loss", loss};
     memcpy(meta + n, more, sizeof more);
     if (!rs->best_epoch)
@@ -391,16 +401,32 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     int *y = tl_alloc_array((size_t)share, sizeof(int));
     int64_t *order = tl_alloc_array((size_t)ntrain + 1, sizeof(int64_t));
     float *logits = tl_alloc_array((size_t)share * k, sizeof(float));
+    int ml = o->multilabel;
+    float *T = ml ? tl_alloc_array((size_t)batch * k, sizeof(float)) : NULL;
     tl_infer *inf = NULL;
     int rc = -1;
     run_state rs = {0};
     rs.best_acc = -1;
     rs.best_loss = INFINITY;
     freeze_ctx fz = {t, o};
-    if (!x || !y || !order || !logits) {
+    tl_sampler smp = {0};
+    tl_ml_val mlv = {0};
+    tl_strbuf thr = {0};
+    if (!x || !y || !order || !logits || (ml && !T)) {
         tl_fail(e, "out of memory");
         goto out;
     }
+    /* Steps in parts load their own targets (class indices) and validation
+     * in shares adds up sums: label sets, mAP over every validation image
+     * and the balanced order are not wired into them yet. */
+    if (in_parts && (ml || o->sampler != TL_SAMPLER_SHUFFLE)) {
+        tl_fail(e, "%s: not yet with several processes or --accumulate", ml ? "multi-label training" : "--sampler balanced");
+        e->kind = TL_ERR_ARG;
+        goto out;
+    }
+    if (tl_sampler_init(&smp, o->sampler, tl_batch_loader_source(train), train_ids, ntrain, e) ||
+        (ml && has_val && tl_ml_val_init(&mlv, nval, k, e)))
+        goto out;
     int64_t nbatches = tl_fit_steps_per_epoch(ntrain, batch, accumulate, nprocs);
     if (comm && tl_dist_check_same(comm, ntrain, nval, m, nbatches, e))
         goto out;
@@ -416,10 +442,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     for (; rs.epoch < o->epochs; rs.epoch++, rs.batch = 0) {
         if (apply_freezing(t, o, rs.epoch, e))
             goto out;
-        memcpy(order, train_ids, (size_t)ntrain * sizeof(int64_t));
-        tl_rng r;
-        tl_rng_seed_stream(&r, o->seed, 0xE90C + (uint64_t)rs.epoch);
-        tl_rng_shuffle(&r, order, ntrain);
+        tl_sampler_order(&smp, o->seed, rs.epoch, train_ids, ntrain, order);
         if (rs.batch == 0) {
             rs.loss_sum = 0;
             rs.correct = rs.seen = 0;
@@ -454,7 +477,9 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 if (tl_batch_load(train, pool, order + b0, (int)nb, o->seed, (uint64_t)rs.epoch, x, y, e))
                     goto out;
                 tl_step_stats st;
-                tl_targets tg = {y, NULL, NULL};
+                if (ml)
+                    tl_ml_targets(tl_batch_loader_source(train), order + b0, (int)nb, k, T);
+                tl_targets tg = {ml ? NULL : y, T, NULL};
                 if (tl_trainer_step(t, pool, (int)nb, x, &tg, o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)t->step,
                                     &st, e)) {
                     tl_fail_prefix(e, "epoch %d", rs.epoch + 1);
@@ -518,7 +543,10 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 goto out;
             tl_err mine = {0};
             double sums[3] = {0, 0, 0};
-            if (validate(inf, val, pool, val_ids + lo, hi - lo, share, x, y, logits, k, &v[0], &v[1], &mine)) {
+            /* multi-label runs are one process (refused above otherwise):
+             * mAP and the thresholds need every validation score at once */
+            if (ml ? tl_ml_validate(&mlv, inf, val, pool, val_ids, batch, x, y, logits, &v[0], &v[1], &mine)
+                   : validate(inf, val, pool, val_ids + lo, hi - lo, share, x, y, logits, k, &v[0], &v[1], &mine)) {
                 if (!comm) {
                     *e = mine;
                     goto out;
@@ -539,7 +567,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 }
                 goto out;
             }
-            double vl = sums[0] / (double)nval, va = sums[1] / (double)nval;
+            /* validate() gives sums, tl_ml_validate() the loss's mean and mAP */
+            double vl = ml ? sums[0] : sums[0] / (double)nval, va = ml ? sums[1] : sums[1] / (double)nval;
             if (!isfinite(vl)) {
                 if (comm)
                     comm->shared_failure = 1;
@@ -552,7 +581,14 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
                 rs.best_loss = vl;
                 rs.best_epoch = rs.epoch + 1;
                 rs.bad_epochs = 0;
-                ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, e), "write the checkpoint");
+                const char *extra[] = {"tl.thresholds", NULL, "tl.thresholds_from", "validation", NULL};
+                thr.len = 0;
+                if (ml && tl_thresholds_json(mlv.thresholds, k, &thr)) {
+                    tl_fail(e, "out of memory");
+                    goto out;
+                }
+                extra[1] = thr.s;
+                ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, ml ? extra : NULL, e), "write the checkpoint");
             } else if (o->patience > 0 && ++rs.bad_epochs >= o->patience) {
                 stop_now = 1;
             }
@@ -569,7 +605,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             if (o->report)
                 o->report(o->user, &rep);
         } else {
-            ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, e), "write the checkpoint");
+            ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, NULL, e), "write the checkpoint");
         }
         res->epochs_run = rs.epoch + 1;
         if (o->resume_path) {
@@ -595,6 +631,10 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
         unlink(o->resume_path); /* the run is complete; nothing to resume */
     rc = TL_FIT_DONE;
 out:
+    tl_sampler_free(&smp);
+    tl_ml_val_free(&mlv);
+    tl_strbuf_free(&thr);
+    tl_free(T);
     tl_infer_free(inf);
     tl_free(x);
     tl_free(y);

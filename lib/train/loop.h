@@ -50,6 +50,10 @@ typedef struct tl_fit_opts {
      * per process unless the tape synchronises it. Every process calls
      * tl_fit with the same data and options. */
     tl_comm *comm;
+    int sampler;                  /* TL_SAMPLER_SHUFFLE (0, default) or TL_SAMPLER_BALANCED (sampler.h) */
+    int multilabel;               /* label sets (trainer loss TL_LOSS_SIGMOID): validation by mAP, which the
+                                   * reports' accuracy then holds; the best epoch's per-class thresholds
+                                   * (best F1 on the validation images) go into its checkpoint */
     void (*report)(void *user, const tl_epoch_report *r);
     void (*progress)(void *user, int64_t done, int64_t total);
     void *user;
@@ -80,8 +84,9 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
            tl_fit_result *res, tl_err *e);
 
 /* Stratified split of a source into train and validation indices: in each
- * class, a seeded shuffle and the first round(frac * count) go to
- * validation. Arrays are malloc'ed. */
+ * class (multi-label: tl_source_group, each image's first label), a
+ * seeded shuffle and the first round(frac * count) go to validation.
+ * Arrays are malloc'ed. */
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
                         int64_t **val, int64_t *nval, tl_err *e);
 

@@ -4,11 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tl_train_data_open(const char *spec, tl_train_data *d, tl_err *e)
+int tl_train_data_open(const char *spec, tl_train_data *d, tl_err *e) { return tl_train_data_open_flags(spec, 0, d, e); }
+
+static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+int tl_train_data_open_flags(const char *spec, int flags, tl_train_data *d, tl_err *e)
 {
     memset(d, 0, sizeof *d);
     char im[4096], lb[4096];
     if (tl_idx_spec(spec, im, lb, sizeof im)) {
+        if (flags & TL_DS_MULTILABEL)
+            return tl_fail_arg(e, "%s: IDX files hold one label per image; multi-label data is a manifest "
+                                  "(path<TAB>a,b)", spec);
         if (tl_idx_load(im, lb, &d->idx, e))
             return -1;
         d->is_idx = 1;
@@ -30,7 +37,7 @@ int tl_train_data_open(const char *spec, tl_train_data *d, tl_err *e)
         }
         return 0;
     }
-    if (tl_dataset_open(spec, &d->ds, e))
+    if (tl_dataset_open_flags(spec, flags, &d->ds, e))
         return -1;
     d->src.ds = &d->ds;
     int rc = -1;
@@ -92,10 +99,17 @@ int tl_train_data_match(tl_train_data *v, const tl_train_data *t, const char *vn
     }
     int64_t n = tl_train_data_count(v);
     for (int64_t i = 0; i < n; i++) {
-        if (v->is_idx)
+        if (v->is_idx) {
             v->idx.labels[i] = map[v->idx.labels[i]];
-        else
+        } else if (v->ds.multilabel) {
+            tl_sample *s = &v->ds.items[i];
+            for (int j = 0; j < s->label; j++)
+                s->labels[j] = map[s->labels[j]];
+            if (s->label > 1)
+                qsort(s->labels, (size_t)s->label, sizeof *s->labels, cmp_int);
+        } else {
             v->ds.items[i].label = map[v->ds.items[i].label];
+        }
     }
     free(map);
     return 0;

@@ -20,12 +20,15 @@ typedef struct tl_train_data {
  * classes are named "0".."9" (Fashion-MNIST's names for a file that says
  * fashion). */
 int tl_train_data_open(const char *spec, tl_train_data *d, tl_err *e);
+/* With dataset flags (TL_DS_MULTILABEL: label sets; IDX files are
+ * single-label only). */
+int tl_train_data_open_flags(const char *spec, int flags, tl_train_data *d, tl_err *e);
 void tl_train_data_free(tl_train_data *d);
 int64_t tl_train_data_count(const tl_train_data *d);
 
 /* Renumbers v's labels to t's classes, matched by name (validation data
  * may hold fewer classes, in another order); a class of v that t lacks is
- * an error. */
+ * an error. Multi-label sets are renumbered and kept ascending. */
 int tl_train_data_match(tl_train_data *v, const tl_train_data *t, const char *vname, tl_err *e);
 
 #endif
