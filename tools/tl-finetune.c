@@ -5,6 +5,7 @@
 #include "common.h"
 #include "report/train_log.h"
 #include "train/head_fit.h"
+#include "train/neighbours.h"
 #include "train/sampler.h"
 
 #include <errno.h>
@@ -40,7 +41,63 @@ typedef struct feature_run {
     const char *train, *val, *out, *run_name, *class_weights;
     int multilabel;           /* --multi-label given: the features must be multi-label */
     double l2;
+    int metric, neighbours;   /* --head knn|ncm */
 } feature_run;
+
+/* --head knn|ncm: stored vectors, nothing optimised. */
+static int prototype_main(tl_cli *cli, const feature_run *fr, int kind, FILE *log, tl_featset *s)
+{
+    tl_err e;
+    const char *name = kind == TL_HEAD_KNN ? "knn" : "ncm";
+    if (s->info.multilabel)
+        cli_die(cli, "%s: --head %s takes single-label features", fr->train, name);
+    double t0 = tl_now();
+    tl_head h = {0};
+    if (tl_proto_fit(s->X, s->y, s->n, s->info.dim, s->info.nclasses, kind, fr->metric, fr->neighbours, &h.proto,
+                     &e))
+        cli_fail(cli, &e);
+    double secs = tl_now() - t0;
+    h.lin.kind = kind;
+    h.lin.d = s->info.dim;
+    h.lin.k = s->info.nclasses;
+    const char *metric = fr->metric == TL_METRIC_EUCLIDEAN ? "Euclidean" : "cosine";
+    if (kind == TL_HEAD_KNN)
+        cli_log(cli, "%lld vectors of %d values, %d classes; %d nearest neighbours (%s), stored", (long long)s->n,
+                s->info.dim, s->info.nclasses, h.proto.neighbours, metric);
+    else
+        cli_log(cli, "%lld vectors of %d values, %d classes; nearest class mean (%s)", (long long)s->n, s->info.dim,
+                s->info.nclasses, metric);
+    tl_head_score tr, vs = {0, 0, NAN, NAN};
+    if (tl_head_score_outputs(&h, s, &tr, &e))
+        cli_fail(cli, &e);
+    cli_log(cli, "training accuracy %.4f (%lld/%lld)%s", tr.accuracy, (long long)tr.correct, (long long)tr.n,
+            kind == TL_HEAD_KNN && h.proto.neighbours == 1 ? " (each vector is its own neighbour)" : "");
+    if (fr->val) {
+        tl_featset v;
+        if (tl_head_val_data(fr->val, s, &v, &e) || tl_head_score_outputs(&h, &v, &vs, &e))
+            cli_fail(cli, &e);
+        if (vs.n)
+            cli_log(cli, "validation accuracy %.4f (%lld/%lld)", vs.accuracy, (long long)vs.correct, (long long)vs.n);
+        tl_featset_free(&v);
+    }
+    tl_head_provenance pv = {fr->train, NAN, tr.accuracy, vs.accuracy, NULL, NULL, NULL};
+    if (tl_head_save_trained_proto(&h.proto, s, &pv, fr->out, &e))
+        cli_fail(cli, &e);
+    cli_log(cli, "wrote %s", fr->out);
+    if (log) {
+        char strategy[32];
+        snprintf(strategy, sizeof strategy, "features+%s", name);
+        tl_head_run hr = {fr->run_name ? fr->run_name : fr->out, s->info.model, s->info.layer, strategy, fr->train,
+                          fr->val, NULL, s->n, vs.n, (int64_t)h.proto.n * h.proto.d, s->info.nclasses, cli->threads,
+                          secs, NAN, tr.accuracy, NAN, vs.accuracy};
+        tl_train_log_head(log, &hr);
+        if (fclose(log))
+            cli_die(cli, "%s: cannot write the log", cli->log);
+    }
+    tl_head_free(&h);
+    tl_featset_free(s);
+    return 0;
+}
 
 static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opts *lin)
 {
@@ -58,6 +115,8 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
     tl_featset s;
     if (tl_head_train_data(train, &s, &e))
         cli_fail(cli, &e);
+    if (lo.kind == TL_HEAD_KNN || lo.kind == TL_HEAD_NCM)
+        return prototype_main(cli, fr, lo.kind, log, &s);
     int ml = s.info.multilabel, k = s.info.nclasses;
     if (fr->multilabel && !ml)
         cli_die(cli, "%s: single-label features (extract multi-label data with tl-extract --multi-label)", train);
@@ -332,7 +391,9 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
 
 /* ---------------- options ---------------- */
 
-static const cli_choice heads[] = {{"logreg", TL_HEAD_LOGREG}, {"svm", TL_HEAD_SVM}, {NULL, 0}};
+static const cli_choice heads[] = {{"logreg", TL_HEAD_LOGREG}, {"svm", TL_HEAD_SVM}, {"knn", TL_HEAD_KNN},
+                                   {"ncm", TL_HEAD_NCM}, {NULL, 0}};
+static const cli_choice metrics[] = {{"cosine", TL_METRIC_COSINE}, {"euclidean", TL_METRIC_EUCLIDEAN}, {NULL, 0}};
 static const cli_choice optimizers[] = {{"sgd", TL_OPT_SGD}, {"adamw", TL_OPT_ADAMW}, {NULL, 0}};
 static const cli_choice samplers[] = {{"shuffle", TL_SAMPLER_SHUFFLE}, {"balanced", TL_SAMPLER_BALANCED}, {NULL, 0}};
 
@@ -346,7 +407,7 @@ int main(int argc, char **argv)
     tl_linear_opts_default(&lo);
     double l2 = -1, mpi_timeout = 600;
     const char *run_name = NULL, *class_weights = NULL;
-    int multilabel = 0;
+    int multilabel = 0, metric = TL_METRIC_COSINE, neighbours = 0;
     cli_nums rates = {0};
     const cli_opt opts[] = {
         {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .target = &fo.out, .flags = CLI_REQUIRED,
@@ -359,8 +420,12 @@ int main(int argc, char **argv)
         OPT_STRING(0, "class-weights", &class_weights, "auto|FILE", "weigh each class's loss: auto = balanced\n"
                                                                      "(n / (classes * n_c)), or CLASS<TAB>WEIGHT lines"),
         OPT_GROUP(G_FEATURES),
-        OPT_ENUM(0, "head", &lo.kind, heads, "logistic regression (L-BFGS, default) or a one-vs-rest\n"
-                                             "linear SVM (squared hinge, dual coordinate descent)"),
+        OPT_ENUM(0, "head", &lo.kind, heads, "logreg: logistic regression (L-BFGS, default); svm:\n"
+                                             "one-vs-rest linear SVM; knn: k nearest neighbours;\n"
+                                             "ncm: nearest class mean (knn, ncm: few-shot data)"),
+        OPT_ENUM(0, "metric", &metric, metrics, "knn, ncm: cosine (default) or euclidean"),
+        OPT_INT(0, "neighbours", &neighbours, 1, 1000000, "K", "knn: votes per decision (default 5, at most the\n"
+                                                                "smallest class's size)"),
         OPT_DOUBLE('C', "C", &lo.C, 1e-12, 1e12, "C", "inverse L2 strength, as scikit-learn (default 1)"),
         OPT_DOUBLE(0, "l2", &l2, 1e-15, 1e12, "LAMBDA", "or a penalty on the mean loss: C = 1/(LAMBDA*n)"),
         OPT_INT(0, "max-iter", &lo.max_iter, 1, 10000000, "N", "iteration limit (default 1000)"),
@@ -458,7 +523,17 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "a linear head on features trains in one process; run it without mpirun (%d "
                                   "processes were started)",
                             nprocs);
-        feature_run fr = {train, fo.val, fo.out, run_name, class_weights, multilabel, l2};
+        int proto = lo.kind == TL_HEAD_KNN || lo.kind == TL_HEAD_NCM;
+        static const char *const linear_only[] = {"C", "l2", "max-iter", "tol", "class-weights", NULL};
+        for (int i = 0; proto && linear_only[i]; i++)
+            if (cli_given(&cli, linear_only[i]))
+                cli_usage_error(&cli, "--%s applies to logreg and svm heads, not --head %s", linear_only[i],
+                                lo.kind == TL_HEAD_KNN ? "knn" : "ncm");
+        if (!proto && cli_given(&cli, "metric"))
+            cli_usage_error(&cli, "--metric applies to --head knn and ncm");
+        if (lo.kind != TL_HEAD_KNN && cli_given(&cli, "neighbours"))
+            cli_usage_error(&cli, "--neighbours applies to --head knn");
+        feature_run fr = {train, fo.val, fo.out, run_name, class_weights, multilabel, l2, metric, neighbours};
         return features_main(&cli, &fr, &lo);
     }
     const char *o = cli_given_in_group(&cli, G_FEATURES);

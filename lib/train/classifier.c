@@ -24,7 +24,7 @@ int tl_classifier_load(tl_classifier *c, const char *model, tl_err *e)
         c->has_head = 1;
         c->classes = c->head.classes;
         c->nclasses = c->head.nclasses;
-        c->probabilities = c->head.lin.kind == TL_HEAD_LOGREG;
+        c->probabilities = c->head.lin.kind == TL_HEAD_LOGREG || c->head.lin.kind == TL_HEAD_KNN;
         c->multilabel = c->head.lin.multilabel;
     } else {
         if (tl_net_load(path, &c->net, e))

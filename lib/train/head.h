@@ -8,11 +8,13 @@
 #define TL_TRAIN_HEAD_H
 
 #include "linear.h"
+#include "prototype.h"
 #include "io/features.h"
 #include "json.h"
 
 typedef struct tl_head {
-    tl_linear_model lin;
+    tl_linear_model lin;   /* logreg, svm; for the prototype heads only kind, d and k */
+    tl_proto proto;        /* lin.kind TL_HEAD_NCM or TL_HEAD_KNN */
     char **classes;
     int nclasses;
     float *thresholds;     /* multi-label: per class (NULL otherwise) */
@@ -23,11 +25,16 @@ typedef struct tl_head {
 /* extra_meta: NULL-terminated key, value pairs (training provenance). */
 int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char *const *extra_meta,
                  const char *path, tl_err *e);
+/* A prototype head: NCM as weight [k, d] (the class means) and bias [k]
+ * (zeros), kNN as vectors [n, d] and labels [n] (I64); tl.head ncm or knn,
+ * tl.metric, tl.neighbours (kNN). */
+int tl_head_save_proto(const tl_proto *p, const tl_feat_info *info, const char *const *extra_meta, const char *path,
+                       tl_err *e);
 int tl_head_load(const char *path, tl_head *h, tl_err *e);
 void tl_head_free(tl_head *h);
 /* Scores to what the tools print: probabilities for logistic regression
- * (softmax; multi-label: each class's sigmoid), decision values for the
- * SVM. */
+ * (softmax; multi-label: each class's sigmoid) and kNN (vote fractions),
+ * decision values for the SVM and NCM. */
 void tl_head_outputs(const tl_head *h, const float *x, float *out);
 
 /* "[t1,t2,...]" with the digits that read back as the same floats. */

@@ -266,8 +266,47 @@ int tl_head_class_weights(const char *spec, const tl_featset *train, tl_linear_o
     return 0;
 }
 
+int tl_head_score_outputs(const tl_head *h, const tl_featset *s, tl_head_score *out, tl_err *e)
+{
+    memset(out, 0, sizeof *out);
+    int k = h->lin.k;
+    float *sc = tl_xalloc((size_t)k, sizeof(float), e);
+    if (!sc)
+        return -1;
+    for (int64_t i = 0; i < s->n; i++) {
+        if (s->y[i] < 0)
+            continue;
+        out->n++;
+        tl_head_outputs(h, s->X + (size_t)i * (size_t)s->info.dim, sc);
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (sc[c] > sc[best])
+                best = c;
+        out->correct += best == s->y[i];
+    }
+    tl_free(sc);
+    out->accuracy = out->n ? (double)out->correct / (double)out->n : NAN;
+    out->loss = NAN;
+    return 0;
+}
+
+static int save_trained(const tl_linear_model *m, const tl_proto *pr, const tl_featset *train,
+                        const tl_head_provenance *p, const char *out, tl_err *e);
+
 int tl_head_save_trained(const tl_linear_model *m, const tl_featset *train, const tl_head_provenance *p,
                          const char *out, tl_err *e)
+{
+    return save_trained(m, NULL, train, p, out, e);
+}
+
+int tl_head_save_trained_proto(const tl_proto *pr, const tl_featset *train, const tl_head_provenance *p,
+                               const char *out, tl_err *e)
+{
+    return save_trained(NULL, pr, train, p, out, e);
+}
+
+static int save_trained(const tl_linear_model *m, const tl_proto *pr, const tl_featset *train,
+                        const tl_head_provenance *p, const char *out, tl_err *e)
 {
     char c_str[32], n_str[32], acc_str[32], when[32], val_str[32] = "";
     snprintf(c_str, sizeof c_str, "%.9g", p->C);
@@ -279,13 +318,17 @@ int tl_head_save_trained(const tl_linear_model *m, const tl_featset *train, cons
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
     tl_strbuf th = {0};
-    if (p->thresholds && tl_thresholds_json(p->thresholds, m->k, &th)) {
+    if (m && p->thresholds && tl_thresholds_json(p->thresholds, m->k, &th)) {
         tl_strbuf_free(&th);
         return tl_fail(e, "out of memory");
     }
-    const char *meta[24] = {"tl.C", c_str, "tl.train_n", n_str, "tl.train_accuracy", acc_str, "tl.trained_at", when,
+    const char *meta[24] = {"tl.train_n", n_str, "tl.train_accuracy", acc_str, "tl.trained_at", when,
                             "tl.train_data", p->train_path};
-    int n = 10;
+    int n = 8;
+    if (m) {
+        meta[n++] = "tl.C";
+        meta[n++] = c_str;
+    }
     if (val_str[0]) {
         meta[n++] = "tl.val_accuracy";
         meta[n++] = val_str;
@@ -294,14 +337,14 @@ int tl_head_save_trained(const tl_linear_model *m, const tl_featset *train, cons
         meta[n++] = "tl.class_weights";
         meta[n++] = p->class_weights;
     }
-    if (p->thresholds) {
+    if (m && p->thresholds) {
         meta[n++] = "tl.thresholds";
         meta[n++] = th.s;
         meta[n++] = "tl.thresholds_from";
         meta[n++] = p->thresholds_from ? p->thresholds_from : "default";
     }
     meta[n] = NULL;
-    int rc = tl_head_save(m, &train->info, meta, out, e);
+    int rc = m ? tl_head_save(m, &train->info, meta, out, e) : tl_head_save_proto(pr, &train->info, meta, out, e);
     tl_strbuf_free(&th);
     return rc;
 }

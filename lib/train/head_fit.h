@@ -34,6 +34,10 @@ typedef struct tl_head_score {
 
 int tl_head_score_set(const tl_linear_model *m, const tl_featset *s, tl_head_score *out, tl_err *e);
 
+/* Any head, through its outputs (tl_head_outputs): top-1 accuracy, loss
+ * NAN (for the prototype heads, which have no training loss). */
+int tl_head_score_outputs(const tl_head *h, const tl_featset *s, tl_head_score *out, tl_err *e);
+
 /* Multi-label: each class's threshold on s by tl_pr_summary's rule (best
  * F1); a class without a positive in s keeps tl_threshold_default.
  * *chosen counts the classes that had one. */
@@ -53,5 +57,8 @@ typedef struct tl_head_provenance {
 
 int tl_head_save_trained(const tl_linear_model *m, const tl_featset *train, const tl_head_provenance *p,
                          const char *out, tl_err *e);
+/* The same for a prototype head (C is not recorded). */
+int tl_head_save_trained_proto(const tl_proto *pr, const tl_featset *train, const tl_head_provenance *p,
+                               const char *out, tl_err *e);
 
 #endif

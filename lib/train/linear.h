@@ -17,7 +17,8 @@
 
 #include "core.h"
 
-/* TL_HEAD_LOGREG, TL_HEAD_SVM: lib/tl.h (public). */
+/* TL_HEAD_LOGREG, TL_HEAD_SVM: lib/tl.h (public); the prototype heads (prototype.h) are internal. */
+enum { TL_HEAD_NCM = TL_HEAD_SVM + 1, TL_HEAD_KNN };
 
 typedef struct tl_linear_opts {
     int kind;       /* TL_HEAD_LOGREG or TL_HEAD_SVM */
