@@ -114,7 +114,7 @@ EOF
     assert_failure 2
     run --separate-stderr tl finetune --head forest "$f" -o "$o"
     assert_failure 2
-    [[ "$stderr" == *"'forest' is not logreg or svm"* ]] || fail "$stderr"
+    [[ "$stderr" == *"'forest' is not logreg, svm, knn or ncm"* ]] || fail "$stderr"
 }
 
 @test "tl-extract: bad --format, --batch, -j and --max-pixels are usage errors" {
