@@ -134,7 +134,7 @@ int main(int argc, char **argv)
     size_t block = 0;
     const char *qfile = NULL;
     const cli_opt opts[] = {
-        OPT_INT('k', "top", &k, 1, 100000, "K", "the most similar K index vectors per query (default 5)"),
+        OPT_INT('k', "top-k", &k, 1, 100000, "K", "the most similar K index vectors per query (default 5)"),
         OPT_ENUM(0, "metric", &metric, metrics, "cosine (default) or euclidean"),
         OPT_FILE(0, "queries", &qfile, "FILE", "query vectors (a feature file) instead of images"),
         OPT_FLAG(0, "exclude-self", &exclude_self, "leave out index vectors with the query's own path"),
