@@ -184,7 +184,6 @@ static int loss_weights(tl_finetune *f, tl_err *e)
         free(Y);
     } else if (!rc && tl_class_weights_read(spec, f->train.classes, k, ml ? w + k : w, e)) {
         rc = -1;
-        e->kind = TL_ERR_ARG;
         tl_fail_prefix(e, "--class-weights");
     } else if (!rc && ml) {
         for (int c = 0; c < k; c++)
