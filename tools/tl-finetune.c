@@ -145,8 +145,12 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
     if (tl_head_score_set(&m, &s, &tr, &e))
         cli_fail(cli, &e);
     const char *what = ml ? "mAP" : "accuracy";
-    cli_log(cli, "trained in %.2f s: training %s %.4f (%s%lld/%lld)", secs, what, tr.accuracy,
-            ml ? "exact " : "", (long long)tr.correct, (long long)tr.n);
+    /* exact matches are counted before any threshold is chosen: say at which */
+    char at[32] = "";
+    if (ml)
+        snprintf(at, sizeof at, " at %g", (double)tl_threshold_default(lo.kind == TL_HEAD_LOGREG));
+    cli_log(cli, "trained in %.2f s: training %s %.4f (%s%lld/%lld%s)", secs, what, tr.accuracy,
+            ml ? "exact " : "", (long long)tr.correct, (long long)tr.n, at);
     float *thr = ml ? calloc((size_t)k + 1, sizeof(float)) : NULL;
     const char *thr_from = "default";
     if (ml && !thr)
@@ -158,8 +162,8 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
         if (tl_head_val_data(val, &s, &v, &e) || tl_head_score_set(&m, &v, &vs, &e))
             cli_fail(cli, &e);
         if (vs.n)
-            cli_log(cli, "validation %s %.4f (%s%lld/%lld)", what, vs.accuracy, ml ? "exact " : "",
-                    (long long)vs.correct, (long long)vs.n);
+            cli_log(cli, "validation %s %.4f (%s%lld/%lld%s)", what, vs.accuracy, ml ? "exact " : "",
+                    (long long)vs.correct, (long long)vs.n, at);
         int chosen = 0;
         if (ml && tl_head_thresholds(&m, &v, thr, &chosen, &e))
             cli_fail(cli, &e);
