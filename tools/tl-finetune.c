@@ -563,6 +563,11 @@ int main(int argc, char **argv)
         cli_usage_error(&cli, "--batch: '%d': training needs at least 2 images per batch", fo.batch);
     fo.threads = cli.threads;
     fo.multilabel = multilabel;
+    int nprocs, rank;
+    tl_comm_launched(&nprocs, &rank);
+    if ((multilabel || fo.sampler == TL_SAMPLER_BALANCED) && (fo.accumulate > 1 || nprocs > 1))
+        cli_usage_error(&cli, "%s: not yet with --accumulate or several processes",
+                        multilabel ? "--multi-label" : "--sampler balanced");
     fo.class_weights = class_weights;
     fo.group_lrs = rates.n ? rates.v : NULL;
     fo.ngroup_lrs = rates.n;

@@ -278,6 +278,10 @@ EOF
     meta_of "$d/net.safetensors" | grep -qx "tl.class_weights=auto" || fail "$(meta_of "$d/net.safetensors")"
     run --separate-stderr tl finetune --scratch --arch small_cnn --sampler sometimes -o "$d/x.safetensors" "$d/img"
     assert_failure 2
+    # not wired into steps in parts yet: refused, not ignored
+    run --separate-stderr tl finetune --scratch --arch small_cnn --sampler balanced --accumulate 2 -o "$d/x.safetensors" "$d/img"
+    assert_failure 2
+    [[ "$stderr" == *"--sampler balanced: not yet with --accumulate or several processes"* ]] || fail "$stderr"
 }
 
 # ---------------------------------------------------------------- 18.5
