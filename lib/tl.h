@@ -68,21 +68,31 @@ TL_API const char *tl_simd_path(void);
 
 enum { TL_INTERP_BILINEAR, TL_INTERP_BICUBIC, TL_INTERP_NEAREST };
 
-/* How an image becomes the network's input, torchvision's evaluation
- * transform: the shorter side resized to resize_size (equal to input_size:
- * resized straight to a square), a centre crop of input_size, then
+/* How an image of any shape becomes the network's W x H input, then
  * x = (pixel/255 - mean) / std per RGB channel, then channels in B,G,R
- * order when bgr is set. A model's checkpoint carries its own. */
+ * order when bgr is set. A model's checkpoint carries its own. All modes
+ * first take a resize box: (W, H) scaled by resize_size / min(W, H).
+ *  - CROP keeps the aspect ratio: the image is scaled to cover the box,
+ *    then the centre W x H is cut out (a square box: torchvision's
+ *    Resize(resize_size) + CenterCrop; an oblong one: timm's ResizeKeepRatio).
+ *  - SQUASH resizes to the box whatever the aspect ratio, then cuts out
+ *    the centre (resize_size == min(W, H): straight to W x H).
+ *  - PAD keeps the aspect ratio and loses nothing: the whole image is
+ *    scaled to fit inside W x H and centred on the mean colour.
+ * tl(7), "Input size and aspect ratio", has the details. */
+enum { TL_RESIZE_CROP, TL_RESIZE_SQUASH, TL_RESIZE_PAD };
+
 typedef struct tl_preproc {
-    int input_size;
-    int resize_size;
+    int input_w, input_h;  /* what the network takes */
+    int resize_size;       /* the resize box's shorter side */
+    int resize_mode;       /* TL_RESIZE_* */
     float mean[3], std[3]; /* RGB order, 0..1 scale */
     int bgr;
     int interp; /* TL_INTERP_* */
 } tl_preproc;
 
-/* torchvision's ImageNet settings: 224, 256, mean (0.485, 0.456, 0.406),
- * std (0.229, 0.224, 0.225), RGB, bilinear. */
+/* torchvision's ImageNet settings: 224 x 224, resize 256, crop, mean
+ * (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), RGB, bilinear. */
 TL_API void tl_preproc_default(tl_preproc *p);
 
 /* ---- sessions: a loaded model, ready to run ---- */
@@ -107,7 +117,7 @@ TL_API int tl_session_set_layer(tl_session *s, const char *layer, int pool, tl_e
 TL_API int tl_session_feature_dim(const tl_session *s);
 
 /* The preprocessing in use (the model's, until changed). A new one must
- * keep input_size (the network's input) and have positive std. */
+ * keep input_w x input_h (the network's input) and have positive std. */
 TL_API void tl_session_preproc(const tl_session *s, tl_preproc *p);
 TL_API int tl_session_set_preproc(tl_session *s, const tl_preproc *p, tl_err *e);
 /* Images with more pixels are refused before decoding (0: the default,

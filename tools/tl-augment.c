@@ -44,9 +44,10 @@ static int explain(const tl_cli *cli, const tl_aug_pipeline *pl)
         cli_die(cli, "out of memory");
     tl_aug_describe(pl, buf, (size_t)n + 1);
     printf("%s\n", buf);
-    int s = tl_aug_output_size(pl);
-    if (s)
-        printf("output %dx%d\n", s, s);
+    int ow, oh;
+    tl_aug_output_dims(pl, &ow, &oh);
+    if (ow)
+        printf("output %dx%d\n", ow, oh);
     else
         printf("output: each image's own size\n");
     free(buf);
@@ -111,6 +112,22 @@ static int ends_with(const char *s, const char *suffix)
 }
 
 static const cli_choice formats[] = {{"png", 0}, {"jpg", 1}, {"jpeg", 1}, {NULL, 0}};
+static const cli_choice resize_modes[] = {
+    {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
+
+/* --size: 0 (each image keeps its size), N or WxH. */
+static int parse_size(const char *arg, void *target, char *why, size_t n)
+{
+    int *wh = target;
+    if (!strcmp(arg, "0")) {
+        wh[0] = wh[1] = 0;
+        return 0;
+    }
+    if (tl_input_size_parse(arg, 16384, &wh[0], &wh[1]) == 0)
+        return 0;
+    snprintf(why, n, "--size: '%s' is not 0, N or WxH (whole numbers in 1..16384)", arg);
+    return -1;
+}
 
 int main(int argc, char **argv)
 {
@@ -120,12 +137,15 @@ int main(int argc, char **argv)
     int copies = 5, jpeg = 0, quality = 95, rows = 8, explain_only = 0, list = 0;
     tl_aug_opts ao;
     tl_aug_opts_default(&ao);
+    int size[2] = {ao.w, ao.h};
     const cli_opt opts[] = {
         OPT_STRING('a', "augment", &spec, "SPEC", "ops and/or policies (default 'natural'; --list)"),
         OPT_INT('n', "copies", &copies, 1, 100000, "N", "augmented copies per image (default 5)"),
         OPT_COMMON_HELP(CLI_O_SEED, "random seed (default 0); same seed, same bytes"),
-        OPT_INT(0, "size", &ao.size, 0, 16384, "N", "output side, the network input (default 224; 0 keeps\n"
-                                                    "each image's size)"),
+        OPT_CALLBACK(0, "size", size, parse_size, "WxH", "output size, N or WxH: the network input (default\n"
+                                                          "224; 0 keeps each image's size)"),
+        OPT_ENUM(0, "resize-mode", &ao.resize_mode, resize_modes,
+                 "the final step to SIZE: crop (default), squash or pad"),
         OPT_INT(0, "resize", &ao.resize_size, 1, 16384, "N", "shorter side before the final centre crop (default\n"
                                                              "size*256/224)"),
         {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .argname = "DIR",
@@ -164,6 +184,8 @@ int main(int argc, char **argv)
     if (list)
         print_list();
     const char *outdir = cli.output;
+    ao.w = size[0];
+    ao.h = size[1];
     if (!cli_given(&cli, "resize"))
         ao.resize_size = 0; /* derived from --size */
     tl_err e;

@@ -30,6 +30,8 @@ static int input_kind(const char *path)
     return n == 9 && head[8] == '{' && hlen > 1 ? KIND_SAFETENSORS : KIND_UNKNOWN;
 }
 
+static const cli_choice resize_modes[] = {
+    {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 static const cli_choice interps[] = {
     {"bilinear", TL_INTERP_BILINEAR}, {"bicubic", TL_INTERP_BICUBIC}, {"nearest", TL_INTERP_NEAREST}, {NULL, 0}};
 
@@ -42,17 +44,20 @@ int main(int argc, char **argv)
     cli_nums mean = {0}, std = {0};
     tl_convert_opts co;
     tl_convert_opts_default(&co);
+    int input_size[2] = {224, 224};
     const cli_opt opts[] = {
         OPT_COMMON_HELP(CLI_O_OUTPUT, "the checkpoint to write (required)"),
         OPT_FILE('L', "labels", &co.labels, "FILE", "class names, one per line"),
         OPT_STRING(0, "arch", &co.arch, "ARCH", "architecture of a state_dict (tl-info --archs)"),
         OPT_FLAG(0, "timm", &timm, "the state_dict uses timm's names (default: detected)"),
         OPT_FLAG(0, "torchvision", &torchvision, "the state_dict uses torchvision's names"),
-        OPT_INT(0, "input-size", &co.pp.input_size, 8, 4096, "N", "square input of the network (default 224)"),
+        OPT_WXH(0, "input-size", input_size, 8, 4096, "WxH", "input of the network, N or WxH (default 224)"),
         OPT_INT(0, "resize-size", &co.pp.resize_size, 8, 8192, "N",
                 "shorter side before the centre crop (default:\n256/224 of the input size)"),
         OPT_NUMS(0, "mean", &mean, 3, 3, -1e6, 1e6, "R,G,B", "normalisation on the 0..1 scale (default ImageNet's)"),
         OPT_NUMS(0, "std", &std, 3, 3, 1e-12, 1e6, "R,G,B", "standard deviations, positive (default ImageNet's)"),
+        OPT_ENUM(0, "resize-mode", &co.pp.resize_mode, resize_modes,
+                 "how images become the input (default: squash when\n--resize-size equals the input's side, else crop)"),
         OPT_ENUM(0, "interpolation", &co.pp.interp, interps, "resampling of the resize (default bilinear)"),
         OPT_FLAG(0, "bgr", &co.pp.bgr, "the network takes channels in BGR order"),
         OPT_DOUBLE(0, "bn-eps", &bn_eps, 1e-12, 1, "EPS", "batch-norm epsilon, if not the architecture's default"),
@@ -98,11 +103,16 @@ int main(int argc, char **argv)
         co.bn_eps = (float)bn_eps;
     if (cli_given(&cli, "width"))
         co.width_mult = (float)width;
+    co.pp.input_w = input_size[0];
+    co.pp.input_h = input_size[1];
+    int side = input_size[0] < input_size[1] ? input_size[0] : input_size[1];
     if (!cli_given(&cli, "resize-size"))
-        co.pp.resize_size = (co.pp.input_size * 256 + 112) / 224;
-    if (co.pp.resize_size < co.pp.input_size)
-        cli_usage_error(&cli, "--resize-size %d is smaller than the input size %d", co.pp.resize_size,
-                        co.pp.input_size);
+        co.pp.resize_size = (side * 256 + 112) / 224;
+    if (co.pp.resize_size < side)
+        cli_usage_error(&cli, "--resize-size %d is smaller than the input's side %d", co.pp.resize_size, side);
+    /* a resize size equal to the input: straight to it (no crop) */
+    if (!cli_given(&cli, "resize-mode"))
+        co.pp.resize_mode = co.pp.resize_size == side ? TL_RESIZE_SQUASH : TL_RESIZE_CROP;
     const char *in = argv[first];
     tl_err e;
     int kind = input_kind(in);

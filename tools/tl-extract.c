@@ -28,6 +28,8 @@ static int emit(void *user, int64_t index, const float *v, tl_err *e)
     return tl_featw_add(s->w, smp->path, smp->label, v, e);
 }
 
+static const cli_choice resize_modes[] = {
+    {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 static const cli_choice formats[] = {
     {"tlf", TL_FEAT_TLF}, {"tsv", TL_FEAT_TSV}, {"npy", TL_FEAT_NPY}, {"npz", TL_FEAT_NPZ}, {NULL, 0}};
 
@@ -36,13 +38,18 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-extract");
     const char *layer = NULL;
-    int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0;
+    int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0, resize_mode = -1;
+    int input_size[2] = {0, 0};
     cli.output = "-";
     const cli_opt opts[] = {
         OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
         OPT_STRING('l', "layer", &layer, "NAME",
                    "layer to read (default: pooled penultimate features;\n'logits' for classifier outputs; tl-info lists names)"),
         OPT_FLAG(0, "no-pool", &no_pool, "keep a spatial layer's full C*H*W map instead of\naveraging it over H and W"),
+        OPT_WXH(0, "input-size", input_size, 8, 4096, "WxH",
+                "run the network at this input, N or WxH (default:\nthe model's; see tl(7), aspect ratio)"),
+        OPT_ENUM(0, "resize-mode", &resize_mode, resize_modes,
+                 "how images become the input (default: the model's)"),
         OPT_COMMON_HELP(CLI_O_OUTPUT, "write here (default '-' = standard output)"),
         OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
         OPT_FLAG(0, "multi-label", &multilabel, "several labels per image: a manifest path<TAB>a,b,c"),
@@ -90,7 +97,7 @@ int main(int argc, char **argv)
         cli_die(&cli, "%s: cannot open the log: %s", log_path, strerror(errno));
     tl_err e;
     tl_net net;
-    if (tl_net_load(model, &net, &e))
+    if (tl_net_load_at(model, input_size[0], input_size[1], resize_mode, &net, &e))
         cli_fail(&cli, &e);
     tl_dataset d;
     if (tl_dataset_open_flags(data, multilabel ? TL_DS_MULTILABEL : 0, &d, &e))
@@ -110,7 +117,10 @@ int main(int argc, char **argv)
     /* An absolute path lets a head trained on these features find its
      * backbone from anywhere later. */
     char *model_abs = realpath(net.path, NULL);
+    char geometry[64];
+    tl_preproc_geometry_format(&net.pp, geometry, sizeof geometry);
     tl_feat_info info = {
+        .input = geometry,
         .dim = tl_extractor_dim(x),
         .classes = d.classes,
         .nclasses = d.nclasses,

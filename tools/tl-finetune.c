@@ -398,6 +398,8 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
 static const cli_choice heads[] = {{"logreg", TL_HEAD_LOGREG}, {"svm", TL_HEAD_SVM}, {"knn", TL_HEAD_KNN},
                                    {"ncm", TL_HEAD_NCM}, {NULL, 0}};
 static const cli_choice metrics[] = {{"cosine", TL_METRIC_COSINE}, {"euclidean", TL_METRIC_EUCLIDEAN}, {NULL, 0}};
+static const cli_choice resize_modes[] = {
+    {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 static const cli_choice optimizers[] = {{"sgd", TL_OPT_SGD}, {"adamw", TL_OPT_ADAMW}, {NULL, 0}};
 static const cli_choice samplers[] = {{"shuffle", TL_SAMPLER_SHUFFLE}, {"balanced", TL_SAMPLER_BALANCED}, {NULL, 0}};
 
@@ -413,6 +415,7 @@ int main(int argc, char **argv)
     const char *run_name = NULL, *class_weights = NULL;
     int multilabel = 0, metric = TL_METRIC_COSINE, neighbours = 0;
     cli_nums rates = {0};
+    int input_size[2] = {0, 0};
     const cli_opt opts[] = {
         {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .target = &fo.out, .flags = CLI_REQUIRED,
          .help = "the checkpoint to write: a head, or the network"},
@@ -439,7 +442,10 @@ int main(int argc, char **argv)
          .help = "pretrained checkpoint; its classifier is replaced"},
         OPT_STRING(0, "arch", &fo.arch, "NAME", "with --scratch: a zoo architecture (tl-info --archs)"),
         OPT_FLAG(0, "scratch", &fo.scratch, "initialise every weight as torchvision does"),
-        OPT_INT(0, "input-size", &fo.input_size, 8, 4096, "N", "with --arch: the input side (default 224)"),
+        OPT_WXH(0, "input-size", input_size, 8, 4096, "WxH",
+                "the network's input, N or WxH (default: MODEL's;\nwith --arch 224)"),
+        OPT_ENUM(0, "resize-mode", &fo.resize_mode, resize_modes,
+                 "how images become WxH (default: MODEL's;\nwith --arch squash)"),
         OPT_FLAG(0, "keep-head", &fo.keep_head, "keep MODEL's classifier when its size fits"),
         OPT_DOUBLE(0, "dropout", &fo.dropout, 0, 0.99, "P", "before the classifier (default: the architecture's)"),
         OPT_GROUP(G_FREEZE),
@@ -549,8 +555,8 @@ int main(int argc, char **argv)
         cli_usage_error(&cli, "--arch needs --scratch (a pretrained network comes from -m MODEL)");
     if (fo.arch && fo.model)
         cli_usage_error(&cli, "give -m MODEL or --arch NAME, not both");
-    if (fo.input_size && !fo.arch)
-        cli_usage_error(&cli, "--input-size applies with --arch (MODEL fixes its input size)");
+    fo.input_w = input_size[0];
+    fo.input_h = input_size[1];
     if (fo.keep_head && (fo.scratch || !fo.model))
         cli_usage_error(&cli, "--keep-head needs a pretrained -m MODEL");
     if (fo.val && cli_given(&cli, "val-split"))

@@ -85,13 +85,9 @@ static void info_net(const tl_net *net, int all_classes)
     printf("\n");
     if (src)
         printf("source     %s\n", src);
-    static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
-    if (pp->resize_size == pp->input_size)
-        printf("input      %dx%dx%d: resize to %dx%d (%s)\n", m->in_c, m->in_h, m->in_w, pp->input_size,
-               pp->input_size, interp[pp->interp]);
-    else
-        printf("input      %dx%dx%d: shorter side to %d (%s), centre crop %d\n", m->in_c, m->in_h, m->in_w,
-               pp->resize_size, interp[pp->interp], pp->input_size);
+    char geometry[160];
+    tl_preproc_describe(pp, geometry, sizeof geometry);
+    printf("input      %dx%dx%d: %s\n", m->in_c, m->in_h, m->in_w, geometry);
     printf("normalise  (x/255 - [%.4g %.4g %.4g]) / [%.4g %.4g %.4g], %s order\n", (double)pp->mean[0],
            (double)pp->mean[1], (double)pp->mean[2], (double)pp->std[0], (double)pp->std[1], (double)pp->std[2],
            pp->bgr ? "BGR" : "RGB");

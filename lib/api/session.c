@@ -253,11 +253,14 @@ TL_API void tl_session_preproc(const tl_session *s, tl_preproc *p) { *p = s->pp;
 TL_API int tl_session_set_preproc(tl_session *s, const tl_preproc *p, tl_err *e)
 {
     const tl_model *m = s->c.net.model;
-    if (p->input_size != m->in_h || p->input_size != m->in_w)
-        return tl_fail_arg(e, "input_size %d: the network takes %dx%d", p->input_size, m->in_h, m->in_w);
-    if (p->resize_size < p->input_size || p->resize_size > 16384)
-        return tl_fail_arg(e, "resize_size %d: at least input_size (%d) and at most 16384", p->resize_size,
-                           p->input_size);
+    if (p->input_w != m->in_w || p->input_h != m->in_h)
+        return tl_fail_arg(e, "input %dx%d: the network takes %dx%d", p->input_w, p->input_h, m->in_w, m->in_h);
+    int side = p->input_w < p->input_h ? p->input_w : p->input_h;
+    if (p->resize_size < side || p->resize_size > 16384)
+        return tl_fail_arg(e, "resize_size %d: at least the input's shorter side (%d) and at most 16384",
+                           p->resize_size, side);
+    if (p->resize_mode < TL_RESIZE_CROP || p->resize_mode > TL_RESIZE_PAD)
+        return tl_fail_arg(e, "resize_mode %d: not a TL_RESIZE_* value", p->resize_mode);
     for (int c = 0; c < 3; c++)
         if (!(p->std[c] > 0) || !(p->mean[c] == p->mean[c]) || p->std[c] > 1e30f)
             return tl_fail_arg(e, "std must be positive and mean finite");

@@ -17,7 +17,7 @@ typedef struct aug_range {
 typedef struct aug_op {
     int kind;
     double p;
-    int size;              /* rrc, resize, crop: output side, 0 = keep */
+    int size, size_h;      /* rrc, crop: output width and height; resize: the shorter side; 0 = keep */
     aug_range scale, ratio; /* rrc, erase */
     aug_range deg;         /* rot */
     aug_range k;           /* rot90: quarter turns */
@@ -32,14 +32,12 @@ typedef struct aug_op {
 struct tl_aug_pipeline {
     aug_op *ops;
     int nops, cap;
-    int size, resize_size; /* final centre crop when size > 0 */
+    int w, h, resize_size, resize_mode; /* the final geometry when w > 0 (tl_preprocess_image) */
 };
 
 /* Geometry helpers used by the pipeline. */
 int tl__aug_resize_short(const tl_image *src, int s, tl_image *dst, tl_aug_ws *ws, tl_err *e);
-int tl__aug_center_crop(const tl_image *src, int s, tl_image *dst, tl_err *e);
-/* Resize the shorter side to rs, then centre crop s (one windowed resize). */
-int tl__aug_resize_crop(const tl_image *src, int rs, int s, tl_image *dst, tl_aug_ws *ws, tl_err *e);
+int tl__aug_center_crop(const tl_image *src, int w, int h, tl_image *dst, tl_err *e);
 int tl__aug_rrc(const aug_op *op, tl_rng *r, const tl_image *src, tl_image *dst, tl_aug_ws *ws,
                 tl_err *e);
 /* Copies an image (dst grown as needed). */

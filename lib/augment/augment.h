@@ -20,17 +20,20 @@
 typedef struct tl_aug_pipeline tl_aug_pipeline;
 
 typedef struct tl_aug_opts {
-    /* The network input: rrc and crop default to size x size, and a
-     * pipeline whose result is not size x size ends with torchvision's
-     * Resize(resize_size) + CenterCrop(size). 0 keeps the image's own size
-     * (rrc then resizes its crop back to the input's dimensions). */
-    int size;
-    /* Shorter side before the final centre crop, and resize's default;
-     * 0 = round(size * 256 / 224), torchvision's ImageNet ratio. */
+    /* The network input, w x h: rrc and crop default to it, and a pipeline
+     * whose result is another size ends with the network's preprocessing
+     * geometry (tl_preprocess_image with resize_size and resize_mode:
+     * for a square crop, torchvision's Resize(resize_size) +
+     * CenterCrop(size)). w = 0 keeps the image's own size (rrc then
+     * resizes its crop back to the input's dimensions). h = 0: h = w. */
+    int w, h;
+    /* The resize box's shorter side (image.h), and resize's default;
+     * 0 = round(min(w, h) * 256 / 224), torchvision's ImageNet ratio. */
     int resize_size;
+    int resize_mode; /* TL_RESIZE_* of the final step (default crop) */
 } tl_aug_opts;
 
-/* size 224, resize_size 256. */
+/* 224 x 224, resize_size 256, crop. */
 void tl_aug_opts_default(tl_aug_opts *o);
 
 /* Parses a spec (ops and policy names separated by commas; a policy
@@ -45,8 +48,8 @@ void tl_aug_free(tl_aug_pipeline *p);
  * Returns the length it needs, as snprintf does. */
 int tl_aug_describe(const tl_aug_pipeline *p, char *buf, size_t n);
 int tl_aug_num_ops(const tl_aug_pipeline *p);
-/* The output side (0 when the pipeline keeps the input's size). */
-int tl_aug_output_size(const tl_aug_pipeline *p);
+/* The output size (0 x 0 when the pipeline keeps the input's size). */
+void tl_aug_output_dims(const tl_aug_pipeline *p, int *w, int *h);
 
 /* Per-thread scratch, reused across images: zero-initialise it, free it
  * once with tl_aug_ws_free. Buffers grow to the largest image seen. */

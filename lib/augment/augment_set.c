@@ -153,7 +153,9 @@ tl_aug_set *tl_aug_set_new(const tl_aug_pipeline *pl, const tl_dataset *d, const
     }
     if (o->sheet_rows > 0) {
         s->rows = (int)(d->n < o->sheet_rows ? d->n : o->sheet_rows);
-        s->cell = tl_aug_output_size(pl) ? tl_aug_output_size(pl) : 224;
+        int ow, oh;
+        tl_aug_output_dims(pl, &ow, &oh);
+        s->cell = ow ? (ow > oh ? ow : oh) : 224;
         s->margin = 4;
         s->gap = 8; /* extra space between the original and its copies */
         int sw = s->margin + s->gap + (o->copies + 1) * (s->cell + s->margin);

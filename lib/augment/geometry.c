@@ -255,7 +255,7 @@ int tl__aug_rrc(const aug_op *op, tl_rng *r, const tl_image *src, tl_image *dst,
         cy = (H - ch) / 2;
         cx = (W - cw) / 2;
     }
-    int ow = op->size ? op->size : W, oh = op->size ? op->size : H;
+    int ow = op->size ? op->size : W, oh = op->size ? op->size_h : H;
     return tl_aug_resized_crop(src, cx, cy, cw, ch, ow, oh, dst, ws, e);
 }
 
@@ -283,28 +283,10 @@ int tl__aug_resize_short(const tl_image *src, int s, tl_image *dst, tl_aug_ws *w
     return tl_image_resize(src, nw, nh, TL_INTERP_BILINEAR, dst, &ws->pp, e);
 }
 
-int tl__aug_center_crop(const tl_image *src, int s, tl_image *dst, tl_err *e)
+int tl__aug_center_crop(const tl_image *src, int w, int h, tl_image *dst, tl_err *e)
 {
-    int x, y;
-    if (s > src->w || s > src->h) { /* torchvision pads (left/top gets the floor) */
-        x = src->w < s ? -((s - src->w) / 2) : (int)tl__aug_round_even((src->w - s) / 2.0);
-        y = src->h < s ? -((s - src->h) / 2) : (int)tl__aug_round_even((src->h - s) / 2.0);
-    } else {
-        x = (int)tl__aug_round_even((src->w - s) / 2.0);
-        y = (int)tl__aug_round_even((src->h - s) / 2.0);
-    }
-    return crop_into(src, x, y, s, s, dst, e);
-}
-
-int tl__aug_resize_crop(const tl_image *src, int rs, int s, tl_image *dst, tl_aug_ws *ws, tl_err *e)
-{
-    int nw, nh;
-    short_side_dims(src->w, src->h, rs, &nw, &nh);
-    if (s > nw || s > nh || (nw == src->w && nh == src->h)) {
-        if (tl__aug_resize_short(src, rs, &ws->c, ws, e))
-            return -1;
-        return tl__aug_center_crop(&ws->c, s, dst, e);
-    }
-    int x0 = (int)tl__aug_round_even((nw - s) / 2.0), y0 = (int)tl__aug_round_even((nh - s) / 2.0);
-    return tl_image_resize_window(src, nw, nh, x0, y0, s, s, TL_INTERP_BILINEAR, dst, &ws->pp, e);
+    /* torchvision pads a side that is too short (left/top gets the floor) */
+    int x = src->w < w ? -((w - src->w) / 2) : (int)tl__aug_round_even((src->w - w) / 2.0);
+    int y = src->h < h ? -((h - src->h) / 2) : (int)tl__aug_round_even((src->h - h) / 2.0);
+    return crop_into(src, x, y, w, h, dst, e);
 }

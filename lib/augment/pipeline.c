@@ -139,7 +139,7 @@ int tl_aug_apply(const tl_aug_pipeline *p, tl_rng *r, const tl_image *in, tl_ima
         case AUG_CROP:
             if (!op->size)
                 break;
-            rc = tl__aug_center_crop(cur, op->size, dst, e);
+            rc = tl__aug_center_crop(cur, op->size, op->size_h, dst, e);
             cur = dst;
             break;
         default:
@@ -148,9 +148,15 @@ int tl_aug_apply(const tl_aug_pipeline *p, tl_rng *r, const tl_image *in, tl_ima
         if (rc)
             return -1;
     }
-    if (p->size > 0 && (cur->w != p->size || cur->h != p->size)) {
+    if (p->w > 0 && (cur->w != p->w || cur->h != p->h)) {
         tl_image *dst = DST;
-        if (tl__aug_resize_crop(cur, p->resize_size, p->size, dst, ws, e))
+        tl_preproc pp;
+        tl_preproc_default(&pp);
+        pp.input_w = p->w;
+        pp.input_h = p->h;
+        pp.resize_size = p->resize_size;
+        pp.resize_mode = p->resize_mode;
+        if (tl_preprocess_image(cur, &pp, dst, &ws->pp, e))
             return -1;
         cur = dst;
     }

@@ -19,6 +19,7 @@
 enum {
     PT_PROB,   /* probability in [0, 1] */
     PT_SIZE,   /* "auto" (-1) or a whole number of pixels */
+    PT_WXH,    /* "auto" (-1), N (N x N) or WxH: two ints, width then height */
     PT_RANGE,  /* x means x:x */
     PT_SYM,    /* x means -x:x */
     PT_FACTOR, /* x means max(0, 1-x):1+x, as torchvision's ColorJitter */
@@ -32,8 +33,8 @@ enum {
 #define P_PROB(d) { "p", d, "probability of applying the op", PT_PROB, OFF(p), 0, 1 }
 
 static const tl_aug_param_info rrc_params[] = {
-    { "size", "auto", "output side in pixels (auto: the pipeline's size; 0: the input's own size)",
-      PT_SIZE, OFF(size), 0, 16384 },
+    { "size", "auto", "output size, N or WxH (auto: the pipeline's size; 0: the input's own size)",
+      PT_WXH, OFF(size), 0, 16384 },
     { "scale", "0.08:1", "range of the crop's area, as a fraction of the image's", PT_RANGE,
       OFF(scale), 1e-6, 1 },
     { "ratio", "0.75:1.333333", "range of the crop's aspect ratio w/h (drawn log-uniformly)",
@@ -99,8 +100,8 @@ static const tl_aug_param_info resize_params[] = {
     P_PROB("1"),
 };
 static const tl_aug_param_info crop_params[] = {
-    { "size", "auto", "centre crop side (auto: the pipeline's size; 0: no-op); zero-padded if larger",
-      PT_SIZE, OFF(size), 0, 16384 },
+    { "size", "auto", "centre crop, N or WxH (auto: the pipeline's size; 0: no-op); zero-padded if larger",
+      PT_WXH, OFF(size), 0, 16384 },
     P_PROB("1"),
 };
 
@@ -157,8 +158,9 @@ const tl_aug_policy_info *tl_aug_policy_at(int i) { return i >= 0 && i < NPOLICI
 
 void tl_aug_opts_default(tl_aug_opts *o)
 {
-    o->size = 224;
+    o->w = o->h = 224;
     o->resize_size = 256;
+    o->resize_mode = TL_RESIZE_CROP;
 }
 
 /* ---- parser ---- */
@@ -251,6 +253,21 @@ static int parse_value(const tl_aug_param_info *pi, const char *opname, const ch
             }
         return tl_fail(e, "bad fill '%s' for '%s' at column %d (expected constant, reflect or edge)",
                        txt, pi->name, c);
+    }
+    case PT_WXH: {
+        int *wh = (int *)base;
+        if (!strcmp(txt, "auto")) {
+            wh[0] = wh[1] = -1;
+            return 0;
+        }
+        if (!strcmp(txt, "0")) {
+            wh[0] = wh[1] = 0;
+            return 0;
+        }
+        if (tl_input_size_parse(txt, (int)pi->hi_, &wh[0], &wh[1]))
+            return tl_fail(e, "'%s' must be auto, 0, N or WxH (whole numbers in 1..%g), got %s at column %d",
+                           pi->name, pi->hi_, txt, c);
+        return 0;
     }
     case PT_VALUE:
     case PT_SIZE:
@@ -484,8 +501,9 @@ tl_aug_pipeline *tl_aug_parse(const char *spec, const tl_aug_opts *o, tl_err *e)
         tl_aug_opts_default(&def);
         o = &def;
     }
-    if (o->size < 0 || o->resize_size < 0) {
-        tl_fail(e, "negative output size");
+    int h = o->h ? o->h : o->w;
+    if (o->w < 0 || h < 0 || o->resize_size < 0 || (o->w == 0) != (h == 0)) {
+        tl_fail(e, "invalid output size %dx%d", o->w, h);
         return NULL;
     }
     tl_aug_pipeline *pl = calloc(1, sizeof *pl);
@@ -493,8 +511,10 @@ tl_aug_pipeline *tl_aug_parse(const char *spec, const tl_aug_opts *o, tl_err *e)
         tl_fail(e, "out of memory");
         return NULL;
     }
-    pl->size = o->size;
-    pl->resize_size = o->resize_size ? o->resize_size : (int)lround(o->size * 256.0 / 224.0);
+    pl->w = o->w;
+    pl->h = h;
+    pl->resize_size = o->resize_size ? o->resize_size : (int)lround((o->w < h ? o->w : h) * 256.0 / 224.0);
+    pl->resize_mode = o->resize_mode;
     parser ps = { spec ? spec : "", 0, pl, e };
     if (parse_spec(&ps, 0)) {
         tl_aug_free(pl);
@@ -502,8 +522,12 @@ tl_aug_pipeline *tl_aug_parse(const char *spec, const tl_aug_opts *o, tl_err *e)
     }
     for (int i = 0; i < pl->nops; i++) {
         aug_op *op = &pl->ops[i];
-        if (op->size < 0)
-            op->size = op->kind == AUG_RESIZE ? pl->resize_size : pl->size;
+        if (op->size < 0 && op->kind == AUG_RESIZE) {
+            op->size = pl->resize_size;
+        } else if (op->size < 0) {
+            op->size = pl->w;
+            op->size_h = pl->h;
+        }
     }
     return pl;
 }
@@ -517,7 +541,11 @@ void tl_aug_free(tl_aug_pipeline *p)
 }
 
 int tl_aug_num_ops(const tl_aug_pipeline *p) { return p->nops; }
-int tl_aug_output_size(const tl_aug_pipeline *p) { return p->size; }
+void tl_aug_output_dims(const tl_aug_pipeline *p, int *w, int *h)
+{
+    *w = p->w;
+    *h = p->h;
+}
 
 typedef struct sbuf {
     char *b;
@@ -552,6 +580,14 @@ int tl_aug_describe(const tl_aug_pipeline *p, char *buf, size_t n)
             switch (pi->type_) {
             case PT_PROB: put(&s, "%.7g", *(const double *)base); break;
             case PT_SIZE: put(&s, "%d", *(const int *)base); break;
+            case PT_WXH: {
+                const int *wh = (const int *)base;
+                if (wh[0] == wh[1])
+                    put(&s, "%d", wh[0]);
+                else
+                    put(&s, "%dx%d", wh[0], wh[1]);
+                break;
+            }
             case PT_KSIZE:
                 if (*(const int *)base)
                     put(&s, "%d", *(const int *)base);

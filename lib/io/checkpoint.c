@@ -77,17 +77,36 @@ static int meta_float(const tl_st_file *f, const char *key, float def, float *ou
     return 0;
 }
 
+/* tl.input_size: "224" or "320x224" (width x height). */
+static int meta_input_size(const tl_st_file *f, int *w, int *h, tl_err *e)
+{
+    const char *v = tl_st_meta(f, "tl.input_size");
+    if (!v) {
+        *w = *h = 224;
+        return 0;
+    }
+    if (tl_input_size_parse(v, 4096, w, h) || *w < 8 || *h < 8)
+        return tl_fail(e, "metadata tl.input_size = '%.40s' is not a size N or WxH with sides in 8..4096", v);
+    return 0;
+}
+
 int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e)
 {
     tl_preproc_default(pp);
-    if (meta_int(f, "tl.input_size", pp->input_size, 8, 4096, &pp->input_size, e))
+    if (meta_input_size(f, &pp->input_w, &pp->input_h, e))
         return -1;
-    int def_resize = tl_st_meta(f, "tl.input_size") ? (pp->input_size * 256 + 112) / 224 : 256;
+    int side = pp->input_w < pp->input_h ? pp->input_w : pp->input_h;
+    int def_resize = tl_st_meta(f, "tl.input_size") ? (side * 256 + 112) / 224 : 256;
     if (meta_int(f, "tl.resize_size", def_resize, 8, 8192, &pp->resize_size, e))
         return -1;
-    if (pp->resize_size < pp->input_size)
-        return tl_fail(e, "metadata tl.resize_size %d is smaller than tl.input_size %d", pp->resize_size,
-                       pp->input_size);
+    if (pp->resize_size < side)
+        return tl_fail(e, "metadata tl.resize_size %d is smaller than the input's side %d", pp->resize_size, side);
+    /* Before tl.resize_mode existed, a resize size equal to the input meant
+     * "resize straight to it", anything larger torchvision's crop. */
+    const char *mode = tl_st_meta(f, "tl.resize_mode");
+    pp->resize_mode = mode ? tl_resize_mode_parse(mode) : pp->resize_size == side ? TL_RESIZE_SQUASH : TL_RESIZE_CROP;
+    if (pp->resize_mode < 0)
+        return tl_fail(e, "metadata tl.resize_mode '%.20s' is not crop, squash or pad", mode);
     const char *v;
     if ((v = tl_st_meta(f, "tl.mean")) && tl_json_parse_floats(v, pp->mean, 3, e))
         return tl_fail_prefix(e, "metadata tl.mean");
@@ -122,7 +141,7 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
     if (padding && strcmp(padding, "tf_same") && strcmp(padding, "torch"))
         return tl_fail(e, "metadata tl.padding '%.20s' is neither tf_same nor torch", padding);
     o->tf_same = padding && !strcmp(padding, "tf_same");
-    if (meta_int(f, "tl.input_size", 224, 8, 4096, &o->input_size, e) ||
+    if (meta_input_size(f, &o->input_w, &o->input_h, e) ||
         meta_float(f, "tl.width_mult", 1.0f, &o->width_mult, e) || meta_float(f, "tl.bn_eps", 0.0f, &o->bn_eps, e) ||
         meta_float(f, "tl.dropout", o->dropout, &o->dropout, e))
         return -1;
@@ -147,6 +166,11 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
 
 int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
 {
+    return tl_net_load_at(name_or_path, 0, 0, -1, net, e);
+}
+
+int tl_net_load_at(const char *name_or_path, int w, int h, int resize_mode, tl_net *net, tl_err *e)
+{
     memset(net, 0, sizeof *net);
     char path[4096];
     if (tl_model_locate(name_or_path, path, sizeof path, e))
@@ -168,7 +192,16 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
         tl_fail_prefix(e, "%s", path);
         goto out;
     }
+    int resized = (w > 0 && (w != net->pp.input_w || h != net->pp.input_h)) ||
+                  (resize_mode >= 0 && resize_mode != net->pp.resize_mode);
+    if (w > 0) {
+        net->opts.input_w = w;
+        net->opts.input_h = h;
+    }
+    tl_preproc_resize_input(&net->pp, w > 0 ? w : net->pp.input_w, h > 0 ? h : net->pp.input_h, resize_mode);
     net->model = tl_arch_build(arch, &net->opts, e);
+    if (!net->model && w > 0)
+        e->kind = TL_ERR_ARG; /* the size asked for does not fit the architecture */
     if (!net->model || tl_load_params(net->model, &f, NULL, NULL, e) ||
         (tl_st_meta(&f, "tl.quant") && tl_quant_attach(net->model, &f, e))) {
         tl_fail_prefix(e, "%s", path);
@@ -197,6 +230,10 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
         net->meta_values[i] = tl_strdup(f.meta_values[i]);
         net->nmeta++;
     }
+    /* The metadata describes this network: saved again, it says the size
+     * it was used at. */
+    if (resized && tl_net_meta_geometry(net, e))
+        goto out;
     rc = 0;
 out:
     tl_st_close(&f);
@@ -217,6 +254,43 @@ void tl_net_free(tl_net *net)
     free(net->meta_values);
     free(net->path);
     memset(net, 0, sizeof *net);
+}
+
+/* Sets (or adds) one metadata value. */
+static int set_meta(tl_net *net, const char *key, const char *value, tl_err *e)
+{
+    int i = 0;
+    while (i < net->nmeta && strcmp(net->meta_keys[i], key))
+        i++;
+    if (i == net->nmeta) {
+        char **k = realloc(net->meta_keys, (size_t)(net->nmeta + 2) * sizeof *k);
+        if (k)
+            net->meta_keys = k;
+        char **v = k ? realloc(net->meta_values, (size_t)(net->nmeta + 2) * sizeof *v) : NULL;
+        if (v)
+            net->meta_values = v;
+        if (!k || !v || !(net->meta_keys[i] = tl_strdup(key)))
+            return tl_fail(e, "out of memory");
+        net->meta_values[i] = NULL;
+        net->nmeta++;
+    }
+    char *s = tl_strdup(value);
+    if (!s)
+        return tl_fail(e, "out of memory");
+    free(net->meta_values[i]);
+    net->meta_values[i] = s;
+    return 0;
+}
+
+int tl_net_meta_geometry(tl_net *net, tl_err *e)
+{
+    char size[32], resize[16];
+    tl_input_size_format(net->pp.input_w, net->pp.input_h, size, sizeof size);
+    snprintf(resize, sizeof resize, "%d", net->pp.resize_size);
+    if (set_meta(net, "tl.input_size", size, e) || set_meta(net, "tl.resize_size", resize, e) ||
+        set_meta(net, "tl.resize_mode", tl_resize_mode_name(net->pp.resize_mode), e))
+        return -1;
+    return 0;
 }
 
 const char *tl_net_meta(const tl_net *net, const char *key)

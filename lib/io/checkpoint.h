@@ -23,6 +23,11 @@ typedef struct tl_net {
  * colon-separated list of folders; NAME and NAME.safetensors are tried). */
 int tl_model_locate(const char *name_or_path, char *out, size_t outlen, tl_err *e);
 int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e);
+/* The same network built for another input, w x h (0: as stored), with
+ * the same preprocessing scaled to it (tl_preproc_resize_input) and
+ * resize_mode (-1: as stored); ViT position embeddings are resampled.
+ * Its metadata then states the new geometry. */
+int tl_net_load_at(const char *name_or_path, int w, int h, int resize_mode, tl_net *net, tl_err *e);
 void tl_net_free(tl_net *net);
 /* Reads only preprocessing keys from metadata (missing keys: torchvision
  * ImageNet defaults). */
@@ -31,5 +36,8 @@ int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e);
  * list of key, value pairs that override the stored ones. */
 int tl_net_save(const tl_net *net, const char *path, const char *const *extra_meta, tl_err *e);
 const char *tl_net_meta(const tl_net *net, const char *key);
+/* Makes the metadata's tl.input_size, tl.resize_size and tl.resize_mode say
+ * what net->pp holds. */
+int tl_net_meta_geometry(tl_net *net, tl_err *e);
 
 #endif

@@ -79,7 +79,8 @@ static int count_classes(const tl_convert_opts *o, const tl_st_file *f, naming *
     tl_arch_opts ao;
     tl_arch_opts_default(&ao);
     ao.num_classes = 1;
-    ao.input_size = o->pp.input_size;
+    ao.input_w = o->pp.input_w;
+    ao.input_h = o->pp.input_h;
     ao.width_mult = o->width_mult;
     tl_model *probe = tl_arch_build(o->arch, &ao, e);
     if (!probe)
@@ -123,7 +124,8 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
          * file has that name and not torchvision's, the file is timm's. */
         tl_arch_opts ao;
         tl_arch_opts_default(&ao);
-        ao.input_size = o->pp.input_size;
+        ao.input_w = o->pp.input_w;
+    ao.input_h = o->pp.input_h;
         tl_model *probe = tl_arch_build(o->arch, &ao, e);
         if (!probe)
             goto out;
@@ -141,7 +143,8 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
         goto out;
     tl_arch_opts_default(&net.opts);
     net.opts.num_classes = classes;
-    net.opts.input_size = o->pp.input_size;
+    net.opts.input_w = o->pp.input_w;
+    net.opts.input_h = o->pp.input_h;
     net.opts.width_mult = o->width_mult;
     net.opts.bn_eps = o->bn_eps;
     /* timm builds its MobileNetV3s with PyTorch's default BN eps, where
@@ -172,10 +175,10 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
         tl_fail(e, "out of memory");
         goto out;
     }
-    char n_classes[16], size[16], resize[16], mean[96], std[96], eps[32], width[32];
+    char n_classes[16], size[32], resize[16], mean[96], std[96], eps[32], width[32];
     const tl_preproc *pp = &o->pp;
     snprintf(n_classes, sizeof n_classes, "%d", classes);
-    snprintf(size, sizeof size, "%d", pp->input_size);
+    tl_input_size_format(pp->input_w, pp->input_h, size, sizeof size);
     snprintf(resize, sizeof resize, "%d", pp->resize_size);
     snprintf(mean, sizeof mean, "[%.9g, %.9g, %.9g]", (double)pp->mean[0], (double)pp->mean[1], (double)pp->mean[2]);
     snprintf(std, sizeof std, "[%.9g, %.9g, %.9g]", (double)pp->std[0], (double)pp->std[1], (double)pp->std[2]);
@@ -184,7 +187,8 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
     static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
     char *src = tl_strdup(in);
     const char *meta[] = {"tl.format", "1", "tl.arch", o->arch, "tl.num_classes", n_classes, "tl.classes", cls.s,
-                          "tl.input_size", size, "tl.resize_size", resize, "tl.mean", mean, "tl.std", std,
+                          "tl.input_size", size, "tl.resize_size", resize, "tl.resize_mode", tl_resize_mode_name(pp->resize_mode),
+                          "tl.mean", mean, "tl.std", std,
                           "tl.channel_order", pp->bgr ? "BGR" : "RGB", "tl.interpolation", interp[pp->interp],
                           "tl.width_mult", width, "tl.source", src ? basename(src) : in,
                           "tl.source_names", nm.timm ? "timm" : "torchvision",

@@ -83,9 +83,9 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
         tl_fail(e, "the input is not a layer to extract");
         return NULL;
     }
-    if (m->in_h != net->pp.input_size || m->in_w != net->pp.input_size || m->in_c != 3) {
-        tl_fail(e, "model input %dx%dx%d does not match the preprocessing (%d)", m->in_c, m->in_h, m->in_w,
-                net->pp.input_size);
+    if (m->in_h != net->pp.input_h || m->in_w != net->pp.input_w || m->in_c != 3) {
+        tl_fail(e, "model input %dx%d with %d channels does not match the preprocessing (%dx%d)", m->in_w, m->in_h,
+                m->in_c, net->pp.input_w, net->pp.input_h);
         return NULL;
     }
     tl_extractor *x = calloc(1, sizeof *x);

@@ -28,6 +28,7 @@ typedef struct tl_feat_info {
     char *model;
     char *layer;
     int multilabel;  /* records carry label sets */
+    char *input;  /* the extraction's input geometry, "320x224 crop 256" (tl_preproc_geometry_format), or NULL */
 } tl_feat_info;
 
 /* Limits that keep a hostile header from asking for absurd allocations. */

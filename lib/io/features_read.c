@@ -59,7 +59,8 @@ static int info_from_json(tl_feat_info *info, const tl_json *h, const char *name
 {
     const tl_json *dim = tl_json_get(h, "dim"), *cls = tl_json_get(h, "classes"), *model = tl_json_get(h, "model"),
                   *layer = tl_json_get(h, "layer"), *dtype = tl_json_get(h, "dtype"),
-                  *version = tl_json_get(h, "version"), *ml = tl_json_get(h, "multilabel");
+                  *version = tl_json_get(h, "version"), *ml = tl_json_get(h, "multilabel"),
+                  *input = tl_json_get(h, "input");
     if (!dim || dim->type != TL_JSON_NUMBER || dim->number < 1 || dim->number > TL_FEAT_MAX_DIM)
         return tl_fail(e, "%s: feature header has no valid dim", name);
     if (version && version->type == TL_JSON_NUMBER && version->number > 2)
@@ -85,6 +86,8 @@ static int info_from_json(tl_feat_info *info, const tl_json *h, const char *name
         info->model = tl_strdup(model->string);
     if (layer && layer->type == TL_JSON_STRING && *layer->string)
         info->layer = tl_strdup(layer->string);
+    if (input && input->type == TL_JSON_STRING && *input->string)
+        info->input = tl_strdup(input->string);
     return 0;
 }
 
@@ -278,6 +281,9 @@ static int open_tsv(tl_featr *r, tl_err *e)
             r->info.layer = tl_strdup(val);
         } else if (!strcmp(key, "multilabel")) {
             r->info.multilabel = !strcmp(val, "1");
+        } else if (!strcmp(key, "input")) {
+            free(r->info.input);
+            r->info.input = tl_strdup(val);
         }
     }
     if (len == -2)
@@ -554,6 +560,7 @@ void tl_feat_info_free(tl_feat_info *info)
     tl_strings_free(info->classes, info->nclasses);
     free(info->model);
     free(info->layer);
+    free(info->input);
     memset(info, 0, sizeof *info);
 }
 
@@ -575,6 +582,7 @@ int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
     dst->model = src->model ? tl_strdup(src->model) : NULL;
     dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
     dst->multilabel = src->multilabel;
+    dst->input = src->input ? tl_strdup(src->input) : NULL;
     return 0;
 }
 

@@ -59,6 +59,10 @@ static int header_json(const tl_feat_info *info, tl_strbuf *b)
     bad |= tl_strbuf_json_string(b, info->model ? info->model : "");
     bad |= tl_strbuf_add(b, ",\"layer\":", 9);
     bad |= tl_strbuf_json_string(b, info->layer ? info->layer : "");
+    if (info->input) {
+        bad |= tl_strbuf_add(b, ",\"input\":", 9);
+        bad |= tl_strbuf_json_string(b, info->input);
+    }
     bad |= tl_strbuf_add(b, "}", 1);
     return bad;
 }
@@ -91,6 +95,8 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
             fprintf(f, "#model\t%s\n", info->model);
         if (info->layer)
             fprintf(f, "#layer\t%s\n", info->layer);
+        if (info->input)
+            fprintf(f, "#input\t%s\n", info->input);
         if (info->nclasses) {
             tl_strbuf b = {0};
             int bad = tl_strbuf_add(&b, "[", 1);

@@ -43,9 +43,39 @@ int tl_image_alloc(tl_image *img, int w, int h, tl_err *e);
 int tl_image_write_png(const char *path, const tl_image *img, tl_err *e);
 int tl_image_write_jpeg(const char *path, const tl_image *img, int quality, tl_err *e);
 
-/* tl_preproc (input_size, resize_size, mean, std, bgr, interp: TL_INTERP_*)
+/* tl_preproc (input_w, input_h, resize_size, resize_mode: TL_RESIZE_*, mean, std, bgr, interp: TL_INTERP_*)
  * and tl_preproc_default (torchvision's ImageNet settings) are public:
  * lib/tl.h, included by core.h. */
+
+/* "crop", "squash", "pad" <-> TL_RESIZE_*; parse returns -1 when unknown. */
+const char *tl_resize_mode_name(int mode);
+int tl_resize_mode_parse(const char *name);
+/* "224" (square) or "320x224" (width x height), each side 1..max.
+ * Returns 0, or -1 when s is not of that form. */
+int tl_input_size_parse(const char *s, int max, int *w, int *h);
+/* Writes "224" or "320x224" into buf. */
+void tl_input_size_format(int w, int h, char *buf, size_t n);
+
+/* The geometry as one word list, "320x224 crop 256" (input, mode, resize
+ * size): what feature files and heads record about their extraction.
+ * parse sets those three fields of pp and returns 0, or -1 when s is not
+ * of that form. */
+void tl_preproc_geometry_format(const tl_preproc *pp, char *buf, size_t n);
+int tl_preproc_geometry_parse(const char *s, tl_preproc *pp);
+
+/* The same preprocessing for another network input (w x h): the box keeps
+ * the ratio of resize_size to the input's shorter side (256/224 stays
+ * 256/224), rounded to whole pixels; resize_mode >= 0 replaces the mode. */
+void tl_preproc_resize_input(tl_preproc *p, int w, int h, int resize_mode);
+
+/* The geometry in words, e.g. "shorter side to 256 (bilinear), centre
+ * crop 224" or "fit inside 320x224 (bilinear), padded with the mean
+ * colour". */
+void tl_preproc_describe(const tl_preproc *pp, char *buf, size_t n);
+
+/* Where an image of w x h goes: resized to *rw x *rh, then the network's
+ * window starts at (*left, *top) of it (negative: padding). */
+int tl_preproc_plan(const tl_preproc *pp, int w, int h, int *rw, int *rh, int *left, int *top, tl_err *e);
 
 /* Reusable scratch for resizing and preprocessing; zero-initialise it,
  * release it with tl_preproc_ws_free. One per thread. */
@@ -71,19 +101,18 @@ int tl_image_resize(const tl_image *src, int w, int h, int interp, tl_image *dst
 int tl_image_resize_window(const tl_image *src, int w, int h, int x0, int y0, int cw, int ch,
                            int interp, tl_image *dst, tl_preproc_ws *ws, tl_err *e);
 
-/* Full pipeline, torchvision semantics: if resize_size == input_size,
- * resize straight to input_size x input_size; else resize the shorter side
- * to resize_size (longer side = (int)(resize_size*long/short)) and centre
- * crop input_size (offsets as torchvision CenterCrop: round half to even,
- * zero padding when the crop is larger). Then (p/255 - mean)/std per RGB
- * channel, in float32 as torchvision does. Output planar CHW:
- * out[c*S*S + y*S + x], S = input_size. */
+/* Full pipeline: the geometry of pp->resize_mode (above), then
+ * (p/255 - mean)/std per RGB channel, in float32 as torchvision does.
+ * Output planar CHW: out[c*H*W + y*W + x], W x H = input_w x input_h. */
 int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_preproc_ws *ws,
                   tl_err *e);
-/* The same resize and crop, without normalising: S x S RGB pixels,
- * interleaved (out[(y*S + x)*3 + c]), zero where the crop extends past the
- * resized image. What an ONNX graph exported with in-graph preprocessing
- * takes. */
+/* Only the geometry: dst becomes the input_w x input_h RGB image that
+ * tl_preprocess would normalise (dst must not be src). */
+int tl_preprocess_image(const tl_image *src, const tl_preproc *pp, tl_image *dst, tl_preproc_ws *ws,
+                        tl_err *e);
+/* The same geometry as interleaved pixels into a caller's buffer of
+ * input_w x input_h x 3 bytes (out[(y*W + x)*3 + c]): what an ONNX graph
+ * exported with in-graph preprocessing takes. */
 int tl_preprocess_crop(const tl_image *src, const tl_preproc *pp, uint8_t *out, tl_preproc_ws *ws, tl_err *e);
 
 #endif

@@ -1,7 +1,9 @@
 #include "load_params.h"
+#include "image.h"
 #include "models/vit.h"
 #include "quant_load.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,58 @@ static int is_step_counter(const char *name)
     return len >= 19 && !strcmp(name + len - 19, "num_batches_tracked");
 }
 
+/* The TOKENS node whose position embedding is parameter i, or -1. */
+static int token_node(const tl_model *m, int i)
+{
+    for (int k = 0; k < m->nnodes; k++)
+        if (m->nodes[k].op == TL_OP_TOKENS && m->nodes[k].extra[1] == i)
+            return k;
+    return -1;
+}
+
+/* The patch grid a stored position embedding of `tokens` rows was made
+ * for: the file's own input size (tl.input_size) cut into patches when it
+ * fits the count, else a square (torchvision and timm checkpoints carry
+ * no size). */
+static int stored_grid(const tl_st_file *f, const tl_conv_geom *patch, int64_t tokens, int *gh, int *gw,
+                       tl_err *e)
+{
+    int w, h;
+    if (tl_input_size_parse(tl_st_meta(f, "tl.input_size"), 1 << 16, &w, &h) == 0) {
+        tl_conv_geom g = *patch;
+        g.h = h;
+        g.w = w;
+        tl_conv_geom_finish(&g);
+        if ((int64_t)g.oh * g.ow + 1 == tokens) {
+            *gh = g.oh;
+            *gw = g.ow;
+            return 0;
+        }
+    }
+    int64_t n = (int64_t)llround(sqrt((double)(tokens - 1)));
+    if (tokens < 2 || n * n != tokens - 1)
+        return tl_fail(e, "a position embedding of %lld tokens is neither a class token and a square grid nor "
+                          "fits the stored tl.input_size", (long long)tokens);
+    *gh = *gw = (int)n;
+    return 0;
+}
+
+static int resize_pos_embedding(const tl_model *m, int tokens, const tl_st_file *f, const tl_st_tensor *t,
+                                tl_param *p, tl_err *e)
+{
+    const tl_node *grid = &m->nodes[m->nodes[tokens].in[0]];
+    int sgh = 0, sgw = 0;
+    if (grid->op != TL_OP_CONV || stored_grid(f, &grid->geom, t->shape[1], &sgh, &sgw, e))
+        return grid->op != TL_OP_CONV ? tl_fail(e, "position embedding without a patch embedding") : -1;
+    float *tmp = tl_alloc_array((size_t)t->numel, sizeof(float));
+    if (!tmp)
+        return tl_fail(e, "out of memory");
+    int bad = tl_st_to_f32(t, tmp, e) ||
+              tl_vit_resize_pos_embedding(tmp, sgh, sgw, p->data, grid->h, grid->w, (int)p->shape[2], e);
+    tl_free(tmp);
+    return bad ? -1 : 0;
+}
+
 int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *user, tl_err *e)
 {
     const char **missing = calloc((size_t)m->nparams + 1, sizeof *missing);
@@ -69,17 +123,10 @@ int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *u
         used[t - f->tensors] = 1;
         /* A ViT used at another input size than it was trained at: its
          * position embedding is resized as torchvision does. */
-        if (!strcmp(p->name, "encoder.pos_embedding") && t->ndim == 3 && p->ndim == 3 && t->shape[0] == 1 &&
-            t->shape[2] == p->shape[2] && t->shape[1] != p->shape[1]) {
-            float *tmp = tl_alloc_array((size_t)t->numel, sizeof(float));
-            if (!tmp) {
-                tl_fail(e, "out of memory");
-                goto out;
-            }
-            int bad = tl_st_to_f32(t, tmp, e) || tl_vit_resize_pos_embedding(tmp, (int)t->shape[1], p->data,
-                                                                               (int)p->shape[1], (int)p->shape[2], e);
-            tl_free(tmp);
-            if (bad) {
+        int tokens = token_node(m, i);
+        if (tokens >= 0 && t->ndim == 3 && p->ndim == 3 && t->shape[0] == 1 && t->shape[2] == p->shape[2] &&
+            t->shape[1] != p->shape[1]) {
+            if (resize_pos_embedding(m, tokens, f, t, p, e)) {
                 tl_fail_prefix(e, "tensor '%s'", name);
                 goto out;
             }

@@ -698,10 +698,11 @@ static int metadata(ex *x, const tl_net *net, const tl_onnx_opts *o, const char 
         ox_meta(g, net->meta_keys[i], net->meta_values[i]);
     const tl_preproc *pp = &net->pp;
     char buf[64];
-    snprintf(buf, sizeof buf, "%d", pp->input_size);
+    tl_input_size_format(pp->input_w, pp->input_h, buf, sizeof buf);
     ox_meta(g, "tl.input_size", buf);
     snprintf(buf, sizeof buf, "%d", pp->resize_size);
     ox_meta(g, "tl.resize_size", buf);
+    ox_meta(g, "tl.resize_mode", tl_resize_mode_name(pp->resize_mode));
     meta_json_floats(g, "tl.mean", pp->mean, 3);
     meta_json_floats(g, "tl.std", pp->std, 3);
     ox_meta(g, "tl.channel_order", pp->bgr ? "BGR" : "RGB");

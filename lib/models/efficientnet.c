@@ -74,7 +74,7 @@ tl_model *tl_build_efficientnet(const char *arch, const tl_arch_opts *o, tl_err 
         return NULL;
     }
     float eps = tl_arch_bn_eps(o, 1e-5f);
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     m->tf_same = o->tf_same;

@@ -20,7 +20,7 @@ tl_model *tl_build_mobilenet_v1(const char *arch, const tl_arch_opts *o, tl_err 
         {64, 1}, {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},
         {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1},
     };
-    tl_model *m = tl_model_new("mobilenet_v1", o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new("mobilenet_v1", o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     m->tf_same = o->tf_same;

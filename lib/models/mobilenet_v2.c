@@ -40,7 +40,7 @@ tl_model *tl_build_mobilenet_v2(const char *arch, const tl_arch_opts *o, tl_err 
         /* expand, channels, repeats, stride */
         {1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1},
     };
-    tl_model *m = tl_model_new("mobilenet_v2", o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new("mobilenet_v2", o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     m->tf_same = o->tf_same;

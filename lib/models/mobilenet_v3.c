@@ -75,7 +75,7 @@ tl_model *tl_build_mobilenet_v3(const char *arch, const tl_arch_opts *o, tl_err 
     float eps = tl_arch_bn_eps(o, 1e-3f);
     float p = tl_arch_dropout(o, 0.2f);
     double w = o->width_mult;
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     m->tf_same = o->tf_same;

@@ -7,7 +7,7 @@
 typedef struct tl_arch_opts {
     int num_classes;   /* 0: a backbone without classifier */
     float width_mult;  /* MobileNets; 1.0 elsewhere */
-    int input_size;    /* square input */
+    int input_w, input_h; /* the input image (any aspect ratio the graph allows) */
     int in_channels;
     int tf_same;       /* TensorFlow SAME padding (TFLite imports) */
     float dropout;     /* before the classifier; < 0: the architecture's default */

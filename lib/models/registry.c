@@ -7,7 +7,7 @@ void tl_arch_opts_default(tl_arch_opts *o)
     memset(o, 0, sizeof *o);
     o->num_classes = 1000;
     o->width_mult = 1.0f;
-    o->input_size = 224;
+    o->input_w = o->input_h = 224;
     o->in_channels = 3;
     o->dropout = -1.0f;
     o->bn_eps = 0.0f;
@@ -73,8 +73,8 @@ static const arch_entry *find(const char *arch)
 
 tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e)
 {
-    if (o->input_size < 8 || o->input_size > 4096) {
-        tl_fail(e, "input size %d out of range (8..4096)", o->input_size);
+    if (o->input_w < 8 || o->input_w > 4096 || o->input_h < 8 || o->input_h > 4096) {
+        tl_fail(e, "input size %dx%d out of range (8..4096 each side)", o->input_w, o->input_h);
         return NULL;
     }
     if (!(o->width_mult > 0.05f && o->width_mult <= 4.0f)) {

@@ -48,7 +48,7 @@ tl_model *tl_build_small_cnn(const char *arch, const tl_arch_opts *o, tl_err *e)
     }
     static const int widths[3] = {32, 64, 128};
     float eps = tl_arch_bn_eps(o, 1e-5f);
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     int x = 0;
@@ -67,7 +67,7 @@ tl_model *tl_build_small_cnn(const char *arch, const tl_arch_opts *o, tl_err *e)
         goto fail;
     return m;
 fail:
-    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_size, o->input_size);
+    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_w, o->input_h);
     tl_model_free(m);
     return NULL;
 }

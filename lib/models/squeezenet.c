@@ -77,7 +77,7 @@ tl_model *tl_build_squeezenet(const char *arch, const tl_arch_opts *o, tl_err *e
         return NULL;
     }
     const int(*cfg)[2] = version ? v11 : v10;
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     int x = version ? conv_unpadded(m, 0, "features.0", 64, 3, 2, e) : conv_unpadded(m, 0, "features.0", 96, 7, 2, e);
@@ -113,7 +113,7 @@ tl_model *tl_build_squeezenet(const char *arch, const tl_arch_opts *o, tl_err *e
         goto fail;
     return m;
 fail:
-    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_size, o->input_size);
+    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_w, o->input_h);
     tl_model_free(m);
     return NULL;
 }

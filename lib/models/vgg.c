@@ -59,7 +59,7 @@ tl_model *tl_build_vgg(const char *arch, const tl_arch_opts *o, tl_err *e)
         return NULL;
     }
     float eps = tl_arch_bn_eps(o, 1e-5f), p = tl_arch_dropout(o, 0.5f);
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     int x = 0, index = 0;
@@ -108,7 +108,7 @@ tl_model *tl_build_vgg(const char *arch, const tl_arch_opts *o, tl_err *e)
         goto fail;
     return m;
 fail:
-    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_size, o->input_size);
+    tl_fail_prefix(e, "%s at %dx%d", arch, o->input_w, o->input_h);
     tl_model_free(m);
     return NULL;
 }

@@ -81,11 +81,12 @@ tl_model *tl_build_vit(const char *arch, const tl_arch_opts *o, tl_err *e)
         tl_fail(e, "unknown vision transformer '%s'", arch);
         return NULL;
     }
-    if (o->input_size % PATCH) {
-        tl_fail(e, "%s: input size %d is not a multiple of the patch size %d", arch, o->input_size, PATCH);
+    if (o->input_w % PATCH || o->input_h % PATCH) {
+        tl_fail(e, "%s: input size %dx%d is not a multiple of the patch size %d", arch, o->input_w, o->input_h,
+                PATCH);
         return NULL;
     }
-    tl_model *m = tl_model_new(arch, o->in_channels, o->input_size, o->input_size, e);
+    tl_model *m = tl_model_new(arch, o->in_channels, o->input_h, o->input_w, e);
     if (!m)
         return NULL;
     int x = patch_embedding(m, c->width, e);
@@ -125,15 +126,6 @@ fail:
     return NULL;
 }
 
-/* Side of the square patch grid behind `tokens` position embeddings, or -1. */
-static int grid_side(int tokens)
-{
-    if (tokens < 2)
-        return -1;
-    int n = (int)lround(sqrt((double)(tokens - 1)));
-    return (int64_t)n * n == tokens - 1 ? n : -1;
-}
-
 /* PyTorch's cubic convolution weights (a = -0.75) for the four taps
  * around a sample at fraction t past its left neighbour. */
 static void cubic_weights(double t, double w[4])
@@ -159,35 +151,32 @@ static int source_taps(int i, int n, int m, double w[4])
 
 static int clampi(int v, int hi) { return v < 0 ? 0 : v > hi ? hi : v; }
 
-int tl_vit_resize_pos_embedding(const float *src, int src_tokens, float *dst, int dst_tokens, int d, tl_err *e)
+int tl_vit_resize_pos_embedding(const float *src, int sgh, int sgw, float *dst, int dgh, int dgw, int d, tl_err *e)
 {
-    int n = grid_side(src_tokens), m = grid_side(dst_tokens);
-    if (n < 0)
-        return tl_fail(e, "position embedding of %d tokens is not a class token and a square grid", src_tokens);
-    if (m < 0)
-        return tl_fail(e, "cannot resize a position embedding to %d tokens: not 1 + a square", dst_tokens);
+    if (sgh < 1 || sgw < 1 || dgh < 1 || dgw < 1)
+        return tl_fail(e, "cannot resize a position embedding grid of %dx%d to %dx%d", sgw, sgh, dgw, dgh);
     if (d < 1)
         return tl_fail(e, "position embedding width %d", d);
     memcpy(dst, src, (size_t)d * sizeof(float));
-    if (n == m) {
-        memcpy(dst + d, src + d, (size_t)n * n * d * sizeof(float));
+    if (sgh == dgh && sgw == dgw) {
+        memcpy(dst + d, src + d, (size_t)sgh * sgw * d * sizeof(float));
         return 0;
     }
     const float *grid = src + d;
-    for (int oy = 0; oy < m; oy++) {
+    for (int oy = 0; oy < dgh; oy++) {
         double wy[4];
-        int y0 = source_taps(oy, n, m, wy);
-        for (int ox = 0; ox < m; ox++) {
+        int y0 = source_taps(oy, sgh, dgh, wy);
+        for (int ox = 0; ox < dgw; ox++) {
             double wx[4];
-            int x0 = source_taps(ox, n, m, wx);
-            float *out = dst + (size_t)(1 + oy * m + ox) * d;
+            int x0 = source_taps(ox, sgw, dgw, wx);
+            float *out = dst + (size_t)(1 + oy * dgw + ox) * d;
             for (int j = 0; j < d; j++) {
                 double s = 0;
                 for (int ky = 0; ky < 4; ky++) {
-                    const float *row = grid + (size_t)clampi(y0 + ky, n - 1) * n * d;
+                    const float *row = grid + (size_t)clampi(y0 + ky, sgh - 1) * sgw * d;
                     double r = 0;
                     for (int kx = 0; kx < 4; kx++)
-                        r += wx[kx] * row[(size_t)clampi(x0 + kx, n - 1) * d + j];
+                        r += wx[kx] * row[(size_t)clampi(x0 + kx, sgw - 1) * d + j];
                     s += wy[ky] * r;
                 }
                 out[j] = (float)s;

@@ -121,9 +121,9 @@ int tl_adapt_bn_run(tl_net *net, tl_pool *pool, int nthreads, const tl_dataset *
         tl_fail(e, "out of memory for a batch of %d images", batch);
         goto done;
     }
-    if (m->in_c != 3 || net->pp.input_size != m->in_h || net->pp.input_size != m->in_w) {
-        tl_fail(e, "model input %dx%dx%d does not match preprocessing to %d pixels", m->in_c, m->in_h, m->in_w,
-                net->pp.input_size);
+    if (m->in_c != 3 || net->pp.input_h != m->in_h || net->pp.input_w != m->in_w) {
+        tl_fail(e, "model input %dx%d with %d channels does not match the preprocessing (%dx%d)", m->in_w, m->in_h,
+                m->in_c, net->pp.input_w, net->pp.input_h);
         goto done;
     }
     for (int i = 0; i < m->nnodes; i++) {

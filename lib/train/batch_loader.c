@@ -64,7 +64,9 @@ tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp,
     L->src = *src;
     L->pp = *pp;
     L->pp_aug = *pp;
-    L->pp_aug.resize_size = pp->input_size; /* the pipeline already cropped */
+    /* the pipeline's output is already the input's size: resize straight */
+    L->pp_aug.resize_size = pp->input_w < pp->input_h ? pp->input_w : pp->input_h;
+    L->pp_aug.resize_mode = TL_RESIZE_SQUASH;
     L->aug = aug;
     L->nworkers = nthreads + 1;
     return L;
@@ -84,7 +86,7 @@ void tl_batch_loader_free(tl_batch_loader *L)
     free(L);
 }
 
-size_t tl_batch_loader_image_floats(const tl_batch_loader *L) { return (size_t)3 * L->pp.input_size * L->pp.input_size; }
+size_t tl_batch_loader_image_floats(const tl_batch_loader *L) { return (size_t)3 * L->pp.input_w * L->pp.input_h; }
 
 static void load_range(void *ctx, int64_t begin, int64_t end, int wi)
 {

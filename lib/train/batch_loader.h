@@ -28,8 +28,8 @@ int tl_source_group(const tl_source *s, int64_t i);
 
 typedef struct tl_batch_loader tl_batch_loader;
 
-/* aug NULL: deterministic preprocessing (pp's resize and centre crop).
- * With aug, the pipeline's size x size output is only normalised. */
+/* aug NULL: deterministic preprocessing (pp's resize and centre cut).
+ * With aug, the pipeline's input_w x input_h output is only normalised. */
 tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp, const tl_aug_pipeline *aug,
                                      int nthreads, tl_err *e);
 void tl_batch_loader_free(tl_batch_loader *L);

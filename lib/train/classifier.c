@@ -73,6 +73,16 @@ int tl_classifier_feature_dim(const tl_classifier *c) { return c->has_head ? c->
 
 void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out) { tl_head_outputs(&c->head, v, out); }
 
+/* The backbone at the geometry its features were extracted with. */
+static int load_at(const char *path, const tl_preproc *g, tl_net *net, tl_err *e)
+{
+    if (tl_net_load_at(path, g ? g->input_w : 0, g ? g->input_h : 0, g ? g->resize_mode : -1, net, e))
+        return -1;
+    if (g)
+        net->pp.resize_size = g->resize_size;
+    return 0;
+}
+
 int tl_classifier_load_backbone(tl_classifier *c, const char *head_path, tl_err *e)
 {
     if (c->has_net)
@@ -81,8 +91,15 @@ int tl_classifier_load_backbone(tl_classifier *c, const char *head_path, tl_err 
     if (!fm)
         return tl_fail(e, "%s: the head does not say which model its features came from; extract features "
                           "with tl-extract and give them instead of images", head_path);
+    tl_preproc geo, *g = NULL;
+    if (c->head.feature_input) {
+        if (tl_preproc_geometry_parse(c->head.feature_input, &geo))
+            return tl_fail(e, "%s: tl.feature_input '%.40s' is not 'WxH MODE RESIZE'", head_path,
+                           c->head.feature_input);
+        g = &geo;
+    }
     tl_err first;
-    if (tl_net_load(fm, &c->net, &first) == 0) {
+    if (load_at(fm, g, &c->net, &first) == 0) {
         c->has_net = 1;
         return 0;
     }
@@ -97,9 +114,9 @@ int tl_classifier_load_backbone(tl_classifier *c, const char *head_path, tl_err 
     char beside[4096];
     const char *base = basename(fcopy);
     snprintf(beside, sizeof beside, "%s/%s", dirname(hcopy), base);
-    int rc = tl_net_load(beside, &c->net, e);
+    int rc = load_at(beside, g, &c->net, e);
     if (rc)
-        rc = tl_net_load(base, &c->net, e);
+        rc = load_at(base, g, &c->net, e);
     free(hcopy);
     free(fcopy);
     if (rc)

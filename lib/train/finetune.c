@@ -15,6 +15,7 @@ void tl_finetune_opts_default(tl_finetune_opts *o)
     memset(o, 0, sizeof *o);
     o->val_split = -1;
     o->dropout = -1;
+    o->resize_mode = -1;
     o->groups = 4;
     o->lr = -1;
     o->lr_mult = -1;
@@ -86,7 +87,7 @@ static int build_net(tl_finetune *f, tl_log_fn log, void *log_user, tl_err *e)
     tl_preproc pp;
     f->arch = o->arch;
     if (o->model) {
-        if (tl_net_load(o->model, &f->src, e))
+        if (tl_net_load_at(o->model, o->input_w, o->input_h, o->resize_mode, &f->src, e))
             return -1;
         if (f->src.model->quant) {
             const char *from = tl_net_meta(&f->src, "tl.quant.source");
@@ -99,14 +100,20 @@ static int build_net(tl_finetune *f, tl_log_fn log, void *log_user, tl_err *e)
     } else {
         tl_arch_opts_default(&ao);
         tl_preproc_default(&pp);
-        ao.input_size = pp.input_size = pp.resize_size = o->input_size ? o->input_size : 224;
+        ao.input_w = pp.input_w = o->input_w ? o->input_w : 224;
+        ao.input_h = pp.input_h = o->input_h ? o->input_h : 224;
+        pp.resize_size = pp.input_w < pp.input_h ? pp.input_w : pp.input_h;
+        pp.resize_mode = o->resize_mode >= 0 ? o->resize_mode : TL_RESIZE_SQUASH;
     }
     ao.num_classes = f->train.nclasses;
     if (o->dropout >= 0)
         ao.dropout = (float)o->dropout;
     tl_model *m = tl_arch_build(f->arch, &ao, e);
-    if (!m)
+    if (!m) {
+        if (!o->model || o->input_w) /* the architecture or the size asked for */
+            e->kind = TL_ERR_ARG;
         return -1;
+    }
     f->net.model = m;
     f->net.pp = pp;
     f->net.opts = ao;
@@ -324,8 +331,9 @@ static int provenance(tl_finetune *f, tl_err *e)
     static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
     int k = 0;
     char *mean = f->meta_text[k++], *std = f->meta_text[k++], *rates = f->meta_text[k++],
-         *freeze = f->meta_text[k++];
+         *freeze = f->meta_text[k++], *size = f->meta_text[k++];
     size_t n = sizeof f->meta_text[0];
+    tl_input_size_format(pp->input_w, pp->input_h, size, n);
     snprintf(mean, n, "[%.9g, %.9g, %.9g]", (double)pp->mean[0], (double)pp->mean[1], (double)pp->mean[2]);
     snprintf(std, n, "[%.9g, %.9g, %.9g]", (double)pp->std[0], (double)pp->std[1], (double)pp->std[2]);
     /* the multiplier, or every group's rate when they were given or spread */
@@ -343,8 +351,9 @@ static int provenance(tl_finetune *f, tl_err *e)
         "tl.arch", f->arch,
         "tl.num_classes", whole(f, &k, f->train.nclasses),
         "tl.classes", f->classes_json,
-        "tl.input_size", whole(f, &k, pp->input_size),
+        "tl.input_size", size,
         "tl.resize_size", whole(f, &k, pp->resize_size),
+        "tl.resize_mode", tl_resize_mode_name(pp->resize_mode),
         "tl.mean", mean,
         "tl.std", std,
         "tl.channel_order", pp->bgr ? "BGR" : "RGB",
@@ -407,7 +416,7 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
     if (open_data(f, e) || build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
         goto fail;
     if (o->augment) {
-        tl_aug_opts aopts = {f->net.pp.input_size, f->net.pp.resize_size};
+        tl_aug_opts aopts = {f->net.pp.input_w, f->net.pp.input_h, f->net.pp.resize_size, f->net.pp.resize_mode};
         if (!(f->aug = tl_aug_parse(o->augment, &aopts, e))) {
             e->kind = TL_ERR_ARG;
             tl_fail_prefix(e, "--augment");

@@ -27,7 +27,8 @@ typedef struct tl_finetune_opts {
     const char *arch;           /* without model: a zoo architecture (with scratch) */
     int scratch;                /* initialise every weight; with model, only its architecture and
                                  * preprocessing are used */
-    int input_size;             /* with arch: the square input (0: 224; images resized straight to it) */
+    int input_w, input_h;       /* the network's input (0: the model's; with arch 224 x 224) */
+    int resize_mode;            /* TL_RESIZE_* (-1: the model's; with arch: squash, straight to the input) */
     int keep_head;              /* keep model's classifier when its size fits the classes */
     double dropout;             /* before the classifier; < 0: the architecture's */
     /* what trains */
@@ -98,7 +99,7 @@ typedef struct tl_finetune {
     char meta_text[24][320];
     float *class_w, *pos_w, *neg_w; /* the loss weights (class_weights), num_classes each, or NULL */
     float *weights_mem;
-    const char *meta[64];       /* provenance, key, value, ..., NULL (tl-formats(5)) */
+    const char *meta[72];       /* provenance, key, value, ..., NULL (tl-formats(5)) */
 } tl_finetune;
 
 /* Opens the data, builds the network and its starting weights, freezes,

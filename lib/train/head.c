@@ -42,6 +42,8 @@ int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char 
         goto out;
     if (info->layer && tl_st_set_meta(w, "tl.feature_layer", info->layer, e))
         goto out;
+    if (info->input && tl_st_set_meta(w, "tl.feature_input", info->input, e))
+        goto out;
     for (int i = 0; extra_meta && extra_meta[i]; i += 2)
         if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
             goto out;
@@ -213,6 +215,8 @@ extras:;
     const char *fm = tl_st_meta(&f, "tl.feature_model"), *fl = tl_st_meta(&f, "tl.feature_layer");
     h->feature_model = fm && *fm ? tl_strdup(fm) : NULL;
     h->feature_layer = fl && *fl ? tl_strdup(fl) : NULL;
+    const char *fi = tl_st_meta(&f, "tl.feature_input");
+    h->feature_input = fi && *fi ? tl_strdup(fi) : NULL;
     rc = 0;
 out:
     tl_st_close(&f);
@@ -229,6 +233,7 @@ void tl_head_free(tl_head *h)
     tl_free(h->thresholds);
     free(h->feature_model);
     free(h->feature_layer);
+    free(h->feature_input);
     memset(h, 0, sizeof *h);
 }
 

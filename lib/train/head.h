@@ -20,6 +20,7 @@ typedef struct tl_head {
     float *thresholds;     /* multi-label: per class (NULL otherwise) */
     char *feature_model;   /* backbone checkpoint the features came from, may be NULL */
     char *feature_layer;
+    char *feature_input;   /* the backbone's input geometry at extraction (tl_preproc_geometry_parse), may be NULL */
 } tl_head;
 
 /* extra_meta: NULL-terminated key, value pairs (training provenance). */

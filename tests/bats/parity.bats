@@ -33,6 +33,10 @@ parity() {
     parity --arch mobilenet_v1 --width 0.5 --size 160 --tf-same
 }
 
+@test "parity: mobilenet_v1 at 97x64, TensorFlow SAME padding on an oblong input, legacy metadata" {
+    parity --arch mobilenet_v1 --width 0.5 --size 97x64 --tf-same --images 2
+}
+
 @test "parity: odd input size 97 (asymmetric SAME padding on odd sizes)" {
     parity --arch mobilenet_v2 --size 97 --tf-same --images 2
 }

@@ -64,6 +64,18 @@ not_sanitized() {
     parity --size 28 small_cnn
 }
 
+@test "zoo parity: resnet18 at 320x224, an oblong input (any aspect ratio)" {
+    if [ -n "${TL_SANITIZE:-}" ]; then
+        parity --size 80x48 resnet18
+    else
+        parity --size 320x224 resnet18
+    fi
+}
+
+@test "zoo parity: squeezenet1_1 and small_cnn at 48x80 (taller than wide)" {
+    parity --size 48x80 squeezenet1_1 small_cnn
+}
+
 @test "zoo parity: F16 checkpoints of resnet18 and squeezenet1_1" {
     parity --dtype F16 resnet18 squeezenet1_1
 }

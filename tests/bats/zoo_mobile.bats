@@ -43,6 +43,14 @@ zoo() {
     zoo efficientnet_b0@224 mobilenet_v3_large@224
 }
 
+@test "zoo: mobilenet_v2 and efficientnet_b0 at 320x224 (an oblong input), mobilenet_v3_small at 48x80" {
+    if [ -n "${TL_SANITIZE:-}" ]; then
+        zoo mobilenet_v2@80x48 efficientnet_b0@48x80 mobilenet_v3_small@48x80
+    else
+        zoo mobilenet_v2@320x224 efficientnet_b0@320x224 mobilenet_v3_small@48x80
+    fi
+}
+
 @test "zoo: timm names for mobilenetv2_100 and efficientnet_b0 (detected and --timm)" {
     zoo timm:mobilenet_v2:auto timm:efficientnet_b0 timm:efficientnet_b0:auto
 }

@@ -23,7 +23,7 @@ vit() {
     fi
 }
 
-@test "vit: position-embedding resize equals torchvision's interpolate_embeddings" {
+@test "vit: position-embedding resize equals torchvision's interpolate_embeddings (and oblong grids)" {
     vit --interp-unit
 }
 
@@ -33,6 +33,18 @@ vit() {
 
 @test "vit: vit_ti_16 at 160 from a checkpoint made at 224 (interpolated position embedding)" {
     vit --arch vit_ti_16 --size 160 --train-size 224
+}
+
+@test "vit: vit_ti_16 at 320x224 from a checkpoint made at 224 (position embedding resized to 14x20)" {
+    if [ -n "${TL_SANITIZE:-}" ]; then
+        vit --arch vit_ti_16 --size 96x64 --train-size 64 --no-token-map
+    else
+        vit --arch vit_ti_16 --size 320x224 --train-size 224
+    fi
+}
+
+@test "vit: vit_ti_16 at 64x112, grid 7x4 from a 96 checkpoint, BF16" {
+    vit --arch vit_ti_16 --size 64x112 --train-size 96 --dtype BF16 --no-token-map
 }
 
 @test "vit: vit_ti_16 with timm names (tl-convert) at 96, 3 images, 5 classes" {

@@ -24,9 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((size_t)img.w * (size_t)img.h <= 65536) {
             tl_preproc pp;
             tl_preproc_default(&pp);
-            pp.input_size = 16;
+            pp.input_w = 16;
+            pp.input_h = 12 + img.px[1] % 5;
             pp.resize_size = 18;
             pp.interp = img.px[0] % 3;
+            pp.resize_mode = img.px[2] % 3;
             static float out[3 * 16 * 16];
             tl_preproc_ws ws = {0};
             tl_err e2 = {0};

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tl_preproc pp;
     tl_err e3 = {0};
     if (tl_preproc_from_meta(&f, &pp, &e3) == 0)
-        FUZZ_ASSERT(pp.input_size > 0 && pp.resize_size > 0);
+        FUZZ_ASSERT(pp.input_w > 0 && pp.input_h > 0 && pp.resize_size > 0);
     else
         FUZZ_CHECK_MSG(e3);
     tl_st_close(&f);

@@ -9,7 +9,9 @@ tl-extract for the logits and a pooled inner layer, and compares with
 PyTorch. Exit status 0 when every value agrees within the tolerance.
 
 usage: mobilenet_parity.py --bin DIR --work DIR [--arch mobilenet_v2|mobilenet_v1]
-       [--tf-same] [--width W] [--size S] [--classes K]
+       [--tf-same] [--width W] [--size S|WxH] [--classes K]
+(WxH: an oblong input, width x height, resized straight to; without
+tl.resize_mode in the metadata, as checkpoints made before it.)
 """
 import argparse, json, os, struct, subprocess, sys
 
@@ -121,11 +123,13 @@ def main():
     ap.add_argument("--arch", default="mobilenet_v2")
     ap.add_argument("--tf-same", action="store_true")
     ap.add_argument("--width", type=float, default=1.0)
-    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--size", default="224", help="N or WxH (width x height)")
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--images", type=int, default=3)
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
+    in_w, _, in_h = a.size.partition("x")
+    in_w, in_h = int(in_w), int(in_h or in_w)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
     if a.arch == "mobilenet_v2":
@@ -138,8 +142,8 @@ def main():
     model.eval()
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     meta = {"tl.format": "1", "tl.arch": a.arch, "tl.width_mult": repr(a.width), "tl.num_classes": str(a.classes),
-            "tl.classes": json.dumps(["c%d" % i for i in range(a.classes)]), "tl.input_size": str(a.size),
-            "tl.resize_size": str(a.size), "tl.mean": json.dumps(mean), "tl.std": json.dumps(std),
+            "tl.classes": json.dumps(["c%d" % i for i in range(a.classes)]), "tl.input_size": a.size,
+            "tl.resize_size": str(min(in_w, in_h)), "tl.mean": json.dumps(mean), "tl.std": json.dumps(std),
             "tl.padding": "tf_same" if a.tf_same else "torch"}
     os.makedirs(a.work, exist_ok=True)
     ckpt = os.path.join(a.work, "model.safetensors")
@@ -149,7 +153,7 @@ def main():
 
     rng = np.random.default_rng(2)
     paths, batch = [], []
-    yy, xx = np.mgrid[0:a.size, 0:a.size]
+    yy, xx = np.mgrid[0:in_h, 0:in_w]
     for i in range(a.images):
         # smooth structure plus noise: activations of every sign and size
         base = np.stack([np.sin(xx / (7 + 3 * i) + c) * np.cos(yy / (5 + 2 * c)) for c in range(3)], -1)

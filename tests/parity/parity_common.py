@@ -66,12 +66,25 @@ def write_safetensors(path, tensors, meta, dtype=None):
             f.write(b)
 
 
+def parse_size(text):
+    """"64" -> (64, 64); "320x224" -> (320, 224): width, height."""
+    w, _, h = str(text).partition("x")
+    return int(w), int(h or w)
+
+
+def size_text(width, height):
+    return str(width) if width == height else "%dx%d" % (width, height)
+
+
 def meta_for(arch, classes, height, width=None, mean=IMAGENET_MEAN, std=IMAGENET_STD, extra=None):
     """Metadata for a checkpoint whose images are fed at exactly their size
-    (resize_size == input_size, and the images are rendered at that size)."""
+    (resized straight to the input, and the images are rendered at that
+    size); width defaults to height."""
+    width = width or height
     m = {"tl.format": "1", "tl.arch": arch, "tl.num_classes": str(classes),
-         "tl.classes": json.dumps(["c%d" % i for i in range(classes)]), "tl.input_size": str(height),
-         "tl.resize_size": str(height), "tl.mean": json.dumps(mean), "tl.std": json.dumps(std)}
+         "tl.classes": json.dumps(["c%d" % i for i in range(classes)]),
+         "tl.input_size": size_text(width, height), "tl.resize_size": str(min(width, height)),
+         "tl.resize_mode": "squash", "tl.mean": json.dumps(mean), "tl.std": json.dumps(std)}
     if extra:
         m.update(extra)
     return m

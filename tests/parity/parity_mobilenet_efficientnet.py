@@ -21,7 +21,7 @@ BatchNorm2d's default eps 1e-5 (torchvision: 1e-3) and timm's conv_head
 set to 1e-5, and the converted checkpoint must say tl.bn_eps = 1e-05.
 
 usage: parity_mobilenet_efficientnet.py --bin DIR --work DIR CASE...
-       CASE = ARCH[@SIZE][:f16|:bf16][:w0.75]   torchvision names
+       CASE = ARCH[@SIZE][:f16|:bf16][:w0.75]   torchvision names (SIZE: N or WxH)
             | timm:ARCH[@SIZE][:auto]            timm names through tl-convert
                                                  (--timm, or detected with :auto)
             | count:ARCH                         tl-info's parameter count (1000
@@ -38,8 +38,8 @@ from torchvision.models import mobilenetv3 as tv_mnv3
 from torchvision.ops.misc import SqueezeExcitation
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parity_common import (compare, meta_for, randomise_bn, render_images, run_layer, to_input,  # noqa: E402
-                           write_safetensors)
+from parity_common import (compare, meta_for, parse_size, randomise_bn, render_images, run_layer,  # noqa: E402
+                           to_input, write_safetensors)
 
 CLASSES = 10
 SKIP = 77
@@ -54,7 +54,7 @@ INNER = {
     "efficientnet_b1": [("features.3", True), ("features.6.4", True), ("avgpool", True)],
     "efficientnet_b2": [("features.5.3", True), ("features.8", True), ("avgpool", True)],
     "efficientnet_b3": [("features.1.1", True), ("features.6", False), ("avgpool", True)],
-    "mobilenet_v2": [("features.13", True), ("avgpool", True)],
+    "mobilenet_v2": [("features.13", True), ("features.17", False), ("features.18", True)],
 }
 
 
@@ -215,10 +215,10 @@ def run_case(spec, tl_bin, work):
     if timm:
         spec = spec[5:]
     parts = spec.split(":")
-    arch, size = parts[0], 64
+    arch, size = parts[0], "64"
     if "@" in arch:
         arch, size = arch.split("@")
-        size = int(size)
+    in_w, in_h = parse_size(size)
     dtype, width, auto = None, 1.0, False
     for p in parts[1:]:
         if p == "auto":
@@ -265,9 +265,9 @@ def run_case(spec, tl_bin, work):
                     m.eps = 1e-5
     else:
         extra = {"tl.width_mult": repr(width)} if width != 1.0 else None
-        write_safetensors(ckpt, sd, meta_for(arch, CLASSES, size, extra=extra), dtype=dtype)
+        write_safetensors(ckpt, sd, meta_for(arch, CLASSES, in_h, in_w, extra=extra), dtype=dtype)
 
-    paths, arrays = render_images(case_dir, 2, size)
+    paths, arrays = render_images(case_dir, 2, in_h, in_w)
     layers = [] if timm else INNER.get(arch, [])
     logits, inner = reference(model, to_input(arrays), layers)
     ok = compare("%s logits" % label, run_layer(tl_bin, ckpt, paths, "logits", case_dir), logits)

@@ -15,7 +15,7 @@ numbers. --timm renames the state_dict to timm's names (and shapes: VGG's
 classifier as timm's pre_logits convolutions), then converts it with
 tl-convert --arch, exercising the loader's timm mapping.
 
-usage: parity_resnet_vgg.py --bin DIR --work DIR [--size S] [--classes K]
+usage: parity_resnet_vgg.py --bin DIR --work DIR [--size S|WxH] [--classes K]
        [--images N] [--dtype F16|BF16] [--timm] [--tol T] ARCH...
 """
 import argparse, json, os, shutil, struct, subprocess, sys, time
@@ -26,7 +26,8 @@ import torch.nn as nn
 import torchvision
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parity_common import compare, meta_for, randomise_bn, render_images, run_layer, to_input, write_safetensors
+from parity_common import (compare, meta_for, parse_size, randomise_bn, render_images, run_layer, to_input,
+                           write_safetensors)
 
 
 def small_cnn(in_channels, classes):
@@ -168,7 +169,8 @@ def check(arch, a):
     model.eval()
     ckpt = os.path.join(work, "model.safetensors")
     sd = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    meta = meta_for(arch, a.classes, a.size)
+    width, height = parse_size(a.size)
+    meta = meta_for(arch, a.classes, height, width)
     if a.timm:
         raw = os.path.join(work, "timm.safetensors")
         tsd = timm_state_dict(arch, sd)
@@ -181,7 +183,7 @@ def check(arch, a):
     else:
         write_f32(ckpt, sd, meta)
 
-    paths, arrays = render_images(work, a.images, a.size)
+    paths, arrays = render_images(work, a.images, height, width)
     x = to_input(arrays)
     acts = {}
     modules = dict(model.named_modules())
@@ -208,7 +210,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--work", required=True)
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", default="64", help="N or WxH (width x height)")
     ap.add_argument("--classes", type=int, default=10)
     ap.add_argument("--images", type=int, default=2)
     ap.add_argument("--dtype", choices=["F16", "BF16"])

@@ -11,9 +11,10 @@ can skip cleanly.
   resize_pil.py decode OUTDIR IMAGE...
       PIL's Image.open(IMAGE).convert("RGB") as OUTDIR/dec_N.ppm, listed in
       OUTDIR/decode.txt as "image ppm".
-  resize_pil.py preprocess OUTFILE IMAGE RESIZE INPUT
-      torchvision Resize, CenterCrop, ToTensor, Normalize (ImageNet mean and
-      std) as raw little-endian float32, 3 x INPUT x INPUT.
+  resize_pil.py preprocess OUTFILE IMAGE RESIZE W H MODE
+      the network input of W x H for MODE crop, squash or pad, as torchvision
+      and timm build it (below), ToTensor, Normalize (ImageNet mean and std),
+      as raw little-endian float32, 3 x H x W.
 """
 import os
 import sys
@@ -100,19 +101,52 @@ def cmd_decode(out, images):
         f.write("\n".join(lines) + "\n")
 
 
-def cmd_preprocess(outfile, image, resize, size):
+MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def geometry(im, resize, w, h, mode):
+    """The resize box is (w, h) * resize / min(w, h), whole pixels, rounded
+    down. crop: a square box is torchvision's Resize(int); an oblong one
+    timm's ResizeKeepRatio (longest=0: cover the box, sides rounded half to
+    even), then CenterCrop((h, w)). squash: Resize to the box, CenterCrop.
+    pad: timm's crop_mode="border" at crop_pct 1 (ResizeKeepRatio
+    longest=1 to (w, h), then CenterCropOrPad with the mean colour)."""
+    from torchvision import transforms as T
+    import torchvision.transforms.functional as F
+    m = min(w, h)
+    bw, bh = w * resize // m, h * resize // m
+    iw, ih = im.size
+    fill = 0
+    if mode == "squash":
+        im = T.Resize((bh, bw))(im)
+    elif mode == "crop" and bw == bh:
+        im = T.Resize(bw)(im)
+    elif mode == "crop":
+        ratio = min(ih / bh, iw / bw)
+        im = im.resize((round(iw / ratio), round(ih / ratio)), Image.BILINEAR)
+    elif mode == "pad":
+        ratio = max(ih / h, iw / w)
+        im = im.resize((round(iw / ratio), round(ih / ratio)), Image.BILINEAR)
+        fill = tuple(round(255 * v) for v in MEAN)
+        pw, ph = max(w - im.width, 0), max(h - im.height, 0)
+        if pw or ph:
+            im = F.pad(im, [pw // 2, ph // 2, (pw + 1) // 2, (ph + 1) // 2], fill=fill)
+    else:
+        raise ValueError(mode)
+    return T.CenterCrop((h, w))(im)
+
+
+def cmd_preprocess(outfile, image, resize, w, h, mode):
     try:
         import torch
         from torchvision import transforms as T
     except ImportError as ex:
         print(f"resize_pil.py: {ex}", file=sys.stderr)
         sys.exit(3)
-    resize, size = int(resize), int(size)
-    first = T.Resize(resize) if resize != size else T.Resize((size, size))
-    tf = T.Compose([first, T.CenterCrop(size), T.ToTensor(),
-                    T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    x = tf(Image.open(image).convert("RGB"))
-    assert x.dtype == torch.float32 and tuple(x.shape) == (3, size, size)
+    resize, w, h = int(resize), int(w), int(h)
+    im = geometry(Image.open(image).convert("RGB"), resize, w, h, mode)
+    x = T.Normalize(MEAN, STD)(T.ToTensor()(im))
+    assert x.dtype == torch.float32 and tuple(x.shape) == (3, h, w)
     x.numpy().astype("<f4").tofile(outfile)
 
 
@@ -121,7 +155,7 @@ def main(argv):
         cmd_resize(argv[1], argv[2] if len(argv) > 2 else None)
     elif len(argv) >= 3 and argv[0] == "decode":
         cmd_decode(argv[1], argv[2:])
-    elif len(argv) == 5 and argv[0] == "preprocess":
+    elif len(argv) == 7 and argv[0] == "preprocess":
         cmd_preprocess(*argv[1:])
     else:
         print(__doc__, file=sys.stderr)

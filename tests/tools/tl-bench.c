@@ -166,7 +166,7 @@ int main(int argc, char **argv)
     } else {
         tl_arch_opts ao;
         tl_arch_opts_default(&ao);
-        ao.input_size = size;
+        ao.input_w = ao.input_h = size;
         if (!(m = tl_arch_build(arch, &ao, &e)))
             die(e.msg);
         tl_model_init(m, seed);

@@ -40,9 +40,9 @@ int main(int argc, char **argv)
     FILE *fu = fopen(name, "wb");
     if (!ff || !fu)
         die("cannot create the outputs");
-    int S = pp.input_size;
-    float *x = malloc((size_t)3 * S * S * sizeof *x);
-    uint8_t *px = malloc((size_t)3 * S * S);
+    size_t S2 = (size_t)pp.input_w * pp.input_h;
+    float *x = malloc(3 * S2 * sizeof *x);
+    uint8_t *px = malloc(3 * S2);
     tl_image img = {0};
     tl_preproc_ws ws = {0};
     if (!x || !px)
@@ -51,8 +51,7 @@ int main(int argc, char **argv)
         if (tl_image_decode_file(argv[i], &img, 0, &e) || tl_preprocess(&img, &pp, x, &ws, &e) ||
             tl_preprocess_crop(&img, &pp, px, &ws, &e))
             die(e.msg);
-        if (fwrite(x, sizeof *x, (size_t)3 * S * S, ff) != (size_t)3 * S * S ||
-            fwrite(px, 1, (size_t)3 * S * S, fu) != (size_t)3 * S * S)
+        if (fwrite(x, sizeof *x, 3 * S2, ff) != 3 * S2 || fwrite(px, 1, 3 * S2, fu) != 3 * S2)
             die("write failed");
     }
     if (fclose(ff) || fclose(fu))

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
     const char *arch = argv[1], *out = argv[2];
     tl_arch_opts o;
     tl_arch_opts_default(&o);
-    o.input_size = 32;
+    o.input_w = o.input_h = 32;
     o.num_classes = 10;
     uint64_t seed = 1;
     int resize = 0;
@@ -65,9 +65,10 @@ int main(int argc, char **argv)
         if (!v)
             die("option without a value");
         i++;
-        if (!strcmp(a, "--size"))
-            o.input_size = atoi(v);
-        else if (!strcmp(a, "--classes"))
+        if (!strcmp(a, "--size")) {
+            if (tl_input_size_parse(v, 4096, &o.input_w, &o.input_h))
+                die("--size: N or WxH");
+        } else if (!strcmp(a, "--classes"))
             o.num_classes = atoi(v);
         else if (!strcmp(a, "--seed"))
             seed = strtoull(v, NULL, 10);
@@ -82,8 +83,11 @@ int main(int argc, char **argv)
         else
             die("unknown option");
     }
-    pp.input_size = o.input_size;
-    pp.resize_size = resize ? resize : o.input_size;
+    int side = o.input_w < o.input_h ? o.input_w : o.input_h;
+    pp.input_w = o.input_w;
+    pp.input_h = o.input_h;
+    pp.resize_size = resize ? resize : side;
+    pp.resize_mode = pp.resize_size == side ? TL_RESIZE_SQUASH : TL_RESIZE_CROP;
     tl_err e = {0};
     tl_net net;
     memset(&net, 0, sizeof net);
@@ -113,14 +117,15 @@ int main(int argc, char **argv)
                 p->data[k] = 0.04f * (u - 0.5f);
         }
     }
-    char size[16], rsize[16], classes[16], width[32], mean[96], std[96];
-    snprintf(size, sizeof size, "%d", pp.input_size);
+    char size[32], rsize[16], classes[16], width[32], mean[96], std[96];
+    tl_input_size_format(pp.input_w, pp.input_h, size, sizeof size);
     snprintf(rsize, sizeof rsize, "%d", pp.resize_size);
     snprintf(classes, sizeof classes, "%d", o.num_classes);
     snprintf(width, sizeof width, "%g", o.width_mult);
     snprintf(mean, sizeof mean, "[%.9g, %.9g, %.9g]", pp.mean[0], pp.mean[1], pp.mean[2]);
     snprintf(std, sizeof std, "[%.9g, %.9g, %.9g]", pp.std[0], pp.std[1], pp.std[2]);
-    const char *meta[] = {"tl.arch", arch, "tl.input_size", size, "tl.resize_size", rsize, "tl.num_classes", classes,
+    const char *meta[] = {"tl.arch", arch, "tl.input_size", size, "tl.resize_size", rsize,
+                          "tl.resize_mode", tl_resize_mode_name(pp.resize_mode), "tl.num_classes", classes,
                           "tl.width_mult", width, "tl.padding", o.tf_same ? "tf_same" : "torch", "tl.mean", mean,
                           "tl.std", std, "tl.channel_order", pp.bgr ? "BGR" : "RGB", NULL};
     if (tl_net_save(&net, out, meta, &e))

@@ -31,7 +31,7 @@ static void make_model(void)
     tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
-    o.input_size = S;
+    o.input_w = o.input_h = S;
     o.num_classes = 3;
     o.width_mult = 0.5f;
     tl_net net;
@@ -115,7 +115,7 @@ static void test_session(void)
     CHECK(!strcmp(tl_session_meta(s, "tl.resize_size"), "36") && !tl_session_meta(s, "no.such"));
     tl_preproc pp;
     tl_session_preproc(s, &pp);
-    CHECK(pp.input_size == S && pp.resize_size == 36);
+    CHECK(pp.input_w == S && pp.input_h == S && pp.resize_size == 36 && pp.resize_mode == TL_RESIZE_CROP);
 
     /* file, memory and pixels give the same vector */
     float *a = malloc((size_t)NIMG * dim * sizeof *a), *b = malloc((size_t)NIMG * dim * sizeof *b);
@@ -183,7 +183,7 @@ static void test_session(void)
     CHECK(tl_session_set_layer(s, "nope", 1, &e) == -1 && e.kind == TL_ERR_ARG && strstr(e.msg, "nope"));
     CHECK(tl_session_feature_dim(s) == dim); /* unchanged */
     tl_preproc bad = pp;
-    bad.input_size = 64;
+    bad.input_w = 64;
     CHECK(tl_session_set_preproc(s, &bad, &e) == -1 && e.kind == TL_ERR_ARG);
     bad = pp;
     bad.std[1] = 0;

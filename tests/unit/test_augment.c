@@ -150,7 +150,7 @@ static void test_crops(void)
     tl_aug_ws ws = { 0 };
     tl_rng r;
     tl_rng_seed(&r, 1);
-    tl_aug_opts o = { 24, 0 };
+    tl_aug_opts o = { 24, 24, 0, TL_RESIZE_CROP };
     /* rrc with scale=1:1 and ratio=1:1 on a square is a plain resize */
     picture(&in, 40, 40, 3);
     tl_aug_pipeline *p = tl_aug_parse("rrc(scale=1:1,ratio=1:1)", &o, &e);
@@ -179,7 +179,7 @@ static void test_crops(void)
     tl_aug_free(p);
 
     /* crop larger than the image: zero padding, floor on the left/top */
-    o.size = 0;
+    o.w = o.h = 0;
     p = tl_aug_parse("crop(size=8)", &o, &e);
     tl_image small = { 0 };
     synth(&small, 5, 4);
@@ -203,6 +203,62 @@ static void test_crops(void)
     tl_aug_free(p);
     tl_image_free(&small);
     tl_image_free(&full);
+    tl_image_free(&in);
+    tl_image_free(&a);
+    tl_image_free(&b);
+    tl_aug_ws_free(&ws);
+}
+
+/* A network input of another aspect ratio: rrc and crop default to W x H,
+ * size=WxH parses and describes back, and the final step is the network's
+ * own preprocessing geometry (crop, squash or pad). */
+static void test_oblong(void)
+{
+    tl_err e;
+    tl_image in = { 0 }, a = { 0 }, b = { 0 };
+    tl_aug_ws ws = { 0 };
+    tl_rng r;
+    picture(&in, 50, 40, 6);
+    for (int mode = 0; mode < 3; mode++) {
+        tl_aug_opts o = { 32, 20, 0, mode };
+        tl_aug_pipeline *p = tl_aug_parse("hflip(p=0)", &o, &e);
+        tl_rng_seed(&r, 3);
+        CHECK_MSG(p && tl_aug_apply(p, &r, &in, &a, &ws, &e) == 0, "%s", e.msg);
+        tl_preproc pp;
+        tl_preproc_default(&pp);
+        pp.input_w = 32;
+        pp.input_h = 20;
+        pp.resize_size = 23; /* round(20 * 256 / 224) */
+        pp.resize_mode = mode;
+        CHECK(tl_preprocess_image(&in, &pp, &b, NULL, &e) == 0);
+        CHECK_MSG(a.w == 32 && a.h == 20 && same(&a, &b), "final step of a 32x20 pipeline, mode %s",
+                  tl_resize_mode_name(mode));
+        int ow, oh;
+        tl_aug_output_dims(p, &ow, &oh);
+        CHECK(ow == 32 && oh == 20);
+        tl_aug_free(p);
+        /* rrc and crop at the pipeline's size */
+        p = tl_aug_parse("rrc,crop", &o, &e);
+        CHECK(p && tl_aug_apply(p, &r, &in, &a, &ws, &e) == 0 && a.w == 32 && a.h == 20);
+        char buf[512];
+        tl_aug_describe(p, buf, sizeof buf);
+        CHECK_MSG(strstr(buf, "rrc(size=32x20,") && strstr(buf, "crop(size=32x20"), "%s", buf);
+        tl_aug_free(p);
+    }
+    tl_aug_opts sq = { 24, 24, 0, TL_RESIZE_CROP };
+    tl_aug_pipeline *p = tl_aug_parse("rrc(size=16x12),crop(size=10x8)", &sq, &e);
+    tl_rng_seed(&r, 4);
+    CHECK_MSG(p && tl_aug_apply(p, &r, &in, &a, &ws, &e) == 0, "%s", e.msg);
+    CHECK(a.w == 24 && a.h == 24); /* then the final step to the network's 24x24 */
+    char buf[512];
+    tl_aug_describe(p, buf, sizeof buf);
+    tl_aug_pipeline *back = tl_aug_parse(buf, &sq, &e);
+    char buf2[512];
+    CHECK(back && tl_aug_describe(back, buf2, sizeof buf2) > 0 && !strcmp(buf, buf2));
+    tl_aug_free(back);
+    tl_aug_free(p);
+    CHECK(!tl_aug_parse("crop(size=10x)", &sq, &e) && strstr(e.msg, "WxH"));
+    CHECK(!tl_aug_parse("crop(size=0x5)", &sq, &e));
     tl_image_free(&in);
     tl_image_free(&a);
     tl_image_free(&b);
@@ -245,7 +301,7 @@ static void test_parser(void)
         { "rot(fill=mirror)", "bad fill 'mirror' for 'fill' at column 10 (expected constant, reflect or edge)" },
         { "jpeg(q=0:50)", "'q' of jpeg must lie in 1..100, got 0:50 at column 8" },
         { "jpeg(q=10.5:50)", "'q' must be whole numbers, got 10.5:50 at column 8" },
-        { "rrc(size=-3)", "'size' must be auto or a whole number in 0..16384, got -3 at column 10" },
+        { "rrc(size=-3)", "'size' must be auto, 0, N or WxH (whole numbers in 1..16384), got -3 at column 10" },
         { "erase(value=300)", "'value' must be random or a whole number in 0..255, got 300 at column 13" },
         { "rrc(scale=0:1)", "'scale' of rrc must lie in 1e-06..1, got 0:1 at column 11" },
         { "3rot", "unexpected '3' at column 1" },
@@ -400,7 +456,7 @@ static void test_op_semantics(void)
     tl_aug_ws ws = { 0 };
     tl_rng r;
     tl_rng_seed(&r, 9);
-    tl_aug_opts keep = { 0, 0 };
+    tl_aug_opts keep = { 0, 0, 0, TL_RESIZE_CROP };
     picture(&in, 50, 40, 5);
     /* a degenerate range is a fixed factor; factors of exactly 1 are skipped */
     tl_aug_pipeline *p = tl_aug_parse("jitter(b=0.5:0.5,c=0,s=0)", &keep, &e);
@@ -550,6 +606,7 @@ int main(void)
     (void)tu_rmtree;
     test_flips_and_quarter_turns();
     test_crops();
+    test_oblong();
     test_parser();
     test_determinism();
     test_op_semantics();

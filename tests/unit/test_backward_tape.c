@@ -15,7 +15,7 @@ static tl_model *build(void)
     tl_arch_opts o;
     tl_arch_opts_default(&o);
     o.num_classes = CLASSES;
-    o.input_size = 32;
+    o.input_w = o.input_h = 32;
     o.dropout = 0;
     tl_model *m = tl_arch_build("resnet18", &o, &e);
     if (!m)

@@ -25,7 +25,7 @@ static tl_model *build(int freeze_bn)
     tl_arch_opts o;
     tl_arch_opts_default(&o);
     o.num_classes = CLASSES;
-    o.input_size = SIZE;
+    o.input_w = o.input_h = SIZE;
     tl_model *m = tl_arch_build("small_cnn", &o, &e);
     if (m) {
         tl_model_init(m, 4);

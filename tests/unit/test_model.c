@@ -264,7 +264,7 @@ static void test_mobilenets(void)
     };
     for (int c = 0; c < 2; c++) {
         tl_arch_opts_default(&o);
-        o.input_size = 64;
+        o.input_w = o.input_h = 64;
         o.width_mult = cases[c].width;
         o.num_classes = 10;
         tl_model *m = tl_arch_build(cases[c].arch, &o, &e);
@@ -325,7 +325,7 @@ static void test_mobilenets(void)
 
     /* a backbone without classifier */
     tl_arch_opts_default(&o);
-    o.input_size = 32;
+    o.input_w = o.input_h = 32;
     o.width_mult = 0.35f;
     o.num_classes = 0;
     tl_model *m = tl_arch_build("mobilenet_v2", &o, &e);
@@ -344,9 +344,9 @@ static void test_mobilenets(void)
 
     /* registry errors */
     CHECK(tl_arch_build("alexnet", &o, &e) == NULL && strstr(e.msg, "unknown architecture 'alexnet'"));
-    o.input_size = 4;
+    o.input_w = o.input_h = 4;
     CHECK(tl_arch_build("mobilenet_v2", &o, &e) == NULL && strstr(e.msg, "input size"));
-    o.input_size = 224;
+    o.input_w = o.input_h = 224;
     o.width_mult = 0;
     CHECK(tl_arch_build("mobilenet_v2", &o, &e) == NULL && strstr(e.msg, "width"));
     const char *const *names = tl_arch_names();
@@ -380,7 +380,7 @@ static void test_torchvision_names(void)
     tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
-    o.input_size = 64;
+    o.input_w = o.input_h = 64;
     o.width_mult = 0.35f;
     o.num_classes = 10;
     tl_model *m = tl_arch_build("mobilenet_v2", &o, &e);
@@ -591,7 +591,7 @@ static void test_checkpoint(void)
     tl_err e = {0};
     tl_arch_opts o;
     tl_arch_opts_default(&o);
-    o.input_size = 64;
+    o.input_w = o.input_h = 64;
     o.width_mult = 0.35f;
     o.num_classes = 10;
     tl_net net;
@@ -630,8 +630,8 @@ static void test_checkpoint(void)
                    !memcmp(a->params[i].data, b->params[i].data, (size_t)a->params[i].numel * sizeof(float));
         CHECK_MSG(same, "parameters differ after a save/load round trip");
         CHECK(back.nclasses == 10 && !strcmp(back.classes[9], class_names[9]) && !strcmp(back.classes[0], "c0"));
-        CHECK(back.opts.num_classes == 10 && back.opts.input_size == 64 && fabsf(back.opts.width_mult - 0.35f) < 1e-6f);
-        CHECK(back.pp.input_size == 64 && back.pp.mean[0] == 0.5f && back.pp.std[0] == 0.25f && back.pp.std[2] == 1.0f);
+        CHECK(back.opts.num_classes == 10 && back.opts.input_w == 64 && back.opts.input_h == 64 && fabsf(back.opts.width_mult - 0.35f) < 1e-6f);
+        CHECK(back.pp.input_w == 64 && back.pp.input_h == 64 && back.pp.mean[0] == 0.5f && back.pp.std[0] == 0.25f && back.pp.std[2] == 1.0f);
         CHECK(back.path && !strcmp(back.path, path));
         CHECK(tl_net_meta(&back, "tl.note") && !strcmp(tl_net_meta(&back, "tl.note"), "round trip"));
         CHECK(tl_net_meta(&back, "tl.arch") && !strcmp(tl_net_meta(&back, "tl.arch"), "mobilenet_v2"));
@@ -690,6 +690,36 @@ static void test_checkpoint(void)
     expect_load_error(bad, "tl.std", NULL);
     rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.input_size", "2");
     expect_load_error(bad, "tl.input_size", NULL);
+    rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.input_size", "64x");
+    expect_load_error(bad, "tl.input_size", "WxH");
+    rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.input_size", "64x4");
+    expect_load_error(bad, "tl.input_size", NULL);
+    rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.resize_mode", "zoom");
+    expect_load_error(bad, "tl.resize_mode", "crop, squash or pad");
+    /* an oblong input from the metadata: the graph and the preprocessing follow it */
+    rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.input_size", "80x48");
+    rc = tl_net_load(bad, &back, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (rc == 0) {
+        CHECK(back.model->in_w == 80 && back.model->in_h == 48 && back.pp.input_w == 80 && back.pp.input_h == 48);
+        /* no tl.resize_size: 256/224 of the shorter side; no tl.resize_mode: crop, as before the key */
+        CHECK(back.pp.resize_size == 55 && back.pp.resize_mode == TL_RESIZE_CROP);
+        tl_net_free(&back);
+    }
+    /* another input at load time: metadata and preprocessing say the new geometry */
+    rc = tl_net_load_at(path, 96, 64, TL_RESIZE_PAD, &back, &e);
+    CHECK_MSG(rc == 0, "%s", e.msg);
+    if (rc == 0) {
+        CHECK(back.model->in_w == 96 && back.model->in_h == 64 && back.pp.resize_mode == TL_RESIZE_PAD);
+        CHECK(back.pp.resize_size == 73); /* 64 * 73/64: the ratio of the stored box */
+        CHECK(tl_net_meta(&back, "tl.input_size") && !strcmp(tl_net_meta(&back, "tl.input_size"), "96x64"));
+        CHECK(tl_net_meta(&back, "tl.resize_mode") && !strcmp(tl_net_meta(&back, "tl.resize_mode"), "pad"));
+        CHECK(tl_net_meta(&back, "tl.resize_size") && !strcmp(tl_net_meta(&back, "tl.resize_size"), "73"));
+        CHECK(tl_net_meta(&back, "tl.note") && !strcmp(tl_net_meta(&back, "tl.note"), "round trip"));
+        tl_net_free(&back);
+    }
+    rc = tl_net_load_at(path, 4, 64, -1, &back, &e);
+    CHECK(rc < 0 && e.kind == TL_ERR_ARG && strstr(e.msg, "input size 4x64"));
     expect_load_error(tmp("absent.safetensors"), "absent.safetensors", NULL);
     /* the same file without tl.num_classes: the classifier's shape says it */
     rewrite(path, bad, NULL, NULL, NULL, NULL, "tl.num_classes", NULL);

@@ -119,8 +119,10 @@ static void net_of(tl_net *net, tl_model *m)
     memset(net, 0, sizeof *net);
     net->model = m;
     tl_preproc_default(&net->pp);
-    net->pp.input_size = m->in_h;
-    net->pp.resize_size = m->in_h;
+    net->pp.input_w = m->in_w;
+    net->pp.input_h = m->in_h;
+    net->pp.resize_size = m->in_w < m->in_h ? m->in_w : m->in_h;
+    net->pp.resize_mode = TL_RESIZE_SQUASH;
 }
 
 /* conv (bias) -> bn -> relu6 -> maxpool -> gap -> linear */

@@ -146,32 +146,36 @@ static void test_against_pil(const char *script, const char *dir, const char *ph
 }
 
 /* tl_preprocess against torchvision on one image, at given sizes. */
-static void preprocess_case(const char *script, const char *dir, const char *image, int R, int S,
-                            tl_preproc_ws *ws)
+static void preprocess_case(const char *script, const char *dir, const char *image, int R, int W, int H,
+                            int mode, tl_preproc_ws *ws)
 {
-    char out[4096], rs[16], ss[16];
-    snprintf(out, sizeof out, "%s/pre_%d_%d.f32", dir, R, S);
+    char out[4096], rs[16], ws_[16], hs[16];
+    const char *mname = tl_resize_mode_name(mode);
+    snprintf(out, sizeof out, "%s/pre_%d_%dx%d_%s.f32", dir, R, W, H, mname);
     snprintf(rs, sizeof rs, "%d", R);
-    snprintf(ss, sizeof ss, "%d", S);
-    const char *args[] = { "preprocess", out, image, rs, ss, NULL };
+    snprintf(ws_, sizeof ws_, "%d", W);
+    snprintf(hs, sizeof hs, "%d", H);
+    const char *args[] = { "preprocess", out, image, rs, ws_, hs, mname, NULL };
     int rc = tu_run_python(script, args);
     if (rc != 0) {
         printf("test_resize: torchvision comparison skipped (python reference exited %d)\n", rc);
         return;
     }
-    size_t n = (size_t)3 * S * S;
+    size_t n = (size_t)3 * W * H;
     float *want = malloc(n * sizeof(float)), *got = malloc(n * sizeof(float)),
           *bgr = malloc(n * sizeof(float));
     FILE *f = fopen(out, "rb");
     CHECK(f && fread(want, sizeof(float), n, f) == n);
     if (f)
         fclose(f);
-    tl_image img = { 0 };
+    tl_image img = { 0 }, geo = { 0 };
     tl_err e;
     tl_preproc pp;
     tl_preproc_default(&pp);
     pp.resize_size = R;
-    pp.input_size = S;
+    pp.input_w = W;
+    pp.input_h = H;
+    pp.resize_mode = mode;
     CHECK(tl_image_decode_file(image, &img, 0, &e) == 0);
     CHECK_MSG(tl_preprocess(&img, &pp, got, ws, &e) == 0, "%s", e.msg);
     double maxd = 0;
@@ -183,17 +187,27 @@ static void preprocess_case(const char *script, const char *dir, const char *ima
         if (d > maxd)
             maxd = d;
     }
-    printf("  preprocess %dx%d resize %d crop %d: max|diff| %.3g, differing %.5f%%\n", img.w,
-           img.h, R, S, maxd, 100.0 * (double)nd / (double)n);
+    printf("  preprocess %dx%d resize %d %s %dx%d: max|diff| %.3g, differing %.5f%%\n", img.w, img.h, R, mname,
+           W, H, maxd, 100.0 * (double)nd / (double)n);
     CHECK_MSG(maxd <= 0.02, "preprocess differs from torchvision by %g", maxd);
+
+    /* the geometry alone gives the pixels that were normalised */
+    CHECK_MSG(tl_preprocess_image(&img, &pp, &geo, ws, &e) == 0, "%s", e.msg);
+    CHECK(geo.w == W && geo.h == H);
+    int same = 1;
+    size_t plane = (size_t)W * H;
+    for (int c = 0; c < 3 && same; c++)
+        for (size_t i = 0; i < plane && same; i++)
+            same = got[c * plane + i] == ((float)geo.px[3 * i + c] / 255.0f - pp.mean[c]) / pp.std[c];
+    CHECK_MSG(same, "tl_preprocess_image differs from tl_preprocess (%s %dx%d)", mname, W, H);
 
     pp.bgr = 1;
     CHECK(tl_preprocess(&img, &pp, bgr, ws, &e) == 0);
-    size_t plane = (size_t)S * S;
     CHECK(!memcmp(bgr, got + 2 * plane, plane * sizeof(float)));
     CHECK(!memcmp(bgr + plane, got + plane, plane * sizeof(float)));
     CHECK(!memcmp(bgr + 2 * plane, got, plane * sizeof(float)));
     tl_image_free(&img);
+    tl_image_free(&geo);
     free(want);
     free(got);
     free(bgr);
@@ -205,7 +219,8 @@ static void test_preprocess_offline(tl_preproc_ws *ws)
     tl_err e;
     tl_preproc pp;
     tl_preproc_default(&pp);
-    CHECK(pp.input_size == 224 && pp.resize_size == 256 && !pp.bgr);
+    CHECK(pp.input_w == 224 && pp.input_h == 224 && pp.resize_size == 256 && !pp.bgr);
+    CHECK(pp.resize_mode == TL_RESIZE_CROP);
     CHECK_NEAR(pp.mean[1], 0.456, 1e-7);
     CHECK_NEAR(pp.std[2], 0.225, 1e-7);
     /* a constant grey image normalises to the same value everywhere */
@@ -217,8 +232,51 @@ static void test_preprocess_offline(tl_preproc_ws *ws)
         float want = (128.0f / 255.0f - pp.mean[c]) / pp.std[c];
         CHECK(out[c * 224 * 224] == want && out[c * 224 * 224 + 224 * 224 - 1] == want);
     }
-    pp.input_size = 0;
+    pp.input_w = 0;
     CHECK(tl_preprocess(&img, &pp, out, ws, &e) < 0);
+
+    /* the words of sizes and geometries */
+    int w = 0, h = 0;
+    CHECK(tl_input_size_parse("224", 4096, &w, &h) == 0 && w == 224 && h == 224);
+    CHECK(tl_input_size_parse("320x224", 4096, &w, &h) == 0 && w == 320 && h == 224);
+    const char *badsz[] = {"", "x", "0", "320x", "x224", "320x224x3", "-5", "320X224", "5000", " 3", "3 ", NULL};
+    for (int i = 0; badsz[i]; i++)
+        CHECK_MSG(tl_input_size_parse(badsz[i], 4096, &w, &h) < 0, "'%s' parses", badsz[i]);
+    CHECK(tl_input_size_parse(NULL, 4096, &w, &h) < 0);
+    char buf[160];
+    tl_input_size_format(320, 224, buf, sizeof buf);
+    CHECK(!strcmp(buf, "320x224"));
+    tl_preproc g;
+    tl_preproc_default(&g);
+    g.input_w = 96;
+    g.input_h = 160;
+    g.resize_mode = TL_RESIZE_PAD;
+    g.resize_size = 110;
+    tl_preproc_geometry_format(&g, buf, sizeof buf);
+    CHECK(!strcmp(buf, "96x160 pad 110"));
+    tl_preproc back;
+    tl_preproc_default(&back);
+    CHECK(tl_preproc_geometry_parse(buf, &back) == 0 && back.input_w == 96 && back.input_h == 160 &&
+          back.resize_mode == TL_RESIZE_PAD && back.resize_size == 110);
+    CHECK(tl_preproc_geometry_parse("96x160 zoom 110", &back) < 0 && tl_preproc_geometry_parse("96 pad", &back) < 0 &&
+          tl_preproc_geometry_parse("96 pad 110 x", &back) < 0);
+    for (int m = 0; m < 3; m++)
+        CHECK(tl_resize_mode_parse(tl_resize_mode_name(m)) == m);
+    /* another input keeps the box's ratio to the shorter side */
+    tl_preproc_default(&g);
+    tl_preproc_resize_input(&g, 320, 224, -1);
+    CHECK(g.resize_size == 256 && g.resize_mode == TL_RESIZE_CROP);
+    tl_preproc_resize_input(&g, 112, 160, TL_RESIZE_SQUASH);
+    CHECK(g.resize_size == 128 && g.resize_mode == TL_RESIZE_SQUASH && g.input_w == 112 && g.input_h == 160);
+    int rw, rh, left, top;
+    tl_preproc_default(&g);
+    g.input_w = 320;
+    g.input_h = 224;
+    CHECK(tl_preproc_plan(&g, 500, 375, &rw, &rh, &left, &top, &e) == 0);
+    /* box 365x256; cover: ratio min(375/256, 500/365) -> 365 wide */
+    CHECK(rw == 365 && rh == 274 && left == 22 && top == 25);
+    tl_preproc_describe(&g, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "cover 365x256 keeping the aspect ratio (bilinear), centre crop 320x224"), "%s", buf);
     free(out);
     tl_image_free(&img);
 }
@@ -260,12 +318,25 @@ int main(void)
         char gp[4200];
         snprintf(gp, sizeof gp, "%s/gen.png", dir);
         CHECK(tl_image_write_png(gp, &g, &e) == 0);
-        preprocess_case(script, dir, gp, 256, 224, &ws);
-        preprocess_case(script, dir, gp, 224, 224, &ws);
-        preprocess_case(script, dir, gp, 160, 129, &ws);
-        preprocess_case(script, dir, gp, 200, 240, &ws); /* crop larger: zero padding */
+        preprocess_case(script, dir, gp, 256, 224, 224, TL_RESIZE_CROP, &ws);
+        preprocess_case(script, dir, gp, 224, 224, 224, TL_RESIZE_SQUASH, &ws);
+        preprocess_case(script, dir, gp, 160, 129, 129, TL_RESIZE_CROP, &ws);
+        preprocess_case(script, dir, gp, 200, 240, 240, TL_RESIZE_CROP, &ws); /* crop larger: zero padding */
+        /* oblong inputs: timm's keep-ratio resize, the centre cut and its padding */
+        preprocess_case(script, dir, gp, 256, 320, 224, TL_RESIZE_CROP, &ws);
+        preprocess_case(script, dir, gp, 256, 224, 320, TL_RESIZE_CROP, &ws);
+        preprocess_case(script, dir, gp, 245, 96, 160, TL_RESIZE_CROP, &ws);
+        preprocess_case(script, dir, gp, 256, 320, 224, TL_RESIZE_SQUASH, &ws);
+        preprocess_case(script, dir, gp, 224, 320, 224, TL_RESIZE_SQUASH, &ws);
+        preprocess_case(script, dir, gp, 224, 320, 224, TL_RESIZE_PAD, &ws);
+        preprocess_case(script, dir, gp, 224, 224, 320, TL_RESIZE_PAD, &ws);
+        preprocess_case(script, dir, gp, 100, 97, 100, TL_RESIZE_PAD, &ws);
+        /* one pixel short: the padding offset is 0, the window must still be padded */
+        preprocess_case(script, dir, gp, 232, 320, 232, TL_RESIZE_PAD, &ws);
+        preprocess_case(script, dir, gp, 223, 224, 224, TL_RESIZE_CROP, &ws);
         if (photo[0]) {
-            preprocess_case(script, dir, photo, 256, 224, &ws);
+            preprocess_case(script, dir, photo, 256, 224, 224, TL_RESIZE_CROP, &ws);
+            preprocess_case(script, dir, photo, 256, 320, 224, TL_RESIZE_PAD, &ws);
             /* speed of the whole pipeline on a real photo, for the record */
             tl_image img = { 0 };
             tl_preproc pp;
