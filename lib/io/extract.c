@@ -20,18 +20,26 @@ typedef struct {
     int filled;      /* images decoded (good or bad) */
 } slot;
 
+/* One layer read from the network. */
+typedef struct {
+    int node;
+    char name[TL_NAME_MAX];
+    int dim, channels, spatial;  /* vector length; node channels and h*w */
+    int tokens;                  /* a token sequence: pooling averages the tokens */
+    int offset;                  /* of its values in an image's vector */
+    float *output;               /* batch x node size */
+} xlayer;
+
 struct tl_extractor {
     const tl_net *net;
     tl_infer *inf;
     tl_extract_opts o;
-    int node;
-    char layer[TL_NAME_MAX];
-    int dim, channels, spatial;  /* vector length; node channels and h*w */
-    int tokens;                  /* a token sequence: pooling averages the tokens */
+    xlayer *layers;
+    int nlayers, dim;
     size_t in_len;
     slot slots[2];
-    float *output;               /* batch x node size */
-    float *pooled;               /* one vector */
+    float **outs;                /* every layer's output, for tl_infer_run */
+    float *vec;                  /* one image's vector */
     decoder *dec;
     int ndec;
 };
@@ -55,8 +63,11 @@ void tl_extractor_free(tl_extractor *x)
         free(x->slots[k].ok);
         free(x->slots[k].errs);
     }
-    tl_free(x->output);
-    tl_free(x->pooled);
+    for (int i = 0; x->layers && i < x->nlayers; i++)
+        tl_free(x->layers[i].output);
+    free(x->layers);
+    free(x->outs);
+    tl_free(x->vec);
     for (int i = 0; i < x->ndec; i++) {
         tl_image_free(&x->dec[i].img);
         tl_preproc_ws_free(&x->dec[i].ws);
@@ -65,10 +76,8 @@ void tl_extractor_free(tl_extractor *x)
     free(x);
 }
 
-tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthreads, const tl_extract_opts *o,
-                               tl_err *e)
+static int find_layer(const tl_model *m, const char *layer, tl_err *e)
 {
-    const tl_model *m = net->model;
     int node = layer ? tl_model_find_node(m, layer) : m->features_node;
     if (node < 0) {
         if (layer && !strcmp(layer, "logits"))
@@ -77,10 +86,25 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
             tl_fail_arg(e, "no layer '%s' in %s (tl-info MODEL lists the layers)", layer, m->arch);
         else
             tl_fail(e, "%s has no default feature layer: give --layer (tl-info MODEL lists the layers)", m->arch);
-        return NULL;
+        return -1;
     }
-    if (node == 0) {
-        tl_fail(e, "the input is not a layer to extract");
+    if (node == 0)
+        return tl_fail(e, "the input is not a layer to extract");
+    return node;
+}
+
+tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthreads, const tl_extract_opts *o,
+                               tl_err *e)
+{
+    return tl_extractor_new_layers(net, &layer, 1, nthreads, o, e);
+}
+
+tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *layers, int nlayers, int nthreads,
+                                      const tl_extract_opts *o, tl_err *e)
+{
+    const tl_model *m = net->model;
+    if (nlayers < 1) {
+        tl_fail(e, "no layer to extract");
         return NULL;
     }
     if (m->in_h != net->pp.input_h || m->in_w != net->pp.input_w || m->in_c != 3) {
@@ -89,39 +113,75 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
         return NULL;
     }
     tl_extractor *x = calloc(1, sizeof *x);
-    if (!x) {
+    if (!x || !(x->layers = calloc((size_t)nlayers, sizeof *x->layers)) ||
+        !(x->outs = calloc((size_t)nlayers, sizeof *x->outs))) {
+        tl_extractor_free(x);
         tl_fail(e, "out of memory");
         return NULL;
     }
     x->net = net;
     x->o = *o;
+    x->nlayers = nlayers;
+    int *nodes = calloc((size_t)nlayers, sizeof *nodes);
+    if (!nodes) {
+        tl_extractor_free(x);
+        tl_fail(e, "out of memory");
+        return NULL;
+    }
+    int64_t map_floats = 0;
+    for (int i = 0; i < nlayers; i++) {
+        xlayer *L = &x->layers[i];
+        if ((L->node = nodes[i] = find_layer(m, layers[i], e)) < 0) {
+            free(nodes);
+            tl_extractor_free(x);
+            return NULL;
+        }
+        const tl_node *n = &m->nodes[L->node];
+        snprintf(L->name, sizeof L->name, "%s", layers[i] ? layers[i] : n->name);
+        L->channels = n->c;
+        L->spatial = n->h * n->w;
+        L->tokens = n->tokens;
+        if (n->tokens)
+            L->dim = o->spatial_pool ? n->w : (int)tl_node_size(n);
+        else
+            L->dim = (o->spatial_pool && L->spatial > 1) ? n->c : (int)tl_node_size(n);
+        L->offset = x->dim;
+        if ((int64_t)x->dim + L->dim > TL_EXTRACT_MAX_DIM) {
+            free(nodes);
+            tl_extractor_free(x);
+            tl_fail(e, "the layers' vectors add up to more than %d values", TL_EXTRACT_MAX_DIM);
+            return NULL;
+        }
+        x->dim += L->dim;
+        map_floats += tl_node_size(n);
+    }
+    x->in_len = (size_t)m->in_c * m->in_h * m->in_w;
     if (x->o.batch < 1)
         x->o.batch = 1;
-    x->node = node;
-    snprintf(x->layer, sizeof x->layer, "%s", layer ? layer : m->nodes[node].name);
-    const tl_node *n = &m->nodes[node];
-    x->channels = n->c;
-    x->spatial = n->h * n->w;
-    x->tokens = n->tokens;
-    if (n->tokens)
-        x->dim = o->spatial_pool ? n->w : (int)tl_node_size(n);
-    else
-        x->dim = (o->spatial_pool && x->spatial > 1) ? n->c : (int)tl_node_size(n);
-    x->in_len = (size_t)m->in_c * m->in_h * m->in_w;
+    /* Many layers' full maps per image: fewer images per step. */
+    int64_t per_image = map_floats + (int64_t)x->in_len, budget = ((int64_t)256 << 20) / (int64_t)sizeof(float);
+    if (nlayers > 1 && (int64_t)x->o.batch * per_image > budget)
+        x->o.batch = (int)(budget / per_image > 1 ? budget / per_image : 1);
     int b = x->o.batch;
     x->ndec = nthreads < 1 ? 1 : nthreads;
-    x->inf = tl_infer_new(m, x->ndec, &node, 1, e);
-    int slots_ok = 1;
+    x->inf = tl_infer_new(m, x->ndec, nodes, nlayers, e);
+    free(nodes);
+    int bad = !x->inf;
+    for (int i = 0; i < nlayers && !bad; i++) {
+        xlayer *L = &x->layers[i];
+        L->output = tl_alloc_array((size_t)b * (size_t)tl_node_size(&m->nodes[L->node]), sizeof(float));
+        x->outs[i] = L->output;
+        bad = !L->output;
+    }
     for (int k = 0; k < 2; k++) {
         x->slots[k].input = tl_alloc_array((size_t)b * x->in_len, sizeof(float));
         x->slots[k].ok = calloc((size_t)b, sizeof *x->slots[k].ok);
         x->slots[k].errs = calloc((size_t)b, sizeof *x->slots[k].errs);
-        slots_ok &= x->slots[k].input && x->slots[k].ok && x->slots[k].errs;
+        bad |= !x->slots[k].input || !x->slots[k].ok || !x->slots[k].errs;
     }
-    x->output = tl_alloc_array((size_t)b * (size_t)tl_node_size(n), sizeof(float));
-    x->pooled = tl_alloc_array((size_t)x->dim, sizeof(float));
+    x->vec = tl_alloc_array((size_t)x->dim, sizeof(float));
     x->dec = calloc((size_t)x->ndec, sizeof *x->dec);
-    if (!x->inf || !slots_ok || !x->output || !x->pooled || !x->dec) {
+    if (bad || !x->vec || !x->dec) {
         if (x->inf)
             tl_fail(e, "out of memory for a batch of %d images", b);
         tl_extractor_free(x);
@@ -131,7 +191,11 @@ tl_extractor *tl_extractor_new(const tl_net *net, const char *layer, int nthread
 }
 
 int tl_extractor_dim(const tl_extractor *x) { return x->dim; }
-const char *tl_extractor_layer(const tl_extractor *x) { return x->layer; }
+const char *tl_extractor_layer(const tl_extractor *x) { return x->layers[0].name; }
+int tl_extractor_nlayers(const tl_extractor *x) { return x->nlayers; }
+const char *tl_extractor_layer_name(const tl_extractor *x, int i) { return x->layers[i].name; }
+int tl_extractor_layer_dim(const tl_extractor *x, int i) { return x->layers[i].dim; }
+int tl_extractor_layer_offset(const tl_extractor *x, int i) { return x->layers[i].offset; }
 
 /* The decoding side of the pipeline: every decoder thread claims the next
  * image in data-set order and decodes it into its batch's slot, waiting
@@ -156,6 +220,16 @@ static int batch_count(const tl_extractor *x, const tl_dataset *d, int64_t k)
     return (int)(left < b ? left : b);
 }
 
+static int draft_side(const tl_preproc *pp)
+{
+    int W = pp->input_w, H = pp->input_h, m = W < H ? W : H;
+    if (pp->resize_mode != TL_RESIZE_PAD) {
+        W = (int)((int64_t)W * pp->resize_size / m);
+        H = (int)((int64_t)H * pp->resize_size / m);
+    }
+    return W > H ? W : H;
+}
+
 static void *decode_loop(void *arg)
 {
     decoder_arg *da = arg;
@@ -163,8 +237,10 @@ static void *decode_loop(void *arg)
     tl_extractor *x = pl->x;
     decoder *dc = &x->dec[da->w];
     int b = x->o.batch;
-    /* the resize keeps the shorter side at resize_size: no need for more */
-    dc->img.draft_w = dc->img.draft_h = x->o.fast_decode ? x->net->pp.resize_size : 0;
+    /* No need for more than the resize box (the whole input in pad mode),
+     * in both directions since EXIF may turn the image: an image reduced to
+     * at least its longer side in both directions is never enlarged again. */
+    dc->img.draft_w = dc->img.draft_h = x->o.fast_decode ? draft_side(&x->net->pp) : 0;
     pthread_mutex_lock(&pl->mu);
     for (;;) {
         int64_t i = pl->next;
@@ -220,8 +296,6 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
     }
     if (pool && tl_pool_size(pool) > x->ndec)
         pool = NULL;
-    size_t out_len = (size_t)x->channels * x->spatial;
-    float *outs[1] = {x->output};
     pipeline pl = {.x = x, .d = d};
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.freed, NULL);
@@ -264,7 +338,7 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
         if (rc)
             break;
         int good = compact(x, s, count, map);
-        tl_infer_run(x->inf, pool, good, s->input, outs);
+        tl_infer_run(x->inf, pool, good, s->input, x->outs);
         /* the slot is free for batch k + 2 once the network has read it */
         pthread_mutex_lock(&pl.mu);
         s->batch = k + 2;
@@ -272,21 +346,29 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
         pthread_cond_broadcast(&pl.freed);
         pthread_mutex_unlock(&pl.mu);
         for (int g = 0; g < good && !rc; g++) {
-            const float *v = x->output + (size_t)g * out_len;
-            if (x->dim != (int)out_len && x->tokens) {
-                /* mean over the tokens: the sequence's average embedding */
-                for (int j = 0; j < x->dim; j++) {
-                    double sum = 0;
-                    for (int t = 0; t < x->channels; t++)
-                        sum += v[(size_t)t * x->dim + j];
-                    x->pooled[j] = (float)(sum / x->channels);
+            const float *v = NULL;
+            for (int i = 0; i < x->nlayers; i++) {
+                const xlayer *L = &x->layers[i];
+                size_t out_len = (size_t)L->channels * L->spatial;
+                const float *o = L->output + (size_t)g * out_len;
+                float *dst = x->vec + L->offset;
+                if (L->dim != (int)out_len && L->tokens) {
+                    /* mean over the tokens: the sequence's average embedding */
+                    for (int j = 0; j < L->dim; j++) {
+                        double sum = 0;
+                        for (int t = 0; t < L->channels; t++)
+                            sum += o[(size_t)t * L->dim + j];
+                        dst[j] = (float)(sum / L->channels);
+                    }
+                } else if (L->dim != (int)out_len) {
+                    tl_global_avgpool(L->channels, L->spatial, o, dst);
+                } else if (x->nlayers == 1) {
+                    v = o; /* one whole layer: hand out the network's own output */
+                } else {
+                    memcpy(dst, o, out_len * sizeof(float));
                 }
-                v = x->pooled;
-            } else if (x->dim != (int)out_len) {
-                tl_global_avgpool(x->channels, x->spatial, v, x->pooled);
-                v = x->pooled;
             }
-            rc = emit(emit_user, start + map[g], v, e);
+            rc = emit(emit_user, start + map[g], v ? v : x->vec, e);
             stats->done++;
         }
         if (progress)

@@ -91,6 +91,10 @@ int tl_figure_reliability(tl_figure *f, int panel, const char *title, int nbins,
 int tl_figure_bars(tl_figure *f, int panel, const char *title, const char *ylabel, int n,
                    const char *const *labels, const double *values, double ymin, double ymax, tl_err *e);
 
+/* 0 when tl_figure_write can write this name (".svg", ".png" or "-"),
+ * else -1 with the reason: for checking an option before the work. */
+int tl_plot_path_check(const char *path, tl_err *e);
+
 /* Writes the figure; "-" writes SVG to standard output. */
 int tl_figure_write(const tl_figure *f, const char *path, tl_err *e);
 

@@ -331,15 +331,22 @@ static int ends_with(const char *s, const char *ext)
     return n > m && strcasecmp(s + n - m, ext) == 0;
 }
 
+int tl_plot_path_check(const char *path, tl_err *e)
+{
+    if (!path || !*path)
+        return tl_fail(e, "no output file name");
+    if (strcmp(path, "-") && !ends_with(path, ".svg") && !ends_with(path, ".png"))
+        return tl_fail(e, "%s: unknown plot format (the name must end in .svg or .png)", path);
+    return 0;
+}
+
 int tl_figure_write(const tl_figure *f, const char *path, tl_err *e)
 {
     if (!f)
         return tl_fail(e, "no figure");
-    if (!path || !*path)
-        return tl_fail(e, "no output file name");
+    if (tl_plot_path_check(path, e))
+        return -1;
     int svg = strcmp(path, "-") == 0 || ends_with(path, ".svg");
-    if (!svg && !ends_with(path, ".png"))
-        return tl_fail(e, "%s: unknown plot format (the name must end in .svg or .png)", path);
     pl_list l;
     if (pl_figure_render(f, &l, e) < 0)
         return -1;
