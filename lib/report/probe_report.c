@@ -72,6 +72,18 @@ int tl_probe_verdict(const tl_probe *p, char ***out, int *nout, tl_err *e)
                 B->name, dec, points(d), what, R->name, R->val_acc, dec, points(noise), (long long)p->nval);
         }
     }
+    /* The earliest layer as good as the best, when there is one: a far
+     * domain is often served by early, generic layers (and they are
+     * cheaper to run). */
+    for (int i = 0; i < p->best; i++) {
+        const tl_probe_layer *E = &p->layers[i];
+        if (B->val_acc - E->val_acc <= tl_probe_noise(p, p->best, i)) {
+            add(&L, "%s (layer %d of %d, %d values) is already within noise of the best (%.3f vs %.3f): the layers "
+                    "after it add little for this data, and a network cut there is cheaper to run",
+                E->name, E->depth, p->nlayers, E->dim, E->val_acc, B->val_acc);
+            break;
+        }
+    }
     if (p->nlayers >= 3) {
         const tl_probe_layer *F = &p->layers[0], *Z = &p->layers[p->nlayers - 1];
         /* The curve's shape: the first layer's accuracy, the peak, the end. */

@@ -148,6 +148,15 @@ static void test_noise_and_verdict(void)
     p.layers[2].val_acc = 0.88;
     CHECK(tl_probe_verdict(&p, &v, &n, &e) == 0);
     CHECK(any_line(v, n, "at stage2 and holds to the last layer (stage3, 0.880)"));
+    CHECK(!any_line(v, n, "already within noise of the best"));
+    tl_strings_free(v, n);
+
+    /* an early layer as good as the best (stage1 right on 178 of stage2's 180) */
+    p.layers[0].val_acc = 0.89;
+    memcpy(p.layers[0].right, p.layers[1].right, 200);
+    p.layers[0].right[0] = p.layers[0].right[1] = 0;
+    CHECK(tl_probe_verdict(&p, &v, &n, &e) == 0);
+    CHECK(any_line(v, n, "stage1 (layer 1 of 3, 8 values) is already within noise of the best (0.890 vs 0.900)"));
     tl_strings_free(v, n);
 
     /* without the default among the layers, the deepest probed is the reference */
