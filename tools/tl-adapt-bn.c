@@ -6,15 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const cli_choice resize_modes[] = {
+    {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
+
 int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-adapt-bn");
     tl_adapt_bn_opts ao;
     tl_adapt_bn_opts_default(&ao);
+    int input_size[2] = {0, 0}, resize_mode = -1;
     const cli_opt opts[] = {
         OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
         OPT_COMMON_REQUIRED(CLI_O_OUTPUT, "adapted checkpoint to write (required)"),
+        OPT_WXH(0, "input-size", input_size, 8, 4096, "WxH",
+                "adapt for this input, N or WxH (default: the model's);\nthe checkpoint records it"),
+        OPT_ENUM(0, "resize-mode", &resize_mode, resize_modes, "how images become the input (default: the model's)"),
         {.type = CLI_COMMON, .common = CLI_O_BATCH, .target = &ao.batch,
          .help = "images per forward pass (default 32); each batch\ncounts equally, the smaller last one included"},
         OPT_COMMON(CLI_O_THREADS),
@@ -46,7 +53,7 @@ int main(int argc, char **argv)
 
     tl_err e;
     tl_net net;
-    if (tl_net_load(model, &net, &e))
+    if (tl_net_load_at(model, input_size[0], input_size[1], resize_mode, &net, &e))
         cli_fail(&cli, &e);
     if (net.model->quant)
         cli_die(&cli, "%s: an int8 checkpoint: its batch norm is folded into integer weights; adapt the float "

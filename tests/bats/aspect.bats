@@ -74,3 +74,18 @@ setup_file() {
     [[ "$output" == *"input size 100x64 is not a multiple of the patch size 16"* ]]
     [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
 }
+
+@test "tl-adapt-bn --input-size 48x32: statistics re-estimated at the new size, the checkpoint records it" {
+    local d=$BATS_TEST_TMPDIR
+    gen_ppms "$d/img" 4 4
+    tl finetune -q --scratch --arch small_cnn --input-size 32 --epochs 1 -b 4 -o "$d/net.safetensors" "$d/img"
+    run tl adapt-bn -q -m "$d/net.safetensors" --input-size 48x32 --resize-mode pad "$d/img" -o "$d/ad.safetensors"
+    assert_success
+    run tl info -M "$d/ad.safetensors"
+    [[ "$output" == *"tl.input_size"*"48x32"* ]] && [[ "$output" == *"tl.resize_mode"*"pad"* ]]
+    run tl info "$d/ad.safetensors"
+    [[ "$output" == *"input      3x32x48: fit inside 48x32 keeping the aspect ratio"* ]]
+    # other statistics than at the stored 32x32
+    tl adapt-bn -q -m "$d/net.safetensors" "$d/img" -o "$d/sq.safetensors"
+    ! cmp -s "$d/ad.safetensors" "$d/sq.safetensors"
+}
