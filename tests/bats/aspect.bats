@@ -89,3 +89,19 @@ setup_file() {
     tl adapt-bn -q -m "$d/net.safetensors" "$d/img" -o "$d/sq.safetensors"
     ! cmp -s "$d/ad.safetensors" "$d/sq.safetensors"
 }
+
+@test "tl-augment --size 64x40: every copy is 64x40 (rrc at the size, the final step per --resize-mode)" {
+    local d=$BATS_TEST_TMPDIR
+    gen_ppms "$d/img" 5 2
+    run tl augment -a 'rrc(scale=0.5:1),hflip' --size 64x40 --explain
+    assert_success
+    assert_line "output 64x40"
+    [[ "$output" == *"rrc(size=64x40,"* ]]
+    tl augment -q -a 'hflip,jitter(b=0.2)' --size 64x40 --resize-mode pad -n 2 -o "$d/out" "$d/img"
+    [ "$(find "$d/out" -name '*.png' | wc -l)" -eq 8 ]
+    for f in "$d"/out/*/*.png; do
+        [ "$(od -An -tu1 -j 16 -N 8 "$f" | awk '{ print $3 * 256 + $4 "x" $7 * 256 + $8 }')" = 64x40 ] || fail "$f"
+    done
+    run tl augment -a hflip --size 64x --explain
+    [ "$status" -eq 2 ]
+}
