@@ -19,13 +19,17 @@ static const cli_choice heads[] = {{"logreg", TL_HEAD_LOGREG}, {"svm", TL_HEAD_S
 static const cli_choice resize_modes[] = {
     {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 
-/* --layers all, or a comma-separated list (split in place). */
+/* --layers all, or a comma-separated list (split in place); -1 when
+ * there are more than cap names. */
 static int split_layers(char *list, const char **out, int cap)
 {
     int n = 0;
     for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","))
-        if (*tok && n < cap)
+        if (*tok) {
+            if (n == cap)
+                return -1;
             out[n++] = tok;
+        }
     return n;
 }
 
@@ -87,6 +91,8 @@ int main(int argc, char **argv)
         if (!(list = tl_strdup(layers)))
             cli_die(&cli, "out of memory");
         po.nlayers = split_layers(list, names, 512);
+        if (po.nlayers < 0)
+            cli_usage_error(&cli, "--layers: more than 512 names");
         if (po.nlayers < 1)
             cli_usage_error(&cli, "--layers: '%s' names no layer", layers);
         po.layers = names;
