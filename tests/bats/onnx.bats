@@ -174,6 +174,19 @@ slow() {
     peers_agree
 }
 
+@test "onnx: an oblong network (40x32) exports at its W x H, with and without in-graph preprocessing" {
+    "$TL_TEST_BIN/tl-randnet" resnet18 "$W/wide.safetensors" --size 40x32 --resize 36
+    gradient_ppm "$W/wide0.ppm" 61 45
+    gradient_ppm "$W/wide1.ppm" 45 70
+    printf '%s\n' "$W/wide0.ppm" "$W/wide1.ppm" | tl extract -q -m "$W/wide.safetensors" --layer logits -f tsv -o "$W/wide.tsv" -
+    tl export -q "$W/wide.safetensors" -o "$W/wide.onnx"
+    tl export -q "$W/wide.safetensors" --with-preprocessing -o "$W/wide-pre.onnx"
+    "$TL_TEST_BIN/tl-pixels" "$W/wide.safetensors" "$W/wide.px" "$W/wide0.ppm" "$W/wide1.ppm"
+    case_line "$W/wide.onnx" "$W/wide.px.f32" f32 40x32 "$W/wide.tsv" ort,opencv
+    case_line "$W/wide-pre.onnx" "$W/wide.px.u8" u8 40x32 "$W/wide.tsv" ort,opencv
+    peers_agree
+}
+
 @test "onnx: --layer exports features (pooled as tl-extract pools them, or whole with --no-pool)" {
     "$TL_TEST_BIN/tl-randnet" mobilenet_v2 "$W/m.safetensors" --size 32
     "$TL_TEST_BIN/tl-pixels" "$W/m.safetensors" "$W/m.px" $(images 32)

@@ -4,7 +4,7 @@
 usage: check_onnx.py MANIFEST [--no-opencv]
 
 MANIFEST: one case per line, tab-separated:
-  onnx_path  input_path  input_kind  batch  size  expected_tsv  runtimes
+  onnx_path  input_path  input_kind  batch  size (N or WxH)  expected_tsv  runtimes
 input_kind: f32 (float NCHW, tl's preprocessing done) or u8 (uint8 NHWC
 pixels, the graph preprocesses). expected_tsv: tl-extract -f tsv output
 (path, label, values) or tl-predict --format eval output (path, true,
@@ -38,9 +38,10 @@ def expected(path):
 
 
 def load_input(path, kind, batch, size):
+    w, h = size
     if kind == "f32":
-        return np.fromfile(path, dtype=np.float32).reshape(batch, 3, size, size)
-    return np.fromfile(path, dtype=np.uint8).reshape(batch, size, size, 3)
+        return np.fromfile(path, dtype=np.float32).reshape(batch, 3, h, w)
+    return np.fromfile(path, dtype=np.uint8).reshape(batch, h, w, 3)
 
 
 def compare(name, got, ref):
@@ -65,7 +66,8 @@ def main():
         if not line.strip():
             continue
         onnx_path, inp, kind, batch, size, tsv, peers = line.rstrip("\n").split("\t")
-        batch, size = int(batch), int(size)
+        # size: N (square) or WxH
+        batch, size = int(batch), tuple(int(v) for v in (size.split("x") if "x" in size else (size, size)))
         try:
             # by path: the C++ checker reads the file itself (no Python copy
             # of a half-gigabyte VGG)

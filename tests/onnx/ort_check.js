@@ -25,12 +25,14 @@ async function main() {
   for (const line of lines) {
     const [onnxPath, inp, kind, batchS, sizeS, tsv, peers] = line.split('\t');
     if (!peers.split(',').includes('ort')) continue;
-    const batch = Number(batchS), size = Number(sizeS);
+    // size: N (square) or WxH
+    const [w, h] = sizeS.includes('x') ? sizeS.split('x').map(Number) : [Number(sizeS), Number(sizeS)];
+    const batch = Number(batchS);
     const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
     const buf = fs.readFileSync(inp);
     const tensor = kind === 'f32'
-      ? new ort.Tensor('float32', new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), [batch, 3, size, size])
-      : new ort.Tensor('uint8', new Uint8Array(buf.buffer, buf.byteOffset, buf.length), [batch, size, size, 3]);
+      ? new ort.Tensor('float32', new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), [batch, 3, h, w])
+      : new ort.Tensor('uint8', new Uint8Array(buf.buffer, buf.byteOffset, buf.length), [batch, h, w, 3]);
     const out = await session.run({ [session.inputNames[0]]: tensor });
     const got = out[session.outputNames[0]].data, ref = expected(tsv);
     let err = 0, scale = 0;
