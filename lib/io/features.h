@@ -34,10 +34,16 @@ typedef struct tl_feat_info {
 /* Limits that keep a hostile header from asking for absurd allocations. */
 #define TL_FEAT_MAX_DIM (1 << 24)
 #define TL_FEAT_MAX_PATH 65536
+#define TL_FEAT_MAX_HEADER ((uint32_t)64 << 20)
 
 int tl_feat_format_parse(const char *name, int *format);
 /* 1 if the file holds feature vectors (TLF, NPY, or TSV whose first data
- * line has a path, a label and numbers), 0 if not or unreadable. */
+ * line has a path, a label and numbers), 0 if not (or not a regular file,
+ * or not openable: the caller's reader then says why), -1 on a read error.
+ * Reads at most TL_FEAT_SNIFF_BYTES. tl_feat_sniff: the same, a read error
+ * counting as 0. */
+#define TL_FEAT_SNIFF_BYTES ((size_t)1 << 20)
+int tl_feat_sniff_e(const char *path, tl_err *e);
 int tl_feat_sniff(const char *path);
 /* The same for the first bytes of a stream: a magic number, or its first
  * line (NUL-terminated, up to its line feed). */
@@ -55,8 +61,30 @@ int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nl
 int tl_featw_close(tl_featw *w, tl_err *e);
 void tl_featw_abort(tl_featw *w);
 
+/* Reading. Values must be finite, labels within the classes (or none),
+ * paths free of NUL bytes. An input may hold several streams one after
+ * another (`cat a.tlf b.tlf`, a resumed or sharded extraction): each later
+ * stream's header must agree with the first's on dim, classes (names and
+ * order), model and layer, and its records continue the data set. After
+ * a TLF end record or the last row of an NPY matrix only the end of the
+ * input or another stream may follow; a TSV stream starts at a
+ * "#tl-features" line. Anything else is an error naming the byte (line
+ * for TSV) where it starts.
+ *
+ * on_stream (may be NULL) sees every stream's header before its records:
+ * index 0, 1, ...; at is its byte offset (TSV: its first line's number);
+ * header/len its text as written (TLF: the JSON object; TSV: its '#'
+ * lines; NPY: the header dictionary), so keys tl does not know (a shard
+ * number, a run id) can be read with tl_jscan; info its parsed form.
+ * Returning non-zero stops the reader with that error. */
 typedef struct tl_featr tl_featr;
+typedef int (*tl_featr_stream_fn)(void *user, int index, uint64_t at, const char *header, size_t len,
+                                  const tl_feat_info *info, tl_err *e);
+int tl_featr_open_ex(tl_featr **r, const char *path, tl_featr_stream_fn on_stream, void *user, tl_err *e);
 int tl_featr_open(tl_featr **r, const char *path, tl_err *e);
+/* TL_FEAT_TLF, _TSV or _NPY; the number of streams begun so far. */
+int tl_featr_format(const tl_featr *r);
+int tl_featr_streams(const tl_featr *r);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label
  * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats.

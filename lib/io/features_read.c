@@ -1,8 +1,16 @@
+/* Reading feature files (see features.h and tl-formats(5)). A file may be
+ * several streams one after the other (cat a.tlf b.tlf): their headers
+ * must describe the same data set (dimension, classes, model, layer), and
+ * nothing else may follow an end record, so no data is silently dropped
+ * or ignored. */
 #include "features.h"
 #include "dataset.h"
 #include "json.h"
+#include "lines.h"
+#include "strindex.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,21 +21,29 @@ struct tl_featr {
     int own;
     const char *name;
     int format;
-    tl_feat_info info;
-    uint8_t peek[16];     /* bytes read while detecting the format */
+    tl_feat_info info;        /* the first stream's: the data set */
+    tl_strindex classes;      /* TSV labels are looked up by name */
+    tl_featr_stream_fn on_stream;
+    void *user;
+    int nstreams;
+    uint64_t offset;          /* bytes consumed (binary formats) */
+    uint8_t peek[16];         /* bytes read while detecting the format */
     size_t npeek, peek_pos;
     int ended;
-    int64_t count, npy_rows;
-    char *path;           /* current record's path */
+    int64_t count;            /* records read, all streams */
+    int64_t stream_count;     /* records of the current stream */
+    int64_t npy_rows;         /* rows the current NPY header declares */
+    char *path;               /* current record's path */
     size_t path_cap;
-    char *line;           /* TSV line */
-    size_t line_cap;
-    uint8_t *rec;         /* TLF record bytes for the CRC */
+    uint8_t *rec;             /* TLF record bytes for the CRC */
     size_t rec_cap;
-    int tsv_pending;      /* TSV: `line` holds the first data line already */
-    int *labels;          /* the current record's label set */
+    tl_lines lines;           /* TSV */
+    char *line;               /* TSV: the line being parsed */
+    size_t line_len;
+    int tsv_pending;          /* TSV: `line` holds a data line not yet returned */
+    int *labels;              /* the current record's label set */
     int nlabels, labels_cap;
-    char *label_text;     /* multi-label TLF: the names joined by ',' */
+    char *label_text;         /* multi-label: the names joined by ',' */
     size_t label_text_cap;
 };
 
@@ -43,6 +59,20 @@ static int grow_labels(tl_featr *r, int n, tl_err *e)
     return 0;
 }
 
+static int grow_label_text(tl_featr *r, size_t n, tl_err *e)
+{
+    if (n <= r->label_text_cap)
+        return 0;
+    char *nt = realloc(r->label_text, n);
+    if (!nt)
+        return tl_fail(e, "out of memory");
+    r->label_text = nt;
+    r->label_text_cap = n;
+    return 0;
+}
+
+/* ---- bytes ---- */
+
 static size_t rd(tl_featr *r, void *buf, size_t n)
 {
     size_t got = 0;
@@ -50,54 +80,215 @@ static size_t rd(tl_featr *r, void *buf, size_t n)
         ((uint8_t *)buf)[got++] = r->peek[r->peek_pos++];
     if (got < n)
         got += fread((uint8_t *)buf + got, 1, n - got, r->f);
+    r->offset += got;
     return got;
+}
+
+/* A short read: a read error, or the input ended in the middle of `what`. */
+static int short_read(tl_featr *r, const char *what, tl_err *e)
+{
+    if (ferror(r->f))
+        return tl_fail(e, "%s: read error in %s: %s", r->name, what, strerror(errno ? errno : EIO));
+    return tl_fail(e, "%s: truncated %s", r->name, what);
 }
 
 static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-static int info_from_json(tl_feat_info *info, const tl_json *h, const char *name, tl_err *e)
+static int set_path(tl_featr *r, const char *s, size_t n, tl_err *e)
 {
-    const tl_json *dim = tl_json_get(h, "dim"), *cls = tl_json_get(h, "classes"), *model = tl_json_get(h, "model"),
-                  *layer = tl_json_get(h, "layer"), *dtype = tl_json_get(h, "dtype"),
-                  *version = tl_json_get(h, "version"), *ml = tl_json_get(h, "multilabel"),
-                  *input = tl_json_get(h, "input");
-    if (!dim || dim->type != TL_JSON_NUMBER || dim->number < 1 || dim->number > TL_FEAT_MAX_DIM)
-        return tl_fail(e, "%s: feature header has no valid dim", name);
-    if (version && version->type == TL_JSON_NUMBER && version->number > 2)
-        return tl_fail(e, "%s: feature file version %g is newer than this reader (2)", name, version->number);
-    info->multilabel = ml && ml->type == TL_JSON_BOOL && ml->number != 0;
-    if (info->multilabel && (!version || version->type != TL_JSON_NUMBER || version->number != 2))
-        return tl_fail(e, "%s: a multi-label feature header must say version 2", name);
-    if (dtype && (dtype->type != TL_JSON_STRING || strcmp(dtype->string, "f32")))
-        return tl_fail(e, "%s: unsupported feature dtype", name);
-    info->dim = (int)dim->number;
-    if (cls && cls->type == TL_JSON_ARRAY) {
-        info->classes = calloc((size_t)cls->count + 1, sizeof(char *));
-        if (!info->classes)
+    if (n + 1 > r->path_cap) {
+        char *np = realloc(r->path, n + 1);
+        if (!np)
             return tl_fail(e, "out of memory");
-        for (int i = 0; i < cls->count; i++) {
-            if (cls->items[i].type != TL_JSON_STRING)
-                return tl_fail(e, "%s: class %d is not a string", name, i);
-            info->classes[i] = tl_strdup(cls->items[i].string);
-            info->nclasses = i + 1;
-        }
+        r->path = np;
+        r->path_cap = n + 1;
     }
-    if (model && model->type == TL_JSON_STRING && *model->string)
-        info->model = tl_strdup(model->string);
-    if (layer && layer->type == TL_JSON_STRING && *layer->string)
-        info->layer = tl_strdup(layer->string);
-    if (input && input->type == TL_JSON_STRING && *input->string)
-        info->input = tl_strdup(input->string);
+    memcpy(r->path, s, n);
+    r->path[n] = '\0';
     return 0;
 }
 
-static int open_tlf(tl_featr *r, tl_err *e)
+/* ---- streams ---- */
+
+static int same_str(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
+
+/* Stream k (k >= 2) must describe the first stream's data set. */
+static int same_dataset(tl_featr *r, const tl_feat_info *b, const char *where, tl_err *e)
+{
+    const tl_feat_info *a = &r->info;
+    if (b->dim && b->dim != a->dim)
+        return tl_fail(e, "%s: %s: dim %d, the first stream's is %d", r->name, where, b->dim, a->dim);
+    if (b->multilabel != a->multilabel)
+        return tl_fail(e, "%s: %s: %s, the first stream is %s", r->name, where,
+                       b->multilabel ? "multi-label" : "single-label", a->multilabel ? "multi-label" : "single-label");
+    if (b->nclasses != a->nclasses)
+        return tl_fail(e, "%s: %s: %d classes, the first stream has %d", r->name, where, b->nclasses, a->nclasses);
+    for (int i = 0; i < a->nclasses; i++)
+        if (strcmp(a->classes[i], b->classes[i]))
+            return tl_fail(e, "%s: %s: class %d is '%.60s', the first stream's is '%.60s'", r->name, where, i,
+                           b->classes[i], a->classes[i]);
+    if (!same_str(a->model, b->model))
+        return tl_fail(e, "%s: %s: model '%.80s', the first stream's is '%.80s'", r->name, where,
+                       b->model ? b->model : "", a->model ? a->model : "");
+    if (!same_str(a->layer, b->layer))
+        return tl_fail(e, "%s: %s: layer '%.80s', the first stream's is '%.80s'", r->name, where,
+                       b->layer ? b->layer : "", a->layer ? a->layer : "");
+    /* the input geometry, when both streams say it (older files do not) */
+    if (a->input && b->input && strcmp(a->input, b->input))
+        return tl_fail(e, "%s: %s: input '%.80s', the first stream's is '%.80s'", r->name, where, b->input, a->input);
+    return 0;
+}
+
+/* A new stream's header (already parsed into info): the first becomes the
+ * data set's, the others must agree with it; the caller's hook sees each. */
+static int begin_stream(tl_featr *r, tl_feat_info *info, uint64_t at, const char *header, size_t len, tl_err *e)
+{
+    int index = r->nstreams;
+    if (index > 0) {
+        char where[96];
+        if (r->format == TL_FEAT_TSV)
+            snprintf(where, sizeof where, "stream %d (line %llu)", index + 1, (unsigned long long)at);
+        else
+            snprintf(where, sizeof where, "stream %d (byte %llu)", index + 1, (unsigned long long)at);
+        if (same_dataset(r, info, where, e))
+            return -1;
+    }
+    r->nstreams++;
+    r->stream_count = 0;
+    if (r->on_stream && r->on_stream(r->user, index, at, header, len, info, e))
+        return tl_fail_prefix(e, "%s: stream %d", r->name, index + 1);
+    return 0;
+}
+
+/* ---- TLF ---- */
+
+/* The JSON header, as it is scanned: repeated keys are refused, unknown
+ * ones skipped (a later writer may add some). */
+static int info_from_json(tl_feat_info *info, const char *json, size_t len, const char *name, tl_err *e)
+{
+    tl_jscan j;
+    const char *key, *s;
+    size_t n;
+    int r, cap = 0, rc = -1, version = 1;
+    if (tl_jscan_init(&j, json, len, e) || tl_jscan_object(&j))
+        goto json_error;
+    while ((r = tl_jscan_member(&j, &key, &n)) > 0) {
+        int t = tl_jscan_type(&j);
+        if (t < 0)
+            goto json_error;
+        if (!strcmp(key, "dim")) {
+            double d;
+            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d) || !(d >= 1 && d <= TL_FEAT_MAX_DIM) || d != floor(d)) {
+                tl_fail(e, "%s: feature header has no valid dim (a whole number in 1..%d)", name, TL_FEAT_MAX_DIM);
+                goto out;
+            }
+            info->dim = (int)d;
+        } else if (!strcmp(key, "version")) {
+            double d;
+            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d) || !(d >= 1) || d != floor(d)) {
+                tl_fail(e, "%s: feature header: version is not a whole number", name);
+                goto out;
+            }
+            if (d > 2) {
+                tl_fail(e, "%s: feature file version %g is newer than this reader (2)", name, d);
+                goto out;
+            }
+            version = (int)d;
+        } else if (!strcmp(key, "multilabel")) {
+            if (t != TL_JSON_BOOL || tl_jscan_bool(&j, &info->multilabel)) {
+                tl_fail(e, "%s: feature header: multilabel is not true or false", name);
+                goto out;
+            }
+        } else if (!strcmp(key, "dtype")) {
+            if (t != TL_JSON_STRING || tl_jscan_string(&j, &s, &n) || strcmp(s, "f32")) {
+                tl_fail(e, "%s: unsupported feature dtype", name);
+                goto out;
+            }
+        } else if (!strcmp(key, "classes")) {
+            if (t != TL_JSON_ARRAY) {
+                tl_fail(e, "%s: feature header: classes is not a list", name);
+                goto out;
+            }
+            tl_jscan_array(&j);
+            while ((r = tl_jscan_item(&j)) > 0) {
+                if (tl_jscan_type(&j) != TL_JSON_STRING) {
+                    tl_fail(e, "%s: class %d is not a string", name, info->nclasses);
+                    goto out;
+                }
+                if (tl_jscan_string(&j, &s, &n))
+                    goto json_error;
+                if (memchr(s, '\0', n)) {
+                    tl_fail(e, "%s: class %d holds a NUL character", name, info->nclasses);
+                    goto out;
+                }
+                if (info->nclasses + 1 >= cap) {
+                    int nc = cap ? 2 * cap : 16;
+                    char **ncl = realloc(info->classes, (size_t)nc * sizeof *ncl);
+                    if (!ncl) {
+                        tl_fail(e, "out of memory");
+                        goto out;
+                    }
+                    info->classes = ncl;
+                    cap = nc;
+                }
+                if (!(info->classes[info->nclasses] = malloc(n + 1))) {
+                    tl_fail(e, "out of memory");
+                    goto out;
+                }
+                memcpy(info->classes[info->nclasses++], s, n + 1);
+                info->classes[info->nclasses] = NULL;
+            }
+            if (r < 0)
+                goto json_error;
+        } else if (!strcmp(key, "model") || !strcmp(key, "layer") || !strcmp(key, "input")) {
+            char **dst = key[0] == 'm' ? &info->model : key[0] == 'l' ? &info->layer : &info->input;
+            if (t != TL_JSON_STRING) {
+                tl_fail(e, "%s: feature header: %s is not a string", name, key);
+                goto out;
+            }
+            if (tl_jscan_string(&j, &s, &n))
+                goto json_error;
+            if (memchr(s, '\0', n)) {
+                tl_fail(e, "%s: feature header: %s holds a NUL character", name,
+                        key[0] == 'm' ? "model" : key[0] == 'l' ? "layer" : "input");
+                goto out;
+            }
+            if (*s && !(*dst = tl_strdup(s))) {
+                tl_fail(e, "out of memory");
+                goto out;
+            }
+        } else if (tl_jscan_skip(&j)) {
+            goto json_error;
+        }
+    }
+    if (r < 0 || tl_jscan_finish(&j))
+        goto json_error;
+    if (!info->dim) {
+        tl_fail(e, "%s: feature header has no valid dim", name);
+        goto out;
+    }
+    if (info->multilabel && version != 2) {
+        tl_fail(e, "%s: a multi-label feature header must say version 2", name);
+        goto out;
+    }
+    rc = 0;
+    goto out;
+json_error:
+    tl_fail_prefix(e, "%s: feature header", name);
+out:
+    tl_jscan_free(&j);
+    return rc;
+}
+
+/* The header whose magic was just read (at byte `at`). */
+static int read_tlf_header(tl_featr *r, uint64_t at, tl_err *e)
 {
     uint8_t head[8];
-    if (rd(r, head, 8) != 8)
-        return tl_fail(e, "%s: truncated feature header", r->name);
+    memcpy(head, "TLF1", 4);
+    if (rd(r, head + 4, 4) != 4)
+        return short_read(r, "feature header", e);
     uint32_t hlen = get_u32(head + 4);
-    if (hlen > (64u << 20))
+    if (hlen > TL_FEAT_MAX_HEADER)
         return tl_fail(e, "%s: feature header length %u is implausible", r->name, hlen);
     char *json = malloc((size_t)hlen + 1);
     if (!json)
@@ -105,135 +296,188 @@ static int open_tlf(tl_featr *r, tl_err *e)
     uint8_t c[4];
     if (rd(r, json, hlen) != hlen || rd(r, c, 4) != 4) {
         free(json);
-        return tl_fail(e, "%s: truncated feature header", r->name);
+        return short_read(r, "feature header", e);
     }
     uLong crc = crc32(crc32(0L, head, 8), (const Bytef *)json, hlen);
     if ((uint32_t)crc != get_u32(c)) {
         free(json);
         return tl_fail(e, "%s: feature header is corrupt (CRC mismatch)", r->name);
     }
-    tl_json h;
-    int rc = tl_json_parse(json, hlen, &h, e);
+    tl_feat_info info = {0};
+    int rc = info_from_json(r->nstreams ? &info : &r->info, json, hlen, r->name, e);
+    if (!rc)
+        rc = begin_stream(r, r->nstreams ? &info : &r->info, at, json, hlen, e);
+    tl_feat_info_free(&info);
     free(json);
-    if (rc)
-        return tl_fail_prefix(e, "%s: feature header", r->name);
-    rc = info_from_json(&r->info, &h, r->name, e);
-    tl_json_free(&h);
     return rc;
+}
+
+/* After an end record: the end of the input, or another stream. */
+static int after_end_tlf(tl_featr *r, tl_err *e)
+{
+    uint64_t at = r->offset;
+    uint8_t m[4];
+    size_t got = rd(r, m, 4);
+    if (got == 0)
+        return ferror(r->f) ? short_read(r, "feature stream", e) : 0;
+    if (got < 4 || memcmp(m, "TLF1", 4)) {
+        if (ferror(r->f))
+            return short_read(r, "feature stream", e);
+        return tl_fail(e, "%s: %s after the end record at byte %llu (not another feature stream)", r->name,
+                       got < 4 && !memcmp(m, "TLF1", got) ? "a truncated stream" : "unexpected bytes",
+                       (unsigned long long)at);
+    }
+    return read_tlf_header(r, at, e) ? -1 : 1;
 }
 
 static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
 {
-    uint8_t tag;
-    if (rd(r, &tag, 1) != 1)
-        return tl_fail(e, "%s: feature stream ends without its end record (truncated after %lld records)", r->name,
-                       (long long)r->count);
-    if (tag == 'E') {
-        uint8_t end[13];
-        end[0] = 'E';
-        if (rd(r, end + 1, 12) != 12)
-            return tl_fail(e, "%s: truncated end record", r->name);
-        uint64_t n = 0;
-        for (int i = 7; i >= 0; i--)
-            n = n << 8 | end[1 + i];
-        if ((uint32_t)crc32(0L, end, 9) != get_u32(end + 9))
-            return tl_fail(e, "%s: end record is corrupt (CRC mismatch)", r->name);
-        if (n != (uint64_t)r->count)
-            return tl_fail(e, "%s: end record counts %llu records, stream had %lld", r->name, (unsigned long long)n,
-                           (long long)r->count);
-        r->ended = 1;
-        return 0;
-    }
-    if (tag != 'R')
-        return tl_fail(e, "%s: corrupt feature stream (bad record tag after %lld records)", r->name,
-                       (long long)r->count);
-    uint8_t fixed[8];
-    if (rd(r, fixed, 8) != 8)
-        return tl_fail(e, "%s: truncated feature record %lld", r->name, (long long)r->count + 1);
-    uint32_t plen = get_u32(fixed + 4);
-    if (plen > TL_FEAT_MAX_PATH)
-        return tl_fail(e, "%s: corrupt feature record %lld (path length %u)", r->name, (long long)r->count + 1, plen);
-    int32_t lab = (int32_t)get_u32(fixed);
-    size_t nl = 0;
-    if (r->info.multilabel) {
-        if (lab < -1 || lab > r->info.nclasses)
-            return tl_fail(e, "%s: corrupt feature record %lld (%d labels, %d classes)", r->name,
-                           (long long)r->count + 1, lab, r->info.nclasses);
-        nl = lab > 0 ? (size_t)lab : 0;
-        if (grow_labels(r, (int)nl + 1, e))
-            return -1;
-    }
-    size_t vbytes = (size_t)r->info.dim * 4, need = 1 + 8 + plen + 4 * nl + vbytes;
-    if (need > r->rec_cap) {
-        uint8_t *nr = realloc(r->rec, need);
-        if (!nr)
-            return tl_fail(e, "out of memory");
-        r->rec = nr;
-        r->rec_cap = need;
-    }
-    if (plen + 1 > r->path_cap) {
-        char *np = realloc(r->path, plen + 1);
-        if (!np)
-            return tl_fail(e, "out of memory");
-        r->path = np;
-        r->path_cap = plen + 1;
-    }
-    r->rec[0] = tag;
-    memcpy(r->rec + 1, fixed, 8);
-    uint8_t c[4];
-    if (rd(r, r->rec + 9, need - 9) != need - 9 || rd(r, c, 4) != 4)
-        return tl_fail(e, "%s: truncated feature record %lld", r->name, (long long)r->count + 1);
-    if ((uint32_t)crc32(0L, r->rec, (uInt)need) != get_u32(c))
-        return tl_fail(e, "%s: feature record %lld is corrupt (CRC mismatch)", r->name, (long long)r->count + 1);
-    memcpy(r->path, r->rec + 9, plen);
-    r->path[plen] = '\0';
-    memcpy(v, r->rec + 9 + plen + 4 * nl, vbytes);
-    if (r->info.multilabel) {
-        for (size_t i = 0; i < nl; i++) {
-            int32_t li = (int32_t)get_u32(r->rec + 9 + plen + 4 * i);
-            if (li < 0 || li >= r->info.nclasses || (i && li <= r->labels[i - 1]))
-                return tl_fail(e, "%s: feature record %lld: label %d out of range or order", r->name,
-                               (long long)r->count + 1, li);
-            r->labels[i] = li;
+    for (;;) {
+        uint8_t tag;
+        if (rd(r, &tag, 1) != 1) {
+            if (ferror(r->f))
+                return short_read(r, "feature stream", e);
+            return tl_fail(e, "%s: feature stream ends without its end record (truncated after %lld records)",
+                           r->name, (long long)r->count);
         }
-        r->nlabels = lab;
+        if (tag == 'E') {
+            uint8_t end[13];
+            end[0] = 'E';
+            if (rd(r, end + 1, 12) != 12)
+                return short_read(r, "end record", e);
+            uint64_t n = 0;
+            for (int i = 7; i >= 0; i--)
+                n = n << 8 | end[1 + i];
+            if ((uint32_t)crc32(0L, end, 9) != get_u32(end + 9))
+                return tl_fail(e, "%s: end record is corrupt (CRC mismatch)", r->name);
+            if (n != (uint64_t)r->stream_count)
+                return tl_fail(e, "%s: end record counts %llu records, stream had %lld", r->name,
+                               (unsigned long long)n, (long long)r->stream_count);
+            int more = after_end_tlf(r, e);
+            if (more <= 0)
+                return more;
+            continue;
+        }
+        if (tag != 'R')
+            return tl_fail(e, "%s: corrupt feature stream (bad record tag after %lld records)", r->name,
+                           (long long)r->count);
+        long long recno = (long long)r->count + 1;
+        uint8_t fixed[8];
+        if (rd(r, fixed, 8) != 8) {
+            if (ferror(r->f))
+                return short_read(r, "feature record", e);
+            return tl_fail(e, "%s: truncated feature record %lld", r->name, recno);
+        }
+        uint32_t plen = get_u32(fixed + 4);
+        if (plen > TL_FEAT_MAX_PATH)
+            return tl_fail(e, "%s: corrupt feature record %lld (path length %u)", r->name, recno, plen);
+        int32_t lab = (int32_t)get_u32(fixed);
+        size_t nl = 0; /* multi-label: lab counts the labels listed before the values */
+        if (r->info.multilabel) {
+            if (lab < -1 || lab > r->info.nclasses)
+                return tl_fail(e, "%s: corrupt feature record %lld (%d labels, %d classes)", r->name, recno, lab,
+                               r->info.nclasses);
+            nl = lab > 0 ? (size_t)lab : 0;
+            if (grow_labels(r, (int)nl + 1, e))
+                return -1;
+        }
+        size_t vbytes = (size_t)r->info.dim * 4, need = 1 + 8 + plen + 4 * nl + vbytes;
+        if (need > r->rec_cap) {
+            uint8_t *nr = realloc(r->rec, need);
+            if (!nr)
+                return tl_fail(e, "out of memory");
+            r->rec = nr;
+            r->rec_cap = need;
+        }
+        r->rec[0] = tag;
+        memcpy(r->rec + 1, fixed, 8);
+        uint8_t c[4];
+        if (rd(r, r->rec + 9, need - 9) != need - 9 || rd(r, c, 4) != 4) {
+            if (ferror(r->f))
+                return short_read(r, "feature record", e);
+            return tl_fail(e, "%s: truncated feature record %lld", r->name, recno);
+        }
+        if ((uint32_t)crc32(0L, r->rec, (uInt)need) != get_u32(c))
+            return tl_fail(e, "%s: feature record %lld is corrupt (CRC mismatch)", r->name, recno);
+        if (memchr(r->rec + 9, '\0', plen))
+            return tl_fail(e, "%s: feature record %lld: the path holds a NUL byte", r->name, recno);
+        if (set_path(r, (const char *)r->rec + 9, plen, e))
+            return -1;
+        memcpy(v, r->rec + 9 + plen + 4 * nl, vbytes);
+        if (r->info.multilabel) {
+            for (size_t i = 0; i < nl; i++) {
+                int32_t li = (int32_t)get_u32(r->rec + 9 + plen + 4 * i);
+                if (li < 0 || li >= r->info.nclasses || (i && li <= r->labels[i - 1]))
+                    return tl_fail(e, "%s: feature record %lld (%.80s): label %d out of range or order", r->name,
+                                   recno, r->path, li);
+                r->labels[i] = li;
+            }
+            r->nlabels = lab;
+        } else if (lab < -1 || lab >= r->info.nclasses) {
+            return tl_fail(e, "%s: feature record %lld (%.80s): label %d is not one of the %d classes", r->name, recno,
+                           r->path, lab, r->info.nclasses);
+        }
         *label = lab;
-    } else {
-        *label = (lab >= 0 && lab < r->info.nclasses) ? lab : -1;
+        r->count++;
+        r->stream_count++;
+        return 1;
     }
-    r->count++;
-    return 1;
 }
 
-static ssize_t read_line(tl_featr *r)
+/* ---- TSV ---- */
+
+typedef struct {
+    int dim, classes, model, layer, multilabel, input; /* given already */
+} tsv_seen;
+
+/* "#dim" must be a whole number, written once. */
+static int tsv_dim(const char *val, int *out)
 {
-    /* The format detection may have consumed the start of the first line. */
-    size_t len = 0;
-    int ch;
-    for (;;) {
-        if (r->peek_pos < r->npeek)
-            ch = r->peek[r->peek_pos++];
-        else if ((ch = getc(r->f)) == EOF)
-            break;
-        if (len + 2 > r->line_cap) {
-            size_t nc = r->line_cap ? r->line_cap * 2 : 4096;
-            char *nl = realloc(r->line, nc);
-            if (!nl)
-                return -2;
-            r->line = nl;
-            r->line_cap = nc;
-        }
-        if (ch == '\n')
-            break;
-        r->line[len++] = (char)ch;
-    }
-    if (len == 0 && ch == EOF)
+    char *end;
+    errno = 0;
+    long d = strtol(val, &end, 10);
+    if (end == val || *end || errno || d < 1 || d > TL_FEAT_MAX_DIM || !(*val >= '0' && *val <= '9'))
         return -1;
-    if (len && r->line[len - 1] == '\r')
-        len--;
-    r->line[len] = '\0';
-    return (ssize_t)len;
+    *out = (int)d;
+    return 0;
 }
+
+/* One '#' line of a stream's header (a comment when it is no key we know). */
+static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char *line, tl_err *e)
+{
+    long long ln = (long long)r->lines.lineno;
+    char *tab = strchr(line, '\t');
+    if (!tab)
+        return 0;
+    *tab = '\0';
+    const char *key = line + 1, *val = tab + 1;
+    int *given = !strcmp(key, "dim") ? &seen->dim : !strcmp(key, "classes") ? &seen->classes
+               : !strcmp(key, "model") ? &seen->model : !strcmp(key, "layer") ? &seen->layer
+               : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input : NULL;
+    if (!given)
+        return 0;
+    if ((*given)++)
+        return tl_fail(e, "%s: line %lld: #%s given twice", r->name, ln, key);
+    if (given == &seen->dim) {
+        if (tsv_dim(val, &info->dim))
+            return tl_fail(e, "%s: line %lld: #dim '%.40s' is not a whole number in 1..%d", r->name, ln, val,
+                           TL_FEAT_MAX_DIM);
+    } else if (given == &seen->classes) {
+        if (tl_json_parse_strings(val, &info->classes, &info->nclasses, e))
+            return tl_fail_prefix(e, "%s: line %lld: #classes", r->name, ln);
+    } else if (given == &seen->multilabel) {
+        if (strcmp(val, "0") && strcmp(val, "1"))
+            return tl_fail(e, "%s: line %lld: #multilabel '%.40s' is not 0 or 1", r->name, ln, val);
+        info->multilabel = val[0] == '1';
+    } else {
+        char **dst = given == &seen->model ? &info->model : given == &seen->layer ? &info->layer : &info->input;
+        if (*val && !(*dst = tl_strdup(val)))
+            return tl_fail(e, "out of memory");
+    }
+    return 0;
+}
+
+static int is_stream_start(const char *line) { return !strncmp(line, "#tl-features", 12) && (!line[12] || line[12] == '\t'); }
 
 static int count_columns(const char *s)
 {
@@ -243,87 +487,115 @@ static int count_columns(const char *s)
     return n;
 }
 
-static int open_tsv(tl_featr *r, tl_err *e)
+/* Reads one stream's header lines up to its first data line (left pending
+ * in r->line), the end of the input, or the start of the next stream
+ * (*next_start: r->line holds its "#tl-features" line). When have_line,
+ * r->line already holds the stream's first line. */
+static int read_tsv_header(tl_featr *r, int have_line, int *next_start, tl_err *e)
 {
-    ssize_t len;
-    while ((len = read_line(r)) >= 0) {
-        if (len == 0)
+    tl_feat_info tmp = {0}, *info = r->nstreams ? &tmp : &r->info;
+    tsv_seen seen = {0, 0, 0, 0, 0, 0};
+    tl_strbuf raw = {0};
+    int64_t first_line = r->lines.lineno + !have_line;
+    int rc = 0, got = 1;
+    *next_start = 0;
+    for (;;) {
+        if (!have_line) {
+            got = tl_lines_next(&r->lines, &r->line, &r->line_len, e);
+            if (got <= 0)
+                break;
+        }
+        have_line = 0;
+        if (r->line_len == 0)
             continue;
         if (r->line[0] != '#') {
             r->tsv_pending = 1;
-            if (!r->info.dim) {
-                int cols = count_columns(r->line) - 2;
-                if (cols < 1)
-                    return tl_fail(e, "%s: TSV line has no feature columns", r->name);
-                r->info.dim = cols;
-            }
-            return 0;
+            break;
         }
-        char *tab = strchr(r->line, '\t');
-        if (!tab)
-            continue;
-        *tab = '\0';
-        const char *key = r->line + 1, *val = tab + 1;
-        if (!strcmp(key, "dim")) {
-            long d = strtol(val, NULL, 10);
-            if (d < 1 || d > TL_FEAT_MAX_DIM)
-                return tl_fail(e, "%s: bad #dim line", r->name);
-            r->info.dim = (int)d;
-        } else if (!strcmp(key, "classes")) {
-            tl_strings_free(r->info.classes, r->info.nclasses);
-            if (tl_json_parse_strings(val, &r->info.classes, &r->info.nclasses, e))
-                return tl_fail_prefix(e, "%s: #classes", r->name);
-        } else if (!strcmp(key, "model")) {
-            free(r->info.model);
-            r->info.model = tl_strdup(val);
-        } else if (!strcmp(key, "layer")) {
-            free(r->info.layer);
-            r->info.layer = tl_strdup(val);
-        } else if (!strcmp(key, "multilabel")) {
-            r->info.multilabel = !strcmp(val, "1");
-        } else if (!strcmp(key, "input")) {
-            free(r->info.input);
-            r->info.input = tl_strdup(val);
+        if (r->nstreams && is_stream_start(r->line) && raw.len) {
+            *next_start = 1; /* this stream was empty */
+            break;
         }
+        if (tl_strbuf_add(&raw, r->line, r->line_len) || tl_strbuf_add(&raw, "\n", 1)) {
+            rc = tl_fail(e, "out of memory");
+            break;
+        }
+        if ((rc = tsv_header_line(r, info, &seen, r->line, e)))
+            break;
     }
-    if (len == -2)
-        return tl_fail(e, "out of memory");
-    if (!r->info.dim)
-        return tl_fail(e, "%s: empty feature file", r->name);
+    if (!rc && got < 0)
+        rc = -1;
+    if (!rc && !info->dim && r->tsv_pending) {
+        int cols = count_columns(r->line) - 2;
+        if (cols < 1)
+            rc = tl_fail(e, "%s: line %lld: TSV line has no feature columns", r->name, (long long)r->lines.lineno);
+        else if (!r->nstreams)
+            info->dim = cols;
+    }
+    if (!rc && !r->nstreams && !info->dim)
+        rc = tl_fail(e, "%s: empty feature file", r->name);
+    if (!rc && !r->nstreams && info->nclasses) {
+        int dup[2];
+        int d = tl_strindex_build_strings(&r->classes, (const char *const *)info->classes, info->nclasses, dup, e);
+        if (d < 0)
+            rc = -1;
+        else if (d > 0)
+            rc = tl_fail(e, "%s: #classes names '%.60s' twice (classes %d and %d)", r->name,
+                         info->classes[dup[0]], dup[0], dup[1]);
+    }
+    if (!rc)
+        rc = begin_stream(r, info, (uint64_t)first_line, raw.s ? raw.s : "", raw.len, e);
+    tl_strbuf_free(&raw);
+    tl_feat_info_free(&tmp);
+    return rc;
+}
+
+/* Headers of streams starting at r->line, until one has a data line or the
+ * input ends (empty streams are allowed). */
+static int read_tsv_headers(tl_featr *r, int have_line, tl_err *e)
+{
+    int next_start = 1;
+    while (next_start) {
+        if (read_tsv_header(r, have_line, &next_start, e))
+            return -1;
+        have_line = 1;
+    }
     return 0;
 }
 
 static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
 
-/* A multi-label TSV column: "-" unlabelled, "" none, else "a,b,...". */
-static int tsv_label_set(tl_featr *r, const char *text, int *label, tl_err *e)
+/* A multi-label TSV column: "-" unlabelled, "" none, else "a,b,...";
+ * names looked up in the class index (ascending, each once). */
+static int tsv_label_set(tl_featr *r, const char *text, long long ln, long long rn, tl_err *e)
 {
     r->nlabels = 0;
     if (!strcmp(text, "-")) {
-        r->nlabels = *label = -1;
-        return 1;
+        r->nlabels = -1;
+        return 0;
     }
     if (tl_labels_check(text, e))
-        return tl_fail_prefix(e, "%s: record %lld", r->name, (long long)r->count);
+        return tl_fail_prefix(e, "%s: line %lld, record %lld", r->name, ln, rn);
     int n = *text ? 1 : 0;
     for (const char *p = text; *p; p++)
         n += *p == ',';
-    if (grow_labels(r, n + 1, e))
+    size_t len = strlen(text);
+    if (grow_labels(r, n + 1, e) || grow_label_text(r, len + 1, e))
         return -1;
-    for (const char *p = text; n && *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        int c = -1;
-        for (int k = 0; k < r->info.nclasses; k++)
-            if (strlen(r->info.classes[k]) == len && !memcmp(r->info.classes[k], p, len))
-                c = k;
+    char *copy = r->label_text; /* split in place: the column stays whole for the caller */
+    memcpy(copy, text, len + 1);
+    for (char *p = copy; n && p;) {
+        char *end = strchr(p, ',');
+        if (end)
+            *end = '\0';
+        int c = r->info.nclasses ? tl_strindex_find(&r->classes, p) : -1;
         if (r->info.nclasses && c < 0)
-            return tl_fail(e, "%s: record %lld: label '%.*s' is not among the #classes", r->name,
-                           (long long)r->count, (int)len, p);
+            return tl_fail(e, "%s: line %lld, record %lld: label '%.80s' is not among the #classes", r->name, ln, rn,
+                           p);
         r->labels[r->nlabels++] = c;
-        p += len + (end != NULL);
+        p = end ? end + 1 : NULL;
     }
-    if (r->info.nclasses) { /* ascending, each once */
+    if (r->info.nclasses) {
         qsort(r->labels, (size_t)r->nlabels, sizeof *r->labels, cmp_int);
         int k = 0;
         for (int i = 0; i < r->nlabels; i++)
@@ -331,34 +603,39 @@ static int tsv_label_set(tl_featr *r, const char *text, int *label, tl_err *e)
                 r->labels[k++] = r->labels[i];
         r->nlabels = k;
     }
-    *label = r->nlabels;
-    return 1;
+    return 0;
 }
 
 static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, tl_err *e)
 {
-    ssize_t len;
-    if (r->tsv_pending) {
-        r->tsv_pending = 0;
-        len = (ssize_t)strlen(r->line);
-    } else {
-        do
-            len = read_line(r);
-        while (len == 0 || (len > 0 && r->line[0] == '#'));
-        if (len == -2)
-            return tl_fail(e, "out of memory");
-        if (len < 0)
-            return 0;
+    if (!r->tsv_pending) {
+        for (;;) {
+            int got = tl_lines_next(&r->lines, &r->line, &r->line_len, e);
+            if (got <= 0)
+                return got;
+            if (r->line_len == 0)
+                continue;
+            if (is_stream_start(r->line)) {
+                if (read_tsv_headers(r, 1, e))
+                    return -1;
+                if (r->tsv_pending)
+                    break;
+                return 0;
+            }
+            if (r->line[0] != '#')
+                break;
+        }
     }
-    r->count++;
+    r->tsv_pending = 0;
+    long long ln = (long long)r->lines.lineno, rn = (long long)++r->count;
     char *s = r->line, *tab = strchr(s, '\t');
     if (!tab)
-        return tl_fail(e, "%s: record %lld has no label column", r->name, (long long)r->count);
+        return tl_fail(e, "%s: line %lld, record %lld: no label column", r->name, ln, rn);
     *tab = '\0';
     char *lab = tab + 1;
     tab = strchr(lab, '\t');
     if (!tab)
-        return tl_fail(e, "%s: record %lld has no features", r->name, (long long)r->count);
+        return tl_fail(e, "%s: line %lld, record %lld: no features", r->name, ln, rn);
     *tab = '\0';
     char *p = tab + 1;
     for (int i = 0; i < r->info.dim; i++) {
@@ -368,46 +645,49 @@ static int next_tsv(tl_featr *r, const char **label_name, int *label, float *v, 
         if (*p != '\t' && *p != ' ')
             v[i] = strtof(p, &end);
         if (end == p || (*end && *end != '\t'))
-            return tl_fail(e, "%s: record %lld: column %d is not a number", r->name, (long long)r->count, i + 3);
+            return tl_fail(e, "%s: line %lld, record %lld: column %d is not a number", r->name, ln, rn, i + 3);
+        if (!isfinite(v[i]))
+            return tl_fail(e, "%s: line %lld, record %lld: column %d ('%.20s') is not a finite number", r->name, ln,
+                           rn, i + 3, p);
         if (*end == '\0' && i + 1 < r->info.dim)
-            return tl_fail(e, "%s: record %lld has %d features, expected %d", r->name, (long long)r->count, i + 1,
+            return tl_fail(e, "%s: line %lld, record %lld: %d features, expected %d", r->name, ln, rn, i + 1,
                            r->info.dim);
         p = end + (*end == '\t');
     }
     if (*p)
-        return tl_fail(e, "%s: record %lld has more than %d features", r->name, (long long)r->count, r->info.dim);
-    size_t plen = strlen(s);
-    if (plen + 1 > r->path_cap) {
-        char *np = realloc(r->path, plen + 1);
-        if (!np)
-            return tl_fail(e, "out of memory");
-        r->path = np;
-        r->path_cap = plen + 1;
-    }
-    memcpy(r->path, s, plen + 1);
+        return tl_fail(e, "%s: line %lld, record %lld: more than %d features", r->name, ln, rn, r->info.dim);
+    if (set_path(r, s, strlen(s), e))
+        return -1;
     *label_name = lab;
-    if (r->info.multilabel)
-        return tsv_label_set(r, lab, label, e);
     *label = -1;
-    for (int c = 0; *lab && c < r->info.nclasses; c++)
-        if (!strcmp(r->info.classes[c], lab))
-            *label = c;
-    if (*lab && r->info.nclasses && *label < 0)
-        return tl_fail(e, "%s: record %lld: label '%s' is not among the #classes", r->name, (long long)r->count, lab);
+    if (r->info.multilabel) {
+        if (tsv_label_set(r, lab, ln, rn, e))
+            return -1;
+        *label = r->nlabels;
+    } else if (*lab && r->info.nclasses) {
+        *label = tl_strindex_find(&r->classes, lab);
+        if (*label < 0)
+            return tl_fail(e, "%s: line %lld, record %lld: label '%.80s' is not among the #classes", r->name, ln, rn,
+                           lab);
+    }
+    r->stream_count++;
     return 1;
 }
 
-static int open_npy(tl_featr *r, tl_err *e)
+/* ---- NPY ---- */
+
+/* The header after the 6-byte magic (at byte `at`). */
+static int read_npy_header(tl_featr *r, uint64_t at, tl_err *e)
 {
-    uint8_t pre[10];
-    if (rd(r, pre, 10) != 10 || pre[6] != 1)
-        return tl_fail(e, "%s: unsupported NPY version", r->name);
-    size_t hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    uint8_t pre[4];
+    if (rd(r, pre, 4) != 4 || pre[0] != 1)
+        return ferror(r->f) ? short_read(r, "NPY header", e) : tl_fail(e, "%s: unsupported NPY version", r->name);
+    size_t hlen = (size_t)pre[2] | (size_t)pre[3] << 8;
     char hdr[65536];
     if (rd(r, hdr, hlen) != hlen)
-        return tl_fail(e, "%s: truncated NPY header", r->name);
+        return short_read(r, "NPY header", e);
     hdr[hlen] = '\0';
-    if (!strstr(hdr, "'descr': '<f4'") || !strstr(hdr, "'fortran_order': False"))
+    if (memchr(hdr, '\0', hlen) || !strstr(hdr, "'descr': '<f4'") || !strstr(hdr, "'fortran_order': False"))
         return tl_fail(e, "%s: NPY must be little-endian float32 in C order", r->name);
     const char *sh = strstr(hdr, "'shape': (");
     long long n, d;
@@ -416,36 +696,55 @@ static int open_npy(tl_featr *r, tl_err *e)
     if (!sh || sscanf(sh, "'shape': (%lld, %lld)%n", &n, &d, &used) != 2 || !used || n < 0 || d < 1 ||
         d > TL_FEAT_MAX_DIM)
         return tl_fail(e, "%s: NPY shape must be (rows, dim)", r->name);
-    r->info.dim = (int)d;
+    tl_feat_info info = {0};
+    info.dim = (int)d;
+    if (!r->nstreams)
+        r->info.dim = (int)d;
     r->npy_rows = n;
-    return 0;
+    int rc = begin_stream(r, r->nstreams ? &info : &r->info, at, hdr, hlen, e);
+    tl_feat_info_free(&info);
+    return rc;
 }
 
 static int next_npy(tl_featr *r, int *label, float *v, tl_err *e)
 {
-    if (r->count == r->npy_rows)
-        return 0;
-    if (rd(r, v, (size_t)r->info.dim * 4) != (size_t)r->info.dim * 4)
-        return tl_fail(e, "%s: NPY data truncated at row %lld", r->name, (long long)r->count);
-    r->count++;
-    if (r->path_cap < 32) {
-        char *np = realloc(r->path, 32);
-        if (!np)
-            return tl_fail(e, "out of memory");
-        r->path = np;
-        r->path_cap = 32;
+    while (r->stream_count == r->npy_rows) {
+        uint64_t at = r->offset;
+        uint8_t m[6];
+        size_t got = rd(r, m, 6);
+        if (got == 0)
+            return ferror(r->f) ? short_read(r, "NPY data", e) : 0;
+        if (got < 6 || memcmp(m, "\x93NUMPY", 6))
+            return ferror(r->f) ? short_read(r, "NPY data", e)
+                                : tl_fail(e, "%s: unexpected bytes after the last row at byte %llu (not another NPY "
+                                             "matrix)", r->name, (unsigned long long)at);
+        if (read_npy_header(r, at, e))
+            return -1;
     }
-    snprintf(r->path, r->path_cap, "row%lld", (long long)r->count);
+    size_t vbytes = (size_t)r->info.dim * 4;
+    if (rd(r, v, vbytes) != vbytes) {
+        if (ferror(r->f))
+            return short_read(r, "NPY data", e);
+        return tl_fail(e, "%s: NPY data truncated at row %lld", r->name, (long long)r->count);
+    }
+    r->count++;
+    r->stream_count++;
+    char buf[32];
+    snprintf(buf, sizeof buf, "row%lld", (long long)r->count);
     *label = -1;
-    return 1;
+    return set_path(r, buf, strlen(buf), e) ? -1 : 1;
 }
 
-int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
+/* ---- the reader ---- */
+
+int tl_featr_open_ex(tl_featr **rp, const char *path, tl_featr_stream_fn on_stream, void *user, tl_err *e)
 {
     *rp = NULL;
     tl_featr *r = calloc(1, sizeof *r);
     if (!r)
         return tl_fail(e, "out of memory");
+    r->on_stream = on_stream;
+    r->user = user;
     if (!strcmp(path, "-")) {
         r->f = stdin;
         r->name = "standard input";
@@ -460,12 +759,18 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
     }
     r->npeek = fread(r->peek, 1, 6, r->f);
     int rc;
-    if (r->npeek >= 4 && !memcmp(r->peek, "TLF1", 4)) {
+    if (ferror(r->f)) {
+        rc = tl_fail(e, "%s: read error: %s", r->name, strerror(errno ? errno : EIO));
+    } else if (r->npeek >= 4 && !memcmp(r->peek, "TLF1", 4)) {
         r->format = TL_FEAT_TLF;
-        rc = open_tlf(r, e);
+        uint8_t m[4];
+        rd(r, m, 4);
+        rc = read_tlf_header(r, 0, e);
     } else if (r->npeek == 6 && !memcmp(r->peek, "\x93NUMPY", 6)) {
         r->format = TL_FEAT_NPY;
-        rc = open_npy(r, e);
+        uint8_t m[6];
+        rd(r, m, 6);
+        rc = read_npy_header(r, 0, e);
     } else if (r->npeek == 0) {
         rc = tl_fail(e, "%s: empty input (no feature header)", r->name);
     } else if ((r->npeek < 4 && !memcmp(r->peek, "TLF1", r->npeek)) ||
@@ -474,7 +779,13 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
         rc = tl_fail(e, "%s: truncated feature header", r->name);
     } else {
         r->format = TL_FEAT_TSV;
-        rc = open_tsv(r, e);
+        tl_lines_init(&r->lines, r->f, r->name, TL_LINE_MAX_BIG);
+        tl_lines_unread(&r->lines, r->peek, r->npeek);
+        rc = read_tsv_headers(r, 0, e);
+        /* data lines grow with the dimension: 32 bytes per number is
+         * twice what the writer prints */
+        if (!rc)
+            r->lines.max = TL_LINE_MAX_BIG + (size_t)r->info.dim * 32;
     }
     if (rc) {
         tl_featr_close(r);
@@ -484,7 +795,11 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e)
     return 0;
 }
 
+int tl_featr_open(tl_featr **rp, const char *path, tl_err *e) { return tl_featr_open_ex(rp, path, NULL, NULL, e); }
+
 const tl_feat_info *tl_featr_info(const tl_featr *r) { return &r->info; }
+int tl_featr_format(const tl_featr *r) { return r->format; }
+int tl_featr_streams(const tl_featr *r) { return r->nstreams; }
 
 /* The current multi-label record's names joined by ',' ("-": unlabelled). */
 static int join_labels(tl_featr *r, tl_err *e)
@@ -492,13 +807,8 @@ static int join_labels(tl_featr *r, tl_err *e)
     size_t need = 2;
     for (int i = 0; i < r->nlabels; i++)
         need += strlen(r->info.classes[r->labels[i]]) + 1;
-    if (need > r->label_text_cap) {
-        char *nt = realloc(r->label_text, need);
-        if (!nt)
-            return tl_fail(e, "out of memory");
-        r->label_text = nt;
-        r->label_text_cap = need;
-    }
+    if (grow_label_text(r, need, e))
+        return -1;
     char *p = r->label_text;
     if (r->nlabels < 0)
         *p++ = '-';
@@ -532,6 +842,13 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         rc = next_tsv(r, &ln, label, v, e);
     else
         rc = next_npy(r, label, v, e);
+    if (rc == 1 && r->format != TL_FEAT_TSV) {
+        /* TSV values were checked as they were parsed */
+        for (int i = 0; i < r->info.dim; i++)
+            if (!isfinite(v[i]))
+                return tl_fail(e, "%s: feature record %lld (%.80s): value %d is not finite (%g)", r->name,
+                               (long long)r->count, r->path, i + 1, (double)v[i]);
+    }
     if (rc == 1) {
         *path = r->path;
         if (r->format == TL_FEAT_TLF && r->info.multilabel) {
@@ -581,8 +898,8 @@ int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
     }
     dst->model = src->model ? tl_strdup(src->model) : NULL;
     dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
-    dst->multilabel = src->multilabel;
     dst->input = src->input ? tl_strdup(src->input) : NULL;
+    dst->multilabel = src->multilabel;
     return 0;
 }
 
@@ -593,8 +910,9 @@ void tl_featr_close(tl_featr *r)
     if (r->own && r->f)
         fclose(r->f);
     tl_feat_info_free(&r->info);
+    tl_strindex_free(&r->classes);
+    tl_lines_free(&r->lines);
     free(r->path);
-    free(r->line);
     free(r->rec);
     free(r->labels);
     free(r->label_text);

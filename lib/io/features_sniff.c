@@ -1,5 +1,6 @@
 #include "features.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,10 @@ int tl_feat_sniff_head(const char *head, size_t n)
     return line[0] != '#' && memchr(line, '\0', len) == NULL && looks_like_tsv_features(line);
 }
 
-int tl_feat_sniff(const char *path)
+/* Reads at most the first TL_FEAT_SNIFF_BYTES: a file that is not
+ * features is never read far, and a long first line is judged by its
+ * start (path, label, a number). */
+int tl_feat_sniff_e(const char *path, tl_err *e)
 {
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
@@ -41,20 +45,36 @@ int tl_feat_sniff(const char *path)
     FILE *f = fopen(path, "rb");
     if (!f)
         return 0;
-    char head[16] = {0};
-    size_t n = fread(head, 1, sizeof head, f);
-    int yes = magic(head, n);
-    if (!yes && n > 0) {
-        rewind(f);
-        char *line = NULL;
-        size_t cap = 0;
-        for (int lines = 0; lines < 64 && getline(&line, &cap, f) >= 0; lines++)
-            if (line[0] != '#' && line[0] != '\n') {
-                yes = looks_like_tsv_features(line);
-                break;
-            }
-        free(line);
+    char *buf = malloc(TL_FEAT_SNIFF_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return tl_fail(e, "out of memory");
     }
+    size_t n = fread(buf, 1, TL_FEAT_SNIFF_BYTES, f);
+    int err = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
+    if (err) {
+        free(buf);
+        return tl_fail(e, "%s: read error: %s", path, strerror(err));
+    }
+    buf[n] = '\0';
+    int yes = magic(buf, n);
+    /* otherwise the first line that is not a comment decides; a NUL byte
+     * ends the text there (binary files are not features) */
+    for (char *line = buf; !yes && line < buf + n && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (line[0] != '#' && line[0] && line[0] != '\r') {
+            yes = looks_like_tsv_features(line);
+            break;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    free(buf);
     return yes;
 }
+
+int tl_feat_sniff(const char *path) { return tl_feat_sniff_e(path, NULL) > 0; }

@@ -5,6 +5,7 @@
 #include "tsv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -243,6 +244,10 @@ static int add_record(tl_featw *w, const char *path, int label, const int *label
 {
     if (w->format == TL_FEAT_TSV && tl_tsv_check(path, "path", 1, e))
         return -1;
+    /* readers refuse them: a feature file never holds NaN or infinity */
+    for (int i = 0; i < w->dim; i++)
+        if (!isfinite(v[i]))
+            return tl_fail(e, "%s: feature %d is not finite (%g)", path, i + 1, (double)v[i]);
     int rc = 0;
     if (w->format == TL_FEAT_TLF) {
         rc = add_tlf(w, path, label, labels, nlabels, v, e);

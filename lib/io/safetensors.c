@@ -2,7 +2,10 @@
 #include "json.h"
 #include "outfile.h"
 
+#include "strindex.h"
+
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +14,7 @@
 #include <unistd.h>
 
 /* A header larger than this is not a checkpoint but an attack or a bug. */
-#define MAX_HEADER (100u << 20)
+#define MAX_HEADER TL_ST_MAX_HEADER
 
 static const struct { const char *name; size_t size; } dtypes[] = {
     [TL_F32] = {"F32", 4}, [TL_F16] = {"F16", 2}, [TL_BF16] = {"BF16", 2}, [TL_F64] = {"F64", 8},
@@ -39,44 +42,148 @@ static int cmp_by_offset(const void *a, const void *b)
     return px < py ? -1 : px > py;
 }
 
-static int parse_tensor(const char *name, const tl_json *v, const uint8_t *data, uint64_t data_size,
-                        tl_st_tensor *t, tl_err *e)
+/* The numbers of a short array (shape, data_offsets) that must be whole
+ * and within [0, hi]: the first max kept, *n counts them all; *bad is 1
+ * for a value out of range, 2 when the value is not a list. */
+static int whole_numbers(tl_jscan *j, double *out, int max, int *n, double hi, int *bad)
 {
-    const tl_json *dt = tl_json_get(v, "dtype"), *sh = tl_json_get(v, "shape"),
-                  *off = tl_json_get(v, "data_offsets");
-    if (v->type != TL_JSON_OBJECT || !dt || dt->type != TL_JSON_STRING || !sh || sh->type != TL_JSON_ARRAY || !off ||
-        off->type != TL_JSON_ARRAY || off->count != 2)
-        return tl_fail(e, "tensor '%s': needs dtype, shape and data_offsets", name);
-    if (dtype_from_name(dt->string, &t->dtype))
-        return tl_fail(e, "tensor '%s': unsupported dtype '%s'", name, dt->string);
-    if (sh->count > TL_MAX_DIMS)
-        return tl_fail(e, "tensor '%s': %d dimensions (at most %d)", name, sh->count, TL_MAX_DIMS);
-    t->ndim = sh->count;
-    uint64_t numel = 1;
-    for (int i = 0; i < sh->count; i++) {
-        double d = sh->items[i].number;
+    int r;
+    *n = 0;
+    *bad = 0;
+    if (tl_jscan_type(j) != TL_JSON_ARRAY) {
+        *bad = 2; /* not a list at all */
+        return tl_jscan_skip(j);
+    }
+    tl_jscan_array(j);
+    while ((r = tl_jscan_item(j)) > 0) {
+        double d = 0;
+        if (tl_jscan_type(j) != TL_JSON_NUMBER) {
+            *bad = 1;
+            if (tl_jscan_skip(j))
+                return -1;
+        } else if (tl_jscan_number(j, &d)) {
+            return -1;
+        }
         /* range first: converting an out-of-range double is undefined */
-        if (sh->items[i].type != TL_JSON_NUMBER || !(d >= 0 && d <= 1e15) || d != (double)(int64_t)d)
-            return tl_fail(e, "tensor '%s': bad shape", name);
-        t->shape[i] = (int64_t)d;
+        if (!(d >= 0 && d <= hi) || d != floor(d))
+            *bad = *bad ? *bad : 1;
+        if (*n < max)
+            out[*n] = d;
+        if (*n < 0x7fffffff)
+            (*n)++;
+    }
+    return r;
+}
+
+/* One tensor entry, read as it is scanned: only its dtype, shape and
+ * offsets are kept (other keys are skipped, as the reference reader does). */
+static int parse_tensor(tl_jscan *j, const char *name, const uint8_t *data, uint64_t data_size, tl_st_tensor *t,
+                        tl_err *e)
+{
+    double shape[TL_MAX_DIMS + 1], off[3];
+    int nshape = -1, noff = -1, bad_shape = 0, bad_off = 0, have_dtype = 0, r;
+    char dtype_name[16] = "";
+    const char *key, *s;
+    size_t len;
+    if (tl_jscan_type(j) != TL_JSON_OBJECT)
+        return tl_jscan_skip(j) ? -1 : tl_fail(e, "tensor '%s': needs dtype, shape and data_offsets", name);
+    tl_jscan_object(j);
+    while ((r = tl_jscan_member(j, &key, &len)) > 0) {
+        if (!strcmp(key, "dtype") && tl_jscan_type(j) == TL_JSON_STRING) {
+            if (tl_jscan_string(j, &s, &len))
+                return -1;
+            snprintf(dtype_name, sizeof dtype_name, "%s", s);
+            if (len >= sizeof dtype_name || dtype_from_name(dtype_name, &t->dtype))
+                return tl_fail(e, "tensor '%s': unsupported dtype '%.40s'", name, s);
+            have_dtype = 1;
+        } else if (!strcmp(key, "shape")) {
+            if (whole_numbers(j, shape, TL_MAX_DIMS, &nshape, 1e15, &bad_shape))
+                return -1;
+        } else if (!strcmp(key, "data_offsets")) {
+            if (whole_numbers(j, off, 2, &noff, (double)data_size, &bad_off))
+                return -1;
+        } else if (tl_jscan_skip(j)) {
+            return -1;
+        }
+    }
+    if (r < 0)
+        return -1;
+    if (!have_dtype || nshape < 0 || bad_shape == 2 || noff < 0 || bad_off == 2 || noff != 2)
+        return tl_fail(e, "tensor '%s': needs dtype, shape and data_offsets", name);
+    if (nshape > TL_MAX_DIMS)
+        return tl_fail(e, "tensor '%s': %d dimensions (at most %d)", name, nshape, TL_MAX_DIMS);
+    if (bad_shape)
+        return tl_fail(e, "tensor '%s': bad shape", name);
+    t->ndim = nshape;
+    uint64_t numel = 1;
+    for (int i = 0; i < nshape; i++) {
+        t->shape[i] = (int64_t)shape[i];
         if (t->shape[i] && numel > UINT64_MAX / (uint64_t)t->shape[i] / 8)
             return tl_fail(e, "tensor '%s': shape too large", name);
         numel *= (uint64_t)t->shape[i];
     }
-    double b = off->items[0].number, en = off->items[1].number;
-    if (off->items[0].type != TL_JSON_NUMBER || off->items[1].type != TL_JSON_NUMBER || b < 0 || en < b ||
-        en > (double)data_size || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
-        return tl_fail(e, "tensor '%s': data_offsets [%.0f, %.0f] outside the %llu data bytes", name, b, en,
+    if (bad_off || off[1] < off[0])
+        return tl_fail(e, "tensor '%s': data_offsets [%.0f, %.0f] outside the %llu data bytes", name, off[0], off[1],
                        (unsigned long long)data_size);
     t->numel = (int64_t)numel;
     t->nbytes = (size_t)(numel * tl_dtype_size(t->dtype));
-    if ((uint64_t)en - (uint64_t)b != t->nbytes)
-        return tl_fail(e, "tensor '%s': %llu bytes for shape x %s = %zu bytes", name,
-                       (unsigned long long)((uint64_t)en - (uint64_t)b), dt->string, t->nbytes);
-    t->data = data + (uint64_t)b;
+    uint64_t b = (uint64_t)off[0], en = (uint64_t)off[1];
+    if (en - b != t->nbytes)
+        return tl_fail(e, "tensor '%s': %llu bytes for shape x %s = %zu bytes", name, (unsigned long long)(en - b),
+                       dtype_name, t->nbytes);
+    t->data = data + b;
     t->name = tl_strdup(name);
     return t->name ? 0 : tl_fail(e, "out of memory");
 }
+
+static int parse_metadata(tl_jscan *j, tl_st_file *f, tl_err *e)
+{
+    const char *key, *val;
+    size_t klen, vlen;
+    int r, cap = 0;
+    if (tl_jscan_type(j) != TL_JSON_OBJECT)
+        return tl_jscan_skip(j) ? -1 : tl_fail(e, "__metadata__ is not an object");
+    tl_jscan_object(j);
+    while ((r = tl_jscan_member(j, &key, &klen)) > 0) {
+        if (tl_jscan_type(j) != TL_JSON_STRING)
+            return tl_fail(e, "__metadata__ value '%.80s' is not a string", key);
+        if (f->nmeta == TL_ST_MAX_META)
+            return tl_fail(e, "__metadata__ has more than %d entries", TL_ST_MAX_META);
+        char *k = tl_strdup(key);
+        if (!k || tl_jscan_string(j, &val, &vlen)) {
+            free(k);
+            return k ? -1 : tl_fail(e, "out of memory");
+        }
+        if (memchr(val, '\0', vlen)) {
+            free(k);
+            return tl_fail(e, "__metadata__ value '%.80s' holds a NUL character", key);
+        }
+        if (f->nmeta == cap) {
+            int nc = cap ? 2 * cap : 16;
+            char **nk = realloc(f->meta_keys, ((size_t)nc + 1) * sizeof *nk);
+            if (nk)
+                f->meta_keys = nk;
+            char **nv = nk ? realloc(f->meta_values, ((size_t)nc + 1) * sizeof *nv) : NULL;
+            if (nv)
+                f->meta_values = nv;
+            if (!nv) {
+                free(k);
+                return tl_fail(e, "out of memory");
+            }
+            cap = nc;
+        }
+        f->meta_keys[f->nmeta] = k;
+        if (!(f->meta_values[f->nmeta] = malloc(vlen + 1))) {
+            free(k);
+            return tl_fail(e, "out of memory");
+        }
+        memcpy(f->meta_values[f->nmeta], val, vlen + 1);
+        f->nmeta++;
+    }
+    return r;
+}
+
+static const char *tensor_name(const void *ctx, int i) { return ((const tl_st_tensor *)ctx)[i].name; }
 
 /* Offset of the first byte that is not valid UTF-8 (overlong forms and
  * surrogates included), or n. */
@@ -101,6 +208,9 @@ static size_t utf8_bad_at(const unsigned char *s, size_t n)
     return n;
 }
 
+/* Streamed: what is kept is the tensor table, the names and the metadata,
+ * never a tree of the header, so memory follows the number of tensors and
+ * the metadata's size (at most about 4 bytes per header byte). */
 static int parse_header(tl_st_file *f, const char *hdr, size_t hlen, const uint8_t *data, uint64_t data_size,
                         tl_err *e)
 {
@@ -109,53 +219,54 @@ static int parse_header(tl_st_file *f, const char *hdr, size_t hlen, const uint8
     size_t bad = utf8_bad_at((const unsigned char *)hdr, hlen);
     if (bad < hlen)
         return tl_fail(e, "header is not valid UTF-8 (byte %zu)", bad + 8);
-    tl_json root;
-    if (tl_json_parse(hdr, hlen, &root, e))
-        return -1;
-    int rc = -1;
-    if (root.type != TL_JSON_OBJECT) {
-        tl_fail(e, "header is not a JSON object");
+    tl_jscan j;
+    const char *key;
+    size_t klen;
+    int r, cap = 0, rc = -1;
+    if (tl_jscan_init(&j, hdr, hlen, e))
+        goto out;
+    if (tl_jscan_type(&j) != TL_JSON_OBJECT) {
+        if (!tl_jscan_skip(&j))
+            tl_fail(e, "header is not a JSON object");
         goto out;
     }
-    f->tensors = calloc((size_t)root.count + 1, sizeof *f->tensors);
-    if (!f->tensors) {
-        tl_fail(e, "out of memory");
-        goto out;
-    }
-    for (int i = 0; i < root.count; i++) {
-        const char *key = root.keys[i];
-        for (int j = 0; j < i; j++)
-            if (!strcmp(root.keys[j], key)) {
-                tl_fail(e, "duplicate entry '%s' in header", key);
-                goto out;
-            }
+    tl_jscan_object(&j);
+    while ((r = tl_jscan_member(&j, &key, &klen)) > 0) {
         if (!strcmp(key, "__metadata__")) {
-            const tl_json *m = &root.items[i];
-            if (m->type != TL_JSON_OBJECT) {
-                tl_fail(e, "__metadata__ is not an object");
+            if (parse_metadata(&j, f, e))
                 goto out;
-            }
-            f->meta_keys = calloc((size_t)m->count + 1, sizeof *f->meta_keys);
-            f->meta_values = calloc((size_t)m->count + 1, sizeof *f->meta_values);
-            if (!f->meta_keys || !f->meta_values) {
+            continue;
+        }
+        if (f->ntensors == cap) {
+            int nc = cap ? 2 * cap : 64;
+            tl_st_tensor *nt = realloc(f->tensors, ((size_t)nc + 1) * sizeof *nt);
+            if (!nt) {
                 tl_fail(e, "out of memory");
                 goto out;
             }
-            for (int k = 0; k < m->count; k++) {
-                if (m->items[k].type != TL_JSON_STRING) {
-                    tl_fail(e, "__metadata__ value '%s' is not a string", m->keys[k]);
-                    goto out;
-                }
-                f->meta_keys[f->nmeta] = tl_strdup(m->keys[k]);
-                f->meta_values[f->nmeta] = tl_strdup(m->items[k].string);
-                f->nmeta++;
-            }
-            continue;
+            f->tensors = nt;
+            cap = nc;
         }
-        if (parse_tensor(key, &root.items[i], data, data_size, &f->tensors[f->ntensors], e))
+        tl_st_tensor *t = &f->tensors[f->ntensors];
+        memset(t, 0, sizeof *t);
+        char *name = tl_strdup(key);
+        if (!name) {
+            tl_fail(e, "out of memory");
+            goto out;
+        }
+        int bad_tensor = parse_tensor(&j, name, data, data_size, t, e);
+        free(name);
+        if (bad_tensor)
             goto out;
         f->ntensors++;
     }
+    if (r < 0 || tl_jscan_finish(&j))
+        goto out;
+    /* The scanner refused repeated keys; the indexes make lookups
+     * logarithmic (a loader asks for every parameter by name). */
+    if (tl_strindex_build(&f->tensor_index, f->ntensors, tensor_name, f->tensors, NULL, e) < 0 ||
+        tl_strindex_build_strings(&f->meta_index, (const char *const *)f->meta_keys, f->nmeta, NULL, e) < 0)
+        goto out;
     /* Overlapping byte ranges would let one tensor alias another. Empty
      * tensors own no bytes, so they may sit anywhere. */
     tl_st_tensor **order = malloc(((size_t)f->ntensors + 1) * sizeof *order);
@@ -179,7 +290,7 @@ static int parse_header(tl_st_file *f, const char *hdr, size_t hlen, const uint8
     free(order);
     rc = 0;
 out:
-    tl_json_free(&root);
+    tl_jscan_free(&j);
     return rc;
 }
 
@@ -223,6 +334,8 @@ int tl_st_open(const char *path, tl_st_file *f, tl_err *e)
 
 void tl_st_close(tl_st_file *f)
 {
+    tl_strindex_free(&f->tensor_index);
+    tl_strindex_free(&f->meta_index);
     for (int i = 0; i < f->ntensors; i++)
         free(f->tensors[i].name);
     free(f->tensors);
@@ -239,18 +352,14 @@ void tl_st_close(tl_st_file *f)
 
 const tl_st_tensor *tl_st_find(const tl_st_file *f, const char *name)
 {
-    for (int i = 0; i < f->ntensors; i++)
-        if (!strcmp(f->tensors[i].name, name))
-            return &f->tensors[i];
-    return NULL;
+    int i = tl_strindex_find(&f->tensor_index, name);
+    return i < 0 ? NULL : &f->tensors[i];
 }
 
 const char *tl_st_meta(const tl_st_file *f, const char *key)
 {
-    for (int i = 0; i < f->nmeta; i++)
-        if (!strcmp(f->meta_keys[i], key))
-            return f->meta_values[i];
-    return NULL;
+    int i = tl_strindex_find(&f->meta_index, key);
+    return i < 0 ? NULL : f->meta_values[i];
 }
 
 static float half_to_float(uint16_t h)
@@ -309,6 +418,20 @@ int tl_st_to_f32(const tl_st_tensor *t, float *dst, tl_err *e)
     }
 }
 
+/* Every tensor a network, head or resume state loads comes through here:
+ * a NaN or infinity would only make garbage (predictions printing nan with
+ * exit 0), so it is refused, naming the tensor. */
+int tl_st_load_f32(const tl_st_tensor *t, float *dst, tl_err *e)
+{
+    if (tl_st_to_f32(t, dst, e))
+        return -1;
+    for (int64_t i = 0; i < t->numel; i++)
+        if (!isfinite(dst[i]))
+            return tl_fail(e, "tensor '%s': value %lld of %lld is not finite (%g)", t->name, (long long)i,
+                           (long long)t->numel, (double)dst[i]);
+    return 0;
+}
+
 /* ---- writer ---- */
 
 struct tl_st_writer {
@@ -325,9 +448,6 @@ int tl_st_add(tl_st_writer *w, const char *name, tl_dtype dtype, int ndim, const
 {
     if (ndim < 0 || ndim > TL_MAX_DIMS)
         return tl_fail(e, "tensor '%s': %d dimensions", name, ndim);
-    for (int i = 0; i < w->n; i++)
-        if (!strcmp(w->t[i].name, name))
-            return tl_fail(e, "tensor '%s' added twice", name);
     if (w->n == w->cap) {
         int nc = w->cap ? 2 * w->cap : 64;
         tl_st_tensor *nt = realloc(w->t, (size_t)nc * sizeof *nt);
@@ -356,15 +476,6 @@ int tl_st_add(tl_st_writer *w, const char *name, tl_dtype dtype, int ndim, const
 
 int tl_st_set_meta(tl_st_writer *w, const char *key, const char *value, tl_err *e)
 {
-    for (int i = 0; i < w->nm; i++)
-        if (!strcmp(w->mk[i], key)) {
-            char *v = tl_strdup(value);
-            if (!v)
-                return tl_fail(e, "out of memory");
-            free(w->mv[i]);
-            w->mv[i] = v;
-            return 0;
-        }
     if (w->nm == w->mcap) {
         int nc = w->mcap ? 2 * w->mcap : 16;
         char **nk = realloc(w->mk, (size_t)nc * sizeof *nk);
@@ -379,22 +490,57 @@ int tl_st_set_meta(tl_st_writer *w, const char *key, const char *value, tl_err *
     }
     w->mk[w->nm] = tl_strdup(key);
     w->mv[w->nm] = tl_strdup(value);
-    if (!w->mk[w->nm] || !w->mv[w->nm])
+    if (!w->mk[w->nm] || !w->mv[w->nm]) {
+        free(w->mk[w->nm]);
+        free(w->mv[w->nm]);
         return tl_fail(e, "out of memory");
+    }
     w->nm++;
     return 0;
 }
 
-static int build_header(const tl_st_writer *w, tl_strbuf *b)
+static const char *writer_tensor_name(const void *ctx, int i) { return ((const tl_st_tensor *)ctx)[i].name; }
+
+/* Names are checked and metadata resolved when writing, through sorted
+ * indexes (O(n log n)), not on every add: a key set again keeps its first
+ * place and takes the last value (meta_value[i] = index of the value for
+ * key i, -1 for a key that is a repeat). */
+static int resolve(const tl_st_writer *w, int *meta_value, tl_err *e)
+{
+    tl_strindex ix;
+    int dup[2];
+    int d = tl_strindex_build(&ix, w->n, writer_tensor_name, w->t, dup, e);
+    tl_strindex_free(&ix);
+    if (d)
+        return d < 0 ? -1 : tl_fail(e, "tensor '%s' added twice", w->t[dup[1]].name);
+    if (tl_strindex_build_strings(&ix, (const char *const *)w->mk, w->nm, NULL, e) < 0)
+        return -1;
+    for (int a = 0; a < ix.n;) {
+        int b = a + 1;
+        while (b < ix.n && !strcmp(w->mk[ix.order[b]], w->mk[ix.order[a]]))
+            b++;
+        meta_value[ix.order[a]] = ix.order[b - 1];
+        for (int k = a + 1; k < b; k++)
+            meta_value[ix.order[k]] = -1;
+        a = b;
+    }
+    tl_strindex_free(&ix);
+    return 0;
+}
+
+static int build_header(const tl_st_writer *w, const int *meta_value, tl_strbuf *b)
 {
     int bad = tl_strbuf_add(b, "{", 1);
     if (w->nm) {
         bad |= tl_strbuf_add(b, "\"__metadata__\":{", 16);
-        for (int i = 0; i < w->nm; i++) {
-            bad |= i ? tl_strbuf_add(b, ",", 1) : 0;
+        for (int i = 0, first = 1; i < w->nm; i++) {
+            if (meta_value[i] < 0)
+                continue;
+            bad |= first ? 0 : tl_strbuf_add(b, ",", 1);
+            first = 0;
             bad |= tl_strbuf_json_string(b, w->mk[i]);
             bad |= tl_strbuf_add(b, ":", 1);
-            bad |= tl_strbuf_json_string(b, w->mv[i]);
+            bad |= tl_strbuf_json_string(b, w->mv[meta_value[i]]);
         }
         bad |= tl_strbuf_add(b, "}", 1);
     }
@@ -419,7 +565,16 @@ static int build_header(const tl_st_writer *w, tl_strbuf *b)
 int tl_st_write(tl_st_writer *w, const char *path, tl_err *e)
 {
     tl_strbuf hdr = {0};
-    if (build_header(w, &hdr)) {
+    int *meta_value = malloc(((size_t)w->nm + 1) * sizeof *meta_value);
+    if (!meta_value)
+        return tl_fail(e, "out of memory");
+    if (resolve(w, meta_value, e)) {
+        free(meta_value);
+        return -1;
+    }
+    int bad = build_header(w, meta_value, &hdr);
+    free(meta_value);
+    if (bad) {
         tl_strbuf_free(&hdr);
         return tl_fail(e, "out of memory");
     }

@@ -217,15 +217,15 @@ F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
     { head -n 5 "$(F train.tsv)"; printf 'x.jpg\tclass0\t1\t2\tabc\t4\t5\t6\t7\t8\n'; } >"$d/nan.tsv"
     run --separate-stderr tl finetune "$d/nan.tsv" -o "$d/h.st"
     assert_failure 1
-    [[ "$stderr" == *"record 5"*"column 5 is not a number"* ]] || fail "$stderr"
+    [[ "$stderr" == *"record 5: column 5 is not a number"* ]] || fail "$stderr"
     { head -n 5 "$(F train.tsv)"; printf 'x.jpg\tclass0\t1\t2\t3\n'; } >"$d/short.tsv"
     run --separate-stderr tl finetune "$d/short.tsv" -o "$d/h.st"
     assert_failure 1
-    [[ "$stderr" == *"record 5 has 3 features, expected 8"* ]] || fail "$stderr"
+    [[ "$stderr" == *"record 5: 3 features, expected 8"* ]] || fail "$stderr"
     { head -n 5 "$(F train.tsv)"; printf 'x.jpg\tclass0\t1\t2\t3\t4\t5\t6\t7\t8\t9\n'; } >"$d/long.tsv"
     run --separate-stderr tl eval -m "$(F head.safetensors)" "$d/long.tsv"
     assert_failure 1
-    [[ "$stderr" == *"record 5 has more than 8 features"* ]] || fail "$stderr"
+    [[ "$stderr" == *"record 5: more than 8 features"* ]] || fail "$stderr"
     [ ! -e "$d/h.st" ]
 }
 

@@ -78,7 +78,7 @@ hugehdr.safetensors not a safetensors file \(header length 9223372036854775813, 
 range.safetensors data_offsets \[0, 16\] outside the 8 data bytes
 overlap.safetensors tensors 'a' and 'b' overlap
 bytes.safetensors 8 bytes for shape x F32 = 12 bytes
-dup.safetensors duplicate entry 'a'
+dup.safetensors duplicate key "a"
 utf8.safetensors header is not valid UTF-8 \(byte 10\)
 EOF
 }

@@ -108,8 +108,6 @@ static void test_roundtrip(void)
     CHECK(tl_st_add(wr, "bhalf", TL_BF16, 1, s2, bf, &e) == 0);
     CHECK(tl_st_add(wr, "empty", TL_F32, 2, s0, empty, &e) == 0);
     CHECK(tl_st_add(wr, "weird name \"q\" \xC3\xA9", TL_F32, 1, s2, w, &e) == 0);
-    CHECK(tl_st_add(wr, "ids", TL_F32, 1, s2, w, &e) < 0);
-    CHECK_MSG(strstr(e.msg, "'ids' added twice") != NULL, "message: %s", e.msg);
     CHECK(tl_st_add(wr, "toomany", TL_F32, 9, s111, w, &e) < 0);
     CHECK(tl_st_set_meta(wr, "tl.arch", "mobilenet_v2", &e) == 0);
     CHECK(tl_st_set_meta(wr, "tl.classes", "[\"a\",\"b\\\"\"]", &e) == 0);
@@ -385,7 +383,7 @@ static void test_hostile(void)
     }
     write_hdr("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
-    expect_fail("duplicate names", "duplicate entry 'a'");
+    expect_fail("duplicate names", "duplicate key \"a\"");
 
     /* metadata */
     write_hdr("{\"__metadata__\":{\"k\":\"v\",\"n\":\"1\"}}", 0);
@@ -406,7 +404,7 @@ static void test_hostile(void)
     write_hdr("{\"__metadata__\":\"x\"}", 0);
     expect_fail("metadata not an object", "__metadata__ is not an object");
     write_hdr("{\"__metadata__\":{},\"__metadata__\":{}}", 0);
-    expect_fail("metadata twice", "duplicate entry '__metadata__'");
+    expect_fail("metadata twice", "duplicate key \"__metadata__\"");
     /* deep nesting in the header: error, not a crash */
     {
         static char deep[100000];
