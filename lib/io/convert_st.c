@@ -1,6 +1,8 @@
 #include "convert_st.h"
 #include "json.h"
 #include "load_params.h"
+#include "lines.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -22,15 +24,18 @@ int tl_read_labels(const char *path, char ***names, int *count, tl_err *e)
     FILE *f = fopen(path, "r");
     if (!f)
         return tl_fail(e, "%s: %s", path, strerror(errno));
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int n = 0, ncap = 0, rc = 0;
+    tl_lines lr;
+    char *line;
+    size_t len;
+    int n = 0, ncap = 0, rc = 0, got;
     char **v = NULL;
-    while ((len = getline(&line, &cap, f)) >= 0) {
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
+    tl_lines_init(&lr, f, path, TL_DATASET_MAX_LINE);
+    while ((got = tl_lines_next(&lr, &line, &len, e)) > 0) {
         if (n == ncap) {
+            if (ncap >= (1 << 24)) {
+                rc = tl_fail(e, "%s: more than %d labels", path, 1 << 24);
+                break;
+            }
             ncap = ncap ? 2 * ncap : 1024;
             char **nv = realloc(v, (size_t)ncap * sizeof *nv);
             if (!nv) {
@@ -45,7 +50,9 @@ int tl_read_labels(const char *path, char ***names, int *count, tl_err *e)
         }
         n++;
     }
-    free(line);
+    if (!rc && got < 0)
+        rc = -1;
+    tl_lines_free(&lr);
     fclose(f);
     /* A trailing empty line is the file's end, not a class. */
     while (!rc && n > 0 && !v[n - 1][0])

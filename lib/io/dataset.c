@@ -1,5 +1,6 @@
 #include "dataset.h"
 #include "json.h"
+#include "lines.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -340,21 +341,15 @@ static char *join_path(const char *base, const char *rel)
 
 static int read_manifest(FILE *f, const char *name, const char *base, builder *b, tl_err *e)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    int64_t lineno = 0;
-    int rc = 0;
-    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
+    tl_lines lr;
+    char *line;
+    size_t len;
+    int rc = 0, got;
+    tl_lines_init(&lr, f, name, TL_DATASET_MAX_LINE);
+    while (!rc && (got = tl_lines_next(&lr, &line, &len, e)) > 0) {
+        long long lineno = (long long)lr.lineno;
         if (len == 0 || line[0] == '#')
             continue;
-        if (memchr(line, '\0', (size_t)len)) {
-            rc = tl_fail(e, "%s:%lld: NUL byte in line", name, (long long)lineno);
-            break;
-        }
         char *tab = strchr(line, '\t');
         const char *label = NULL;
         if (tab) {
@@ -365,13 +360,13 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
                 *tab2 = '\0'; /* further columns are ignored */
         }
         if (!*line) {
-            rc = tl_fail(e, "%s:%lld: empty path", name, (long long)lineno);
+            rc = tl_fail(e, "%s: line %lld: empty path", name, lineno);
             break;
         }
         if (b->multilabel && label && !strcmp(label, "-"))
             label = NULL; /* unlabelled, as in multi-label feature and predictions files */
         if (b->multilabel && label && tl_labels_check(label, e)) {
-            rc = tl_fail_prefix(e, "%s:%lld", name, (long long)lineno);
+            rc = tl_fail_prefix(e, "%s: line %lld", name, lineno);
             break;
         }
         char *p = join_path(base, line);
@@ -382,9 +377,9 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
         rc = push(b, p, label, e);
         free(p);
     }
-    if (!rc && ferror(f))
-        rc = tl_fail(e, "%s: read error", name);
-    free(line);
+    if (!rc && got < 0)
+        rc = -1;
+    tl_lines_free(&lr);
     return rc;
 }
 

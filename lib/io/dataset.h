@@ -12,12 +12,15 @@
  * (the mark of a name that held ", ", as ImageNet's do) is refused with
  * its line number; repeated labels on a line count once. In a class-folder
  * tree each image has its folder's one label (a folder name holding ','
- * is refused). */
+ * is refused). Manifest lines are at most TL_DATASET_MAX_LINE bytes; every
+ * error names the input and the line. */
 #ifndef TL_IO_DATASET_H
 #define TL_IO_DATASET_H
 
 #include "core.h"
 #include <stdio.h>
+
+#define TL_DATASET_MAX_LINE ((size_t)1 << 20)
 
 typedef struct tl_sample {
     char *path;

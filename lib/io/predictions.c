@@ -2,6 +2,8 @@
 #include "predictions.h"
 #include "tsv.h"
 
+#include "strindex.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,41 +39,20 @@ int tl_pred_sniff_file(const char *path)
 }
 
 /* Reads the next line into r->line without its line ending; skips blank
- * lines. 1: a line, 0: end of input, -1: read error. */
+ * lines. 1: a line, 0: end of input, -1: an error naming the line (too
+ * long, a NUL byte, a read error, out of memory: never taken for the end). */
 static int read_line(tl_pred_reader *r, tl_err *e)
 {
     for (;;) {
-        errno = 0;
-        ssize_t len = getline(&r->line, &r->cap, r->fp);
-        if (len < 0) {
-            if (ferror(r->fp))
-                return tl_fail(e, "%s: read error after line %lld", r->name, (long long)r->lineno);
-            return 0;
-        }
-        r->lineno++;
-        if ((size_t)len != strlen(r->line))
-            return tl_fail(e, "%s: line %lld: NUL byte (not a text file?)", r->name, (long long)r->lineno);
-        while (len > 0 && (r->line[len - 1] == '\n' || r->line[len - 1] == '\r'))
+        size_t len;
+        int got = tl_lines_next(&r->lines, &r->line, &len, e);
+        if (got <= 0)
+            return got;
+        r->lineno = r->lines.lineno;
+        while (len > 0 && r->line[len - 1] == '\r')
             r->line[--len] = '\0';
         if (len > 0)
             return 1;
-    }
-}
-
-/* Splits r->line at tabs into r->fields (at most max); returns the number
- * of fields the line has (which may exceed max). */
-static int split(tl_pred_reader *r, char *s, int max)
-{
-    int n = 0;
-    for (;;) {
-        char *tab = strchr(s, '\t');
-        if (n < max)
-            r->fields[n] = s;
-        n++;
-        if (!tab)
-            return n;
-        *tab = '\0';
-        s = tab + 1;
     }
 }
 
@@ -83,15 +64,29 @@ static int count_fields(const char *s)
     return n;
 }
 
-static int setup_classes(tl_pred_reader *r, int k, tl_err *e)
+/* The class names live in one block (r->names), r->classes pointing into
+ * it: memory is the names' bytes and 16 bytes a class (pointer, score,
+ * index entry), not an allocation each. */
+static int setup_classes(tl_pred_reader *r, int k, size_t name_bytes, tl_err *e)
 {
     r->k = k;
-    r->classes = calloc((size_t)k, sizeof *r->classes);
-    r->fields = calloc((size_t)k + 4, sizeof *r->fields);
+    r->classes = calloc((size_t)k + 1, sizeof *r->classes);
+    r->names = malloc(name_bytes ? name_bytes : 1);
     r->scores = tl_alloc_array((size_t)k, sizeof *r->scores);
-    if (!r->classes || !r->fields || !r->scores)
+    if (!r->classes || !r->names || !r->scores)
         return tl_fail(e, "out of memory for %d classes", k);
     return 0;
+}
+
+/* Class names are looked up through a sorted index: a header of K names
+ * costs O(K log K) and each row O(log K), never O(K) per name. */
+static int index_classes(tl_pred_reader *r, const char *twice_fmt, tl_err *e)
+{
+    int dup[2];
+    int d = tl_strindex_build_strings(&r->index, (const char *const *)r->classes, r->k, dup, e);
+    if (d > 0)
+        return tl_fail(e, twice_fmt, r->name, r->classes[dup[1]]);
+    return d;
 }
 
 static int check_name(const tl_pred_reader *r, const char *name, const char *what, tl_err *e)
@@ -104,25 +99,42 @@ static int check_name(const tl_pred_reader *r, const char *name, const char *wha
     return 0;
 }
 
+/* The next tab-separated field of *s, terminated in place; NULL after the last. */
+static char *next_field(char **s)
+{
+    char *f = *s;
+    if (!f)
+        return NULL;
+    char *tab = strchr(f, '\t');
+    if (tab)
+        *tab = '\0';
+    *s = tab ? tab + 1 : NULL;
+    return f;
+}
+
 static int parse_header(tl_pred_reader *r, tl_err *e)
 {
     int n = count_fields(r->line);
     if (n < 4)
         return tl_fail(e, "%s: line 1: the header names no classes after '#path<TAB>true<TAB>pred'", r->name);
-    if (setup_classes(r, n - 3, e))
-        return -1;
-    split(r, r->line, n);
-    const char *third = r->fields[2];
+    char *s = r->line;
+    next_field(&s);
+    next_field(&s);
+    const char *third = next_field(&s);
     if (strcmp(third, "pred") && strcmp(third, TL_PRED_DECISION) && strcmp(third, TL_PRED_MULTILABEL) &&
         strcmp(third, TL_PRED_MULTILABEL_DECISION))
         return tl_fail(e, "%s: line 1: third header column is '%s', not 'pred', '%s', '%s' or '%s'", r->name, third,
                        TL_PRED_DECISION, TL_PRED_MULTILABEL, TL_PRED_MULTILABEL_DECISION);
     r->probabilities = !strcmp(third, "pred") || !strcmp(third, TL_PRED_MULTILABEL);
     r->multilabel = !strncmp(third, TL_PRED_MULTILABEL, strlen(TL_PRED_MULTILABEL));
+    if (setup_classes(r, n - 3, strlen(s) + 1, e))
+        return -1;
     if (r->multilabel && !(r->sets = calloc((size_t)r->k * 2 + 1, 1)))
         return tl_fail(e, "out of memory");
+    memcpy(r->names, s, strlen(s) + 1);
+    s = r->names;
     for (int i = 0; i < r->k; i++) {
-        const char *name = r->fields[i + 3];
+        const char *name = next_field(&s);
         char what[48];
         snprintf(what, sizeof what, "header column %d", i + 4);
         if (check_name(r, name, what, e))
@@ -130,13 +142,9 @@ static int parse_header(tl_pred_reader *r, tl_err *e)
         if (r->multilabel && strchr(name, ','))
             return tl_fail(e, "%s: line 1: class '%s' holds ',', which separates the labels of a multi-label file",
                            r->name, name);
-        for (int j = 0; j < i; j++)
-            if (!strcmp(r->classes[j], name))
-                return tl_fail(e, "%s: line 1: class '%s' appears twice in the header", r->name, name);
-        if (!(r->classes[i] = tl_strdup(name)))
-            return tl_fail(e, "out of memory");
+        r->classes[i] = (char *)name;
     }
-    return 0;
+    return index_classes(r, "%s: line 1: class '%s' appears twice in the header", e);
 }
 
 /* Without a header: the caller's names, or indices from the first line. */
@@ -144,49 +152,55 @@ static int infer_classes(tl_pred_reader *r, const char *const *classes, int ncla
 {
     int n = count_fields(r->line);
     if (classes && nclasses > 0) {
-        if (setup_classes(r, nclasses, e))
+        size_t bytes = 0;
+        for (int i = 0; i < nclasses; i++)
+            bytes += strlen(classes[i]) + 1;
+        if (setup_classes(r, nclasses, bytes, e))
             return -1;
+        char *d = r->names;
         for (int i = 0; i < nclasses; i++) {
             char what[48];
             snprintf(what, sizeof what, "given class %d", i + 1);
             if (check_name(r, classes[i], what, e))
                 return -1;
-            for (int j = 0; j < i; j++)
-                if (!strcmp(r->classes[j], classes[i]))
-                    return tl_fail(e, "%s: class '%s' given twice", r->name, classes[i]);
-            if (!(r->classes[i] = tl_strdup(classes[i])))
-                return tl_fail(e, "out of memory");
+            size_t len = strlen(classes[i]) + 1;
+            memcpy(d, classes[i], len);
+            r->classes[i] = d;
+            d += len;
         }
-        return 0;
+        return index_classes(r, "%s: class '%s' given twice", e);
     }
     if (n < 4)
         return tl_fail(e, "%s: line %lld: %d columns, expected path, true, pred and a score per class", r->name,
                        (long long)r->lineno, n);
-    if (setup_classes(r, n - 3, e))
+    size_t bytes = 0;
+    for (int i = 0; i < n - 3; i++)
+        bytes += (size_t)snprintf(NULL, 0, "%d", i) + 1;
+    if (setup_classes(r, n - 3, bytes, e))
         return -1;
+    char *d = r->names;
     for (int i = 0; i < r->k; i++) {
-        char buf[16];
-        snprintf(buf, sizeof buf, "%d", i);
-        if (!(r->classes[i] = tl_strdup(buf)))
-            return tl_fail(e, "out of memory");
+        r->classes[i] = d;
+        d += sprintf(d, "%d", i) + 1;
     }
+    if (index_classes(r, "%s: class '%s' twice", e))
+        return -1;
     /* Indices must really be indices: check the first line now, so a file
      * of names without a header fails with advice rather than "unknown class". */
-    char *copy = tl_strdup(r->line);
-    if (!copy)
-        return tl_fail(e, "out of memory");
-    split(r, copy, r->k + 4);
+    const char *s = r->line;
     int bad = 0;
-    for (int c = 1; c <= 2 && !bad; c++) {
-        const char *s = r->fields[c];
-        char *end;
-        if (!*s || !strcmp(s, "-"))
-            continue;
-        errno = 0;
-        long v = strtol(s, &end, 10);
-        bad = *end || errno || v < 0;
+    for (int c = 0; c < 3 && !bad; c++) {
+        size_t len = strcspn(s, "\t");
+        char buf[24];
+        if (c > 0 && len && !(len == 1 && *s == '-')) {
+            char *end;
+            snprintf(buf, sizeof buf, "%.*s", len < sizeof buf ? (int)len : (int)sizeof buf - 1, s);
+            errno = 0;
+            long v = strtol(buf, &end, 10);
+            bad = len >= sizeof buf || *end || errno || v < 0;
+        }
+        s += len + (s[len] == '\t');
     }
-    free(copy);
     if (bad)
         return tl_fail(e, "%s: line %lld: no '#path<TAB>true<TAB>pred<TAB>CLASS...' header, and the classes are not "
                        "indices 0..%d: add the header or name the classes",
@@ -210,6 +224,7 @@ int tl_pred_open(tl_pred_reader *r, const char *path, const char *const *classes
         return -1;
     }
     r->owns_fp = !is_stdin;
+    tl_lines_init(&r->lines, r->fp, r->name, TL_PRED_MAX_LINE);
     int got = read_line(r, e);
     if (got <= 0) {
         if (got == 0)
@@ -236,14 +251,6 @@ int tl_pred_open(tl_pred_reader *r, const char *path, const char *const *classes
     return 0;
 }
 
-static int find_class(const tl_pred_reader *r, const char *s)
-{
-    for (int i = 0; i < r->k; i++)
-        if (!strcmp(r->classes[i], s))
-            return i;
-    return -1;
-}
-
 /* A multi-label TRUE or PRED column into set; *count = the labels, or -1 for "-". */
 static int parse_set(tl_pred_reader *r, char *s, const char *what, unsigned char *set, int *count, tl_err *e)
 {
@@ -256,7 +263,7 @@ static int parse_set(tl_pred_reader *r, char *s, const char *what, unsigned char
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
-        int c = find_class(r, p);
+        int c = tl_strindex_find(&r->index, p);
         if (c < 0)
             return tl_fail(e, "%s: line %lld: %s label '%s' is not one of the %d classes of the header", r->name,
                            (long long)r->lineno, what, p, r->k);
@@ -271,24 +278,25 @@ static int parse_set(tl_pred_reader *r, char *s, const char *what, unsigned char
     return 0;
 }
 
-static int next_multilabel(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
+/* s: the row's fields after the path. */
+static int next_multilabel(tl_pred_reader *r, tl_pred_row *row, const char *path, char *s, tl_err *e)
 {
     long long ln = (long long)r->lineno;
-    if (parse_set(r, r->fields[1], "true", r->sets, &row->truth, e) ||
-        parse_set(r, r->fields[2], "predicted", r->sets + r->k, &row->pred, e))
+    if (parse_set(r, next_field(&s), "true", r->sets, &row->truth, e) ||
+        parse_set(r, next_field(&s), "predicted", r->sets + r->k, &row->pred, e))
         return -1;
     for (int i = 0; i < r->k; i++) {
-        const char *s = r->fields[i + 3];
+        const char *f = next_field(&s);
         char *end;
-        double v = strtod(s, &end);
-        if (end == s || *end || !isfinite(v))
-            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, s);
+        double v = strtod(f, &end);
+        if (end == f || *end || !isfinite(v))
+            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, f);
         if (r->probabilities && (v < 0 || v > 1))
             return tl_fail(e, "%s: line %lld: probability %s of class '%s' is outside [0, 1] (scores? then write '%s' "
-                           "in the header)", r->name, ln, s, r->classes[i], TL_PRED_MULTILABEL_DECISION);
+                           "in the header)", r->name, ln, f, r->classes[i], TL_PRED_MULTILABEL_DECISION);
         r->scores[i] = (float)v;
     }
-    row->path = r->fields[0];
+    row->path = path;
     row->scores = r->scores;
     row->line = r->lineno;
     row->truth_set = row->truth >= 0 ? r->sets : NULL;
@@ -307,32 +315,33 @@ int tl_pred_next(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
             return got;
     }
     long long ln = (long long)r->lineno;
-    int want = r->k + 3;
-    int n = split(r, r->line, want);
+    int want = r->k + 3, n = count_fields(r->line);
     if (n != want)
         return tl_fail(e, "%s: line %lld: %d columns, expected %d (path, true, pred and %d class %s)", r->name, ln, n,
                        want, r->k, r->probabilities ? "probabilities" : "scores");
+    char *s = r->line;
+    const char *path = next_field(&s);
     if (r->multilabel)
-        return next_multilabel(r, row, e);
+        return next_multilabel(r, row, path, s, e);
     int cls[2];
     for (int c = 0; c < 2; c++) {
-        const char *s = r->fields[c + 1];
+        const char *f = next_field(&s);
         cls[c] = -1;
-        if (!*s || !strcmp(s, "-"))
+        if (!*f || !strcmp(f, "-"))
             continue;
-        if ((cls[c] = find_class(r, s)) < 0)
+        if ((cls[c] = tl_strindex_find(&r->index, f)) < 0)
             return tl_fail(e, "%s: line %lld: %s class '%s' is not one of the %d classes%s", r->name, ln,
-                           c ? "predicted" : "true", s, r->k, r->has_header ? " of the header" : "");
+                           c ? "predicted" : "true", f, r->k, r->has_header ? " of the header" : "");
     }
     double sum = 0;
     for (int i = 0; i < r->k; i++) {
-        const char *s = r->fields[i + 3];
+        const char *f = next_field(&s);
         char *end;
-        double v = strtod(s, &end);
-        if (end == s || *end || !isfinite(v))
-            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, s);
+        double v = strtod(f, &end);
+        if (end == f || *end || !isfinite(v))
+            return tl_fail(e, "%s: line %lld: column %d ('%.40s') is not a finite number", r->name, ln, i + 4, f);
         if (r->probabilities && (v < 0 || v > 1 + TL_PRED_SUM_TOL))
-            return tl_fail(e, "%s: line %lld: probability %s of class '%s' is outside [0, 1]", r->name, ln, s,
+            return tl_fail(e, "%s: line %lld: probability %s of class '%s' is outside [0, 1]", r->name, ln, f,
                            r->classes[i]);
         r->scores[i] = (float)v;
         sum += v;
@@ -346,7 +355,7 @@ int tl_pred_next(tl_pred_reader *r, tl_pred_row *row, tl_err *e)
             if (r->scores[i] > r->scores[cls[1]])
                 cls[1] = i;
     }
-    row->path = r->fields[0];
+    row->path = path;
     row->truth = cls[0];
     row->pred = cls[1];
     row->scores = r->scores;
@@ -360,14 +369,12 @@ void tl_pred_close(tl_pred_reader *r)
         return;
     if (r->fp && r->owns_fp)
         fclose(r->fp);
-    if (r->classes)
-        for (int i = 0; i < r->k; i++)
-            free(r->classes[i]);
     free(r->classes);
-    free(r->fields);
+    free(r->names);
     free(r->sets);
     tl_free(r->scores);
-    free(r->line);
+    tl_strindex_free(&r->index);
+    tl_lines_free(&r->lines);
     free(r->name);
     memset(r, 0, sizeof *r);
 }
@@ -426,22 +433,33 @@ static int writer_init(tl_pred_writer *w, FILE *fp, const char *const *classes, 
             tl_pred_writer_free(w);
             return -1;
         }
-        int dup = 0;
-        for (int j = 0; j < i && !dup; j++)
-            dup = !strcmp(classes[j], classes[i]);
+    }
+    /* A name repeating an earlier one gets its index; then every name must
+     * differ. Both checks go through sorted indexes: O(K log K). */
+    tl_strindex ix;
+    int dup[2];
+    if (tl_strindex_build_strings(&ix, classes, k, NULL, e) < 0) {
+        tl_pred_writer_free(w);
+        return -1;
+    }
+    for (int i = 0; i < k; i++) {
+        int repeat = tl_strindex_find(&ix, classes[i]) != i;
         size_t n = strlen(classes[i]) + 16;
-        if ((w->names[i] = malloc(n)))
-            snprintf(w->names[i], n, dup ? "%s (%d)" : "%s", classes[i], i);
-        for (int j = 0; j < i && dup && w->names[i]; j++)
-            if (!strcmp(w->names[j], w->names[i])) {
-                tl_fail(e, "class names '%s' collide even with indices added", w->names[i]);
-                tl_pred_writer_free(w);
-                return -1;
-            }
-        if (!w->names[i]) {
+        if (!(w->names[i] = malloc(n))) {
+            tl_strindex_free(&ix);
             tl_pred_writer_free(w);
             return tl_fail(e, "out of memory");
         }
+        snprintf(w->names[i], n, repeat ? "%s (%d)" : "%s", classes[i], i);
+    }
+    tl_strindex_free(&ix);
+    int d = tl_strindex_build_strings(&ix, (const char *const *)w->names, k, dup, e);
+    tl_strindex_free(&ix);
+    if (d) {
+        if (d > 0)
+            tl_fail(e, "class names '%s' collide even with indices added", w->names[dup[1]]);
+        tl_pred_writer_free(w);
+        return -1;
     }
     if (w->multilabel)
         fputs(probabilities ? "#path\ttrue\t" TL_PRED_MULTILABEL : "#path\ttrue\t" TL_PRED_MULTILABEL_DECISION, fp);

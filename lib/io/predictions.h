@@ -19,7 +19,9 @@
  * K being the number of score columns of the first line: the classes are
  * then named "0".."K-1". Blank lines are skipped and CRLF line endings are
  * accepted; after the header no line is a comment (paths may start with
- * '#'). Every error names the file and the line.
+ * '#'). Every error names the file and the line. Lines are at most
+ * TL_PRED_MAX_LINE bytes; reading takes time O(N + K log K) for N bytes and
+ * K classes, and memory O(K) besides one line.
  *
  * Multi-label predictions: the header's third column is "pred:multilabel"
  * (probabilities, each in [0, 1] on its own) or "pred:multilabel:decision"
@@ -31,11 +33,16 @@
 #define TL_IO_PREDICTIONS_H
 
 #include "core.h"
+#include "lines.h"
+#include "strindex.h"
 
 #include <stdint.h>
 #include <stdio.h>
 
 #define TL_PRED_SUM_TOL 0.01
+/* The longest line read (bytes): a header or row grows with the number of
+ * classes; 64 MiB holds rows of about 3.5 million printed scores. */
+#define TL_PRED_MAX_LINE TL_LINE_MAX_BIG
 #define TL_PRED_DECISION "pred:decision"
 #define TL_PRED_MULTILABEL "pred:multilabel"
 #define TL_PRED_MULTILABEL_DECISION "pred:multilabel:decision"
@@ -45,14 +52,15 @@ typedef struct tl_pred_reader {
     int owns_fp;
     char *name;
     int k;
-    char **classes;     /* k names */
+    char **classes;     /* k names, pointing into `names` */
+    char *names;
     int probabilities;  /* 0: decision values */
     int has_header;
-    char *line;
-    size_t cap;
+    tl_lines lines;
+    char *line;         /* the current line, inside `lines` */
     int64_t lineno;
+    tl_strindex index;  /* class names, sorted, for lookups */
     int pending;        /* the first data line is already in `line` */
-    char **fields;      /* k + 4 pointers into `line` */
     float *scores;      /* k */
     int multilabel;
     unsigned char *sets; /* multi-label: the row's truth then prediction, k each */

@@ -1,4 +1,6 @@
 #include "class_weights.h"
+#include "lines.h"
+#include "strindex.h"
 
 #include <errno.h>
 #include <math.h>
@@ -61,20 +63,21 @@ int tl_class_weights_read(const char *path, char *const *classes, int k, double 
     }
     for (int c = 0; c < k; c++)
         w[c] = 1.0;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0;
-    int rc = 0, any_positive = 0, named = 0;
-    while (!rc && (len = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
+    tl_strindex ix = {0};
+    tl_lines lr;
+    char *line;
+    size_t len;
+    int rc = 0, got = 0, any_positive = 0, named = 0;
+    tl_lines_init(&lr, f, path, TL_LINE_MAX_SMALL);
+    if (tl_strindex_build_strings(&ix, (const char *const *)classes, k, NULL, e) < 0)
+        rc = -1;
+    while (!rc && (got = tl_lines_next(&lr, &line, &len, e)) > 0) {
+        long long lineno = (long long)lr.lineno;
         if (len == 0 || line[0] == '#')
             continue;
         char *tab = strrchr(line, '\t');
         if (!tab) {
-            rc = tl_fail(e, "%s:%ld: expected CLASS<TAB>WEIGHT", path, lineno);
+            rc = tl_fail(e, "%s: line %lld: expected CLASS<TAB>WEIGHT", path, lineno);
             break;
         }
         *tab = '\0';
@@ -82,32 +85,30 @@ int tl_class_weights_read(const char *path, char *const *classes, int k, double 
         errno = 0;
         double v = strtod(tab + 1, &end);
         if (end == tab + 1 || *end || errno || !isfinite(v) || v < 0) {
-            rc = tl_fail(e, "%s:%ld: weight '%s' is not a finite number >= 0", path, lineno, tab + 1);
+            rc = tl_fail(e, "%s: line %lld: weight '%.40s' is not a finite number >= 0", path, lineno, tab + 1);
             break;
         }
-        int c = -1;
-        for (int j = 0; j < k && c < 0; j++)
-            if (!strcmp(classes[j], line))
-                c = j;
+        int c = tl_strindex_find(&ix, line);
         if (c < 0)
-            rc = tl_fail(e, "%s:%ld: no class '%s' in the training data", path, lineno, line);
+            rc = tl_fail(e, "%s: line %lld: no class '%.80s' in the training data", path, lineno, line);
         else if (seen[c])
-            rc = tl_fail(e, "%s:%ld: class '%s' given twice", path, lineno, line);
+            rc = tl_fail(e, "%s: line %lld: class '%.80s' given twice", path, lineno, line);
         else {
             seen[c] = 1;
             w[c] = v;
             named++;
         }
     }
-    if (!rc && ferror(f))
-        rc = tl_fail(e, "%s: read error", path);
+    if (!rc && got < 0)
+        rc = -1;
     for (int c = 0; c < k; c++)
         any_positive |= w[c] > 0;
     if (!rc && !named)
         rc = tl_fail(e, "%s: no class weights in the file", path);
     if (!rc && !any_positive)
         rc = tl_fail(e, "%s: every class weight is 0", path);
-    free(line);
+    tl_lines_free(&lr);
+    tl_strindex_free(&ix);
     free(seen);
     fclose(f);
     return rc;

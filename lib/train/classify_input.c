@@ -1,5 +1,6 @@
 #include "classifier.h"
 #include "io/tsv.h"
+#include "strindex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,10 @@ void tl_classify_opts_default(tl_classify_opts *o)
     tl_extract_opts_default(&o->x);
 }
 
-static int map_label(const tl_classifier *c, const tl_classify_opts *o, const char *name, int *out, tl_err *e)
+/* Labels are matched to the model's classes through a sorted index: one
+ * lookup is O(log K), so N labels against K classes never cost N x K. */
+static int map_label(const tl_classifier *c, const tl_strindex *ix, const tl_classify_opts *o, const char *name,
+                     int *out, tl_err *e)
 {
     *out = -1;
     if (!name || !*name || o->ignore_labels)
@@ -26,11 +30,9 @@ static int map_label(const tl_classifier *c, const tl_classify_opts *o, const ch
         *out = (int)v;
         return 0;
     }
-    for (int k = 0; k < c->nclasses; k++)
-        if (c->classes && !strcmp(c->classes[k], name)) {
-            *out = k;
-            return 0;
-        }
+    if (c->classes && (*out = tl_strindex_find(ix, name)) >= 0)
+        return 0;
+    *out = -1;
     return tl_fail(e, "label '%s' is not one of the model's %d classes%s", name, c->nclasses,
                    o->numeric_labels ? "" : " (numeric labels? see --label-offset)");
 }
@@ -39,8 +41,8 @@ static int map_label(const tl_classifier *c, const tl_classify_opts *o, const ch
  * sources give one name), each matched as map_label does, into set.
  * *truth: the number of labels, or -1 when unlabelled (text NULL or "-",
  * or "" from a single-label source). */
-static int map_set(const tl_classifier *c, const tl_classify_opts *o, const char *text, int multi_source, int *truth,
-                   unsigned char *set, tl_err *e)
+static int map_set(const tl_classifier *c, const tl_strindex *ix, const tl_classify_opts *o, const char *text,
+                   int multi_source, int *truth, unsigned char *set, tl_err *e)
 {
     memset(set, 0, (size_t)c->nclasses);
     *truth = -1;
@@ -56,7 +58,7 @@ static int map_set(const tl_classifier *c, const tl_classify_opts *o, const char
         memcpy(name, p, len);
         name[len] = '\0';
         int k;
-        if (map_label(c, o, name, &k, e))
+        if (map_label(c, ix, o, name, &k, e))
             return -1;
         if (k >= 0 && !set[k]) {
             set[k] = 1;
@@ -67,8 +69,8 @@ static int map_set(const tl_classifier *c, const tl_classify_opts *o, const char
     return 0;
 }
 
-static int run_features(tl_classifier *c, const char *input, const tl_classify_opts *o, tl_scored_fn fn, void *user,
-                        tl_extract_stats *stats, tl_err *e)
+static int run_features(tl_classifier *c, const tl_strindex *ix, const char *input, const tl_classify_opts *o,
+                        tl_scored_fn fn, void *user, tl_extract_stats *stats, tl_err *e)
 {
     tl_featr *r;
     if (tl_featr_open(&r, input, e))
@@ -107,8 +109,8 @@ static int run_features(tl_classifier *c, const char *input, const tl_classify_o
             break;
         }
         tl_scored s = {path, -1, out, NULL};
-        if (c->multilabel ? map_set(c, o, lname, info->multilabel, &s.truth, set, e)
-                          : map_label(c, o, lname, &s.truth, e)) {
+        if (c->multilabel ? map_set(c, ix, o, lname, info->multilabel, &s.truth, set, e)
+                          : map_label(c, ix, o, lname, &s.truth, e)) {
             rc = tl_fail_prefix(e, "%s: %s", input, path);
             break;
         }
@@ -146,8 +148,8 @@ static int on_image(void *user, int64_t index, const float *out, tl_err *e)
 }
 
 /* The multi-label truth of every image, checked before the network runs. */
-static int image_sets(tl_classifier *c, const tl_classify_opts *o, const tl_dataset *d, int *truth,
-                      unsigned char **sets, tl_err *e)
+static int image_sets(tl_classifier *c, const tl_strindex *ix, const tl_classify_opts *o, const tl_dataset *d,
+                      int *truth, unsigned char **sets, tl_err *e)
 {
     size_t k = (size_t)c->nclasses;
     if (!(*sets = calloc((size_t)d->n * k + 1, 1)))
@@ -160,7 +162,7 @@ static int image_sets(tl_classifier *c, const tl_classify_opts *o, const tl_data
         truth[i] = 0;
         for (int j = 0; j < sm->label; j++) {
             int cls;
-            if (map_label(c, o, d->classes[sm->labels[j]], &cls, e))
+            if (map_label(c, ix, o, d->classes[sm->labels[j]], &cls, e))
                 return tl_fail_prefix(e, "%s", sm->path);
             truth[i] += !(*sets)[(size_t)i * k + cls];
             (*sets)[(size_t)i * k + cls] = 1;
@@ -175,15 +177,25 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
 {
     memset(stats, 0, sizeof *stats);
     int stdin_features = !strcmp(input, "-") && !o->force_images;
-    int features = stdin_features || tl_feat_sniff(input);
+    int features = stdin_features ? 1 : tl_feat_sniff_e(input, e);
+    if (features < 0)
+        return -1;
     if (features && !c->has_head)
         return tl_fail(e, "%s: feature vectors need a head trained on them; this model is a whole network "
                           "and takes images", stdin_features ? "standard input" : input);
-    if (features)
-        return run_features(c, input, o, fn, user, stats, e);
-    tl_dataset d;
-    if (tl_dataset_open_flags(input, c->multilabel ? TL_DS_MULTILABEL : 0, &d, e))
+    tl_strindex ix;
+    if (tl_strindex_build_strings(&ix, (const char *const *)c->classes, c->classes ? c->nclasses : 0, NULL, e) < 0)
         return -1;
+    if (features) {
+        int frc = run_features(c, &ix, input, o, fn, user, stats, e);
+        tl_strindex_free(&ix);
+        return frc;
+    }
+    tl_dataset d;
+    if (tl_dataset_open_flags(input, c->multilabel ? TL_DS_MULTILABEL : 0, &d, e)) {
+        tl_strindex_free(&ix);
+        return -1;
+    }
     int rc = -1;
     unsigned char *sets = NULL;
     int *truth = calloc((size_t)d.n + 1, sizeof *truth);
@@ -195,10 +207,10 @@ int tl_classify_input(tl_classifier *c, const char *model_path, const char *inpu
     for (int64_t i = 0; o->tsv_paths && i < d.n; i++)
         if (tl_tsv_check(d.items[i].path, "path", 1, e))
             goto out;
-    if (c->multilabel && image_sets(c, o, &d, truth, &sets, e))
+    if (c->multilabel && image_sets(c, &ix, o, &d, truth, &sets, e))
         goto out;
     for (int64_t i = 0; !c->multilabel && i < d.n; i++)
-        if (map_label(c, o, d.items[i].label >= 0 ? d.classes[d.items[i].label] : NULL, &truth[i], e)) {
+        if (map_label(c, &ix, o, d.items[i].label >= 0 ? d.classes[d.items[i].label] : NULL, &truth[i], e)) {
             tl_fail_prefix(e, "%s", d.items[i].path);
             goto out;
         }
@@ -210,5 +222,6 @@ out:
     free(truth);
     free(sets);
     tl_dataset_free(&d);
+    tl_strindex_free(&ix);
     return rc;
 }

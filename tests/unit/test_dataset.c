@@ -222,13 +222,13 @@ static void test_manifests(void)
     /* errors name the file and line */
     touch("lists/bad.tsv", "a.jpg\tx\n\tx\n");
     CHECK(tl_dataset_open(at("lists/bad.tsv"), &d, &e) < 0);
-    CHECK_MSG(strstr(e.msg, "bad.tsv:2: empty path"), "message: %s", e.msg);
+    CHECK_MSG(strstr(e.msg, "bad.tsv: line 2: empty path"), "message: %s", e.msg);
     CHECK(d.n == 0 && d.items == NULL);
     FILE *g = fopen(at("lists/nul.tsv"), "wb");
     fwrite("a.jpg\n b\0c.jpg\n", 1, 15, g);
     fclose(g);
     CHECK(tl_dataset_open(at("lists/nul.tsv"), &d, &e) < 0);
-    CHECK_MSG(strstr(e.msg, "nul.tsv:2: NUL byte"), "message: %s", e.msg);
+    CHECK_MSG(strstr(e.msg, "nul.tsv: line 2: NUL byte"), "message: %s", e.msg);
     CHECK(tl_dataset_open(at("lists/none.tsv"), &d, &e) < 0 && strstr(e.msg, "none.tsv"));
 }
 
@@ -259,10 +259,10 @@ static void test_multilabel(void)
         tl_dataset_free(&d);
     }
     static const char *const bad[][2] = {
-        {"a.jpg\tx\nb.jpg\ttench, Tinca tinca\n", "ml_bad1.tsv:2: label ' Tinca tinca' begins or ends with a space"},
-        {"a.jpg\tx,,y\n", "ml_bad2.tsv:1: empty label in 'x,,y'"},
-        {"a.jpg\tx\nb.jpg\tx,\n", "ml_bad3.tsv:2: empty label"},
-        {"a.jpg\t,x\n", "ml_bad4.tsv:1: empty label"},
+        {"a.jpg\tx\nb.jpg\ttench, Tinca tinca\n", "ml_bad1.tsv: line 2: label ' Tinca tinca' begins or ends with a space"},
+        {"a.jpg\tx,,y\n", "ml_bad2.tsv: line 1: empty label in 'x,,y'"},
+        {"a.jpg\tx\nb.jpg\tx,\n", "ml_bad3.tsv: line 2: empty label"},
+        {"a.jpg\t,x\n", "ml_bad4.tsv: line 1: empty label"},
     };
     for (int i = 0; i < 4; i++) {
         char name[64];

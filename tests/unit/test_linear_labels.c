@@ -73,12 +73,12 @@ static void test_weights_file(void)
         const char *text, *err;
     } cases[] = {
         {"# weights\nbees\t2.5\r\n\ntench, Tinca tinca\t0.5\n", NULL},
-        {"ants\t1\nwasps\t2\n", "w.tsv:2: no class 'wasps'"},
-        {"ants\t1\nants\t2\n", "w.tsv:2: class 'ants' given twice"},
-        {"ants\tlots\n", "w.tsv:1: weight 'lots'"},
-        {"ants\t-1\n", "w.tsv:1: weight '-1'"},
-        {"ants\tinf\n", "w.tsv:1: weight 'inf'"},
-        {"ants 2\n", "w.tsv:1: expected CLASS<TAB>WEIGHT"},
+        {"ants\t1\nwasps\t2\n", "w.tsv: line 2: no class 'wasps'"},
+        {"ants\t1\nants\t2\n", "w.tsv: line 2: class 'ants' given twice"},
+        {"ants\tlots\n", "w.tsv: line 1: weight 'lots'"},
+        {"ants\t-1\n", "w.tsv: line 1: weight '-1'"},
+        {"ants\tinf\n", "w.tsv: line 1: weight 'inf'"},
+        {"ants 2\n", "w.tsv: line 1: expected CLASS<TAB>WEIGHT"},
         {"ants\t0\nbees\t0\ntench, Tinca tinca\t0\n", "every class weight is 0"},
         {"# nothing\n", "no class weights"},
     };
