@@ -3,6 +3,7 @@
 #include "quant_load.h"
 #include "json.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,10 @@ static int meta_int(const tl_st_file *f, const char *key, int def, int lo, int h
     return 0;
 }
 
-static int meta_float(const tl_st_file *f, const char *key, float def, float *out, tl_err *e)
+/* A finite number in [lo, hi] (hi_open: hi itself excluded), finite also
+ * as a float: "inf", "nan" or "1e39" would make every output garbage. */
+static int meta_float(const tl_st_file *f, const char *key, float def, double lo, double hi, int hi_open, float *out,
+                      tl_err *e)
 {
     const char *v = tl_st_meta(f, key);
     if (!v) {
@@ -71,8 +75,12 @@ static int meta_float(const tl_st_file *f, const char *key, float def, float *ou
     }
     char *end;
     double x = strtod(v, &end);
-    if (end == v || *end || !(x == x))
-        return tl_fail(e, "metadata %s = '%.40s' is not a number", key, v);
+    if (end == v || *end || !isfinite((float)x))
+        return tl_fail(e, "metadata %s = '%.40s' is not a finite number", key, v);
+    /* tl.dropout -1 is "the architecture's default", as tl-finetune writes it */
+    int marker = !strcmp(key, "tl.dropout") && x == -1;
+    if (!marker && (x < lo || x > hi || (hi_open && x == hi)))
+        return tl_fail(e, "metadata %s = '%.40s' is outside [%g, %g%s", key, v, lo, hi, hi_open ? ")" : "]");
     *out = (float)x;
     return 0;
 }
@@ -115,6 +123,10 @@ int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e)
     for (int c = 0; c < 3; c++)
         if (!(pp->std[c] > 0))
             return tl_fail(e, "metadata tl.std must be positive");
+    /* finite and not so small that 1/std overflows */
+    for (int c = 0; c < 3; c++)
+        if (!isfinite(1.0f / pp->std[c]))
+            return tl_fail(e, "metadata tl.std %g is too small", (double)pp->std[c]);
     if ((v = tl_st_meta(f, "tl.channel_order"))) {
         if (!strcmp(v, "BGR"))
             pp->bgr = 1;
@@ -142,8 +154,9 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
         return tl_fail(e, "metadata tl.padding '%.20s' is neither tf_same nor torch", padding);
     o->tf_same = padding && !strcmp(padding, "tf_same");
     if (meta_input_size(f, &o->input_w, &o->input_h, e) ||
-        meta_float(f, "tl.width_mult", 1.0f, &o->width_mult, e) || meta_float(f, "tl.bn_eps", 0.0f, &o->bn_eps, e) ||
-        meta_float(f, "tl.dropout", o->dropout, &o->dropout, e))
+        meta_float(f, "tl.width_mult", 1.0f, 0.01, 16, 0, &o->width_mult, e) ||
+        meta_float(f, "tl.bn_eps", 0.0f, 0, 1, 0, &o->bn_eps, e) ||
+        meta_float(f, "tl.dropout", o->dropout, 0, 1, 1, &o->dropout, e))
         return -1;
     /* Without tl.num_classes, the classifier's shape says it. */
     int classes = -1;

@@ -95,7 +95,7 @@ static int resize_pos_embedding(const tl_model *m, int tokens, const tl_st_file 
     float *tmp = tl_alloc_array((size_t)t->numel, sizeof(float));
     if (!tmp)
         return tl_fail(e, "out of memory");
-    int bad = tl_st_to_f32(t, tmp, e) ||
+    int bad = tl_st_load_f32(t, tmp, e) ||
               tl_vit_resize_pos_embedding(tmp, sgh, sgw, p->data, grid->h, grid->w, (int)p->shape[2], e);
     tl_free(tmp);
     return bad ? -1 : 0;
@@ -141,7 +141,7 @@ int tl_load_params(tl_model *m, const tl_st_file *f, tl_name_fn name_of, void *u
         }
         /* an int8 checkpoint's integer weights, dequantised */
         int dq = tl_quant_dequantize(f, t, p->data, e);
-        if (dq < 0 || (!dq && tl_st_to_f32(t, p->data, e)))
+        if (dq < 0 || (!dq && tl_st_load_f32(t, p->data, e)))
             goto out;
     }
     for (int i = 0; i < f->ntensors; i++)

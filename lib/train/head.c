@@ -188,7 +188,7 @@ int tl_head_load(const char *name, tl_head *h, tl_err *e)
     h->lin.kind = kind && !strcmp(kind, "svm") ? TL_HEAD_SVM : TL_HEAD_LOGREG;
     h->lin.W = tl_xalloc((size_t)w->numel, sizeof(float), e);
     h->lin.b = h->lin.W ? tl_xalloc((size_t)b->numel, sizeof(float), e) : NULL;
-    if (!h->lin.b || tl_st_to_f32(w, h->lin.W, e) || tl_st_to_f32(b, h->lin.b, e))
+    if (!h->lin.b || tl_st_load_f32(w, h->lin.W, e) || tl_st_load_f32(b, h->lin.b, e))
         goto out;
     const char *cls = tl_st_meta(&f, "tl.classes");
     if (cls && tl_json_parse_strings(cls, &h->classes, &h->nclasses, e)) {

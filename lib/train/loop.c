@@ -203,7 +203,7 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
                     name);
             goto out;
         }
-        if (tl_st_to_f32(ts, m->params[i].data, e))
+        if (tl_st_load_f32(ts, m->params[i].data, e))
             goto out;
     }
     /* The freezing of the resumed epoch decides which state exists. */
@@ -220,7 +220,7 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
                 tl_fail(e, "optimiser state '%s' does not fit this optimiser", ts->name);
             goto out;
         }
-        if (tl_st_to_f32(ts, s.data, e))
+        if (tl_st_load_f32(ts, s.data, e))
             goto out;
     }
     const tl_st_tensor *st = tl_st_find(&f, "opt.steps");
