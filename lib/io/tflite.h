@@ -73,7 +73,12 @@ typedef struct tl_tflite {
     tl_tfl_buffer *buffers;
     tl_tfl_op *ops;
     int32_t *inputs, *outputs;
+    size_t budget; /* bytes the parse may still allocate */
 } tl_tflite;
+
+/* Parsing allocates at most this many bytes per byte of the file (plus
+ * 64 KiB), and takes time linear in what it allocates. */
+#define TL_TFLITE_MEM_PER_BYTE 4
 
 int tl_tflite_open(const char *path, tl_tflite **out, tl_err *e);
 /* For tests and fuzzing; buf must outlive the model. */

@@ -808,6 +808,24 @@ static void fmt_width(double w, char *buf, size_t n)
     snprintf(buf, n, w == floor(w) ? "%.1f" : "%g", w);
 }
 
+typedef struct {
+    int code, first, count;
+} opcount;
+
+static int cmp_code_first(const void *a, const void *b)
+{
+    const opcount *x = a, *y = b;
+    if (x->code != y->code)
+        return x->code < y->code ? -1 : 1;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+static int cmp_first(const void *a, const void *b)
+{
+    const opcount *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
 int tl_tflite_describe(const tl_tflite *m, char *buf, size_t n)
 {
     plan *p = tl_alloc(sizeof *p);
@@ -837,13 +855,28 @@ int tl_tflite_describe(const tl_tflite *m, char *buf, size_t n)
         PUT(" %s", tl_tflite_type_name(in->type));
     }
     PUT("; %d ops:", m->nops);
-    for (int i = 0; i < m->nops; i++) {
-        int code = m->ops[i].code, seen = 0;
-        for (int j = 0; j < i && !seen; j++)
-            seen = m->ops[j].code == code;
-        if (!seen)
-            PUT(" %s %d", tl_tflite_op_name(code, tmp), tl_tflite_count_ops(m, code));
+    /* each op code once, in order of first use, with its count: sorted, so
+     * n ops cost O(n log n), never O(n^2) */
+    opcount *oc = malloc(((size_t)m->nops + 1) * sizeof *oc);
+    if (!oc)
+        PUT(" (out of memory)");
+    int nu = 0;
+    for (int i = 0; oc && i < m->nops; i++)
+        oc[i] = (opcount){m->ops[i].code, i, 1};
+    if (oc)
+        qsort(oc, (size_t)m->nops, sizeof *oc, cmp_code_first);
+    for (int i = 0; oc && i < m->nops;) {
+        int j = i;
+        while (j < m->nops && oc[j].code == oc[i].code)
+            j++;
+        oc[nu++] = (opcount){oc[i].code, oc[i].first, j - i};
+        i = j;
     }
+    if (oc)
+        qsort(oc, (size_t)nu, sizeof *oc, cmp_first);
+    for (int i = 0; i < nu; i++)
+        PUT(" %s %d", tl_tflite_op_name(oc[i].code, tmp), oc[i].count);
+    free(oc);
 #undef PUT
     return (int)len;
 }

@@ -110,14 +110,32 @@ void tl_tflite_free(tl_tflite *m)
     tl_free(m);
 }
 
+/* A flatbuffer may point many table entries at one shared table or vector,
+ * so a small file could describe millions of tensors or operators, each
+ * copied here: everything the parse allocates is charged to a budget of
+ * TL_TFLITE_MEM_PER_BYTE bytes per file byte (plus 64 KiB), far above
+ * what any real model needs (its weights dominate its size). */
+static void *budget_alloc(tl_tflite *m, size_t count, size_t size, tl_err *e)
+{
+    if (count == 0)
+        count = 1;
+    if (count > m->budget / size) {
+        tl_fail(e, "its tables would take more than %zu bytes of memory for a %zu-byte file (shared tables?)",
+                (size_t)TL_TFLITE_MEM_PER_BYTE * m->n + 65536, m->n);
+        return NULL;
+    }
+    m->budget -= count * size;
+    return tl_xalloc(count, size, e);
+}
+
 /* An [int] field as tensor indices: each -1 (when allow_absent) or < ntensors. */
-static int read_indices(const tl_fb *fb, const tl_fb_table *t, int id, int ntensors, int allow_absent,
+static int read_indices(tl_tflite *m, const tl_fb *fb, const tl_fb_table *t, int id, int ntensors, int allow_absent,
                         int32_t **out, int *count, const char *what, tl_err *e)
 {
     tl_fb_vec v;
     if (tl_fb_get_vec(fb, t, id, 4, &v, e))
         return tl_fail_prefix(e, "%s", what);
-    *out = tl_xalloc(v.len ? v.len : 1, sizeof(int32_t), e);
+    *out = budget_alloc(m, v.len, sizeof(int32_t), e);
     if (!*out)
         return -1;
     *count = (int)v.len;
@@ -137,7 +155,7 @@ static int parse_buffers(tl_tflite *m, const tl_fb *fb, const tl_fb_table *model
     if (tl_fb_get_vec(fb, model, F_MODEL_BUFFERS, 4, &v, e))
         return tl_fail_prefix(e, "buffers");
     m->nbuffers = (int)v.len;
-    m->buffers = tl_xalloc(v.len ? v.len : 1, sizeof *m->buffers, e);
+    m->buffers = budget_alloc(m, v.len, sizeof *m->buffers, e);
     if (!m->buffers)
         return -1;
     for (uint32_t k = 0; k < v.len; k++) {
@@ -161,7 +179,7 @@ static int parse_buffers(tl_tflite *m, const tl_fb *fb, const tl_fb_table *model
     return 0;
 }
 
-static int parse_quant(const tl_fb *fb, const tl_fb_table *q, tl_tfl_tensor *t, tl_err *e)
+static int parse_quant(tl_tflite *m, const tl_fb *fb, const tl_fb_table *q, tl_tfl_tensor *t, tl_err *e)
 {
     tl_fb_vec s, z;
     int32_t qdim;
@@ -181,8 +199,8 @@ static int parse_quant(const tl_fb *fb, const tl_fb_table *q, tl_tfl_tensor *t, 
     t->qdim = s.len > 1 ? qdim : 0;
     t->nscale = (int)s.len;
     t->nzero = (int)z.len;
-    t->scale = tl_xalloc(s.len, sizeof(float), e);
-    t->zero_point = tl_xalloc(z.len ? z.len : 1, sizeof(int64_t), e);
+    t->scale = budget_alloc(m, s.len, sizeof(float), e);
+    t->zero_point = t->scale ? budget_alloc(m, z.len, sizeof(int64_t), e) : NULL;
     if (!t->scale || !t->zero_point)
         return -1;
     for (uint32_t k = 0; k < s.len; k++) {
@@ -227,7 +245,7 @@ static int parse_tensor(tl_tflite *m, const tl_fb *fb, const tl_fb_table *tt, tl
         return tl_fail(e, "%zu data bytes for %llu %s elements", b->size, (unsigned long long)numel,
                        tl_tflite_type_name(type));
     int r = tl_fb_get_table(fb, tt, F_T_QUANT, &q, e);
-    if (r < 0 || (r > 0 && parse_quant(fb, &q, t, e)))
+    if (r < 0 || (r > 0 && parse_quant(m, fb, &q, t, e)))
         return -1;
     return 0;
 }
@@ -317,7 +335,7 @@ static int parse_operator(tl_tflite *m, const tl_fb *fb, const tl_fb_table *ot, 
         int *count = io ? &op->noutputs : &op->ninputs;
         char what[48];
         snprintf(what, sizeof what, "operator %d %s", index, io ? "output" : "input");
-        if (read_indices(fb, ot, io ? F_OP_OUTPUTS : F_OP_INPUTS, m->ntensors, !io, dst, count, what, e))
+        if (read_indices(m, fb, ot, io ? F_OP_OUTPUTS : F_OP_INPUTS, m->ntensors, !io, dst, count, what, e))
             return -1;
     }
     int want = expected_options(op->code);
@@ -346,7 +364,7 @@ static int parse_model(tl_tflite *m, tl_err *e)
     if (tl_fb_get_vec(&fb, &model, F_MODEL_OPCODES, 4, &v, e))
         return tl_fail_prefix(e, "operator codes");
     int ncodes = (int)v.len;
-    int32_t *codes = tl_xalloc(v.len ? v.len : 1, sizeof(int32_t), e);
+    int32_t *codes = budget_alloc(m, v.len, sizeof(int32_t), e);
     if (!codes)
         return -1;
     for (uint32_t k = 0; k < v.len; k++) {
@@ -390,7 +408,7 @@ static int parse_model(tl_tflite *m, tl_err *e)
         goto out;
     }
     m->ntensors = (int)v.len;
-    m->tensors = tl_xalloc(v.len ? v.len : 1, sizeof *m->tensors, e);
+    m->tensors = budget_alloc(m, v.len, sizeof *m->tensors, e);
     if (!m->tensors)
         goto out;
     for (uint32_t k = 0; k < v.len; k++) {
@@ -400,8 +418,8 @@ static int parse_model(tl_tflite *m, tl_err *e)
             goto out;
         }
     }
-    if (read_indices(&fb, &sg, F_SG_INPUTS, m->ntensors, 0, &m->inputs, &m->ninputs, "subgraph input", e) ||
-        read_indices(&fb, &sg, F_SG_OUTPUTS, m->ntensors, 0, &m->outputs, &m->noutputs, "subgraph output", e))
+    if (read_indices(m, &fb, &sg, F_SG_INPUTS, m->ntensors, 0, &m->inputs, &m->ninputs, "subgraph input", e) ||
+        read_indices(m, &fb, &sg, F_SG_OUTPUTS, m->ntensors, 0, &m->outputs, &m->noutputs, "subgraph output", e))
         goto out;
 
     if (tl_fb_get_vec(&fb, &sg, F_SG_OPERATORS, 4, &v, e)) {
@@ -409,7 +427,7 @@ static int parse_model(tl_tflite *m, tl_err *e)
         goto out;
     }
     m->nops = (int)v.len;
-    m->ops = tl_xalloc(v.len ? v.len : 1, sizeof *m->ops, e);
+    m->ops = budget_alloc(m, v.len, sizeof *m->ops, e);
     if (!m->ops)
         goto out;
     for (uint32_t k = 0; k < v.len; k++) {
@@ -435,6 +453,7 @@ int tl_tflite_open_mem(const uint8_t *buf, size_t n, tl_tflite **out, tl_err *e)
         return -1;
     m->buf = buf;
     m->n = buf ? n : 0;
+    m->budget = m->n > (SIZE_MAX - 65536) / TL_TFLITE_MEM_PER_BYTE ? SIZE_MAX : TL_TFLITE_MEM_PER_BYTE * m->n + 65536;
     if (parse_model(m, e)) {
         tl_tflite_free(m);
         return tl_fail_prefix(e, "tflite");
