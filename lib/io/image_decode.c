@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,21 +108,143 @@ static int fail_errno(tl_err *e, int err)
     return tl_fail(e, "%s", tl__strerror(err, msg, sizeof msg));
 }
 
-/* Non-regular files (pipes, devices) are read into a buffer instead. */
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* JPEG: markers from SOI to the first frame header (SOFn). */
+static int jpeg_probe(const uint8_t *b, size_t n, long long *w, long long *h)
+{
+    size_t i = 2;
+    for (;;) {
+        if (i + 4 > n)
+            return 0;
+        if (b[i] != 0xFF) { /* libjpeg skips stray bytes before a marker */
+            i++;
+            continue;
+        }
+        int m = b[i + 1];
+        if (m == 0xFF) { /* fill byte */
+            i++;
+            continue;
+        }
+        if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { /* no length */
+            i += 2;
+            continue;
+        }
+        if (m == 0xD9 || m == 0xDA)
+            return -1; /* end or scan before any frame header */
+        size_t len = (size_t)b[i + 2] << 8 | b[i + 3];
+        if (len < 2)
+            return -1;
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+            if (i + 9 > n)
+                return 0;
+            *h = (long long)b[i + 5] << 8 | b[i + 6];
+            *w = (long long)b[i + 7] << 8 | b[i + 8];
+            return 1;
+        }
+        i += 2 + len;
+    }
+}
+
+int tl__image_probe(const uint8_t *b, size_t n, long long *w, long long *h, int *per_px, const char **what)
+{
+    if (n < 2)
+        return 0;
+    if (b[0] == 0xFF && b[1] == 0xD8) {
+        /* a progressive JPEG of many scans can exceed raw size; 8 bytes a
+         * pixel is far beyond any real file */
+        *what = "JPEG";
+        *per_px = 8;
+        return jpeg_probe(b, n, w, h);
+    }
+    if (b[0] == 0x89 && (n < 8 || !memcmp(b, "\x89PNG\r\n\x1a\n", 8))) {
+        *what = "PNG";
+        *per_px = 9; /* 16-bit RGBA, a filter byte per row, zlib's worst case */
+        if (n < 24)
+            return 0;
+        if (memcmp(b + 12, "IHDR", 4))
+            return -1;
+        *w = be32(b + 16);
+        *h = be32(b + 20);
+        return 1;
+    }
+    if (b[0] == 'B' && b[1] == 'M') {
+        *what = "BMP";
+        *per_px = 4;
+        if (n < 26)
+            return 0;
+        uint32_t hsize = le32(b + 14);
+        if (hsize == 12) {
+            *w = b[18] | b[19] << 8;
+            *h = b[20] | b[21] << 8;
+        } else {
+            *w = (int32_t)le32(b + 18);
+            *h = (int32_t)le32(b + 22);
+            if (*h < 0)
+                *h = -*h;
+        }
+        return 1;
+    }
+    if (b[0] == 'P' && b[1] >= '1' && b[1] <= '6') {
+        *what = "PNM";
+        /* plain (ASCII) samples: up to "65535 " for each of 3 channels */
+        *per_px = b[1] <= '3' ? 24 : 6;
+        return tl__pnm_probe(b, n, w, h);
+    }
+    return -2;
+}
+
+/* The most bytes an encoded image may have: 8 a pixel at the pixel limit
+ * plus 1 MiB of headers; once its header is read, per_px a pixel of the
+ * size it claims plus 16 MiB of metadata (EXIF, ICC profiles, text). */
+static size_t byte_limit(size_t max_pixels)
+{
+    return (max_pixels ? max_pixels : TL_IMAGE_MAX_PIXELS) * 8 + (1 << 20);
+}
+
+/* Once the header has arrived: refuses too many pixels, tightens *limit
+ * to the size claimed. Returns 1 when settled (the header read, or none
+ * we can read: the decoder will judge), 0 while more bytes are needed,
+ * -1 on an error. */
+static int check_header(const uint8_t *buf, size_t n, size_t max_pixels, size_t *limit, tl_err *e)
+{
+    long long w, h;
+    int per_px;
+    const char *what;
+    int r = tl__image_probe(buf, n, &w, &h, &per_px, &what);
+    if (r == 0)
+        return 0;
+    if (r == -2) /* no format we know: the decoder says so from the magic alone */
+        return n < 16 ? 0 : tl_image_decode_mem(buf, n, &(tl_image){0}, max_pixels, e) < 0 ? -1 : 1;
+    if (r < 0)
+        return 1;
+    if (tl__check_size(w, h, max_pixels, what, e) < 0)
+        return -1;
+    size_t claim = (size_t)w * (size_t)h * (size_t)per_px + (16u << 20);
+    if (claim < *limit)
+        *limit = claim;
+    return 1;
+}
+
+/* Non-regular files (pipes, devices) are read into a buffer instead. The
+ * header is checked as soon as it has arrived: a stream claiming too many
+ * pixels, or carrying more bytes than its size allows, is refused without
+ * reading the rest; one that is no image at all, after its first bytes. */
 static int decode_stream(int fd, tl_image *img, size_t max_pixels, tl_err *e)
 {
-    /* Bounded: a stream cannot legitimately exceed a raw image at the
-     * pixel limit plus headers. */
-    size_t limit = (max_pixels ? max_pixels : TL_IMAGE_MAX_PIXELS) * 8 + (1 << 20);
+    size_t limit = byte_limit(max_pixels);
+    int known = 0;
     size_t cap = 1 << 16, n = 0;
     uint8_t *buf = tl_alloc(cap);
     if (!buf)
         return tl_fail(e, "out of memory");
     for (;;) {
-        if (n == cap) {
-            if (cap >= limit) {
+        if (n == cap || n > limit) {
+            if (n > limit || cap >= limit) {
                 tl_free(buf);
-                return tl_fail(e, "image stream larger than %zu bytes", limit);
+                return tl_fail(e, "image stream larger than %zu bytes%s", limit,
+                               known ? " (for the size its header claims)" : "");
             }
             uint8_t *nb = tl_alloc(cap * 2);
             if (!nb) {
@@ -144,6 +267,10 @@ static int decode_stream(int fd, tl_image *img, size_t max_pixels, tl_err *e)
         if (r == 0)
             break;
         n += (size_t)r;
+        if (!known && (known = check_header(buf, n, max_pixels, &limit, e)) < 0) {
+            tl_free(buf);
+            return -1;
+        }
     }
     int rc = tl_image_decode_mem(buf, n, img, max_pixels, e);
     tl_free(buf);
@@ -152,23 +279,39 @@ static int decode_stream(int fd, tl_image *img, size_t max_pixels, tl_err *e)
 
 /* Reads a regular file into the image's reusable file buffer, then
  * decodes it. A file that shrinks while being read is simply short
- * (a clean "truncated" error), unlike a mapping, which would fault. */
+ * (a clean "truncated" error), unlike a mapping, which would fault. The
+ * header is checked after the first 64 KiB, before reading the rest. */
 static int read_whole(int fd, size_t size, tl_image *img, size_t max_pixels, tl_err *e)
 {
-    size_t limit = (max_pixels ? max_pixels : TL_IMAGE_MAX_PIXELS) * 8 + (1 << 20);
+    size_t limit = byte_limit(max_pixels);
     if (size > limit)
         return tl_fail(e, "file of %zu bytes is larger than any image within the pixel limit", size);
-    if (size > img->file_cap) {
-        uint8_t *nb = tl_alloc(size);
-        if (!nb)
-            return tl_fail(e, "out of memory");
-        tl_free(img->file);
-        img->file = nb;
-        img->file_cap = size;
-    }
-    size_t n = 0;
-    while (n < size) {
-        ssize_t r = read(fd, img->file + n, size - n);
+    size_t n = 0, first = size < (64u << 10) ? size : (64u << 10), want = first;
+    int known = 0;
+    for (;;) {
+        /* the buffer grows to the whole file only once the header passed */
+        if (want > img->file_cap) {
+            uint8_t *nb = malloc(want); /* not zero-filled: every byte used is read */
+            if (!nb)
+                return tl_fail(e, "out of memory for a %zu-byte file", want);
+            if (n)
+                memcpy(nb, img->file, n);
+            tl_free(img->file);
+            img->file = nb;
+            img->file_cap = want;
+        }
+        if (n == want) {
+            if (known || want == size)
+                break;
+            if ((known = check_header(img->file, n, max_pixels, &limit, e)) < 0)
+                return -1;
+            if (size > limit)
+                return tl_fail(e, "file of %zu bytes is larger than the image its header describes can be", size);
+            known = 1;
+            want = size;
+            continue;
+        }
+        ssize_t r = read(fd, img->file + n, want - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)

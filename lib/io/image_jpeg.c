@@ -1,8 +1,15 @@
 /* JPEG decoding through libjpeg-turbo, with the settings PIL uses (ISLOW
  * DCT, fancy upsampling, full size) so pixels match PIL bit for bit.
  * libjpeg reports fatal errors through error_exit, which must not return:
- * ours longjmps back. Premature end of data is only a warning in libjpeg;
- * we make it an error, since a silently grey-padded image is worse.
+ * ours longjmps back. Premature end of data is only a warning in libjpeg,
+ * which then pads the image with grey; we make it an error, except when
+ * nothing but the closing EOI marker is missing: every pixel is then
+ * exactly as in the complete file. (PIL 9.4 is no guide here: it refuses
+ * most such files as "truncated" and decodes some, depending on where its
+ * read buffer ends.) Data is missing when the entropy decoder needed bits
+ * past the end (libjpeg's "hit marker" warning after the end), or when a
+ * multi-scan image ends before every coefficient is complete (a
+ * progressive file cut between scans would otherwise come out blurred).
  * The EXIF orientation tag is honoured, as PIL's ImageOps.exif_transpose
  * does: a phone photo stored on its side comes out upright. Plain
  * Image.open (and so torchvision) does not; images without the tag, or
@@ -19,6 +26,7 @@
 typedef struct jerr {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
+    int eof; /* the data ended without an EOI marker */
     char msg[JMSG_LENGTH_MAX + 64];
 } jerr;
 
@@ -39,6 +47,8 @@ static void jerr_exit(j_common_ptr cinfo)
     jerr *je = (jerr *)cinfo->err;
     if (cinfo->err->msg_code == JERR_NO_SOI)
         snprintf(je->msg, sizeof je->msg, "not a JPEG file");
+    else if (je->eof) /* whatever failed, it failed for want of data */
+        snprintf(je->msg, sizeof je->msg, "truncated JPEG data");
     else
         jerr_format(cinfo, je->msg, sizeof je->msg);
     longjmp(je->jump, 1);
@@ -50,6 +60,10 @@ static void jerr_emit(j_common_ptr cinfo, int level)
     if (level >= 0)
         return; /* trace messages */
     if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
+        je->eof = 1; /* fatal only if bits past the end are needed */
+        return;
+    }
+    if (cinfo->err->msg_code == JWRN_HIT_MARKER && je->eof) {
         snprintf(je->msg, sizeof je->msg, "truncated JPEG data");
         longjmp(je->jump, 1);
     }
@@ -146,6 +160,20 @@ static void cmyk_row_to_rgb(uint8_t *row, int w)
     }
 }
 
+/* A progressive image whose scans brought every coefficient of every
+ * component to full precision (coef_bits 0); any other multi-scan image
+ * that ended early is incomplete. */
+static int coefficients_complete(j_decompress_ptr c)
+{
+    if (!c->progressive_mode || !c->coef_bits)
+        return 0;
+    for (int ci = 0; ci < c->num_components; ci++)
+        for (int k = 0; k < DCTSIZE2; k++)
+            if (c->coef_bits[ci][k] != 0)
+                return 0;
+    return 1;
+}
+
 int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixels, tl_err *e)
 {
     struct jpeg_decompress_struct cinfo;
@@ -156,6 +184,7 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
     je.pub.emit_message = jerr_emit;
     je.pub.output_message = jerr_output;
     je.msg[0] = '\0';
+    je.eof = 0;
     if (setjmp(je.jump)) {
         jpeg_destroy_decompress(&cinfo);
         return tl_fail(e, "%s", je.msg[0] ? je.msg : "corrupt JPEG data");
@@ -215,6 +244,11 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
         img->px = p;
     }
     jpeg_start_decompress(&cinfo);
+    /* a multi-scan image has been read whole by now */
+    if (je.eof && jpeg_has_multiple_scans(&cinfo) && !coefficients_complete(&cinfo)) {
+        jpeg_destroy_decompress(&cinfo);
+        return tl_fail(e, "truncated JPEG data");
+    }
     if ((int)cinfo.output_width != img->w || (int)cinfo.output_height != img->h ||
         cinfo.output_components != (cmyk ? 4 : 3)) {
         jpeg_destroy_decompress(&cinfo);
@@ -238,7 +272,7 @@ int tl__decode_jpeg(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixe
             cmyk_row_to_rgb(rows[0], img->w);
     }
     /* Not jpeg_finish_decompress: every pixel is in, and a missing EOI
-     * after the last scan should not fail an otherwise complete image. */
+     * after the last scan does not fail an otherwise complete image. */
     jpeg_destroy_decompress(&cinfo);
     if (orient != 1) {
         orient_pixels(img->px + at, img->w, img->h, orient, img->px);

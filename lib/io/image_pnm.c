@@ -46,6 +46,23 @@ static long read_uint(pnm_rd *r, long limit)
     return v;
 }
 
+int tl__pnm_probe(const uint8_t *buf, size_t n, long long *w, long long *h)
+{
+    pnm_rd r = {buf, n, 2};
+    long v[2];
+    for (int i = 0; i < 2; i++) {
+        v[i] = read_uint(&r, 0x7fffffffL);
+        /* the end of what was read: a number (or a comment) may go on */
+        if (r.off >= n)
+            return 0;
+        if (v[i] < 0)
+            return -1;
+    }
+    *w = v[0];
+    *h = v[1];
+    return 1;
+}
+
 int tl__decode_pnm(const uint8_t *buf, size_t n, tl_image *img, size_t max_pixels, tl_err *e)
 {
     pnm_rd r = { buf, n, 2 };
