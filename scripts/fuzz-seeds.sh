@@ -11,7 +11,7 @@ out=${1:?usage: fuzz-seeds.sh OUTDIR}
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
 mkdir -p "$out"/image "$out"/json "$out"/safetensors "$out"/features "$out"/manifest \
-         "$out"/augspec "$out"/tflite "$out"/runlog
+         "$out"/augspec "$out"/tflite "$out"/runlog "$out"/predictions
 
 # ---- text formats ----
 w() { printf '%b' "$2" > "$out/$1"; }
@@ -22,6 +22,7 @@ w json/nested '[[[[{"a":[{"b":{}}]}]]]]'
 w json/st '{"__metadata__":{"tl.arch":"resnet18","tl.mean":"[0.485,0.456,0.406]"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}'
 w json/floats '[0.5, 0.25, 1]'
 w json/strings '["ants", "bees", "caf\\u00e9"]'
+w json/dupkey '{"a":{"k":1,"j":2},"b":{"k":[1,{"x":null}]},"k":"\\u0061"}'
 w manifest/plain 'a/1.jpg\tants\na/2.jpg\tbees\n# comment\n\n/abs/3.png\tants\nb/4.jpg\n'
 w manifest/crlf 'x.jpg\tc1\r\ny.jpg\tc2\textra\r\n'
 w manifest/nolabel 'one.jpg\ntwo.jpg\n'
@@ -35,6 +36,10 @@ for s in 'natural' 'medical' 'aerial' 'document' 'low-quality' \
     n=$((${n:-0} + 1))
     printf '%s' "$s" > "$out/augspec/spec$n"
 done
+w predictions/header '#path\ttrue\tpred\tants\tbees\na.jpg\tants\tants\t0.9\t0.1\nb.jpg\t-\t\t0.25\t0.75\n'
+w predictions/decision '#path\ttrue\tpred:decision\ta\tb\tc\nx\tb\tc\t-1.5\t2\t3e2\r\n'
+w predictions/indices 'x.jpg\t0\t1\t0.5\t0.5\ny.jpg\t1\t-\t0\t1\n'
+w predictions/names 'x.jpg\tbees\tants\t0.2\t0.7\t0.1\n'
 w runlog/fit '{"epoch":1,"phase":"train","loss":0.69,"accuracy":0.5,"lr":0.01,"seconds":1.5,"images_per_s":100}\n{"epoch":1,"phase":"val","loss":0.6,"accuracy":0.6}\n'
 w runlog/extract '{"images":244,"seconds":3.2,"images_per_s":76.2}\n'
 
@@ -88,12 +93,19 @@ def tlf(dim, classes, rows):
 save("features/tlf", tlf(3, ["ants", "bees"], [(0, b"a/1.jpg", (1, 2, 3)), (1, b"b/2.jpg", (0.5, 0, -1)),
                                                (-1, b"c.jpg", (9, 9, 9))]))
 save("features/tlf_empty", tlf(1, [], []))
+# several streams in one file (cat a.tlf b.tlf), then one with trailing bytes
+two = tlf(3, ["ants", "bees"], [(0, b"a/1.jpg", (1, 2, 3))])
+save("features/tlf_two", two + tlf(3, ["ants", "bees"], [(1, b"b/2.jpg", (4, 5, 6))]))
+save("features/tlf_tail", two + b"TLF")
 save("features/tsv", b"#dim\t3\n#classes\t[\"ants\",\"bees\"]\n#model\tm\n#layer\tpool\n"
                      b"a/1.jpg\tants\t1\t2\t3\nb/2.jpg\tbees\t0.5\t0\t-1e-3\n")
+save("features/tsv_two", b"#tl-features\t1\n#dim\t2\nx\t\t1\t2\n#tl-features\t1\n#dim\t2\ny\t\t3\t4\n")
 save("features/tsv_names", b"x.jpg\tcat\t1\t2\ny.jpg\tdog\t3\t4\r\nz.jpg\t\t5\t6\n")
 hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
 hdr += " " * (-(len(hdr) + 11) % 64) + "\n"
-save("features/npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + f32(1, 2, 3, 4, 5, 6))
+npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + f32(1, 2, 3, 4, 5, 6)
+save("features/npy", npy)
+save("features/npy_two", npy + npy)
 
 # images: every format and mode the decoders handle, a few pixels each
 try:

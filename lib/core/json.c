@@ -527,7 +527,7 @@ static int build_value(tl_jscan *j, tl_json *v, arena *a)
     v->type = (uint32_t)ty;
     if (ty == TL_JSON_OBJECT || ty == TL_JSON_ARRAY) {
         int obj = ty == TL_JSON_OBJECT;
-        uint32_t count = a->counts[a->next++];
+        int count = (int)a->counts[a->next++];
         char **keys = NULL;
         v->count = count;
         if (count) {
@@ -540,7 +540,7 @@ static int build_value(tl_jscan *j, tl_json *v, arena *a)
         }
         if (enter(j, obj))
             return -1;
-        for (uint32_t i = 0; (r = obj ? tl_jscan_member(j, &s, &n) : tl_jscan_item(j)) > 0; i++) {
+        for (int i = 0; (r = obj ? tl_jscan_member(j, &s, &n) : tl_jscan_item(j)) > 0; i++) {
             if (i >= count)
                 return tl_jscan_fail(j, "inconsistent text");
             if (obj)
@@ -588,7 +588,7 @@ int tl_json_parse(const char *text, size_t len, tl_json *out, tl_err *e)
         return tl_fail(e, "json: out of memory for a %zu-byte tree", total);
     }
     size_t next = 0;
-    arena a = {mem, mem + node_bytes, counts, 0};
+    arena a = {mem, mem ? mem + node_bytes : NULL, counts, 0};
     tl_jscan_init(&j, text, len, e);
     j.check_keys = 0;
     rc = shape_value(&j, counts, &next);
@@ -624,8 +624,8 @@ const tl_json *tl_json_get(const tl_json *obj, const char *key)
 {
     if (!obj || obj->type != TL_JSON_OBJECT)
         return NULL;
-    for (uint32_t i = 0; i < obj->count; i++)
-        if (!strcmp(tl_json_key(obj, (int)i), key))
+    for (int i = 0; i < obj->count; i++)
+        if (!strcmp(tl_json_key(obj, i), key))
             return &obj->items[i];
     return NULL;
 }

@@ -42,7 +42,7 @@ int tl_feat_format_parse(const char *name, int *format);
  * or not openable: the caller's reader then says why), -1 on a read error.
  * Reads at most TL_FEAT_SNIFF_BYTES. tl_feat_sniff: the same, a read error
  * counting as 0. */
-#define TL_FEAT_SNIFF_BYTES ((size_t)1 << 20)
+#define TL_FEAT_SNIFF_BYTES ((size_t)64 << 10)
 int tl_feat_sniff_e(const char *path, tl_err *e);
 int tl_feat_sniff(const char *path);
 /* The same for the first bytes of a stream: a magic number, or its first

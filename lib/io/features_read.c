@@ -144,6 +144,10 @@ static int same_dataset(tl_featr *r, const tl_feat_info *b, const char *where, t
 static int begin_stream(tl_featr *r, tl_feat_info *info, uint64_t at, const char *header, size_t len, tl_err *e)
 {
     int index = r->nstreams;
+    /* a later TSV stream without #dim has its rows checked against the
+     * data set's: the hook sees that dimension */
+    if (index > 0 && info->dim == 0)
+        info->dim = r->info.dim;
     if (index > 0) {
         char where[96];
         if (r->format == TL_FEAT_TSV)

@@ -3,6 +3,7 @@
  * so odd shapes (1 x 5000, 3 x 3) reach the resizer too. */
 #include "fuzz_util.h"
 #include "io/image.h"
+#include "io/image_internal.h"
 
 /* Lower than the library default so a header claiming a big image does not
  * spend seconds decoding grey; the size check itself is the same code. */
@@ -12,7 +13,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_image img = {0};
     tl_err e = {0};
-    if (tl_image_decode_mem(data, size, &img, FUZZ_MAX_PIXELS, &e) == 0) {
+    int mem_ok = tl_image_decode_mem(data, size, &img, FUZZ_MAX_PIXELS, &e) == 0;
+    if (!mem_ok)
+        img.w = img.h = 0;
+    if (mem_ok) {
         FUZZ_ASSERT(img.w > 0 && img.h > 0 && (size_t)img.w * (size_t)img.h <= FUZZ_MAX_PIXELS);
         FUZZ_ASSERT(img.cap >= (size_t)img.w * (size_t)img.h * 3);
         /* every pixel was written: ASan/MSan-style reads catch stale bytes
@@ -39,6 +43,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         FUZZ_CHECK_MSG(e);
     }
+    /* the header probe that guards files and streams, and the file path
+     * through it: a size it reports is the size the decoder refuses or
+     * decodes */
+    long long w = 0, h = 0;
+    int per_px = 0;
+    const char *what = NULL;
+    int pr = tl__image_probe(data, size, &w, &h, &per_px, &what);
+    FUZZ_ASSERT(pr >= -2 && pr <= 1);
+    if (pr == 1)
+        FUZZ_ASSERT(per_px > 0 && what); /* a size may be negative (BMP): the check refuses it */
+    const char *path = fuzz_memfd_path(data, size);
+    tl_image fimg = {0};
+    tl_err fe = {0};
+    int file_ok = path && tl_image_decode_file(path, &fimg, FUZZ_MAX_PIXELS, &fe) == 0;
+    if (path && !file_ok)
+        FUZZ_CHECK_MSG(fe);
+    /* below 16 MiB the header check never refuses what the decoder takes */
+    if (path && img.w > 0)
+        FUZZ_ASSERT(file_ok && fimg.w == img.w && fimg.h == img.h &&
+                    !memcmp(fimg.px, img.px, (size_t)img.w * (size_t)img.h * 3));
+    tl_image_free(&fimg);
     tl_image_free(&img);
     return 0;
 }

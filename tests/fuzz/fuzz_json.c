@@ -1,5 +1,6 @@
-/* The JSON reader (safetensors headers, feature headers, metadata, logs),
- * and the string helpers built on it. A parsed string written back with
+/* The JSON reader (safetensors headers, feature headers, metadata, logs):
+ * the tree and the pull scanner, which must agree, and the string helpers
+ * built on them. A parsed string written back with
  * tl_strbuf_json_string must parse to the same bytes. */
 #include "fuzz_util.h"
 #include "json.h"
@@ -34,19 +35,76 @@ static void walk(const tl_json *v, int depth)
     if (v->type == TL_JSON_ARRAY || v->type == TL_JSON_OBJECT) {
         for (int i = 0; i < v->count; i++) {
             if (v->type == TL_JSON_OBJECT) {
-                FUZZ_ASSERT(v->keys[i]);
-                FUZZ_ASSERT(tl_json_get(v, v->keys[i]) != NULL);
+                FUZZ_ASSERT(tl_json_key(v, i));
+                /* keys are unique: the lookup finds this very member */
+                FUZZ_ASSERT(tl_json_get(v, tl_json_key(v, i)) == &v->items[i]);
             }
             walk(&v->items[i], depth + 1);
         }
     }
 }
 
+/* The same text through the pull scanner, the way the safetensors and
+ * feature readers walk it: counts the values it sees. */
+static int scan_value(tl_jscan *j, long *values)
+{
+    int t = tl_jscan_type(j), r;
+    const char *s;
+    size_t n;
+    double d;
+    int b;
+    (*values)++;
+    switch (t) {
+    case TL_JSON_OBJECT:
+        if (tl_jscan_object(j))
+            return -1;
+        while ((r = tl_jscan_member(j, &s, &n)) > 0) {
+            FUZZ_ASSERT(strlen(s) == n); /* keys never hold NUL */
+            if (scan_value(j, values))
+                return -1;
+        }
+        return r;
+    case TL_JSON_ARRAY:
+        if (tl_jscan_array(j))
+            return -1;
+        while ((r = tl_jscan_item(j)) > 0)
+            if (scan_value(j, values))
+                return -1;
+        return r;
+    case TL_JSON_STRING: return tl_jscan_string(j, &s, &n);
+    case TL_JSON_NUMBER: return tl_jscan_number(j, &d);
+    case TL_JSON_BOOL: return tl_jscan_bool(j, &b);
+    case TL_JSON_NULL: return tl_jscan_skip(j);
+    default: return -1;
+    }
+}
+
+static long tree_values(const tl_json *v)
+{
+    long n = 1;
+    if (v->type == TL_JSON_ARRAY || v->type == TL_JSON_OBJECT)
+        for (int i = 0; i < v->count; i++)
+            n += tree_values(&v->items[i]);
+    return n;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tl_json v;
     tl_err e = {0};
-    if (tl_json_parse((const char *)data, size, &v, &e) == 0) {
+    int tree_ok = tl_json_parse((const char *)data, size, &v, &e) == 0;
+    tl_jscan j;
+    tl_err se = {0};
+    long values = 0;
+    int scan_ok = !tl_jscan_init(&j, (const char *)data, size, &se) && !scan_value(&j, &values) &&
+                  !tl_jscan_finish(&j);
+    tl_jscan_free(&j);
+    /* the tree is built by the scanner: both accept the same texts */
+    FUZZ_ASSERT(tree_ok == scan_ok);
+    if (!scan_ok)
+        FUZZ_CHECK_MSG(se);
+    if (tree_ok) {
+        FUZZ_ASSERT(tree_values(&v) == values);
         walk(&v, 0);
         tl_json_free(&v);
     } else {
