@@ -77,7 +77,7 @@ int tl_jscan_fail(tl_jscan *j, const char *what);
 typedef struct tl_json {
     uint32_t type;             /* tl_json_type */
     union {
-        uint32_t count;        /* ARRAY / OBJECT: number of items */
+        int count;             /* ARRAY / OBJECT: number of items (< 2^30) */
         uint32_t string_len;   /* STRING: bytes, without the terminating NUL */
     };
     union {

@@ -115,7 +115,7 @@ static void test_tree_memory(void)
     tl_json v;
     tl_err e = {{0}};
     size_t before = heap_in_use();
-    CHECK(tl_json_parse(text, len, &v, &e) == 0 && v.type == TL_JSON_ARRAY && v.count == n);
+    CHECK(tl_json_parse(text, len, &v, &e) == 0 && v.type == TL_JSON_ARRAY && v.count == (int)n);
     size_t kept = heap_in_use() - before;
     CHECK_MSG(kept <= 9 * len, "a %zu-byte array keeps %zu bytes (%.1f per input byte)", len, kept,
               (double)kept / (double)len);
