@@ -740,7 +740,7 @@ void tl_json_write_string(FILE *f, const char *s)
 int tl_json_parse_floats(const char *text, float *out, int n, tl_err *e)
 {
     tl_jscan j;
-    tl_err je = {{0}};
+    tl_err je = {0};
     int got = 0, r = -1, nonfinite = -1;
     if (!tl_jscan_init(&j, text, strlen(text), &je) && !tl_jscan_array(&j)) {
         while ((r = tl_jscan_item(&j)) > 0 && got <= n) {

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void)tl_feat_sniff(path);
     /* streamed, record by record, with the header hook */
     tl_featr *r;
-    tl_err re = {{0}};
+    tl_err re = {0};
     int streams = 0;
     if (tl_featr_open_ex(&r, path, on_stream, &streams, &re) == 0) {
         FUZZ_ASSERT(streams == 1 && tl_featr_streams(r) == 1);

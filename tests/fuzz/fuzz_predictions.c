@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const given[] = {"ants", "bees", "wasps"};
     for (int mode = 0; mode < 2; mode++) {
         tl_pred_reader r;
-        tl_err e = {{0}};
+        tl_err e = {0};
         if (tl_pred_open(&r, path, mode ? given : NULL, mode ? 3 : 0, &e)) {
             FUZZ_CHECK_MSG(e);
             continue;

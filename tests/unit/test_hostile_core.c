@@ -31,7 +31,7 @@ static void test_duplicate_keys(void)
         {"{\"a\\u0000b\":1}", "\\u0000 in an object key"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        tl_err e = {{0}};
+        tl_err e = {0};
         tl_json v;
         int rc = parse(bad[i].text, &v, &e);
         CHECK_MSG(rc < 0, "accepted %s", bad[i].text);
@@ -39,7 +39,7 @@ static void test_duplicate_keys(void)
         if (rc == 0)
             tl_json_free(&v);
     }
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_json v;
     CHECK(parse("{\"o\":{\"a\":1},\"p\":{\"a\":{\"a\":[{\"a\":0}]}}}", &v, &e) == 0);
     tl_json_free(&v);
@@ -53,7 +53,7 @@ static void test_scanner(void)
     const char *text = " {\"dim\": 3, \"classes\": [\"a\", \"b\\\"\"], \"skip\": {\"x\": [1, {}], \"y\": null},"
                        " \"flag\": true} ";
     tl_jscan j;
-    tl_err e = {{0}};
+    tl_err e = {0};
     const char *key, *s;
     size_t len;
     double d;
@@ -113,7 +113,7 @@ static void test_tree_memory(void)
     }
     size_t len = 2 * n + 1;
     tl_json v;
-    tl_err e = {{0}};
+    tl_err e = {0};
     size_t before = heap_in_use();
     CHECK(tl_json_parse(text, len, &v, &e) == 0 && v.type == TL_JSON_ARRAY && v.count == (int)n);
     size_t kept = heap_in_use() - before;
@@ -164,7 +164,7 @@ static long index_work(int n, int with_dup)
         strcpy(c.s[n - 1], c.s[n / 3]);
     tl_strindex ix;
     int dup[2] = {-1, -1};
-    tl_err e = {{0}};
+    tl_err e = {0};
     int d = tl_strindex_build(&ix, n, counted_key, &c, dup, &e);
     CHECK(d == with_dup);
     if (with_dup)
@@ -188,7 +188,7 @@ static void test_strindex(void)
     const char *s[] = {"b", "a", "c", "a", "b", "a"};
     tl_strindex ix;
     int dup[2];
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_strindex_build_strings(&ix, s, 6, dup, &e) == 1 && dup[0] == 1 && dup[1] == 3);
     CHECK(tl_strindex_find(&ix, "a") == 1 && tl_strindex_find(&ix, "b") == 0 && tl_strindex_find(&ix, "c") == 2);
     tl_strindex_free(&ix);
@@ -207,7 +207,7 @@ static FILE *text_file(const char *s, size_t n)
 static void test_lines(void)
 {
     tl_lines r;
-    tl_err e = {{0}};
+    tl_err e = {0};
     char *line;
     size_t len;
     FILE *f = text_file("one\r\n\ntwo\nlast", 14);
@@ -267,7 +267,7 @@ static void test_lines(void)
 
 static void test_helpers(void)
 {
-    tl_err e = {{0}};
+    tl_err e = {0};
     float f[3];
     CHECK(tl_json_parse_floats("[1, 1e39, 2]", f, 3, &e) < 0 && strstr(e.msg, "item 2 of"));
     CHECK(tl_json_parse_floats("[1e999, 0, 0]", f, 3, &e) < 0 && strstr(e.msg, "not a finite number"));

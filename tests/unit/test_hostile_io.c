@@ -66,7 +66,7 @@ static void st_fail(const char *header, size_t ndata, const char *want)
     const char *p = tmp("h.safetensors");
     write_st(p, header, ndata, NULL);
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     int rc = tl_st_open(p, &f, &e);
     CHECK_MSG(rc < 0 && strstr(e.msg, want), "%.60s: %s, wanted '%s'", header, rc ? e.msg : "accepted", want);
     if (rc == 0)
@@ -85,7 +85,7 @@ static void test_safetensors_many_names(void)
     const char *p = tmp("many.safetensors");
     write_st(p, b.s, 0, NULL);
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     size_t before = heap_in_use();
     int rc = tl_st_open(p, &f, &e);
     size_t kept = heap_in_use() - before;
@@ -130,7 +130,7 @@ static void test_nonfinite_weights(void)
     const char *p = tmp("nan.safetensors");
     write_st(p, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 16, v);
     tl_st_file f;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_st_open(p, &f, &e) == 0);
     float out[4];
     const tl_st_tensor *t = tl_st_find(&f, "w");
@@ -150,7 +150,7 @@ static void test_st_writer(void)
     const char *p = tmp("w.safetensors");
     float x[2] = {1, 2};
     int64_t s2[1] = {2};
-    tl_err e = {{0}};
+    tl_err e = {0};
     tl_st_writer *w = tl_st_writer_new();
     CHECK(tl_st_add(w, "a", TL_F32, 1, s2, x, &e) == 0 && tl_st_add(w, "b", TL_F32, 1, s2, x, &e) == 0);
     CHECK(tl_st_add(w, "a", TL_F32, 1, s2, x, &e) == 0); /* found when writing */
@@ -193,7 +193,7 @@ static void test_meta_values(void)
         const char *p = tmp("m.safetensors");
         write_st(p, h, 0, NULL);
         tl_st_file f;
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK(tl_st_open(p, &f, &e) == 0);
         tl_preproc pp;
         int rc = tl_preproc_from_meta(&f, &pp, &e);
@@ -307,7 +307,7 @@ static void test_concatenated_tlf(void)
     seen_streams s;
     int n;
     float sum;
-    tl_err e = {{0}};
+    tl_err e = {0};
     FILE *f = fopen(p, "wb");
     tlf_stream(f, H2 ",\"shard\":\"1/3\"}", 2, 3, 0, 7);
     long second = ftell(f);
@@ -401,7 +401,7 @@ static void test_tlf_header_values(void)
         tlf_stream(f, bad[i].header, 2, 0, 0, 0);
         fclose(f);
         tl_featr *r;
-        tl_err e = {{0}};
+        tl_err e = {0};
         int rc = tl_featr_open(&r, p, &e);
         CHECK_MSG(rc < 0 && strstr(e.msg, bad[i].want), "%s: %s", bad[i].header, rc ? e.msg : "accepted");
         if (rc == 0)
@@ -419,7 +419,7 @@ static int load_tsv(const char *text, tl_featset *s, tl_err *e)
 static void test_tsv_streams(void)
 {
     tl_featset s;
-    tl_err e = {{0}};
+    tl_err e = {0};
     const char *one = "#tl-features\t1\n#dim\t2\n#classes\t[\"a\",\"b\"]\nx\ta\t1\t2\n";
     char buf[512];
     snprintf(buf, sizeof buf, "%s%s", one, one);
@@ -462,7 +462,7 @@ static void test_npy_streams(void)
     memcpy(two + hl + 8, b, hl + 8);
     write_bytes(p, two, 2 * (hl + 8));
     tl_featset s;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK_MSG(tl_featset_load(p, &s, &e) == 0 && s.n == 2 && !strcmp(s.paths[1], "row2"), "%s", e.msg);
     tl_featset_free(&s);
     memcpy(two + hl + 8, "junk", 4);
@@ -475,7 +475,7 @@ static void test_feature_writer(void)
     tl_feat_info info = {0};
     info.dim = 2;
     tl_featw *w;
-    tl_err e = {{0}};
+    tl_err e = {0};
     float v[2] = {1, INFINITY};
     CHECK(tl_featw_open(&w, tmp("w.tlf"), TL_FEAT_TLF, &info, &e) == 0);
     CHECK(tl_featw_add(w, "img.jpg", -1, v, &e) < 0 && strstr(e.msg, "img.jpg: feature 2 is not finite"));
@@ -495,7 +495,7 @@ static void test_predictions_many_classes(void)
     const char *p = tmp("p.tsv");
     write_bytes(p, b.s, b.len);
     tl_pred_reader r;
-    tl_err e = {{0}};
+    tl_err e = {0};
     size_t before = heap_in_use();
     CHECK_MSG(tl_pred_open(&r, p, NULL, 0, &e) == 0 && r.k == k, "%s", e.msg);
     size_t kept = heap_in_use() - before;
@@ -514,7 +514,7 @@ static void test_predictions_many_classes(void)
 static void test_text_inputs(void)
 {
     tl_dataset d;
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_dataset_open("/dev/zero", &d, &e) < 0 && strstr(e.msg, "/dev/zero: line 1: NUL byte"));
     size_t big = TL_DATASET_MAX_LINE + 1;
     char *s = malloc(big + 8);
@@ -554,7 +554,7 @@ static void test_image_streams(void)
             _exit(0);
         }
         tl_image img = {0};
-        tl_err e = {{0}};
+        tl_err e = {0};
         CHECK(tl_image_decode_file(fifo, &img, 0, &e) < 0 && strstr(e.msg, "above the limit of 100000000 pixels"));
         tl_image_free(&img);
         int st;
@@ -568,7 +568,7 @@ static void test_image_streams(void)
     const char *p = tmp("pad.pgm");
     write_bytes(p, b, n);
     tl_image img = {0};
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_image_decode_file(p, &img, 0, &e) < 0 && strstr(e.msg, "larger than the image its header describes"));
     /* not an image at all */
     write_bytes(p, b + 20, 4096);
@@ -586,7 +586,7 @@ static void test_jpeg_without_eoi(void)
     for (int i = 0; i < a.w * a.h * 3; i++)
         a.px[i] = (uint8_t)(i * 37 % 251);
     const char *p = tmp("a.jpg");
-    tl_err e = {{0}};
+    tl_err e = {0};
     CHECK(tl_image_write_jpeg(p, &a, 90, &e) == 0);
     FILE *f = fopen(p, "rb");
     uint8_t buf[65536];
