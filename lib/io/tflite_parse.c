@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -119,13 +120,22 @@ static void *budget_alloc(tl_tflite *m, size_t count, size_t size, tl_err *e)
 {
     if (count == 0)
         count = 1;
-    if (count > m->budget / size) {
+    /* charged as malloc spends it: 16-byte granules, 32 at least */
+    size_t cost = count > SIZE_MAX / size - 32 ? SIZE_MAX : (count * size + 8 + 15) / 16 * 16;
+    if (cost < 32)
+        cost = 32;
+    if (cost > m->budget) {
         tl_fail(e, "its tables would take more than %zu bytes of memory for a %zu-byte file (shared tables?)",
                 (size_t)TL_TFLITE_MEM_PER_BYTE * m->n + 65536, m->n);
         return NULL;
     }
-    m->budget -= count * size;
-    return tl_xalloc(count, size, e);
+    m->budget -= cost;
+    /* calloc, not the 64-byte aligned tl_alloc: these are many small arrays
+     * (two per operator), and tl_free is free */
+    void *p = calloc(count, size);
+    if (!p)
+        tl_fail(e, "out of memory (%zu x %zu bytes)", count, size);
+    return p;
 }
 
 /* An [int] field as tensor indices: each -1 (when allow_absent) or < ntensors. */
