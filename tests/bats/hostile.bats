@@ -23,6 +23,21 @@ one_line_error() {
     [[ $stderr =~ $3 ]] || fail "does not match /$3/: $stderr"
 }
 
+# limited SECONDS MIB TOOL ARGS...: tl-TOOL with at most MIB of address space
+# (ulimit -v) and killed after SECONDS, so a regression to unbounded reading
+# or quadratic work fails instead of hanging or swapping the machine. Under
+# the sanitizers (whose shadow memory needs terabytes of address space)
+# only the time limit applies, five times longer.
+limited() {
+    local secs=$1 mib=$2 tool=$3
+    shift 3
+    if [ -n "${TL_SANITIZE:-}" ]; then
+        timeout $((secs * 5)) "$TL_BIN/tl-$tool" "$@"
+    else
+        (ulimit -v $((mib * 1024)) && exec timeout "$secs" "$TL_BIN/tl-$tool" "$@")
+    fi
+}
+
 # peak_kb CMD...: runs CMD (status ignored), prints its peak RSS in kB.
 peak_kb() {
     [ -x /usr/bin/time ] || { echo 0; return; }
@@ -407,4 +422,181 @@ PY
     run --separate-stderr tl predict -q -m "$d/head.safetensors" "$d/cut.tlf"
     assert_failure 1
     [[ $stderr == *truncated* ]] || fail "$stderr"
+}
+
+# ---------------- issue 15: no hang, no amplification, no silent loss ----------------
+
+@test "200,000 safetensors names and 200,000 predictions classes: seconds, not minutes" {
+    need_py
+    local d=$BATS_TEST_TMPDIR
+    $PY "$BATS_TEST_DIRNAME/../hostile/gen.py" st-names 100 "$d/names.safetensors"
+    $PY "$BATS_TEST_DIRNAME/../hostile/gen.py" pred-classes 100 "$d/pred.tsv"
+    # the header parses (the tool then says what is missing), well within the limits
+    run --separate-stderr limited 60 1024 info "$d/names.safetensors"
+    one_line_error 1 "tl-info: $d/names.safetensors: " 'no tl.arch'
+    run --separate-stderr limited 60 1024 convert --arch resnet18 "$d/names.safetensors" -o "$d/x.safetensors"
+    assert_failure 1
+    [ ! -e "$d/x.safetensors" ]
+    # the predictions header and its rows are read (scoring 200,000 classes is another matter)
+    run --separate-stderr limited 60 1024 eval "$d/pred.tsv"
+    assert_failure 1
+    [[ $stderr != *"appears twice"* && $stderr != *"line "* ]] || fail "$stderr"
+}
+
+@test "a line with no end: exit 1 naming the input and line, never an empty result" {
+    local d=$BATS_TEST_TMPDIR
+    # /dev/zero: a NUL at once; 3 MB of 'a' without a newline: the line limit
+    for tool in predict eval extract; do
+        if [ $tool = extract ]; then
+            run --separate-stderr limited 30 1024 $tool -m "$(F net.safetensors)" /dev/zero -o "$d/z.tlf"
+        else
+            run --separate-stderr limited 30 1024 $tool -m "$(F net.safetensors)" /dev/zero
+        fi
+        one_line_error 1 "tl-$tool: /dev/zero: " 'line 1: NUL byte'
+    done
+    [ ! -e "$d/z.tlf" ]
+    head -c 3000000 /dev/zero | tr '\0' a >"$d/long.txt"
+    # as limited(), for standard input: no address-space limit under the
+    # sanitizers, which reserve terabytes of it
+    local lim='ulimit -v 1048576;' secs=30
+    if [ -n "${TL_SANITIZE:-}" ]; then lim='' secs=150; fi
+    run --separate-stderr bash -c "$lim"' exec timeout "$5" "$1" -m "$2" - -o "$3" <"$4"' _ \
+        "$TL_BIN/tl-extract" "$(F net.safetensors)" "$d/y.tlf" "$d/long.txt" "$secs"
+    one_line_error 1 "tl-extract: standard input: " 'line 1: longer than 1048576 bytes'
+    [ ! -e "$d/y.tlf" ]
+    printf 'n\tl\t' >"$d/labels.txt"
+    cat "$d/long.txt" >>"$d/labels.txt"
+    run --separate-stderr limited 30 1024 convert --arch resnet18 -L "$d/long.txt" "$(F net.safetensors)" -o "$d/c.st"
+    assert_failure
+    [ ! -e "$d/c.st" ]
+}
+
+@test "concatenated feature streams: one data set when the headers agree, refused otherwise or after garbage" {
+    local d=$BATS_TEST_TMPDIR
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F data)" -o "$d/a.tlf"
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F data)" -f tsv -o "$d/a.tsv"
+    local one
+    run --separate-stderr tl finetune "$d/a.tlf" -o "$d/h1.safetensors"
+    one=$(printf '%s\n' "$stderr" | sed -n 's/.*: \([0-9]*\) vectors .*/\1/p')
+    [ "${one:-0}" -gt 0 ] || fail "$stderr"
+    # the same stream twice: twice the vectors, from a pipe and from a file, TLF and TSV
+    run --separate-stderr bash -c 'cat "$1" "$1" | "$2" - -o "$3"' _ "$d/a.tlf" "$TL_BIN/tl-finetune" "$d/h.safetensors"
+    assert_success
+    [[ $stderr == *": $((2 * one)) vectors"* ]] || fail "$stderr"
+    cat "$d/a.tsv" "$d/a.tsv" >"$d/two.tsv"
+    run --separate-stderr tl finetune "$d/two.tsv" -o "$d/h2.safetensors"
+    assert_success
+    [[ $stderr == *": $((2 * one)) vectors"* ]] || fail "$stderr"
+    run --separate-stderr tl eval -q -m "$d/h.safetensors" "$d/two.tsv"
+    assert_success
+    # trailing garbage, a cut second stream, a stream of other classes
+    local n
+    n=$(stat -c %s "$d/a.tlf")
+    { cat "$d/a.tlf"; printf 'garbage'; } >"$d/tail.tlf"
+    run --separate-stderr tl finetune "$d/tail.tlf" -o "$d/h3.safetensors"
+    one_line_error 1 "tl-finetune: $d/tail.tlf: " "unexpected bytes after the end record at byte $n"
+    { cat "$d/a.tlf"; head -c 100 "$d/a.tlf"; } >"$d/cut2.tlf"
+    run --separate-stderr tl eval -m "$d/h.safetensors" "$d/cut2.tlf"
+    one_line_error 1 "tl-eval: $d/cut2.tlf: " 'truncated'
+    mkdir -p "$d/other/green"
+    ppm "$d/other/green/1.ppm" 40 30 20 200 30
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$d/other" -o "$d/b.tlf"
+    run --separate-stderr bash -c 'cat "$1" "$2" | "$3" -q -m "$4" -' _ "$d/a.tlf" "$d/b.tlf" "$TL_BIN/tl-eval" \
+        "$d/h.safetensors"
+    one_line_error 1 "tl-eval: standard input: " "stream 2 \\(byte $n\\): 1 classes, the first stream has 2"
+    [ ! -e "$d/h3.safetensors" ]
+}
+
+@test "values that make garbage: non-finite metadata, NaN weights, dim 2.5 or twice, repeated keys, NUL in a name" {
+    need_py
+    local d=$BATS_TEST_TMPDIR
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F data)" -o "$d/a.tlf"
+    $PY - "$(F net.safetensors)" "$d" <<'PY'
+import json, struct, sys
+src, d = sys.argv[1], sys.argv[2]
+raw = open(src, 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+hdr, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+def save(name, h, blob=data, text=None):
+    t = text if text is not None else json.dumps(h).encode()
+    open(f'{d}/{name}', 'wb').write(struct.pack('<Q', len(t)) + t + blob)
+for key, val in [('tl.mean', '[0.5, Infinity, 0.5]'), ('tl.std', '[0.2, 0.2, 1e-50]'),
+                 ('tl.bn_eps', 'inf'), ('tl.dropout', '1.5'), ('tl.dropout', 'nan'), ('tl.width_mult', '1e999')]:
+    h = json.loads(json.dumps(hdr)); h['__metadata__'][key] = val
+    save(key.replace('.', '_') + '_' + str(abs(hash(val)) % 97) + '.safetensors', h)
+# a NaN in the first float tensor
+name = next(k for k, v in hdr.items() if k != '__metadata__' and v['dtype'] == 'F32' and v['shape'])
+b = bytearray(data); o = hdr[name]['data_offsets'][0]; b[o:o + 4] = struct.pack('<f', float('nan'))
+save('nan.safetensors', hdr, bytes(b))
+open(f'{d}/nan_tensor', 'w').write(name)
+t = json.dumps(hdr).encode()
+# a metadata key twice (we took the first, Python's json the last)
+save('dupmeta.safetensors', None, text=t.replace(b'"__metadata__": {', b'"__metadata__": {"tl.arch": "linear", ', 1))
+# a NUL inside a tensor name (cut and accepted before)
+save('nul.safetensors', None, text=t.replace(('"' + name + '"').encode(), ('"' + name + '\\u0000x"').encode(), 1))
+PY
+    local f
+    for f in "$d"/tl_*.safetensors; do
+        run --separate-stderr tl predict -m "$f" "$(F data/red/1.ppm)"
+        one_line_error 1 "tl-predict: $f: metadata tl." 'finite|outside|positive|too small|list of 3 numbers'
+    done
+    [ "$(ls "$d"/tl_*.safetensors | wc -l)" -eq 6 ]
+    run --separate-stderr tl predict -m "$d/nan.safetensors" "$(F data/red/1.ppm)"
+    one_line_error 1 "tl-predict: $d/nan.safetensors: " "tensor '$(cat "$d/nan_tensor")': value 0 of [0-9]+ is not finite"
+    run --separate-stderr tl info "$d/dupmeta.safetensors"
+    one_line_error 1 "tl-info: $d/dupmeta.safetensors: " 'duplicate key "tl.arch"'
+    run --separate-stderr tl info "$d/nul.safetensors"
+    one_line_error 1 "tl-info: $d/nul.safetensors: " 'u0000 in an object key'
+    # feature headers: dim 2.5, dim twice; a NaN feature at prediction time
+    printf '#dim\t2.5\nx\t\t1\t2\n' >"$d/f1.tsv"
+    printf '#dim\t2\n#dim\t2\nx\t\t1\t2\n' >"$d/f2.tsv"
+    tl finetune -q "$d/a.tlf" -o "$d/head.safetensors"
+    local dim
+    dim=$(tl info "$d/head.safetensors" | sed -n 's/.*takes \([0-9]*\) .*/\1/p')
+    for f in f1 f2; do
+        run --separate-stderr tl predict -m "$d/head.safetensors" "$d/$f.tsv"
+        one_line_error 1 "tl-predict: " '#dim'
+    done
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F data)" -f tsv -o "$d/a.tsv"
+    awk -F'\t' 'BEGIN{OFS="\t"} /^#/ {print; next} NR == 7 {$4 = "nan"} {print}' "$d/a.tsv" >"$d/nan.tsv"
+    run --separate-stderr tl predict -m "$d/head.safetensors" "$d/nan.tsv"
+    one_line_error 1 "tl-predict: $d/nan.tsv: " 'column 4 \(.nan.*\) is not a finite number'
+}
+
+@test "an image stream claiming 100000 x 100000 is refused at its header, not after reading a gigabyte" {
+    local d=$BATS_TEST_TMPDIR
+    mkfifo "$d/big.ppm"
+    # the writer would go on for 2 GB; the reader must stop it at the header
+    (printf 'P6\n100000 100000\n255\n'; head -c 2000000000 /dev/zero) >"$d/big.ppm" 2>/dev/null &
+    run --separate-stderr limited 30 512 predict -m "$(F net.safetensors)" "$d/big.ppm"
+    one_line_error 1 "tl-predict: $d/big.ppm: " 'is 100000x100000, above the limit'
+    kill %1 2>/dev/null || true
+    wait 2>/dev/null || true
+    # a stream that is no image at all: refused after its first bytes
+    mkfifo "$d/zero.jpg"
+    (head -c 2000000000 /dev/zero) >"$d/zero.jpg" 2>/dev/null &
+    run --separate-stderr limited 30 512 predict -m "$(F net.safetensors)" "$d/zero.jpg"
+    one_line_error 1 "tl-predict: $d/zero.jpg: " 'unknown image format'
+    kill %1 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+
+@test "a JPEG missing only its EOI gives the same prediction as the whole file; cut data is refused" {
+    need_py
+    need_pil
+    local d=$BATS_TEST_TMPDIR n
+    $PY -c 'from PIL import Image; Image.radial_gradient("L").convert("RGB").resize((60, 45)).save("'"$d"'/a.jpg", quality=90)'
+    n=$(stat -c %s "$d/a.jpg")
+    head -c $((n - 2)) "$d/a.jpg" >"$d/noeoi.jpg"
+    head -c $((n - 40)) "$d/a.jpg" >"$d/cut.jpg"
+    run --separate-stderr tl predict -m "$(F net.safetensors)" "$d/a.jpg"
+    assert_success
+    local want
+    want=$(printf '%s\n' "$output" | sed 1d | cut -f2-)
+    [ -n "$want" ] || fail "no prediction: $output"
+    run --separate-stderr tl predict -m "$(F net.safetensors)" "$d/noeoi.jpg"
+    assert_success
+    [ "$(printf '%s\n' "$output" | sed 1d | cut -f2-)" = "$want" ] || fail "without EOI: $output, whole: $want"
+    run --separate-stderr tl predict -m "$(F net.safetensors)" "$d/cut.jpg"
+    one_line_error 1 "tl-predict: $d/cut.jpg: " 'truncated JPEG data'
 }
