@@ -109,9 +109,12 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
         cli_die(cli, "%s: cannot open the log: %s", cli->log, strerror(errno));
     if (strcmp(train, "-") && access(train, R_OK) != 0)
         cli_die(cli, "%s: %s", train, strerror(errno));
-    if (strcmp(train, "-") && !tl_feat_sniff(train))
-        cli_die(cli, "%s: not a feature file (to train the network on images, give -m MODEL or --scratch)", train);
     tl_err e;
+    int sniffed = strcmp(train, "-") ? tl_feat_sniff_e(train, &e) : 1;
+    if (sniffed < 0)
+        cli_fail(cli, &e);
+    if (!sniffed)
+        cli_die(cli, "%s: not a feature file (to train the network on images, give -m MODEL or --scratch)", train);
     tl_featset s;
     if (tl_head_train_data(train, &s, &e))
         cli_fail(cli, &e);
