@@ -169,7 +169,8 @@ static int load_opts(const tl_st_file *f, tl_arch_opts *o, const char *arch, tl_
         tl_model *probe = tl_arch_build(arch, &probe_opts, e);
         if (!probe)
             return -1;
-        const tl_st_tensor *t = tl_st_find(f, probe->params[probe->nodes[probe->logits_node].weight].name);
+        int cn = tl_model_classifier_node(probe);
+        const tl_st_tensor *t = cn >= 0 ? tl_st_find(f, probe->params[probe->nodes[cn].weight].name) : NULL;
         classes = t && t->ndim >= 1 ? (int)t->shape[0] : 0;
         tl_model_free(probe);
     }

@@ -92,10 +92,10 @@ static int count_classes(const tl_convert_opts *o, const tl_st_file *f, naming *
     tl_model *probe = tl_arch_build(o->arch, &ao, e);
     if (!probe)
         return -1;
-    const tl_node *logits = &probe->nodes[probe->logits_node];
+    int cn = tl_model_classifier_node(probe);
     char buf[TL_NAME_MAX + 64];
-    const char *wname = rename_param(nm, probe->params[logits->weight].name, buf, sizeof buf);
-    const tl_st_tensor *t = tl_st_find(f, wname);
+    const char *wname = cn >= 0 ? rename_param(nm, probe->params[probe->nodes[cn].weight].name, buf, sizeof buf) : NULL;
+    const tl_st_tensor *t = wname ? tl_st_find(f, wname) : NULL;
     *classes = t && t->ndim >= 1 ? (int)t->shape[0] : 0;
     tl_model_free(probe);
     return 0;

@@ -143,19 +143,31 @@ void tl_model_init_node(tl_model *m, int node, uint64_t seed)
     init_param(m, fam, node, n->extra[1], seed);
 }
 
+/* SqueezeNet's final convolution (the classifier) starts small, as
+ * torchvision initialises it. */
+static void squeeze_classifier(tl_model *m, uint64_t seed)
+{
+    int c = tl_model_classifier_node(m);
+    if (family_of(m->arch) != FAM_SQUEEZE || c < 0 || m->nodes[c].op != TL_OP_CONV)
+        return;
+    tl_param *p = &m->params[m->nodes[c].weight];
+    tl_rng r;
+    tl_rng_seed_stream(&r, seed, (uint64_t)m->nodes[c].weight + 1);
+    normal(&r, p->data, p->numel, 0.01);
+}
+
 void tl_model_init(tl_model *m, uint64_t seed)
 {
     for (int i = 0; i < m->nnodes; i++)
         tl_model_init_node(m, i, seed);
-    /* SqueezeNet's final convolution (the classifier) starts small. */
-    if (family_of(m->arch) == FAM_SQUEEZE && m->logits_node >= 0) {
-        for (int i = m->logits_node; i >= 0; i--)
-            if (m->nodes[i].op == TL_OP_CONV) {
-                tl_param *p = &m->params[m->nodes[i].weight];
-                tl_rng r;
-                tl_rng_seed_stream(&r, seed, (uint64_t)m->nodes[i].weight + 1);
-                normal(&r, p->data, p->numel, 0.01);
-                break;
-            }
-    }
+    squeeze_classifier(m, seed);
+}
+
+void tl_model_init_classifier(tl_model *m, uint64_t seed)
+{
+    int c = tl_model_classifier_node(m);
+    if (c < 0)
+        return;
+    tl_model_init_node(m, c, seed);
+    squeeze_classifier(m, seed);
 }

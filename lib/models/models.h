@@ -60,6 +60,8 @@ int tl_models_pool_classifier(tl_model *m, int x, const char *pool_name, const c
 void tl_model_init(tl_model *m, uint64_t seed);
 /* The same for one node's parameters (a new classifier head). */
 void tl_model_init_node(tl_model *m, int node, uint64_t seed);
+/* The classifier (tl_model_classifier_node) alone, as tl_model_init would. */
+void tl_model_init_classifier(tl_model *m, uint64_t seed);
 
 /* Conv (no bias) + BN (prefix.0, prefix.1) + activation (none: TL_ACT_NONE),
  * as torchvision's Conv2dNormActivation. */

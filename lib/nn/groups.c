@@ -23,7 +23,10 @@ int tl_model_assign_groups(tl_model *m, int parts)
 {
     if (parts < 1)
         parts = 1;
-    int limit = m->logits_node >= 0 ? m->logits_node : m->nnodes, stages;
+    /* the head group starts at the classifier's weights (SqueezeNet's
+     * convolution before its logits pooling), not at the logits */
+    int cls = tl_model_classifier_node(m);
+    int limit = cls >= 0 ? cls : m->nnodes, stages;
     named_before(m, limit, &stages);
     if (stages < parts)
         parts = stages > 0 ? stages : 1;

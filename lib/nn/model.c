@@ -300,6 +300,14 @@ int tl_model_find_param(const tl_model *m, const char *name)
     return -1;
 }
 
+int tl_model_classifier_node(const tl_model *m)
+{
+    int i = m->logits_node;
+    while (i >= 0 && m->nodes[i].weight < 0)
+        i = m->nodes[i].in[0];
+    return i;
+}
+
 int tl_model_find_node(const tl_model *m, const char *name)
 {
     if (!strcmp(name, "logits"))

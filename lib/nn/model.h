@@ -130,6 +130,12 @@ int tl_model_find_param(const tl_model *m, const char *name);
 /* Node whose stage name matches, or -1. "logits" and "features" are aliases
  * for the classifier output and the pooled penultimate features. */
 int tl_model_find_node(const tl_model *m, const char *name);
+/* The node holding the classifier's weights: the logits node itself (a
+ * linear layer), or the nearest node with weights on its input chain
+ * (SqueezeNet: a 1x1 convolution, then ReLU and average pooling to the
+ * logits); -1 for a backbone without classifier. A new number of classes
+ * replaces this node's parameters, and it starts the head group. */
+int tl_model_classifier_node(const tl_model *m);
 int64_t tl_node_size(const tl_node *n);
 int64_t tl_model_param_count(const tl_model *m, int include_buffers);
 /* Multiply-adds for one image. */

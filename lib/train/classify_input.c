@@ -2,6 +2,7 @@
 #include "io/tsv.h"
 #include "strindex.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,18 @@ static int map_set(const tl_classifier *c, const tl_strindex *ix, const tl_class
     return 0;
 }
 
+/* A model whose output overflows (a broken or barely trained checkpoint)
+ * would print nan probabilities and exit 0: such an output is an error
+ * naming the input. */
+static int check_scores(const float *out, int k, const char *input, const char *path, tl_err *e)
+{
+    for (int c = 0; c < k; c++)
+        if (!isfinite(out[c]))
+            return tl_fail(e, "%s%s%s: the model's output for it is not finite (%g): a broken checkpoint?",
+                           input ? input : "", input ? ": " : "", path, (double)out[c]);
+    return 0;
+}
+
 static int run_features(tl_classifier *c, const tl_strindex *ix, const char *input, const tl_classify_opts *o,
                         tl_scored_fn fn, void *user, tl_extract_stats *stats, tl_err *e)
 {
@@ -116,6 +129,10 @@ static int run_features(tl_classifier *c, const tl_strindex *ix, const char *inp
         }
         s.truth_set = c->multilabel && s.truth >= 0 ? set : NULL;
         tl_classifier_on_features(c, v, out);
+        if (check_scores(out, c->nclasses, input, path, e)) {
+            rc = -1;
+            break;
+        }
         stats->done++;
         if ((rc = fn(user, &s, e)))
             break;
@@ -144,6 +161,8 @@ static int on_image(void *user, int64_t index, const float *out, tl_err *e)
     tl_scored s = {ic->d->items[index].path, ic->truth[index], out, NULL};
     if (ic->sets && s.truth >= 0)
         s.truth_set = ic->sets + (size_t)index * ic->c->nclasses;
+    if (check_scores(out, ic->c->nclasses, NULL, s.path, e))
+        return -1;
     return ic->fn(ic->user, &s, e);
 }
 

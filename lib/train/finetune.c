@@ -277,7 +277,7 @@ static int build_trainer(tl_finetune *f, tl_err *e)
         if (until < 0)
             return tl_fail_arg(e, "--freeze-until: no layer '%s' in %s (tl-info MODEL lists the layers)", o->freeze_until,
                                f->arch);
-        if (until >= m->logits_node)
+        if (until >= tl_model_classifier_node(m))
             return tl_fail_arg(e, "--freeze-until %s would freeze the classifier", o->freeze_until);
     }
     if (!(f->frozen = calloc((size_t)m->nparams + 1, 1)))

@@ -7,11 +7,14 @@
 
 int tl_transfer_weights(tl_model *dst, const tl_model *src, int keep_head, uint64_t seed, int *kept, tl_err *e)
 {
-    const tl_node *head = &dst->nodes[dst->logits_node];
+    /* the classifier's node: the logits layer, or SqueezeNet's 1x1
+     * convolution before the pooling that makes the logits */
+    int cn = tl_model_classifier_node(dst);
+    const tl_node *head = cn >= 0 ? &dst->nodes[cn] : NULL;
     int new_head = 0;
     for (int i = 0; i < dst->nparams; i++) {
         tl_param *p = &dst->params[i];
-        int in_head = i == head->weight || i == head->bias;
+        int in_head = head && (i == head->weight || i == head->bias);
         int j = tl_model_find_param(src, p->name);
         if (in_head && (!keep_head || j < 0 || src->params[j].numel != p->numel)) {
             new_head = 1;
@@ -22,7 +25,7 @@ int tl_transfer_weights(tl_model *dst, const tl_model *src, int keep_head, uint6
         memcpy(p->data, src->params[j].data, (size_t)p->numel * sizeof(float));
     }
     if (new_head)
-        tl_model_init_node(dst, dst->logits_node, seed);
+        tl_model_init_classifier(dst, seed);
     *kept = keep_head && !new_head;
     return 0;
 }

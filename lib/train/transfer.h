@@ -7,9 +7,10 @@
 #include "models/models.h"
 
 /* Copies every parameter of src into dst by name, except the classifier
- * (dst's logits node), which is initialised from seed as torchvision
- * initialises it, unless keep_head is set and src's classifier has the
- * same size (*kept = 1 then). A parameter of dst that src lacks or holds
+ * (tl_model_classifier_node: the logits layer, or SqueezeNet's final 1x1
+ * convolution), which is initialised from seed as torchvision initialises
+ * it, unless keep_head is set and src's classifier has the same size
+ * (*kept = 1 then). A parameter of dst that src lacks or holds
  * in another size is an error naming it. */
 int tl_transfer_weights(tl_model *dst, const tl_model *src, int keep_head, uint64_t seed, int *kept, tl_err *e);
 
