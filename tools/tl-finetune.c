@@ -335,8 +335,10 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
     if (bad)
         fail_all(cli, comm, &e, "");
     reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0, "", fo->multilabel ? "exact" : "acc", fo->multilabel ? "mAP" : "acc"};
-    if (cli->log && !(R.log = fopen(cli->log, fo->resume ? "a" : "w")))
+    if (cli->log && !(R.log = fopen(cli->log, fo->resume ? "a" : "w"))) {
+        tl_finetune_free(&f); /* releases and removes the output's lock */
         cli_die(cli, "%s: cannot open the log", cli->log);
+    }
     if (R.log && !fo->resume)
         tl_train_log_start(R.log, &f, run_name);
     if (!cli->quiet)
@@ -357,6 +359,7 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
     if (rc < 0) {
         if (R.log)
             fclose(R.log);
+        tl_finetune_free(&f); /* releases and removes the output's lock */
         fail_all(cli, comm, &e,
                  is_regular(fo->out) ? "; the best checkpoint so far is intact" : "; no checkpoint was written");
     }

@@ -132,7 +132,7 @@ int main(int argc, char **argv)
             va_ids[i] = i;
     } else {
         tl_source src = {&train, NULL};
-        if (tl_split_stratified(&src, val_split, cli.seed, &tr_ids, &ntr, &va_ids, &nva, &e))
+        if (tl_split_stratified(&src, val_split, cli.seed, &tr_ids, &ntr, &va_ids, &nva, NULL, &e))
             cli_fail(&cli, &e);
     }
     tl_pool *pool = tl_pool_new(cli.threads, &e);

@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 void tl_finetune_opts_default(tl_finetune_opts *o)
@@ -47,6 +52,25 @@ static void say(tl_log_fn log, void *user, const char *fmt, const char *a)
     log(user, msg);
 }
 
+/* A held-out share is never a whole class; when the rounding would have
+ * taken one, or a class is too small to give any image, the run says so. */
+static void report_split(const tl_finetune *f, tl_log_fn log, void *user)
+{
+    const tl_split_report *r = &f->split;
+    if (!log || f->o.val || (!r->capped && !r->kept_whole))
+        return;
+    char msg[400];
+    int n = snprintf(msg, sizeof msg, "--val-split %g:", f->o.val_split < 0 ? 0.2 : f->o.val_split);
+    if (r->capped)
+        n += snprintf(msg + n, sizeof msg - (size_t)n, " %d class%s would have gone to validation whole: one image "
+                      "of each trains%s", r->capped, r->capped == 1 ? "" : "es", r->kept_whole ? ";" : "");
+    if (r->kept_whole && n < (int)sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, " %d class%s too small to hold any image out train%s whole "
+                 "(no validation images)", r->kept_whole, r->kept_whole == 1 ? "" : "es",
+                 r->kept_whole == 1 ? "s" : "");
+    log(user, msg);
+}
+
 static int open_data(tl_finetune *f, tl_err *e)
 {
     const tl_finetune_opts *o = &f->o;
@@ -69,9 +93,11 @@ static int open_data(tl_finetune *f, tl_err *e)
             f->train_ids[i] = i;
         for (int64_t i = 0; i < f->nval; i++)
             f->val_ids[i] = i;
-    } else if (tl_split_stratified(&f->train.src, o->val_split < 0 ? 0.2 : o->val_split, o->seed, &f->train_ids,
-                                   &f->ntrain, &f->val_ids, &f->nval, e)) {
-        return -1;
+    } else {
+        double frac = o->val_split < 0 ? 0.2 : o->val_split;
+        if (tl_split_stratified(&f->train.src, frac, o->seed, &f->train_ids, &f->ntrain, &f->val_ids, &f->nval,
+                                &f->split, e))
+            return -1;
     }
     if (f->ntrain < 2)
         return tl_fail(e, "%s: %lld training images; need at least 2", o->train, (long long)f->ntrain);
@@ -295,6 +321,77 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     return 0;
 }
 
+/* ---- what identifies a run, for --resume ---- */
+
+typedef struct {
+    uLong crc, adler;
+    uint64_t bytes;
+} digest;
+
+static void dig(digest *d, const void *p, size_t n)
+{
+    const Bytef *b = p;
+    while (n) {
+        uInt k = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        d->crc = crc32(d->crc, b, k);
+        d->adler = adler32(d->adler, b, k);
+        d->bytes += k;
+        b += k;
+        n -= k;
+    }
+}
+
+static void dig_sample(digest *d, const tl_train_data *t, int64_t i)
+{
+    int32_t label = tl_source_label(&t->src, i);
+    dig(d, &label, sizeof label);
+    if (t->is_idx) {
+        size_t px = (size_t)t->idx.rows * (size_t)t->idx.cols;
+        dig(d, t->idx.pixels + (size_t)i * px, px);
+    } else {
+        const char *p = t->ds.items[i].path;
+        dig(d, p, strlen(p) + 1);
+    }
+}
+
+static void put_digest(char *out, size_t n, const digest *d)
+{
+    snprintf(out, n, "%08lx%08lx-%llu", d->crc & 0xffffffffUL, d->adler & 0xffffffffUL, (unsigned long long)d->bytes);
+}
+
+/* The run's identity: its data (every training and validation sample, in
+ * split order: paths or IDX pixels, and labels), its starting network
+ * (every parameter as training begins: the pretrained weights, the new
+ * classifier's seeded initialisation) and the settings that change the
+ * result but are not in the provenance. A --resume of another run is
+ * refused by tl_fit. */
+static void run_identity(tl_finetune *f)
+{
+    const tl_finetune_opts *o = &f->o;
+    digest d = {crc32(0, NULL, 0), adler32(0, NULL, 0), 0};
+    const tl_train_data *vsrc = o->val ? &f->val : &f->train;
+    for (int64_t i = 0; i < f->ntrain; i++)
+        dig_sample(&d, &f->train, f->train_ids[i]);
+    dig(&d, "|", 1);
+    for (int64_t i = 0; i < f->nval; i++)
+        dig_sample(&d, vsrc, f->val_ids[i]);
+    put_digest(f->run_id[0], sizeof f->run_id[0], &d);
+    const tl_model *m = f->net.model;
+    digest n = {crc32(0, NULL, 0), adler32(0, NULL, 0), 0};
+    dig(&n, m->arch, strlen(m->arch) + 1);
+    for (int i = 0; i < m->nparams; i++)
+        dig(&n, m->params[i].data, (size_t)m->params[i].numel * sizeof(float));
+    put_digest(f->run_id[1], sizeof f->run_id[1], &n);
+    snprintf(f->run_id[2], sizeof f->run_id[2],
+             "val_split=%.9g patience=%d momentum=%.9g clip_norm=%.9g groups=%d keep_head=%d freeze_bn=%d "
+             "max_pixels=%zu",
+             o->val ? -1.0 : o->val_split < 0 ? 0.2 : o->val_split, o->patience, o->momentum, o->clip_norm,
+             o->groups, o->keep_head, o->freeze_bn, o->max_pixels);
+    const char *kv[] = {"tl.resume.data", f->run_id[0], "tl.resume.network", f->run_id[1],
+                        "tl.resume.settings", f->run_id[2], NULL};
+    memcpy(f->resume_meta, kv, sizeof kv);
+}
+
 static const char *num(tl_finetune *f, int *k, double v)
 {
     char *s = f->meta_text[(*k)++];
@@ -393,9 +490,51 @@ static int provenance(tl_finetune *f, tl_err *e)
     return 0;
 }
 
+/* One run at a time per output: its resume state (OUT.resume.safetensors,
+ * rewritten every epoch and removed at the end) is the run's own, so a
+ * second run on the same -o must not overwrite or delete it. The lock is
+ * an flock on OUT.lock, released by the kernel if the process dies (the
+ * file may then stay: it is reused); a finished run removes it while
+ * holding it. The path is checked to still name the locked file, so a run
+ * that removed it cannot let two others in. */
+static int lock_output(tl_finetune *f, tl_err *e)
+{
+    for (int tries = 0; tries < 10; tries++) {
+        int fd = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0)
+            return tl_fail(e, "%s: cannot create the run's lock: %s", f->lock_path, strerror(errno));
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int err = errno;
+            close(fd);
+            if (err == EWOULDBLOCK)
+                return tl_fail(e, "%s: another run is writing this output (%s is locked): wait for it to finish, or "
+                                  "write elsewhere (-o)", f->o.out, f->lock_path);
+            return tl_fail(e, "%s: cannot lock: %s", f->lock_path, strerror(err));
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(f->lock_path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino) {
+            f->lock_fd = fd;
+            return 0;
+        }
+        close(fd); /* removed by a run that finished meanwhile: take the new one */
+    }
+    return tl_fail(e, "%s: cannot take the run's lock", f->lock_path);
+}
+
+static void unlock_output(tl_finetune *f)
+{
+    if (f->lock_fd >= 0 && f->lock_path[0]) {
+        unlink(f->lock_path);
+        close(f->lock_fd);
+    }
+    f->lock_fd = -1;
+}
+
 int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, void *log_user, tl_err *e)
 {
     memset(f, 0, sizeof *f);
+    f->lock_fd = -1;
     f->o = *o;
     if (f->o.lr < 0)
         f->o.lr = f->o.optimizer == TL_OPT_ADAMW ? 1e-3 : 0.01;
@@ -408,13 +547,34 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
         if (olen > 12 && !strcmp(o->out + olen - 12, ".safetensors"))
             olen -= 12;
         snprintf(f->resume_path, sizeof f->resume_path, "%.*s.resume.safetensors", (int)olen, o->out);
+        snprintf(f->lock_path, sizeof f->lock_path, "%s.lock", o->out);
     }
     if (o->resume && f->device_out) {
         tl_finetune_free(f);
         return tl_fail_arg(e, "--resume needs a file output, not %s", o->out);
     }
-    if (open_data(f, e) || build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
+    /* the processes of one distributed run share the output: rank 0 locks */
+    if (!f->device_out && (!o->comm || o->comm->rank == 0) && lock_output(f, e))
         goto fail;
+    if (open_data(f, e))
+        goto fail;
+    report_split(f, log, log_user);
+    /* Memory follows the data, not the option: a batch larger than the
+     * training set is one step of the whole set, the same steps and the
+     * same weights as --batch N for N images, so buffers are sized for N.
+     * The provenance records the batch that was used. */
+    f->val_batch = (int)(f->nval < o->batch ? f->nval : o->batch);
+    if (f->ntrain < f->o.batch) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--batch %d is more than the %lld training images: batches of %lld", o->batch,
+                 (long long)f->ntrain, (long long)f->ntrain);
+        if (log)
+            log(log_user, msg);
+        f->o.batch = (int)f->ntrain;
+    }
+    if (build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
+        goto fail;
+    run_identity(f);
     if (o->augment) {
         tl_aug_opts aopts = {f->net.pp.input_w, f->net.pp.input_h, f->net.pp.resize_size, f->net.pp.resize_mode};
         if (!(f->aug = tl_aug_parse(o->augment, &aopts, e))) {
@@ -444,6 +604,7 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
     tl_fit_opts fo = {0};
     fo.epochs = f->o.epochs;
     fo.batch = f->o.batch;
+    fo.val_batch = f->val_batch;
     fo.seed = f->o.seed;
     fo.unfreeze_every = f->o.unfreeze_every;
     fo.patience = f->o.patience;
@@ -454,6 +615,7 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
     fo.accumulate = f->o.accumulate;
     fo.comm = f->o.comm;
     fo.meta = f->meta;
+    fo.resume_meta = f->resume_meta;
     fo.stop = h->stop;
     fo.report = h->report;
     fo.progress = h->progress;
@@ -466,6 +628,7 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
 
 void tl_finetune_free(tl_finetune *f)
 {
+    unlock_output(f);
     tl_batch_loader_free(f->train_loader);
     tl_batch_loader_free(f->val_loader);
     tl_aug_free(f->aug);
@@ -485,4 +648,5 @@ void tl_finetune_free(tl_finetune *f)
         tl_train_data_free(&f->val);
     tl_train_data_free(&f->train);
     memset(f, 0, sizeof *f);
+    f->lock_fd = -1;
 }

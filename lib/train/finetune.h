@@ -77,6 +77,8 @@ typedef struct tl_finetune {
     const char *arch;           /* the architecture's name */
     tl_train_data train, val;   /* val used only when o.val is set */
     int64_t *train_ids, *val_ids, ntrain, nval;
+    tl_split_report split;      /* what --val-split did (without o.val) */
+    int val_batch;              /* validation images a pass: min(batch, validation images) */
     int ngroups;
     int64_t steps;              /* optimiser steps over the whole run */
     int bn_folded;              /* batch norm kept on stored statistics: it is folded (a TFLite import) */
@@ -84,6 +86,8 @@ typedef struct tl_finetune {
     int64_t params, trainable_params;
     char strategy[300];         /* "full", "head-only", "partial (LAYER)", "progressive (every K)" */
     char resume_path[4096];     /* "" when the output is a device (no resume state beside it) */
+    char lock_path[4096];       /* OUT.lock, held (flock) for the whole run; "" for a device */
+    int lock_fd;
     int device_out;
     double rates[TL_FINETUNE_MAX_GROUPS]; /* the rate of every group, earliest first (before the schedule) */
 
@@ -100,6 +104,8 @@ typedef struct tl_finetune {
     float *class_w, *pos_w, *neg_w; /* the loss weights (class_weights), num_classes each, or NULL */
     float *weights_mem;
     const char *meta[72];       /* provenance, key, value, ..., NULL (tl-formats(5)) */
+    char run_id[3][400];        /* what identifies the run for --resume: data, network, settings */
+    const char *resume_meta[8];
 } tl_finetune;
 
 /* Opens the data, builds the network and its starting weights, freezes,

@@ -12,40 +12,70 @@
 #include "validate_ml.h"
 
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
-                        int64_t **val, int64_t *nval, tl_err *e)
+                        int64_t **val, int64_t *nval, tl_split_report *rep, tl_err *e)
 {
     int64_t n = tl_source_count(s);
     int nc = 0;
     for (int64_t i = 0; i < n; i++)
         if (tl_source_group(s, i) + 1 > nc)
             nc = tl_source_group(s, i) + 1;
+    if (rep)
+        memset(rep, 0, sizeof *rep);
     *train = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
     *val = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
     int64_t *cls = tl_xalloc((size_t)n + 1, sizeof(int64_t), e);
-    if (!*train || !*val || !cls) {
+    int64_t *start = tl_xalloc((size_t)nc + 2, sizeof(int64_t), e);
+    if (!*train || !*val || !cls || !start) {
         free(*train);
         free(*val);
         free(cls);
+        free(start);
         return -1;
     }
+    /* Images grouped by class in one pass (a counting sort: O(n + classes),
+     * not a scan of every image for every class), in index order. */
+    for (int64_t i = 0; i < n; i++)
+        if (tl_source_group(s, i) >= 0)
+            start[tl_source_group(s, i) + 1]++;
+    for (int c = 0; c < nc; c++)
+        start[c + 1] += start[c];
+    for (int64_t i = 0; i < n; i++) {
+        int l = tl_source_group(s, i);
+        if (l >= 0)
+            cls[start[l]++] = i;
+    }
+    for (int c = nc; c > 0; c--) /* filling advanced each start to the next class's */
+        start[c] = start[c - 1];
+    start[0] = 0;
     *ntrain = *nval = 0;
     for (int c = 0; c < nc; c++) {
-        int64_t k = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (tl_source_group(s, i) == c)
-                cls[k++] = i;
+        int64_t *ids = cls + start[c], k = start[c + 1] - start[c];
+        if (k == 0)
+            continue;
         tl_rng r;
         tl_rng_seed_stream(&r, seed, 0x5B17 + (uint64_t)c);
-        tl_rng_shuffle(&r, cls, k);
+        tl_rng_shuffle(&r, ids, k);
         int64_t nv = (int64_t)floor(frac * (double)k + 0.5);
+        if (rep) {
+            rep->classes++;
+            rep->kept_whole += frac > 0 && nv == 0;
+        }
+        /* Never a whole class in validation: the run would train without it
+         * and never be told. */
+        if (nv >= k && frac > 0) {
+            nv = k - 1;
+            if (rep)
+                rep->capped++;
+        }
         for (int64_t j = 0; j < k; j++) {
             if (j < nv)
-                (*val)[(*nval)++] = cls[j];
+                (*val)[(*nval)++] = ids[j];
             else
-                (*train)[(*ntrain)++] = cls[j];
+                (*train)[(*ntrain)++] = ids[j];
         }
     }
     free(cls);
+    free(start);
     return 0;
 }
 
@@ -148,6 +178,9 @@ static int save_resume(const tl_fit_opts *o, tl_trainer *t, const run_state *rs,
     for (int i = 0; o->meta && o->meta[i]; i += 2)
         if (tl_st_set_meta(w, o->meta[i], o->meta[i + 1], e))
             goto out;
+    for (int i = 0; o->resume_meta && o->resume_meta[i]; i += 2)
+        if (tl_st_set_meta(w, o->resume_meta[i], o->resume_meta[i + 1], e))
+            goto out;
     rc = tl_st_write(w, o->resume_path, e);
 out:
     tl_st_writer_free(w);
@@ -163,6 +196,55 @@ static int meta_num(const tl_st_file *f, const char *key, double *out, tl_err *e
     return 0;
 }
 
+/* A resume state continues only the run that wrote it: the same data and
+ * split, starting network and settings. Another run's state would make
+ * the output claim that run's best epoch and accuracy over weights that
+ * went elsewhere. */
+static int same_run(const tl_st_file *f, const tl_fit_opts *o, tl_err *e)
+{
+    static const struct {
+        const char *key, *what;
+    } ids[] = {
+        {"tl.resume.data", "its training data differ (other images, labels or validation split)"},
+        {"tl.resume.network", "its starting network differs (another model, architecture or seed)"},
+        {"tl.resume.settings", "its settings differ"},
+    };
+    for (int i = 0; o->resume_meta && o->resume_meta[i]; i += 2) {
+        const char *was = tl_st_meta(f, o->resume_meta[i]);
+        if (!was)
+            return tl_fail(e, "the resume state does not say which run wrote it (%s is missing): start again without "
+                              "--resume", o->resume_meta[i]);
+        if (strcmp(was, o->resume_meta[i + 1])) {
+            const char *what = "it differs";
+            for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
+                if (!strcmp(ids[k].key, o->resume_meta[i]))
+                    what = ids[k].what;
+            if (!strcmp(o->resume_meta[i], "tl.resume.settings")) {
+                /* "name=value name=value ...": name the first that differs */
+                const char *a = was, *b = o->resume_meta[i + 1];
+                for (;;) {
+                    size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+                    if (la != lb || strncmp(a, b, la) || !a[la] || !b[lb])
+                        return tl_fail(e, "the resume state belongs to another run: its settings differ (%.*s then, "
+                                          "%.*s now)", (int)(la > 80 ? 80 : la), a, (int)(lb > 80 ? 80 : lb), b);
+                    a += la + 1;
+                    b += lb + 1;
+                }
+            }
+            return tl_fail(e, "the resume state belongs to another run: %s", what);
+        }
+    }
+    for (int i = 0; o->meta && o->meta[i]; i += 2) {
+        const char *k = o->meta[i], *was = tl_st_meta(f, k);
+        if (!strcmp(k, "tl.train_data") || !strcmp(k, "tl.val_data") || !strcmp(k, "tl.trained_from"))
+            continue;
+        if (!was || strcmp(was, o->meta[i + 1]))
+            return tl_fail(e, "the resume state belongs to another run: %s was '%.60s', now '%.60s'", k,
+                           was ? was : "(unset)", o->meta[i + 1]);
+    }
+    return 0;
+}
+
 static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_err *e)
 {
     tl_st_file f;
@@ -173,6 +255,8 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
     tl_model *m = t->m;
     int rc = -1;
     double v[10];
+    if (same_run(&f, o, e))
+        goto out;
     static const char *const keys[10] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
                                          "tl.resume.best_epoch", "tl.resume.best_acc", "tl.resume.best_loss",
                                          "tl.resume.bad_epochs", "tl.resume.loss_sum", "tl.resume.correct",
@@ -396,6 +480,9 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     int has_val = val && nval > 0;
     /* a process holds its share of a micro-batch */
     int batch = o->batch, share = (batch + nprocs - 1) / nprocs, k = m->num_classes;
+    /* a validation pass takes at most the validation set (finetune clamps
+     * val_batch to it; training batches to the training set) */
+    int vshare = o->val_batch > 0 && o->val_batch < share ? o->val_batch : share;
     size_t isz = tl_batch_loader_image_floats(train);
     float *x = tl_alloc_array((size_t)share * isz, sizeof(float));
     int *y = tl_alloc_array((size_t)share, sizeof(int));
@@ -545,8 +632,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             double sums[3] = {0, 0, 0};
             /* multi-label runs are one process (refused above otherwise):
              * mAP and the thresholds need every validation score at once */
-            if (ml ? tl_ml_validate(&mlv, inf, val, pool, val_ids, batch, x, y, logits, &v[0], &v[1], &mine)
-                   : validate(inf, val, pool, val_ids + lo, hi - lo, share, x, y, logits, k, &v[0], &v[1], &mine)) {
+            if (ml ? tl_ml_validate(&mlv, inf, val, pool, val_ids, vshare, x, y, logits, &v[0], &v[1], &mine)
+                   : validate(inf, val, pool, val_ids + lo, hi - lo, vshare, x, y, logits, k, &v[0], &v[1], &mine)) {
                 if (!comm) {
                     *e = mine;
                     goto out;

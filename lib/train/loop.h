@@ -31,7 +31,8 @@ typedef struct tl_epoch_report {
 
 typedef struct tl_fit_opts {
     int epochs;
-    int batch;
+    int batch;                    /* training images a step (at most the training set's size) */
+    int val_batch;                /* validation images a pass (0: batch) */
     uint64_t seed;
     int unfreeze_every;           /* 0: no progressive unfreezing */
     int patience;                 /* 0: no early stopping */
@@ -40,6 +41,12 @@ typedef struct tl_fit_opts {
     const char *resume_path;      /* resume state written here on interrupt and after each epoch */
     int resume;                   /* continue from resume_path */
     const char *const *meta;      /* key, value, ..., NULL: written into every checkpoint */
+    /* key, value, ..., NULL: what identifies the run (its data, starting
+     * network, settings), written into the resume state only; --resume
+     * refuses a state whose values differ, or that lacks them, and one
+     * whose meta (above) differ except tl.train_data, tl.val_data and
+     * tl.trained_from (paths: the identities above decide). */
+    const char *const *resume_meta;
     volatile sig_atomic_t *stop;  /* set (e.g. by SIGINT): finish the batch, save, return TL_FIT_INTERRUPTED */
     int accumulate;               /* a step sums the gradients of this many batches (0 or 1: one) */
     /* Data parallelism: processes training together (NULL or one: alone).
@@ -85,9 +92,18 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
 
 /* Stratified split of a source into train and validation indices: in each
  * class (multi-label: tl_source_group, each image's first label), a
- * seeded shuffle and the first round(frac * count) go to validation.
- * Arrays are malloc'ed. */
+ * seeded shuffle and the first round(frac * count) go to validation, but
+ * never every image of a class: at least one stays in training (a class of
+ * one image, or of five at 0.9, would otherwise be trained without). rep
+ * (may be NULL) says what was done. Arrays are malloc'ed. Time O(images +
+ * classes). */
+typedef struct tl_split_report {
+    int classes;     /* classes with images */
+    int kept_whole;  /* too small to give validation any image: all train */
+    int capped;      /* round(frac * count) was every image: one trains */
+} tl_split_report;
+
 int tl_split_stratified(const tl_source *s, double frac, uint64_t seed, int64_t **train, int64_t *ntrain,
-                        int64_t **val, int64_t *nval, tl_err *e);
+                        int64_t **val, int64_t *nval, tl_split_report *rep, tl_err *e);
 
 #endif

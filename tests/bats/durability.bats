@@ -137,7 +137,9 @@ reference_run() {
         if [ -e "$d/net.resume.safetensors" ]; then
             st_complete "$d/net.resume.safetensors" || fail "kill $i after ${delay}s: the resume state is not complete"
         fi
-        only_expected "$d" net.safetensors net.resume.safetensors
+        # the run's lock may stay after SIGKILL (the kernel released it; the
+        # next run on this output reuses it)
+        only_expected "$d" net.safetensors net.resume.safetensors net.safetensors.lock
         rm -f "$d"/net.*
     done
 }
@@ -333,7 +335,7 @@ diverge() {
 }
 
 @test "two runs racing for one output name (cron overlap): one complete file, never a mix" {
-    local d=$BATS_TEST_TMPDIR i rows p1 p2 n kinds
+    local d=$BATS_TEST_TMPDIR i rows p1 p2 n kinds st
     manifest "$(F train)" 10 >"$d/a.tsv"
     manifest "$(F val)" 30 >"$d/b.tsv"
     n=$(reps 4 2)
@@ -356,15 +358,28 @@ diverge() {
         [ "$kinds" = "train:480 " ] || [ "$kinds" = "val:480 " ] || fail "race $i: $kinds"
         only_expected "$d" race.tlf race.tsv a.tsv b.tsv
     done
-    # and two trainings writing one checkpoint (and one resume state)
+    # and two trainings writing one checkpoint (and one resume state): one
+    # run per output (a lock), so a run that overlaps another is refused at
+    # once, naming the lock; whichever ran leaves a complete checkpoint and
+    # neither its resume state nor the lock behind
+    local s1=0 s2=0
     "$TL_BIN/tl-finetune" -q --scratch --arch small_cnn --input-size 32 "$(F train)" --val "$(F val)" --epochs 2 \
-        --batch 8 -j 1 --seed 1 -o "$d/race.safetensors" & p1=$!
+        --batch 8 -j 1 --seed 1 -o "$d/race.safetensors" 2>"$d/err1" & p1=$!
     "$TL_BIN/tl-finetune" -q --scratch --arch small_cnn --input-size 32 "$(F train)" --val "$(F val)" --epochs 2 \
-        --batch 8 -j 1 --seed 2 -o "$d/race.safetensors" & p2=$!
-    wait $p1
-    wait $p2
+        --batch 8 -j 1 --seed 2 -o "$d/race.safetensors" 2>"$d/err2" & p2=$!
+    wait $p1 || s1=$?
+    wait $p2 || s2=$?
+    [ "$s1" = 0 ] || [ "$s2" = 0 ] || fail "both runs failed: $(cat "$d/err1" "$d/err2")"
+    for i in 1 2; do
+        st=$s1
+        [ "$i" = 1 ] || st=$s2
+        [ "$st" = 0 ] && continue
+        assert_equal "$st" 1
+        grep -q "race.safetensors: another run is writing this output" "$d/err$i" || fail "run $i: $(cat "$d/err$i")"
+    done
     run tl info "$d/race.safetensors"
     assert_success
+    [ ! -e "$d/race.safetensors.lock" ] && [ ! -e "$d/race.resume.safetensors" ]
     if [ -x $PY ]; then st_complete "$d/race.safetensors"; fi
 }
 
