@@ -194,18 +194,24 @@ static void write_plots(const tl_cli *cli, const eval_opts *o, const tl_scorer *
          * and columns, and would shrink every cell to nothing. */
         int kept = 0;
         int *keep = calloc((size_t)s->k, sizeof *keep);
-        int64_t *sub = calloc((size_t)s->k * (size_t)s->k, sizeof *sub);
         const char **subnames = calloc((size_t)s->k, sizeof *subnames);
-        if (!keep || !sub || !subnames)
+        if (!keep || !subnames)
             cli_die(cli, "out of memory");
         for (int i = 0; i < s->k; i++)
             if (s->k <= SHOW_ALL_CLASSES || m->per_class[i].support || m->per_class[i].predicted) {
                 subnames[kept] = names ? names[i] : NULL;
                 keep[kept++] = i;
             }
+        /* sized by the classes that occur, and no more than a readable map */
+        if (kept > TL_CONFUSION_DENSE_MAX)
+            cli_die(cli, "--plot %s: %d classes occur; a heat map shows at most %d", o->plot, kept,
+                    TL_CONFUSION_DENSE_MAX);
+        int64_t *sub = calloc((size_t)kept * (size_t)kept + 1, sizeof *sub);
+        if (!sub)
+            cli_die(cli, "out of memory");
         for (int r = 0; r < kept; r++)
             for (int c = 0; c < kept; c++)
-                sub[(size_t)r * kept + c] = s->conf.m[(size_t)keep[r] * s->k + keep[c]];
+                sub[(size_t)r * kept + c] = tl_confusion_at(&s->conf, keep[r], keep[c]);
         char maptitle[96] = "confusion matrix (row-normalised)";
         if (kept < s->k)
             snprintf(maptitle, sizeof maptitle, "confusion matrix, the %d of %d classes that occur", kept, s->k);
@@ -297,7 +303,7 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-eval");
-    eval_opts o = {.top_k = 5, .bins = TL_CALIBRATION_BINS, .threshold = NAN};
+    eval_opts o = {.top_k = 0, .bins = TL_CALIBRATION_BINS, .threshold = NAN}; /* top_k 0: 5, and only below the class count */
     int label_offset = 0, features = 0;
     tl_classify_opts co;
     tl_classify_opts_default(&co);
@@ -307,7 +313,7 @@ int main(int argc, char **argv)
         OPT_FLAG('P', "predictions", &o.predictions, "INPUT is a predictions TSV (for files without the\n"
                                                      "'#path...' header)"),
         OPT_STRING(0, "classes", &o.classes, "A,B,..", "class names of a predictions file without a header"),
-        OPT_INT('k', "top-k", &o.top_k, 1, 1000000, "K", "also report top-K accuracy (default 5)"),
+        OPT_INT('k', "top-k", &o.top_k, 1, 1000000, "K", "also report top-K accuracy; K below the class count\n(default 5, when there are more classes)"),
         OPT_INT(0, "bins", &o.bins, 1, TL_CALIBRATION_MAX_BINS, "N", "confidence bins for calibration (default 15)"),
         OPT_FILE(0, "plot", &o.plot, "FILE", "confusion heat map and reliability diagram (SVG or PNG)"),
         OPT_FILE(0, "reliability", &o.reliability, "FILE", "the reliability diagram as a figure of its own"),

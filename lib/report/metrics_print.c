@@ -101,10 +101,54 @@ void tl_metrics_print_table(FILE *f, const tl_metrics *m, const char *const *cla
         fprintf(f, "(%d classes absent from both the data and the predictions not shown)\n", hidden);
 }
 
+typedef struct {
+    int64_t count;
+    uint64_t key;
+} cell;
+
+static int by_count(const void *a, const void *b)
+{
+    const cell *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return (x->key > y->key) - (x->key < y->key);
+}
+
+/* A matrix of thousands of classes is no table: its non-zero cells, the
+ * most frequent first. */
+static void print_cells(FILE *f, const tl_confusion *c, const char *const *class_names)
+{
+    int64_t n = c->nsorted;
+    for (int i = 0; i < c->k; i++)
+        n += c->diag[i] > 0;
+    cell *v = malloc(((size_t)n + 1) * sizeof *v);
+    if (!v) {
+        fprintf(f, "(confusion cells of %d classes: out of memory)\n", c->k);
+        return;
+    }
+    int64_t k = 0;
+    for (int i = 0; i < c->k; i++)
+        if (c->diag[i])
+            v[k++] = (cell){c->diag[i], (uint64_t)i << 32 | (uint32_t)i};
+    for (int64_t i = 0; i < c->nsorted; i++)
+        v[k++] = (cell){c->cell_count[i], c->cell[i]};
+    qsort(v, (size_t)k, sizeof *v, by_count);
+    char a[32], b[32];
+    fprintf(f, "confusion of %d classes, %lld non-zero cells (true -> predicted: count):\n", c->k, (long long)k);
+    for (int64_t i = 0; i < k; i++)
+        fprintf(f, "  %s -> %s: %lld\n", class_name(class_names, (int)(v[i].key >> 32), a, sizeof a),
+                class_name(class_names, (int)(uint32_t)v[i].key, b, sizeof b), (long long)v[i].count);
+    free(v);
+}
+
 void tl_confusion_print(FILE *f, const tl_confusion *c, const char *const *class_names)
 {
     static const char corner[] = "true \\ pred";
     int k = c->k;
+    if (!c->m) {
+        print_cells(f, c, class_names);
+        return;
+    }
     int64_t mx = 0;
     for (size_t i = 0; i < (size_t)k * k; i++)
         mx = c->m[i] > mx ? c->m[i] : mx;
@@ -174,6 +218,22 @@ void tl_metrics_print_json(FILE *f, const tl_metrics *m, const tl_confusion *c, 
         fprintf(f, ",\"support\":%lld,\"predicted\":%lld}", (long long)s->support, (long long)s->predicted);
     }
     fputc(']', f);
+    if (c && !c->m && c->k) {
+        /* sparse: the non-zero cells, by class index */
+        fputs(",\"confusion_cells\":[", f);
+        int first = 1;
+        for (int t = 0; t < c->k; t++)
+            if (c->diag[t]) {
+                fprintf(f, "%s[%d,%d,%lld]", first ? "" : ",", t, t, (long long)c->diag[t]);
+                first = 0;
+            }
+        for (int64_t i = 0; i < c->nsorted; i++) {
+            fprintf(f, "%s[%d,%d,%lld]", first ? "" : ",", (int)(c->cell[i] >> 32), (int)(uint32_t)c->cell[i],
+                    (long long)c->cell_count[i]);
+            first = 0;
+        }
+        fputc(']', f);
+    }
     if (c && c->m) {
         fputs(",\"confusion\":[", f);
         for (int t = 0; t < c->k; t++) {

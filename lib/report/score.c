@@ -7,8 +7,15 @@
 int tl_scorer_init(tl_scorer *s, int k, int top_k, int probabilities, int nbins, tl_err *e)
 {
     memset(s, 0, sizeof *s);
-    if (top_k < 1)
+    if (top_k < 0)
         return tl_fail(e, "top-k needs k >= 1, got %d", top_k);
+    /* a k of the class count or more counts every input as a hit: asked
+     * for, it is a mistake, not silently top-5 */
+    if (top_k >= k && k >= 1)
+        return tl_fail_arg(e, "--top-k %d: the model has %d classes, so top-%d would always be 1; give a K below %d",
+                           top_k, k, top_k, k);
+    if (top_k == 0)
+        top_k = 5;
     if (tl_confusion_init(&s->conf, k, e))
         return -1;
     if (probabilities && tl_calibration_init(&s->cal, nbins, e)) {
@@ -49,7 +56,7 @@ void tl_scorer_add(tl_scorer *s, int truth, int pred, const float *scores)
 int64_t tl_scorer_count(const tl_scorer *s)
 {
     int64_t n = 0;
-    for (size_t i = 0; i < (size_t)s->k * (size_t)s->k; i++)
-        n += s->conf.m[i];
+    for (int i = 0; i < s->k; i++)
+        n += s->conf.support[i];
     return n;
 }

@@ -18,8 +18,9 @@ typedef struct tl_scorer {
     int64_t top_k_hits, top5_hits, unlabelled;
 } tl_scorer;
 
-/* top_k >= 1 (clamped to k when counting); nbins only matters with
- * probabilities. */
+/* top_k: the top-k to report, below k (one of k or more is an error of
+ * kind TL_ERR_ARG, naming --top-k); 0: 5 (counted as top-k when below k).
+ * nbins only matters with probabilities. */
 int tl_scorer_init(tl_scorer *s, int k, int top_k, int probabilities, int nbins, tl_err *e);
 void tl_scorer_free(tl_scorer *s);
 

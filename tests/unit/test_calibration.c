@@ -88,7 +88,11 @@ static void test_scorer(void)
 {
     tl_err e = {0};
     tl_scorer s;
-    CHECK(tl_scorer_init(&s, 3, 0, 1, 15, &e) < 0);
+    CHECK(tl_scorer_init(&s, 3, -1, 1, 15, &e) < 0);
+    /* a top-k of the class count or more is an argument error, not silently top-5 (issue 15) */
+    CHECK(tl_scorer_init(&s, 3, 3, 1, 15, &e) < 0 && e.kind == TL_ERR_ARG && strstr(e.msg, "--top-k 3"));
+    CHECK(tl_scorer_init(&s, 3, 0, 1, 15, &e) == 0 && s.top_k == 5); /* the default */
+    tl_scorer_free(&s);
     CHECK(tl_scorer_init(&s, 3, 2, 1, 15, &e) == 0);
     const float a[3] = {0.6f, 0.3f, 0.1f}, tie[3] = {0.4f, 0.4f, 0.2f};
     tl_scorer_add(&s, 0, -1, a);   /* top-1 hit */
@@ -105,7 +109,7 @@ static void test_scorer(void)
     CHECK_NEAR(s.cal.mean_confidence, (0.6 * 3 + 0.4 + 0.1) / 5, 1e-6);
     tl_scorer_free(&s);
     /* decision values: no calibration */
-    CHECK(tl_scorer_init(&s, 3, 5, 0, 15, &e) == 0);
+    CHECK(tl_scorer_init(&s, 3, 0, 0, 15, &e) == 0);
     const float d[3] = {-1.f, 2.f, 0.5f};
     tl_scorer_add(&s, 1, -1, d);
     CHECK(s.cal.nbins == 0 && s.conf.m[4] == 1 && s.top_k_hits == 1);

@@ -73,7 +73,7 @@ static void test_edges(void)
     CHECK(m.accuracy == 1 && m.macro_f1 == 1 && m.weighted_f1 == 1 && m.macro_precision == 1);
     tl_metrics_free(&m);
     tl_confusion_free(&c);
-    tl_confusion empty = {0, NULL};
+    tl_confusion empty = {0};
     CHECK(tl_metrics_compute(&empty, &m, &e) < 0);
 }
 
@@ -201,8 +201,50 @@ static void test_json_number(void)
     free(buf);
 }
 
+/* Issue 15: a confusion matrix of 20,000 classes was a 3.2 GB allocation.
+ * Above TL_CONFUSION_DENSE_MAX classes it keeps per-class counts and the
+ * cells that occur: the same metrics, memory by the data. */
+static void test_sparse_confusion(void)
+{
+    int k = 20000;
+    tl_err e = {0};
+    tl_confusion c;
+    CHECK(tl_confusion_init(&c, k, &e) == 0 && c.m == NULL);
+    /* 100,000 inputs: truth t, predicted t or one of a few neighbours */
+    int64_t correct = 0;
+    unsigned s = 7;
+    for (int i = 0; i < 100000; i++) {
+        s = s * 1103515245u + 12345u;
+        int t = (int)((s >> 8) % (unsigned)k), p = (s >> 20) % 3 ? t : (t + 1 + (int)((s >> 4) % 3)) % k;
+        correct += t == p;
+        tl_confusion_add(&c, t, p);
+    }
+    tl_confusion_add(&c, 5, 6);
+    tl_confusion_add(&c, 5, 6);
+    tl_metrics m;
+    CHECK(tl_metrics_compute(&c, &m, &e) == 0);
+    CHECK(m.n == 100002 && m.correct == correct);
+    CHECK(tl_confusion_at(&c, 5, 6) >= 2 && tl_confusion_at(&c, 7, 7) == c.diag[7]);
+    int64_t total = 0;
+    for (int64_t i = 0; i < c.nsorted; i++)
+        total += c.cell_count[i];
+    CHECK(total == m.n - m.correct);
+    CHECK(c.nsorted <= m.n - m.correct);
+    /* the JSON lists non-zero cells, not 400 million */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    tl_metrics_print_json(f, &m, &c, NULL);
+    fclose(f);
+    CHECK(strstr(buf, "\"confusion_cells\":[[") && !strstr(buf, "\"confusion\":") && len < 20000000);
+    free(buf);
+    tl_metrics_free(&m);
+    tl_confusion_free(&c);
+}
+
 int main(void)
 {
+    test_sparse_confusion();
     test_json_number();
     test_values();
     test_edges();
