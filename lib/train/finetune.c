@@ -343,8 +343,15 @@ static void dig(digest *d, const void *p, size_t n)
 
 static void dig_sample(digest *d, const tl_train_data *t, int64_t i)
 {
-    int32_t label = tl_source_label(&t->src, i);
-    dig(d, &label, sizeof label);
+    /* the label set (a single-label sample's class as a set of one) */
+    int n;
+    const int *labels = tl_source_labels(&t->src, i, &n);
+    int32_t v = n;
+    dig(d, &v, sizeof v);
+    for (int j = 0; j < n; j++) {
+        v = labels[j];
+        dig(d, &v, sizeof v);
+    }
     if (t->is_idx) {
         size_t px = (size_t)t->idx.rows * (size_t)t->idx.cols;
         dig(d, t->idx.pixels + (size_t)i * px, px);
@@ -363,8 +370,9 @@ static void put_digest(char *out, size_t n, const digest *d)
  * split order: paths or IDX pixels, and labels), its starting network
  * (every parameter as training begins: the pretrained weights, the new
  * classifier's seeded initialisation) and the settings that change the
- * result but are not in the provenance. A --resume of another run is
- * refused by tl_fit. */
+ * result but are not in the provenance, or are there only when set (the
+ * loss's class weights as used, whatever file or rule gave them). A
+ * --resume of another run is refused by tl_fit. */
 static void run_identity(tl_finetune *f)
 {
     const tl_finetune_opts *o = &f->o;
@@ -382,11 +390,17 @@ static void run_identity(tl_finetune *f)
     for (int i = 0; i < m->nparams; i++)
         dig(&n, m->params[i].data, (size_t)m->params[i].numel * sizeof(float));
     put_digest(f->run_id[1], sizeof f->run_id[1], &n);
+    char weights[48] = "none";
+    if (f->weights_mem) {
+        digest w = {crc32(0, NULL, 0), adler32(0, NULL, 0), 0};
+        dig(&w, f->weights_mem, (size_t)f->train.nclasses * 3 * sizeof(float));
+        put_digest(weights, sizeof weights, &w);
+    }
     snprintf(f->run_id[2], sizeof f->run_id[2],
              "val_split=%.9g patience=%d momentum=%.9g clip_norm=%.9g groups=%d keep_head=%d freeze_bn=%d "
-             "max_pixels=%zu",
+             "max_pixels=%zu multilabel=%d class_weights=%s",
              o->val ? -1.0 : o->val_split < 0 ? 0.2 : o->val_split, o->patience, o->momentum, o->clip_norm,
-             o->groups, o->keep_head, o->freeze_bn, o->max_pixels);
+             o->groups, o->keep_head, o->freeze_bn, o->max_pixels, o->multilabel, weights);
     const char *kv[] = {"tl.resume.data", f->run_id[0], "tl.resume.network", f->run_id[1],
                         "tl.resume.settings", f->run_id[2], NULL};
     memcpy(f->resume_meta, kv, sizeof kv);

@@ -67,6 +67,8 @@ ft() { tl finetune -q --scratch --arch small_cnn --input-size 32 --epochs "${EPO
     one_line 1 "its training data differ"
     run --separate-stderr tl finetune "${base[@]}" --epochs 40 --patience 3
     one_line 1 "its settings differ (patience=0 then, patience=3 now)"
+    run --separate-stderr tl finetune "${base[@]}" --epochs 40 --class-weights auto
+    one_line 1 "its settings differ (class_weights=none then, class_weights="
     run --separate-stderr tl finetune "${base[@]}" --epochs 30
     one_line 1 "tl.epochs was '40', now '30'"
     run --separate-stderr tl finetune "${base[@]}" --epochs 40 --lr 0.5
