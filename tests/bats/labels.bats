@@ -121,12 +121,12 @@ EOF
         skip "../shared not found (a network to extract with)"
     run --separate-stderr tl extract -m "$d/v1.safetensors" --multi-label "$d/m1.tsv"
     assert_failure 1
-    [[ "$stderr" == *"m1.tsv:2: label ' Tinca tinca' begins or ends with a space"*"cannot contain ','"* ]] ||
+    [[ "$stderr" == *"m1.tsv: line 2: label ' Tinca tinca' begins or ends with a space"*"cannot contain ','"* ]] ||
         fail "$stderr"
     run --separate-stderr tl extract -m "$d/v1.safetensors" --multi-label "$d/m2.tsv"
-    [[ "$stderr" == *"m2.tsv:1: empty label in 'red,,warm'"* ]] || fail "$stderr"
+    [[ "$stderr" == *"m2.tsv: line 1: empty label in 'red,,warm'"* ]] || fail "$stderr"
     run --separate-stderr tl extract -m "$d/v1.safetensors" --multi-label "$d/m3.tsv"
-    [[ "$stderr" == *"m3.tsv:2: empty label"* ]] || fail "$stderr"
+    [[ "$stderr" == *"m3.tsv: line 2: empty label"* ]] || fail "$stderr"
     # without --multi-label the same line is one class, as before
     run --separate-stderr tl extract -q -m "$d/v1.safetensors" -f tsv "$d/m1.tsv"
     assert_success
@@ -266,7 +266,7 @@ EOF
     printf 'class0\t2\nwasps\t1\n' >"$d/bad.tsv"
     run --separate-stderr tl finetune "$(F blobs_train.tsv)" --class-weights "$d/bad.tsv" -o "$d/h2.safetensors"
     assert_failure 1
-    [[ "$stderr" == *"bad.tsv:2: no class 'wasps' in the training data"* ]] || fail "$stderr"
+    [[ "$stderr" == *"bad.tsv: line 2: no class 'wasps' in the training data"* ]] || fail "$stderr"
     [ ! -e "$d/h2.safetensors" ] || fail "a head was written"
     # a small scratch network on an imbalanced set of generated images
     gen_ppms "$d/img" 5 12
