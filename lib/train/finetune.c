@@ -572,20 +572,13 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
         goto fail;
     if (open_data(f, e))
         goto fail;
-    report_split(f, log, log_user);
     /* Memory follows the data, not the option: a batch larger than the
      * training set is one step of the whole set, the same steps and the
      * same weights as --batch N for N images, so buffers are sized for N.
      * The provenance records the batch that was used. */
     f->val_batch = (int)(f->nval < o->batch ? f->nval : o->batch);
-    if (f->ntrain < f->o.batch) {
-        char msg[200];
-        snprintf(msg, sizeof msg, "--batch %d is more than the %lld training images: batches of %lld", o->batch,
-                 (long long)f->ntrain, (long long)f->ntrain);
-        if (log)
-            log(log_user, msg);
+    if (f->ntrain < f->o.batch)
         f->o.batch = (int)f->ntrain;
-    }
     if (build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
         goto fail;
     run_identity(f);
@@ -607,6 +600,15 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
         goto fail;
     tl_batch_loader_set_max_pixels(f->train_loader, o->max_pixels);
     tl_batch_loader_set_max_pixels(f->val_loader, o->max_pixels);
+    /* What was made of the data, said once the run is set to start: a
+     * usage error found while building stays a one-line message. */
+    report_split(f, log, log_user);
+    if (f->ntrain < o->batch && log) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "--batch %d is more than the %lld training images: batches of %lld", o->batch,
+                 (long long)f->ntrain, (long long)f->ntrain);
+        log(log_user, msg);
+    }
     return 0;
 fail:
     tl_finetune_free(f);
