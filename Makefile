@@ -55,7 +55,7 @@ TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%) $(TBIN)/tl-finetune-nompi
 # intermediates and rebuild them on every run).
 .SECONDARY:
 
-.PHONY: all check check-unit check-bats check-simd check-asan deps demo bench clean install uninstall fuzz completion
+.PHONY: all check check-includes check-unit check-bats check-simd check-asan deps demo bench clean install uninstall fuzz completion
 all: $(LIBA) $(LIBSO) $(TOOLS)
 test-tools: $(TTOOLS)
 
@@ -124,7 +124,12 @@ $(TBIN)/%: $(OBJ)/tests/unit/%.o $(UNIT_COMMON) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_COMMON) $(LIBA) $(LDLIBS)
 
-check: check-unit check-bats check-simd check-fuzz check-asan
+check: check-includes check-unit check-bats check-simd check-fuzz check-asan
+
+# The layer rule of lib/ (tl(7), LAYERS): a file includes only from its own
+# layer or a lower one.
+check-includes:
+	@sh scripts/check-includes.sh
 
 check-unit: $(UNITS)
 	@scripts/run-unit.sh $(UNITS)
