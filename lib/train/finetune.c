@@ -397,9 +397,9 @@ static void run_identity(tl_finetune *f)
         put_digest(weights, sizeof weights, &w);
     }
     snprintf(f->run_id[2], sizeof f->run_id[2],
-             "val_split=%.9g patience=%d momentum=%.9g clip_norm=%.9g groups=%d keep_head=%d freeze_bn=%d "
+             "val_split=%.9g momentum=%.9g clip_norm=%.9g groups=%d keep_head=%d freeze_bn=%d "
              "max_pixels=%zu multilabel=%d class_weights=%s",
-             o->val ? -1.0 : o->val_split < 0 ? 0.2 : o->val_split, o->patience, o->momentum, o->clip_norm,
+             o->val ? -1.0 : o->val_split < 0 ? 0.2 : o->val_split, o->momentum, o->clip_norm,
              o->groups, o->keep_head, o->freeze_bn, o->max_pixels, o->multilabel, weights);
     const char *kv[] = {"tl.resume.data", f->run_id[0], "tl.resume.network", f->run_id[1],
                         "tl.resume.settings", f->run_id[2], NULL};

@@ -65,8 +65,8 @@ ft() { tl finetune -q --scratch --arch small_cnn --input-size 32 --epochs "${EPO
     local base=(-q --scratch --arch small_cnn --input-size 32 "$(F data)" --val-split 0.25 --batch 2 -j 1 -o "$d/r.safetensors" --resume)
     run --separate-stderr tl finetune "${base[@]}" --epochs 40 --seed 7
     one_line 1 "its training data differ"
-    run --separate-stderr tl finetune "${base[@]}" --epochs 40 --patience 3
-    one_line 1 "its settings differ (patience=0 then, patience=3 now)"
+    run --separate-stderr tl finetune "${base[@]}" --epochs 40 --clip-norm 5
+    one_line 1 "its settings differ (clip_norm=0 then, clip_norm=5 now)"
     run --separate-stderr tl finetune "${base[@]}" --epochs 40 --class-weights auto
     one_line 1 "its settings differ (class_weights=none then, class_weights="
     run --separate-stderr tl finetune "${base[@]}" --epochs 30
