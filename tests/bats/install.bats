@@ -160,8 +160,9 @@ cc_example() {
     mkdir -p "$x"
     cp "$P/share/doc/tl/examples/Makefile-experiment/Makefile" "$x/"
     # A user's make, not the one running this suite: under make check-asan,
-    # MAKEFLAGS carries OUT=build/asan, which would redirect the example's OUT.
-    mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$x" -j2 TRAIN="$DATA/train" VAL="$DATA/val" MODELS="$M" BACKBONES="mnv2 r18" TL="$P/bin/" "$@"; }
+    # OUT=build/asan reaches this shell (environment and MAKEFLAGS) and would
+    # redirect the example's OUT.
+    mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u OUT make -C "$x" -j2 TRAIN="$DATA/train" VAL="$DATA/val" MODELS="$M" BACKBONES="mnv2 r18" TL="$P/bin/" "$@"; }
     run mk
     echo "$output"
     [ "$status" -eq 0 ]
