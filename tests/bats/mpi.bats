@@ -154,8 +154,11 @@ NET=(--scratch --arch small_cnn --input-size 32 --batch 8 --seed 3)
 @test "mpirun -np 2: Ctrl-C to mpirun (SIGTERM to the processes) saves the resume state too" {
     need_mpi
     local d=$BATS_TEST_TMPDIR i
-    # enough epochs that the run cannot end on its own before the SIGTERM comes
-    local args=("${NET[@]}" --epochs 16 --freeze-bn --dropout 0 --val-split 0 -j 1)
+    # The run must outlast the ~2 s between Ctrl-C and mpirun's SIGTERM: at
+    # 32 pixels 16 epochs took 2.0 s on a quiet machine and ended first.
+    # 64 pixels make each epoch ~4x the work (~12 s in all), not a longer wait.
+    local args=(--scratch --arch small_cnn --input-size 64 --batch 8 --seed 3 --epochs 24 --freeze-bn --dropout 0
+        --val-split 0 -j 1)
     # mpirun turns SIGINT into SIGTERM after odls_base_sigkill_timeout seconds, and SIGKILL as long after
     OMPI_MCA_odls_base_sigkill_timeout=2 mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" \
         "${args[@]}" "$(F train)" -o "$d/cut.safetensors" --log "$d/cut.jsonl" >"$d/cut.err" 2>&1 &
