@@ -3,10 +3,13 @@
  * fine-tuned or from scratch (lib/train/finetune.h). This file reads the
  * options, says what happens and writes the log. */
 #include "common.h"
+#include "report/lr_find_report.h"
+#include "report/plot.h"
 #include "report/train_log.h"
 #include "train/head_fit.h"
 #include "train/neighbours.h"
 #include "train/sampler.h"
+#include "train/pseudo.h"
 
 #include <errno.h>
 #include <math.h>
@@ -42,7 +45,26 @@ typedef struct feature_run {
     int multilabel;           /* --multi-label given: the features must be multi-label */
     double l2;
     int metric, neighbours;   /* --head knn|ncm */
+    const char *unlabelled;   /* --unlabelled: self-training on these features */
+    tl_pseudo_opts pseudo;
 } feature_run;
+
+static void pseudo_report(void *user, const tl_pseudo_round *r)
+{
+    tl_cli *cli = user;
+    char val[64] = "", known[96] = "";
+    if (!isnan(r->val_accuracy))
+        snprintf(val, sizeof val, ", validation accuracy %.4f", r->val_accuracy);
+    if (r->known)
+        snprintf(known, sizeof known, "; %lld of %lld right where the file has labels", (long long)r->right,
+                 (long long)r->known);
+    if (r->round == 0)
+        cli_log(cli, "self-training round 0 (labelled only): training accuracy %.4f%s", r->train_accuracy, val);
+    else
+        cli_log(cli, "self-training round %d/%d: %lld of %lld unlabelled vectors joined (up to %.0f%% of each "
+                     "class's predictions)%s%s",
+                r->round, r->rounds, (long long)r->admitted, (long long)r->total, 100 * r->frac, known, val);
+}
 
 /* --head knn|ncm: stored vectors, nothing optimised. */
 static int prototype_main(tl_cli *cli, const feature_run *fr, int kind, FILE *log, tl_featset *s)
@@ -80,7 +102,7 @@ static int prototype_main(tl_cli *cli, const feature_run *fr, int kind, FILE *lo
             cli_log(cli, "validation accuracy %.4f (%lld/%lld)", vs.accuracy, (long long)vs.correct, (long long)vs.n);
         tl_featset_free(&v);
     }
-    tl_head_provenance pv = {fr->train, NAN, tr.accuracy, vs.accuracy, NULL, NULL, NULL};
+    tl_head_provenance pv = {fr->train, NAN, tr.accuracy, vs.accuracy, NULL, NULL, NULL, NULL};
     if (tl_head_save_trained_proto(&h.proto, s, &pv, fr->out, &e))
         cli_fail(cli, &e);
     cli_log(cli, "wrote %s", fr->out);
@@ -140,9 +162,31 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
     double t0 = tl_now();
     tl_linear_model m;
     tl_log_fn hook = cli->quiet ? NULL : cli_log_hook;
-    if (ml ? tl_linear_train_multilabel(s.X, s.Y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e)
-           : tl_linear_train(s.X, s.y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e))
+    char pseudo[600] = "";
+    if (fr->unlabelled) {
+        if (ml)
+            cli_usage_error(cli, "--unlabelled: pseudo-labels are for single-label heads");
+        tl_featset u, v, *vp = NULL;
+        if (tl_pseudo_unlabelled_data(fr->unlabelled, &s, &u, &e))
+            cli_fail(cli, &e);
+        if (val) {
+            if (tl_head_val_data(val, &s, &v, &e))
+                cli_fail(cli, &e);
+            vp = &v;
+        }
+        cli_log(cli, "self-training on %lld unlabelled vectors: %d rounds, confidence >= %g", (long long)u.n,
+                fr->pseudo.rounds, fr->pseudo.threshold);
+        if (tl_pseudo_head(&s, &u, vp, &lo, &fr->pseudo, pool, cli->quiet ? NULL : pseudo_report, cli, &m, &e))
+            cli_fail(cli, &e);
+        snprintf(pseudo, sizeof pseudo, "%s: %lld vectors, threshold %g, %d rounds", fr->unlabelled, (long long)u.n,
+                 fr->pseudo.threshold, fr->pseudo.rounds);
+        if (vp)
+            tl_featset_free(&v);
+        tl_featset_free(&u);
+    } else if (ml ? tl_linear_train_multilabel(s.X, s.Y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e)
+                  : tl_linear_train(s.X, s.y, s.n, s.info.dim, k, &lo, pool, hook, cli, &m, &e)) {
         cli_fail(cli, &e);
+    }
     double secs = tl_now() - t0;
     tl_head_score tr, vs = {0, 0, NAN, NAN};
     if (tl_head_score_set(&m, &s, &tr, &e))
@@ -180,7 +224,8 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
         cli_log(cli, "thresholds: %g for every class (give --val to choose each class's on validation data)",
                 (double)tl_threshold_default(lo.kind == TL_HEAD_LOGREG));
     }
-    tl_head_provenance pv = {train, lo.C, tr.accuracy, vs.accuracy, fr->class_weights, thr, thr_from};
+    tl_head_provenance pv = {train, lo.C, tr.accuracy, vs.accuracy, fr->class_weights, thr, thr_from,
+                             pseudo[0] ? pseudo : NULL};
     cli_hold_signals(); /* no temporary file left by an interrupt */
     if (tl_head_save_trained(&m, &s, &pv, out, &e))
         cli_fail(cli, &e);
@@ -240,6 +285,48 @@ static void report(void *user, const tl_epoch_report *r)
 }
 
 static void progress(void *user, int64_t done, int64_t total) { cli_progress(((reporter *)user)->cli, done, total); }
+
+/* --find-lr: the range test instead of training; nothing is written but
+ * the plot (and the log line). */
+static int find_lr_main(tl_cli *cli, tl_finetune *f, const char *plot, int steps)
+{
+    tl_err e;
+    tl_lr_find_opts lo;
+    tl_lr_find_opts_default(&lo);
+    lo.steps = steps;
+    FILE *log = NULL;
+    if (cli->log && !(log = fopen(cli->log, "w")))
+        cli_die(cli, "%s: cannot open the log: %s", cli->log, strerror(errno));
+    if (!cli->quiet)
+        cli_progress_enable(cli, cli->force_progress);
+    cli_catch_signals(&g_stop);
+    cli_log(cli, "%s: learning-rate range test, %d steps of %d images from %.0e to %.0e (the head's rate)", f->arch,
+            lo.steps, f->o.batch, lo.start, lo.end);
+    tl_lr_find_result r;
+    int rc = tl_lr_find(f, &lo, &g_stop, cli->quiet || !cli->progress ? NULL : cli_progress, cli, &r, &e);
+    cli_progress_end(cli);
+    if (rc)
+        cli_fail(cli, &e);
+    if (g_stop) {
+        tl_lr_find_result_free(&r);
+        tl_finetune_free(f);
+        cli_interrupted(cli, g_stop, "nothing written");
+    }
+    tl_lr_find_print(stdout, &r);
+    char title[400];
+    snprintf(title, sizeof title, "Learning-rate finder: %s on %s", f->arch, f->o.train);
+    if (tl_lr_find_plot(&r, title, plot, &e))
+        cli_fail(cli, &e);
+    cli_log(cli, "wrote %s", plot);
+    if (log) {
+        tl_lr_find_json(log, &r);
+        if (fclose(log))
+            cli_die(cli, "%s: cannot write the log", cli->log);
+    }
+    tl_lr_find_result_free(&r);
+    tl_finetune_free(f);
+    return 0;
+}
 
 /* ---------------- several processes (mpirun, srun) ---------------- */
 
@@ -307,7 +394,8 @@ static tl_comm *start_processes(tl_cli *cli, tl_comm *comm, tl_finetune_opts *fo
     return comm;
 }
 
-static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, double mpi_timeout)
+static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, double mpi_timeout, const char *find_lr,
+                       int find_lr_steps)
 {
     tl_err e;
     tl_finetune f;
@@ -334,6 +422,8 @@ static int images_main(tl_cli *cli, tl_finetune_opts *fo, const char *run_name, 
     }
     if (bad)
         fail_all(cli, comm, &e, "");
+    if (find_lr) /* one process: refused under mpirun/srun before this */
+        return find_lr_main(cli, &f, find_lr, find_lr_steps);
     reporter R = {cli, NULL, 0, 0, 0, 0, f.nval > 0, "", fo->multilabel ? "exact" : "acc", fo->multilabel ? "mAP" : "acc"};
     if (cli->log && !(R.log = fopen(cli->log, fo->resume ? "a" : "w"))) {
         tl_finetune_free(&f); /* releases and removes the output's lock */
@@ -422,8 +512,10 @@ int main(int argc, char **argv)
     int multilabel = 0, metric = TL_METRIC_COSINE, neighbours = 0;
     cli_nums rates = {0};
     int input_size[2] = {0, 0};
+    const char *find_lr = NULL;
+    int find_lr_steps = 100;
     const cli_opt opts[] = {
-        {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .target = &fo.out, .flags = CLI_REQUIRED,
+        {.type = CLI_COMMON, .common = CLI_O_OUTPUT, .target = &fo.out,
          .help = "the checkpoint to write: a head, or the network"},
         OPT_FILE(0, "val", &fo.val, "DATA", "validation data: features, or images for a network"),
         OPT_COMMON_HELP(CLI_O_LOG, "JSON lines for tl-compare: the settings, then each epoch"),
@@ -432,6 +524,10 @@ int main(int argc, char **argv)
                                                  "outputs, per-class thresholds (features say so)"),
         OPT_STRING(0, "class-weights", &class_weights, "auto|FILE", "weigh each class's loss: auto = balanced\n"
                                                                      "(n / (classes * n_c)), or CLASS<TAB>WEIGHT lines"),
+        OPT_FILE(0, "unlabelled", &fo.unlabelled, "DATA", "self-training: unlabelled features (a head) or images\n"
+                                                          "(a network) join with their confident predictions"),
+        OPT_DOUBLE(0, "pseudo-threshold", &fo.pseudo.threshold, 0, 1, "P",
+                   "confidence a pseudo-label needs, relative to the\nmost the loss asks for (default 0.9)"),
         OPT_GROUP(G_FEATURES),
         OPT_ENUM(0, "head", &lo.kind, heads, "logreg: logistic regression (L-BFGS, default); svm:\n"
                                              "one-vs-rest linear SVM; knn: k nearest neighbours;\n"
@@ -443,6 +539,8 @@ int main(int argc, char **argv)
         OPT_DOUBLE(0, "l2", &l2, 1e-15, 1e12, "LAMBDA", "or a penalty on the mean loss: C = 1/(LAMBDA*n)"),
         OPT_INT(0, "max-iter", &lo.max_iter, 1, 10000000, "N", "iteration limit (default 1000)"),
         OPT_DOUBLE(0, "tol", &lo.tol, 1e-15, 1e3, "T", "stopping tolerance (default: 1e-5 logreg, 0.1 svm)"),
+        OPT_INT(0, "pseudo-rounds", &fo.pseudo.rounds, 1, 1000, "R",
+                "with --unlabelled: refits; round r takes r/R of each\nclass's predictions (default 5)"),
         OPT_GROUP(G_NET),
         {.type = CLI_COMMON, .common = CLI_O_MODEL, .target = &fo.model,
          .help = "pretrained checkpoint; its classifier is replaced"},
@@ -472,6 +570,9 @@ int main(int argc, char **argv)
         OPT_DOUBLE(0, "label-smoothing", &fo.label_smoothing, 0, 0.99, "S", "default 0.1"),
         OPT_DOUBLE(0, "clip-norm", &fo.clip_norm, 0, 1e9, "N", "clip the gradient norm (default off)"),
         OPT_STRING(0, "schedule", &fo.schedule, "SPEC", "default cosine with a 5% warm-up"),
+        OPT_FILE(0, "find-lr", &find_lr, "PLOT", "instead of training: the learning-rate range test\n"
+                                                 "(fastai's), its curve to PLOT (.svg/.png), a rate"),
+        OPT_INT(0, "find-lr-steps", &find_lr_steps, 10, 100000, "N", "steps of the range test (default 100)"),
         OPT_GROUP(G_RUN),
         OPT_INT(0, "epochs", &fo.epochs, 1, 100000, "N", "passes over the training data (default 10)"),
         {.type = CLI_COMMON, .common = CLI_O_BATCH, .target = &fo.batch, .help = "images per step, 2 or more (default 32)"},
@@ -481,6 +582,8 @@ int main(int argc, char **argv)
         OPT_INT(0, "patience", &fo.patience, 1, 100000, "N", "stop after N epochs without improvement"),
         OPT_ENUM(0, "sampler", &fo.sampler, samplers, "shuffle (default): each image once per epoch;\n"
                                                       "balanced: every class as often, with replacement"),
+        OPT_INT(0, "pseudo-ramp", &fo.pseudo.ramp, 1, 100000, "N",
+                "with --unlabelled: epochs over which the share of\npseudo-labels grows to all (default: half)"),
         OPT_FLAG(0, "resume", &fo.resume, "continue from OUT.resume.safetensors"),
         OPT_INT(0, "accumulate", &fo.accumulate, 1, 100000, "K",
                 "sum the gradients of K batches per step (a step of\nK x --batch images; default 1)"),
@@ -519,6 +622,30 @@ int main(int argc, char **argv)
         .min_args = 1, .max_args = 1, .args_name = "training data",
     };
     int first = cli_parse(&cli, &tool, argc, argv);
+    if (!fo.unlabelled) {
+        const char *pseudo[] = {"pseudo-threshold", "pseudo-rounds", "pseudo-ramp"};
+        for (int i = 0; i < 3; i++)
+            if (cli_given(&cli, pseudo[i]))
+                cli_usage_error(&cli, "--%s applies with --unlabelled", pseudo[i]);
+    }
+    if (fo.unlabelled && lo.kind == TL_HEAD_SVM)
+        cli_usage_error(&cli, "--unlabelled: pseudo-labels need a logistic-regression head (an SVM's decision "
+                              "values are no confidence)");
+    if (fo.unlabelled && find_lr)
+        cli_usage_error(&cli, "--find-lr runs on the labelled images only: leave out --unlabelled");
+    if (!fo.out && !find_lr)
+        cli_usage_error(&cli, "no output given (-o FILE)");
+    tl_err pe;
+    if (find_lr && tl_plot_path_check(find_lr, &pe))
+        cli_usage_error(&cli, "--find-lr: %s", pe.msg);
+    if (find_lr && fo.out)
+        cli_usage_error(&cli, "--find-lr writes no checkpoint: leave out -o");
+    if (find_lr && fo.resume)
+        cli_usage_error(&cli, "--find-lr excludes --resume");
+    if (cli_given(&cli, "find-lr-steps") && !find_lr)
+        cli_usage_error(&cli, "--find-lr-steps applies to --find-lr");
+    if (find_lr)
+        fo.out = "/dev/null"; /* a device: no resume state, nothing written */
     const char *train = argv[first];
     fo.train = train;
     /* Without -m/--arch/--scratch, only a folder or IDX data says "images";
@@ -549,7 +676,11 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "--metric applies to --head knn and ncm");
         if (lo.kind != TL_HEAD_KNN && cli_given(&cli, "neighbours"))
             cli_usage_error(&cli, "--neighbours applies to --head knn");
-        feature_run fr = {train, fo.val, fo.out, run_name, class_weights, multilabel, l2, metric, neighbours};
+        if (proto && fo.unlabelled)
+            cli_usage_error(&cli, "--unlabelled: pseudo-labels need a logistic-regression head, not --head %s",
+                            lo.kind == TL_HEAD_KNN ? "knn" : "ncm");
+        feature_run fr = {train, fo.val, fo.out,     run_name,      class_weights,
+                          multilabel, l2, metric, neighbours, fo.unlabelled, fo.pseudo};
         return features_main(&cli, &fr, &lo);
     }
     const char *o = cli_given_in_group(&cli, G_FEATURES);
@@ -580,8 +711,19 @@ int main(int argc, char **argv)
     if ((multilabel || fo.sampler == TL_SAMPLER_BALANCED) && (fo.accumulate > 1 || nprocs > 1))
         cli_usage_error(&cli, "%s: not yet with --accumulate or several processes",
                         multilabel ? "--multi-label" : "--sampler balanced");
+    /* Pseudo-labels are chosen by each process from its own network and
+     * the range test steps alone: neither is wired into data parallelism. */
+    if ((fo.unlabelled || find_lr) && nprocs > 1)
+        cli_usage_error(&cli, "%s: not yet with several processes; run it without mpirun/srun",
+                        find_lr ? "--find-lr" : "--unlabelled");
+    if (fo.unlabelled && (multilabel || fo.sampler == TL_SAMPLER_BALANCED))
+        cli_usage_error(&cli, "--unlabelled: pseudo-labels are single labels drawn in shuffled epochs: leave out %s",
+                        multilabel ? "--multi-label" : "--sampler balanced");
+    if (find_lr && (multilabel || fo.sampler == TL_SAMPLER_BALANCED || fo.accumulate > 1))
+        cli_usage_error(&cli, "--find-lr: the range test takes one shuffled single-label batch a step: leave out %s",
+                        multilabel ? "--multi-label" : fo.accumulate > 1 ? "--accumulate" : "--sampler balanced");
     fo.class_weights = class_weights;
     fo.group_lrs = rates.n ? rates.v : NULL;
     fo.ngroup_lrs = rates.n;
-    return images_main(&cli, &fo, run_name, mpi_timeout);
+    return images_main(&cli, &fo, run_name, mpi_timeout, find_lr, find_lr_steps);
 }

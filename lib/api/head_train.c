@@ -54,7 +54,7 @@ TL_API int tl_head_train_file(const char *features_path, const tl_head_opts *o, 
         goto out;
     for (int c = 0; ml && c < k; c++)
         thr[c] = tl_threshold_default(lo.kind == TL_HEAD_LOGREG);
-    tl_head_provenance pv = {features_path, lo.C, tr.accuracy, NAN, NULL, thr, "default"};
+    tl_head_provenance pv = {features_path, lo.C, tr.accuracy, NAN, NULL, thr, "default", NULL};
     if (tl_head_save_trained(&m, &s, &pv, out_path, e))
         goto out;
     if (train_accuracy)

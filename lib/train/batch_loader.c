@@ -46,11 +46,13 @@ struct tl_batch_loader {
     float *x;
     int *y;
     size_t max_pixels; /* decode limit, 0 = the library default */
+    const int *labels; /* per sample: a label replacing the source's (>= 0), or NULL */
 };
 
 const tl_source *tl_batch_loader_source(const tl_batch_loader *L) { return &L->src; }
 
 void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels) { L->max_pixels = max_pixels; }
+void tl_batch_loader_set_labels(tl_batch_loader *L, const int *labels) { L->labels = labels; }
 
 tl_batch_loader *tl_batch_loader_new(const tl_source *src, const tl_preproc *pp, const tl_aug_pipeline *aug,
                                      int nthreads, tl_err *e)
@@ -110,7 +112,7 @@ static void load_range(void *ctx, int64_t begin, int64_t end, int wi)
             rc = tl_preprocess(img, pp, L->x + (size_t)k * sz, &w->pp, &w->err);
         if (rc)
             w->failed = 1;
-        L->y[k] = tl_source_label(&L->src, id);
+        L->y[k] = L->labels && L->labels[id] >= 0 ? L->labels[id] : tl_source_label(&L->src, id);
     }
 }
 

@@ -37,6 +37,10 @@ void tl_batch_loader_free(tl_batch_loader *L);
 const tl_source *tl_batch_loader_source(const tl_batch_loader *L);
 /* Refuse decoding images above max_pixels pixels (0: TL_IMAGE_MAX_PIXELS). */
 void tl_batch_loader_set_max_pixels(tl_batch_loader *L, size_t max_pixels);
+/* Labels that replace the source's (pseudo-labels): labels[id] >= 0 is
+ * sample id's label; -1 keeps the source's. NULL: none. Read at each
+ * batch, not copied. */
+void tl_batch_loader_set_labels(tl_batch_loader *L, const int *labels);
 /* Floats of one image. */
 size_t tl_batch_loader_image_floats(const tl_batch_loader *L);
 /* Fills x (n images) and y (n labels) for samples ids[0..n-1]; the

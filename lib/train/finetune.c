@@ -21,6 +21,7 @@ void tl_finetune_opts_default(tl_finetune_opts *o)
     o->val_split = -1;
     o->dropout = -1;
     o->resize_mode = -1;
+    tl_pseudo_opts_default(&o->pseudo);
     o->groups = 4;
     o->lr = -1;
     o->lr_mult = -1;
@@ -101,7 +102,59 @@ static int open_data(tl_finetune *f, tl_err *e)
     }
     if (f->ntrain < 2)
         return tl_fail(e, "%s: %lld training images; need at least 2", o->train, (long long)f->ntrain);
+    f->epoch_size = f->ntrain;
     return 0;
+}
+
+/* --unlabelled: one source of the labelled images, then the unlabelled
+ * ones (their labels, if any, kept apart for reports), so the loader and
+ * the pseudo-labeller share ids. */
+static int open_unlabelled(tl_finetune *f, tl_err *e)
+{
+    const tl_finetune_opts *o = &f->o;
+    if (f->train.is_idx)
+        return tl_fail_arg(e, "--unlabelled: the training images must come from folders or a manifest, not IDX");
+    tl_dataset u;
+    if (tl_dataset_open(o->unlabelled, &u, e))
+        return tl_fail_prefix(e, "--unlabelled");
+    const tl_dataset *l = &f->train.ds;
+    int64_t n = l->n + u.n;
+    f->merged.items = calloc((size_t)n + 1, sizeof(tl_sample));
+    f->unl_truth = calloc((size_t)u.n + 1, sizeof(int));
+    int rc = -1;
+    if (!f->merged.items || !f->unl_truth) {
+        tl_fail(e, "out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const tl_sample *s = i < l->n ? &l->items[i] : &u.items[i - l->n];
+        tl_sample *d = &f->merged.items[f->merged.n];
+        if (!(d->path = tl_strdup(s->path))) {
+            tl_fail(e, "out of memory");
+            goto out;
+        }
+        d->label = i < l->n ? s->label : -1;
+        f->merged.n++;
+        if (i >= l->n)
+            f->unl_truth[i - l->n] = s->label >= 0 ? tl_dataset_class(l, u.classes[s->label]) : -1;
+    }
+    if (!(f->merged.classes = calloc((size_t)l->nclasses + 1, sizeof(char *))))
+        goto oom;
+    for (int c = 0; c < l->nclasses; c++) {
+        if (!(f->merged.classes[c] = tl_strdup(l->classes[c])))
+            goto oom;
+        f->merged.nclasses = c + 1;
+    }
+    f->merged_src.ds = &f->merged;
+    f->nunl = u.n;
+    f->epoch_size = f->ntrain + u.n;
+    rc = 0;
+    goto out;
+oom:
+    tl_fail(e, "out of memory");
+out:
+    tl_dataset_free(&u);
+    return rc;
 }
 
 /* The network to train: the pretrained one with a classifier for these
@@ -247,7 +300,7 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     if (o->lr_mult < 0)
         o->lr_mult = o->scratch ? 1.0 : 0.1;
     int nprocs = o->comm ? o->comm->size : 1;
-    int64_t steps_per_epoch = tl_fit_steps_per_epoch(f->ntrain, o->batch, o->accumulate, nprocs);
+    int64_t steps_per_epoch = tl_fit_steps_per_epoch(f->epoch_size, o->batch, o->accumulate, nprocs);
     tl_trainer_opts to;
     tl_trainer_opts_default(&to);
     tl_opt_config_default(&to.opt, o->optimizer);
@@ -383,6 +436,10 @@ static void run_identity(tl_finetune *f)
     dig(&d, "|", 1);
     for (int64_t i = 0; i < f->nval; i++)
         dig_sample(&d, vsrc, f->val_ids[i]);
+    for (int64_t i = 0; i < f->nunl; i++) { /* --unlabelled: their paths (their labels are never used) */
+        const char *p = f->merged.items[f->train.ds.n + i].path;
+        dig(&d, p, strlen(p) + 1);
+    }
     put_digest(f->run_id[0], sizeof f->run_id[0], &d);
     const tl_model *m = f->net.model;
     digest n = {crc32(0, NULL, 0), adler32(0, NULL, 0), 0};
@@ -398,9 +455,10 @@ static void run_identity(tl_finetune *f)
     }
     snprintf(f->run_id[2], sizeof f->run_id[2],
              "val_split=%.9g momentum=%.9g clip_norm=%.9g groups=%d keep_head=%d freeze_bn=%d "
-             "max_pixels=%zu multilabel=%d class_weights=%s",
+             "max_pixels=%zu multilabel=%d class_weights=%s pseudo=%d,%.9g,%d",
              o->val ? -1.0 : o->val_split < 0 ? 0.2 : o->val_split, o->momentum, o->clip_norm,
-             o->groups, o->keep_head, o->freeze_bn, o->max_pixels, o->multilabel, weights);
+             o->groups, o->keep_head, o->freeze_bn, o->max_pixels, o->multilabel, weights, o->unlabelled != NULL,
+             o->pseudo.threshold, o->pseudo.ramp);
     const char *kv[] = {"tl.resume.data", f->run_id[0], "tl.resume.network", f->run_id[1],
                         "tl.resume.settings", f->run_id[2], NULL};
     memcpy(f->resume_meta, kv, sizeof kv);
@@ -457,6 +515,10 @@ static int provenance(tl_finetune *f, tl_err *e)
     }
     snprintf(freeze, n, "%s%s%s", o->head_only ? "head-only" : o->freeze_until ? "until:" : "none",
              o->freeze_until ? o->freeze_until : "", o->freeze_bn || f->bn_folded ? ",bn" : "");
+    char *pl = f->meta_text[k++]; /* self-training: what joined, how (pseudo.h) */
+    snprintf(pl, n, "%.200s: %lld images, threshold %g, ramp %d epochs", o->unlabelled ? o->unlabelled : "",
+             (long long)f->nunl, o->pseudo.threshold,
+             o->pseudo.ramp > 0 ? o->pseudo.ramp : (o->epochs / 2 > 0 ? o->epochs / 2 : 1));
     const char *kv[] = {
         "tl.format", "1",
         "tl.arch", f->arch,
@@ -490,6 +552,7 @@ static int provenance(tl_finetune *f, tl_err *e)
         "tl.sampler", o->sampler == TL_SAMPLER_BALANCED ? "balanced" : "shuffle",
         o->class_weights ? "tl.class_weights" : NULL, o->class_weights,
         o->multilabel ? "tl.multilabel" : NULL, "true",
+        o->unlabelled ? "tl.pseudo_labels" : NULL, pl,
         NULL, NULL,
     };
     _Static_assert(sizeof kv <= sizeof f->meta, "room for the provenance");
@@ -570,15 +633,15 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
     /* the processes of one distributed run share the output: rank 0 locks */
     if (!f->device_out && (!o->comm || o->comm->rank == 0) && lock_output(f, e))
         goto fail;
-    if (open_data(f, e))
+    if (open_data(f, e) || (o->unlabelled && open_unlabelled(f, e)))
         goto fail;
     /* Memory follows the data, not the option: a batch larger than the
      * training set is one step of the whole set, the same steps and the
      * same weights as --batch N for N images, so buffers are sized for N.
      * The provenance records the batch that was used. */
     f->val_batch = (int)(f->nval < o->batch ? f->nval : o->batch);
-    if (f->ntrain < f->o.batch)
-        f->o.batch = (int)f->ntrain;
+    if (f->epoch_size < f->o.batch)
+        f->o.batch = (int)f->epoch_size;
     if (build_net(f, log, log_user, e) || build_trainer(f, e) || provenance(f, e))
         goto fail;
     run_identity(f);
@@ -592,7 +655,8 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
     }
     if (!(f->pool = tl_pool_new(o->threads, e)))
         goto fail;
-    f->train_loader = tl_batch_loader_new(&f->train.src, &f->net.pp, f->aug, o->threads, e);
+    const tl_source *tsrc = o->unlabelled ? &f->merged_src : &f->train.src;
+    f->train_loader = tl_batch_loader_new(tsrc, &f->net.pp, f->aug, o->threads, e);
     f->val_loader = f->train_loader
                         ? tl_batch_loader_new(o->val ? &f->val.src : &f->train.src, &f->net.pp, NULL, o->threads, e)
                         : NULL;
@@ -603,11 +667,24 @@ int tl_finetune_setup(tl_finetune *f, const tl_finetune_opts *o, tl_log_fn log, 
     /* What was made of the data, said once the run is set to start: a
      * usage error found while building stays a one-line message. */
     report_split(f, log, log_user);
-    if (f->ntrain < o->batch && log) {
+    if (f->epoch_size < o->batch && log) {
         char msg[200];
         snprintf(msg, sizeof msg, "--batch %d is more than the %lld training images: batches of %lld", o->batch,
-                 (long long)f->ntrain, (long long)f->ntrain);
+                 (long long)f->epoch_size, (long long)f->epoch_size);
         log(log_user, msg);
+    }
+    if (o->unlabelled) {
+        int k = f->train.nclasses;
+        double s = f->o.label_smoothing;
+        tl_pseudo_net_setup ps = {tsrc, &f->net.pp, f->train_ids, f->ntrain, f->train.ds.n, f->nunl, f->unl_truth,
+                                  1 - s + s / k, o->epochs, f->o.batch, o->threads, o->max_pixels, o->seed};
+        if (!(f->pseudo = tl_pseudo_net_new(f->net.model, &ps, &o->pseudo, log, log_user, e)))
+            goto fail;
+        tl_batch_loader_set_labels(f->train_loader, tl_pseudo_net_labels(f->pseudo));
+        f->relabel.epoch_ids = tl_pseudo_net_epoch_ids;
+        f->relabel.after_epoch = tl_pseudo_net_after_epoch;
+        f->relabel.state = tl_pseudo_net_state(f->pseudo, &f->relabel.nstate);
+        f->relabel.user = f->pseudo;
     }
     return 0;
 fail:
@@ -638,15 +715,19 @@ int tl_finetune_run(tl_finetune *f, const tl_finetune_hooks *h, tl_fit_result *r
     fo.user = h->user;
     fo.sampler = f->o.sampler;
     fo.multilabel = f->o.multilabel;
-    return tl_fit(&f->net, f->trainer, f->train_loader, f->train_ids, f->ntrain, f->nval ? f->val_loader : NULL,
+    fo.relabel = f->pseudo ? &f->relabel : NULL;
+    return tl_fit(&f->net, f->trainer, f->train_loader, f->train_ids, f->epoch_size, f->nval ? f->val_loader : NULL,
                   f->val_ids, f->nval, f->pool, &fo, res, e);
 }
 
 void tl_finetune_free(tl_finetune *f)
 {
     unlock_output(f);
+    tl_pseudo_net_free(f->pseudo);
     tl_batch_loader_free(f->train_loader);
     tl_batch_loader_free(f->val_loader);
+    tl_dataset_free(&f->merged);
+    free(f->unl_truth);
     tl_aug_free(f->aug);
     tl_trainer_free(f->trainer);
     tl_pool_free(f->pool);

@@ -13,6 +13,7 @@
 #define TL_TRAIN_FINETUNE_H
 
 #include "loop.h"
+#include "pseudo.h"
 #include "train_data.h"
 
 #define TL_FINETUNE_MAX_GROUPS 64
@@ -22,6 +23,8 @@ typedef struct tl_finetune_opts {
     const char *train;          /* tl_train_data_open's spec */
     const char *val;            /* validation data, or NULL: hold out val_split of train */
     double val_split;           /* fraction of each class (default 0.2); 0: no validation */
+    const char *unlabelled;     /* images that join with pseudo-labels (pseudo.h), or NULL */
+    tl_pseudo_opts pseudo;      /* their threshold and ramp */
     /* the network */
     const char *model;          /* a pretrained checkpoint (path or name in $TL_MODEL_PATH), or NULL */
     const char *arch;           /* without model: a zoo architecture (with scratch) */
@@ -97,6 +100,13 @@ typedef struct tl_finetune {
     tl_pool *pool;
     tl_aug_pipeline *aug;
     tl_batch_loader *train_loader, *val_loader;
+    /* --unlabelled: the labelled images then the unlabelled ones, and the pseudo-labeller */
+    tl_dataset merged;
+    tl_source merged_src;
+    int64_t nunl, epoch_size;   /* unlabelled images; images per epoch (ntrain, or nlab + nunl) */
+    int *unl_truth;             /* their classes where the data says, for reports only */
+    tl_pseudo_net *pseudo;
+    tl_fit_relabel relabel;
     unsigned char *frozen;
     int spread;                 /* rates from tl_lr_spread */
     char *sched_spec, *classes_json, *from;

@@ -337,6 +337,10 @@ static int save_trained(const tl_linear_model *m, const tl_proto *pr, const tl_f
         meta[n++] = "tl.class_weights";
         meta[n++] = p->class_weights;
     }
+    if (p->pseudo_labels) {
+        meta[n++] = "tl.pseudo_labels";
+        meta[n++] = p->pseudo_labels;
+    }
     if (m && p->thresholds) {
         meta[n++] = "tl.thresholds";
         meta[n++] = th.s;

@@ -53,6 +53,7 @@ typedef struct tl_head_provenance {
     const char *class_weights;
     const float *thresholds;
     const char *thresholds_from;
+    const char *pseudo_labels; /* self-training on unlabelled data, in words (tl.pseudo_labels), or NULL */
 } tl_head_provenance;
 
 int tl_head_save_trained(const tl_linear_model *m, const tl_featset *train, const tl_head_provenance *p,

@@ -155,6 +155,11 @@ static int save_resume(const tl_fit_opts *o, tl_trainer *t, const run_state *rs,
     int64_t np[1] = {tl_opt_nparams(t->opt)};
     if (tl_st_add(w, "opt.steps", TL_I64, 1, np, tl_opt_steps(t->opt), e))
         goto out;
+    if (o->relabel) {
+        int64_t nst[1] = {o->relabel->nstate};
+        if (tl_st_add(w, "relabel.state", TL_I32, 1, nst, o->relabel->state, e))
+            goto out;
+    }
     snprintf(v[0], 40, "%d", rs->epoch);
     snprintf(v[1], 40, "%lld", (long long)rs->batch);
     snprintf(v[2], 40, "%lld", (long long)rs->step);
@@ -313,6 +318,15 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
         goto out;
     }
     memcpy(tl_opt_steps(t->opt), st->data, (size_t)st->numel * sizeof(int64_t));
+    if (o->relabel) {
+        const tl_st_tensor *rl = tl_st_find(&f, "relabel.state");
+        if (!rl || rl->dtype != TL_I32 || rl->numel != o->relabel->nstate) {
+            tl_fail(e, "relabel.state (the pseudo-labels) is missing or has another size (was the run started "
+                       "with other options?)");
+            goto out;
+        }
+        memcpy(o->relabel->state, rl->data, (size_t)rl->numel * sizeof(int));
+    }
     t->step = rs->step;
     /* The rates of the last step taken, as an uninterrupted run holds them:
      * an epoch resumed after its last batch reports them without stepping. */
@@ -511,6 +525,16 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
         e->kind = TL_ERR_ARG;
         goto out;
     }
+    /* Pseudo-labels are chosen by each process from its own network after
+     * the epoch (batch norm statistics differ between processes) and kept
+     * in a state only rank 0 reads on --resume; the balanced order and
+     * label sets need the epoch's labels before it starts. */
+    if (o->relabel && (comm || ml || o->sampler != TL_SAMPLER_SHUFFLE)) {
+        tl_fail(e, "pseudo-labels: not yet with %s",
+                comm ? "several processes" : ml ? "multi-label training" : "--sampler balanced");
+        e->kind = TL_ERR_ARG;
+        goto out;
+    }
     if (tl_sampler_init(&smp, o->sampler, tl_batch_loader_source(train), train_ids, ntrain, e) ||
         (ml && has_val && tl_ml_val_init(&mlv, nval, k, e)))
         goto out;
@@ -529,7 +553,17 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
     for (; rs.epoch < o->epochs; rs.epoch++, rs.batch = 0) {
         if (apply_freezing(t, o, rs.epoch, e))
             goto out;
-        tl_sampler_order(&smp, o->seed, rs.epoch, train_ids, ntrain, order);
+        if (!o->relabel) {
+            tl_sampler_order(&smp, o->seed, rs.epoch, train_ids, ntrain, order);
+        } else {
+            /* the epoch's set changes (pseudo-labels), shuffled as the
+             * sampler's default shuffles (refused with another sampler) */
+            if (o->relabel->epoch_ids(o->relabel->user, rs.epoch, order, ntrain, e))
+                goto out;
+            tl_rng r;
+            tl_rng_seed_stream(&r, o->seed, 0xE90C + (uint64_t)rs.epoch);
+            tl_rng_shuffle(&r, order, ntrain);
+        }
         if (rs.batch == 0) {
             rs.loss_sum = 0;
             rs.correct = rs.seen = 0;
@@ -695,6 +729,8 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
             ROOT_ONLY(save_best(net, o, &rs, rs.epoch + 1, NULL, e), "write the checkpoint");
         }
         res->epochs_run = rs.epoch + 1;
+        if (o->relabel && !stop_now && o->relabel->after_epoch(o->relabel->user, pool, rs.epoch + 1, e))
+            goto out;
         if (o->resume_path) {
             run_state next = rs;
             next.epoch++;

@@ -29,6 +29,20 @@ typedef struct tl_epoch_report {
     size_t comm_bytes;        /* and the bytes of the buffer it sums */
 } tl_epoch_report;
 
+/* A training set that changes between epochs (pseudo-labels, pseudo.h).
+ * epoch_ids fills the n = ntrain ids of epoch `epoch` (0-based) before
+ * they are shuffled; after_epoch, called after each epoch's validation
+ * with the number of epochs done, prepares the next. What decides the
+ * epochs (state, nstate ints) is kept in the resume state, so a resumed
+ * run sees the same images with the same labels. */
+typedef struct tl_fit_relabel {
+    int (*epoch_ids)(void *user, int epoch, int64_t *ids, int64_t n, tl_err *e);
+    int (*after_epoch)(void *user, tl_pool *pool, int epochs_done, tl_err *e);
+    int *state;
+    int64_t nstate;
+    void *user;
+} tl_fit_relabel;
+
 typedef struct tl_fit_opts {
     int epochs;
     int batch;                    /* training images a step (at most the training set's size) */
@@ -47,6 +61,7 @@ typedef struct tl_fit_opts {
      * whose meta (above) differ except tl.train_data, tl.val_data and
      * tl.trained_from (paths: the identities above decide). */
     const char *const *resume_meta;
+    const tl_fit_relabel *relabel; /* NULL: train_ids every epoch */
     volatile sig_atomic_t *stop;  /* set (e.g. by SIGINT): finish the batch, save, return TL_FIT_INTERRUPTED */
     int accumulate;               /* a step sums the gradients of this many batches (0 or 1: one) */
     /* Data parallelism: processes training together (NULL or one: alone).

@@ -76,6 +76,7 @@ tl_trainer *tl_trainer_new(tl_model *m, const tl_trainer_opts *o, tl_err *e)
     t->ngroups = tl_model_assign_groups(m, o->parts);
     t->base_lr = calloc((size_t)t->ngroups + 1, sizeof(double));
     t->lr = calloc((size_t)t->ngroups + 1, sizeof(double));
+    t->factor = -1;
     t->probs = tl_alloc_array((size_t)m->num_classes + 1, sizeof(float)); /* scratch of one image */
     if (t->ngroups < 1 || !t->base_lr || !t->lr || !t->probs) {
         tl_trainer_free(t);
@@ -181,7 +182,7 @@ static int update(tl_trainer *t, tl_pool *pool, double *grad_norm, tl_err *e)
     if (!tl_grads_finite(ps, np))
         return tl_fail(e, "non-finite gradients at step %lld; parameters left as they were", (long long)t->step);
     *grad_norm = t->o.clip_norm > 0 ? tl_grad_clip(ps, np, t->o.clip_norm) : tl_grad_norm(ps, np);
-    double f = tl_schedule_factor(&t->o.sched, t->step);
+    double f = t->factor >= 0 ? t->factor : tl_schedule_factor(&t->o.sched, t->step);
     for (int g = 0; g < t->ngroups; g++)
         t->lr[g] = t->base_lr[g] * f;
     tl_opt_step(t->opt, t->lr, pool);

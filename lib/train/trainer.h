@@ -60,6 +60,7 @@ typedef struct tl_trainer {
     double part_loss;
     int64_t part_correct, part_images;
     int sync_bn;             /* batch norm synchronised over processes (tl_trainer_sync_bn) */
+    double factor;           /* >= 0: every group at base x factor, not the schedule's (the LR finder); -1 */
 } tl_trainer;
 
 typedef struct tl_step_stats {
