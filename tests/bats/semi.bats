@@ -94,6 +94,32 @@ NET=(--scratch --arch small_cnn --input-size 32 --epochs 4 --batch 8 --seed 5 --
     [ ! -e "$d/h.safetensors" ] && [ ! -e "$d/x.safetensors" ]
 }
 
+@test "--unlabelled and --find-lr are refused (exit 2, one line) where they are not wired: mpirun, balanced sampler, multi-label, --accumulate" {
+    local d=$BATS_TEST_TMPDIR
+    run tl finetune --scratch --arch small_cnn --unlabelled "$(F unl)" --sampler balanced -o "$d/x.safetensors" "$(F train)"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--unlabelled: "*"leave out --sampler balanced"* ]]
+    run tl finetune --scratch --arch small_cnn --unlabelled "$(F unl)" --multi-label -o "$d/x.safetensors" "$(F train)"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--unlabelled: "*"leave out --multi-label"* ]]
+    run tl finetune --scratch --arch small_cnn --find-lr "$d/x.png" --accumulate 2 "$(F train)"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--find-lr: "*"leave out --accumulate"* ]]
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+    # as one of two processes (the launcher's environment, as mpirun sets it)
+    run env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$TL_BIN/tl-finetune" --scratch --arch small_cnn \
+        --unlabelled "$(F unl)" -o "$d/x.safetensors" "$(F train)"
+    [ "$status" -eq 2 ] && [[ "$output" == "tl-finetune: --unlabelled: not yet with several processes; run it without mpirun/srun"* ]]
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+    run env OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_RANK=0 "$TL_BIN/tl-finetune" --scratch --arch small_cnn \
+        --find-lr "$d/x.png" "$(F train)"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--find-lr: not yet with several processes"* ]]
+    if command -v mpirun >/dev/null && ldd "$TL_BIN/tl-finetune" | grep -q libmpi; then
+        [ -z "${TL_SANITIZE:-}" ] || export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+        run mpirun --oversubscribe --allow-run-as-root -np 2 "$TL_BIN/tl-finetune" --scratch --arch small_cnn \
+            --input-size 32 --unlabelled "$(F unl)" -o "$d/x.safetensors" "$(F train)"
+        [ "$status" -ne 0 ] && [[ "$output" == *"--unlabelled: not yet with several processes"* ]]
+    fi
+    no_files_like "$d" '*.safetensors'
+}
+
 @test "--unlabelled on NEU defects, 5 labelled images per class: self-training beats the labelled images alone" {
     [ -z "${TL_SANITIZE:-}" ] || skip "NEU extraction (1,800 images) is slow under sanitizers; it runs in the normal build"
     local neu=$TL_SHARED/datasets/neu-surface-defects d=$BATS_TEST_TMPDIR c
