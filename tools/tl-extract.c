@@ -2,12 +2,14 @@
 #include "common.h"
 #include "io/extract.h"
 #include "io/features.h"
+#include "io/shard.h"
 #include "io/tsv.h"
 #include "report/runlog.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static volatile sig_atomic_t g_stop;
 
@@ -28,6 +30,24 @@ static int emit(void *user, int64_t index, const float *v, tl_err *e)
     return tl_featw_add(s->w, smp->path, smp->label, v, e);
 }
 
+/* What a shard's key is relative to (io/shard.h): the class-folder root,
+ * or the folder a manifest's relative paths are resolved against. */
+static char *key_prefix(const char *data)
+{
+    struct stat st;
+    if (!strcmp(data, "-"))
+        return NULL;
+    char *p = tl_strdup(data);
+    if (p && stat(data, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        char *slash = strrchr(p, '/');
+        if (slash)
+            slash[slash == p] = '\0';
+        else
+            p[0] = '\0';
+    }
+    return p;
+}
+
 static const cli_choice resize_modes[] = {
     {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 static const cli_choice formats[] = {
@@ -37,7 +57,7 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-extract");
-    const char *layer = NULL;
+    const char *layer = NULL, *shard_arg = NULL;
     int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0, resize_mode = -1;
     int input_size[2] = {0, 0};
     cli.output = "-";
@@ -52,6 +72,8 @@ int main(int argc, char **argv)
                  "how images become the input (default: the model's)"),
         OPT_COMMON_HELP(CLI_O_OUTPUT, "write here (default '-' = standard output)"),
         OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
+        OPT_STRING(0, "shard", &shard_arg, "K/N",
+                   "extract shard K of N: the images whose path hashes to K\n(see the man page); cat joins the shards"),
         OPT_FLAG(0, "multi-label", &multilabel, "several labels per image: a manifest path<TAB>a,b,c"),
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
@@ -79,7 +101,11 @@ int main(int argc, char **argv)
     int first = cli_parse(&cli, &tool, argc, argv);
     cli_catch_signals(&g_stop); /* from here, an interrupt stops at the next safe point */
     const char *data = argv[first], *out = cli.output, *model = cli.model, *log_path = cli.log;
-    int threads = cli.threads;
+    int threads = cli.threads, shard = 0, nshards = 0;
+    if (shard_arg && tl_shard_parse(shard_arg, &shard, &nshards))
+        cli_usage_error(&cli, "--shard: '%s' is not K/N with 1 <= K <= N <= %d", shard_arg, TL_SHARD_MAX);
+    if (shard_arg && format == TL_FEAT_NPY)
+        cli_usage_error(&cli, "--shard: NPY has no header to record the shard in (use tlf, tsv or npz)");
     tl_extract_opts xo;
     tl_extract_opts_default(&xo);
     xo.batch = cli.batch;
@@ -106,6 +132,28 @@ int main(int argc, char **argv)
     for (int64_t i = 0; format == TL_FEAT_TSV && i < d.n; i++)
         if (tl_tsv_check(d.items[i].path, "path", 1, &e))
             cli_fail(&cli, &e);
+    /* the images to run: all, or this shard's (in canonical order) */
+    tl_dataset run = d;
+    if (nshards) {
+        char *prefix = key_prefix(data);
+        int64_t *idx = NULL, count = 0;
+        if (strcmp(data, "-") && !prefix)
+            cli_die(&cli, "out of memory");
+        if (tl_shard_plan(&d, prefix, shard, nshards, NULL, NULL, &idx, &count, &e)) {
+            free(prefix);
+            cli_fail(&cli, &e);
+        }
+        free(prefix);
+        run.items = malloc(((size_t)count + 1) * sizeof *run.items);
+        if (!run.items)
+            cli_die(&cli, "out of memory");
+        for (int64_t i = 0; i < count; i++)
+            run.items[i] = d.items[idx[i]];
+        run.n = count;
+        free(idx);
+        cli_log(&cli, "shard %d/%d: %lld of %lld %s", shard, nshards, (long long)count, (long long)d.n,
+                cli_plural(d.n, "image", "images"));
+    }
     tl_pool *pool = tl_pool_new(threads, &e);
     if (!pool)
         cli_fail(&cli, &e);
@@ -127,16 +175,18 @@ int main(int argc, char **argv)
         .model = model_abs ? model_abs : net.path,
         .layer = (char *)tl_extractor_layer(x),
         .multilabel = d.multilabel,
+        .shard = shard,
+        .nshards = nshards,
     };
-    sink s = {NULL, &d};
+    sink s = {NULL, &run};
     if (tl_featw_open(&s.w, out, format, &info, &e))
         cli_fail(&cli, &e);
-    cli_log(&cli, "%lld %s, %d %s, layer %s (%d values per image), %d threads", (long long)d.n,
-            cli_plural(d.n, "image", "images"), d.nclasses, cli_plural(d.nclasses, "class", "classes"), info.layer,
+    cli_log(&cli, "%lld %s, %d %s, layer %s (%d values per image), %d threads", (long long)run.n,
+            cli_plural(run.n, "image", "images"), d.nclasses, cli_plural(d.nclasses, "class", "classes"), info.layer,
             info.dim, threads);
     cli_progress_enable(&cli, cli.force_progress);
     tl_extract_stats st;
-    int rc = tl_extractor_run(x, pool, &d, emit, &s, cli_progress, &cli, cli_log_hook, &cli, &st, &e);
+    int rc = tl_extractor_run(x, pool, &run, emit, &s, cli_progress, &cli, cli_log_hook, &cli, &st, &e);
     cli_progress_end(&cli);
     if (rc) {
         tl_featw_abort(s.w);
@@ -159,6 +209,8 @@ int main(int argc, char **argv)
     free(model_abs);
     tl_extractor_free(x);
     tl_pool_free(pool);
+    if (run.items != d.items)
+        free(run.items);
     tl_dataset_free(&d);
     tl_net_free(&net);
     return 0;

@@ -29,6 +29,7 @@ typedef struct tl_feat_info {
     char *layer;
     int multilabel;  /* records carry label sets */
     char *input;  /* the extraction's input geometry, "320x224 crop 256" (tl_preproc_geometry_format), or NULL */
+    int shard, nshards; /* tl-extract --shard K/N (io/shard.h), 0 0 when not sharded */
 } tl_feat_info;
 
 /* Limits that keep a hostile header from asking for absurd allocations. */
@@ -85,6 +86,12 @@ int tl_featr_open(tl_featr **r, const char *path, tl_err *e);
 /* TL_FEAT_TLF, _TSV or _NPY; the number of streams begun so far. */
 int tl_featr_format(const tl_featr *r);
 int tl_featr_streams(const tl_featr *r);
+/* Sharded input (headers with a shard, tl-extract --shard): every stream
+ * must be a shard of the same N, each of 1..N exactly once (checked as
+ * the streams begin and at the end of the input); errors inside a shard
+ * name it. The shard (K) of the stream the last record came from, 0 when
+ * not sharded. */
+int tl_featr_shard(const tl_featr *r);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label
  * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats.

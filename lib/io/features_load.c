@@ -1,5 +1,6 @@
 #include "features.h"
 #include "json.h"
+#include "shard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,42 @@ static int classes_from_names(tl_featset *s, char **names, tl_err *e)
         }
     }
     free(sorted), free(count), free(parts);
+    return rc;
+}
+
+/* Shards read back in any order (cat 2.tlf 1.tlf) make one data set in
+ * canonical order (io/shard.h), that of an unsharded class-folder run:
+ * every shard lists its records in that order, so this only interleaves. */
+static int canonical_order(tl_featset *s, tl_err *e)
+{
+    int64_t n = s->n;
+    size_t dim = (size_t)s->info.dim, k = s->Y ? (size_t)s->info.nclasses : 0;
+    int64_t *idx = malloc(((size_t)n + 1) * sizeof *idx);
+    float *X = malloc((size_t)n * dim * sizeof *X + 1);
+    int *y = malloc((size_t)n * sizeof *y + 1);
+    char **paths = malloc((size_t)n * sizeof *paths + 1);
+    unsigned char *Y = k ? malloc((size_t)n * k + 1) : NULL;
+    int rc = idx && X && y && paths && (Y || !k) ? 0 : tl_fail(e, "out of memory putting the shards in order");
+    for (int64_t i = 0; !rc && i < n; i++)
+        idx[i] = i;
+    if (!rc)
+        rc = tl_path_sort((const char *const *)s->paths, idx, n, e);
+    for (int64_t i = 0; !rc && i < n; i++) {
+        int64_t j = idx[i];
+        memcpy(X + (size_t)i * dim, s->X + (size_t)j * dim, dim * sizeof *X);
+        y[i] = s->y[j];
+        paths[i] = s->paths[j];
+        if (k)
+            memcpy(Y + (size_t)i * k, s->Y + (size_t)j * k, k);
+    }
+    if (!rc) {
+        free(s->X), free(s->y), free(s->paths), free(s->Y);
+        s->X = X, s->y = y, s->paths = paths, s->Y = Y;
+        X = NULL, y = NULL, paths = NULL, Y = NULL;
+    }
+    free(idx), free(X), free(y), free(paths), free(Y);
+    /* the whole data set now, no longer one shard of it */
+    s->info.shard = s->info.nshards = 0;
     return rc;
 }
 
@@ -187,6 +224,8 @@ int tl_featset_load(const char *path, tl_featset *s, tl_err *e)
         goto out;
     }
     rc = need_names ? classes_from_names(s, names, e) : ml ? fill_Y(s, lab, off, e) : 0;
+    if (!rc && s->info.nshards)
+        rc = canonical_order(s, e);
 out:
     free(lab);
     free(off);

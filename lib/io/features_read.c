@@ -7,6 +7,7 @@
 #include "dataset.h"
 #include "json.h"
 #include "lines.h"
+#include "shard.h"
 #include "strindex.h"
 
 #include <errno.h>
@@ -45,6 +46,8 @@ struct tl_featr {
     int nlabels, labels_cap;
     char *label_text;         /* multi-label: the names joined by ',' */
     size_t label_text_cap;
+    int shard;                /* the current stream's shard (K), 0 when not sharded */
+    int *shard_stream;        /* sharded input: the stream (1-based) holding shard K at [K - 1], 0 not yet */
 };
 
 static int grow_labels(tl_featr *r, int n, tl_err *e)
@@ -144,19 +147,37 @@ static int same_dataset(tl_featr *r, const tl_feat_info *b, const char *where, t
 static int begin_stream(tl_featr *r, tl_feat_info *info, uint64_t at, const char *header, size_t len, tl_err *e)
 {
     int index = r->nstreams;
+    r->shard = 0; /* errors below name the new stream, not the last one's shard */
     /* a later TSV stream without #dim has its rows checked against the
      * data set's: the hook sees that dimension */
     if (index > 0 && info->dim == 0)
         info->dim = r->info.dim;
-    if (index > 0) {
-        char where[96];
-        if (r->format == TL_FEAT_TSV)
-            snprintf(where, sizeof where, "stream %d (line %llu)", index + 1, (unsigned long long)at);
-        else
-            snprintf(where, sizeof where, "stream %d (byte %llu)", index + 1, (unsigned long long)at);
-        if (same_dataset(r, info, where, e))
-            return -1;
+    char where[128];
+    int n = snprintf(where, sizeof where, "stream %d (%s %llu)", index + 1, r->format == TL_FEAT_TSV ? "line" : "byte",
+                     (unsigned long long)at);
+    if (info->nshards)
+        snprintf(where + n, sizeof where - (size_t)n, ", shard %d/%d", info->shard, info->nshards);
+    if (index > 0 && same_dataset(r, info, where, e))
+        return -1;
+    if (index > 0 && info->nshards != r->info.nshards) {
+        if (!r->info.nshards)
+            return tl_fail(e, "%s: %s: a shard after an unsharded stream", r->name, where);
+        if (!info->nshards)
+            return tl_fail(e, "%s: %s: not a shard, the first stream is shard %d/%d", r->name, where, r->info.shard,
+                           r->info.nshards);
+        return tl_fail(e, "%s: %s: sharded %d ways, the first stream %d ways (shard %d/%d)", r->name, where,
+                       info->nshards, r->info.nshards, r->info.shard, r->info.nshards);
     }
+    if (info->nshards) {
+        if (!r->shard_stream && !(r->shard_stream = calloc((size_t)info->nshards, sizeof *r->shard_stream)))
+            return tl_fail(e, "out of memory");
+        int *seen = &r->shard_stream[info->shard - 1];
+        if (*seen)
+            return tl_fail(e, "%s: %s: shard %d/%d appears twice (streams %d and %d)", r->name, where, info->shard,
+                           info->nshards, *seen, index + 1);
+        *seen = index + 1;
+    }
+    r->shard = info->shard;
     r->nstreams++;
     r->stream_count = 0;
     if (r->on_stream && r->on_stream(r->user, index, at, header, len, info, e))
@@ -259,6 +280,12 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
             }
             if (*s && !(*dst = tl_strdup(s))) {
                 tl_fail(e, "out of memory");
+                goto out;
+            }
+        } else if (!strcmp(key, "shard")) {
+            if (t != TL_JSON_STRING || tl_jscan_string(&j, &s, &n) || memchr(s, '\0', n) ||
+                tl_shard_parse(s, &info->shard, &info->nshards)) {
+                tl_fail(e, "%s: feature header: shard is not \"K/N\" (1 <= K <= N <= %d)", name, TL_SHARD_MAX);
                 goto out;
             }
         } else if (tl_jscan_skip(&j)) {
@@ -431,7 +458,7 @@ static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
 /* ---- TSV ---- */
 
 typedef struct {
-    int dim, classes, model, layer, multilabel, input; /* given already */
+    int dim, classes, model, layer, multilabel, input, shard; /* given already */
 } tsv_seen;
 
 /* "#dim" must be a whole number, written once. */
@@ -457,7 +484,8 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
     const char *key = line + 1, *val = tab + 1;
     int *given = !strcmp(key, "dim") ? &seen->dim : !strcmp(key, "classes") ? &seen->classes
                : !strcmp(key, "model") ? &seen->model : !strcmp(key, "layer") ? &seen->layer
-               : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input : NULL;
+               : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input
+               : !strcmp(key, "shard") ? &seen->shard : NULL;
     if (!given)
         return 0;
     if ((*given)++)
@@ -473,6 +501,10 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
         if (strcmp(val, "0") && strcmp(val, "1"))
             return tl_fail(e, "%s: line %lld: #multilabel '%.40s' is not 0 or 1", r->name, ln, val);
         info->multilabel = val[0] == '1';
+    } else if (given == &seen->shard) {
+        if (tl_shard_parse(val, &info->shard, &info->nshards))
+            return tl_fail(e, "%s: line %lld: #shard '%.40s' is not K/N (1 <= K <= N <= %d)", r->name, ln, val,
+                           TL_SHARD_MAX);
     } else {
         char **dst = given == &seen->model ? &info->model : given == &seen->layer ? &info->layer : &info->input;
         if (*val && !(*dst = tl_strdup(val)))
@@ -498,7 +530,7 @@ static int count_columns(const char *s)
 static int read_tsv_header(tl_featr *r, int have_line, int *next_start, tl_err *e)
 {
     tl_feat_info tmp = {0}, *info = r->nstreams ? &tmp : &r->info;
-    tsv_seen seen = {0, 0, 0, 0, 0, 0};
+    tsv_seen seen = {0, 0, 0, 0, 0, 0, 0};
     tl_strbuf raw = {0};
     int64_t first_line = r->lines.lineno + !have_line;
     int rc = 0, got = 1;
@@ -804,6 +836,32 @@ int tl_featr_open(tl_featr **rp, const char *path, tl_err *e) { return tl_featr_
 const tl_feat_info *tl_featr_info(const tl_featr *r) { return &r->info; }
 int tl_featr_format(const tl_featr *r) { return r->format; }
 int tl_featr_streams(const tl_featr *r) { return r->nstreams; }
+int tl_featr_shard(const tl_featr *r) { return r->shard; }
+
+/* The end of a sharded input: every shard seen. */
+static int all_shards(tl_featr *r, tl_err *e)
+{
+    int n = r->info.nshards, missing = 0, first = 0;
+    for (int k = 1; k <= n; k++)
+        if (!r->shard_stream[k - 1] && !missing++)
+            first = k;
+    if (!missing)
+        return 0;
+    if (missing == 1)
+        return tl_fail(e, "%s: shard %d/%d is missing (%d of %d shards read)", r->name, first, n, n - 1, n);
+    return tl_fail(e, "%s: %d of %d shards are missing, shard %d/%d the first (%d read)", r->name, missing, n, first,
+                   n, n - missing);
+}
+
+/* An error inside a shard names it. */
+static int in_shard(tl_featr *r, tl_err *e)
+{
+    if (r->shard && e) {
+        size_t len = strlen(e->msg);
+        snprintf(e->msg + len, sizeof e->msg - len, " (shard %d/%d)", r->shard, r->info.nshards);
+    }
+    return -1;
+}
 
 /* The current multi-label record's names joined by ',' ("-": unlabelled). */
 static int join_labels(tl_featr *r, tl_err *e)
@@ -846,12 +904,16 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         rc = next_tsv(r, &ln, label, v, e);
     else
         rc = next_npy(r, label, v, e);
+    if (rc < 0)
+        return in_shard(r, e);
     if (rc == 1 && r->format != TL_FEAT_TSV) {
         /* TSV values were checked as they were parsed */
         for (int i = 0; i < r->info.dim; i++)
-            if (!isfinite(v[i]))
-                return tl_fail(e, "%s: feature record %lld (%.80s): value %d is not finite (%g)", r->name,
-                               (long long)r->count, r->path, i + 1, (double)v[i]);
+            if (!isfinite(v[i])) {
+                tl_fail(e, "%s: feature record %lld (%.80s): value %d is not finite (%g)", r->name,
+                        (long long)r->count, r->path, i + 1, (double)v[i]);
+                return in_shard(r, e);
+            }
     }
     if (rc == 1) {
         *path = r->path;
@@ -871,6 +933,8 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         if (label_name)
             *label_name = ln;
     }
+    if (rc == 0 && r->info.nshards && all_shards(r, e))
+        return -1;
     if (rc == 0)
         r->ended = 1;
     return rc;
@@ -904,6 +968,8 @@ int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
     dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
     dst->input = src->input ? tl_strdup(src->input) : NULL;
     dst->multilabel = src->multilabel;
+    dst->shard = src->shard;
+    dst->nshards = src->nshards;
     return 0;
 }
 
@@ -920,5 +986,6 @@ void tl_featr_close(tl_featr *r)
     free(r->rec);
     free(r->labels);
     free(r->label_text);
+    free(r->shard_stream);
     free(r);
 }

@@ -64,6 +64,8 @@ static int header_json(const tl_feat_info *info, tl_strbuf *b)
         bad |= tl_strbuf_add(b, ",\"input\":", 9);
         bad |= tl_strbuf_json_string(b, info->input);
     }
+    if (info->nshards)
+        bad |= tl_strbuf_printf(b, ",\"shard\":\"%d/%d\"", info->shard, info->nshards);
     bad |= tl_strbuf_add(b, "}", 1);
     return bad;
 }
@@ -98,6 +100,8 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
             fprintf(f, "#layer\t%s\n", info->layer);
         if (info->input)
             fprintf(f, "#input\t%s\n", info->input);
+        if (info->nshards)
+            fprintf(f, "#shard\t%d/%d\n", info->shard, info->nshards);
         if (info->nclasses) {
             tl_strbuf b = {0};
             int bad = tl_strbuf_add(&b, "[", 1);

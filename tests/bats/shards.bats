@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# Extraction for more than one machine (issue 16): the NumPy archive
-# format. Self-contained: tiny generated images and a scratch small_cnn.
+# Extraction for more than one machine (issue 16): shards (--shard) and
+# the NumPy archive format. Self-contained: tiny generated images and a scratch small_cnn.
 
 load helpers
 
@@ -77,4 +77,87 @@ print(e["features"].shape, e["paths"].shape, s["features"].shape)' "$d/e.npz" "$
 z = np.load(sys.argv[1], allow_pickle=False); print(list(z["classes"]), z["labels"].tolist())' "$d/ml.npz"
     assert_success
     assert_output "['blue', 'red'] [[1, 1], [0, 0], [-1, -1], [1, 0]]"
+}
+
+# The bytes after a safetensors header (the tensors) and its metadata
+# without the keys that name the training file or the time.
+st_body() { local n; n=$(od -An -tu8 -N8 "$1" | tr -d ' '); tail -c +$((9 + n)) "$1" | cksum; }
+st_meta() { head -c 4096 "$1" | tr ',' '\n' | grep -v -e tl.train_data -e tl.trained_at | grep -a '"tl\.'; }
+
+@test "--shard K/N: cat of the shards, in any order, is the data set of one run; heads trained on either are byte-identical" {
+    local d=$BATS_TEST_TMPDIR
+    cd "$d"
+    cp -r "$(F imgs)" imgs
+    tl extract -q -m "$(F net.safetensors)" -j 1 imgs -o all.tlf
+    for k in 1 2 3; do
+        run tl extract -m "$(F net.safetensors)" -j 2 -b 3 --shard $k/3 imgs -o s$k.tlf
+        assert_success
+        assert_output --partial "shard $k/3: "
+    done
+    cat s3.tlf s1.tlf s2.tlf >cat.tlf
+    mkdir a b
+    tl finetune -q all.tlf -o a/head.safetensors -j 1
+    tl finetune -q cat.tlf -o b/head.safetensors -j 1
+    [ "$(st_body a/head.safetensors)" = "$(st_body b/head.safetensors)" ]
+    [ "$(st_meta a/head.safetensors)" = "$(st_meta b/head.safetensors)" ]
+    # the same vectors, labels and paths (TSV shards, compared as sets)
+    tl extract -q -m "$(F net.safetensors)" -j 1 -f tsv imgs -o all.tsv
+    for k in 1 2 3; do tl extract -q -m "$(F net.safetensors)" -j 1 -f tsv --shard $k/3 imgs -o s$k.tsv; done
+    grep '^#shard	2/3$' s2.tsv
+    diff <(grep -v '^#' all.tsv | LC_ALL=C sort) <(cat s*.tsv | grep -v '^#' | LC_ALL=C sort)
+    # every image in exactly one shard
+    [ "$(cat s*.tsv | grep -vc '^#')" -eq 20 ]
+}
+
+@test "--shard: the partition does not depend on the input order, the threads or the batch" {
+    local d=$BATS_TEST_TMPDIR
+    cd "$d"
+    ln -s "$(F imgs)" imgs
+    find imgs/ -name '*.ppm' | LC_ALL=C sort | awk -F/ '{print $0 "\t" $2}' >sorted.tsv
+    LC_ALL=C sort -r sorted.tsv >reversed.tsv
+    tl extract -q -m "$(F net.safetensors)" -j 1 -b 32 --shard 2/4 sorted.tsv -o a.tlf
+    tl extract -q -m "$(F net.safetensors)" -j 2 -b 1 --shard 2/4 reversed.tsv -o b.tlf
+    cmp a.tlf b.tlf
+}
+
+@test "readers refuse a missing, repeated, foreign or truncated shard and name it" {
+    local d=$BATS_TEST_TMPDIR
+    for k in 1 2 3; do tl extract -q -m "$(F net.safetensors)" -j 1 --shard $k/3 "$(F imgs)" -o "$d/s$k.tlf"; done
+    tl extract -q -m "$(F net.safetensors)" -j 1 --shard 1/2 "$(F imgs)" -o "$d/t1.tlf"
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F imgs)" -o "$d/all.tlf"
+    cd "$d"
+    cat s1.tlf s2.tlf >missing.tlf
+    run tl finetune -q missing.tlf -o h.safetensors
+    assert_failure 1
+    assert_output "tl-finetune: missing.tlf: shard 3/3 is missing (2 of 3 shards read)"
+    cat s1.tlf s2.tlf s3.tlf s2.tlf >twice.tlf
+    tl finetune -q all.tlf -o head.safetensors
+    run tl eval -m head.safetensors twice.tlf
+    assert_failure
+    assert_output --partial "shard 2/3 appears twice (streams 2 and 4)"
+    cat s1.tlf s2.tlf s3.tlf all.tlf >mixed.tlf
+    run tl finetune -q mixed.tlf -o h.safetensors
+    assert_failure 1
+    assert_output --partial "stream 4 (byte $(cat s1.tlf s2.tlf s3.tlf | wc -c)): not a shard, the first stream is shard 1/3"
+    cat s1.tlf t1.tlf >other.tlf
+    run tl finetune -q other.tlf -o h.safetensors
+    assert_failure 1
+    assert_output --partial "shard 1/2: sharded 2 ways, the first stream 3 ways"
+    head -c $(($(wc -c <s2.tlf) - 20)) s2.tlf >cut.tlf
+    cat s1.tlf s3.tlf cut.tlf >truncated.tlf
+    run tl finetune -q truncated.tlf -o h.safetensors
+    assert_failure 1
+    assert_output --regexp '^tl-finetune: truncated.tlf: truncated feature record [0-9]+ \(shard 2/3\)$'
+    [ ! -e h.safetensors ]
+}
+
+@test "--shard: usage errors" {
+    for bad in 0/3 4/3 3 1/0 x/2 1/2x -1/2; do
+        run tl extract -m "$(F net.safetensors)" --shard "$bad" "$(F imgs)"
+        assert_failure 2
+        assert_output --partial "--shard: '$bad' is not K/N"
+    done
+    run tl extract -m "$(F net.safetensors)" --shard 1/2 -f npy "$(F imgs)"
+    assert_failure 2
+    assert_output --partial "NPY has no header"
 }

@@ -252,7 +252,7 @@ typedef struct {
     char shard[8][16];
 } seen_streams;
 
-/* What "scale" will do with the hook: read a key tl does not know. */
+/* The hook reads a key tl does not know (a run id; "shard" is one it knows). */
 static int on_stream(void *user, int index, uint64_t at, const char *header, size_t len, const tl_feat_info *info,
                      tl_err *e)
 {
@@ -268,7 +268,7 @@ static int on_stream(void *user, int index, uint64_t at, const char *header, siz
     if (tl_jscan_init(&j, header, len, e) || tl_jscan_object(&j))
         return -1;
     while ((r = tl_jscan_member(&j, &key, &n)) > 0) {
-        if (!strcmp(key, "shard") && tl_jscan_type(&j) == TL_JSON_STRING) {
+        if (!strcmp(key, "run") && tl_jscan_type(&j) == TL_JSON_STRING) {
             tl_jscan_string(&j, &v, &n);
             snprintf(s->shard[s->n], 16, "%s", v);
         } else {
@@ -277,7 +277,7 @@ static int on_stream(void *user, int index, uint64_t at, const char *header, siz
     }
     tl_jscan_free(&j);
     if (!strcmp(s->shard[s->n], "refuse"))
-        return tl_fail(e, "shard refused");
+        return tl_fail(e, "run refused");
     s->n++;
     return 0;
 }
@@ -309,11 +309,11 @@ static void test_concatenated_tlf(void)
     float sum;
     tl_err e = {0};
     FILE *f = fopen(p, "wb");
-    tlf_stream(f, H2 ",\"shard\":\"1/3\"}", 2, 3, 0, 7);
+    tlf_stream(f, H2 ",\"run\":\"1/3\"}", 2, 3, 0, 7);
     long second = ftell(f);
-    tlf_stream(f, H2 ",\"shard\":\"2/3\"}", 2, 0, 100, 7); /* an empty stream */
+    tlf_stream(f, H2 ",\"run\":\"2/3\"}", 2, 0, 100, 7); /* an empty stream */
     long third = ftell(f);
-    tlf_stream(f, H2 ",\"shard\":\"3/3\"}", 2, 2, 10, 7);
+    tlf_stream(f, H2 ",\"run\":\"3/3\"}", 2, 2, 10, 7);
     fclose(f);
     CHECK_MSG(read_streams(p, &s, &n, &sum, &e) == 0, "%s", e.msg);
     CHECK(n == 5 && sum == 0 + 1 + 2 + 10 + 11 && s.n == 3);
@@ -326,9 +326,9 @@ static void test_concatenated_tlf(void)
     /* the hook can refuse a stream */
     f = fopen(p, "wb");
     tlf_stream(f, H2 "}", 2, 1, 0, 7);
-    tlf_stream(f, H2 ",\"shard\":\"refuse\"}", 2, 1, 0, 7);
+    tlf_stream(f, H2 ",\"run\":\"refuse\"}", 2, 1, 0, 7);
     fclose(f);
-    CHECK(read_streams(p, &s, &n, &sum, &e) < 0 && strstr(e.msg, "stream 2: shard refused"));
+    CHECK(read_streams(p, &s, &n, &sum, &e) < 0 && strstr(e.msg, "stream 2: run refused"));
 
     /* headers that disagree: what differs, which stream, where */
     static const struct {
