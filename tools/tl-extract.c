@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t g_stop;
 
@@ -48,6 +49,60 @@ static char *key_prefix(const char *data)
     return p;
 }
 
+static int skip_done(void *user, const char *path) { return tl_feat_done_has(user, path); }
+
+/* The first keep bytes of a finished OUT, to continue as OUT.partial. */
+static int copy_prefix(const char *from, const char *to, uint64_t keep, tl_err *e)
+{
+    FILE *in = fopen(from, "rb"), *o = in ? fopen(to, "wb") : NULL;
+    char buf[1 << 16];
+    int rc = in && o ? 0 : tl_fail(e, "%s: cannot copy to %s: %s", from, to, strerror(errno));
+    while (!rc && keep) {
+        size_t want = keep < sizeof buf ? (size_t)keep : sizeof buf, got = fread(buf, 1, want, in);
+        if (got != want || fwrite(buf, 1, got, o) != got)
+            rc = tl_fail(e, "%s: cannot copy to %s", from, to);
+        keep -= got;
+    }
+    if (in)
+        fclose(in);
+    if (o && fclose(o) && !rc)
+        rc = tl_fail(e, "%s: cannot write: %s", to, strerror(errno));
+    return rc;
+}
+
+/* --resume / --update: what to continue. An OUT.partial is always
+ * continued (an interrupted run, or an interrupted update); otherwise a
+ * finished OUT ends a --resume (nothing to do) and is the start of an
+ * --update. The earlier run must have been this one (model, layer,
+ * input, classes, shard). */
+static int continue_from(const tl_cli *cli, const char *out, const char *partial, int update,
+                          const tl_feat_info *info, tl_feat_done *done)
+{
+    tl_err e;
+    struct stat st;
+    const char *from = stat(partial, &st) == 0 ? partial : stat(out, &st) == 0 ? out : NULL;
+    if (!from)
+        return 0;
+    if (tl_feat_done_scan(from, done, &e))
+        cli_fail(cli, &e);
+    char what[320];
+    if (done->header && tl_feat_info_differs(&done->info, info, what, sizeof what))
+        cli_die(cli, "%s: made by another extraction (%s): remove it or write elsewhere", from, what);
+    if (from == partial) {
+        done->complete = 0;
+        return 0;
+    }
+    if (!done->complete)
+        cli_die(cli, "%s: %s, not a finished extraction to continue", out,
+                done->header ? "cut short" : "no feature header");
+    if (!update) {
+        cli_log(cli, "%s is complete (%lld %s): nothing to resume", out, (long long)done->n,
+                cli_plural(done->n, "record", "records"));
+        return 1;
+    }
+    return 0;
+}
+
 static const cli_choice resize_modes[] = {
     {"crop", TL_RESIZE_CROP}, {"squash", TL_RESIZE_SQUASH}, {"pad", TL_RESIZE_PAD}, {NULL, 0}};
 static const cli_choice formats[] = {
@@ -58,6 +113,7 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-extract");
     const char *layer = NULL, *shard_arg = NULL;
+    int resume = 0, update = 0;
     int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0, resize_mode = -1;
     int input_size[2] = {0, 0};
     cli.output = "-";
@@ -74,6 +130,10 @@ int main(int argc, char **argv)
         OPT_ENUM('f', "format", &format, formats, "output format (default tlf, a streaming binary)"),
         OPT_STRING(0, "shard", &shard_arg, "K/N",
                    "extract shard K of N: the images whose path hashes to K\n(see the man page); cat joins the shards"),
+        OPT_FLAG(0, "resume", &resume,
+                 "continue an interrupted run to -o OUT (TLF) from its\nOUT.partial; nothing to do when OUT is complete"),
+        OPT_FLAG(0, "update", &update,
+                 "extract only the images not yet in OUT (TLF) and add them"),
         OPT_FLAG(0, "multi-label", &multilabel, "several labels per image: a manifest path<TAB>a,b,c"),
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
@@ -104,6 +164,10 @@ int main(int argc, char **argv)
     int threads = cli.threads, shard = 0, nshards = 0;
     if (shard_arg && tl_shard_parse(shard_arg, &shard, &nshards))
         cli_usage_error(&cli, "--shard: '%s' is not K/N with 1 <= K <= N <= %d", shard_arg, TL_SHARD_MAX);
+    if ((resume || update) && (!strcmp(cli.output, "-") || format != TL_FEAT_TLF))
+        cli_usage_error(&cli, "--%s: needs -o FILE in the TLF format", resume ? "resume" : "update");
+    if (resume && update)
+        cli_usage_error(&cli, "--resume and --update: give one (--update also continues an interrupted run)");
     if (shard_arg && format == TL_FEAT_NPY)
         cli_usage_error(&cli, "--shard: NPY has no header to record the shard in (use tlf, tsv or npz)");
     tl_extract_opts xo;
@@ -132,28 +196,6 @@ int main(int argc, char **argv)
     for (int64_t i = 0; format == TL_FEAT_TSV && i < d.n; i++)
         if (tl_tsv_check(d.items[i].path, "path", 1, &e))
             cli_fail(&cli, &e);
-    /* the images to run: all, or this shard's (in canonical order) */
-    tl_dataset run = d;
-    if (nshards) {
-        char *prefix = key_prefix(data);
-        int64_t *idx = NULL, count = 0;
-        if (strcmp(data, "-") && !prefix)
-            cli_die(&cli, "out of memory");
-        if (tl_shard_plan(&d, prefix, shard, nshards, NULL, NULL, &idx, &count, &e)) {
-            free(prefix);
-            cli_fail(&cli, &e);
-        }
-        free(prefix);
-        run.items = malloc(((size_t)count + 1) * sizeof *run.items);
-        if (!run.items)
-            cli_die(&cli, "out of memory");
-        for (int64_t i = 0; i < count; i++)
-            run.items[i] = d.items[idx[i]];
-        run.n = count;
-        free(idx);
-        cli_log(&cli, "shard %d/%d: %lld of %lld %s", shard, nshards, (long long)count, (long long)d.n,
-                cli_plural(d.n, "image", "images"));
-    }
     tl_pool *pool = tl_pool_new(threads, &e);
     if (!pool)
         cli_fail(&cli, &e);
@@ -178,8 +220,49 @@ int main(int argc, char **argv)
         .shard = shard,
         .nshards = nshards,
     };
+    /* What an earlier run to OUT left (--resume, --update): kept, and its
+     * images not run again. */
+    tl_feat_done done = {0};
+    char *partial = NULL;
+    tl_dataset run = d;
+    run.items = NULL;
+    if (resume || update) {
+        size_t n = strlen(out) + sizeof ".partial";
+        if (!(partial = malloc(n)))
+            cli_die(&cli, "out of memory");
+        snprintf(partial, n, "%s.partial", out);
+        if (continue_from(&cli, out, partial, update, &info, &done))
+            goto done;
+    }
+    /* the images to run: all, or this shard's (in canonical order) */
+    char *prefix = key_prefix(data);
+    int64_t *idx = NULL, count = 0;
+    if (strcmp(data, "-") && !prefix)
+        cli_die(&cli, "out of memory");
+    if (tl_shard_plan(&d, prefix, shard, nshards, partial ? skip_done : NULL, &done, &idx, &count, &e))
+        cli_fail(&cli, &e);
+    free(prefix);
+    if (!(run.items = malloc(((size_t)count + 1) * sizeof *run.items)))
+        cli_die(&cli, "out of memory");
+    for (int64_t i = 0; i < count; i++)
+        run.items[i] = d.items[idx[i]];
+    run.n = count;
+    free(idx);
+    if (nshards)
+        cli_log(&cli, "shard %d/%d: %lld of %lld %s", shard, nshards, (long long)(count + done.n), (long long)d.n,
+                cli_plural(d.n, "image", "images"));
+    if (partial && done.n)
+        cli_log(&cli, "%s: %lld %s kept, %lld to extract", done.complete ? out : partial, (long long)done.n,
+                cli_plural(done.n, "record", "records"), (long long)count);
+    if (update && done.complete && !count) {
+        cli_log(&cli, "%s is up to date", out);
+        goto done;
+    }
+    if (update && done.complete && copy_prefix(out, partial, done.keep, &e))
+        cli_fail(&cli, &e);
     sink s = {NULL, &run};
-    if (tl_featw_open(&s.w, out, format, &info, &e))
+    if (partial ? tl_featw_resume(&s.w, out, partial, done.keep, done.n, &info, &e)
+                : tl_featw_open(&s.w, out, format, &info, &e))
         cli_fail(&cli, &e);
     cli_log(&cli, "%lld %s, %d %s, layer %s (%d values per image), %d threads", (long long)run.n,
             cli_plural(run.n, "image", "images"), d.nclasses, cli_plural(d.nclasses, "class", "classes"), info.layer,
@@ -190,9 +273,18 @@ int main(int argc, char **argv)
     cli_progress_end(&cli);
     if (rc) {
         tl_featw_abort(s.w);
+        char kept[4200];
+        snprintf(kept, sizeof kept, "what is done is kept in %.4000s (%s continues it)", partial ? partial : "",
+                 update ? "--update" : "--resume");
+        if (g_stop && partial)
+            cli_interrupted(&cli, g_stop, kept);
         if (g_stop)
             cli_interrupted(&cli, g_stop, strcmp(out, "-") ? "no output written, the temporary file removed"
                                                            : "the stream on standard output is cut short");
+        if (partial) {
+            size_t len = strlen(e.msg);
+            snprintf(e.msg + len, sizeof e.msg - len, "; %s", kept);
+        }
         cli_fail(&cli, &e);
     }
     if (tl_featw_close(s.w, &e))
@@ -203,14 +295,20 @@ int main(int argc, char **argv)
             st.seconds, st.seconds > 0 ? st.done / st.seconds : 0.0);
     if (log) {
         tl_runlog_write_extract(log, data, info.model, info.layer, st.done, st.skipped, threads, st.seconds);
-        if (fclose(log))
+        int bad = fclose(log);
+        log = NULL;
+        if (bad)
             cli_die(&cli, "%s: cannot write the log", log_path);
     }
+done:
+    if (log)
+        fclose(log);
     free(model_abs);
+    free(partial);
+    tl_feat_done_free(&done);
     tl_extractor_free(x);
     tl_pool_free(pool);
-    if (run.items != d.items)
-        free(run.items);
+    free(run.items);
     tl_dataset_free(&d);
     tl_net_free(&net);
     return 0;

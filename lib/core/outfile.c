@@ -62,6 +62,27 @@ int tl_outfile_open(tl_outfile *o, const char *path, tl_err *e)
     return 0;
 }
 
+int tl_outfile_open_partial(tl_outfile *o, const char *path, const char *partial, uint64_t keep, tl_err *e)
+{
+    memset(o, 0, sizeof *o);
+    o->path = tl_strdup(path);
+    o->tmp = tl_strdup(partial);
+    if (!o->path || !o->tmp) {
+        tl_outfile_abort(o);
+        return tl_fail(e, "out of memory");
+    }
+    o->keep_tmp = 1;
+    int fd = open(partial, O_WRONLY | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0666);
+    if (fd < 0 || ftruncate(fd, (off_t)keep) != 0 || lseek(fd, 0, SEEK_END) < 0 || !(o->fp = fdopen(fd, "wb"))) {
+        int err = errno;
+        if (fd >= 0)
+            close(fd);
+        tl_outfile_abort(o);
+        return tl_fail(e, "%s: cannot continue: %s", partial, strerror(err));
+    }
+    return 0;
+}
+
 int tl_outfile_commit(tl_outfile *o, tl_err *e)
 {
     if (o->is_stdout) {
@@ -119,7 +140,8 @@ void tl_outfile_abort(tl_outfile *o)
     o->is_special = 0;
     o->fp = NULL;
     if (o->tmp) {
-        unlink(o->tmp);
+        if (!o->keep_tmp)
+            unlink(o->tmp);
         free(o->tmp);
         o->tmp = NULL;
     }

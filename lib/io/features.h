@@ -59,6 +59,13 @@ int tl_featw_add(tl_featw *w, const char *path, int label, const float *v, tl_er
  * empty set unlabelled, and a larger set an error. tl_featw_add on a multi-label writer writes the
  * set {label}. */
 int tl_featw_add_labels(tl_featw *w, const char *path, const int *labels, int nlabels, const float *v, tl_err *e);
+/* Continues a TLF file (tl-extract --resume, --update): records go to
+ * partial after its first keep bytes, which hold a header agreeing with
+ * info and count records (keep 0: a new file, header written); close
+ * writes the end record and renames partial to path; abort leaves
+ * partial for a later run. */
+int tl_featw_resume(tl_featw **w, const char *path, const char *partial, uint64_t keep, int64_t count,
+                    const tl_feat_info *info, tl_err *e);
 int tl_featw_close(tl_featw *w, tl_err *e);
 void tl_featw_abort(tl_featw *w);
 
@@ -92,6 +99,31 @@ int tl_featr_streams(const tl_featr *r);
  * name it. The shard (K) of the stream the last record came from, 0 when
  * not sharded. */
 int tl_featr_shard(const tl_featr *r);
+/* Reading one shard on its own (continuing it): the others are not
+ * required at the end of the input. */
+void tl_featr_one_shard(tl_featr *r);
+/* Bytes of the input consumed so far (binary formats): after a record,
+ * where it ends. */
+uint64_t tl_featr_offset(const tl_featr *r);
+
+/* What an earlier extraction to a TLF file holds, to continue it: its
+ * header, its records' paths, and where its last complete record ends. A
+ * record cut short or corrupt ends the scan there (an interrupted run);
+ * a read error or a file that is not one TLF stream is an error. */
+typedef struct tl_feat_done {
+    tl_feat_info info;
+    int header;      /* 0: not even a whole header (start anew) */
+    int complete;    /* ended by its end record */
+    int64_t n;       /* complete records */
+    uint64_t keep;   /* bytes up to the end of the last of them */
+    char **paths;    /* their paths, sorted (strcmp) */
+} tl_feat_done;
+int tl_feat_done_scan(const char *path, tl_feat_done *d, tl_err *e);
+int tl_feat_done_has(const tl_feat_done *d, const char *path);
+void tl_feat_done_free(tl_feat_done *d);
+/* 0 when two headers describe the same extraction (dim, classes, model,
+ * layer, input, labels, shard), else 1 with what differs in what. */
+int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *what, size_t n);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label
  * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats.

@@ -48,6 +48,7 @@ struct tl_featr {
     size_t label_text_cap;
     int shard;                /* the current stream's shard (K), 0 when not sharded */
     int *shard_stream;        /* sharded input: the stream (1-based) holding shard K at [K - 1], 0 not yet */
+    int one_shard;            /* tl_featr_one_shard */
 };
 
 static int grow_labels(tl_featr *r, int n, tl_err *e)
@@ -837,6 +838,8 @@ const tl_feat_info *tl_featr_info(const tl_featr *r) { return &r->info; }
 int tl_featr_format(const tl_featr *r) { return r->format; }
 int tl_featr_streams(const tl_featr *r) { return r->nstreams; }
 int tl_featr_shard(const tl_featr *r) { return r->shard; }
+void tl_featr_one_shard(tl_featr *r) { r->one_shard = 1; }
+uint64_t tl_featr_offset(const tl_featr *r) { return r->offset; }
 
 /* The end of a sharded input: every shard seen. */
 static int all_shards(tl_featr *r, tl_err *e)
@@ -933,7 +936,7 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         if (label_name)
             *label_name = ln;
     }
-    if (rc == 0 && r->info.nshards && all_shards(r, e))
+    if (rc == 0 && r->info.nshards && !r->one_shard && all_shards(r, e))
         return -1;
     if (rc == 0)
         r->ended = 1;

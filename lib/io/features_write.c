@@ -169,6 +169,33 @@ int tl_featw_open(tl_featw **wp, const char *path, int format, const tl_feat_inf
     return 0;
 }
 
+int tl_featw_resume(tl_featw **wp, const char *path, const char *partial, uint64_t keep, int64_t count,
+                    const tl_feat_info *info, tl_err *e)
+{
+    *wp = NULL;
+    if (info->dim <= 0 || info->dim > TL_FEAT_MAX_DIM)
+        return tl_fail(e, "feature dimension %d out of range", info->dim);
+    tl_featw *w = calloc(1, sizeof *w);
+    if (!w)
+        return tl_fail(e, "out of memory");
+    w->format = TL_FEAT_TLF;
+    w->dim = info->dim;
+    w->classes = info->classes;
+    w->nclasses = info->nclasses;
+    w->multilabel = info->multilabel;
+    w->count = keep ? count : 0;
+    if (tl_outfile_open_partial(&w->out, path, partial, keep, e)) {
+        free(w);
+        return -1;
+    }
+    if (!keep && write_header(w, info, e)) {
+        tl_featw_abort(w);
+        return -1;
+    }
+    *wp = w;
+    return 0;
+}
+
 /* Single-label: label (-1 none). Multi-label: nlab labels (-1 unlabelled). */
 static int add_tlf(tl_featw *w, const char *path, int label, const int *labs, int nlab, const float *v, tl_err *e)
 {

@@ -161,3 +161,86 @@ st_meta() { head -c 4096 "$1" | tr ',' '\n' | grep -v -e tl.train_data -e tl.tra
     assert_failure 2
     assert_output --partial "NPY has no header"
 }
+
+# Runs "tl extract ARGS -o OUT" again and again, each run killed (SIGKILL
+# and SIGTERM in turn) at a random moment within the first 90% of $1 ms
+# (what one whole run took), until a run finishes; prints how many runs
+# were cut short (by the signal: exit status 137 or 143).
+run_until_done() {
+    local ms=$1 out=$2 cut=0 i pid sig rc
+    shift 2
+    for i in $(seq 1 40); do
+        "$TL_BIN/tl-extract" -q "$@" -o "$out" 2>/dev/null &
+        pid=$!
+        sleep "$(awk -v r=$RANDOM -v ms="$ms" 'BEGIN { printf "%.3f", (0.05 + 0.85 * r / 32768) * ms / 1000 }')"
+        if [ $((i % 2)) -eq 1 ]; then sig=KILL; else sig=TERM; fi
+        kill -s $sig $pid 2>/dev/null || true
+        rc=0
+        wait $pid || rc=$?
+        [ $rc -eq 0 ] && break
+        [ $rc -eq 137 ] || [ $rc -eq 143 ] || return 1
+        cut=$((cut + 1))
+    done
+    [ $rc -eq 0 ] || tl extract -q "$@" -o "$out"
+    echo "$cut"
+}
+
+# Runs tl extract ARGS and prints how many ms it took.
+timed() {
+    local t0
+    t0=$(date +%s%N)
+    tl extract "$@" >/dev/null
+    echo $((($(date +%s%N) - t0) / 1000000))
+}
+
+@test "--resume after SIGKILL and SIGTERM at random moments gives the file of an uninterrupted run" {
+    local d=$BATS_TEST_TMPDIR
+    gen_ppms "$d/data" 7 80
+    ms=$(timed -q -m "$(F net.safetensors)" --input-size 48 -j 1 -b 2 "$d/data" -o "$d/ref.tlf")
+    cut=$(run_until_done "$ms" "$d/out.tlf" -m "$(F net.safetensors)" --input-size 48 -j 1 -b 2 --resume "$d/data")
+    echo "runs cut short: $cut"
+    [ "$cut" -ge 1 ]
+    cmp "$d/ref.tlf" "$d/out.tlf"
+    [ ! -e "$d/out.tlf.partial" ]
+    # a shard, resumed the same way, is that shard
+    ms=$(timed -q -m "$(F net.safetensors)" --input-size 48 -j 1 --shard 2/2 "$d/data" -o "$d/ref2.tlf")
+    run_until_done "$ms" "$d/out2.tlf" -m "$(F net.safetensors)" --input-size 48 -j 1 -b 2 --resume --shard 2/2 "$d/data"
+    cmp "$d/ref2.tlf" "$d/out2.tlf"
+    # finished: nothing to do
+    run tl extract -m "$(F net.safetensors)" --input-size 48 --resume "$d/data" -o "$d/out.tlf"
+    assert_success
+    assert_output "tl-extract: $d/out.tlf is complete (160 records): nothing to resume"
+    cmp "$d/ref.tlf" "$d/out.tlf"
+}
+
+@test "--update adds only the new images, also when killed at random moments; another extraction is refused" {
+    local d=$BATS_TEST_TMPDIR i
+    gen_ppms "$d/gen" 9 60
+    mkdir "$d/photos"
+    # an unlabelled folder whose new images sort after the old ones, so
+    # the updated file is byte for byte a fresh run's
+    for i in $(seq -w 0 59); do mv "$d/gen/red/0$i.ppm" "$d/photos/a$i.ppm"; mv "$d/gen/blue/0$i.ppm" "$d/photos/b$i.ppm"; done
+    mkdir "$d/later"
+    mv "$d"/photos/b*.ppm "$d/later/"
+    ms=$(timed -q -m "$(F net.safetensors)" --input-size 48 -j 1 "$d/photos" -o "$d/out.tlf")
+    mv "$d"/later/*.ppm "$d/photos/"
+    cut=$(run_until_done "$ms" "$d/out.tlf" -m "$(F net.safetensors)" --input-size 48 -j 1 -b 2 --update "$d/photos")
+    echo "runs cut short: $cut"
+    [ "$cut" -ge 1 ]
+    run tl extract -m "$(F net.safetensors)" --input-size 48 -j 1 --update "$d/photos" -o "$d/out.tlf"
+    assert_success
+    assert_output --partial "is up to date"
+    tl extract -q -m "$(F net.safetensors)" --input-size 48 -j 1 "$d/photos" -o "$d/ref.tlf"
+    cmp "$d/ref.tlf" "$d/out.tlf"
+    [ ! -e "$d/out.tlf.partial" ]
+    # another layer, input size or model: refused, the file untouched
+    run tl extract -m "$(F net.safetensors)" --input-size 40 --update "$d/photos" -o "$d/out.tlf"
+    assert_failure 1
+    assert_output --regexp "out.tlf: made by another extraction \(input '48[^']*', this run's '40[^']*'\): remove it or write elsewhere$"
+    cmp "$d/ref.tlf" "$d/out.tlf"
+    run tl extract -m "$(F net.safetensors)" --update -f tsv "$d/photos" -o "$d/x.tsv"
+    assert_failure 2
+    run tl extract -m "$(F net.safetensors)" --resume "$d/photos"
+    assert_failure 2
+    assert_output --partial "--resume: needs -o FILE in the TLF format"
+}
