@@ -113,12 +113,12 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-extract");
     const char *layer = NULL, *shard_arg = NULL;
-    int resume = 0, update = 0;
+    int resume = 0, update = 0, merge = 0;
     int format = TL_FEAT_TLF, no_pool = 0, multilabel = 0, fast_decode = 0, resize_mode = -1;
     int input_size[2] = {0, 0};
     cli.output = "-";
     const cli_opt opts[] = {
-        OPT_COMMON_REQUIRED(CLI_O_MODEL, NULL),
+        OPT_COMMON_HELP(CLI_O_MODEL, NULL),
         OPT_STRING('l', "layer", &layer, "NAME",
                    "layer to read (default: pooled penultimate features;\n'logits' for classifier outputs; tl-info lists names)"),
         OPT_FLAG(0, "no-pool", &no_pool, "keep a spatial layer's full C*H*W map instead of\naveraging it over H and W"),
@@ -133,7 +133,9 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "resume", &resume,
                  "continue an interrupted run to -o OUT (TLF) from its\nOUT.partial; nothing to do when OUT is complete"),
         OPT_FLAG(0, "update", &update,
-                 "extract only the images not yet in OUT (TLF) and add them"),
+                 "extract only images not yet in OUT (TLF), appended"),
+        OPT_FLAG(0, "merge", &merge,
+                 "join the feature files given (shards of one extraction,\nin any order) into -o OUT in -f FORMAT"),
         OPT_FLAG(0, "multi-label", &multilabel, "several labels per image: a manifest path<TAB>a,b,c"),
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
@@ -147,18 +149,42 @@ int main(int argc, char **argv)
         OPT_END(),
     };
     const cli_tool tool = {
-        .usage = "-m MODEL [options] DATA",
+        .usage = "-m MODEL [options] DATA\n--merge [-f FORMAT] -o OUT FILE...",
         .about = "Run a pretrained network as a fixed feature extractor.\n"
                  "\n"
                  "DATA is a folder of class folders, a TSV manifest (path<TAB>label) or '-'\n"
                  "for a list of paths on standard input. With --multi-label, a manifest line\n"
-                 "gives each image several labels (path<TAB>sky,sea) and so do the vectors.\n",
+                 "gives each image several labels (path<TAB>sky,sea) and so do the vectors.\n"
+                 "\n"
+                 "With --merge, the arguments are feature files of one extraction (the shards\n"
+                 "of --shard K/N, every one once): they are checked and joined in path order.\n",
         .opts = opts,
         .example = "tl-extract -m mobilenet_v2.safetensors data/hymenoptera/train -o train.tlf\n"
-                   "tl-extract -m mobilenet_v2.safetensors val/ | tl-eval -m head.safetensors -",
-        .min_args = 1, .max_args = 1, .args_name = "data",
+                   "tl-extract -m mobilenet_v2.safetensors val/ | tl-eval -m head.safetensors -\n"
+                   "tl-extract -m resnet50 --shard 2/8 --resume photos/ -o shards/2.tlf\n"
+                   "tl-extract --merge -f npz -o photos.npz shards/*.tlf",
+        .min_args = 0, .max_args = -1, .args_name = "data",
     };
     int first = cli_parse(&cli, &tool, argc, argv);
+    if (merge) {
+        if (argc == first)
+            cli_usage_error(&cli, "--merge: no feature files given");
+        if (cli_given(&cli, "model") || shard_arg || resume || update)
+            cli_usage_error(&cli, "--merge: joins feature files (-m, --shard, --resume, --update do not apply)");
+        if (!strcmp(cli.output, "-") && (format == TL_FEAT_NPY || format == TL_FEAT_NPZ))
+            cli_log(&cli, "note: %s output is written when all records are read", format == TL_FEAT_NPY ? "NPY" : "NPZ");
+        tl_err me;
+        int64_t n;
+        if (tl_feat_merge((const char *const *)argv + first, argc - first, cli.output, format, &n, &me))
+            cli_fail(&cli, &me);
+        cli_log(&cli, "%lld %s from %d %s", (long long)n, cli_plural(n, "record", "records"), argc - first,
+                cli_plural(argc - first, "file", "files"));
+        return 0;
+    }
+    if (!cli.model)
+        cli_usage_error(&cli, "no model given (-m MODEL)");
+    if (argc - first != 1)
+        cli_usage_error(&cli, argc == first ? "no data given" : "one data argument expected, %d given", argc - first);
     cli_catch_signals(&g_stop); /* from here, an interrupt stops at the next safe point */
     const char *data = argv[first], *out = cli.output, *model = cli.model, *log_path = cli.log;
     int threads = cli.threads, shard = 0, nshards = 0;

@@ -121,6 +121,12 @@ typedef struct tl_feat_done {
 int tl_feat_done_scan(const char *path, tl_feat_done *d, tl_err *e);
 int tl_feat_done_has(const tl_feat_done *d, const char *path);
 void tl_feat_done_free(tl_feat_done *d);
+/* Joins the feature files of one extraction into out (format
+ * TL_FEAT_*): shards (every one of 1..N once, in any order) merged into
+ * canonical order (io/shard.h), the result no longer a shard; files
+ * without a shard concatenated in the order given. Headers must agree
+ * (model, layer, input, classes, labels); *count: records written. */
+int tl_feat_merge(const char *const *names, int n, const char *out, int format, int64_t *count, tl_err *e);
 /* 0 when two headers describe the same extraction (dim, classes, model,
  * layer, input, labels, shard), else 1 with what differs in what. */
 int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *what, size_t n);

@@ -162,17 +162,30 @@ st_meta() { head -c 4096 "$1" | tr ',' '\n' | grep -v -e tl.train_data -e tl.tra
     assert_output --partial "NPY has no header"
 }
 
+# Waits until file $1 grows (pid $2 is writing records), at most ~10 s.
+wait_growth() {
+    local s0=-1 sz i
+    for i in $(seq 1 2000); do
+        kill -0 "$2" 2>/dev/null || return 0
+        sz=$(stat -c %s "$1" 2>/dev/null || echo -1)
+        if [ "$s0" -lt 0 ]; then s0=$sz; elif [ "$sz" -gt "$s0" ]; then return 0; fi
+        sleep 0.005
+    done
+}
+
 # Runs "tl extract ARGS -o OUT" again and again, each run killed (SIGKILL
-# and SIGTERM in turn) at a random moment within the first 90% of $1 ms
-# (what one whole run took), until a run finishes; prints how many runs
-# were cut short (by the signal: exit status 137 or 143).
+# and SIGTERM in turn) once it writes records to OUT.partial, after a
+# random further 0..30% of $1 ms (what one whole run took; none the first
+# time), until a run finishes; prints how many runs were cut short (by the
+# signal: exit status 137 or 143).
 run_until_done() {
     local ms=$1 out=$2 cut=0 i pid sig rc
     shift 2
     for i in $(seq 1 40); do
         "$TL_BIN/tl-extract" -q "$@" -o "$out" 2>/dev/null &
         pid=$!
-        sleep "$(awk -v r=$RANDOM -v ms="$ms" 'BEGIN { printf "%.3f", (0.05 + 0.85 * r / 32768) * ms / 1000 }')"
+        wait_growth "$out.partial" $pid
+        [ "$i" -eq 1 ] || sleep "$(awk -v r=$RANDOM -v ms="$ms" 'BEGIN { printf "%.3f", 0.3 * r / 32768 * ms / 1000 }')"
         if [ $((i % 2)) -eq 1 ]; then sig=KILL; else sig=TERM; fi
         kill -s $sig $pid 2>/dev/null || true
         rc=0
@@ -243,4 +256,90 @@ timed() {
     run tl extract -m "$(F net.safetensors)" --resume "$d/photos"
     assert_failure 2
     assert_output --partial "--resume: needs -o FILE in the TLF format"
+}
+
+@test "--merge: shards in any order become the unsharded run's file in any format; a wrong set is refused" {
+    local d=$BATS_TEST_TMPDIR
+    cd "$d"
+    for k in 1 2 3; do tl extract -q -m "$(F net.safetensors)" -j 1 --shard $k/3 "$(F imgs)" -o s$k.tlf; done
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F imgs)" -o all.tlf
+    run tl extract --merge -o m.tlf s2.tlf s3.tlf s1.tlf
+    assert_success
+    assert_output "tl-extract: 20 records from 3 files"
+    cmp all.tlf m.tlf
+    tl extract -q -m "$(F net.safetensors)" -j 1 -f tsv "$(F imgs)" -o all.tsv
+    tl extract --merge -q -f tsv -o m.tsv s3.tlf s1.tlf s2.tlf
+    cmp all.tsv m.tsv
+    run tl extract --merge -o x.tlf s1.tlf s2.tlf
+    assert_failure 1
+    assert_output "tl-extract: s1.tlf: shard 1/3, but 2 files are given (every shard once)"
+    run tl extract --merge -o x.tlf s1.tlf s2.tlf s1.tlf
+    assert_failure 1
+    assert_output "tl-extract: s1.tlf: shard 1/3, as is s1.tlf"
+    run tl extract --merge -o x.tlf s1.tlf s2.tlf all.tlf
+    assert_failure 1
+    assert_output "tl-extract: all.tlf: not a shard, s1.tlf is a shard"
+    head -c 2000 s3.tlf >cut.tlf
+    run tl extract --merge -o x.tlf s1.tlf s2.tlf cut.tlf
+    assert_failure 1
+    assert_output --partial "cut.tlf: "
+    assert_output --partial "(shard 3/3)"
+    [ ! -e x.tlf ]
+    run tl extract --merge -m "$(F net.safetensors)" -o x.tlf s1.tlf
+    assert_failure 2
+}
+
+@test "scripts/cluster/extract-parallel.sh: GNU parallel runs the shards here (-S 2/:) and the merge gives the unsharded run's file" {
+    command -v parallel >/dev/null || skip "GNU parallel is not installed (scripts/deps.sh installs it)"
+    local d=$BATS_TEST_TMPDIR script=$BATS_TEST_DIRNAME/../../scripts/cluster/extract-parallel.sh
+    sh -n "$script"
+    cd "$d"
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F imgs)" -o all.tlf
+    run "$script" -S 2/: -n 3 -j 1 -o out.tlf -- -q -m "$(F net.safetensors)" "$(F imgs)"
+    assert_success
+    cmp all.tlf out.tlf
+    [ ! -e out.tlf.shards ]
+    # the same into NPZ
+    tl extract -q -m "$(F net.safetensors)" -j 1 -f npz "$(F imgs)" -o all.npz
+    "$script" -S : -n 2 -j 1 -o out.npz -- -q -m "$(F net.safetensors)" "$(F imgs)"
+    cmp all.npz out.npz
+    run "$script" -n 0 -o x.tlf -- -m m data
+    assert_failure 2
+}
+
+@test "scripts/cluster/slurm-extract.sh, extract-shard.sbatch, merge.sbatch: parse; end to end under a stand-in sbatch" {
+    local d=$BATS_TEST_TMPDIR dir=$BATS_TEST_DIRNAME/../../scripts/cluster
+    for f in slurm-extract.sh; do sh -n "$dir/$f"; done
+    for f in extract-shard.sbatch merge.sbatch; do bash -n "$dir/$f"; done
+    # No Slurm cluster runs here: sbatch is a stand-in that runs an array's
+    # tasks one after the other (SLURM_ARRAY_TASK_ID 1..N) with the
+    # --export'ed variables, then prints a job id.
+    mkdir -p "$d/fake"
+    cat >"$d/fake/sbatch" <<'SH'
+#!/bin/bash
+array= exp=
+while [ $# -gt 0 ]; do
+    case $1 in --array=*) array=${1#--array=} ;; --export=*) exp=${1#--export=} ;; --*) ;; *) break ;; esac
+    shift
+done
+script=$1
+shift
+IFS=, read -ra kv <<<"$exp"
+for x in "${kv[@]}"; do [ "$x" = ALL ] || export "${x?}"; done
+if [ -n "$array" ]; then
+    n=${array#1-}
+    for k in $(seq 1 "$n"); do SLURM_ARRAY_TASK_ID=$k SLURM_ARRAY_TASK_COUNT=$n bash "$script" "$@" >&2 || exit 1; done
+else
+    bash "$script" "$@" >&2 || exit 1
+fi
+echo $RANDOM
+SH
+    chmod +x "$d/fake/sbatch"
+    cd "$d"
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F imgs)" -o all.tlf
+    run env PATH="$d/fake:$PATH" TL_BIN="$TL_BIN" "$dir/slurm-extract.sh" -n 4 -c 1 -o out.tlf -- -q -m "$(F net.safetensors)" "$(F imgs)"
+    assert_success
+    assert_line --regexp "^shards: job [0-9]+; merge: job [0-9]+ "
+    cmp all.tlf out.tlf
+    [ ! -e out.tlf.shards ]
 }
