@@ -62,13 +62,24 @@ static int imin(int a, int b) { return a < b ? a : b; }
 
 size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
+    if (tl_winograd_applies(ws, g))
+        return tl_winograd_packed_floats(ws, g);
     if (tl_conv_is_depthwise(g))
         return (size_t)g->cout * g->kh * g->kw;
     return (size_t)g->groups * tl_gemm_packed_a_floats(ws, g->cout / g->groups, tl_conv_group_k(g));
 }
 
+size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return tl_winograd_applies(ws, g) ? tl_winograd_scratch_floats(ws, g) : 0;
+}
+
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed)
 {
+    if (tl_winograd_applies(ws, g)) {
+        tl_winograd_pack(ws, g, w, packed, 0, 1);
+        return;
+    }
     if (tl_conv_is_depthwise(g)) {
         memcpy(packed, w, sizeof(float) * g->cout * g->kh * g->kw);
         return;
@@ -110,8 +121,12 @@ static void pack_b_im2col(const void *ctx, int p0, int kc, int j0, int nc, int n
 }
 
 void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
-                            const float *bias, int act, float *y, int part, int nparts)
+                            const float *bias, int act, float *y, int part, int nparts, float *scratch)
 {
+    if (tl_winograd_applies(ws, g)) {
+        tl_winograd_forward(ws, g, x, packed, bias, act, y, part, nparts, scratch);
+        return;
+    }
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
     if (tl_conv_is_depthwise(g)) {
         int c0 = (int)((long)g->cout * part / nparts), c1 = (int)((long)g->cout * (part + 1) / nparts);

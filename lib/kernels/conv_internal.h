@@ -29,4 +29,13 @@ static inline int tl_end_inside(int off, int last, int s) { return off > last ? 
 void tl_im2col_gather(const tl_conv_geom *g, const float *x, int q0, int nq, int c0, int nc, float *col, size_t ld);
 void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int nc, const float *col, size_t ld);
 
+/* Winograd F(4x4, 3x3) (winograd.c), chosen by tl_conv_pack and
+ * tl_conv_forward_packed when tl_winograd_applies. */
+int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g);
+size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
+void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts);
+size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
+void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
+                         int act, float *y, int part, int nparts, float *scratch);
+
 #endif

@@ -34,6 +34,12 @@ tl_kws *tl_kws_new(tl_err *e);
 tl_kws *tl_kws_new_simd(const char *simd, tl_err *e);
 void tl_kws_free(tl_kws *ws);
 const char *tl_kws_simd_name(const tl_kws *ws); /* "avx512", "avx2", "scalar" (float paths) */
+/* Exact mode: convolutions keep to the direct algorithms (GEMM over the
+ * im2col matrix), never Winograd, whose transforms add about 1e-6 of
+ * relative error. Like the path, it decides how weights are packed: set it
+ * before packing, and use a packed buffer only with workspaces of the same
+ * path and mode. */
+void tl_kws_set_exact(tl_kws *ws, int exact);
 /* 1 if this CPU can run the named path. */
 int tl_simd_supported(const char *simd);
 /* The path kernels without a workspace take (batch norm, activation
@@ -108,16 +114,21 @@ void tl_conv_geom_finish(tl_conv_geom *g);
 /* After finish: 0 if the geometry is usable, else -1 with a reason. */
 int tl_conv_geom_check(const tl_conv_geom *g, tl_err *e);
 
-/* Forward with weights packed once by tl_conv_pack: 1x1 stride-1 layers
- * are a GEMM on the image itself, k x k ones pack the GEMM's operand
- * straight from the image (no im2col matrix), grouped layers run group by
- * group, depthwise ones go to tl_depthwise_forward. y (cout x oh x ow) =
- * conv(x (cin x h x w), w) + bias (NULL = none), then act; computes share
- * `part` of `nparts` of y, identically for any split. */
+/* Forward with weights packed once by tl_conv_pack: 3x3 stride-1 layers
+ * on maps large enough run Winograd F(4x4, 3x3) (winograd.c); 1x1
+ * stride-1 layers are a GEMM on the image itself, other k x k ones pack
+ * the GEMM's operand straight from the image (no im2col matrix), grouped
+ * layers run group by group, depthwise ones go to tl_depthwise_forward.
+ * y (cout x oh x ow) = conv(x (cin x h x w), w) + bias (NULL = none), then
+ * act; computes share `part` of `nparts` of y, identically for any split.
+ * The packing and the algorithm depend on the workspace's SIMD path (and
+ * nothing else); scratch: tl_conv_forward_scratch_floats (0: may be NULL),
+ * one per thread. */
 size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed);
+size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
-                            const float *bias, int act, float *y, int part, int nparts);
+                            const float *bias, int act, float *y, int part, int nparts, float *scratch);
 
 /* Floats of scratch for tl_conv_backward_data and tl_conv_backward_weight
  * (one bounded im2col tile; per-tap column sums for depthwise); 0 for 1x1

@@ -109,3 +109,5 @@ void tl_kws_free(tl_kws *ws)
 }
 
 const char *tl_kws_simd_name(const tl_kws *ws) { return ws->impl->name; }
+
+void tl_kws_set_exact(tl_kws *ws, int exact) { ws->exact = exact != 0; }

@@ -29,6 +29,7 @@ extern const tl_simd_impl tl_simd_scalar, tl_simd_avx2, tl_simd_avx512;
 
 struct tl_kws {
     const tl_simd_impl *impl;
+    int exact; /* convolutions take the direct algorithms only (no Winograd) */
     float *pack_a; /* mr x kc */
     float *pack_b; /* kc x nc, nc rounded to nr */
     float *tile;   /* mr x nr, edge tiles */

@@ -377,6 +377,12 @@ static int find_tail(tl_infer *inf, tl_err *e)
 
 tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e)
 {
+    return tl_infer_new_exact(m, nthreads, outputs, noutputs, 0, e);
+}
+
+tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
+                             tl_err *e)
+{
     tl_infer *inf = calloc(1, sizeof *inf);
     if (!inf) {
         tl_fail(e, "out of memory");
@@ -384,7 +390,7 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
     }
     inf->m = m;
     if (m->quant) {
-        if (!(inf->q8 = tl_q8_infer_new(m, nthreads, outputs, noutputs, e)))
+        if (!(inf->q8 = tl_q8_infer_new(m, nthreads, outputs, noutputs, exact, e)))
             goto fail;
         return inf;
     }
@@ -419,12 +425,6 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         }
         inf->steps[inf->output_step[k]].noutputs++;
     }
-    for (int s = 0; s < inf->nsteps; s++) {
-        const step *st = &inf->steps[s];
-        const tl_node *n = &m->nodes[st->node];
-        if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION && (size_t)n->c * n->c > inf->scratch_floats)
-            inf->scratch_floats = (size_t)n->c * n->c;
-    }
     inf->nworkers = nthreads < 1 ? 1 : nthreads;
     inf->workers = calloc((size_t)inf->nworkers, sizeof *inf->workers);
     if (!inf->workers) {
@@ -432,12 +432,25 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
         goto fail;
     }
     for (int w = 0; w < inf->nworkers; w++) {
+        if (!(inf->workers[w].kws = tl_kws_new(e)))
+            goto fail;
+        tl_kws_set_exact(inf->workers[w].kws, exact); /* before pack_step: it decides the packing */
+    }
+    for (int s = 0; s < inf->nsteps; s++) { /* the largest scratch any step needs */
+        const step *st = &inf->steps[s];
+        const tl_node *n = &m->nodes[st->node];
+        size_t need = 0;
+        if (st->kind == STEP_OP && n->op == TL_OP_ATTENTION)
+            need = (size_t)n->c * n->c;
+        else if (st->kind == STEP_CONV)
+            need = tl_conv_forward_scratch_floats(inf->workers[0].kws, &m->nodes[st->conv_node].geom);
+        inf->scratch_floats = need > inf->scratch_floats ? need : inf->scratch_floats;
+    }
+    for (int w = 0; w < inf->nworkers; w++) {
         worker *wk = &inf->workers[w];
-        wk->kws = tl_kws_new(e);
         wk->arena = tl_alloc_array(inf->arena_floats + inf->scratch_floats + 16, sizeof(float));
-        if (!wk->kws || !wk->arena) {
-            if (wk->kws && !wk->arena)
-                tl_fail(e, "out of memory for activations (%zu floats per worker)", inf->arena_floats);
+        if (!wk->arena) {
+            tl_fail(e, "out of memory for activations (%zu floats per worker)", inf->arena_floats + inf->scratch_floats);
             goto fail;
         }
         wk->scratch = wk->arena + inf->arena_floats;
@@ -539,7 +552,7 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
     switch (st->kind) {
     case STEP_CONV:
         tl_conv_forward_packed(wk->kws, &m->nodes[st->conv_node].geom, x, st->packed, st->b, st->act, y, part,
-                               nparts);
+                               nparts, wk->scratch);
         break;
     case STEP_BN:
         share((size_t)n->c, 1, part, nparts, &lo, &hi);

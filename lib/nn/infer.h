@@ -13,6 +13,12 @@ typedef struct tl_infer tl_infer;
  * features, a named stage, the logits). nthreads must be at least the size
  * of the pool later passed to tl_infer_run. */
 tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e);
+/* As tl_infer_new; exact 1: every convolution on the direct algorithms
+ * (tl_kws_set_exact), never Winograd. tl_infer_new is exact 0: 3x3
+ * stride-1 convolutions on maps large enough run Winograd F(4x4, 3x3),
+ * about 1e-6 of relative error more per layer than the direct path. */
+tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
+                             tl_err *e);
 void tl_infer_free(tl_infer *inf);
 /* Folds the model's current parameters again (after training changed them). */
 int tl_infer_refresh(tl_infer *inf, tl_err *e);

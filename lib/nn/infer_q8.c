@@ -49,6 +49,7 @@ typedef struct {
     tl_kws *kws;
     uint8_t *arena;
     int32_t *sums;
+    float *fscratch; /* float convolutions' scratch (tl_conv_forward_scratch_floats) */
 } worker;
 
 struct tl_q8_infer {
@@ -547,6 +548,7 @@ void tl_q8_infer_free(tl_q8_infer *q)
         tl_kws_free(q->workers[w].kws);
         tl_free(q->workers[w].arena);
         free(q->workers[w].sums);
+        tl_free(q->workers[w].fscratch);
     }
     free(q->workers);
     free(q->steps);
@@ -565,7 +567,8 @@ void tl_q8_infer_free(tl_q8_infer *q)
     free(q);
 }
 
-tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e)
+tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
+                             tl_err *e)
 {
     tl_q8_infer *q = calloc(1, sizeof *q);
     if (!q) {
@@ -604,9 +607,11 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
         q->outputs[k] = outputs[k];
     }
     q->noutputs = noutputs;
-    for (int w = 0; w < q->nworkers; w++)
+    for (int w = 0; w < q->nworkers; w++) {
         if (!(q->workers[w].kws = tl_kws_new(e)))
             goto fail;
+        tl_kws_set_exact(q->workers[w].kws, exact);
+    }
     /* the image: a float buffer living outside the arena */
     if (new_buf(q, 0, 0, 0, 0, e) < 0)
         goto fail;
@@ -633,10 +638,17 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
     }
     if (prune_and_place(q, e) || find_tail(q, e))
         goto fail;
+    size_t fscratch = 1;
+    for (int s = 0; s < q->nsteps; s++)
+        if (q->steps[s].kind == S_FCONV) {
+            size_t f = tl_conv_forward_scratch_floats(q->workers[0].kws, &m->nodes[q->steps[s].src].geom);
+            fscratch = f > fscratch ? f : fscratch;
+        }
     for (int w = 0; w < q->nworkers; w++) {
         q->workers[w].arena = tl_alloc_array(q->arena_bytes, 1);
         q->workers[w].sums = malloc((q->max_c + 16) * sizeof(int32_t));
-        if (!q->workers[w].arena || !q->workers[w].sums) {
+        q->workers[w].fscratch = tl_alloc_array(fscratch, sizeof(float));
+        if (!q->workers[w].arena || !q->workers[w].sums || !q->workers[w].fscratch) {
             tl_fail(e, "out of memory for activations (%zu bytes per worker)", q->arena_bytes);
             goto fail;
         }
@@ -758,7 +770,7 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
         }
         break;
     case S_FCONV:
-        tl_conv_forward_packed(wk->kws, &src->geom, x, st->packed, st->b, st->act, y, 0, 1);
+        tl_conv_forward_packed(wk->kws, &src->geom, x, st->packed, st->b, st->act, y, 0, 1, wk->fscratch);
         break;
     case S_FLINEAR:
         tl_linear_forward(wk->kws, 1, (int)tl_node_size(in0), n->c, x, m->params[n->weight].data, pdata(m, n->bias),

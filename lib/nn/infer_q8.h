@@ -8,7 +8,9 @@
 
 typedef struct tl_q8_infer tl_q8_infer;
 
-tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, tl_err *e);
+/* exact: the float convolutions on the direct algorithms (tl_infer_new_exact) */
+tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
+                             tl_err *e);
 void tl_q8_infer_free(tl_q8_infer *q);
 void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out);
 size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q);

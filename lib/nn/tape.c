@@ -37,7 +37,9 @@ static void forward_image(tl_tape *t, int i, int64_t b, tape_worker *wk)
     if (tl_node_forward_plain(m, n, x, x2, y))
         return;
     switch (n->op) {
-    case TL_OP_CONV: tl_conv_forward_packed(wk->kws, &n->geom, x, t->wpack, P(m, n->bias), TL_ACT_NONE, y, 0, 1); break;
+    case TL_OP_CONV:
+        tl_conv_forward_packed(wk->kws, &n->geom, x, t->wpack, P(m, n->bias), TL_ACT_NONE, y, 0, 1, wk->scratch);
+        break;
     case TL_OP_BN: /* inference mode: running statistics */
         tl_batchnorm_eval_forward(n->c, n->h * n->w, x, P(m, n->weight), P(m, n->bias), P(m, n->running_mean),
                                   P(m, n->running_var), n->eps, y);

@@ -179,7 +179,7 @@ static int plan_prefix(tl_tape *t, tl_err *e)
             t->pre_nodes[t->npre] = i;
             t->pre_dst[t->npre++] = t->s[i].value;
         }
-    t->prefix = tl_infer_new(&t->sub, t->nw, t->pre_nodes, t->npre, e);
+    t->prefix = tl_infer_new_exact(&t->sub, t->nw, t->pre_nodes, t->npre, 1, e);
     return t->prefix ? 0 : -1;
 }
 
@@ -271,6 +271,17 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         tl_fail(e, "out of memory");
         return NULL;
     }
+    /* Training computes on the direct algorithms only (exact workspaces
+     * and an exact prefix): the backward passes are the direct
+     * convolution's, so the forward values they differentiate are its
+     * values too, and training's numbers do not move with Winograd. */
+    for (int w = 0; w < t->nw; w++) {
+        if (!(t->w[w].kws = tl_kws_new(e))) {
+            tl_tape_free(t);
+            return NULL;
+        }
+        tl_kws_set_exact(t->w[w].kws, 1);
+    }
     int bad = 0;
     size_t b = (size_t)t->max_batch, largest = 1;
     for (int i = 0; i < m->nnodes && !bad; i++) {
@@ -294,7 +305,9 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         }
         size_t need = 0;
         if (n->op == TL_OP_CONV) {
-            need = tl_conv_backward_scratch_floats(&n->geom); /* the forward pass needs none */
+            size_t fwd = tl_conv_forward_scratch_floats(t->w[0].kws, &n->geom);
+            need = tl_conv_backward_scratch_floats(&n->geom);
+            need = fwd > need ? fwd : need;
             if (n->geom.groups == 1 && tl_conv_wgrad_scratch_floats(&n->geom) > need)
                 need = tl_conv_wgrad_scratch_floats(&n->geom);
         } else if (n->op == TL_OP_ATTENTION) {
@@ -304,14 +317,8 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
             t->scratch_floats = need;
     }
     t->tmp = bad ? NULL : grab(t, b * largest, &bad);
-    for (int w = 0; w < t->nw && !bad; w++) {
-        t->w[w].kws = tl_kws_new(e);
+    for (int w = 0; w < t->nw && !bad; w++)
         t->w[w].scratch = grab(t, t->scratch_floats + 16, &bad);
-        if (!t->w[w].kws) {
-            tl_tape_free(t);
-            return NULL;
-        }
-    }
     size_t wp = 0;
     for (int i = 0; i < m->nnodes && !bad; i++) {
         const tl_conv_geom *g = &m->nodes[i].geom;

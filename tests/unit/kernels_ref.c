@@ -77,9 +77,11 @@ void conv_forward_once(tl_kws *ws, const tl_conv_geom *g, const float *x, const 
                          float *y)
 {
     float *packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof(float));
-    if (!packed)
+    float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws, g) + 1, sizeof(float));
+    if (!packed || !scratch)
         abort();
     tl_conv_pack(ws, g, w, packed);
-    tl_conv_forward_packed(ws, g, x, packed, bias, act, y, 0, 1);
+    tl_conv_forward_packed(ws, g, x, packed, bias, act, y, 0, 1, scratch);
     tl_free(packed);
+    tl_free(scratch);
 }

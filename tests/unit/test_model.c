@@ -1,12 +1,14 @@
 /* Graph builder, fused inference and checkpoints. Inference is compared
  * with a naive forward pass written here (plain loops over the graph
  * nodes, double accumulators, no folding), for MobileNet V1/V2 at small
- * sizes and a hand-built graph that exercises every fusion decision; the
+ * sizes and a hand-built graph that exercises every fusion decision (and
+ * one whose 3x3 convolutions run Winograd unless inference is exact); the
  * thread count must not change a single bit. Checkpoints round-trip
  * exactly, and a damaged one names the tensor at fault. */
 #include "check.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "models/models.h"
 #include "nn/infer.h"
 
@@ -767,6 +769,67 @@ static void test_checkpoint(void)
     tl_net_free(&net);
 }
 
+/* ---- Winograd in fused inference: 3x3 stride-1 convolutions on maps
+ * large enough (odd edges: partial output tiles) against the reference,
+ * bit-identical for any thread count, and exact inference (the direct
+ * path) within the same bound but not the same bits. ---- */
+
+static void test_winograd_graph(void)
+{
+    tl_err e = {0};
+    tl_model *m = tl_model_new("wino", 16, 26, 30, &e);
+    CHECK_MSG(m != NULL, "%s", e.msg);
+    if (!m)
+        return;
+    int c1 = tl_model_conv(m, 0, "c1", 24, 3, 1, 1, 0, &e);
+    int x = tl_model_bn(m, c1, "b1", 1e-5f, &e);
+    int s1 = tl_model_act(m, x, TL_ACT_RELU, &e);
+    int c2 = tl_model_conv(m, s1, "c2", 20, 3, 1, 1, 1, &e); /* bias, no BN */
+    int s2 = tl_model_act(m, c2, TL_ACT_SILU, &e);
+    int gap = tl_model_gap(m, s2, &e);
+    x = tl_model_linear(m, gap, "fc", 5, &e);
+    m->features_node = gap;
+    m->logits_node = x;
+    int ok = x > 0 && tl_model_name(m, s1, "stage1", &e) >= 0 && tl_model_name(m, s2, "stage2", &e) >= 0 &&
+             tl_model_finalize(m, &e) == 0;
+    CHECK_MSG(ok, "%s", e.msg);
+    if (!ok) {
+        tl_model_free(m);
+        return;
+    }
+    fill_params(m, 11);
+    tl_kws *ws = tl_kws_new(&e);
+    CHECK_MSG(ws && tl_conv_forward_scratch_floats(ws, &m->nodes[c1].geom) > 0 &&
+                  tl_conv_forward_scratch_floats(ws, &m->nodes[c2].geom) > 0,
+              "the 3x3 convolutions at 26x30 do not take Winograd on the %s path", ws ? tl_kws_simd_name(ws) : "?");
+    tl_kws_free(ws);
+    int outs[4] = {m->logits_node, s1, s2, gap};
+    check_infer(m, outs, 4, "winograd graph", 17);
+
+    size_t in_len = (size_t)16 * 26 * 30, len = (size_t)tl_node_size(&m->nodes[s2]);
+    float *img = malloc(in_len * sizeof *img), *fast = malloc(len * sizeof *fast), *exact = malloc(len * sizeof *exact);
+    tl_rng r;
+    tl_rng_seed(&r, 23);
+    for (size_t k = 0; k < in_len; k++)
+        img[k] = 2 * tl_rng_uniform(&r) - 1;
+    double **ref = ref_forward(m, img);
+    tl_infer *a = tl_infer_new(m, 1, &s2, 1, &e), *b = tl_infer_new_exact(m, 1, &s2, 1, 1, &e);
+    CHECK_MSG(a && b && ref, "%s", e.msg);
+    if (a && b && ref) {
+        tl_infer_run(a, NULL, 1, img, &fast);
+        tl_infer_run(b, NULL, 1, img, &exact);
+        double ew = rel_err(fast, ref[s2], len), ed = rel_err(exact, ref[s2], len);
+        CHECK_MSG(ed < 1e-4 && ew < 1e-4, "relative error: exact %.3g, winograd %.3g", ed, ew);
+        CHECK_MSG(memcmp(fast, exact, len * sizeof *fast) != 0, "exact inference gave Winograd's bits");
+        printf("model: winograd graph, relative error of stage2: exact %.2g, winograd %.2g\n", ed, ew);
+    }
+    ref_free(m, ref);
+    tl_infer_free(a);
+    tl_infer_free(b);
+    free(img), free(fast), free(exact);
+    tl_model_free(m);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tl-model-XXXXXX");
@@ -777,6 +840,7 @@ int main(void)
     test_mobilenets();
     test_torchvision_names();
     test_small_graph();
+    test_winograd_graph();
     test_checkpoint();
     rmdir(dir);
     return check_finish("model");

@@ -1,0 +1,377 @@
+/* Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (Lavin & Gray, "Fast
+ * Algorithms for Convolutional Neural Networks"): each 4x4 output tile is
+ * A^T [(G g G^T) o (B^T d B)] A for the 6x6 input tile d around it, so the
+ * 9 multiply-adds per output and input channel of the direct convolution
+ * become 36/16 = 2.25, as 36 independent GEMMs (one per point xi of the
+ * 6x6 transformed tile) M[xi] (cout x tiles) = U[xi] (cout x cin) V[xi]
+ * (cin x tiles), run on the workspace's micro-kernel.
+ *
+ * The tiles are processed in blocks of nr (the micro-kernel's width), the
+ * lanes of every transform: a block's V (36 x cin x nr) is built in the
+ * packed layout the micro-kernel reads, its M (36 x cout x nr) transformed
+ * back with bias and activation. U, the transformed weights, is packed once
+ * per path like a GEMM's A operand (36 x cout x cin floats: 4x the direct
+ * weights). Everything runs in float without multiply-add contraction; the
+ * transforms cost about 1e-6 of relative error more than the direct
+ * convolution (measured in tests/unit/test_conv.c). */
+#include "act_internal.h"
+#include "conv_internal.h"
+#include "simd.h"
+
+#include <limits.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define NXI 36 /* points of the transformed 6x6 tile */
+
+static int round_up(int v, int m) { return (v + m - 1) / m * m; }
+static int imin(int a, int b) { return a < b ? a : b; }
+
+static int tiles_y(const tl_conv_geom *g) { return (g->oh + 3) / 4; }
+static int tiles_x(const tl_conv_geom *g) { return (g->ow + 3) / 4; }
+
+int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
+{
+    if (ws->exact || g->kh != 3 || g->kw != 3 || g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 || g->dil_w != 1 ||
+        g->groups != 1 || g->cin < 16 || g->cout < 16)
+        return 0;
+    /* Cost model: the multiply-adds of the GEMMs over whole blocks of
+     * tiles, with a factor 2 for the transforms and the short GEMMs, must
+     * stay below the direct convolution's. Small maps (ResNet's 7x7) keep
+     * the direct path: their tiles would not fill a block. */
+    long nr = ws->impl->nr, tiles = (long)tiles_y(g) * tiles_x(g);
+    long lanes = (tiles + nr - 1) / nr * nr;
+    return NXI * lanes * 2 < 9L * g->oh * g->ow;
+}
+
+size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return (size_t)NXI * round_up(g->cout, ws->impl->mr) * g->cin;
+}
+
+size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    size_t nr = (size_t)ws->impl->nr;
+    /* V, M, and two 36 x nr tiles of staging */
+    return (size_t)NXI * nr * ((size_t)g->cin + (size_t)round_up(g->cout, ws->impl->mr) + 2);
+}
+
+/* u (6x6) = G g G^T, in double. */
+static void weight_transform(const float *g3, double *u)
+{
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    double t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++)
+            t[i][j] = G[i][0] * g3[j] + G[i][1] * g3[3 + j] + G[i][2] * g3[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+            u[i * 6 + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+}
+
+/* U[xi] of every output channel in [k0, k1), packed as tl_gemm_pack_a
+ * packs an M x K matrix (here cout x cin): per kc-block of input channels,
+ * slivers of mr output channels. Rows past cout are zero. */
+void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts)
+{
+    const int mr = ws->impl->mr, KC = ws->impl->kc, K = g->cout, C = g->cin, Kpad = round_up(K, mr);
+    const size_t per = (size_t)Kpad * C;
+    int slivers = Kpad / mr, s0 = (int)((long)slivers * part / nparts), s1 = (int)((long)slivers * (part + 1) / nparts);
+    for (int k = s0 * mr; k < s1 * mr; k++)
+        for (int c = 0; c < C; c++) {
+            double u[NXI] = {0};
+            if (k < K)
+                weight_transform(w + ((size_t)k * C + c) * 9, u);
+            int pc = c / KC * KC, kc = imin(KC, C - pc);
+            size_t off = (size_t)pc * Kpad + (size_t)(k / mr * mr) * kc + (size_t)(c - pc) * mr + k % mr;
+            for (int xi = 0; xi < NXI; xi++)
+                packed[xi * per + off] = (float)u[xi];
+        }
+}
+
+/* ------------------------------------------------------------ transforms */
+
+/* The lanes of a block are its tiles: every transform runs over nr lanes
+ * (8, 16 or 32) in vectors of 8 (GCC's vector extension: two SSE
+ * registers on the baseline, one AVX register where the caller is
+ * compiled for AVX2 or AVX-512). */
+typedef float v8 __attribute__((vector_size(32)));
+
+/* unaligned loads and stores (macros: a function returning v8 would
+ * have an ABI that depends on the target) */
+#define LD8(p) (__extension__({ v8 v_; memcpy(&v_, (p), sizeof v_); v_; }))
+#define ST8(p, v) do { v8 w_ = (v); memcpy((p), &w_, sizeof w_); } while (0)
+
+/* One 6-point input transform, B^T x, over the lanes: in row i at in + i *
+ * is, out row i at out + i * os. */
+static inline __attribute__((always_inline)) void bt6(const float *in, size_t is, float *out, size_t os, int nr)
+{
+    for (int j = 0; j < nr; j += 8) {
+        v8 x0 = LD8(in + j), x1 = LD8(in + is + j), x2 = LD8(in + 2 * is + j), x3 = LD8(in + 3 * is + j),
+           x4 = LD8(in + 4 * is + j), x5 = LD8(in + 5 * is + j);
+        ST8(out + j, 4.0f * x0 - 5.0f * x2 + x4);
+        ST8(out + os + j, -4.0f * x1 - 4.0f * x2 + x3 + x4);
+        ST8(out + 2 * os + j, 4.0f * x1 - 4.0f * x2 - x3 + x4);
+        ST8(out + 3 * os + j, -2.0f * x1 - x2 + 2.0f * x3 + x4);
+        ST8(out + 4 * os + j, 2.0f * x1 - x2 - 2.0f * x3 + x4);
+        ST8(out + 5 * os + j, 4.0f * x1 - 5.0f * x3 + x5);
+    }
+}
+
+/* One 6-point output transform, A^T m, over the lanes: 4 rows out. */
+static inline __attribute__((always_inline)) void at6(const float *in, size_t is, float *out, size_t os, int nr)
+{
+    for (int j = 0; j < nr; j += 8) {
+        v8 m0 = LD8(in + j), m1 = LD8(in + is + j), m2 = LD8(in + 2 * is + j), m3 = LD8(in + 3 * is + j),
+           m4 = LD8(in + 4 * is + j), m5 = LD8(in + 5 * is + j);
+        v8 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+        ST8(out + j, m0 + a + c);
+        ST8(out + os + j, b + 2.0f * d);
+        ST8(out + 2 * os + j, a + 4.0f * c);
+        ST8(out + 3 * os + j, b + 8.0f * d + m5);
+    }
+}
+
+/* The 6x6 input tiles of one channel (stage: 36 x nr, point-major) to V's
+ * 36 rows of this channel (row xi at v + xi * vstride). */
+static inline __attribute__((always_inline)) void input_tile(const float *stage, float *tmp, float *v,
+                                                             size_t vstride, int nr)
+{
+    /* columns: B^T along each of the 6 columns; then rows */
+    for (int col = 0; col < 6; col++)
+        bt6(stage + (size_t)col * nr, (size_t)6 * nr, tmp + (size_t)col * nr, (size_t)6 * nr, nr);
+    for (int row = 0; row < 6; row++)
+        bt6(tmp + (size_t)row * 6 * nr, (size_t)nr, v + (size_t)row * 6 * vstride, vstride, nr);
+}
+
+/* M's 36 rows of one output channel (row xi at m + xi * mstride) to the
+ * 4x4 outputs (out: 16 x nr, point-major). */
+static inline __attribute__((always_inline)) void output_tile(const float *m, size_t mstride, float *tmp, float *out,
+                                                              int nr)
+{
+    for (int col = 0; col < 6; col++) /* A^T along columns: 4 x 6 */
+        at6(m + (size_t)col * mstride, 6 * mstride, tmp + (size_t)col * nr, (size_t)6 * nr, nr);
+    for (int row = 0; row < 4; row++)
+        at6(tmp + (size_t)row * 6 * nr, (size_t)nr, out + (size_t)row * 4 * nr, (size_t)nr, nr);
+}
+
+/* Where the 6x6 input windows of a block's tiles start: the window's
+ * first row and column (lanes past the last tile: INT_MIN rows), and
+ * whether it lies inside the image. Worked out once per block. */
+typedef struct {
+    int iy0, ix0, inside;
+} win_at;
+
+static void windows_of(const tl_conv_geom *g, int t0, int nt, int nr, win_at *at)
+{
+    const int tx = tiles_x(g);
+    for (int j = 0; j < nr; j++) {
+        int t = t0 + j, iy0 = t / tx * 4 - g->pad_t, ix0 = t % tx * 4 - g->pad_l;
+        at[j].iy0 = j < nt ? iy0 : INT_MIN;
+        at[j].ix0 = ix0;
+        at[j].inside = j < nt && iy0 >= 0 && iy0 + 6 <= g->h && ix0 >= 0 && ix0 + 6 <= g->w;
+    }
+}
+
+/* The window: a pointer into the image and its row stride when inside,
+ * else a zero-padded copy in local (6 rows of 8). */
+static inline const float *window(const tl_conv_geom *g, const float *xc, const win_at *a, float *local,
+                                  size_t *stride)
+{
+    if (a->inside) {
+        *stride = (size_t)g->w;
+        return xc + (size_t)a->iy0 * g->w + a->ix0;
+    }
+    int c0 = a->ix0 < 0 ? -a->ix0 : 0, c1 = g->w - a->ix0 < 6 ? g->w - a->ix0 : 6; /* columns inside */
+    for (int r = 0; r < 6; r++) {
+        float *row = local + r * 8;
+        int iy = a->iy0 + r;
+        memset(row, 0, 8 * sizeof(float));
+        if (a->iy0 != INT_MIN && iy >= 0 && iy < g->h && c1 > c0)
+            memcpy(row + c0, xc + (size_t)iy * g->w + a->ix0 + c0, (size_t)(c1 - c0) * sizeof(float));
+    }
+    *stride = 8;
+    return local;
+}
+
+#if defined(__SSE2__)
+/* Two floats into the low half (a movsd; memcpy: the address may be
+ * aligned to 4 bytes only, which a double load must not assume). */
+static inline __m128 load2(const float *p)
+{
+    double d;
+    memcpy(&d, p, sizeof d);
+    return _mm_castpd_ps(_mm_set_sd(d));
+}
+#endif
+
+/* Gathers the 6x6 input window of each tile of the block (zero outside the
+ * image and for lanes past the last tile) into stage (36 x nr), four tiles
+ * at a time by 4 x 4 transposes (nr is a multiple of 4). */
+static void gather(const tl_conv_geom *g, const float *xc, const win_at *at, int nr, float *stage)
+{
+    float local[4][6 * 8];
+    for (int j = 0; j < nr; j += 4) {
+        const float *w[4];
+        size_t ld[4];
+        for (int q = 0; q < 4; q++)
+            w[q] = window(g, xc, &at[j + q], local[q], &ld[q]);
+        for (int r = 0; r < 6; r++) {
+            const float *a0 = w[0] + r * ld[0], *a1 = w[1] + r * ld[1], *a2 = w[2] + r * ld[2],
+                        *a3 = w[3] + r * ld[3];
+            float *dst = stage + (size_t)r * 6 * nr + j;
+#if defined(__SSE2__)
+            __m128 a = _mm_loadu_ps(a0), b = _mm_loadu_ps(a1), c = _mm_loadu_ps(a2), d = _mm_loadu_ps(a3);
+            _MM_TRANSPOSE4_PS(a, b, c, d);
+            _mm_storeu_ps(dst, a);
+            _mm_storeu_ps(dst + nr, b);
+            _mm_storeu_ps(dst + 2 * nr, c);
+            _mm_storeu_ps(dst + 3 * nr, d);
+            /* columns 4, 5 */
+            __m128 e = load2(a0 + 4), f = load2(a1 + 4), h = load2(a2 + 4), k = load2(a3 + 4);
+            __m128 ef = _mm_unpacklo_ps(e, f), hk = _mm_unpacklo_ps(h, k); /* e4 f4 e5 f5, h4 k4 h5 k5 */
+            _mm_storeu_ps(dst + 4 * nr, _mm_movelh_ps(ef, hk));
+            _mm_storeu_ps(dst + 5 * nr, _mm_movehl_ps(hk, ef));
+#else
+            for (int c = 0; c < 6; c++) {
+                dst[(size_t)c * nr] = a0[c];
+                dst[(size_t)c * nr + 1] = a1[c];
+                dst[(size_t)c * nr + 2] = a2[c];
+                dst[(size_t)c * nr + 3] = a3[c];
+            }
+#endif
+        }
+    }
+}
+
+/* Writes the 4x4 outputs (16 x nr) of the block's tiles into the channel
+ * plane yc, clipped to the map: four whole tiles at a time by 4 x 4
+ * transposes. */
+static void scatter(const tl_conv_geom *g, const float *out, int t0, int nt, int nr, float *yc)
+{
+    const int tx = tiles_x(g);
+    int j = 0;
+#if defined(__SSE2__)
+    for (; j + 4 <= nt; j += 4) {
+        int t = t0 + j, whole = 1;
+        for (int q = 0; q < 4; q++)
+            whole &= (t + q) / tx * 4 + 4 <= g->oh && (t + q) % tx * 4 + 4 <= g->ow;
+        if (!whole)
+            break; /* the tiles at the right and bottom edges, one at a time */
+        float *d[4];
+        for (int q = 0; q < 4; q++)
+            d[q] = yc + (size_t)((t + q) / tx * 4) * g->ow + (t + q) % tx * 4;
+        for (int r = 0; r < 4; r++) {
+            const float *src = out + (size_t)r * 4 * nr + j;
+            __m128 a = _mm_loadu_ps(src), b = _mm_loadu_ps(src + nr), c = _mm_loadu_ps(src + 2 * nr),
+                   e = _mm_loadu_ps(src + 3 * nr);
+            _MM_TRANSPOSE4_PS(a, b, c, e);
+            size_t o = (size_t)r * g->ow;
+            _mm_storeu_ps(d[0] + o, a);
+            _mm_storeu_ps(d[1] + o, b);
+            _mm_storeu_ps(d[2] + o, c);
+            _mm_storeu_ps(d[3] + o, e);
+        }
+    }
+#endif
+    for (; j < nt; j++) {
+        int t = t0 + j, oy0 = t / tx * 4, ox0 = t % tx * 4;
+        int rows = imin(4, g->oh - oy0), cols = imin(4, g->ow - ox0);
+        for (int r = 0; r < rows; r++) {
+            float *dst = yc + (size_t)(oy0 + r) * g->ow + ox0;
+            for (int c = 0; c < cols; c++)
+                dst[c] = out[(size_t)(r * 4 + c) * nr + j];
+        }
+    }
+}
+
+typedef struct {
+    const tl_conv_geom *g;
+    const float *x, *packed, *bias;
+    float *y, *scratch;
+    int act, k0, k1; /* output channels [k0, k1) (k1 rounded to mr, or cout) */
+} wino_job;
+
+static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wino_job *jb, int blk)
+{
+    const tl_conv_geom *g = jb->g;
+    const tl_simd_impl *im = ws->impl;
+    const int nr = im->nr, mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
+    const int T = tiles_y(g) * tiles_x(g), t0 = blk * nr, nt = imin(nr, T - t0);
+    const size_t plane = (size_t)g->h * g->w, oplane = (size_t)g->oh * g->ow;
+    float *V = jb->scratch, *M = V + (size_t)NXI * C * nr, *stage = M + (size_t)NXI * Kpad * nr;
+    float *tmp = stage + (size_t)NXI * nr; /* 36 x nr; the output's 16 x nr go in stage */
+    win_at at[64];                         /* nr <= 64 */
+    windows_of(g, t0, nt, nr, at);
+    for (int c = 0; c < C; c++) {
+        gather(g, jb->x + c * plane, at, nr, stage);
+        input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
+    }
+    const size_t per = (size_t)Kpad * C;
+    for (int xi = 0; xi < NXI; xi++) {
+        const float *u = jb->packed + xi * per, *v = V + (size_t)xi * C * nr;
+        float *mx = M + (size_t)xi * Kpad * nr;
+        for (int pc = 0; pc < C; pc += KC) {
+            int kc = imin(KC, C - pc);
+            for (int ir = jb->k0; ir < jb->k1; ir += mr)
+                im->ukernel(kc, u + (size_t)pc * Kpad + (size_t)ir * kc, v + (size_t)pc * nr, mx + (size_t)ir * nr, nr,
+                            1.0f, pc == 0 ? 0.0f : 1.0f);
+        }
+    }
+    tl_act_rows_fn act_rows = tl_act_rows_for(im->level);
+    for (int k = jb->k0; k < imin(jb->k1, K); k++) {
+        output_tile(M + (size_t)k * nr, (size_t)Kpad * nr, tmp, stage, nr);
+        if (jb->act != TL_ACT_NONE || jb->bias) /* 16 x nr values of one channel: one row */
+            act_rows(jb->act, stage, 0, stage, 0, jb->bias ? jb->bias + k : NULL, 1, (size_t)16 * nr);
+        scatter(g, stage, t0, nt, nr, jb->y + k * oplane);
+    }
+}
+
+#define BLOCKS_ARGS tl_kws *ws, const wino_job *jb, int b0, int b1
+#define BLOCKS_BODY                                                                                \
+    for (int b = b0; b < b1; b++)                                                                  \
+        run_block(ws, jb, b);
+static void blocks_base(BLOCKS_ARGS) { BLOCKS_BODY }
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void blocks_avx2(BLOCKS_ARGS) { BLOCKS_BODY }
+__attribute__((target("avx512f"))) static void blocks_avx512(BLOCKS_ARGS) { BLOCKS_BODY }
+#endif
+
+void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
+                         int act, float *y, int part, int nparts, float *scratch)
+{
+    const int nr = ws->impl->nr, mr = ws->impl->mr, K = g->cout;
+    const int blocks = (tiles_y(g) * tiles_x(g) + nr - 1) / nr;
+    wino_job jb = {g, x, packed, bias, y, scratch, act, 0, round_up(K, mr)};
+    int b0 = 0, b1 = blocks;
+    if (nparts > 1) {
+        if (blocks >= 2 * nparts) { /* blocks of tiles: no work done twice */
+            b0 = (int)((long)blocks * part / nparts);
+            b1 = (int)((long)blocks * (part + 1) / nparts);
+        } else { /* output channels, whole slivers; the input transform is repeated */
+            int slivers = round_up(K, mr) / mr;
+            jb.k0 = (int)((long)slivers * part / nparts) * mr;
+            jb.k1 = (int)((long)slivers * (part + 1) / nparts) * mr;
+        }
+    }
+    if (b0 >= b1 || jb.k0 >= jb.k1)
+        return;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (ws->impl->level >= TL_SIMD_AVX512) {
+        blocks_avx512(ws, &jb, b0, b1);
+        return;
+    }
+    if (ws->impl->level == TL_SIMD_AVX2) {
+        blocks_avx2(ws, &jb, b0, b1);
+        return;
+    }
+#endif
+    blocks_base(ws, &jb, b0, b1);
+}
