@@ -32,6 +32,8 @@ const cli_opt cli_common_options[CLI_NCOMMON] = {
     [CLI_O_PROGRESS] = {.type = CLI_FLAG, .long_name = "progress",
                         .help = "progress bar even when stderr is not a terminal"},
     [CLI_O_QUIET] = {.type = CLI_FLAG, .short_name = 'q', .long_name = "quiet", .help = "no log messages"},
+    [CLI_O_EXACT] = {.type = CLI_FLAG, .long_name = "exact",
+                     .help = "direct convolutions only, no Winograd (slower, a little\nmore exact; see the man page)"},
     [CLI_O_HELP] = {.type = CLI_FLAG, .short_name = 'h', .long_name = "help",
                     .help = "print this help and exit"},
     [CLI_O_VERSION] = {.type = CLI_FLAG, .long_name = "version", .help = "print the version and the SIMD path, and exit"},

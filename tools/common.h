@@ -27,6 +27,7 @@ enum cli_common_id {
     CLI_O_SKIP_BAD,   /* --skip-bad */
     CLI_O_PROGRESS,   /* --progress */
     CLI_O_QUIET,      /* -q, --quiet */
+    CLI_O_EXACT,      /* --exact: direct convolutions, no Winograd */
     CLI_O_HELP,       /* -h, --help (every tool) */
     CLI_O_VERSION,    /* --version (every tool) */
     CLI_NCOMMON
@@ -46,6 +47,7 @@ typedef struct tl_cli {
     uint64_t seed;     /* 0; a tool may set its own default before parsing */
     size_t max_pixels; /* 0: the library's default (100 megapixels) */
     int skip_bad, force_progress, quiet;
+    int exact;         /* --exact */
 
     /* The parsed table: common entries resolved, --help and --version
      * appended; given[i] counts the occurrences of opts[i]. */

@@ -36,6 +36,7 @@ static void *common_target(tl_cli *c, int id)
     case CLI_O_SKIP_BAD: return &c->skip_bad;
     case CLI_O_PROGRESS: return &c->force_progress;
     case CLI_O_QUIET: return &c->quiet;
+    case CLI_O_EXACT: return &c->exact;
     default: return NULL; /* --help, --version: actions */
     }
 }

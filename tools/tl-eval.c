@@ -330,6 +330,7 @@ int main(int argc, char **argv)
         {.type = CLI_COMMON, .common = CLI_O_THREADS, .target = &co.nthreads},
         {.type = CLI_COMMON, .common = CLI_O_SKIP_BAD, .target = &co.x.skip_bad},
         {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &co.x.max_pixels},
+        {.type = CLI_COMMON, .common = CLI_O_EXACT, .target = &co.x.exact},
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_COMMON(CLI_O_QUIET),
         OPT_END(),

@@ -141,6 +141,7 @@ int main(int argc, char **argv)
         OPT_COMMON(CLI_O_THREADS),
         OPT_COMMON(CLI_O_SKIP_BAD),
         OPT_COMMON(CLI_O_MAX_PIXELS),
+        OPT_COMMON(CLI_O_EXACT),
         OPT_FLAG(0, "fast-decode", &fast_decode,
                  "decode large JPEGs at 1/2, 1/4 or 1/8 size in the DCT\n(libjpeg scaling, as PIL's draft()); see the man page"),
         OPT_COMMON_HELP(CLI_O_LOG, "append a JSON line about the run, for tl-compare"),
@@ -203,6 +204,7 @@ int main(int argc, char **argv)
     xo.max_pixels = cli.max_pixels;
     xo.spatial_pool = !no_pool;
     xo.fast_decode = fast_decode;
+    xo.exact = cli.exact;
     if (!strcmp(out, "-") && (format == TL_FEAT_NPY || format == TL_FEAT_NPZ))
         cli_log(&cli, "note: %s output is written when all images are done", format == TL_FEAT_NPY ? "NPY" : "NPZ");
 

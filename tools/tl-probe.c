@@ -62,6 +62,7 @@ int main(int argc, char **argv)
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_THREADS),
         OPT_COMMON(CLI_O_MAX_PIXELS),
+        OPT_COMMON(CLI_O_EXACT),
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_COMMON(CLI_O_QUIET),
         OPT_END(),
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
         po.layers = names;
     }
     po.threads = cli.threads;
+    po.exact = cli.exact;
     po.batch = cli.batch;
     po.max_pixels = cli.max_pixels;
     /* Opened first, so a bad path fails at once. */

@@ -95,6 +95,7 @@ static void queries_from_images(tl_cli *cli, queries *q, char **args, int nargs,
     xo.batch = cli->batch;
     xo.skip_bad = cli->skip_bad;
     xo.max_pixels = cli->max_pixels;
+    xo.exact = cli->exact;
     tl_pool *pool = tl_pool_new(cli->threads, &e);
     tl_extractor *x = pool ? tl_extractor_new(&net, info->layer, cli->threads, &xo, &e) : NULL;
     if (!x)
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
         OPT_COMMON(CLI_O_BATCH),
         OPT_COMMON(CLI_O_SKIP_BAD),
         OPT_COMMON(CLI_O_MAX_PIXELS),
+        OPT_COMMON(CLI_O_EXACT),
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_GROUP("Common options"),
         OPT_COMMON(CLI_O_THREADS),

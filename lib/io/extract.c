@@ -51,6 +51,7 @@ void tl_extract_opts_default(tl_extract_opts *o)
     o->max_pixels = 0;
     o->spatial_pool = 1;
     o->fast_decode = 0;
+    o->exact = 0;
 }
 
 void tl_extractor_free(tl_extractor *x)
@@ -164,7 +165,7 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
         x->o.batch = (int)(budget / per_image > 1 ? budget / per_image : 1);
     int b = x->o.batch;
     x->ndec = nthreads < 1 ? 1 : nthreads;
-    x->inf = tl_infer_new(m, x->ndec, nodes, nlayers, e);
+    x->inf = tl_infer_new_exact(m, x->ndec, nodes, nlayers, o->exact, e);
     free(nodes);
     int bad = !x->inf;
     for (int i = 0; i < nlayers && !bad; i++) {

@@ -20,6 +20,7 @@ typedef struct tl_extract_opts {
     size_t max_pixels;  /* decode limit, 0 = default */
     int spatial_pool;   /* 1: average-pool a spatial layer to one value per channel */
     int fast_decode;    /* decode large JPEGs reduced in the DCT (tl_image.draft_w) */
+    int exact;          /* convolutions on the direct algorithms, no Winograd (tl_infer_new_exact) */
 } tl_extract_opts;
 
 void tl_extract_opts_default(tl_extract_opts *o);

@@ -208,6 +208,7 @@ int tl_probe_run(const tl_net *net, const tl_dataset *train, const int64_t *trai
     tl_extract_opts_default(&xo);
     xo.batch = o->batch;
     xo.max_pixels = o->max_pixels;
+    xo.exact = o->exact;
     if (!(x = tl_extractor_new_layers(net, names, n, o->threads, &xo, e)))
         goto out;
     for (int i = 0; i < n; i++)

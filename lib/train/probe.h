@@ -15,6 +15,7 @@ typedef struct tl_probe_opts {
     tl_linear_opts lin;        /* the head trained on every layer */
     int threads, batch;
     size_t max_pixels;
+    int exact;                 /* extraction on the direct convolutions (tl_extract_opts.exact) */
 } tl_probe_opts;
 
 void tl_probe_opts_default(tl_probe_opts *o);

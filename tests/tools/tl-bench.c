@@ -4,8 +4,9 @@
  *
  * usage: tl-bench MODE ARCH BATCH [--threads T] [--iters N] [--warmup W]
  *                 [--freeze-until LAYER] [--model FILE] [--size S]
- *                 [--max-seconds S] [--seed N]
- * MODE: infer | train-full | train-frozen.
+ *                 [--max-seconds S] [--seed N] [--exact]
+ * MODE: infer | train-full | train-frozen. --exact: inference on the direct
+ * convolutions only (tl_infer_new_exact), for timing Winograd against them.
  *
  * Without --model the network has the zoo's scratch initialisation (seeded).
  * train-frozen freezes every layer up to and including a per-architecture
@@ -52,7 +53,7 @@ static const char *freeze_point(const char *arch)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: %s MODE ARCH BATCH [--threads T] [--iters N] [--warmup W] [--freeze-until LAYER]\n"
-               "       [--model FILE.safetensors] [--size 224] [--max-seconds S] [--seed N]\n"
+               "       [--model FILE.safetensors] [--size 224] [--max-seconds S] [--seed N] [--exact]\n"
                "MODE: infer | train-full | train-frozen. Prints one JSON line.\n"
                "example: %s infer resnet18 32 --threads 2 --iters 5\n",
             prog, prog);
@@ -102,7 +103,7 @@ static double peak_rss_mb(void)
 
 int main(int argc, char **argv)
 {
-    int threads = 2, iters = 5, warmup = 1, size = 224;
+    int threads = 2, iters = 5, warmup = 1, size = 224, exact = 0;
     double max_seconds = 0;
     unsigned long long seed = 42;
     const char *freeze = NULL, *model_path = NULL;
@@ -112,10 +113,11 @@ int main(int argc, char **argv)
         {"model", required_argument, 0, 'm'},   {"size", required_argument, 0, 's'},
         {"max-seconds", required_argument, 0, 'x'}, {"seed", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},          {"version", no_argument, 0, 'V'},
+        {"exact", no_argument, 0, 'E'},
         {0, 0, 0, 0},
     };
     int ch;
-    while ((ch = getopt_long(argc, argv, "t:n:w:f:m:s:x:S:hV", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "t:n:w:f:m:s:x:S:hVE", opts, NULL)) != -1) {
         switch (ch) {
         case 't': threads = atoi(optarg); break;
         case 'n': iters = atoi(optarg); break;
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
         case 'x': max_seconds = atof(optarg); break;
         case 'S': seed = strtoull(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
+        case 'E': exact = 1; break;
         case 'V': printf("%s 0.1.0\n", prog); return 0;
         default: usage(stderr); return 2;
         }
@@ -219,7 +222,7 @@ int main(int argc, char **argv)
         goto lib_failure;
     if (infer) {
         int outnode = m->logits_node >= 0 ? m->logits_node : m->features_node;
-        if (!(inf = tl_infer_new(m, threads, &outnode, 1, &e)))
+        if (!(inf = tl_infer_new_exact(m, threads, &outnode, 1, exact, &e)))
             goto lib_failure;
         if (!(out = tl_alloc_array((size_t)batch * tl_node_size(&m->nodes[outnode]), sizeof(float)))) {
             failure = "out of memory";
