@@ -2,6 +2,7 @@
  * vectors (retrieval). The index is streamed once (lib/train/search.h). */
 #include "common.h"
 #include "io/extract.h"
+#include "io/tsv.h"
 #include "outfile.h"
 #include "train/search.h"
 
@@ -223,6 +224,19 @@ int main(int argc, char **argv)
     tl_search_hit *hits = malloc(((size_t)kk + 1) * sizeof *hits);
     if (!hits)
         cli_die(&cli, "out of memory");
+    /* Every field of the output checked before its first byte (a TLF path
+     * may hold a tab or a newline, which would break the TSV). */
+    for (int64_t i = 0; i < q.n; i++) {
+        int n, bad = tl_tsv_check(q.paths[i], "query", 1, &e);
+        tl_search_results(s, (int)i, hits, &n);
+        for (int j = 0; j < n && !bad; j++)
+            bad = tl_tsv_check(hits[j].path, "path", 1, &e) || tl_tsv_check(hits[j].label, "label", 0, &e);
+        if (bad) {
+            if (out != stdout)
+                tl_outfile_abort(&of);
+            cli_fail(&cli, &e);
+        }
+    }
     fprintf(out, "#query\trank\tpath\tlabel\t%s\n", metric == TL_METRIC_COSINE ? "similarity" : "distance");
     int64_t labelled = 0, relevant = 0, shown = 0;
     for (int64_t i = 0; i < q.n; i++) {

@@ -18,6 +18,14 @@ typedef struct {
     int multilabel; /* labels are comma-separated sets; "" is the empty set */
 } builder;
 
+/* A manifest line without a tab whose path holds a space and names no
+ * file: "a.jpg cat" typed with a space. An error once other lines show
+ * the manifest is labelled. */
+typedef struct {
+    long long lineno; /* 0: none seen */
+    char *path;
+} spaced_line;
+
 static int push(builder *b, const char *path, const char *label, tl_err *e)
 {
     if (b->n == b->cap) {
@@ -339,12 +347,26 @@ static char *join_path(const char *base, const char *rel)
     return p;
 }
 
+/* A path holding a space that names no file. */
+static int missing_file_with_space(const char *base, const char *path)
+{
+    if (!strchr(path, ' '))
+        return 0;
+    char *p = join_path(base, path);
+    struct stat st;
+    int missing = p && stat(p, &st) != 0 && errno == ENOENT;
+    free(p);
+    return missing;
+}
+
 static int read_manifest(FILE *f, const char *name, const char *base, builder *b, tl_err *e)
 {
     tl_lines lr;
     char *line;
     size_t len;
     int rc = 0, got;
+    long long labelled = 0;
+    spaced_line spaced = {0};
     tl_lines_init(&lr, f, name, TL_DATASET_MAX_LINE);
     while (!rc && (got = tl_lines_next(&lr, &line, &len, e)) > 0) {
         long long lineno = (long long)lr.lineno;
@@ -355,13 +377,28 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
         if (tab) {
             *tab = '\0';
             label = tab + 1;
-            char *tab2 = strchr(label, '\t');
-            if (tab2)
-                *tab2 = '\0'; /* further columns are ignored */
+            /* A third column is a mistake (a predictions or feature file
+             * given as a manifest, a label holding a tab), not data to drop. */
+            if (strchr(label, '\t')) {
+                int ncol = 2;
+                for (const char *q = label; (q = strchr(q, '\t')); q++)
+                    ncol++;
+                rc = tl_fail(e, "%s: line %lld: %d tab-separated columns; a manifest line is PATH<TAB>LABEL", name,
+                             lineno, ncol);
+                break;
+            }
         }
         if (!*line) {
             rc = tl_fail(e, "%s: line %lld: empty path", name, lineno);
             break;
+        }
+        labelled += tab != NULL;
+        if (!tab && !spaced.lineno && missing_file_with_space(base, line)) {
+            spaced.lineno = lineno;
+            if (!(spaced.path = tl_strdup(line))) {
+                rc = tl_fail(e, "out of memory");
+                break;
+            }
         }
         if (b->multilabel && label && !strcmp(label, "-"))
             label = NULL; /* unlabelled, as in multi-label feature and predictions files */
@@ -379,6 +416,12 @@ static int read_manifest(FILE *f, const char *name, const char *base, builder *b
     }
     if (!rc && got < 0)
         rc = -1;
+    /* Said here rather than as "no such file" when the image is read. */
+    if (!rc && labelled && spaced.lineno)
+        rc = tl_fail(e, "%s: line %lld: no tab between path and label in '%s' (the other lines are PATH<TAB>LABEL "
+                        "and no file has this name)",
+                     name, spaced.lineno, spaced.path);
+    free(spaced.path);
     tl_lines_free(&lr);
     return rc;
 }

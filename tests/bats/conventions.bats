@@ -69,6 +69,33 @@ F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
     assert_failure 1
     [[ "$stderr" == *"holds a tab or line break and cannot be a TSV field" ]] || fail "$stderr"
     [ ! -e "$d/aug" ] && [ ! -e "$d/aug.tsv" ]
+    # a TLF file can hold such a path; tl-search refuses it before its header
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$d/set" -o "$d/set.tlf"
+    run --separate-stderr tl search -q -k 2 --queries "$(F train.tlf)" "$d/set.tlf" -o "$d/hits.tsv"
+    assert_failure 1
+    [[ "$stderr" == "tl-search: path '"*"' holds a tab or line break and cannot be a TSV field" ]] || fail "$stderr"
+    [ ! -e "$d/hits.tsv" ]
+}
+
+@test "manifests: a third column or a label after a space is refused with the file and line, before any output" {
+    local d=$BATS_TEST_TMPDIR
+    { head -2 "$(F list.tsv)"; head -3 "$(F list.tsv)" | tail -1 | sed 's/$/	0.9/'; } >"$d/extra.tsv"
+    { head -1 "$(F list.tsv)"; head -2 "$(F list.tsv)" | tail -1 | tr '	' ' '; } >"$d/space.tsv"
+    local tool
+    for tool in "extract -q -m $(F net.safetensors) -o $d/out.tlf" "eval -q -m $(F head.safetensors)" \
+        "predict -q -m $(F head.safetensors)"; do
+        run --separate-stderr tl $tool "$d/extra.tsv"
+        assert_failure 1
+        assert_equal "$output" ""
+        [[ "$stderr" == *"extra.tsv: line 3: 3 tab-separated columns; a manifest line is PATH<TAB>LABEL" ]] ||
+            fail "$tool: $stderr"
+        run --separate-stderr tl $tool "$d/space.tsv"
+        assert_failure 1
+        [[ "$stderr" == *"space.tsv: line 2: no tab between path and label in '"*"' (the other lines are"* ]] ||
+            fail "$tool: $stderr"
+        assert_equal "$output" ""
+        [ ! -e "$d/out.tlf" ]
+    done
 }
 
 @test "-m is the model everywhere: tl-augment -m FILE is refused, FILE untouched" {

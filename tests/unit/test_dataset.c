@@ -159,21 +159,20 @@ static void test_manifests(void)
                          "/abs/b.jpg\tbees\r\n"
                          "nolabel.jpg\n"
                          "emptylabel.jpg\t\n"
-                         "extra.jpg\tants\tscore 0.9\n"
                          "sp ace/\xC3\xA9.png\tzebra fish\n"
                          "crlf-only.jpg\r\n");
     tl_dataset d;
     int rc = tl_dataset_open(at("lists/m.tsv"), &d, &e);
     CHECK_MSG(rc == 0, "%s", e.msg);
     if (rc == 0) {
-        CHECK(d.n == 7 && d.nclasses == 3);
+        CHECK(d.n == 6 && d.nclasses == 3);
         if (d.nclasses == 3)
             CHECK(!strcmp(d.classes[0], "ants") && !strcmp(d.classes[1], "bees") &&
                   !strcmp(d.classes[2], "zebra fish"));
         static const char *paths[] = {"lists/../train/ants/a1.jpg", NULL, "lists/nolabel.jpg", "lists/emptylabel.jpg",
-                                      "lists/extra.jpg", "lists/sp ace/\xC3\xA9.png", "lists/crlf-only.jpg"};
-        static const int labels[] = {0, 1, -1, -1, 0, 2, -1};
-        for (int i = 0; i < 7 && i < d.n; i++) {
+                                      "lists/sp ace/\xC3\xA9.png", "lists/crlf-only.jpg"};
+        static const int labels[] = {0, 1, -1, -1, 2, -1};
+        for (int i = 0; i < 6 && i < d.n; i++) {
             const char *want = paths[i] ? at(paths[i]) : "/abs/b.jpg";
             CHECK_MSG(!strcmp(d.items[i].path, want), "item %d: '%s', want '%s'", i, d.items[i].path, want);
             CHECK_MSG(d.items[i].label == labels[i], "item %d: label %d", i, d.items[i].label);
@@ -185,11 +184,11 @@ static void test_manifests(void)
     char cwd[512];
     if (getcwd(cwd, sizeof cwd) && chdir(at("lists")) == 0) {
         rc = tl_dataset_open("m.tsv", &d, &e);
-        CHECK(rc == 0 && d.n == 7 && !strcmp(d.items[2].path, "nolabel.jpg"));
+        CHECK(rc == 0 && d.n == 6 && !strcmp(d.items[2].path, "nolabel.jpg"));
         if (rc == 0)
             tl_dataset_free(&d);
         rc = tl_dataset_open("./m.tsv", &d, &e);
-        CHECK(rc == 0 && d.n == 7 && (!strcmp(d.items[2].path, "./nolabel.jpg") ||
+        CHECK(rc == 0 && d.n == 6 && (!strcmp(d.items[2].path, "./nolabel.jpg") ||
                                       !strcmp(d.items[2].path, "nolabel.jpg")));
         if (rc == 0)
             tl_dataset_free(&d);
@@ -230,6 +229,31 @@ static void test_manifests(void)
     CHECK(tl_dataset_open(at("lists/nul.tsv"), &d, &e) < 0);
     CHECK_MSG(strstr(e.msg, "nul.tsv: line 2: NUL byte"), "message: %s", e.msg);
     CHECK(tl_dataset_open(at("lists/none.tsv"), &d, &e) < 0 && strstr(e.msg, "none.tsv"));
+
+    /* a third column is refused, not dropped */
+    touch("lists/extra.tsv", "a.jpg\tx\nb.jpg\tx\t0.9\n");
+    CHECK(tl_dataset_open(at("lists/extra.tsv"), &d, &e) < 0);
+    CHECK_MSG(strstr(e.msg, "extra.tsv: line 2: 3 tab-separated columns"), "message: %s", e.msg);
+    CHECK(d.n == 0 && d.items == NULL);
+
+    /* a label after a space instead of a tab, in a labelled manifest, before or after the labelled lines */
+    touch("lists/space.tsv", "a.jpg\tx\nb.jpg y\n");
+    CHECK(tl_dataset_open(at("lists/space.tsv"), &d, &e) < 0);
+    CHECK_MSG(strstr(e.msg, "space.tsv: line 2: no tab between path and label in 'b.jpg y'"), "message: %s", e.msg);
+    touch("lists/space1.tsv", "b.jpg y\na.jpg\tx\n");
+    CHECK(tl_dataset_open(at("lists/space1.tsv"), &d, &e) < 0);
+    CHECK_MSG(strstr(e.msg, "space1.tsv: line 1: no tab"), "message: %s", e.msg);
+    /* ... but a file whose name holds a space is taken, and so is a list of paths alone */
+    touch("lists/b.jpg y", "");
+    rc = tl_dataset_open(at("lists/space.tsv"), &d, &e);
+    CHECK_MSG(rc == 0 && d.n == 2 && d.items[1].label == -1, "%s", e.msg);
+    if (rc == 0)
+        tl_dataset_free(&d);
+    touch("lists/paths.txt", "c d.jpg\ne f.jpg\n");
+    rc = tl_dataset_open(at("lists/paths.txt"), &d, &e);
+    CHECK_MSG(rc == 0 && d.n == 2, "%s", e.msg);
+    if (rc == 0)
+        tl_dataset_free(&d);
 }
 
 /* Multi-label manifests: sets, the empty set, unlabelled lines, repeats,
