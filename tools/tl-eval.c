@@ -324,6 +324,8 @@ int main(int argc, char **argv)
                 "labels are class indices; add N (1 for the 1001-output\nTFLite ImageNet models with 0-based labels)"),
         OPT_FLAG(0, "features", &features, "read '-' as feature vectors"),
         OPT_FLAG(0, "images", &co.force_images, "read '-' as a list of images"),
+        OPT_FLAG(0, "force", &co.force_origin, "score features of another backbone, layer or\n"
+                                                "preprocessing than the head's"),
         OPT_FLAG(0, "confusion", &o.always_confusion, "always print the confusion matrix (default: up to 20\n"
                                                        "classes)"),
         {.type = CLI_COMMON, .common = CLI_O_BATCH, .target = &co.x.batch},

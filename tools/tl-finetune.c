@@ -47,6 +47,7 @@ typedef struct feature_run {
     int metric, neighbours;   /* --head knn|ncm */
     const char *unlabelled;   /* --unlabelled: self-training on these features */
     tl_pseudo_opts pseudo;
+    int force;                /* --force: --val or --unlabelled features of another origin */
 } feature_run;
 
 static void pseudo_report(void *user, const tl_pseudo_round *r)
@@ -96,7 +97,7 @@ static int prototype_main(tl_cli *cli, const feature_run *fr, int kind, FILE *lo
             kind == TL_HEAD_KNN && h.proto.neighbours == 1 ? " (each vector is its own neighbour)" : "");
     if (fr->val) {
         tl_featset v;
-        if (tl_head_val_data(fr->val, s, &v, &e) || tl_head_score_outputs(&h, &v, &vs, &e))
+        if (tl_head_val_data(fr->val, s, fr->force, &v, &e) || tl_head_score_outputs(&h, &v, &vs, &e))
             cli_fail(cli, &e);
         if (vs.n)
             cli_log(cli, "validation accuracy %.4f (%lld/%lld)", vs.accuracy, (long long)vs.correct, (long long)vs.n);
@@ -169,8 +170,14 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
         tl_featset u, v, *vp = NULL;
         if (tl_pseudo_unlabelled_data(fr->unlabelled, &s, &u, &e))
             cli_fail(cli, &e);
+        tl_feat_origin have = {u.info.model, u.info.layer, u.info.input},
+                       want = {s.info.model, s.info.layer, s.info.input};
+        if (!fr->force && tl_feat_origin_check(&have, &want, "the training data holds", &e)) {
+            tl_fail_prefix(&e, "%s", fr->unlabelled);
+            cli_fail(cli, &e);
+        }
         if (val) {
-            if (tl_head_val_data(val, &s, &v, &e))
+            if (tl_head_val_data(val, &s, fr->force, &v, &e))
                 cli_fail(cli, &e);
             vp = &v;
         }
@@ -206,7 +213,7 @@ static int features_main(tl_cli *cli, const feature_run *fr, const tl_linear_opt
         thr[c] = tl_threshold_default(lo.kind == TL_HEAD_LOGREG);
     if (val) {
         tl_featset v;
-        if (tl_head_val_data(val, &s, &v, &e) || tl_head_score_set(&m, &v, &vs, &e))
+        if (tl_head_val_data(val, &s, fr->force, &v, &e) || tl_head_score_set(&m, &v, &vs, &e))
             cli_fail(cli, &e);
         if (vs.n)
             cli_log(cli, "validation %s %.4f (%s%lld/%lld%s)", what, vs.accuracy, ml ? "exact " : "",
@@ -509,7 +516,7 @@ int main(int argc, char **argv)
     tl_linear_opts_default(&lo);
     double l2 = -1, mpi_timeout = 600;
     const char *run_name = NULL, *class_weights = NULL;
-    int multilabel = 0, metric = TL_METRIC_COSINE, neighbours = 0;
+    int multilabel = 0, metric = TL_METRIC_COSINE, neighbours = 0, force = 0;
     cli_nums rates = {0};
     int input_size[2] = {0, 0};
     const char *find_lr = NULL;
@@ -541,6 +548,8 @@ int main(int argc, char **argv)
         OPT_DOUBLE(0, "tol", &lo.tol, 1e-15, 1e3, "T", "stopping tolerance (default: 1e-5 logreg, 0.1 svm)"),
         OPT_INT(0, "pseudo-rounds", &fo.pseudo.rounds, 1, 1000, "R",
                 "with --unlabelled: refits; round r takes r/R of each\nclass's predictions (default 5)"),
+        OPT_FLAG(0, "force", &force, "take --val or --unlabelled features of another\n"
+                                     "backbone, layer or preprocessing than the training's"),
         OPT_GROUP(G_NET),
         {.type = CLI_COMMON, .common = CLI_O_MODEL, .target = &fo.model,
          .help = "pretrained checkpoint; its classifier is replaced"},
@@ -680,7 +689,7 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "--unlabelled: pseudo-labels need a logistic-regression head, not --head %s",
                             lo.kind == TL_HEAD_KNN ? "knn" : "ncm");
         feature_run fr = {train, fo.val, fo.out,     run_name,      class_weights,
-                          multilabel, l2, metric, neighbours, fo.unlabelled, fo.pseudo};
+                          multilabel, l2, metric, neighbours, fo.unlabelled, fo.pseudo, force};
         return features_main(&cli, &fr, &lo);
     }
     const char *o = cli_given_in_group(&cli, G_FEATURES);

@@ -106,6 +106,8 @@ int main(int argc, char **argv)
         OPT_INT(0, "label-offset", &label_offset, -1000000, 1000000, "N", "(eval) labels are class indices; add N"),
         OPT_FLAG(0, "features", &features, "read '-' as feature vectors"),
         OPT_FLAG(0, "images", &images, "read '-' as a list of images"),
+        OPT_FLAG(0, "force", &co.force_origin, "classify features of another backbone, layer or\n"
+                                                "preprocessing than the head's"),
         OPT_FLAG(0, "no-header", &no_header, "omit the '#path...' header line"),
         OPT_DOUBLE(0, "threshold", &threshold, -1e30, 1e30, "T", "multi-label: predict a class when its score >= T\n"
                                                                  "(default: the model's per-class thresholds)"),

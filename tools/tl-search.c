@@ -2,6 +2,7 @@
  * vectors (retrieval). The index is streamed once (lib/train/search.h). */
 #include "common.h"
 #include "io/extract.h"
+#include "io/feature_origin.h"
 #include "io/tsv.h"
 #include "outfile.h"
 #include "train/search.h"
@@ -43,14 +44,22 @@ static void queries_add(const tl_cli *cli, queries *q, const char *path, const c
     q->n++;
 }
 
-static void queries_from_file(const tl_cli *cli, queries *q, const char *path, int d, const char *index)
+static void queries_from_file(const tl_cli *cli, queries *q, const char *path, const tl_feat_info *ix, int force,
+                              const char *index)
 {
     tl_err e;
     tl_featr *r;
+    int d = ix->dim;
     if (tl_featr_open(&r, path, &e))
         cli_fail(cli, &e);
-    if (tl_featr_info(r)->dim != d)
-        cli_die(cli, "%s: %d values per vector, the index %s has %d", path, tl_featr_info(r)->dim, index, d);
+    const tl_feat_info *qi = tl_featr_info(r);
+    if (qi->dim != d)
+        cli_die(cli, "%s: %d values per vector, the index %s has %d", path, qi->dim, index, d);
+    tl_feat_origin have = {qi->model, qi->layer, qi->input}, want = {ix->model, ix->layer, ix->input};
+    if (!force && tl_feat_origin_check(&have, &want, "the index holds", &e)) {
+        tl_fail_prefix(&e, "%s", path);
+        cli_fail(cli, &e);
+    }
     q->d = d;
     float *v = malloc((size_t)d * sizeof *v);
     if (!v)
@@ -132,13 +141,15 @@ int main(int argc, char **argv)
     tl_cli cli;
     cli_init(&cli, "tl-search");
     cli.output = "-";
-    int k = 5, metric = TL_METRIC_COSINE, exclude_self = 0;
+    int k = 5, metric = TL_METRIC_COSINE, exclude_self = 0, force = 0;
     size_t block = 0;
     const char *qfile = NULL;
     const cli_opt opts[] = {
         OPT_INT('k', "top-k", &k, 1, 100000, "K", "the most similar K index vectors per query (default 5)"),
         OPT_ENUM(0, "metric", &metric, metrics, "cosine (default) or euclidean"),
         OPT_FILE(0, "queries", &qfile, "FILE", "query vectors (a feature file) instead of images"),
+        OPT_FLAG(0, "force", &force, "--queries: take vectors of another backbone, layer or\n"
+                                     "preprocessing than the index's"),
         OPT_FLAG(0, "exclude-self", &exclude_self, "leave out index vectors with the query's own path"),
         OPT_SIZE(0, "block", &block, 1, (size_t)1 << 30, "N", "index vectors read at a time (default: 16 MB of them)"),
         OPT_COMMON_HELP(CLI_O_OUTPUT, "write the results here (default '-' = standard output)"),
@@ -193,7 +204,7 @@ int main(int argc, char **argv)
     const char *iname = stdin_index ? "standard input" : index;
     queries q = {0};
     if (qfile)
-        queries_from_file(&cli, &q, qfile, info->dim, iname);
+        queries_from_file(&cli, &q, qfile, info, force, iname);
     else
         queries_from_images(&cli, &q, argv + first + 1, nq, cli.model ? cli.model : info->model, info, iname);
     if (q.n == 0)

@@ -55,6 +55,8 @@ typedef struct tl_classify_opts {
     int ignore_labels;    /* predicting: labels in the data are not checked */
     int tsv_paths;        /* the caller writes paths into TSV: refuse one that cannot be a field
                            * (tsv.h), for images before any is scored */
+    int force_origin;     /* take feature vectors whose backbone, layer or preprocessing differ from
+                           * the head's training features (io/feature_origin.h; refused by default) */
     tl_extract_opts x;
 } tl_classify_opts;
 

@@ -96,6 +96,11 @@ static int run_features(tl_classifier *c, const tl_strindex *ix, const char *inp
         rc = tl_fail(e, "%s: %d values per vector, the head takes %d", input, info->dim, c->head.lin.d);
         goto done;
     }
+    tl_feat_origin have = {info->model, info->layer, info->input}, want = tl_head_origin(&c->head);
+    if (!o->force_origin && tl_feat_origin_check(&have, &want, "the head was trained on", e)) {
+        rc = tl_fail_prefix(e, "%s", input);
+        goto done;
+    }
     v = tl_xalloc((size_t)info->dim, sizeof(float), e);
     out = v ? tl_xalloc((size_t)c->nclasses, sizeof(float), e) : NULL;
     set = out && c->multilabel ? calloc((size_t)c->nclasses + 1, 1) : NULL;

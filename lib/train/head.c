@@ -9,6 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The provenance every head carries, whatever its kind: where its
+ * features came from (checked against the features it is given later,
+ * io/feature_origin.h) and the caller's keys. */
+static int set_origin(tl_st_writer *w, const tl_feat_info *info, const char *const *extra_meta, tl_err *e)
+{
+    if ((info->model && tl_st_set_meta(w, "tl.feature_model", info->model, e)) ||
+        (info->layer && tl_st_set_meta(w, "tl.feature_layer", info->layer, e)) ||
+        (info->input && tl_st_set_meta(w, "tl.feature_input", info->input, e)))
+        return -1;
+    for (int i = 0; extra_meta && extra_meta[i]; i += 2)
+        if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
+            return -1;
+    return 0;
+}
+
+tl_feat_origin tl_head_origin(const tl_head *h)
+{
+    return (tl_feat_origin){h->feature_model, h->feature_layer, h->feature_input};
+}
+
 int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char *const *extra_meta,
                  const char *path, tl_err *e)
 {
@@ -38,15 +58,8 @@ int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char 
         tl_st_set_meta(w, "tl.feature_dim", d, e) ||
         (m->multilabel && tl_st_set_meta(w, "tl.multilabel", "true", e)))
         goto out;
-    if (info->model && tl_st_set_meta(w, "tl.feature_model", info->model, e))
+    if (set_origin(w, info, extra_meta, e))
         goto out;
-    if (info->layer && tl_st_set_meta(w, "tl.feature_layer", info->layer, e))
-        goto out;
-    if (info->input && tl_st_set_meta(w, "tl.feature_input", info->input, e))
-        goto out;
-    for (int i = 0; extra_meta && extra_meta[i]; i += 2)
-        if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
-            goto out;
     rc = tl_st_write(w, path, e);
 out:
     tl_strbuf_free(&cls);
@@ -93,13 +106,8 @@ int tl_head_save_proto(const tl_proto *p, const tl_feat_info *info, const char *
         (knn && tl_st_set_meta(w, "tl.neighbours", nb, e)) || tl_st_set_meta(w, "tl.num_classes", k, e) ||
         tl_st_set_meta(w, "tl.classes", cls.s, e) || tl_st_set_meta(w, "tl.feature_dim", d, e))
         goto out;
-    if (info->model && tl_st_set_meta(w, "tl.feature_model", info->model, e))
+    if (set_origin(w, info, extra_meta, e))
         goto out;
-    if (info->layer && tl_st_set_meta(w, "tl.feature_layer", info->layer, e))
-        goto out;
-    for (int i = 0; extra_meta && extra_meta[i]; i += 2)
-        if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
-            goto out;
     rc = tl_st_write(w, path, e);
 out:
     tl_strbuf_free(&cls);

@@ -9,6 +9,7 @@
 
 #include "linear.h"
 #include "prototype.h"
+#include "io/feature_origin.h"
 #include "io/features.h"
 #include "json.h"
 
@@ -33,6 +34,9 @@ int tl_head_save_proto(const tl_proto *p, const tl_feat_info *info, const char *
                        tl_err *e);
 int tl_head_load(const char *path, tl_head *h, tl_err *e);
 void tl_head_free(tl_head *h);
+/* Where the head's training features came from, to check the features it
+ * is given against (io/feature_origin.h); the strings are h's. */
+tl_feat_origin tl_head_origin(const tl_head *h);
 /* Scores to what the tools print: probabilities for logistic regression
  * (softmax; multi-label: each class's sigmoid) and kNN (vote fractions),
  * decision values for the SVM and NCM. */

@@ -72,10 +72,17 @@ static int match_multilabel(const char *path, const tl_featset *train, tl_featse
     return 0;
 }
 
-int tl_head_val_data(const char *path, const tl_featset *train, tl_featset *v, tl_err *e)
+int tl_head_val_data(const char *path, const tl_featset *train, int force_origin, tl_featset *v, tl_err *e)
 {
     if (tl_featset_load(path, v, e))
         return -1;
+    tl_feat_origin have = {v->info.model, v->info.layer, v->info.input},
+                   want = {train->info.model, train->info.layer, train->info.input};
+    if (!force_origin && tl_feat_origin_check(&have, &want, "the training data holds", e)) {
+        tl_fail_prefix(e, "%s", path);
+        tl_featset_free(v);
+        return -1;
+    }
     if (v->info.dim != train->info.dim) {
         tl_fail(e, "%s: %d values per vector, training data has %d", path, v->info.dim, train->info.dim);
         tl_featset_free(v);

@@ -12,10 +12,12 @@
 int tl_head_train_data(const char *path, tl_featset *s, tl_err *e);
 
 /* Loads validation features and renumbers their labels to the training
- * classes, matched by name; the dimension must match, both must be
+ * classes, matched by name; the features' origin must match the
+ * training features' (io/feature_origin.h) unless force_origin; the
+ * dimension must match, both must be
  * multi-label or neither, a class the training data lacks is an error,
  * unlabelled vectors stay unlabelled. */
-int tl_head_val_data(const char *path, const tl_featset *train, tl_featset *v, tl_err *e);
+int tl_head_val_data(const char *path, const tl_featset *train, int force_origin, tl_featset *v, tl_err *e);
 
 /* --class-weights for a head: NULL (none), "auto" (balanced, from the
  * training labels) or a CLASS<TAB>WEIGHT file. Single-label: sets

@@ -98,6 +98,41 @@ F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
     done
 }
 
+@test "provenance: features of another backbone or preprocessing are refused unless --force (14.4)" {
+    local d=$BATS_TEST_TMPDIR
+    # a copy of the backbone is another file (it could have been fine-tuned since); a
+    # different input size gives vectors of the same length from other images
+    cp "$(F net.safetensors)" "$d/net2.safetensors"
+    tl extract -q -m "$d/net2.safetensors" -j 1 "$(F list.tsv)" -o "$d/other.tlf"
+    tl extract -q -m "$(F net.safetensors)" --input-size 40 -j 1 "$(F list.tsv)" -o "$d/40.tlf"
+    run --separate-stderr tl eval -q -m "$(F head.safetensors)" "$d/other.tlf"
+    assert_failure 1
+    assert_equal "$stderr" "tl-eval: $d/other.tlf: features of backbone $d/net2.safetensors, the head was trained on features of $(F net.safetensors) (--force uses them anyway)"
+    run --separate-stderr tl eval -q -m "$(F head.safetensors)" --force "$d/other.tlf"
+    assert_success
+    run --separate-stderr tl predict -q -m "$(F head.safetensors)" "$d/40.tlf"
+    assert_failure 1
+    assert_equal "$output" ""
+    [[ "$stderr" == *"40.tlf: features of images prepared as '40 "*"', the head was trained on images prepared as '32 "* ]] ||
+        fail "$stderr"
+    # validation features for a head, query vectors for an index
+    run --separate-stderr tl finetune -q "$(F train.tlf)" --val "$d/40.tlf" -o "$d/h.safetensors"
+    assert_failure 1
+    [[ "$stderr" == *"40.tlf: features of images prepared as"*"the training data holds images prepared as"* ]] ||
+        fail "$stderr"
+    [ ! -e "$d/h.safetensors" ]
+    run --separate-stderr tl finetune -q --force "$(F train.tlf)" --val "$d/40.tlf" -o "$d/h.safetensors"
+    assert_success
+    run --separate-stderr tl search -q --queries "$d/other.tlf" "$(F train.tlf)"
+    assert_failure 1
+    [[ "$stderr" == *"other.tlf: features of backbone"*"the index holds features of"* ]] || fail "$stderr"
+    run --separate-stderr tl search -q --force --queries "$d/other.tlf" "$(F train.tlf)"
+    assert_success
+    # the same backbone, layer and input are accepted
+    run --separate-stderr tl eval -q -m "$(F head.safetensors)" "$(F train.tlf)"
+    assert_success
+}
+
 @test "-m is the model everywhere: tl-augment -m FILE is refused, FILE untouched" {
     local d=$BATS_TEST_TMPDIR
     cp "$(F net.safetensors)" "$d/model.safetensors"
