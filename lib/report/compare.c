@@ -404,8 +404,78 @@ static int verdict_flags(tl_comparison *c, int scratch_behind, tl_err *e)
     return 0;
 }
 
+/* Runs whose logged image counts differ: "validated on different data:
+ * full, head on 153 images; scratch on 100". Counts the logs lack are
+ * not guessed. */
+static int note_counts(tl_comparison *c, const char *what, int val, tl_err *e)
+{
+    char buf[1024];
+    size_t len = 0;
+    int groups = 0;
+    for (int i = 0; i < c->nruns; i++) {
+        int64_t v = val ? c->runs[i].run->val_images : c->runs[i].run->train_images;
+        int seen = v < 0;
+        for (int j = 0; j < i && !seen; j++)
+            seen = (val ? c->runs[j].run->val_images : c->runs[j].run->train_images) == v;
+        if (seen)
+            continue;
+        int first = 1;
+        for (int j = i; j < c->nruns && len < sizeof buf; j++)
+            if ((val ? c->runs[j].run->val_images : c->runs[j].run->train_images) == v) {
+                len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", first ? (groups ? "; " : "") : ", ",
+                                        c->runs[j].run->name);
+                first = 0;
+            }
+        if (len < sizeof buf)
+            len += (size_t)snprintf(buf + len, sizeof buf - len, " on %lld %s", (long long)v,
+                                    v == 1 ? "image" : "images");
+        groups++;
+    }
+    if (groups < 2)
+        return 0;
+    return add_line(c, e, "the runs were %s on different data (%s): their figures are not directly comparable",
+                    what, buf);
+}
+
+/* Runs validated on a random split of their training data beside runs
+ * validated on a data set of its own see different images. */
+static int note_splits(tl_comparison *c, tl_err *e)
+{
+    int split = -1, given = -1;
+    for (int i = 0; i < c->nruns; i++) {
+        const char *v = c->runs[i].run->val_path;
+        if (v && !strcmp(v, "split"))
+            split = split < 0 ? i : split;
+        else if (v)
+            given = given < 0 ? i : given;
+    }
+    if (split < 0 || given < 0)
+        return 0;
+    return add_line(c, e, "%s is validated on a random split of its training data, %s on %s: different images",
+                    c->runs[split].run->name, c->runs[given].run->name, c->runs[given].run->val_path);
+}
+
+/* What makes the runs not comparable, said before the verdict. */
+static int verdict_data(tl_comparison *c, tl_err *e)
+{
+    if (c->nruns > 1 &&
+        (note_counts(c, "trained", 0, e) || note_counts(c, "validated", 1, e) || note_splits(c, e)))
+        return -1;
+    for (int i = 0; i < c->nruns; i++) {
+        const tl_runlog *r = c->runs[i].run;
+        if (r->init && !strcmp(r->init, "features") && r->nextract == 0 &&
+            add_line(c, e, "%s is a feature-head run whose log holds no tl-extract --log line: its time leaves out "
+                           "the extraction (put those lines first: cat extract.jsonl head.jsonl > run.jsonl)",
+                     r->name))
+            return -1;
+    }
+    return 0;
+}
+
 static int make_verdict(tl_comparison *c, tl_err *e)
 {
+    if (verdict_data(c, e))
+        return -1;
     if (c->best < 0)
         return add_line(c, e, "no run has validation %s; nothing to compare (train with --val)",
                         tl_metric_name(c->metric));

@@ -174,3 +174,26 @@ C=$BATS_TEST_DIRNAME/fixtures/compare
     assert_output --partial "transfer"
     [ -s "$d/real.svg" ]
 }
+
+@test "runs on different data, or a feature run without its extraction line, are said to be so (14.4)" {
+    local d=$BATS_TEST_TMPDIR ep='{"epoch":1,"phase":"train","loss":0.5,"accuracy":0.8}
+{"epoch":1,"phase":"val","loss":0.6,"accuracy":0.7}'
+    printf '%s\n%s\n' '{"phase":"start","run":"a","init":"pretrained","strategy":"full","train":"t","val":"v","train_images":100,"val_images":40}' "$ep" >"$d/a.jsonl"
+    printf '%s\n%s\n' '{"phase":"start","run":"b","init":"pretrained","strategy":"head-only","train":"t","val":"split","train_images":80,"val_images":20}' "$ep" >"$d/b.jsonl"
+    printf '%s\n%s\n' '{"phase":"start","run":"c","init":"features","strategy":"features+logreg","train":"t.tlf","val":"v.tlf","train_images":100,"val_images":40}' "$ep" >"$d/c.jsonl"
+    run --separate-stderr tl compare "$d/a.jsonl" "$d/b.jsonl" "$d/c.jsonl"
+    assert_success
+    local text
+    text=$(printf '%s\n' "$output" | tr '\n' ' ' | tr -s ' ')
+    [[ "$text" == *"the runs were trained on different data (a, c on 100 images; b on 80 images): their figures are not directly comparable"* ]] || fail "$output"
+    [[ "$text" == *"the runs were validated on different data (a, c on 40 images; b on 20 images)"* ]] || fail "$output"
+    [[ "$text" == *"b is validated on a random split of its training data, a on v: different images"* ]] || fail "$output"
+    [[ "$text" == *"c is a feature-head run whose log holds no tl-extract --log line"* ]] || fail "$output"
+    # the same data and the extraction line: none of it
+    { printf '%s\n' '{"phase":"extract","data":"t","model":"m","layer":"l","images":100,"seconds":2}'; cat "$d/c.jsonl"; } >"$d/c2.jsonl"
+    run --separate-stderr tl compare --json "$d/a.jsonl" "$d/c2.jsonl"
+    assert_success
+    refute_output --partial "different data"
+    refute_output --partial "random split"
+    refute_output --partial "no tl-extract"
+}
