@@ -2,6 +2,7 @@
 # make            build lib/libtl.a, lib/libtl.so and bin/tl-*
 # make check      unit tests (C), CLI tests (BATS), path-dependent tests on every lower SIMD path,
 #                 a short fuzz run, then unit and CLI tests under ASan+UBSan
+# make check-quick  a fast subset for the edit-compile-test loop (a couple of minutes)
 # make fuzz       every fuzz target for FUZZ_SECONDS (600);  make check-valgrind: unit tests under valgrind
 # make deps       install build and test dependencies (Debian 12, apt-get)
 # make demo       ants vs bees: convert, extract, train a head, evaluate
@@ -46,7 +47,8 @@ TOOL_SRC  := $(sort $(wildcard tools/tl-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 TCOMMON   := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tools/tl-%.c,$(sort $(wildcard tools/*.c))))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
-UNITS     := $(UNIT_SRC:tests/unit/%.c=$(TBIN)/%)
+# UNIT="test_dataset test_json": only those unit tests (check-unit, check-asan).
+UNITS     := $(if $(UNIT),$(UNIT:%=$(TBIN)/%),$(UNIT_SRC:tests/unit/%.c=$(TBIN)/%))
 # Test-only drivers the parity scripts run (never installed).
 TTOOL_SRC := $(sort $(wildcard tests/tools/*.c))
 TTOOLS    := $(TTOOL_SRC:tests/tools/%.c=$(TBIN)/%) $(TBIN)/tl-finetune-nompi
@@ -125,6 +127,20 @@ $(TBIN)/%: $(OBJ)/tests/unit/%.o $(UNIT_COMMON) $(LIBA)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(UNIT_COMMON) $(LIBA) $(LDLIBS)
 
 check: check-includes check-unit check-bats check-simd check-fuzz check-asan
+
+# The edit-compile-test loop, a couple of minutes on two cores (not a
+# substitute for make check): the build, the include rule, the unit tests
+# that run no Python (no PyTorch, NumPy or PIL parity) and the BATS files of
+# the command-line conventions, which need nothing but the build. One test:
+# make check-unit UNIT=test_dataset; make check-bats BATS_FILES=tests/bats/eval.bats
+# (BATS_FILTER=REGEX: only the matching cases); README, "Tests and checks".
+QUICK_UNITS ?= $(filter-out $(addprefix test_,augment_parity calibration conv features image kernels_pool linear \
+                 metrics model optim plot resize),$(UNIT_SRC:tests/unit/%.c=%))
+QUICK_BATS  ?= tests/bats/options.bats tests/bats/usage.bats tests/bats/conventions.bats tests/bats/compare.bats
+.PHONY: check-quick
+check-quick: all check-includes $(QUICK_UNITS:%=$(TBIN)/%)
+	@scripts/run-unit.sh $(QUICK_UNITS:%=$(TBIN)/%)
+	@TL_BIN=$(abspath $(BIN)) TL_TEST_BIN=$(abspath $(TBIN)) BATS_FILES="$(QUICK_BATS)" scripts/run-bats.sh
 
 # The layer rule of lib/ (tl(7), LAYERS): a file includes only from its own
 # layer or a lower one.
