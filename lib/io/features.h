@@ -7,7 +7,7 @@
  *  - NPY: a float32 (n, dim) matrix for NumPy (vectors only);
  *  - NPZ: a NumPy archive of features, labels, paths, class names, model,
  *    layer and the TLF header (numpy.load, no pickle).
- * The reader detects the format from the first bytes.
+ * The reader detects the format from the first bytes (all four).
  *
  * Multi-label files (info.multilabel) give each record a set of labels:
  * TLF version 2 records carry a label count and the list, TSV files say
@@ -90,7 +90,7 @@ typedef int (*tl_featr_stream_fn)(void *user, int index, uint64_t at, const char
                                   const tl_feat_info *info, tl_err *e);
 int tl_featr_open_ex(tl_featr **r, const char *path, tl_featr_stream_fn on_stream, void *user, tl_err *e);
 int tl_featr_open(tl_featr **r, const char *path, tl_err *e);
-/* TL_FEAT_TLF, _TSV or _NPY; the number of streams begun so far. */
+/* TL_FEAT_TLF, _TSV, _NPY or _NPZ; the number of streams begun so far. */
 int tl_featr_format(const tl_featr *r);
 int tl_featr_streams(const tl_featr *r);
 /* Sharded input (headers with a shard, tl-extract --shard): every stream

@@ -7,6 +7,7 @@
 #include "dataset.h"
 #include "json.h"
 #include "lines.h"
+#include "npz.h"
 #include "shard.h"
 #include "strindex.h"
 
@@ -49,6 +50,11 @@ struct tl_featr {
     int shard;                /* the current stream's shard (K), 0 when not sharded */
     int *shard_stream;        /* sharded input: the stream (1-based) holding shard K at [K - 1], 0 not yet */
     int one_shard;            /* tl_featr_one_shard */
+    tl_npz_archive npz;       /* NPZ: the current archive, whole */
+    tl_npy_view npz_x, npz_y, npz_p; /* its features, labels, paths (size 0 when absent) */
+    int64_t npz_n;            /* its rows */
+    char *npz_s;              /* a decoded string */
+    size_t npz_s_cap;
 };
 
 static int grow_labels(tl_featr *r, int n, tl_err *e)
@@ -772,6 +778,204 @@ static int next_npy(tl_featr *r, int *label, float *v, tl_err *e)
     return set_path(r, buf, strlen(buf), e) ? -1 : 1;
 }
 
+/* ---- NPZ ---- */
+
+static size_t npz_rd(void *user, void *buf, size_t n) { return rd(user, buf, n); }
+
+/* Element i of a '<U' array as UTF-8 in r->npz_s (U+DC80..U+DCFF: the
+ * byte they stand for, as tl's writer and os.fsencode). */
+static int npz_string(tl_featr *r, const tl_npy_view *v, int64_t i, tl_err *e)
+{
+    int w = atoi(v->descr + 2);
+    if (strncmp(v->descr, "<U", 2) || w < 0 || (size_t)(i + 1) * (size_t)w * 4 > v->size)
+        return tl_fail(e, "%s: NPZ strings must be '<U' arrays", r->name);
+    size_t need = (size_t)w * 4 + 1;
+    if (need > r->npz_s_cap) {
+        char *ns = realloc(r->npz_s, need);
+        if (!ns)
+            return tl_fail(e, "out of memory");
+        r->npz_s = ns;
+        r->npz_s_cap = need;
+    }
+    const uint8_t *p = v->data + (size_t)i * (size_t)w * 4;
+    char *o = r->npz_s;
+    for (int k = 0; k < w; k++) {
+        uint32_t c = get_u32(p + 4 * k);
+        if (!c)
+            break;
+        if (c >= 0xDC80 && c <= 0xDCFF) {
+            *o++ = (char)(c - 0xDC00);
+        } else if (c < 0x80) {
+            *o++ = (char)c;
+        } else if (c < 0x800) {
+            *o++ = (char)(0xC0 | c >> 6), *o++ = (char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            *o++ = (char)(0xE0 | c >> 12), *o++ = (char)(0x80 | (c >> 6 & 0x3F)), *o++ = (char)(0x80 | (c & 0x3F));
+        } else if (c <= 0x10FFFF) {
+            *o++ = (char)(0xF0 | c >> 18), *o++ = (char)(0x80 | (c >> 12 & 0x3F));
+            *o++ = (char)(0x80 | (c >> 6 & 0x3F)), *o++ = (char)(0x80 | (c & 0x3F));
+        } else {
+            return tl_fail(e, "%s: NPZ string holds an invalid code point", r->name);
+        }
+    }
+    *o = '\0';
+    return 0;
+}
+
+static int npz_view(tl_featr *r, const char *name, tl_npy_view *v, tl_err *e)
+{
+    const tl_npz_array *x = tl_npz_find(&r->npz, name);
+    memset(v, 0, sizeof *v);
+    if (!x)
+        return 0;
+    if (tl_npy_parse(x, v, e))
+        return tl_fail_prefix(e, "%s", r->name);
+    return 0;
+}
+
+/* A 0-d string array (model, layer, header) as a new string, NULL when absent. */
+static int npz_scalar(tl_featr *r, const char *name, char **out, tl_err *e)
+{
+    tl_npy_view v;
+    *out = NULL;
+    if (npz_view(r, name, &v, e))
+        return -1;
+    if (!v.data)
+        return 0;
+    if (v.ndim != 0 || npz_string(r, &v, 0, e))
+        return tl_fail(e, "%s: NPZ '%s' is not one string", r->name, name);
+    if (*r->npz_s && !(*out = tl_strdup(r->npz_s)))
+        return tl_fail(e, "out of memory");
+    return 0;
+}
+
+/* The archive whose first signature was just read (at byte `at`). */
+static int read_npz_stream(tl_featr *r, uint64_t at, tl_err *e)
+{
+    tl_npz_archive_free(&r->npz);
+    if (tl_npz_read_archive(&r->npz, npz_rd, r, e))
+        return tl_fail_prefix(e, "%s", r->name);
+    tl_feat_info tmp = {0}, *info = r->nstreams ? &tmp : &r->info;
+    char *header = NULL;
+    int rc = npz_view(r, "features", &r->npz_x, e) || npz_view(r, "labels", &r->npz_y, e) ||
+             npz_view(r, "paths", &r->npz_p, e) || npz_scalar(r, "header", &header, e);
+    const tl_npy_view *x = &r->npz_x, *y = &r->npz_y, *p = &r->npz_p;
+    if (!rc && (!x->data || x->ndim != 2 || (strcmp(x->descr, "<f4") && strcmp(x->descr, "<f8")) ||
+                x->shape[1] < 1 || x->shape[1] > TL_FEAT_MAX_DIM))
+        rc = tl_fail(e, "%s: NPZ needs 'features', a float32 or float64 (rows, dim) array", r->name);
+    int64_t n = rc ? 0 : x->shape[0];
+    if (!rc && (uint64_t)n * (uint64_t)x->shape[1] * (x->descr[2] == '4' ? 4u : 8u) > x->size)
+        rc = tl_fail(e, "%s: NPZ 'features' is shorter than its shape", r->name);
+    if (!rc && header)
+        rc = info_from_json(info, header, strlen(header), r->name, e);
+    if (!rc && !header) {
+        /* an archive from elsewhere: the arrays say what they can */
+        tl_npy_view c;
+        rc = npz_scalar(r, "model", &info->model, e) || npz_scalar(r, "layer", &info->layer, e) ||
+             npz_view(r, "classes", &c, e);
+        if (!rc && c.data && c.ndim == 1) {
+            if (!(info->classes = calloc((size_t)c.shape[0] + 1, sizeof(char *))))
+                rc = tl_fail(e, "out of memory");
+            for (long long i = 0; !rc && i < c.shape[0]; i++) {
+                rc = npz_string(r, &c, i, e);
+                if (!rc && !(info->classes[i] = tl_strdup(r->npz_s)))
+                    rc = tl_fail(e, "out of memory");
+                if (!rc)
+                    info->nclasses = (int)i + 1;
+            }
+        }
+        info->dim = rc ? 0 : (int)x->shape[1];
+        info->multilabel = y->ndim == 2;
+    }
+    if (!rc && info->dim != x->shape[1])
+        rc = tl_fail(e, "%s: NPZ 'features' has %lld columns, its header says dim %d", r->name, x->shape[1], info->dim);
+    int k = info->multilabel ? info->nclasses : 0;
+    if (!rc && y->data &&
+        (y->ndim != (k ? 2 : 1) || y->shape[0] != n || (k && y->shape[1] != k) ||
+         (strcmp(y->descr, "<i4") && strcmp(y->descr, "<i8")) ||
+         (uint64_t)n * (uint64_t)(k ? k : 1) * (y->descr[2] == '4' ? 4u : 8u) > y->size))
+        rc = tl_fail(e, "%s: NPZ 'labels' must be int32 or int64 of shape (%lld%s)", r->name, (long long)n,
+                     k ? ", classes" : ",");
+    if (!rc && p->data && (p->ndim != 1 || p->shape[0] != n))
+        rc = tl_fail(e, "%s: NPZ 'paths' must hold %lld strings", r->name, (long long)n);
+    r->npz_n = n;
+    if (!rc)
+        rc = begin_stream(r, info, at, header ? header : "", header ? strlen(header) : 0, e);
+    free(header);
+    tl_feat_info_free(&tmp);
+    return rc;
+}
+
+static int64_t npz_int(const tl_npy_view *v, int64_t i)
+{
+    const uint8_t *q = v->data + (size_t)i * (v->descr[2] == '4' ? 4 : 8);
+    return v->descr[2] == '4' ? (int64_t)(int32_t)get_u32(q) : (int64_t)(get_u32(q) | (uint64_t)get_u32(q + 4) << 32);
+}
+
+static int next_npz(tl_featr *r, int *label, float *v, tl_err *e)
+{
+    while (r->stream_count == r->npz_n) {
+        uint64_t at = r->offset;
+        uint8_t m[4];
+        size_t got = rd(r, m, 4);
+        if (got == 0)
+            return ferror(r->f) ? short_read(r, "NPZ archive", e) : 0;
+        if (got < 4 || memcmp(m, "PK\3\4", 4))
+            return ferror(r->f) ? short_read(r, "NPZ archive", e)
+                                : tl_fail(e, "%s: unexpected bytes after the NPZ archive at byte %llu", r->name,
+                                          (unsigned long long)at);
+        if (read_npz_stream(r, at, e))
+            return -1;
+    }
+    int64_t i = r->stream_count, dim = r->info.dim;
+    const tl_npy_view *x = &r->npz_x, *y = &r->npz_y;
+    if (x->descr[2] == '4') {
+        memcpy(v, x->data + (size_t)i * (size_t)dim * 4, (size_t)dim * 4);
+    } else {
+        for (int64_t j = 0; j < dim; j++) {
+            double d;
+            memcpy(&d, x->data + ((size_t)i * (size_t)dim + (size_t)j) * 8, 8);
+            v[j] = (float)d;
+        }
+    }
+    r->count++;
+    r->stream_count++;
+    int k = r->info.multilabel ? r->info.nclasses : 0;
+    *label = -1;
+    if (k && y->data) {
+        if (grow_labels(r, k + 1, e))
+            return -1;
+        r->nlabels = 0;
+        for (int c = 0; c < k; c++) {
+            int64_t b = npz_int(y, i * k + c);
+            if (b == -1 && c == 0) {
+                r->nlabels = -1;
+                break;
+            }
+            if (b != 0 && b != 1)
+                return tl_fail(e, "%s: NPZ row %lld: label column %d is %lld, not 0 or 1", r->name, (long long)i, c,
+                               (long long)b);
+            if (b)
+                r->labels[r->nlabels++] = c;
+        }
+        *label = r->nlabels;
+    } else if (y->data) {
+        int64_t l = npz_int(y, i);
+        if (l < -1 || l >= r->info.nclasses)
+            return tl_fail(e, "%s: NPZ row %lld: label %lld is not one of the %d classes", r->name, (long long)i,
+                           (long long)l, r->info.nclasses);
+        *label = (int)l;
+    }
+    if (r->npz_p.data) {
+        if (npz_string(r, &r->npz_p, i, e))
+            return -1;
+        return set_path(r, r->npz_s, strlen(r->npz_s), e) ? -1 : 1;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "row%lld", (long long)r->count);
+    return set_path(r, buf, strlen(buf), e) ? -1 : 1;
+}
+
 /* ---- the reader ---- */
 
 int tl_featr_open_ex(tl_featr **rp, const char *path, tl_featr_stream_fn on_stream, void *user, tl_err *e)
@@ -803,6 +1007,11 @@ int tl_featr_open_ex(tl_featr **rp, const char *path, tl_featr_stream_fn on_stre
         uint8_t m[4];
         rd(r, m, 4);
         rc = read_tlf_header(r, 0, e);
+    } else if (r->npeek >= 4 && !memcmp(r->peek, "PK\3\4", 4)) {
+        r->format = TL_FEAT_NPZ;
+        uint8_t m[4];
+        rd(r, m, 4);
+        rc = read_npz_stream(r, 0, e);
     } else if (r->npeek == 6 && !memcmp(r->peek, "\x93NUMPY", 6)) {
         r->format = TL_FEAT_NPY;
         uint8_t m[6];
@@ -905,6 +1114,8 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
         rc = next_tlf(r, label, v, e);
     else if (r->format == TL_FEAT_TSV)
         rc = next_tsv(r, &ln, label, v, e);
+    else if (r->format == TL_FEAT_NPZ)
+        rc = next_npz(r, label, v, e);
     else
         rc = next_npy(r, label, v, e);
     if (rc < 0)
@@ -920,11 +1131,11 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
     }
     if (rc == 1) {
         *path = r->path;
-        if (r->format == TL_FEAT_TLF && r->info.multilabel) {
+        if ((r->format == TL_FEAT_TLF || r->format == TL_FEAT_NPZ) && r->info.multilabel) {
             if (join_labels(r, e))
                 return -1;
             ln = r->label_text;
-        } else if (r->format == TL_FEAT_TLF && *label >= 0) {
+        } else if ((r->format == TL_FEAT_TLF || r->format == TL_FEAT_NPZ) && *label >= 0) {
             ln = r->info.classes[*label];
         }
         if (!r->info.multilabel) {
@@ -990,5 +1201,7 @@ void tl_featr_close(tl_featr *r)
     free(r->labels);
     free(r->label_text);
     free(r->shard_stream);
+    tl_npz_archive_free(&r->npz);
+    free(r->npz_s);
     free(r);
 }

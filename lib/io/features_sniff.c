@@ -17,10 +17,19 @@ static int looks_like_tsv_features(char *line)
     return end != tab + 1 && (*end == '\t' || *end == '\n' || *end == '\r' || *end == '\0');
 }
 
+/* A zip whose first entry is an .npy array: a NumPy archive. */
+static int npz(const char *head, size_t n)
+{
+    if (n < 30 || memcmp(head, "PK\3\4", 4))
+        return 0;
+    size_t len = (size_t)(unsigned char)head[26] | (size_t)(unsigned char)head[27] << 8;
+    return len >= 4 && n >= 30 + len && !memcmp(head + 30 + len - 4, ".npy", 4);
+}
+
 static int magic(const char *head, size_t n)
 {
     return (n >= 4 && !memcmp(head, "TLF1", 4)) || (n >= 6 && !memcmp(head, "\x93NUMPY", 6)) ||
-           (n >= 12 && !memcmp(head, "#tl-features", 12));
+           (n >= 12 && !memcmp(head, "#tl-features", 12)) || npz(head, n);
 }
 
 int tl_feat_sniff_head(const char *head, size_t n)

@@ -40,6 +40,33 @@ int tl_npz_add_str(tl_npz_writer *z, const char *name, int64_t n, const char *co
 /* The central directory; the caller flushes and closes the stream. */
 int tl_npz_end(tl_npz_writer *z, tl_err *e);
 
+/* Reading an archive (npz_read.c): rd reads n bytes (short at the end). */
+typedef size_t (*tl_npz_read_fn)(void *user, void *buf, size_t n);
+typedef struct tl_npz_array {
+    char name[256];
+    uint8_t *data;   /* the whole .npy file */
+    size_t size;
+} tl_npz_array;
+typedef struct tl_npz_archive {
+    int n;
+    tl_npz_array entry[TL_NPZ_MAX_ENTRIES];
+} tl_npz_archive;
+/* From just after the first local header's signature "PK\3\4" to the end
+ * of its central directory. */
+int tl_npz_read_archive(tl_npz_archive *a, tl_npz_read_fn rd, void *user, tl_err *e);
+void tl_npz_archive_free(tl_npz_archive *a);
+/* The array NAME.npy, or NULL. */
+const tl_npz_array *tl_npz_find(const tl_npz_archive *a, const char *name);
+/* An array's descr ("<f4"), shape (ndim 0..2) and data. */
+typedef struct tl_npy_view {
+    char descr[16];
+    int ndim;
+    long long shape[2];
+    const uint8_t *data;
+    size_t size;
+} tl_npy_view;
+int tl_npy_parse(const tl_npz_array *x, tl_npy_view *v, tl_err *e);
+
 /* Code points of a UTF-8 string under the rule above (for widths). */
 size_t tl_utf8_codepoints(const char *s);
 

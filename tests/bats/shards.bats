@@ -343,3 +343,55 @@ SH
     cmp all.tlf out.tlf
     [ ! -e out.tlf.shards ]
 }
+
+@test "NPZ is read wherever feature files are: tl's own (merge, training, cat of shards), and numpy.savez / savez_compressed archives" {
+    local d=$BATS_TEST_TMPDIR
+    cd "$d"
+    tl extract -q -m "$(F net.safetensors)" -j 1 "$(F imgs)" -o all.tlf
+    tl extract -q -m "$(F net.safetensors)" -j 1 -f tsv "$(F imgs)" -o all.tsv
+    tl extract -q -m "$(F net.safetensors)" -j 1 -f npz "$(F imgs)" -o all.npz
+    for k in 1 2 3; do tl extract -q -m "$(F net.safetensors)" -j 1 -f npz --shard $k/3 "$(F imgs)" -o s$k.npz; done
+    tl extract --merge -q -o m.tlf s2.npz s3.npz s1.npz
+    cmp all.tlf m.tlf
+    tl extract --merge -q -f tsv -o m.tsv all.npz
+    cmp all.tsv m.tsv
+    mkdir a b c
+    tl finetune -q all.tlf -o a/head.safetensors -j 1
+    tl finetune -q all.npz -o b/head.safetensors -j 1
+    cat s3.npz s1.npz s2.npz >c/all.npz
+    tl finetune -q c/all.npz -o c/head.safetensors -j 1
+    [ "$(st_body a/head.safetensors)" = "$(st_body b/head.safetensors)" ]
+    [ "$(st_body a/head.safetensors)" = "$(st_body c/head.safetensors)" ]
+    run tl eval -m a/head.safetensors all.npz
+    assert_success
+    assert_output --partial "(20 scored)"
+    cat s1.npz s3.npz >missing.npz
+    run tl eval -m a/head.safetensors missing.npz
+    assert_failure 1
+    assert_output --partial "shard 2/3 is missing"
+    head -c 3000 all.npz >cut.npz
+    run tl eval -m a/head.safetensors cut.npz
+    assert_failure 1
+    assert_output --partial "cut.npz: "
+    $PY -c 'import numpy' 2>/dev/null || skip "no /usr/bin/python3 with numpy: archives from numpy not tried"
+    $PY - <<'PY'
+import numpy as np
+z = np.load('all.npz', allow_pickle=False)
+kw = dict(features=z['features'].astype(np.float64), labels=z['labels'].astype(np.int64), paths=z['paths'],
+          classes=z['classes'], model=z['model'], layer=z['layer'])
+np.savez('np.npz', **kw)
+np.savez_compressed('npc.npz', **kw)
+ml = np.zeros((len(z['labels']), 2), dtype=np.int32)
+ml[np.arange(len(ml)), z['labels']] = 1
+ml[0] = -1
+np.savez_compressed('ml.npz', features=z['features'], labels=ml, classes=z['classes'])
+PY
+    for f in np.npz npc.npz; do
+        tl extract --merge -q -f tsv -o "$f.tsv" "$f"
+        diff <(grep -v '^#' all.tsv) <(grep -v '^#' "$f.tsv")
+    done
+    tl extract --merge -q -f tsv -o ml.tsv ml.npz
+    grep -q '^#multilabel	1$' ml.tsv
+    [ "$(grep -v '^#' ml.tsv | head -1 | cut -f1,2)" = "$(printf 'row1\t-')" ]
+    [ "$(grep -v '^#' ml.tsv | sed -n 2p | cut -f2)" = "$(grep -v '^#' all.tsv | sed -n 2p | cut -f2)" ]
+}
