@@ -234,7 +234,7 @@ timed() {
     # the updated file is byte for byte a fresh run's
     for i in $(seq -w 0 59); do mv "$d/gen/red/0$i.ppm" "$d/photos/a$i.ppm"; mv "$d/gen/blue/0$i.ppm" "$d/photos/b$i.ppm"; done
     mkdir "$d/later"
-    mv "$d"/photos/b*.ppm "$d/later/"
+    mv "$d"/photos/a[2-5]*.ppm "$d"/photos/b*.ppm "$d/later/"   # 20 old, 100 new
     ms=$(timed -q -m "$(F net.safetensors)" --input-size 48 -j 1 "$d/photos" -o "$d/out.tlf")
     mv "$d"/later/*.ppm "$d/photos/"
     cut=$(run_until_done "$ms" "$d/out.tlf" -m "$(F net.safetensors)" --input-size 48 -j 1 -b 2 --update "$d/photos")
