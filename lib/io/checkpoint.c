@@ -1,6 +1,7 @@
 #include "checkpoint.h"
 #include "load_params.h"
 #include "quant_load.h"
+#include "format_version.h"
 #include "json.h"
 
 #include <math.h>
@@ -183,6 +184,18 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e)
     return tl_net_load_at(name_or_path, 0, 0, -1, net, e);
 }
 
+int tl_checkpoint_check_format(const tl_st_file *f, const char *path, tl_err *e)
+{
+    const char *v = tl_st_meta(f, "tl.format");
+    if (!v)
+        return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end)
+        d = NAN;
+    return tl_format_check(path, "checkpoint (tl.format)", d, TL_FORMAT_CHECKPOINT, e);
+}
+
 int tl_net_load_at(const char *name_or_path, int w, int h, int resize_mode, tl_net *net, tl_err *e)
 {
     memset(net, 0, sizeof *net);
@@ -193,6 +206,8 @@ int tl_net_load_at(const char *name_or_path, int w, int h, int resize_mode, tl_n
     if (tl_st_open(path, &f, e))
         return -1;
     int rc = -1;
+    if (tl_checkpoint_check_format(&f, path, e))
+        goto out;
     const char *arch = tl_st_meta(&f, "tl.arch");
     if (!arch) {
         tl_fail(e, "%s: no tl.arch in the metadata (convert the model with tl-convert first)", path);
@@ -340,6 +355,9 @@ int tl_net_save(const tl_net *net, const char *path, const char *const *extra_me
     for (int i = 0; i < net->nmeta; i++)
         if (tl_st_set_meta(w, net->meta_keys[i], net->meta_values[i], e))
             goto out;
+    /* written now, so in this tl's format whatever the source said */
+    if (tl_st_set_meta(w, "tl.format", TL_STR(TL_FORMAT_CHECKPOINT), e))
+        goto out;
     for (int i = 0; extra_meta && extra_meta[i]; i += 2)
         if (tl_st_set_meta(w, extra_meta[i], extra_meta[i + 1], e))
             goto out;

@@ -29,6 +29,10 @@ int tl_net_load(const char *name_or_path, tl_net *net, tl_err *e);
  * Its metadata then states the new geometry. */
 int tl_net_load_at(const char *name_or_path, int w, int h, int resize_mode, tl_net *net, tl_err *e);
 void tl_net_free(tl_net *net);
+/* Refuses a network, head or resume state whose tl.format is newer than
+ * this tl reads (a file without one is format 1). Every reader calls it
+ * before it looks at any other key. */
+int tl_checkpoint_check_format(const tl_st_file *f, const char *path, tl_err *e);
 /* Reads only preprocessing keys from metadata (missing keys: torchvision
  * ImageNet defaults). */
 int tl_preproc_from_meta(const tl_st_file *f, tl_preproc *pp, tl_err *e);

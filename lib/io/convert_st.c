@@ -1,4 +1,5 @@
 #include "convert_st.h"
+#include "format_version.h"
 #include "json.h"
 #include "load_params.h"
 #include "lines.h"
@@ -193,7 +194,7 @@ int tl_convert_state_dict(const char *in, const tl_convert_opts *o, const char *
     snprintf(width, sizeof width, "%.9g", (double)o->width_mult);
     static const char *const interp[] = {"bilinear", "bicubic", "nearest"};
     char *src = tl_strdup(in);
-    const char *meta[] = {"tl.format", "1", "tl.arch", o->arch, "tl.num_classes", n_classes, "tl.classes", cls.s,
+    const char *meta[] = {"tl.format", TL_STR(TL_FORMAT_CHECKPOINT), "tl.arch", o->arch, "tl.num_classes", n_classes, "tl.classes", cls.s,
                           "tl.input_size", size, "tl.resize_size", resize, "tl.resize_mode", tl_resize_mode_name(pp->resize_mode),
                           "tl.mean", mean, "tl.std", std,
                           "tl.channel_order", pp->bgr ? "BGR" : "RGB", "tl.interpolation", interp[pp->interp],

@@ -5,6 +5,7 @@
  * or ignored. */
 #include "features.h"
 #include "dataset.h"
+#include "format_version.h"
 #include "json.h"
 #include "lines.h"
 #include "npz.h"
@@ -217,14 +218,12 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
             info->dim = (int)d;
         } else if (!strcmp(key, "version")) {
             double d;
-            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d) || !(d >= 1) || d != floor(d)) {
-                tl_fail(e, "%s: feature header: version is not a whole number", name);
+            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d)) {
+                tl_fail(e, "%s: feature header: version is not a number", name);
                 goto out;
             }
-            if (d > 2) {
-                tl_fail(e, "%s: feature file version %g is newer than this reader (2)", name, d);
+            if (tl_format_check(name, "feature file", d, TL_FORMAT_FEATURES, e))
                 goto out;
-            }
             version = (int)d;
         } else if (!strcmp(key, "multilabel")) {
             if (t != TL_JSON_BOOL || tl_jscan_bool(&j, &info->multilabel)) {
@@ -489,6 +488,13 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
         return 0;
     *tab = '\0';
     const char *key = line + 1, *val = tab + 1;
+    if (!strcmp(key, "tl-features")) {
+        char *end;
+        double v = strtod(val, &end);
+        if (end == val || *end)
+            v = NAN;
+        return tl_format_check(r->name, "TSV feature", v, TL_FORMAT_FEATURES_TSV, e);
+    }
     int *given = !strcmp(key, "dim") ? &seen->dim : !strcmp(key, "classes") ? &seen->classes
                : !strcmp(key, "model") ? &seen->model : !strcmp(key, "layer") ? &seen->layer
                : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input

@@ -1,4 +1,5 @@
 #include "features.h"
+#include "format_version.h"
 #include "json.h"
 #include "npz.h"
 #include "outfile.h"
@@ -91,7 +92,7 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
         fwrite(c, 1, 4, f);
         tl_strbuf_free(&b);
     } else if (w->format == TL_FEAT_TSV) {
-        fprintf(f, "#tl-features\t1\n#dim\t%d\n", info->dim);
+        fprintf(f, "#tl-features\t%d\n#dim\t%d\n", TL_FORMAT_FEATURES_TSV, info->dim);
         if (info->multilabel)
             fprintf(f, "#multilabel\t1\n");
         if (info->model)

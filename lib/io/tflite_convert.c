@@ -9,6 +9,7 @@
  * loads the checkpoint as is and fine-tuning can move the BN again. */
 #include "tflite.h"
 #include "safetensors.h"
+#include "format_version.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -938,7 +939,7 @@ int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *o
     if (!(classes = classes_json(p->num_classes ? labels_path : NULL, p->num_classes, e)))
         goto out;
     const char *meta[][2] = {
-        {"tl.format", "1"},
+        {"tl.format", TL_STR(TL_FORMAT_CHECKPOINT)},
         {"tl.arch", p->arch == ARCH_V2 ? "mobilenet_v2" : "mobilenet_v1"},
         {"tl.width_mult", wstr},
         {"tl.padding", "tf_same"},

@@ -1,4 +1,5 @@
 #include "runlog.h"
+#include "format_version.h"
 #include "json.h"
 
 #include <ctype.h>
@@ -97,6 +98,19 @@ static int get_epoch(reader *rd, const tl_json *o, int *out)
         return tl_fail(rd->e, "line %d: epoch %lld is implausibly large", rd->line, (long long)ep);
     *out = (int)ep;
     return 0;
+}
+
+/* A start or extract line may say its log's format version: checked
+ * before the line is read, so that a newer log is refused rather than
+ * misread. */
+static int check_format(reader *rd, const tl_json *o)
+{
+    const tl_json *fv = tl_json_get(o, "format");
+    if (!fv || fv->type == TL_JSON_NULL)
+        return 0;
+    char where[32];
+    snprintf(where, sizeof where, "line %d", rd->line);
+    return tl_format_check(where, "log", fv->type == TL_JSON_NUMBER ? fv->number : NAN, TL_FORMAT_LOG, rd->e);
 }
 
 static int on_start(reader *rd, const tl_json *o)
@@ -244,6 +258,8 @@ static int parse_line(reader *rd, const char *s, size_t n, char *buf)
     const tl_json *ph = tl_json_get(&v, "phase");
     if (v.type != TL_JSON_OBJECT)
         rc = tl_fail(rd->e, "line %d: not a JSON object", rd->line);
+    else if (check_format(rd, &v))
+        rc = -1;
     else if (!ph || ph->type != TL_JSON_STRING)
         rc = 0; /* not a record we know: ignored, like unknown phases */
     else if (!strcmp(ph->string, "start"))

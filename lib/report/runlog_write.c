@@ -1,6 +1,7 @@
 /* The JSON lines of training and extraction logs (runlog.h); the reader
  * in runlog.c takes them back. */
 #include "runlog.h"
+#include "format_version.h"
 #include "json.h"
 
 #include <math.h>
@@ -40,7 +41,7 @@ void tl_runlog_start_init(tl_runlog_start *s)
 
 void tl_runlog_write_start(FILE *f, const tl_runlog_start *s)
 {
-    fprintf(f, "{\"phase\":\"start\"");
+    fprintf(f, "{\"phase\":\"start\",\"format\":%d", TL_FORMAT_LOG);
     key_str(f, "run", s->run);
     key_str(f, "tool", s->tool);
     key_str(f, "init", s->init);
@@ -113,7 +114,7 @@ void tl_runlog_write_best(FILE *f, int epoch, double loss, double accuracy, int 
 void tl_runlog_write_extract(FILE *f, const char *data, const char *model, const char *layer, int64_t images,
                              int64_t skipped, int threads, double seconds)
 {
-    fprintf(f, "{\"phase\":\"extract\"");
+    fprintf(f, "{\"phase\":\"extract\",\"format\":%d", TL_FORMAT_LOG);
     key_str(f, "data", data);
     key_str(f, "model", model);
     key_str(f, "layer", layer);

@@ -1,4 +1,5 @@
 #include "finetune.h"
+#include "format_version.h"
 #include "json.h"
 #include "class_weights.h"
 #include "sampler.h"
@@ -520,7 +521,7 @@ static int provenance(tl_finetune *f, tl_err *e)
              (long long)f->nunl, o->pseudo.threshold,
              o->pseudo.ramp > 0 ? o->pseudo.ramp : (o->epochs / 2 > 0 ? o->epochs / 2 : 1));
     const char *kv[] = {
-        "tl.format", "1",
+        "tl.format", TL_STR(TL_FORMAT_CHECKPOINT),
         "tl.arch", f->arch,
         "tl.num_classes", whole(f, &k, f->train.nclasses),
         "tl.classes", f->classes_json,

@@ -2,6 +2,7 @@
 #include "bce.h"
 #include "neighbours.h"
 #include "io/checkpoint.h"
+#include "format_version.h"
 #include "json.h"
 
 #include <math.h>
@@ -52,7 +53,7 @@ int tl_head_save(const tl_linear_model *m, const tl_feat_info *info, const char 
         goto out;
     }
     if (tl_st_add(w, "weight", TL_F32, 2, ws, m->W, e) || tl_st_add(w, "bias", TL_F32, 1, bs, m->b, e) ||
-        tl_st_set_meta(w, "tl.format", "1", e) || tl_st_set_meta(w, "tl.arch", "linear", e) ||
+        tl_st_set_meta(w, "tl.format", TL_STR(TL_FORMAT_CHECKPOINT), e) || tl_st_set_meta(w, "tl.arch", "linear", e) ||
         tl_st_set_meta(w, "tl.head", m->kind == TL_HEAD_SVM ? "svm" : "logreg", e) ||
         tl_st_set_meta(w, "tl.num_classes", k, e) || tl_st_set_meta(w, "tl.classes", cls.s, e) ||
         tl_st_set_meta(w, "tl.feature_dim", d, e) ||
@@ -100,7 +101,7 @@ int tl_head_save_proto(const tl_proto *p, const tl_feat_info *info, const char *
     int knn = p->kind == TL_HEAD_KNN;
     if ((knn ? tl_st_add(w, "vectors", TL_F32, 2, vs, p->V, e) || tl_st_add(w, "labels", TL_I64, 1, ls, labels, e)
              : tl_st_add(w, "weight", TL_F32, 2, vs, p->V, e) || tl_st_add(w, "bias", TL_F32, 1, ks, zeros, e)) ||
-        tl_st_set_meta(w, "tl.format", "1", e) || tl_st_set_meta(w, "tl.arch", "linear", e) ||
+        tl_st_set_meta(w, "tl.format", TL_STR(TL_FORMAT_CHECKPOINT), e) || tl_st_set_meta(w, "tl.arch", "linear", e) ||
         tl_st_set_meta(w, "tl.head", knn ? "knn" : "ncm", e) ||
         tl_st_set_meta(w, "tl.metric", p->metric == TL_METRIC_EUCLIDEAN ? "euclidean" : "cosine", e) ||
         (knn && tl_st_set_meta(w, "tl.neighbours", nb, e)) || tl_st_set_meta(w, "tl.num_classes", k, e) ||
@@ -175,6 +176,8 @@ int tl_head_load(const char *name, tl_head *h, tl_err *e)
     if (tl_st_open(path, &f, e))
         return -1;
     int rc = -1;
+    if (tl_checkpoint_check_format(&f, path, e))
+        goto out;
     const char *arch = tl_st_meta(&f, "tl.arch"), *kind = tl_st_meta(&f, "tl.head");
     const tl_st_tensor *w = tl_st_find(&f, "weight"), *b = tl_st_find(&f, "bias");
     if (!arch || strcmp(arch, "linear")) {

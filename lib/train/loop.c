@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "nn/infer.h"
+#include "io/checkpoint.h"
 #include "head.h"
 #include "sampler.h"
 #include "validate_ml.h"
@@ -260,7 +261,7 @@ static int load_resume(const tl_fit_opts *o, tl_trainer *t, run_state *rs, tl_er
     tl_model *m = t->m;
     int rc = -1;
     double v[10];
-    if (same_run(&f, o, e))
+    if (tl_checkpoint_check_format(&f, o->resume_path, e) || same_run(&f, o, e))
         goto out;
     static const char *const keys[10] = {"tl.resume.epoch",     "tl.resume.batch",    "tl.resume.step",
                                          "tl.resume.best_epoch", "tl.resume.best_acc", "tl.resume.best_loss",

@@ -674,7 +674,9 @@ static void test_multilabel(void)
     int nrec;
     CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "version 2"));
     write_tlf_header(tmp("h.tlf"), "{\"dim\":4,\"version\":3}");
-    CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "newer"));
+    CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "feature file version 3 was written by a newer tl"));
+    write_tlf_header(tmp("h.tlf"), "{\"dim\":4,\"version\":0}");
+    CHECK(read_all(tmp("h.tlf"), &nrec, &e) < 0 && strstr(e.msg, "not a whole number"));
     unlink(tmp("h.tlf"));
     /* every flipped bit of a multi-label stream is caught */
     const char *p = tmp("ml.tlf");

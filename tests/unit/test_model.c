@@ -638,7 +638,19 @@ static void test_checkpoint(void)
         CHECK(tl_net_meta(&back, "tl.note") && !strcmp(tl_net_meta(&back, "tl.note"), "round trip"));
         CHECK(tl_net_meta(&back, "tl.arch") && !strcmp(tl_net_meta(&back, "tl.arch"), "mobilenet_v2"));
         CHECK(tl_net_meta(&back, "absent") == NULL);
-        CHECK(back.nmeta == 8);
+        /* the saver states the format it wrote */
+        CHECK(back.nmeta == 9 && tl_net_meta(&back, "tl.format") && !strcmp(tl_net_meta(&back, "tl.format"), "1"));
+        {
+            /* a newer tl's network is refused by name, a malformed format too */
+            const char *p3 = tmp("newer.safetensors");
+            const char *newer[] = {"tl.format", "2", NULL}, *junk[] = {"tl.format", "1x", NULL};
+            tl_net n3;
+            CHECK(tl_net_save(&back, p3, newer, &e) == 0);
+            CHECK(tl_net_load(p3, &n3, &e) < 0 && strstr(e.msg, "version 2 was written by a newer tl"));
+            CHECK(tl_net_save(&back, p3, junk, &e) == 0);
+            CHECK(tl_net_load(p3, &n3, &e) < 0 && strstr(e.msg, "not a whole number"));
+            unlink(p3);
+        }
         /* saving what was loaded gives the same tensors again */
         const char *path2 = tmp("net2.safetensors");
         CHECK(tl_net_save(&back, path2, NULL, &e) == 0);

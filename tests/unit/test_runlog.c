@@ -148,6 +148,11 @@ static void test_errors(void)
     bad("{\"phase\":\"start\",\"run\":5}", "\"run\" is not a string");
     bad("{\"phase\":\"start\",\"val_images\":-3}", "\"val_images\" is not a whole number");
     bad("{\"phase\":\"best\",\"stopped_early\":\"no\"}", "\"stopped_early\" is not true or false");
+    /* a log from a newer tl is refused before anything else is read */
+    bad("{\"phase\":\"start\",\"format\":2,\"run\":5}", "line 1: log version 2 was written by a newer tl");
+    bad("{\"phase\":\"start\",\"format\":\"1\"}", "line 1: log version is not a whole number");
+    bad("{\"phase\":\"start\",\"format\":1.5}", "line 1: log version is not a whole number");
+    bad("{\"phase\":\"start\",\"format\":1}\n{\"phase\":\"extract\",\"format\":3}", "line 2: log version 3 was written by a newer tl");
     bad("{\"phase\":\"extract\",\"seconds\":[1]}", "\"seconds\" is not a number");
     /* An embedded NUL byte inside the length is not JSON. */
     {
