@@ -32,9 +32,11 @@ if [ ! -d "$dir/seeds" ] || [ "$here/scripts/fuzz-seeds.sh" -nt "$dir/seeds" ]; 
     "$here/scripts/fuzz-seeds.sh" "$dir/seeds" || exit 1
 fi
 mkdir -p "$dir/logs" "$dir/artifacts"
+# FUZZ_TIMEOUT (10 s) flags a hang; raise it on a heavily loaded machine,
+# where a starved niced fuzzer can stall on an ordinary input.
 # Allocations are capped: a parser must refuse absurd sizes before it
 # allocates, and a big header must not pass for a real out-of-memory.
-caps="-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10"
+caps="-rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=${FUZZ_TIMEOUT:-10}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 fail=0

@@ -42,10 +42,11 @@ w predictions/indices 'x.jpg\t0\t1\t0.5\t0.5\ny.jpg\t1\t-\t0\t1\n'
 w predictions/names 'x.jpg\tbees\tants\t0.2\t0.7\t0.1\n'
 w runlog/fit '{"epoch":1,"phase":"train","loss":0.69,"accuracy":0.5,"lr":0.01,"seconds":1.5,"images_per_s":100}\n{"epoch":1,"phase":"val","loss":0.6,"accuracy":0.6}\n'
 w runlog/extract '{"images":244,"seconds":3.2,"images_per_s":76.2}\n'
+w runlog/versioned '{"phase":"extract","format":1,"data":"d/train","images":4,"seconds":0.5}\n{"phase":"start","format":1,"run":"r","init":"features","val_images":2}\n{"epoch":1,"phase":"val","loss":0.5,"accuracy":1}\n{"phase":"best","epoch":1,"loss":0.5,"accuracy":1,"epochs_run":1,"stopped_early":false}\n'
 
 # ---- binary formats and images ----
 "$py" - "$out" <<'PY'
-import io, json, struct, sys, zlib
+import io, json, struct, sys, zipfile, zlib
 out = sys.argv[1]
 
 def save(name, data):
@@ -80,8 +81,8 @@ save("safetensors/dtypes", st([("h", "F16", [2], struct.pack("<2H", 0x3C00, 0x00
 save("safetensors/empty", st([]))
 
 # .tlf: "TLF1" u32 len, JSON, crc; records 'R' i32 label u32 plen path f32[dim] crc; 'E' u64 n crc
-def tlf(dim, classes, rows):
-    h = json.dumps({"dim": dim, "dtype": "f32", "classes": classes, "model": "m", "layer": "pool"}).encode()
+def tlf(dim, classes, rows, **extra):
+    h = json.dumps({"dim": dim, "dtype": "f32", "classes": classes, "model": "m", "layer": "pool", **extra}).encode()
     head = b"TLF1" + struct.pack("<I", len(h)) + h
     b = head + struct.pack("<I", zlib.crc32(head))
     for label, path, vec in rows:
@@ -106,6 +107,38 @@ hdr += " " * (-(len(hdr) + 11) % 64) + "\n"
 npy = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + f32(1, 2, 3, 4, 5, 6)
 save("features/npy", npy)
 save("features/npy_two", npy + npy)
+# NPZ (numpy.savez layout: one .npy per member), stored and deflated, and
+# two archives one after the other (cat of NPZ shards)
+def npy_arr(descr, shape, raw):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    h += " " * (-(len(h) + 11) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + raw
+def ustr(*v):
+    w = max(len(x) for x in v) or 1
+    return "<U%d" % w, b"".join(x.encode("utf-32-le").ljust(4 * w, b"\0") for x in v)
+def npz(deflate, shard=None):
+    hd = {"version": 1, "dim": 3, "dtype": "f32", "classes": ["ants", "bees"], "model": "m", "layer": "pool"}
+    if shard:
+        hd["shard"] = shard
+    hdr_d, hdr_raw = ustr(json.dumps(hd))
+    pd, praw = ustr("a/1.jpg", "b/2.jpg")
+    cd, craw = ustr("ants", "bees")
+    members = [("features", npy_arr("<f4", "(2, 3)", f32(1, 2, 3, 4, 5, 6))),
+               ("labels", npy_arr("<i8", "(2,)", struct.pack("<2q", 0, 1))),
+               ("paths", npy_arr(pd, "(2,)", praw)), ("classes", npy_arr(cd, "(2,)", craw)),
+               ("model", npy_arr("<U1", "()", "m".encode("utf-32-le"))),
+               ("layer", npy_arr("<U4", "()", "pool".encode("utf-32-le"))),
+               ("header", npy_arr(hdr_d, "()", hdr_raw))]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED) as z:
+        for name, data in members:
+            z.writestr(name + ".npy", data)
+    return buf.getvalue()
+save("features/npz", npz(False))
+save("features/npz_deflated", npz(True))
+save("features/npz_shards", npz(False, "1/2") + npz(True, "2/2"))
+save("features/tlf_shards", tlf(3, ["ants", "bees"], [(0, b"a/1.jpg", (1, 2, 3))], shard="1/2")
+                            + tlf(3, ["ants", "bees"], [(1, b"b/2.jpg", (4, 5, 6))], shard="2/2"))
 
 # images: every format and mode the decoders handle, a few pixels each
 try:
