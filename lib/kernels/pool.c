@@ -50,7 +50,7 @@ int tl_pool_geom_check(const tl_pool_geom *g, tl_err *e)
 }
 
 /* NaN propagates, as in PyTorch; branch-free so the row loops vectorise */
-static inline float max_nan(float m, float v) { return (v > m) | (v != v) ? v : m; }
+static inline float max_nan(float m, float v) { return ((v > m) | (v != v)) ? v : m; }
 
 #if defined(__SSE2__)
 /* max_nan on four lanes: b where b is NaN, else the larger (a when a is
