@@ -12,10 +12,13 @@ CC      ?= cc
 OPT     ?= -O2
 CFLAGS  ?= $(OPT) -g
 SAN     ?=
+# WERROR=1 (CI, .ci/run): any warning fails the build, in every build make
+# check makes (-O2, the -O1 sanitizer build, clang's fuzz build).
+WERROR  ?=
 # -fPIC -fvisibility=hidden: the same objects make libtl.a and libtl.so,
 # which exports only what lib/tl.h marks TL_API.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
-             -Ilib -Ilib/core -MMD -MP -pthread -fPIC -fvisibility=hidden $(SAN) $(CFLAGS)
+             -Ilib -Ilib/core -MMD -MP -pthread -fPIC -fvisibility=hidden $(if $(WERROR),-Werror) $(SAN) $(CFLAGS)
 LDLIBS  = -ljpeg -lpng -lz -lm -lpthread
 
 # MPI (data-parallel tl-finetune) when an MPI compiler wrapper is found;
