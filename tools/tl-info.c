@@ -157,18 +157,19 @@ static void info_head(const char *path, int all_classes)
 static void list_archs(void)
 {
     printf("%-20s %14s %12s  %s\n", "architecture", "parameters", "mult-adds", "default layer");
-    for (const char *const *a = tl_arch_names(); *a; a++) {
+    for (int i = 0; i < tl_arch_count(); i++) {
+        const char *a = tl_arch_name(i);
         tl_arch_opts o;
         tl_arch_opts_default(&o);
         tl_err e;
-        tl_model *m = tl_arch_build(*a, &o, &e);
+        tl_model *m = tl_arch_build(a, &o, &e);
         if (!m) {
-            printf("%-20s %s\n", *a, e.msg);
+            printf("%-20s %s\n", a, e.msg);
             continue;
         }
         char p[32];
         group_digits(p, sizeof p, tl_model_param_count(m, 0));
-        printf("%-20s %14s %10.2f G  %s\n", *a, p, (double)tl_model_macs(m) / 1e9,
+        printf("%-20s %14s %10.2f G  %s\n", a, p, (double)tl_model_macs(m) / 1e9,
                m->features_node >= 0 ? m->nodes[m->features_node].name : "-");
         tl_model_free(m);
     }

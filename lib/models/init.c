@@ -11,30 +11,12 @@
  *  - ViT encoder: Xavier-uniform projections (MLP biases normal(1e-6)),
  *    position embedding normal(0.02), class token zero.
  * Every tensor draws from its own stream of the seed, so the result does
- * not depend on the order of initialisation. */
+ * not depend on the order of initialisation. The family of an architecture
+ * is its entry in the registry (registry.c). */
 #include "models.h"
 
 #include <math.h>
 #include <string.h>
-
-typedef enum { FAM_RESNET, FAM_MOBILE, FAM_VGG, FAM_EFFICIENT, FAM_SQUEEZE, FAM_VIT, FAM_OTHER } family;
-
-static family family_of(const char *arch)
-{
-    if (!strncmp(arch, "resnet", 6))
-        return FAM_RESNET;
-    if (!strncmp(arch, "mobilenet", 9) || !strcmp(arch, "small_cnn"))
-        return FAM_MOBILE;
-    if (!strncmp(arch, "vgg", 3))
-        return FAM_VGG;
-    if (!strncmp(arch, "efficientnet", 12))
-        return FAM_EFFICIENT;
-    if (!strncmp(arch, "squeezenet", 10))
-        return FAM_SQUEEZE;
-    if (!strncmp(arch, "vit", 3))
-        return FAM_VIT;
-    return FAM_OTHER;
-}
 
 static void fill(float *p, int64_t n, float v)
 {
@@ -66,7 +48,7 @@ static void trunc_normal(tl_rng *r, float *p, int64_t n, double std)
     }
 }
 
-static void init_param(const tl_model *m, family fam, int node, int pi, uint64_t seed)
+static void init_param(const tl_model *m, tl_init_policy fam, int node, int pi, uint64_t seed)
 {
     if (pi < 0)
         return;
@@ -82,9 +64,9 @@ static void init_param(const tl_model *m, family fam, int node, int pi, uint64_t
     case TL_OP_CONV:
         if (!is_weight)
             fill(p->data, p->numel, 0.0f);
-        else if (fam == FAM_SQUEEZE)
+        else if (fam == TL_INIT_SQUEEZE)
             uniform(&r, p->data, p->numel, sqrt(2.0) * sqrt(3.0 / (double)fan_in));
-        else if (fam == FAM_VIT)
+        else if (fam == TL_INIT_VIT)
             trunc_normal(&r, p->data, p->numel, sqrt(1.0 / (double)fan_in));
         else
             normal(&r, p->data, p->numel, sqrt(2.0 / (double)fan_out));
@@ -117,11 +99,11 @@ static void init_param(const tl_model *m, family fam, int node, int pi, uint64_t
     }
     case TL_OP_LINEAR: {
         int64_t fi = m->params[n->weight].shape[1], fo = m->params[n->weight].shape[0];
-        if (fam == FAM_VIT && node == m->logits_node)
+        if (fam == TL_INIT_VIT && node == m->logits_node)
             fill(p->data, p->numel, 0.0f);
-        else if (fam == FAM_RESNET || fam == FAM_OTHER)
+        else if (fam == TL_INIT_RESNET || fam == TL_INIT_OTHER)
             uniform(&r, p->data, p->numel, 1.0 / sqrt((double)fi));
-        else if (fam == FAM_EFFICIENT)
+        else if (fam == TL_INIT_EFFICIENT)
             is_weight ? uniform(&r, p->data, p->numel, 1.0 / sqrt((double)fo)) : fill(p->data, p->numel, 0.0f);
         else
             is_weight ? normal(&r, p->data, p->numel, 0.01) : fill(p->data, p->numel, 0.0f);
@@ -133,7 +115,7 @@ static void init_param(const tl_model *m, family fam, int node, int pi, uint64_t
 
 void tl_model_init_node(tl_model *m, int node, uint64_t seed)
 {
-    family fam = family_of(m->arch);
+    tl_init_policy fam = tl_arch_init_policy(m->arch);
     const tl_node *n = &m->nodes[node];
     init_param(m, fam, node, n->weight, seed);
     init_param(m, fam, node, n->bias, seed);
@@ -148,7 +130,7 @@ void tl_model_init_node(tl_model *m, int node, uint64_t seed)
 static void squeeze_classifier(tl_model *m, uint64_t seed)
 {
     int c = tl_model_classifier_node(m);
-    if (family_of(m->arch) != FAM_SQUEEZE || c < 0 || m->nodes[c].op != TL_OP_CONV)
+    if (tl_arch_init_policy(m->arch) != TL_INIT_SQUEEZE || c < 0 || m->nodes[c].op != TL_OP_CONV)
         return;
     tl_param *p = &m->params[m->nodes[c].weight];
     tl_rng r;

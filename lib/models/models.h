@@ -18,8 +18,21 @@ void tl_arch_opts_default(tl_arch_opts *o);
 /* Builds and finalises the graph; parameters are zero until loaded or
  * initialised. */
 tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e);
-/* Names of the known architectures, NULL-terminated. */
-const char *const *tl_arch_names(void);
+/* The known architectures, in the registry's order: i in 0..count-1. */
+int tl_arch_count(void);
+const char *tl_arch_name(int i);
+
+/* How torchvision initialises a family from scratch (init.c). */
+typedef enum tl_init_policy {
+    TL_INIT_RESNET,     /* Kaiming normal fan-out; classifier PyTorch's default uniform */
+    TL_INIT_MOBILE,     /* Kaiming normal fan-out; classifier normal(0, 0.01) (MobileNets, small CNN) */
+    TL_INIT_VGG,        /* as MobileNets */
+    TL_INIT_EFFICIENT,  /* Kaiming normal fan-out; classifier uniform(+-1/sqrt(classes)) */
+    TL_INIT_SQUEEZE,    /* Kaiming uniform fan-in; final convolution normal(0, 0.01) */
+    TL_INIT_VIT,        /* trunc-normal patch projection, Xavier encoder, zero head */
+    TL_INIT_OTHER,      /* not in the registry: PyTorch's defaults */
+} tl_init_policy;
+tl_init_policy tl_arch_init_policy(const char *arch);
 
 /* One builder per family; arch names the member (e.g. "resnet50"). */
 tl_model *tl_build_mobilenet_v2(const char *arch, const tl_arch_opts *o, tl_err *e);

@@ -16,56 +16,54 @@ void tl_arch_opts_default(tl_arch_opts *o)
 float tl_arch_dropout(const tl_arch_opts *o, float arch_default) { return o->dropout < 0 ? arch_default : o->dropout; }
 float tl_arch_bn_eps(const tl_arch_opts *o, float arch_default) { return o->bn_eps > 0 ? o->bn_eps : arch_default; }
 
+/* The zoo, one entry per architecture: its name, the family builder, the
+ * timm parameter names (NULL: none) and how it is initialised from scratch. */
 typedef struct {
     const char *name;
     tl_model *(*build)(const char *arch, const tl_arch_opts *o, tl_err *e);
     int (*timm_name)(const char *arch, const char *tv_name, char *out, size_t n);
+    tl_init_policy init;
 } arch_entry;
 
 static const arch_entry archs[] = {
-    {"mobilenet_v2", tl_build_mobilenet_v2, tl_timm_name_mobilenet},
-    {"mobilenet_v1", tl_build_mobilenet_v1, NULL},
-    {"mobilenet_v3_small", tl_build_mobilenet_v3, tl_timm_name_mobilenet},
-    {"mobilenet_v3_large", tl_build_mobilenet_v3, tl_timm_name_mobilenet},
-    {"resnet18", tl_build_resnet, tl_timm_name_resnet},
-    {"resnet34", tl_build_resnet, tl_timm_name_resnet},
-    {"resnet50", tl_build_resnet, tl_timm_name_resnet},
-    {"resnet101", tl_build_resnet, tl_timm_name_resnet},
-    {"resnet152", tl_build_resnet, tl_timm_name_resnet},
-    {"vgg11", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg11_bn", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg13", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg13_bn", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg16", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg16_bn", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg19", tl_build_vgg, tl_timm_name_vgg},
-    {"vgg19_bn", tl_build_vgg, tl_timm_name_vgg},
-    {"squeezenet1_0", tl_build_squeezenet, NULL},
-    {"squeezenet1_1", tl_build_squeezenet, NULL},
-    {"efficientnet_b0", tl_build_efficientnet, tl_timm_name_efficientnet},
-    {"efficientnet_b1", tl_build_efficientnet, tl_timm_name_efficientnet},
-    {"efficientnet_b2", tl_build_efficientnet, tl_timm_name_efficientnet},
-    {"efficientnet_b3", tl_build_efficientnet, tl_timm_name_efficientnet},
-    {"vit_ti_16", tl_build_vit, tl_timm_name_vit},
-    {"vit_s_16", tl_build_vit, tl_timm_name_vit},
-    {"vit_b_16", tl_build_vit, tl_timm_name_vit},
-    {"small_cnn", tl_build_small_cnn, NULL},
+    {"mobilenet_v2", tl_build_mobilenet_v2, tl_timm_name_mobilenet, TL_INIT_MOBILE},
+    {"mobilenet_v1", tl_build_mobilenet_v1, NULL, TL_INIT_MOBILE},
+    {"mobilenet_v3_small", tl_build_mobilenet_v3, tl_timm_name_mobilenet, TL_INIT_MOBILE},
+    {"mobilenet_v3_large", tl_build_mobilenet_v3, tl_timm_name_mobilenet, TL_INIT_MOBILE},
+    {"resnet18", tl_build_resnet, tl_timm_name_resnet, TL_INIT_RESNET},
+    {"resnet34", tl_build_resnet, tl_timm_name_resnet, TL_INIT_RESNET},
+    {"resnet50", tl_build_resnet, tl_timm_name_resnet, TL_INIT_RESNET},
+    {"resnet101", tl_build_resnet, tl_timm_name_resnet, TL_INIT_RESNET},
+    {"resnet152", tl_build_resnet, tl_timm_name_resnet, TL_INIT_RESNET},
+    {"vgg11", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg11_bn", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg13", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg13_bn", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg16", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg16_bn", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg19", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"vgg19_bn", tl_build_vgg, tl_timm_name_vgg, TL_INIT_VGG},
+    {"squeezenet1_0", tl_build_squeezenet, NULL, TL_INIT_SQUEEZE},
+    {"squeezenet1_1", tl_build_squeezenet, NULL, TL_INIT_SQUEEZE},
+    {"efficientnet_b0", tl_build_efficientnet, tl_timm_name_efficientnet, TL_INIT_EFFICIENT},
+    {"efficientnet_b1", tl_build_efficientnet, tl_timm_name_efficientnet, TL_INIT_EFFICIENT},
+    {"efficientnet_b2", tl_build_efficientnet, tl_timm_name_efficientnet, TL_INIT_EFFICIENT},
+    {"efficientnet_b3", tl_build_efficientnet, tl_timm_name_efficientnet, TL_INIT_EFFICIENT},
+    {"vit_ti_16", tl_build_vit, tl_timm_name_vit, TL_INIT_VIT},
+    {"vit_s_16", tl_build_vit, tl_timm_name_vit, TL_INIT_VIT},
+    {"vit_b_16", tl_build_vit, tl_timm_name_vit, TL_INIT_VIT},
+    {"small_cnn", tl_build_small_cnn, NULL, TL_INIT_MOBILE},
 };
 
-#define NARCHS (sizeof archs / sizeof archs[0])
+#define NARCHS ((int)(sizeof archs / sizeof archs[0]))
 
-static const char *const arch_names[NARCHS + 1] = {
-    "mobilenet_v2", "mobilenet_v1", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet34",
-    "resnet50", "resnet101", "resnet152", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn",
-    "vgg19", "vgg19_bn", "squeezenet1_0", "squeezenet1_1", "efficientnet_b0", "efficientnet_b1",
-    "efficientnet_b2", "efficientnet_b3", "vit_ti_16", "vit_s_16", "vit_b_16", "small_cnn", NULL,
-};
+int tl_arch_count(void) { return NARCHS; }
 
-const char *const *tl_arch_names(void) { return arch_names; }
+const char *tl_arch_name(int i) { return i >= 0 && i < NARCHS ? archs[i].name : NULL; }
 
 static const arch_entry *find(const char *arch)
 {
-    for (size_t i = 0; i < NARCHS; i++)
+    for (int i = 0; i < NARCHS; i++)
         if (!strcmp(archs[i].name, arch))
             return &archs[i];
     return NULL;
@@ -87,6 +85,12 @@ tl_model *tl_arch_build(const char *arch, const tl_arch_opts *o, tl_err *e)
         return NULL;
     }
     return a->build(arch, o, e);
+}
+
+tl_init_policy tl_arch_init_policy(const char *arch)
+{
+    const arch_entry *a = find(arch);
+    return a ? a->init : TL_INIT_OTHER;
 }
 
 int tl_timm_name(const char *arch, const char *tv_name, char *out, size_t n)

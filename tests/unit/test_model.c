@@ -351,13 +351,17 @@ static void test_mobilenets(void)
     o.input_w = o.input_h = 224;
     o.width_mult = 0;
     CHECK(tl_arch_build("mobilenet_v2", &o, &e) == NULL && strstr(e.msg, "width"));
-    const char *const *names = tl_arch_names();
     int has_v1 = 0, has_v2 = 0;
-    for (int i = 0; names[i]; i++) {
-        has_v1 |= !strcmp(names[i], "mobilenet_v1");
-        has_v2 |= !strcmp(names[i], "mobilenet_v2");
+    for (int i = 0; i < tl_arch_count(); i++) {
+        has_v1 |= !strcmp(tl_arch_name(i), "mobilenet_v1");
+        has_v2 |= !strcmp(tl_arch_name(i), "mobilenet_v2");
     }
-    CHECK(has_v1 && has_v2);
+    CHECK(has_v1 && has_v2 && tl_arch_name(tl_arch_count()) == NULL);
+    /* one table: every architecture has its initialisation */
+    for (int i = 0; i < tl_arch_count(); i++)
+        CHECK(tl_arch_init_policy(tl_arch_name(i)) != TL_INIT_OTHER);
+    CHECK(tl_arch_init_policy("resnet50") == TL_INIT_RESNET && tl_arch_init_policy("small_cnn") == TL_INIT_MOBILE &&
+          tl_arch_init_policy("nonesuch") == TL_INIT_OTHER);
     CHECK(tl_make_divisible(32 * 0.35, 8) == 16 && tl_make_divisible(1280, 8) == 1280 && tl_make_divisible(3, 8) == 8);
     CHECK(tl_make_divisible(24 * 0.75, 8) == 24 && tl_make_divisible(44, 8) == 48);
 }
