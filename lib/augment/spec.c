@@ -30,83 +30,136 @@ enum {
 };
 
 #define OFF(f) offsetof(aug_op, f)
-#define P_PROB(d) { "p", d, "probability of applying the op", PT_PROB, OFF(p), 0, 1 }
+#define P_PROB(d) \
+    {.name = "p", .def = d, .help = "probability of applying the op", .type_ = PT_PROB, .off_ = OFF(p), .lo_ = 0, .hi_ = 1}
+/* What the geometric ops put outside the image (rot, translate). */
+#define P_FILL \
+    {.name = "fill", .def = "constant", .help = "outside the image: constant, reflect or edge", .type_ = PT_FILL, \
+     .off_ = OFF(fill), .lo_ = 0, .hi_ = 2}
+#define P_FILL_VALUE \
+    {.name = "value", .def = "0", .help = "grey level 0..255 for fill=constant", .type_ = PT_VALUE, \
+     .off_ = OFF(value), .lo_ = 0, .hi_ = 255}
 
 static const tl_aug_param_info rrc_params[] = {
-    { "size", "auto", "output size, N or WxH (auto: the pipeline's size; 0: the input's own size)",
-      PT_WXH, OFF(size), 0, 16384 },
-    { "scale", "0.08:1", "range of the crop's area, as a fraction of the image's", PT_RANGE,
-      OFF(scale), 1e-6, 1 },
-    { "ratio", "0.75:1.333333", "range of the crop's aspect ratio w/h (drawn log-uniformly)",
-      PT_RANGE, OFF(ratio), 1e-3, 1e3 },
+    {.name = "size",
+     .def = "auto",
+     .help = "output size, N or WxH (auto: the pipeline's size; 0: the input's own size)",
+     .type_ = PT_WXH, .off_ = OFF(size), .lo_ = 0, .hi_ = 16384},
+    {.name = "scale",
+     .def = "0.08:1",
+     .help = "range of the crop's area, as a fraction of the image's",
+     .type_ = PT_RANGE, .off_ = OFF(scale), .lo_ = 1e-6, .hi_ = 1},
+    {.name = "ratio",
+     .def = "0.75:1.333333",
+     .help = "range of the crop's aspect ratio w/h (drawn log-uniformly)",
+     .type_ = PT_RANGE, .off_ = OFF(ratio), .lo_ = 1e-3, .hi_ = 1e3},
     P_PROB("1"),
 };
 static const tl_aug_param_info flip_params[] = { P_PROB("0.5") };
 static const tl_aug_param_info rot_params[] = {
-    { "deg", "15", "angle range in degrees, counter-clockwise; d alone means -d:d", PT_SYM,
-      OFF(deg), -360, 360 },
-    { "fill", "constant", "outside the image: constant, reflect or edge", PT_FILL, OFF(fill), 0, 2 },
-    { "value", "0", "grey level 0..255 for fill=constant", PT_VALUE, OFF(value), 0, 255 },
+    {.name = "deg",
+     .def = "15",
+     .help = "angle range in degrees, counter-clockwise; d alone means -d:d",
+     .type_ = PT_SYM, .off_ = OFF(deg), .lo_ = -360, .hi_ = 360},
+    P_FILL, P_FILL_VALUE,
     P_PROB("1"),
 };
 static const tl_aug_param_info rot90_params[] = {
-    { "k", "0:3", "quarter turns counter-clockwise, a whole number drawn from the range",
-      PT_IRANGE, OFF(k), 0, 3 },
+    {.name = "k",
+     .def = "0:3",
+     .help = "quarter turns counter-clockwise, a whole number drawn from the range",
+     .type_ = PT_IRANGE, .off_ = OFF(k), .lo_ = 0, .hi_ = 3},
     P_PROB("1"),
 };
 static const tl_aug_param_info translate_params[] = {
-    { "x", "0.1", "horizontal shift as a fraction of the width; d alone means -d:d (whole pixels)",
-      PT_SYM, OFF(tx), -1, 1 },
-    { "y", "0.1", "vertical shift as a fraction of the height; d alone means -d:d", PT_SYM,
-      OFF(ty), -1, 1 },
-    { "fill", "constant", "outside the image: constant, reflect or edge", PT_FILL, OFF(fill), 0, 2 },
-    { "value", "0", "grey level 0..255 for fill=constant", PT_VALUE, OFF(value), 0, 255 },
+    {.name = "x",
+     .def = "0.1",
+     .help = "horizontal shift as a fraction of the width; d alone means -d:d (whole pixels)",
+     .type_ = PT_SYM, .off_ = OFF(tx), .lo_ = -1, .hi_ = 1},
+    {.name = "y",
+     .def = "0.1",
+     .help = "vertical shift as a fraction of the height; d alone means -d:d",
+     .type_ = PT_SYM, .off_ = OFF(ty), .lo_ = -1, .hi_ = 1},
+    P_FILL, P_FILL_VALUE,
     P_PROB("1"),
 };
 static const tl_aug_param_info jitter_params[] = {
-    { "b", "0.4", "brightness factor range (blend with black); d alone means max(0,1-d):1+d",
-      PT_FACTOR, OFF(b), 0, 1e3 },
-    { "c", "0.4", "contrast factor range (blend with the mean grey level)", PT_FACTOR, OFF(c), 0, 1e3 },
-    { "s", "0.4", "saturation factor range (blend with the greyscale image)", PT_FACTOR, OFF(s), 0, 1e3 },
-    { "h", "0", "hue shift range in turns (HSV); d alone means -d:d", PT_SYM, OFF(h), -0.5, 0.5 },
+    {.name = "b",
+     .def = "0.4",
+     .help = "brightness factor range (blend with black); d alone means max(0,1-d):1+d",
+     .type_ = PT_FACTOR, .off_ = OFF(b), .lo_ = 0, .hi_ = 1e3},
+    {.name = "c",
+     .def = "0.4",
+     .help = "contrast factor range (blend with the mean grey level)",
+     .type_ = PT_FACTOR, .off_ = OFF(c), .lo_ = 0, .hi_ = 1e3},
+    {.name = "s",
+     .def = "0.4",
+     .help = "saturation factor range (blend with the greyscale image)",
+     .type_ = PT_FACTOR, .off_ = OFF(s), .lo_ = 0, .hi_ = 1e3},
+    {.name = "h",
+     .def = "0",
+     .help = "hue shift range in turns (HSV); d alone means -d:d",
+     .type_ = PT_SYM, .off_ = OFF(h), .lo_ = -0.5, .hi_ = 0.5},
     P_PROB("1"),
 };
 static const tl_aug_param_info grey_params[] = { P_PROB("0.1") };
 static const tl_aug_param_info noise_params[] = {
-    { "sigma", "0.01:0.05", "standard deviation range on the 0..1 scale (0.04 is about 10 levels)",
-      PT_RANGE, OFF(sigma), 0, 1 },
+    {.name = "sigma",
+     .def = "0.01:0.05",
+     .help = "standard deviation range on the 0..1 scale (0.04 is about 10 levels)",
+     .type_ = PT_RANGE, .off_ = OFF(sigma), .lo_ = 0, .hi_ = 1},
     P_PROB("1"),
 };
 static const tl_aug_param_info blur_params[] = {
-    { "sigma", "0.1:2", "standard deviation range in pixels", PT_RANGE, OFF(sigma), 0.01, 100 },
-    { "k", "auto", "odd kernel size (auto: 2*ceil(3*sigma)+1)", PT_KSIZE, OFF(ksize), 0, 601 },
+    {.name = "sigma",
+     .def = "0.1:2",
+     .help = "standard deviation range in pixels",
+     .type_ = PT_RANGE, .off_ = OFF(sigma), .lo_ = 0.01, .hi_ = 100},
+    {.name = "k",
+     .def = "auto",
+     .help = "odd kernel size (auto: 2*ceil(3*sigma)+1)",
+     .type_ = PT_KSIZE, .off_ = OFF(ksize), .lo_ = 0, .hi_ = 601},
     P_PROB("1"),
 };
 static const tl_aug_param_info jpeg_params[] = {
-    { "q", "30:90", "JPEG quality range, whole numbers in 1..100", PT_IRANGE, OFF(quality), 1, 100 },
+    {.name = "q",
+     .def = "30:90",
+     .help = "JPEG quality range, whole numbers in 1..100",
+     .type_ = PT_IRANGE, .off_ = OFF(quality), .lo_ = 1, .hi_ = 100},
     P_PROB("1"),
 };
 static const tl_aug_param_info erase_params[] = {
-    { "scale", "0.02:0.33", "range of the erased area, as a fraction of the image's", PT_RANGE,
-      OFF(scale), 1e-6, 1 },
-    { "ratio", "0.3:3.3", "range of the erased box's aspect ratio h/w (log-uniform)", PT_RANGE,
-      OFF(ratio), 1e-3, 1e3 },
-    { "value", "0", "grey level 0..255, or random (uniform random bytes)", PT_VALUE, OFF(value), 0, 255 },
+    {.name = "scale",
+     .def = "0.02:0.33",
+     .help = "range of the erased area, as a fraction of the image's",
+     .type_ = PT_RANGE, .off_ = OFF(scale), .lo_ = 1e-6, .hi_ = 1},
+    {.name = "ratio",
+     .def = "0.3:3.3",
+     .help = "range of the erased box's aspect ratio h/w (log-uniform)",
+     .type_ = PT_RANGE, .off_ = OFF(ratio), .lo_ = 1e-3, .hi_ = 1e3},
+    {.name = "value",
+     .def = "0",
+     .help = "grey level 0..255, or random (uniform random bytes)",
+     .type_ = PT_VALUE, .off_ = OFF(value), .lo_ = 0, .hi_ = 255},
     P_PROB("0.5"),
 };
 static const tl_aug_param_info resize_params[] = {
-    { "size", "auto", "shorter side in pixels (auto: the pipeline's resize size; 0: no-op)",
-      PT_SIZE, OFF(size), 0, 16384 },
+    {.name = "size",
+     .def = "auto",
+     .help = "shorter side in pixels (auto: the pipeline's resize size; 0: no-op)",
+     .type_ = PT_SIZE, .off_ = OFF(size), .lo_ = 0, .hi_ = 16384},
     P_PROB("1"),
 };
 static const tl_aug_param_info crop_params[] = {
-    { "size", "auto", "centre crop, N or WxH (auto: the pipeline's size; 0: no-op); zero-padded if larger",
-      PT_WXH, OFF(size), 0, 16384 },
+    {.name = "size",
+     .def = "auto",
+     .help = "centre crop, N or WxH (auto: the pipeline's size; 0: no-op); zero-padded if larger",
+     .type_ = PT_WXH, .off_ = OFF(size), .lo_ = 0, .hi_ = 16384},
     P_PROB("1"),
 };
 
-#define OPI(name, alias, help, params) \
-    { name, alias, help, (int)(sizeof params / sizeof params[0]), params }
+#define OPI(name_, alias, help_, ps) \
+    {.name = name_, .aliases = alias, .help = help_, .nparams = (int)(sizeof ps / sizeof ps[0]), .params = ps}
 
 /* Indexed by AUG_* kind. */
 static const tl_aug_op_info ops[AUG_NKINDS] = {
@@ -131,22 +184,27 @@ static const tl_aug_op_info ops[AUG_NKINDS] = {
 };
 
 static const tl_aug_policy_info policies[] = {
-    { "natural", "rrc(scale=0.08:1),hflip,jitter(b=0.2,c=0.2,s=0.2)",
-      "the usual ImageNet recipe for photographs: objects appear at any scale and position and "
-      "mirror images are as likely as the originals; lighting varies mildly" },
-    { "medical", "resize,rot(deg=10,fill=edge),rrc(scale=0.7:1,ratio=0.9:1.1),hflip,jitter(b=0.1,c=0.1,s=0)",
-      "scans are framed consistently and anatomy has an up: no vertical flip, small rotations, "
-      "crops that keep most of the field, mild brightness and contrast, no colour changes" },
-    { "aerial", "rrc(scale=0.25:1),hflip,vflip,rot90,jitter(b=0.2,c=0.2,s=0.1)",
-      "a view from above has no up or down: every flip and quarter turn is an equally valid image" },
-    { "document", "resize,rot(deg=3,fill=constant,value=255),translate(x=0.03,y=0.03,fill=constant,value=255),"
+    {.name = "natural",
+     .spec = "rrc(scale=0.08:1),hflip,jitter(b=0.2,c=0.2,s=0.2)",
+     .why = "the usual ImageNet recipe for photographs: objects appear at any scale and position and "
+      "mirror images are as likely as the originals; lighting varies mildly"},
+    {.name = "medical",
+     .spec = "resize,rot(deg=10,fill=edge),rrc(scale=0.7:1,ratio=0.9:1.1),hflip,jitter(b=0.1,c=0.1,s=0)",
+     .why = "scans are framed consistently and anatomy has an up: no vertical flip, small rotations, "
+      "crops that keep most of the field, mild brightness and contrast, no colour changes"},
+    {.name = "aerial",
+     .spec = "rrc(scale=0.25:1),hflip,vflip,rot90,jitter(b=0.2,c=0.2,s=0.1)",
+     .why = "a view from above has no up or down: every flip and quarter turn is an equally valid image"},
+    {.name = "document",
+     .spec = "resize,rot(deg=3,fill=constant,value=255),translate(x=0.03,y=0.03,fill=constant,value=255),"
       "crop,blur(sigma=0.1:1,p=0.3),noise(sigma=0.01:0.04,p=0.3),jpeg(q=30:90,p=0.3)",
-      "text has a reading direction, so no flips; scans are slightly skewed and shifted on white "
-      "paper, and copies are blurred, noisy or compressed" },
-    { "low-quality", "rrc(scale=0.5:1),hflip,jitter(b=0.3,c=0.3,s=0.3),grey(p=0.2),blur(sigma=0.5:2,p=0.5),"
+     .why = "text has a reading direction, so no flips; scans are slightly skewed and shifted on white "
+      "paper, and copies are blurred, noisy or compressed"},
+    {.name = "low-quality",
+     .spec = "rrc(scale=0.5:1),hflip,jitter(b=0.3,c=0.3,s=0.3),grey(p=0.2),blur(sigma=0.5:2,p=0.5),"
       "noise(sigma=0.02:0.08,p=0.7),jpeg(q=10:50,p=0.7)",
-      "simulates grainy, blurred, badly lit and heavily compressed footage (security cameras, "
-      "night-time greyscale): trains for the domain shift to degraded images" },
+     .why = "simulates grainy, blurred, badly lit and heavily compressed footage (security cameras, "
+      "night-time greyscale): trains for the domain shift to degraded images"},
 };
 
 #define NPOLICIES ((int)(sizeof policies / sizeof policies[0]))
