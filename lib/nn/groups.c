@@ -64,15 +64,3 @@ int tl_model_assign_groups(tl_model *m, int parts)
     free(group_of_node);
     return m->logits_node >= 0 ? parts + 1 : parts;
 }
-
-int tl_model_group_end(const tl_model *m, int group)
-{
-    int last = -1;
-    for (int i = 0; i < m->nnodes; i++) {
-        const tl_node *n = &m->nodes[i];
-        int p = n->weight >= 0 ? n->weight : n->extra[0];
-        if (p >= 0 && m->params[p].group == group)
-            last = i;
-    }
-    return last;
-}

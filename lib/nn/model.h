@@ -117,8 +117,6 @@ int tl_model_finalize(tl_model *m, tl_err *e);
  * classifier cut into `parts` runs, then the classifier alone. Returns the
  * number of groups (-1: out of memory). */
 int tl_model_assign_groups(tl_model *m, int parts);
-/* The last node holding parameters of a group (for messages), or -1. */
-int tl_model_group_end(const tl_model *m, int group);
 /* True when every batch norm is the identity-with-bias a TFLite import
  * writes (weight 1, mean 0, variance 1 - eps): the real statistics were
  * folded into the convolutions and are unknown. */

@@ -55,8 +55,6 @@ void tl_tape_set_first_image(tl_tape *t, int first);
  * tl_tape_sync_error reports it (after a pass; 0: none). */
 int tl_tape_set_sync(tl_tape *t, struct tl_comm *comm, tl_err *e);
 int tl_tape_sync_error(tl_tape *t, tl_err *e);
-/* True when some parameter upstream of node trains (its gradient matters). */
-int tl_tape_requires_grad(const tl_tape *t, int node);
 size_t tl_tape_bytes(const tl_tape *t);
 
 #endif

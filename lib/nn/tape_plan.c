@@ -202,8 +202,6 @@ int tl_tape_refresh(tl_tape *t, tl_err *e)
     return grow_accumulators(t, e);
 }
 
-int tl_tape_requires_grad(const tl_tape *t, int node) { return t->s[node].rg; }
-
 static float *grab(tl_tape *t, size_t floats, int *bad)
 {
     float *p = tl_alloc_array(floats ? floats : 1, sizeof(float));

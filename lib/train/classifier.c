@@ -69,8 +69,6 @@ void tl_classifier_free(tl_classifier *c)
     memset(c, 0, sizeof *c);
 }
 
-int tl_classifier_feature_dim(const tl_classifier *c) { return c->has_head ? c->head.lin.d : 0; }
-
 void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out) { tl_head_outputs(&c->head, v, out); }
 
 /* The backbone at the geometry its features were extracted with. */

@@ -24,8 +24,6 @@ typedef struct tl_classifier {
 
 int tl_classifier_load(tl_classifier *c, const char *model, tl_err *e);
 void tl_classifier_free(tl_classifier *c);
-/* Only for heads: the dimension of feature vectors it takes. */
-int tl_classifier_feature_dim(const tl_classifier *c);
 /* Class outputs for one feature vector (heads only). */
 void tl_classifier_on_features(const tl_classifier *c, const float *v, float *out);
 

@@ -117,13 +117,6 @@ int tl_trainer_refresh(tl_trainer *t, tl_err *e)
     return tl_tape_refresh(t->tape, e);
 }
 
-int tl_trainer_train_from_group(tl_trainer *t, int first, tl_err *e)
-{
-    for (int i = 0; i < t->m->nparams; i++)
-        t->m->params[i].frozen = t->m->params[i].group < first;
-    return tl_trainer_refresh(t, e);
-}
-
 /* The loss of image b and its gradient, before the image's weight; counts
  * a hit and gives the weight of its class (softmax). */
 static double image_loss(const tl_trainer *t, const tl_targets *tg, int b, const float *zb, float *db, int *hit,

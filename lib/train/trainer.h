@@ -75,8 +75,6 @@ void tl_trainer_free(tl_trainer *t);
 /* Applies the parameters' frozen flags to the tape and the optimiser
  * (after freezing or unfreezing groups). */
 int tl_trainer_refresh(tl_trainer *t, tl_err *e);
-/* Freezes every group below `first_trainable` and thaws the rest. */
-int tl_trainer_train_from_group(tl_trainer *t, int first_trainable, tl_err *e);
 /* One step on n images (x) towards tg. The batch loss is
  *   (1/n) sum_b weight[b] * class weights * loss_b,
  * a weighted mean over n (scikit-learn's sample_weight convention, not
