@@ -10,6 +10,7 @@
 #include "tflite.h"
 #include "safetensors.h"
 #include "format_version.h"
+#include "json.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -690,62 +691,15 @@ static int emit_conv(const tl_tflite *m, const conv_rec *c, tl_st_writer *wr, ke
 
 /* ---- metadata ---- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static int sb_reserve(sbuf *b, size_t more, tl_err *e)
-{
-    if (b->cap - b->len > more)
-        return 0;
-    size_t nc = (b->cap + more + 1) * 2;
-    char *np = realloc(b->p, nc);
-    if (!np)
-        return tl_fail(e, "out of memory");
-    b->p = np, b->cap = nc;
-    return 0;
-}
-
-static int sb_raw(sbuf *b, const char *s, tl_err *e)
-{
-    size_t n = strlen(s);
-    if (sb_reserve(b, n, e))
-        return -1;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-    return 0;
-}
-
-/* s[0..n) as a JSON string; bytes >= 0x80 pass through (UTF-8 assumed). */
-static int sb_json(sbuf *b, const char *s, size_t n, tl_err *e)
-{
-    if (sb_reserve(b, 6 * n + 2, e))
-        return -1;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            *o++ = '\\', *o++ = (char)ch;
-        else if (ch < 0x20 || ch == 0x7f)
-            o += sprintf(o, "\\u%04x", ch);
-        else
-            *o++ = (char)ch;
-    }
-    *o++ = '"';
-    *o = '\0';
-    b->len = (size_t)(o - b->p);
-    return 0;
-}
-
 /* JSON list of class names: one per line of the labels file, or "0", "1", ... */
 static char *classes_json(const char *labels_path, int num_classes, tl_err *e)
 {
-    sbuf b = {0};
+    tl_strbuf b = {0};
     char *text = NULL;
-    if (sb_raw(&b, "[", e))
+    if (tl_strbuf_add(&b, "[", 1)) {
+        tl_fail(e, "out of memory");
         return NULL;
+    }
     if (labels_path && num_classes > 0) {
         FILE *f = fopen(labels_path, "rb");
         if (!f) {
@@ -778,8 +732,11 @@ static char *classes_json(const char *labels_path, int num_classes, tl_err *e)
             size_t l = nl ? (size_t)(nl - s) : strlen(s);
             if (l && s[l - 1] == '\r')
                 l--;
-            if ((s != text && sb_raw(&b, ",", e)) || sb_json(&b, s, l, e))
+            s[l] = '\0'; /* the line's end, already found */
+            if ((s != text && tl_strbuf_add(&b, ",", 1)) || tl_strbuf_json_string(&b, s)) {
+                tl_fail(e, "out of memory");
                 goto fail;
+            }
             if (!nl)
                 break;
             s = nl + 1;
@@ -788,17 +745,21 @@ static char *classes_json(const char *labels_path, int num_classes, tl_err *e)
         char num[16];
         for (int i = 0; i < num_classes; i++) {
             snprintf(num, sizeof num, "%d", i);
-            if ((i && sb_raw(&b, ",", e)) || sb_json(&b, num, strlen(num), e))
+            if ((i && tl_strbuf_add(&b, ",", 1)) || tl_strbuf_json_string(&b, num)) {
+                tl_fail(e, "out of memory");
                 goto fail;
+            }
         }
     }
     free(text);
-    if (sb_raw(&b, "]", e))
+    if (tl_strbuf_add(&b, "]", 1)) {
+        tl_fail(e, "out of memory");
         goto fail;
-    return b.p;
+    }
+    return b.s;
 fail:
     free(text);
-    free(b.p);
+    tl_strbuf_free(&b);
     return NULL;
 }
 
