@@ -1,5 +1,6 @@
 #include "common.h"
 #include "json.h"
+#include "io/checkpoint.h"
 #include "io/features.h"
 #include "io/predictions.h"
 
@@ -232,3 +233,12 @@ int cli_stdin_kind(const tl_cli *c)
 }
 
 const char *cli_plural(int64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
+
+int cli_open_model(const tl_cli *c, const char *model, char *path, size_t n, struct tl_st_file *f)
+{
+    tl_err e = {0};
+    if (tl_model_locate(model, path, n, &e) || tl_st_open(path, f, &e))
+        cli_fail(c, &e);
+    const char *arch = tl_st_meta(f, "tl.arch");
+    return arch && !strcmp(arch, "linear");
+}

@@ -115,4 +115,10 @@ int cli_stdin_kind(const tl_cli *c);
 /* "1 image", "2 images". */
 const char *cli_plural(int64_t n, const char *one, const char *many);
 
+/* MODEL (a file, or a name in $TL_MODEL_PATH) located into path and
+ * opened as f, which the caller closes; 1 when it is a classifier head
+ * trained on features (tl.arch "linear"), 0 for a network. Errors exit 1. */
+struct tl_st_file;
+int cli_open_model(const tl_cli *c, const char *model, char *path, size_t n, struct tl_st_file *f);
+
 #endif

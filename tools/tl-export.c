@@ -62,13 +62,8 @@ int main(int argc, char **argv)
     /* A head brings its backbone; a network without classifier exports
      * its features. */
     char path[4096];
-    if (tl_model_locate(model, path, sizeof path, &e))
-        cli_fail(&cli, &e);
     tl_st_file f;
-    if (tl_st_open(path, &f, &e))
-        cli_fail(&cli, &e);
-    const char *arch = tl_st_meta(&f, "tl.arch");
-    int is_head = arch && !strcmp(arch, "linear");
+    int is_head = cli_open_model(&cli, model, path, sizeof path, &f);
     tl_st_close(&f);
     tl_onnx_opts o;
     tl_onnx_opts_default(&o);

@@ -242,13 +242,8 @@ int main(int argc, char **argv)
     const char *model = argv[first];
     tl_err e;
     char path[4096];
-    if (tl_model_locate(model, path, sizeof path, &e))
-        cli_fail(&cli, &e);
     tl_st_file f;
-    if (tl_st_open(path, &f, &e))
-        cli_fail(&cli, &e);
-    const char *arch = tl_st_meta(&f, "tl.arch");
-    if (arch && !strcmp(arch, "linear")) {
+    if (cli_open_model(&cli, model, path, sizeof path, &f)) {
         info_head(path, all_classes);
     } else {
         tl_net net;
