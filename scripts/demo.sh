@@ -6,6 +6,8 @@ set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
 
+echo "demo: ants vs bees with a network pretrained on ImageNet: MobileNetV2's features of 244 training" \
+    "images, a logistic-regression head trained on them, scored on 153 validation images" >&2
 need=""
 command -v make >/dev/null 2>&1 || need=1
 command -v cc >/dev/null 2>&1 || need=1
@@ -29,3 +31,12 @@ bin/tl-extract -m mobilenet_v2 "$data/val" -o "$out/val.tlf"
 bin/tl-finetune "$out/train.tlf" -o "$out/head.safetensors"
 bin/tl-eval -m "$out/head.safetensors" "$out/val.tlf"
 bin/tl-predict -m "$out/head.safetensors" -k 2 "$data/val/bees/2407809945_fb525ef54d.jpg"
+{ set +x; } 2>/dev/null
+cat >&2 <<EOF
+demo: done. Outputs in $out/: train.tlf and val.tlf (the features), head.safetensors (the head).
+Next, fine-tune the network itself and compare (README, "Fine-tuning the network"):
+  bin/tl-finetune -m mobilenet_v2 --freeze-until features.13 --epochs 4 --val $data/val \\
+      --log $out/partial.jsonl -o $out/partial.safetensors $data/train
+  bin/tl-compare $out/partial.jsonl
+or see which layer transfers best: bin/tl-probe -m mobilenet_v2 --val $data/val $data/train
+EOF
