@@ -4,6 +4,7 @@
 #include "io/features.h"
 #include "io/predictions.h"
 
+#include <errno.h>
 #include <math.h>
 
 #include <stdarg.h>
@@ -205,6 +206,18 @@ static ssize_t peeked_read(void *cookie, char *out, size_t size)
     return got == 0 && ferror(p->rest) ? -1 : (ssize_t)got;
 }
 
+/* Read far enough to tell the kinds apart: a text line, a binary magic,
+ * or for a NumPy archive its first entry's name (the zip header before it
+ * may hold a newline byte anywhere). */
+static int peeked_enough(const peeked *p)
+{
+    const char *b = p->buf;
+    size_t n = p->n;
+    if (n >= 4 && !memcmp(b, "PK\3\4", 4))
+        return n >= 30 && n >= 30 + ((size_t)(unsigned char)b[26] | (size_t)(unsigned char)b[27] << 8);
+    return b[n - 1] == '\n' || (n == 4 && !memcmp(b, "TLF1", 4)) || (n == 6 && !memcmp(b, "\x93NUMPY", 6));
+}
+
 int cli_stdin_kind(const tl_cli *c)
 {
     static peeked p; /* lives as long as stdin */
@@ -213,9 +226,12 @@ int cli_stdin_kind(const tl_cli *c)
     int ch;
     while (p.n < sizeof p.buf - 1 && (ch = getc(stdin)) != EOF) {
         p.buf[p.n++] = (char)ch;
-        if (ch == '\n' || (p.n == 4 && !memcmp(p.buf, "TLF1", 4)) || (p.n == 6 && !memcmp(p.buf, "\x93NUMPY", 6)))
+        if (peeked_enough(&p))
             break;
     }
+    /* a read error is not an empty input */
+    if (ferror(stdin))
+        cli_die(c, "standard input: %s", strerror(errno));
     p.buf[p.n] = '\0';
     p.rest = stdin;
     cookie_io_functions_t io = {.read = peeked_read};

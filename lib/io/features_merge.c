@@ -53,6 +53,14 @@ static int advance(input *in, int dim, tl_err *e)
     in->label = label;
     int nl;
     const int *ls = tl_featr_labels(in->r, &nl);
+    /* A TSV without #classes names its labels but gives them no index: the
+     * merged file would silently lose them. */
+    int lost = !tl_featr_info(in->r)->multilabel && label < 0 && ln && *ln;
+    for (int k = 0; k < nl; k++)
+        lost |= ls[k] < 0;
+    if (lost)
+        return tl_fail(e, "%s: '%.80s' is labelled '%.80s' but the file has no class list (#classes): "
+                              "add one to merge it", in->name, p, ln);
     if (nl > in->labels_cap) {
         int *nls = realloc(in->labels, (size_t)nl * sizeof *nls);
         if (!nls)

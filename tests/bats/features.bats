@@ -86,6 +86,31 @@ F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
     diff <(tl predict -m "$BATS_TEST_TMPDIR/h.st" "$(F test.tsv)") <(tl predict -m "$(F head.safetensors)" "$(F test.tsv)")
 }
 
+@test "standard input: an NPZ archive is told apart from a path list; a read error is not an empty input" {
+    local d=$BATS_TEST_TMPDIR
+    sed '1a #classes\t["class0","class1","class2"]' "$(F test.tsv)" >"$d/named.tsv"
+    tl extract -q --merge -f npz -o "$d/test.npz" "$d/named.tsv"
+    run --separate-stderr tl eval -m "$(F head.safetensors)" - <"$d/test.npz"
+    assert_success
+    assert_line --regexp '^input +- \(60 scored\)$'
+    run --separate-stderr tl predict -m "$(F head.safetensors)" --no-header -k 1 - <"$d/test.npz"
+    assert_success
+    assert_equal "${#lines[@]}" 60
+    # a directory as standard input: the read fails, and the tools say so
+    for t in eval predict; do
+        run --separate-stderr tl $t -m "$(F head.safetensors)" - </
+        assert_failure 1
+        assert_equal "$stderr" "tl-$t: standard input: Is a directory"
+    done
+}
+
+@test "tl-extract --merge refuses labels it could not keep (names without a #classes list)" {
+    run --separate-stderr tl extract --merge -f npz -o "$BATS_TEST_TMPDIR/x.npz" "$(F test.tsv)"
+    assert_failure 1
+    [[ $stderr == *"test.tsv: 's2/img000.jpg' is labelled 'class0' but the file has no class list (#classes)"* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/x.npz" ]
+}
+
 @test "training is deterministic and independent of the thread count" {
     tl finetune -q -j 1 "$(F train.tsv)" -o "$BATS_TEST_TMPDIR/a.st"
     tl finetune -q -j 2 "$(F train.tsv)" -o "$BATS_TEST_TMPDIR/b.st"
