@@ -123,6 +123,10 @@ TL_API int tl_session_set_preproc(tl_session *s, const tl_preproc *p, tl_err *e)
 /* Images with more pixels are refused before decoding (0: the default,
  * 100 million). */
 TL_API void tl_session_set_max_pixels(tl_session *s, size_t max_pixels);
+/* exact 1: every convolution on the direct algorithm, as tl-extract
+ * --exact; 0 (the default): 3x3 stride-1 convolutions may use Winograd,
+ * whose features differ by about 1e-6 of their largest value. */
+TL_API int tl_session_set_exact(tl_session *s, int exact, tl_err *e);
 
 /* The classes tl_session_predict_* scores (0 for a backbone without
  * classifier) and their names. */

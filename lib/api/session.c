@@ -29,6 +29,7 @@ struct tl_session {
     char **head_keys, **head_values; /* a head's own metadata */
     int nhead_meta;
     int threads;
+    int exact;        /* every convolution direct, never Winograd */
     tl_pool *pool;
     tl_preproc pp;
     size_t max_pixels;
@@ -103,7 +104,7 @@ static int build_engine(tl_session *s, tl_err *e)
         n = 2;
         s->out_pred = 1;
     }
-    s->inf = tl_infer_new(m, s->threads, nodes, n, e);
+    s->inf = tl_infer_new_exact(m, s->threads, nodes, n, s->exact, e);
     if (!s->inf)
         return -1;
     s->in_len = (size_t)m->in_c * m->in_h * m->in_w;
@@ -272,6 +273,14 @@ TL_API int tl_session_set_preproc(tl_session *s, const tl_preproc *p, tl_err *e)
 }
 
 TL_API void tl_session_set_max_pixels(tl_session *s, size_t max_pixels) { s->max_pixels = max_pixels; }
+
+TL_API int tl_session_set_exact(tl_session *s, int exact, tl_err *e)
+{
+    if (!!exact == s->exact)
+        return 0;
+    s->exact = !!exact;
+    return build_engine(s, e);
+}
 
 TL_API int tl_session_num_classes(const tl_session *s) { return s->has_pred ? s->c.nclasses : 0; }
 

@@ -154,6 +154,24 @@ static void test_session(void)
     tl_infer_run(inf, NULL, 1, x, outs);
     CHECK(same(feat, a + 4 * (size_t)dim, (size_t)dim));
     tl_infer_free(inf);
+    /* exact: the direct algorithm's bits, as the engine's exact mode; close
+     * to the default's, and back to the default's bits when switched off */
+    tl_infer *ex = tl_infer_new_exact(net.model, 1, &node, 1, 1, &e);
+    CHECK(ex != NULL);
+    if (ex) {
+        tl_infer_run(ex, NULL, 1, x, outs);
+        tl_infer_free(ex);
+        CHECK(tl_session_set_exact(s, 1, &e) == 0 && tl_session_extract_file(s, img_path[4], c, &e) == 0 &&
+              same(c, feat, (size_t)dim));
+        float big = 0, diff = 0;
+        for (int j = 0; j < dim; j++) {
+            big = fmaxf(big, fabsf(a[4 * (size_t)dim + j]));
+            diff = fmaxf(diff, fabsf(c[j] - a[4 * (size_t)dim + j]));
+        }
+        CHECK_MSG(diff <= 1e-4f * big, "exact vs default: %g of %g", (double)diff, (double)big);
+        CHECK(tl_session_set_exact(s, 0, &e) == 0 && tl_session_extract_file(s, img_path[4], c, &e) == 0 &&
+              same(c, a + 4 * (size_t)dim, (size_t)dim));
+    }
     tl_image_free(&img);
     tl_preproc_ws_free(&ws);
     free(x);
