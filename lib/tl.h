@@ -222,6 +222,14 @@ TL_API const char *tl_features_reader_layer(const tl_features_reader *r);
 /* 1: a record (v gets dim floats; *path valid until the next call; *label
  * -1 when unlabelled; path and label may be NULL), 0: the end, -1: error. */
 TL_API int tl_features_reader_next(tl_features_reader *r, const char **path, int *label, float *v, tl_err *e);
+/* 1 when the file's records carry sets of labels (tl-extract on a
+ * multi-label manifest); tl_features_reader_next's *label is then the
+ * first of the set (-1: unlabelled or none). */
+TL_API int tl_features_reader_multilabel(const tl_features_reader *r);
+/* The last record's labels, ascending class indices: *n of them, 0 for
+ * none of the classes, -1 when unlabelled (a single-label record: its
+ * label as a set of one). Valid until the next call. */
+TL_API const int *tl_features_reader_labels(const tl_features_reader *r, int *n);
 TL_API void tl_features_reader_close(tl_features_reader *r);
 
 #ifdef __cplusplus

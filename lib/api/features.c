@@ -106,6 +106,10 @@ TL_API int tl_features_reader_next(tl_features_reader *r, const char **path, int
     return rc;
 }
 
+TL_API int tl_features_reader_multilabel(const tl_features_reader *r) { return tl_featr_info(r->r)->multilabel; }
+
+TL_API const int *tl_features_reader_labels(const tl_features_reader *r, int *n) { return tl_featr_labels(r->r, n); }
+
 TL_API void tl_features_reader_close(tl_features_reader *r)
 {
     if (!r)

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "tl.h"
 #include "io/checkpoint.h"
+#include "io/features.h"
 #include "io/image.h"
 #include "train/classifier.h"
 
@@ -334,6 +335,37 @@ static void test_features_and_head(void)
     CHECK(rc == -1);
     tl_features_reader_close(rd);
     free(bytes);
+    /* a multi-label file: every label of a record, not just the first */
+    {
+        char ml[128];
+        path_of(ml, sizeof ml, "ml.tlf");
+        char *mcls[] = {"sky", "sea", "sand", NULL};
+        tl_feat_info mi = {.dim = 2, .classes = mcls, .nclasses = 3, .multilabel = 1};
+        tl_featw *mw;
+        float mv[2] = {1, 2};
+        CHECK(tl_featw_open(&mw, ml, TL_FEAT_TLF, &mi, &e) == 0);
+        CHECK(tl_featw_add_labels(mw, "a.jpg", (int[]){0, 2}, 2, mv, &e) == 0);
+        CHECK(tl_featw_add_labels(mw, "b.jpg", NULL, 0, mv, &e) == 0);
+        CHECK(tl_featw_add_labels(mw, "c.jpg", NULL, -1, mv, &e) == 0);
+        CHECK(tl_featw_close(mw, &e) == 0);
+        tl_features_reader *mr = tl_features_reader_open(ml, &e);
+        CHECK(mr && tl_features_reader_multilabel(mr) == 1);
+        int ml_label, nl, want_n[3] = {2, 0, -1};
+        for (int i = 0; mr && i < 3; i++) {
+            CHECK(tl_features_reader_next(mr, NULL, &ml_label, r, &e) == 1);
+            const int *ls = tl_features_reader_labels(mr, &nl);
+            CHECK_MSG(nl == want_n[i], "record %d: %d labels", i, nl);
+            CHECK(i != 0 || (ls[0] == 0 && ls[1] == 2 && ml_label == 0));
+            CHECK(i == 0 || ml_label == -1);
+        }
+        CHECK(mr && tl_features_reader_next(mr, NULL, NULL, r, &e) == 0);
+        tl_features_reader_close(mr);
+        rd = tl_features_reader_open(tlf, &e);
+        CHECK(rd && tl_features_reader_multilabel(rd) == 0 && tl_features_reader_next(rd, NULL, &ml_label, r, &e) == 1);
+        const int *one = rd ? tl_features_reader_labels(rd, &nl) : NULL;
+        CHECK(rd && (ml_label < 0 ? nl <= 0 : (nl == 1 && one[0] == ml_label)));
+        tl_features_reader_close(rd);
+    }
 
     tl_head_opts o;
     tl_head_opts_default(&o);
