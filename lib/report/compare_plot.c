@@ -80,6 +80,7 @@ int tl_comparison_plot(const tl_comparison *c, const char *path, tl_err *e)
         lp.ylabel = panels[k].ylabel;
         lp.nseries = ns;
         lp.series = ser;
+        lp.xwhole = panels[k].x == X_EPOCH;
         if (panels[k].y == VAL_ACC || panels[k].y == TRAIN_ACC)
             lp.ymax = 1;
         if (panels[k].hline && isfinite(c->target)) {

@@ -57,6 +57,7 @@ typedef struct tl_line_panel {
     /* Optional horizontal reference line (e.g. a --target accuracy): NAN = none. */
     double hline;
     const char *hline_label;
+    int xwhole;        /* x counts (epochs): ticks only at whole numbers */
 } tl_line_panel;
 
 /* Initialises p with every range NAN and no reference line. With both

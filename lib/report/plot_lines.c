@@ -63,6 +63,28 @@ static void axis_ticks(double dlo, double dhi, double fixlo, double fixhi, pl_ti
     pl_ticks_make(lo, hi, !fixed, t);
 }
 
+/* An axis of counts: a step below 1 would label epoch 1.5, so such an
+ * axis (a run of one to a few epochs) widens to whole ends, ticked at
+ * every whole number. */
+static void whole_ticks(pl_ticks *t)
+{
+    if (t->step >= 1)
+        return;
+    double lo = floor(t->lo + 1e-9), hi = ceil(t->hi - 1e-9);
+    if (hi <= lo) {
+        lo -= 1;
+        hi += 1;
+    }
+    t->lo = lo;
+    t->hi = hi;
+    t->step = 1;
+    t->n = 0;
+    for (double v = lo; v <= hi + 1e-9 && t->n < PL_MAX_TICKS; v += 1)
+        t->v[t->n++] = v;
+    t->decimals = 0;
+    t->exponent = 0;
+}
+
 static float crisp(float v)
 {
     return floorf(v) + 0.5f;
@@ -221,6 +243,8 @@ void pl_draw_lines(pl_list *l, pl_rectf r, const pl_lines *p)
     }
     layout L = { 0 };
     axis_ticks(x0, x1, q->xmin, q->xmax, &L.xt);
+    if (q->xwhole)
+        whole_ticks(&L.xt);
     axis_ticks(y0, y1, q->ymin, q->ymax, &L.yt);
 
     int nleg = legend_entries(p);

@@ -12,18 +12,21 @@
 #define BAR_COLOUR 0x0072b2u
 #define GAP_COLOUR 0xd55e00u
 
-static void legend(pl_list *l, const pl_style *st, pl_rectf a, double ece)
+/* under: some bin is underconfident, so its lightened gap has a row too
+ * (every colour on the panel is named). */
+static void legend(pl_list *l, const pl_style *st, pl_rectf a, double ece, int under)
 {
-    static const char *const names[] = { "accuracy", "gap to confidence", "perfect calibration" };
+    static const char *const names[] = { "accuracy", "gap: overconfident", "gap: underconfident",
+                                         "perfect calibration" };
     float row = st->label * 1.5f, u = st->u, sw = 16 * u, w = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         w = fmaxf(w, pl_text_width(names[i], st->label, 0));
     char eb[48] = "";
     if (isfinite(ece)) {
         snprintf(eb, sizeof eb, "ECE = %.3f", ece);
         w = fmaxf(w, pl_text_width(eb, st->label, 1) - sw - 6 * u);
     }
-    int rows = 3 + (eb[0] != 0);
+    int rows = 3 + (under != 0) + (eb[0] != 0);
     float bw = 6 * u + sw + 6 * u + w + 8 * u, bh = rows * row + 8 * u;
     if (bw > (a.x1 - a.x0) * 0.9f || bh > (a.y1 - a.y0) * 0.9f)
         return; /* no room: the panel is too small for a legend */
@@ -43,8 +46,15 @@ static void legend(pl_list *l, const pl_style *st, pl_rectf a, double ece)
     pl_rect_outline(l, x, y - sh * 0.5f, sw, sh, (pl_stroke){ GAP_COLOUR, 1, 0, 0 });
     pl_text(l, x + sw + 6 * u, y + 0.35f * st->label, names[1], st->label, PL_START, 0, 0, PL_INK);
     y += row;
+    if (under) {
+        pl_rect(l, x, y - sh * 0.5f, sw, sh, BAR_COLOUR, 0.85f);
+        pl_rect(l, x, y - sh * 0.5f, sw, sh, 0xffffff, 0.5f);
+        pl_rect_outline(l, x, y - sh * 0.5f, sw, sh, (pl_stroke){ GAP_COLOUR, 1, 0, 0 });
+        pl_text(l, x + sw + 6 * u, y + 0.35f * st->label, names[2], st->label, PL_START, 0, 0, PL_INK);
+        y += row;
+    }
     pl_line(l, x, y, x + sw, y, (pl_stroke){ PL_AXIS, 1.25f * u, 4 * u, 2 * u });
-    pl_text(l, x + sw + 6 * u, y + 0.35f * st->label, names[2], st->label, PL_START, 0, 0, PL_INK);
+    pl_text(l, x + sw + 6 * u, y + 0.35f * st->label, names[3], st->label, PL_START, 0, 0, PL_INK);
 }
 
 void pl_draw_reliability(pl_list *l, pl_rectf r, const pl_reliability *p)
@@ -57,6 +67,7 @@ void pl_draw_reliability(pl_list *l, pl_rectf r, const pl_reliability *p)
 
     int n = p->nbins;
     int64_t maxc = 0;
+    int under = 0; /* a bin more accurate than confident */
     for (int i = 0; i < n; i++)
         maxc = p->count[i] > maxc ? p->count[i] : maxc;
     pl_ticks xt, yt, ct;
@@ -93,8 +104,10 @@ void pl_draw_reliability(pl_list *l, pl_rectf r, const pl_reliability *p)
             /* Orange over the blue bar turns muddy: where accuracy exceeds
              * confidence the gap lies inside the bar and is lightened
              * instead, the orange outline marking it either way. */
-            if (ya < yc)
+            if (ya < yc) {
                 pl_rect(l, bx0, g0, bx1 - bx0, g1 - g0, 0xffffff, 0.5f);
+                under = 1;
+            }
             else
                 pl_rect(l, bx0, g0, bx1 - bx0, g1 - g0, GAP_COLOUR, 0.3f);
             pl_rect_outline(l, bx0 + 0.5f, g0, bx1 - bx0 - 1, g1 - g0, (pl_stroke){ GAP_COLOUR, 1, 0, 0 });
@@ -103,7 +116,7 @@ void pl_draw_reliability(pl_list *l, pl_rectf r, const pl_reliability *p)
     pl_line(l, a.x0, a.y1, a.x1, a.y0, (pl_stroke){ PL_AXIS, 1.25f * u, 5 * u, 3 * u });
     pl_clip_none(l);
     pl_line(l, a.x0, a.y1, a.x1, a.y1, (pl_stroke){ PL_AXIS, 1, 0, 0 });
-    legend(l, &st, a, p->ece);
+    legend(l, &st, a, p->ece, under);
 
     /* Count strip. */
     pl_draw_axes(l, &st, c, &xt, &ct, 0);

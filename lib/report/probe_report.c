@@ -171,6 +171,7 @@ int tl_probe_plot(const tl_probe *p, const char *title, const char *path, tl_err
     tl_line_panel_init(&lp);
     lp.title = "accuracy of a linear head on each layer's features";
     lp.xlabel = xlabel;
+    lp.xwhole = 1;
     lp.ylabel = "accuracy";
     lp.xmin = 0.5;
     lp.xmax = n + 0.5;

@@ -128,6 +128,15 @@ C=$BATS_TEST_DIRNAME/fixtures/compare
     [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
 }
 
+@test "--plot: an epoch axis is ticked at whole epochs, also for a run of one epoch" {
+    run tl compare -q --plot "$BATS_TEST_TMPDIR/one.svg" "$C/features.jsonl"
+    assert_success
+    # the tick labels under the three epoch panels: 0 1 2, never 0.95 or 1.05
+    ticks=$(grep -o '<text[^>]*>[^<]*</text>' "$BATS_TEST_TMPDIR/one.svg" | sed 's/<[^>]*>//g' | tr '\n' ' ')
+    [[ $ticks == *"1.00 0 1 2 target"* ]] || fail "epoch ticks: $ticks"
+    [[ $ticks != *"0.95"* && $ticks != *"1.05"* ]] || fail "fractional epochs: $ticks"
+}
+
 @test "--plot writes SVG and PNG learning curves; a bad extension writes nothing" {
     local d=$BATS_TEST_TMPDIR
     run tl compare -q --plot "$d/c.svg" "$C/full.jsonl" "$C/head.jsonl" "$C/features.jsonl" "$C/scratch.jsonl"

@@ -88,6 +88,13 @@ print(len(texts))' "$BATS_TEST_TMPDIR/all.svg"
     assert_failure 2
 }
 
+@test "the reliability diagram's legend names every colour it draws" {
+    "$DEMO" reliability "$BATS_TEST_TMPDIR/r.svg"
+    for name in accuracy 'gap: overconfident' 'gap: underconfident' 'perfect calibration'; do
+        grep -q ">$name<" "$BATS_TEST_TMPDIR/r.svg" || fail "legend lacks '$name'"
+    done
+}
+
 @test "PNG and SVG of the same figure agree on what is drawn (ink in the same places)" {
     command -v rsvg-convert >/dev/null || skip "rsvg-convert not found (Debian package librsvg2-bin)"
     [ -x /usr/bin/python3 ] || skip "/usr/bin/python3 not found"

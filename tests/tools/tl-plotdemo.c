@@ -108,7 +108,8 @@ static int add_reliability(tl_figure *f, int panel, tl_err *e)
     int64_t cnt[B], total = 0;
     for (int i = 0; i < B; i++) {
         conf[i] = (i + 0.55) / B;
-        acc[i] = conf[i] - 0.12 * conf[i] * (1 - conf[i]) * 2.5; /* overconfident */
+        /* overconfident, but for the lowest non-empty bin, as models often are */
+        acc[i] = i == 2 ? conf[i] + 0.1 : conf[i] - 0.12 * conf[i] * (1 - conf[i]) * 2.5;
         cnt[i] = i < 2 ? 0 : (int64_t)(8 * exp(0.45 * i));
         total += cnt[i];
     }
