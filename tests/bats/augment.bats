@@ -167,7 +167,7 @@ png_size() {
 @test "an unreadable image fails the run (exit 1) unless --skip-bad" {
     mkdir -p bad/c
     cp "$D/data/ants/a1.ppm" bad/c/good.ppm
-    head -c 100 /dev/urandom >bad/c/broken.jpg
+    noise_bytes 100 broken.jpg >bad/c/broken.jpg
     run --separate-stderr tl augment -q -n 1 -o out bad
     assert_failure 1
     [[ "$stderr" == "tl-augment: bad/c/broken.jpg: "* ]] || fail "$stderr"

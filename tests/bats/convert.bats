@@ -153,7 +153,7 @@ EOF
 
 @test "not a TFLite file, a folder, an empty file: exit 1 naming the input" {
     local d=$BATS_TEST_TMPDIR
-    head -c 5000 /dev/urandom >"$d/random.tflite"
+    noise_bytes 5000 random.tflite >"$d/random.tflite"
     : >"$d/empty.tflite"
     for f in "$d/random.tflite" "$d/empty.tflite" "$d" "$d/missing.tflite" "$TL_SHARED/images/cat.bmp"; do
         run --separate-stderr tl convert -q "$f" -o "$d/x.st"
@@ -185,7 +185,7 @@ EOF
     size=$(stat -c %s "$MV2")
     head -c $((size / 2)) "$MV2" >"$d/half.st"
     head -c 4 "$MV2" >"$d/tiny.st"
-    { printf '\xff\xff\xff\xff\xff\xff\xff\x7f'; head -c 100 /dev/urandom; } >"$d/hugehdr.st"
+    { printf '\xff\xff\xff\xff\xff\xff\xff\x7f'; noise_bytes 100 hugehdr; } >"$d/hugehdr.st"
     for f in half tiny hugehdr; do
         run --separate-stderr tl info "$d/$f.st"
         assert_failure 1

@@ -213,7 +213,7 @@ F() { printf '%s/%s' "$BATS_FILE_TMPDIR" "$1"; }
 @test "empty, garbage and missing feature files fail with exit 1 and a one-line message" {
     local d=$BATS_TEST_TMPDIR
     : >"$d/empty.tsv"
-    head -c 3000 /dev/urandom >"$d/garbage.bin"
+    noise_bytes 3000 garbage.bin >"$d/garbage.bin"
     printf '#tl-features\t1\n#dim\t8\n' >"$d/header-only.tsv"
     for f in empty.tsv garbage.bin missing.tsv; do
         run --separate-stderr tl finetune "$d/$f" -o "$d/h.st"

@@ -70,6 +70,14 @@ flip_byte() {
     printf "\\$(printf '%03o' $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
+# noise_bytes N SEED: N bytes that look random but are the same on every run (a SHA-256
+# chain), so a garbage-input test that fails can be reproduced; /dev/urandom could not be.
+noise_bytes() {
+    local i
+    for ((i = 0; i * 32 < $1; i++)); do printf '%s-%d' "$2" "$i" | sha256sum | cut -c1-64; done |
+        tr -d '\n' | tr a-f A-F | basenc --base16 -d | head -c "$1"
+}
+
 # ppm FILE W H R G B: a binary PPM (P6) of one colour.
 ppm() {
     local file=$1 w=$2 h=$3 px

@@ -521,10 +521,11 @@ hdr, data = json.loads(raw[8:8 + n]), raw[8 + n:]
 def save(name, h, blob=data, text=None):
     t = text if text is not None else json.dumps(h).encode()
     open(f'{d}/{name}', 'wb').write(struct.pack('<Q', len(t)) + t + blob)
-for key, val in [('tl.mean', '[0.5, Infinity, 0.5]'), ('tl.std', '[0.2, 0.2, 1e-50]'),
-                 ('tl.bn_eps', 'inf'), ('tl.dropout', '1.5'), ('tl.dropout', 'nan'), ('tl.width_mult', '1e999')]:
+# numbered, not named by hash(): Python salts str hashes per process, so two names could collide
+for i, (key, val) in enumerate([('tl.mean', '[0.5, Infinity, 0.5]'), ('tl.std', '[0.2, 0.2, 1e-50]'),
+                 ('tl.bn_eps', 'inf'), ('tl.dropout', '1.5'), ('tl.dropout', 'nan'), ('tl.width_mult', '1e999')]):
     h = json.loads(json.dumps(hdr)); h['__metadata__'][key] = val
-    save(key.replace('.', '_') + '_' + str(abs(hash(val)) % 97) + '.safetensors', h)
+    save(key.replace('.', '_') + '_' + str(i) + '.safetensors', h)
 # a NaN in the first float tensor
 name = next(k for k, v in hdr.items() if k != '__metadata__' and v['dtype'] == 'F32' and v['shape'])
 b = bytearray(data); o = hdr[name]['data_offsets'][0]; b[o:o + 4] = struct.pack('<f', float('nan'))

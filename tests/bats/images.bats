@@ -10,7 +10,7 @@ setup_file() {
     local d=$BATS_FILE_TMPDIR
     convert_model mobilenet_v2_1.0_224_quant "$d/mv2.safetensors"
     gradient_ppm "$d/grad.ppm" 67 45
-    head -c 3000 /dev/urandom >"$d/random.jpg"
+    noise_bytes 3000 random.jpg >"$d/random.jpg"
 }
 
 setup() {
@@ -98,7 +98,7 @@ setup() {
 
 @test "broken images: each failure says what is wrong with which file" {
     local d=$BATS_TEST_TMPDIR
-    { printf '\xff\xd8\xff\xe0'; head -c 600 /dev/urandom; } >"$d/badsoi.jpg"
+    { printf '\xff\xd8\xff\xe0'; noise_bytes 600 badsoi; } >"$d/badsoi.jpg"
     head -c 3000 "$TL_SHARED/images/hot_dog.jpg" >"$d/cut.jpg"
     head -c 200 "$BATS_FILE_TMPDIR/grad.ppm" >"$d/cut.ppm"
     head -c 100 "$TL_SHARED/images/cat.bmp" >"$d/cut.bmp"

@@ -183,7 +183,7 @@ setup() {
 
 @test "--skip-bad with a corrupt image in the list: warning, 'skipped 1', exit 0" {
     local t=$BATS_TEST_TMPDIR
-    head -c 5000 /dev/urandom >"$t/broken.jpg"
+    noise_bytes 5000 broken.jpg >"$t/broken.jpg"
     { head -n 3 "$D/sub.tsv"; printf '%s\tants\n' "$t/broken.jpg"; tail -n 2 "$D/sub.tsv"; } >"$t/m.tsv"
     run --separate-stderr tl extract -m "$MV2" "$t/m.tsv" -o "$t/x.tlf"
     assert_failure 1
