@@ -2,7 +2,8 @@
 # Integration: the real TFLite ImageNet models on 1,300 ImageNet validation
 # images from ../shared (or $TL_DATA). A float reference execution of each
 # model (dequantised weights, PIL resize, centre crop) scores 0.801
-# (MobileNetV2 1.0/224) and 0.539 (MobileNetV1 0.25/128) on this subset.
+# (MobileNetV2 1.0/224) and 0.539 (MobileNetV1 0.25/128) on this subset; SqueezeNet
+# 1.1 from ../shared is checked quantised by tl-quantize against its float self.
 
 setup_file() {
     SHARED=${TL_DATA:-$BATS_TEST_DIRNAME/../../../shared}
@@ -35,4 +36,18 @@ top1() { # top1 TFLITE -> prints accuracy
     echo "top-1: $output"
     [ "$status" -eq 0 ]
     awk -v a="$output" 'BEGIN { exit !(a >= 0.52) }'
+}
+
+@test "imagenet: SqueezeNet 1.1 quantised by tl-quantize (calibrated on hymenoptera) within 1 point of its float top-1" {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    local sq=$SHARED/models/safetensors/squeezenet1_1.safetensors d=$BATS_TEST_TMPDIR
+    [ -f "$sq" ] && [ -d "$SHARED/datasets/hymenoptera/train" ] || skip "SqueezeNet or hymenoptera not found in $SHARED"
+    "$TL_BIN/tl-quantize" -q -m "$sq" --calibrate "$SHARED/datasets/hymenoptera/train" -o "$d/sq8.safetensors"
+    local f q
+    f=$("$TL_BIN/tl-eval" -q --json -m "$sq" --label-offset 0 "$SHARED/datasets/imagenet-val-1300/labels.tsv" |
+        sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    q=$("$TL_BIN/tl-eval" -q --json -m "$d/sq8.safetensors" --label-offset 0 "$SHARED/datasets/imagenet-val-1300/labels.tsv" |
+        sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
+    echo "top-1: float $f, int8 $q"
+    awk -v f="$f" -v q="$q" 'BEGIN { exit !(f >= 0.68 && q >= f - 0.01) }'
 }
