@@ -120,9 +120,59 @@ static void pack_b_im2col(const void *ctx, int p0, int kc, int j0, int nc, int n
     }
 }
 
+/* A plain B whose row k is multiplied by scale[k] on the way (the
+ * squeeze-excitation gate of a 1x1 layer's input channels): the same
+ * product, rounded once, as scaling the map first. */
+typedef struct {
+    const float *b;
+    int ldb;
+    const float *scale;
+} scaled_b;
+
+static void pack_b_scaled(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst)
+{
+    const scaled_b *sb = ctx;
+    for (int j = 0; j < nc; j += nr) {
+        int w = imin(nr, nc - j);
+        float *s = dst + (size_t)j * kc;
+        for (int p = 0; p < kc; p++) {
+            const float *restrict src = sb->b + (size_t)(p0 + p) * sb->ldb + j0 + j;
+            float *restrict d = s + (size_t)p * nr;
+            const float f = sb->scale[p0 + p];
+            int c = 0;
+            for (; c + 16 <= w; c += 16) /* fixed blocks: vectorised at -O2 */
+                for (int q = c; q < c + 16; q++)
+                    d[q] = src[q] * f;
+            for (; c < w; c++)
+                d[c] = src[c] * f;
+            for (; c < nr; c++)
+                d[c] = 0.0f;
+        }
+    }
+}
+
+int tl_conv_fusable(const tl_kws *ws, const tl_conv_geom *g)
+{
+    if (tl_winograd_applies(ws, g))
+        return 0;
+    if (tl_conv_is_depthwise(g))
+        return TL_FUSE_MEANS;
+    return TL_FUSE_RESIDUAL | (g->groups == 1 && tl_conv_is_direct(g) ? TL_FUSE_IN_SCALE : 0);
+}
+
 void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
                             const float *bias, int act, float *y, int part, int nparts, float *scratch)
 {
+    tl_conv_forward_fused(ws, g, x, packed, bias, act, NULL, y, part, nparts, scratch);
+}
+
+void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
+                           const float *bias, int act, const tl_conv_fuse *f, float *y, int part, int nparts,
+                           float *scratch)
+{
+    static const tl_conv_fuse none;
+    if (!f)
+        f = &none;
     if (tl_winograd_applies(ws, g)) {
         tl_winograd_forward(ws, g, x, packed, bias, act, y, part, nparts, scratch);
         return;
@@ -135,8 +185,8 @@ void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, c
         tl_conv_geom sub = *g;
         sub.cin = sub.cout = sub.groups = c1 - c0;
         size_t taps = (size_t)g->kh * g->kw;
-        tl_depthwise_forward(ws, &sub, x + c0 * in_plane, packed + c0 * taps, bias ? bias + c0 : NULL, act,
-                             y + c0 * out_plane);
+        tl_depthwise_forward_means(ws, &sub, x + c0 * in_plane, packed + c0 * taps, bias ? bias + c0 : NULL, act,
+                                   y + c0 * out_plane, f->means ? f->means + c0 : NULL);
         return;
     }
     const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
@@ -145,14 +195,19 @@ void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, c
         const float *xg = x + (size_t)grp * cin_g * in_plane;
         float *yg = y + (size_t)grp * cout_g * out_plane;
         const float *bg = bias ? bias + (size_t)grp * cout_g : NULL;
-        if (tl_conv_is_direct(g)) {
+        const float *rg = f->residual ? f->residual + (size_t)grp * cout_g * out_plane : NULL;
+        if (tl_conv_is_direct(g) && f->in_scale && g->groups == 1) {
+            scaled_b src = {xg, (int)in_plane, f->in_scale};
+            tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, pack_b_scaled, &src, yg, (int)out_plane,
+                       bg, act, rg, part, nparts);
+        } else if (tl_conv_is_direct(g)) {
             tl_plain_b src = {xg, (int)in_plane};
             tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, tl_pack_b_plain, &src, yg, (int)out_plane,
-                       bg, act, part, nparts);
+                       bg, act, rg, part, nparts);
         } else {
             im2col_src src = {g, xg};
             tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, pack_b_im2col, &src, yg, (int)out_plane,
-                       bg, act, part, nparts);
+                       bg, act, rg, part, nparts);
         }
     }
 }
@@ -247,7 +302,7 @@ void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float
     const int K = tl_conv_group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
     if (tl_conv_is_direct(g)) {
         tl_plain_b b = {dy, ohw};
-        tl_gemm_pa(ws, g->cin, hw, g->cout, packed, tl_pack_b_plain, &b, dx, hw, NULL, TL_ACT_NONE, 0, 1);
+        tl_gemm_pa(ws, g->cin, hw, g->cout, packed, tl_pack_b_plain, &b, dx, hw, NULL, TL_ACT_NONE, NULL, 0, 1);
         return;
     }
     memset(dx, 0, sizeof(float) * (size_t)g->cin * hw);
@@ -255,7 +310,7 @@ void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float
     for (int c0 = 0; c0 < ohw; c0 += cols) {
         int nc = imin(ohw - c0, cols);
         tl_plain_b b = {dy + c0, ohw};
-        tl_gemm_pa(ws, K, nc, g->cout, packed, tl_pack_b_plain, &b, scratch, nc, NULL, TL_ACT_NONE, 0, 1);
+        tl_gemm_pa(ws, K, nc, g->cout, packed, tl_pack_b_plain, &b, scratch, nc, NULL, TL_ACT_NONE, NULL, 0, 1);
         tl_col2im_add(g, dx, 0, K, c0, nc, scratch, (size_t)nc);
     }
 }

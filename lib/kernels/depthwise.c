@@ -10,6 +10,10 @@
 
 #include <string.h>
 
+/* Fixed 16-wide blocks over restrict pointers: the shape GCC vectorises at
+ * -O2 (its cheap cost model adds no alias checks or epilogues itself). */
+#define BLOCK 16
+
 float tl_dw_point(const tl_conv_geom *g, const float *x, const float *w, int oy, int ox)
 {
     float s = 0.0f;
@@ -67,8 +71,26 @@ void tl_dw_plane_scalar(const tl_conv_geom *g, const float *x, const float *w, f
     }
 }
 
-void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
-                          const float *bias, int act, float *y)
+/* Mean of n floats in 16 running lanes, then the lanes folded pairwise:
+ * fixed blocks GCC vectorises with any instruction set, so every path
+ * gets the same bits (and 16 chains, not one, of dependent adds). */
+static float plane_mean(const float *restrict x, size_t n)
+{
+    float acc[BLOCK] = {0};
+    size_t i = 0;
+    for (; i + BLOCK <= n; i += BLOCK)
+        for (int j = 0; j < BLOCK; j++)
+            acc[j] += x[i + j];
+    for (int j = 0; i < n; i++, j++)
+        acc[j] += x[i];
+    for (int half = BLOCK / 2; half >= 1; half /= 2)
+        for (int j = 0; j < half; j++)
+            acc[j] += acc[j + half];
+    return acc[0] / (float)n;
+}
+
+void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
+                                const float *bias, int act, float *y, float *means)
 {
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
     size_t taps = (size_t)g->kh * g->kw;
@@ -78,14 +100,18 @@ void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, con
         ws->impl->dw_plane(g, x + c * in_plane, w + c * taps, bias ? bias[c] : 0.0f, act, yc);
         if (post)
             tl_activation(act, yc, out_plane);
+        if (means) /* the plane is still in cache */
+            means[c] = plane_mean(yc, out_plane);
     }
 }
 
-/* ----------------------------------------------------------- backward data */
+void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
+                          const float *bias, int act, float *y)
+{
+    tl_depthwise_forward_means(ws, g, x, w, bias, act, y, NULL);
+}
 
-/* Fixed 16-wide blocks over restrict pointers: the shape GCC vectorises at
- * -O2 (its cheap cost model adds no alias checks or epilogues itself). */
-#define BLOCK 16
+/* ----------------------------------------------------------- backward data */
 
 static void axpy(float *restrict y, const float *restrict x, float a, size_t n)
 {

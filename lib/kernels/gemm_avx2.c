@@ -45,6 +45,16 @@ TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
 }
 
+/* lanes i of one fused multiply-add chain: the micro-kernel's row i, column 0 */
+TL_AVX2 static void gemv_avx2(int k, const float *a, const float *b, int ldb, float *y)
+{
+    const __m256i m = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0); /* MR = 6 of 8 lanes */
+    __m256 acc = _mm256_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR)
+        acc = _mm256_fmadd_ps(_mm256_maskload_ps(a, m), _mm256_broadcast_ss(b + (size_t)p * ldb), acc);
+    _mm256_maskstore_ps(y, m, acc);
+}
+
 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                       float *y);
 
@@ -56,6 +66,7 @@ const tl_simd_impl tl_simd_avx2 = {
     .kc = 256,
     .nc = 1024,
     .ukernel = ukernel_avx2,
+    .gemv = gemv_avx2,
     .dw_plane = tl_dw_plane_avx2,
 };
 

@@ -49,6 +49,16 @@ TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, floa
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
 }
 
+/* lanes i of one fused multiply-add chain: the micro-kernel's row i, column 0 */
+TL_AVX512 static void gemv_avx512(int k, const float *a, const float *b, int ldb, float *y)
+{
+    const __mmask16 m = (1u << MR) - 1;
+    __m512 acc = _mm512_setzero_ps();
+    for (int p = 0; p < k; p++, a += MR)
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), _mm512_set1_ps(b[(size_t)p * ldb]), acc);
+    _mm512_mask_storeu_ps(y, m, acc);
+}
+
 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                         float *y);
 
@@ -60,6 +70,7 @@ const tl_simd_impl tl_simd_avx512 = {
     .kc = 384,
     .nc = 640,
     .ukernel = ukernel_avx512,
+    .gemv = gemv_avx512,
     .dw_plane = tl_dw_plane_avx512,
 };
 

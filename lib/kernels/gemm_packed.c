@@ -110,8 +110,24 @@ static void share(int total, int unit, int part, int nparts, int *lo, int *hi)
     *hi = imin(total, (int)((long)units * (part + 1) / nparts) * unit);
 }
 
+/* c += r over a rows x cols block, both with row stride ld: one rounding
+ * per element, the same bits as a separate residual add */
+static void add_rows(float *c, const float *r, size_t ld, int rows, int cols)
+{
+    for (int i = 0; i < rows; i++) {
+        float *restrict ci = c + (size_t)i * ld;
+        const float *restrict ri = r + (size_t)i * ld;
+        int j = 0;
+        for (; j + 16 <= cols; j += 16) /* fixed blocks: vectorised at -O2 */
+            for (int q = j; q < j + 16; q++)
+                ci[q] += ri[q];
+        for (; j < cols; j++)
+            ci[j] += ri[j];
+    }
+}
+
 void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
-                float *C, int ldc, const float *bias, int act, int part, int nparts)
+                float *C, int ldc, const float *bias, int act, const float *res, int part, int nparts)
 {
     const tl_simd_impl *im = ws->impl;
     const int mr = im->mr, nr = im->nr, KC = im->kc, NC = im->nc, Mpad = round_up(M, mr);
@@ -129,9 +145,29 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
         for (int i = m0; i < m1; i++)
             memset(C + (size_t)i * ldc + n0, 0, sizeof(float) * (n1 - n0));
         tl_bias_act_2d(act, C + (size_t)m0 * ldc + n0, (size_t)ldc, bias ? bias + m0 : NULL, m1 - m0, (size_t)(n1 - n0));
+        if (res)
+            add_rows(C + (size_t)m0 * ldc + n0, res + (size_t)m0 * ldc + n0, (size_t)ldc, m1 - m0, n1 - n0);
         return;
     }
     float *pb = ws->pack_b;
+    if (N == 1 && im->gemv) { /* a matrix-vector product (squeeze-excitation): one column, not nr */
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = imin(KC, K - pc);
+            pack(ctx, pc, kc, 0, 1, nr, pb);
+            for (int ir = m0; ir < m1; ir += mr) {
+                int m = imin(mr, m1 - ir);
+                im->gemv(kc, pa + (size_t)pc * Mpad + (size_t)ir * kc, pb, nr, ws->tile);
+                for (int i = 0; i < m; i++)
+                    C[(size_t)(ir + i) * ldc] = pc == 0 ? ws->tile[i] : C[(size_t)(ir + i) * ldc] + ws->tile[i];
+            }
+        }
+        if (act != TL_ACT_NONE || bias)
+            tl_act_rows_for(im->level)(act, C + (size_t)m0 * ldc, (size_t)ldc, C + (size_t)m0 * ldc, (size_t)ldc,
+                                       bias ? bias + m0 : NULL, m1 - m0, 1);
+        if (res)
+            add_rows(C + (size_t)m0 * ldc, res + (size_t)m0 * ldc, (size_t)ldc, m1 - m0, 1);
+        return;
+    }
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = imin(NC, n1 - jc);
         for (int pc = 0; pc < K; pc += KC) {
@@ -147,6 +183,8 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
                 if (last && (act != TL_ACT_NONE || bias))
                     tl_act_rows_for(im->level)(act, c, (size_t)ldc, c, (size_t)ldc, bias ? bias + ir : NULL, m,
                                                (size_t)nc);
+                if (last && res)
+                    add_rows(c, res + (size_t)ir * ldc + jc, (size_t)ldc, m, nc);
             }
         }
     }

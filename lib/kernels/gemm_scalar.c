@@ -23,6 +23,16 @@ static void ukernel_scalar(int k, const float *a, const float *b, float *c, int 
     }
 }
 
+static void gemv_scalar(int k, const float *a, const float *b, int ldb, float *y)
+{
+    float acc[MR] = {0};
+    for (int p = 0; p < k; p++, a += MR)
+        for (int i = 0; i < MR; i++)
+            acc[i] += a[i] * b[(size_t)p * ldb];
+    for (int i = 0; i < MR; i++)
+        y[i] = acc[i];
+}
+
 void tl_dw_plane_scalar(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                         float *y);
 
@@ -34,5 +44,6 @@ const tl_simd_impl tl_simd_scalar = {
     .kc = 256,
     .nc = 512,
     .ukernel = ukernel_scalar,
+    .gemv = gemv_scalar,
     .dw_plane = tl_dw_plane_scalar,
 };

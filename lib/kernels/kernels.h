@@ -129,6 +129,26 @@ void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float
 size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
                             const float *bias, int act, float *y, int part, int nparts, float *scratch);
+/* The fusions of inference around a convolution, each NULL when unused:
+ * in_scale multiplies input channel c by in_scale[c] first (a
+ * squeeze-excitation gate; applied while the GEMM packs the image, so 1x1
+ * stride-1 ungrouped layers only); residual (cout x oh x ow) is added to
+ * the output after bias and activation (GEMM layers only); means receives
+ * each output channel's plane mean (depthwise layers only: the squeeze of
+ * a squeeze-excitation block, summed while the plane is in cache).
+ * tl_conv_fusable says which a layer takes (TL_FUSE_* bits). Values are
+ * bit-identical to running the separate operations, except the means,
+ * summed in 16 lanes (the same bits on every path and for any split). */
+typedef struct tl_conv_fuse {
+    const float *in_scale;
+    const float *residual;
+    float *means;
+} tl_conv_fuse;
+enum { TL_FUSE_IN_SCALE = 1, TL_FUSE_RESIDUAL = 2, TL_FUSE_MEANS = 4 };
+int tl_conv_fusable(const tl_kws *ws, const tl_conv_geom *g);
+void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
+                           const float *bias, int act, const tl_conv_fuse *f, float *y, int part, int nparts,
+                           float *scratch);
 
 /* Floats of scratch for tl_conv_backward_data and tl_conv_backward_weight
  * (one bounded im2col tile; per-tap column sums for depthwise); 0 for 1x1
@@ -174,6 +194,9 @@ void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float 
  * dilation and asymmetric padding; fused bias + activation. */
 void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
                           const float *bias, int act, float *y);
+/* The same, and means[c] = the mean of output plane c (means not NULL). */
+void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
+                                const float *bias, int act, float *y, float *means);
 /* dx overwritten; flipped: kh * kw floats of scratch. */
 void tl_depthwise_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
                                 float *flipped);

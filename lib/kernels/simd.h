@@ -15,6 +15,11 @@ typedef void (*tl_ukernel_fn)(int k, const float *a, const float *b, float *c, i
  * relu/relu6 when act is one of those (other activations are applied after). */
 typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const float *w, float bias,
                                int act, float *y);
+/* One sliver of packed A (k steps of mr values) times a column b (b[p * ldb]):
+ * y[0..mr) = the micro-kernel's sums for that column, in the same order
+ * with the same roundings (so a product with N = 1 need not compute nr
+ * columns to keep one). */
+typedef void (*tl_gemv_fn)(int k, const float *a, const float *b, int ldb, float *y);
 
 typedef struct tl_simd_impl {
     const char *name;
@@ -22,6 +27,7 @@ typedef struct tl_simd_impl {
     int mr, nr; /* micro-tile */
     int kc, nc; /* k block (A sliver stays in L1), n block (B block stays in L2) */
     tl_ukernel_fn ukernel;
+    tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
 } tl_simd_impl;
 
@@ -52,10 +58,11 @@ static inline float tl_clamp_act(int act, float v)
 /* Fills dst with columns j0..j0+nc of rows p0..p0+kc of some K x N operand,
  * packed as ceil(nc / nr) slivers of kc steps of nr values, zero-padded. */
 typedef void (*tl_pack_b_fn)(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst);
-/* C (M x N) = A * B + bias[row], then act, for A packed by tl_gemm_pack_a and
- * B produced block by block by pack; computes share `part` of `nparts`. */
+/* C (M x N) = A * B + bias[row], then act, then + res (M x N, row stride
+ * ldc; NULL = none), for A packed by tl_gemm_pack_a and B produced block
+ * by block by pack; computes share `part` of `nparts`. */
 void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
-                float *C, int ldc, const float *bias, int act, int part, int nparts);
+                float *C, int ldc, const float *bias, int act, const float *res, int part, int nparts);
 /* Rows 0..3 of A (from row pointer src, stride lda), columns 0..k, into
  * lanes 0..3 of mr-wide steps at dst, by 4 x 4 transposes; returns the
  * columns done (a multiple of 4: the caller copies the rest). */

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* STEP_OP runs its node's operation as it stands (no folding). */
-typedef enum { STEP_CONV, STEP_ACT, STEP_ADD, STEP_GAP, STEP_LINEAR, STEP_BN, STEP_OP } step_kind;
+/* STEP_OP runs its node's operation as it stands (no folding); STEP_DONE
+ * holds the place of a value the step before it produced too. */
+typedef enum { STEP_CONV, STEP_ACT, STEP_ADD, STEP_GAP, STEP_LINEAR, STEP_BN, STEP_OP, STEP_DONE } step_kind;
 
 typedef struct {
     step_kind kind;
@@ -16,7 +17,8 @@ typedef struct {
     int conv_node;  /* STEP_CONV: node holding the geometry */
     int bn_node;    /* STEP_CONV with folded BN, or STEP_BN; -1 otherwise */
     int act;
-    int in[2];      /* value ids (= node ids) read */
+    int in[3];      /* value ids (= node ids) read, -1 = none; STEP_CONV: input, residual, input gate */
+    int pool;       /* STEP_CONV, depthwise: the global average pool it also produces, or -1 */
     float *w, *b;   /* folded weights (owned) or the model's */
     int owns_w;
     float *packed;  /* STEP_CONV, token linear: weights packed for the GEMM (owned) */
@@ -105,6 +107,7 @@ static int build_steps(tl_infer *inf, tl_err *e)
         s->bn_node = -1;
         s->in[0] = n->in[0] >= 0 ? resolve(inf, n->in[0]) : -1;
         s->in[1] = n->in[1] >= 0 ? resolve(inf, n->in[1]) : -1;
+        s->in[2] = s->pool = -1;
         switch (n->op) {
         case TL_OP_DROPOUT:
             inf->value_alias[i] = s->in[0];
@@ -155,6 +158,60 @@ static int build_steps(tl_infer *inf, tl_err *e)
     return 0;
 }
 
+/* Whether a requested output is value v (directly or through dropout). */
+static int wanted(const tl_infer *inf, int v)
+{
+    for (int k = 0; k < inf->noutputs; k++)
+        if (resolve(inf, inf->outputs[k]) == v)
+            return 1;
+    return 0;
+}
+
+/* The fusions of tl_conv_fuse, where no one else reads the value skipped:
+ * a depthwise step followed by a global average pool of its output makes
+ * the pool too (the squeeze of squeeze-excitation; the pool's step stays,
+ * as STEP_DONE, to hold its value's place); a scale (the excitation) read
+ * only by the next 1x1 convolution is applied as that one packs its input;
+ * an add of a convolution's output to another value is that convolution's
+ * epilogue. Each saves a pass over a whole map. */
+static int fuse_steps(tl_infer *inf, tl_err *e)
+{
+    const tl_model *m = inf->m;
+    const tl_kws *ws = inf->workers[0].kws;
+    int *uses = consumer_counts(m, e);
+    if (!uses)
+        return -1;
+    int kept = 0;
+    for (int s = 0; s < inf->nsteps; s++) {
+        step *st = &inf->steps[s], *next = s + 1 < inf->nsteps ? &inf->steps[s + 1] : NULL;
+        int fusable = st->kind == STEP_CONV ? tl_conv_fusable(ws, &m->nodes[st->conv_node].geom) : 0;
+        if (next && next->kind == STEP_CONV && st->kind == STEP_OP && m->nodes[st->node].op == TL_OP_SCALE &&
+            next->in[0] == st->node && uses[st->node] == 1 && !wanted(inf, st->node) &&
+            (tl_conv_fusable(ws, &m->nodes[next->conv_node].geom) & TL_FUSE_IN_SCALE)) {
+            next->in[0] = st->in[0];
+            next->in[2] = st->in[1];
+            continue; /* the scale step goes */
+        }
+        if (next && next->kind == STEP_ADD && (fusable & TL_FUSE_RESIDUAL) &&
+            st->in[1] < 0 && (next->in[0] == st->node) != (next->in[1] == st->node) && uses[st->node] == 1 &&
+            !wanted(inf, st->node)) {
+            st->in[1] = next->in[0] == st->node ? next->in[1] : next->in[0];
+            st->node = next->node;
+            inf->steps[kept++] = *st;
+            s++; /* the add step goes */
+            continue;
+        }
+        if (next && next->kind == STEP_GAP && (fusable & TL_FUSE_MEANS) && next->in[0] == st->node) {
+            st->pool = next->node;
+            next->kind = STEP_DONE;
+        }
+        inf->steps[kept++] = *st;
+    }
+    inf->nsteps = kept;
+    free(uses);
+    return 0;
+}
+
 /* Greedy slot assignment by liveness: a slot is reused once the last step
  * reading its value has run. */
 static int assign_slots(tl_infer *inf, tl_err *e)
@@ -175,18 +232,20 @@ static int assign_slots(tl_infer *inf, tl_err *e)
         inf->value_slot[i] = -1;
     }
     for (int s = 0; s < inf->nsteps; s++)
-        for (int k = 0; k < 2; k++)
+        for (int k = 0; k < 3; k++)
             if (inf->steps[s].in[k] >= 0)
                 last_use[inf->steps[s].in[k]] = s;
     inf->value_slot[0] = -2;
     int nslots = 0;
     for (int s = 0; s < inf->nsteps; s++) {
         int v = inf->steps[s].node;
+        /* a STEP_DONE value is written by the step before, with its inputs live */
+        int born = inf->steps[s].kind == STEP_DONE ? s - 1 : s;
         size_t need = (size_t)tl_node_size(&m->nodes[v]);
         int chosen = -1;
         for (int k = 0; k < nslots; k++) {
             int held = slot_value[k];
-            if (held < 0 || last_use[held] < s) {
+            if (held < 0 || last_use[held] < born) {
                 if (chosen < 0 || slot_size[k] >= need)
                     chosen = k;
                 if (slot_size[k] >= need)
@@ -410,7 +469,18 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
         inf->outputs[k] = outputs[k];
     }
     inf->noutputs = noutputs;
-    if (build_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e))
+    inf->nworkers = nthreads < 1 ? 1 : nthreads;
+    inf->workers = calloc((size_t)inf->nworkers, sizeof *inf->workers);
+    if (!inf->workers) {
+        tl_fail(e, "out of memory");
+        goto fail;
+    }
+    for (int w = 0; w < inf->nworkers; w++) {
+        if (!(inf->workers[w].kws = tl_kws_new(e)))
+            goto fail;
+        tl_kws_set_exact(inf->workers[w].kws, exact); /* it decides the packing and the fusions */
+    }
+    if (build_steps(inf, e) || fuse_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e))
         goto fail;
     for (int k = 0; k < noutputs; k++) {
         int v = resolve(inf, outputs[k]);
@@ -424,17 +494,6 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
             goto fail;
         }
         inf->steps[inf->output_step[k]].noutputs++;
-    }
-    inf->nworkers = nthreads < 1 ? 1 : nthreads;
-    inf->workers = calloc((size_t)inf->nworkers, sizeof *inf->workers);
-    if (!inf->workers) {
-        tl_fail(e, "out of memory");
-        goto fail;
-    }
-    for (int w = 0; w < inf->nworkers; w++) {
-        if (!(inf->workers[w].kws = tl_kws_new(e)))
-            goto fail;
-        tl_kws_set_exact(inf->workers[w].kws, exact); /* before pack_step: it decides the packing */
     }
     for (int s = 0; s < inf->nsteps; s++) { /* the largest scratch any step needs */
         const step *st = &inf->steps[s];
@@ -468,6 +527,14 @@ size_t tl_infer_worker_bytes(const tl_infer *inf)
     if (inf->q8)
         return tl_q8_infer_worker_bytes(inf->q8);
     return (inf->arena_floats + inf->scratch_floats) * sizeof(float);
+}
+
+int tl_infer_passes(const tl_infer *inf)
+{
+    int n = 0;
+    for (int s = 0; !inf->q8 && s < inf->nsteps; s++)
+        n += inf->steps[s].kind != STEP_DONE;
+    return n;
 }
 
 static float *value_ptr(const tl_infer *inf, const worker *wk, const float *image, int v)
@@ -550,10 +617,16 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
     float *y = value_ptr(inf, vals, image, st->node);
     size_t hw = (size_t)n->h * n->w, len = (size_t)tl_node_size(n), lo, hi;
     switch (st->kind) {
-    case STEP_CONV:
-        tl_conv_forward_packed(wk->kws, &m->nodes[st->conv_node].geom, x, st->packed, st->b, st->act, y, part,
-                               nparts, wk->scratch);
+    case STEP_CONV: {
+        tl_conv_fuse f = {
+            .in_scale = st->in[2] >= 0 ? value_ptr(inf, vals, image, st->in[2]) : NULL,
+            .residual = st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL,
+            .means = st->pool >= 0 ? value_ptr(inf, vals, image, st->pool) : NULL,
+        };
+        tl_conv_forward_fused(wk->kws, &m->nodes[st->conv_node].geom, x, st->packed, st->b, st->act, &f, y, part,
+                              nparts, wk->scratch);
         break;
+    }
     case STEP_BN:
         share((size_t)n->c, 1, part, nparts, &lo, &hi);
         tl_channel_affine((int)hw, x, st->w, st->b, y, (int)lo, (int)hi);
@@ -583,6 +656,8 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
     case STEP_OP:
         run_op(m, wk, st, n, x, st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL, y, part, nparts);
         break;
+    case STEP_DONE:
+        break;
     }
 }
 
@@ -602,8 +677,10 @@ static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float
     const tl_model *m = inf->m;
     for (int s = 0; s < inf->tail; s++) {
         const step *st = &inf->steps[s];
-        run_step(inf, wk, vals, st, image, part, nparts);
-        tl_barrier_wait(bar);
+        if (st->kind != STEP_DONE) {
+            run_step(inf, wk, vals, st, image, part, nparts);
+            tl_barrier_wait(bar);
+        }
         if (st->noutputs) {
             if (part == 0)
                 copy_outputs(inf, s, value_ptr(inf, vals, image, st->node), index, out);

@@ -27,5 +27,7 @@ int tl_infer_refresh(tl_infer *inf, tl_err *e);
 void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, float *const *out);
 /* Bytes of activation and scratch memory per worker, for reports. */
 size_t tl_infer_worker_bytes(const tl_infer *inf);
+/* Passes over the per-image steps that do work (after fusion), for tests. */
+int tl_infer_passes(const tl_infer *inf);
 
 #endif

@@ -153,6 +153,13 @@ static double **ref_forward(const tl_model *m, const float *image)
         case TL_OP_DROPOUT:
             memcpy(y, x, size * sizeof *y);
             break;
+        case TL_OP_SCALE: {
+            size_t hw = (size_t)n->h * n->w;
+            for (int c = 0; c < n->c; c++)
+                for (size_t k = 0; k < hw; k++)
+                    y[c * hw + k] = x[c * hw + k] * val[n->in[1]][c];
+            break;
+        }
         default:
             CHECK_MSG(0, "reference forward: node %d has operation %d it does not know", i, (int)n->op);
             for (int k = 0; k <= i; k++)
@@ -846,6 +853,66 @@ static void test_winograd_graph(void)
     tl_model_free(m);
 }
 
+/* ---- Squeeze-excitation fusions of inference: the depthwise layer makes
+ * the squeeze's means, the gate scales the project layer's input as it is
+ * packed, the residual add is that layer's epilogue. Against the
+ * reference, bit-identical for any thread count; requesting a value a
+ * fusion skips keeps it (and costs a pass). ---- */
+
+static void test_se_fusions(void)
+{
+    tl_err e = {0};
+    for (int stride = 1; stride <= 2; stride++) {
+        tl_model *m = tl_model_new("se", 3, 13, 11, &e); /* 143-pixel planes: ragged 16-lane blocks */
+        CHECK_MSG(m != NULL, "%s", e.msg);
+        if (!m)
+            return;
+        int x = tl_model_conv(m, 0, "stem", 16, 3, stride, 1, 0, &e);
+        x = tl_model_bn(m, x, "stem_bn", 1e-5f, &e);
+        int in = tl_model_act(m, x, TL_ACT_SILU, &e);
+        x = tl_model_conv(m, in, "expand", 40, 1, 1, 1, 0, &e);
+        x = tl_model_bn(m, x, "expand_bn", 1e-5f, &e);
+        x = tl_model_act(m, x, TL_ACT_SILU, &e);
+        x = tl_model_conv(m, x, "dw", 40, 5, 1, 40, 0, &e);
+        x = tl_model_bn(m, x, "dw_bn", 1e-5f, &e);
+        int dw = tl_model_act(m, x, TL_ACT_SILU, &e);
+        int squeeze = tl_model_gap(m, dw, &e);
+        x = tl_model_conv(m, squeeze, "fc1", 4, 1, 1, 1, 1, &e);
+        x = tl_model_act(m, x, TL_ACT_SILU, &e);
+        x = tl_model_conv(m, x, "fc2", 40, 1, 1, 1, 1, &e);
+        x = tl_model_act(m, x, TL_ACT_SIGMOID, &e);
+        int scaled = tl_model_scale(m, dw, x, &e);
+        int project = tl_model_conv(m, scaled, "project", 16, 1, 1, 1, 0, &e);
+        int project_bn = tl_model_bn(m, project, "project_bn", 1e-5f, &e);
+        int block = tl_model_add(m, in, project_bn, &e); /* the residual first: either order fuses */
+        int gap = tl_model_gap(m, block, &e);
+        x = tl_model_linear(m, gap, "fc", 6, &e);
+        m->features_node = gap;
+        m->logits_node = x;
+        int ok = x > 0 && tl_model_name(m, block, "block", &e) >= 0 && tl_model_finalize(m, &e) == 0;
+        CHECK_MSG(ok, "%s", e.msg);
+        if (!ok) {
+            tl_model_free(m);
+            return;
+        }
+        fill_params(m, 31 + (uint64_t)stride);
+        int outs[3] = {m->logits_node, block, gap};
+        check_infer(m, outs, 3, stride == 1 ? "se block" : "se block, 7x6", 41);
+        /* the squeeze, the scaled map and the project layer's own output as outputs */
+        int kept[5] = {m->logits_node, squeeze, scaled, project_bn, block};
+        check_infer(m, kept, 5, "se block, inner values", 43);
+        tl_infer *fused = tl_infer_new(m, 1, outs, 1, &e), *plain = tl_infer_new(m, 1, kept + 2, 2, &e);
+        CHECK_MSG(fused && plain, "%s", e.msg);
+        if (fused && plain)
+            CHECK_MSG(tl_infer_passes(fused) + 2 == tl_infer_passes(plain),
+                      "passes: %d fused, %d with the scale and add kept", tl_infer_passes(fused),
+                      tl_infer_passes(plain));
+        tl_infer_free(fused);
+        tl_infer_free(plain);
+        tl_model_free(m);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tl-model-XXXXXX");
@@ -857,6 +924,7 @@ int main(void)
     test_torchvision_names();
     test_small_graph();
     test_winograd_graph();
+    test_se_fusions();
     test_checkpoint();
     rmdir(dir);
     return check_finish("model");
