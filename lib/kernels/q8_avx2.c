@@ -9,7 +9,7 @@
 
 #define TL_AVX2 __attribute__((target("avx2")))
 
-TL_AVX2 static inline __m256i mul_shift8(__m256i x, __m256i m, __m256i e)
+TL_AVX2 static inline __m256i mul_shift8(__m256i x, __m256i m, __m256i e, __m256i away)
 {
     __m256i neg = _mm256_srli_epi32(x, 31), a = _mm256_abs_epi32(x);
     __m256i half = _mm256_set1_epi64x(1ll << 30);
@@ -24,7 +24,7 @@ TL_AVX2 static inline __m256i mul_shift8(__m256i x, __m256i m, __m256i e)
     __m256i one = _mm256_set1_epi32(1);
     __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, e), one);
     __m256i rem = _mm256_and_si256(r, mask);
-    __m256i thr = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), _mm256_srli_epi32(r, 31));
+    __m256i thr = _mm256_add_epi32(_mm256_srli_epi32(mask, 1), _mm256_and_si256(_mm256_srli_epi32(r, 31), away));
     r = _mm256_srav_epi32(r, e);
     return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(rem, thr));
 }
@@ -34,7 +34,7 @@ TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
     __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
     x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->lsh + ch)));
     __m256i r = mul_shift8(x, _mm256_loadu_si256((const __m256i *)(c->mult + ch)),
-                           _mm256_loadu_si256((const __m256i *)(c->rsh + ch)));
+                           _mm256_loadu_si256((const __m256i *)(c->rsh + ch)), _mm256_set1_epi32(c->away));
     r = _mm256_add_epi32(r, _mm256_set1_epi32(c->o.zout));
     r = _mm256_max_epi32(r, _mm256_set1_epi32(c->o.qmin));
     return _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
@@ -53,6 +53,7 @@ TL_AVX2 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, con
     const __m256i m1 = _mm256_set1_epi32(a->m1), m2 = _mm256_set1_epi32(a->m2), mo = _mm256_set1_epi32(a->mout);
     const __m256i e1 = _mm256_set1_epi32(-a->s1), e2 = _mm256_set1_epi32(-a->s2), eo = _mm256_set1_epi32(-a->sout);
     const __m256i lo = _mm256_set1_epi32(a->qmin), hi = _mm256_set1_epi32(a->qmax);
+    const __m256i one_ = _mm256_set1_epi32(1); /* ADD rounds ties away from zero */
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256i r[2];
@@ -61,8 +62,8 @@ TL_AVX2 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, con
             __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x2 + i + 8 * h)));
             u = _mm256_slli_epi32(_mm256_sub_epi32(u, z1), 20);
             v = _mm256_slli_epi32(_mm256_sub_epi32(v, z2), 20);
-            __m256i s = _mm256_add_epi32(mul_shift8(u, m1, e1), mul_shift8(v, m2, e2));
-            r[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(mul_shift8(s, mo, eo), zo), lo), hi);
+            __m256i s = _mm256_add_epi32(mul_shift8(u, m1, e1, one_), mul_shift8(v, m2, e2, one_));
+            r[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(mul_shift8(s, mo, eo, one_), zo), lo), hi);
         }
         store16(y + i, r[0], r[1]);
     }

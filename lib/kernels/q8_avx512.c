@@ -13,7 +13,7 @@
 
 /* gemmlowp's SaturatingRoundingDoublingHighMul (positive multiplier m)
  * then RoundingDivideByPOT by e, on 16 lanes; x already shifted left. */
-TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e)
+TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e, __m512i away)
 {
     __m512i neg = _mm512_srli_epi32(x, 31), a = _mm512_abs_epi32(x);
     __m512i half = _mm512_set1_epi64(1ll << 30);
@@ -28,7 +28,7 @@ TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e)
     __m512i one = _mm512_set1_epi32(1);
     __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
     __m512i rem = _mm512_and_si512(r, mask);
-    __m512i thr = _mm512_add_epi32(_mm512_srli_epi32(mask, 1), _mm512_srli_epi32(r, 31));
+    __m512i thr = _mm512_add_epi32(_mm512_srli_epi32(mask, 1), _mm512_and_si512(_mm512_srli_epi32(r, 31), away));
     r = _mm512_srav_epi32(r, e);
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
 }
@@ -39,7 +39,7 @@ TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int 
 {
     __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(c->bias + ch));
     x = _mm512_sllv_epi32(x, _mm512_loadu_si512(c->lsh + ch));
-    __m512i r = mul_shift16(x, _mm512_loadu_si512(c->mult + ch), _mm512_loadu_si512(c->rsh + ch));
+    __m512i r = mul_shift16(x, _mm512_loadu_si512(c->mult + ch), _mm512_loadu_si512(c->rsh + ch), _mm512_set1_epi32(c->away));
     r = _mm512_add_epi32(r, _mm512_set1_epi32(c->o.zout));
     r = _mm512_max_epi32(r, _mm512_set1_epi32(c->o.qmin));
     r = _mm512_min_epi32(r, _mm512_set1_epi32(c->o.qmax));
@@ -53,14 +53,15 @@ TL_AVX512 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1,
     const __m512i m1 = _mm512_set1_epi32(a->m1), m2 = _mm512_set1_epi32(a->m2), mo = _mm512_set1_epi32(a->mout);
     const __m512i e1 = _mm512_set1_epi32(-a->s1), e2 = _mm512_set1_epi32(-a->s2), eo = _mm512_set1_epi32(-a->sout);
     const __m512i lo = _mm512_set1_epi32(a->qmin), hi = _mm512_set1_epi32(a->qmax);
+    const __m512i one_ = _mm512_set1_epi32(1); /* ADD rounds ties away from zero */
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512i u = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x1 + i)));
         __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x2 + i)));
         u = _mm512_slli_epi32(_mm512_sub_epi32(u, z1), 20);
         v = _mm512_slli_epi32(_mm512_sub_epi32(v, z2), 20);
-        __m512i s = _mm512_add_epi32(mul_shift16(u, m1, e1), mul_shift16(v, m2, e2));
-        __m512i r = _mm512_add_epi32(mul_shift16(s, mo, eo), zo);
+        __m512i s = _mm512_add_epi32(mul_shift16(u, m1, e1, one_), mul_shift16(v, m2, e2, one_));
+        __m512i r = _mm512_add_epi32(mul_shift16(s, mo, eo, one_), zo);
         r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
         _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(r));
     }

@@ -40,18 +40,20 @@ static int32_t srdhm(int32_t a, int32_t b)
     return (int32_t)((ab + nudge) / (1ll << 31));
 }
 
-int32_t tl_q8_rshift_round(int32_t x, int exponent)
+int32_t tl_q8_rshift_round(int32_t x, int exponent, int away)
 {
     int32_t mask = (int32_t)((1ll << exponent) - 1);
-    int32_t rem = x & mask, thr = (mask >> 1) + (x < 0);
+    int32_t rem = x & mask, thr = (mask >> 1) + (away && x < 0);
     return (x >> exponent) + (rem > thr);
 }
 
-int32_t tl_q8_mul(int32_t x, int32_t mult, int shift)
+int32_t tl_q8_mul_round(int32_t x, int32_t mult, int shift, int away)
 {
     int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-    return tl_q8_rshift_round(srdhm((int32_t)((uint32_t)x << left), mult), right);
+    return tl_q8_rshift_round(srdhm((int32_t)((uint32_t)x << left), mult), right, away);
 }
+
+int32_t tl_q8_mul(int32_t x, int32_t mult, int shift) { return tl_q8_mul_round(x, mult, shift, 1); }
 
 void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs)
 {
@@ -162,7 +164,8 @@ static int planes_for(int level, const int16_t *w, const tl_conv_geom *g)
             return 1;
         return maxabs <= 127 ? 2 : 4; /* halves within 64, quarters within 64 */
     }
-    return maxabs <= 127 ? 1 : 2;
+    /* int8 planes: halves of |w| <= 254 fit in -127..127; 255 needs quarters */
+    return maxabs <= 127 ? 1 : maxabs <= 254 ? 2 : 4;
 }
 
 void tl_q8_conv_free(tl_q8_conv *c)
@@ -243,6 +246,7 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     c->cs_out = cs_out;
     c->dw = dw;
     c->o = *o;
+    c->away = dw; /* TFLite: depthwise kernels round half away from zero, ruy's GEMM half up */
     c->ntap = g->kh * g->kw;
     c->ngroups = cs_out / 16;
     c->level = tl_simd_level();

@@ -19,6 +19,7 @@ struct tl_q8_conv {
     int dw;             /* depthwise */
     int level;          /* TL_SIMD_* the layer was packed for */
     int planes;         /* weight planes (vpmaddubsw pair rule) */
+    int32_t away;       /* requantisation ties: 1 away from zero, 0 up */
     int ntap;           /* kh * kw */
     int ngroups;        /* output channel groups of 16 */
     size_t gstride;     /* bytes of weights per group */
@@ -76,7 +77,7 @@ static inline uint8_t tl_q8_requant1(const tl_q8_conv *c, int32_t acc, int ch)
     int32_t x = acc + c->bias[ch];
     x = (int32_t)((uint32_t)x << c->lsh[ch]);
     /* the rounding doubling high multiply, then the rounding shift */
-    int32_t v = tl_q8_mul(x, c->mult[ch], -c->rsh[ch]) + c->o.zout;
+    int32_t v = tl_q8_mul_round(x, c->mult[ch], -c->rsh[ch], c->away) + c->o.zout;
     return (uint8_t)(v < c->o.qmin ? c->o.qmin : v > c->o.qmax ? c->o.qmax : v);
 }
 

@@ -4,8 +4,10 @@
  * integers symmetric per output channel (zero point 0). Accumulation is
  * exact in int32 and requantisation uses TensorFlow Lite's fixed-point
  * rules (a Q31 multiplier, a rounding doubling high multiply, a rounding
- * right shift), so every SIMD path and thread count gives the same bytes,
- * and a TFLite model runs exactly as TFLite's integer kernels run it.
+ * right shift: ties up in convolutions as ruy rounds them, away from zero
+ * in depthwise convolutions as TFLite's own kernels do), so every SIMD
+ * path and thread count gives the same bytes, and a TFLite model runs
+ * exactly as TFLite's CPU kernels run it.
  *
  * Paths, picked by tl_simd_level() when a layer is packed: scalar, AVX2
  * (vpmaddubsw + vpmaddwd), AVX-512BW (the same on 512 bits), AVX-512 VNNI
@@ -23,10 +25,15 @@
 /* A positive real multiplier as TFLite's QuantizeMultiplier writes it:
  * m = mult * 2^(shift - 31), mult in [2^30, 2^31). m == 0 gives 0, 0. */
 void tl_q8_quantize_multiplier(double m, int32_t *mult, int *shift);
-/* TFLite's MultiplyByQuantizedMultiplier (double rounding). */
-int32_t tl_q8_mul(int32_t x, int32_t mult, int shift);
-/* round(x / 2^exponent), ties away from zero (gemmlowp RoundingDivideByPOT). */
-int32_t tl_q8_rshift_round(int32_t x, int exponent);
+/* TFLite's MultiplyByQuantizedMultiplier: gemmlowp's rounding doubling
+ * high multiply, then a rounding right shift whose ties go away from zero
+ * (away = 1: gemmlowp's RoundingDivideByPOT, TFLite's reference kernels,
+ * its depthwise convolution, ADD and MEAN) or up (away = 0: ruy, the GEMM
+ * behind TFLite's convolutions and fully connected layers on x86 and ARM). */
+int32_t tl_q8_mul_round(int32_t x, int32_t mult, int shift, int away);
+int32_t tl_q8_mul(int32_t x, int32_t mult, int shift); /* away = 1 */
+/* round(x / 2^exponent), ties away from zero (away = 1) or up. */
+int32_t tl_q8_rshift_round(int32_t x, int exponent, int away);
 
 /* Channel stride of an NHWC uint8 tensor of c channels. */
 static inline int tl_q8_stride(int c) { return (c + 15) / 16 * 16; }
@@ -42,7 +49,7 @@ typedef struct tl_q8_out {
  * == 1, or depthwise (groups == cin == cout). x is cs_in-strided NHWC;
  * y is cs_out-strided NHWC; every byte of y's channel stride is written.
  * Weights w are the effective integers (cout, cin/groups, kh, kw), |w| <=
- * 254 (an int16 so an asymmetric uint8 weight w - zw also fits). bias and
+ * 255 (an int16 so an asymmetric uint8 weight w - zw also fits). bias and
  * multipliers per output channel, real multipliers (in scale * w scale /
  * out scale). Read-only after creation: any number of threads may run it. */
 typedef struct tl_q8_conv tl_q8_conv;

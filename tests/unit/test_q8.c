@@ -47,7 +47,8 @@ static void conv_ref(const tl_conv_geom *g, int cs_in, int cs_out, const uint8_t
                 int32_t m;
                 int s;
                 tl_q8_quantize_multiplier(mult[oc], &m, &s);
-                int32_t v = tl_q8_mul((int32_t)acc, m, s) + o->zout;
+                /* ties: away from zero in depthwise layers (TFLite's kernels), up in others (ruy) */
+                int32_t v = tl_q8_mul_round((int32_t)acc, m, s, dw) + o->zout;
                 y[((size_t)oy * g->ow + ox) * cs_out + oc] = (uint8_t)(v < o->qmin ? o->qmin : v > o->qmax ? o->qmax : v);
             }
 }
@@ -71,6 +72,8 @@ static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
         if (pair_safe && i % 2 && abs(w[i]) + abs(w[i - 1]) > 128)
             w[i] = (int16_t)(128 - abs(w[i - 1])) * (w[i] < 0 ? -1 : 1);
     }
+    if (wmax == 255) /* an asymmetric uint8 weight's extremes: 255 - 0 and 0 - 255 */
+        w[0] = 255, w[1] = -255;
     /* a typical output range: the sums' spread maps to about 0..255 */
     double spread = 128.0 * wmax * 0.6 * sqrt((double)per);
     for (int o = 0; o < g.cout; o++) {
@@ -155,8 +158,11 @@ static void test_multiplier(void)
         int32_t got = tl_q8_mul(x, m, s);
         CHECK_MSG(fabs(got - exact) <= 1.0 + fabs(exact) * 1e-9, "x %d m %g: %d vs %g", x, mult, got, exact);
     }
-    CHECK(tl_q8_rshift_round(5, 1) == 3 && tl_q8_rshift_round(-5, 1) == -3 && tl_q8_rshift_round(4, 1) == 2);
-    CHECK(tl_q8_rshift_round(-6, 2) == -2 && tl_q8_rshift_round(7, 0) == 7);
+    CHECK(tl_q8_rshift_round(5, 1, 1) == 3 && tl_q8_rshift_round(-5, 1, 1) == -3 && tl_q8_rshift_round(4, 1, 1) == 2);
+    CHECK(tl_q8_rshift_round(-6, 2, 1) == -2 && tl_q8_rshift_round(7, 0, 1) == 7);
+    /* ties up: -2.5 -> -2, 2.5 -> 3; others as before */
+    CHECK(tl_q8_rshift_round(5, 1, 0) == 3 && tl_q8_rshift_round(-5, 1, 0) == -2 && tl_q8_rshift_round(-7, 2, 0) == -2);
+    CHECK(tl_q8_rshift_round(-6, 2, 0) == -1 && tl_q8_rshift_round(-7, 0, 0) == -7);
 }
 
 static void test_add(void)
@@ -281,7 +287,7 @@ int main(void)
     test_pool_edges();
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
     conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
-    conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 254, 0);
+    conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 255, 0);
     conv_case("3x3 stride 1", geom(24, 9, 8, 70, 3, 1, 1, 1, 1, 1, 1), 127, 0);
     conv_case("3x3 stride 2 TF SAME", geom(16, 10, 11, 32, 3, 2, 0, 0, 1, 1, 1), 100, 0);
     conv_case("7x7 stride 2 RGB", geom(3, 20, 19, 64, 7, 2, 3, 3, 3, 3, 1), 127, 0);
@@ -290,7 +296,7 @@ int main(void)
     dil.dil_h = dil.dil_w = 2;
     conv_case("3x3 dilated", dil, 127, 0);
     conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
-    conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 254, 0);
+    conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 255, 0);
     conv_case("depthwise 5x5", geom(32, 8, 8, 32, 5, 1, 2, 2, 2, 2, 32), 127, 0);
     return check_finish("q8");
 }
