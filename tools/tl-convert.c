@@ -39,7 +39,7 @@ int main(int argc, char **argv)
 {
     tl_cli cli;
     cli_init(&cli, "tl-convert");
-    int dry = 0, timm = 0, torchvision = 0;
+    int dry = 0, timm = 0, torchvision = 0, keep_int8 = 0;
     double bn_eps = 0, width = 1;
     cli_nums mean = {0}, std = {0};
     tl_convert_opts co;
@@ -62,6 +62,8 @@ int main(int argc, char **argv)
         OPT_FLAG(0, "bgr", &co.pp.bgr, "the network takes channels in BGR order"),
         OPT_DOUBLE(0, "bn-eps", &bn_eps, 1e-12, 1, "EPS", "batch-norm epsilon, if not the architecture's default"),
         OPT_DOUBLE(0, "width", &width, 0.05, 4, "W", "width multiplier (MobileNets)"),
+        OPT_FLAG(0, "keep-int8", &keep_int8, "keep a quantised TFLite model in integers: an int8\n"
+                                             "checkpoint the int8 engine runs exactly as TFLite"),
         OPT_FLAG(0, "dry-run", &dry, "parse and describe a TFLite model, write nothing"),
         OPT_COMMON(CLI_O_QUIET),
         OPT_END(),
@@ -74,11 +76,15 @@ int main(int argc, char **argv)
                  "\n"
                  "TensorFlow Lite MobileNet V1/V2 files (uint8, int8 per-channel or float32) are\n"
                  "dequantised; their folded batch norm is kept as a layer so the network can be\n"
-                 "fine-tuned. A safetensors state_dict (torchvision or timm names, F32/F16/BF16)\n"
-                 "is renamed and given metadata; say how its images must be prepared.\n",
+                 "fine-tuned. With --keep-int8 a quantised file keeps its integers and scales\n"
+                 "instead: an int8 checkpoint (see tl-quantize) that computes what TFLite does.\n"
+                 "A safetensors state_dict (torchvision or timm names, F32/F16/BF16) is renamed\n"
+                 "and given metadata; say how its images must be prepared.\n",
         .opts = opts,
         .example = "tl-convert mobilenet_v2_1.0_224_quant.tflite --labels imagenet_labels.txt \\\n"
                    "           -o mobilenet_v2.safetensors\n"
+                   "tl-convert --keep-int8 mobilenet_v2_1.0_224_quant.tflite \\\n"
+                   "           --labels imagenet_labels.txt -o mobilenet_v2_int8.safetensors\n"
                    "tl-convert --arch resnet18 --timm model.safetensors --labels synset.txt \\\n"
                    "           -o resnet18.safetensors",
         .min_args = 1, .max_args = 1, .args_name = "model",
@@ -128,6 +134,9 @@ int main(int argc, char **argv)
             cli_usage_error(&cli, "%s: a state_dict does not say its architecture: give --arch", in);
         if (dry)
             cli_usage_error(&cli, "--dry-run is for TFLite files");
+        if (keep_int8)
+            cli_usage_error(&cli, "--keep-int8 is for quantised TFLite files (tl-quantize makes an int8 "
+                                  "checkpoint of a float model)");
         cli_hold_signals(); /* no temporary file left by an interrupt */
         if (tl_convert_state_dict(in, &co, out, cli_log_hook, &cli, &e))
             cli_fail(&cli, &e);
@@ -147,7 +156,9 @@ int main(int argc, char **argv)
     tl_tflite_describe(m, desc, sizeof desc);
     cli_log(&cli, "%s: %s", in, desc);
     cli_hold_signals();
-    if (!dry && tl_tflite_convert(m, co.labels, out, cli_log_hook, &cli, &e)) {
+    int (*conv)(const tl_tflite *, const char *, const char *, tl_log_fn, void *, tl_err *) =
+        keep_int8 ? tl_tflite_convert_int8 : tl_tflite_convert;
+    if (!dry && conv(m, co.labels, out, cli_log_hook, &cli, &e)) {
         if (!strncmp(e.msg, "tflite:", 7)) /* about the graph: name the file it came from */
             tl_fail_prefix(&e, "%s", in);
         tl_tflite_free(m);

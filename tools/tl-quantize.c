@@ -2,6 +2,7 @@
 #include "common.h"
 #include "io/quantize.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_KEEP 64
@@ -24,6 +25,22 @@ static int add_keep(const char *arg, void *target, char *why, size_t why_size)
     }
     k->names[k->n++] = arg;
     return 0;
+}
+
+/* A TFLite flatbuffer ("TFL3" at byte 4): already quantised, with scales of
+ * its own that tl-convert --keep-int8 keeps; calibrating again would lose them. */
+static int is_tflite(const char *path)
+{
+    size_t n = strlen(path);
+    if (n > 7 && !strcmp(path + n - 7, ".tflite"))
+        return 1;
+    char head[8];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    int yes = fread(head, 1, 8, f) == 8 && !memcmp(head + 4, "TFL3", 4);
+    fclose(f);
+    return yes;
 }
 
 static const cli_choice methods[] = {{"mse", TL_CALIB_MSE}, {"minmax", TL_CALIB_MINMAX},
@@ -63,13 +80,18 @@ int main(int argc, char **argv)
         .usage = "-m MODEL --calibrate DATA -o OUT.safetensors [options]",
         .about = "Quantise a network to int8 for fast inference: batch norm folded into the\n"
                  "convolutions, weights symmetric per output channel, activation ranges\n"
-                 "calibrated on the images in DATA. Every tool loads the result with -m.\n",
+                 "calibrated on the images in DATA. Every tool loads the result with -m.\n"
+                 "A quantised TFLite model needs no calibration: tl-convert --keep-int8\n"
+                 "makes its int8 checkpoint with the file's own scales.\n",
         .opts = opts,
         .example = "tl-quantize -m resnet18 --calibrate data/train -o resnet18_int8.safetensors\n"
                    "tl-extract -m resnet18_int8.safetensors data/train -o train.tlf",
         .min_args = 0, .max_args = 0, .args_name = "argument",
     };
     cli_parse(&cli, &tool, argc, argv);
+    if (is_tflite(cli.model))
+        cli_usage_error(&cli, "%s: a TFLite file: tl-convert --keep-int8 makes an int8 checkpoint with its own "
+                              "scales (or tl-convert it to float, then quantise that)", cli.model);
     if (!qo.calibrate)
         cli_usage_error(&cli, "no --calibrate images given");
     if (cli_given(&cli, "percentile") && qo.method != TL_CALIB_PERCENTILE)

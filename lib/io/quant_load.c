@@ -1,6 +1,8 @@
 #include "quant_load.h"
+#include "json.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +116,40 @@ static int check_bn_identity(const tl_model *m, int conv, tl_err *e)
     return 0;
 }
 
+/* tl.quant.pooling = {"rule": "mean"|"average_pool", "scale": S, "zero_point": Z[, "int8": B]} */
+static int read_pooling(tl_quant *q, const tl_st_file *f, tl_err *e)
+{
+    const char *s = tl_st_meta(f, "tl.quant.pooling");
+    if (!s)
+        return 0;
+    tl_json j;
+    if (tl_json_parse(s, strlen(s), &j, e))
+        return tl_fail_prefix(e, "int8 checkpoint: tl.quant.pooling");
+    const tl_json *rule = tl_json_get(&j, "rule"), *sc = tl_json_get(&j, "scale"), *zp = tl_json_get(&j, "zero_point");
+    int rc = 0;
+    if (!rule || rule->type != TL_JSON_STRING || !sc || sc->type != TL_JSON_NUMBER || !zp ||
+        zp->type != TL_JSON_NUMBER || !(sc->number > 0) || !isfinite(sc->number) || zp->number != floor(zp->number) ||
+        zp->number < 0 || zp->number > 255)
+        rc = tl_fail(e, "int8 checkpoint: tl.quant.pooling must hold a rule, a positive scale and a zero point in "
+                        "0..255");
+    else if (!strcmp(rule->string, "mean"))
+        q->pool_rule = TL_QPOOL_MEAN;
+    else if (!strcmp(rule->string, "average_pool"))
+        q->pool_rule = TL_QPOOL_AVERAGE;
+    else
+        rc = tl_fail(e, "int8 checkpoint: tl.quant.pooling: unknown rule '%s'", rule->string);
+    const tl_json *i8 = tl_json_get(&j, "int8");
+    if (!rc && i8 && i8->type != TL_JSON_BOOL)
+        rc = tl_fail(e, "int8 checkpoint: tl.quant.pooling: \"int8\" must be true or false");
+    if (!rc) {
+        q->pool_scale = (float)sc->number;
+        q->pool_zero = (int)zp->number;
+        q->pool_int8 = i8 && i8->number != 0;
+    }
+    tl_json_free(&j);
+    return rc;
+}
+
 int tl_quant_attach(tl_model *m, const tl_st_file *f, tl_err *e)
 {
     tl_quant *q = calloc(1, sizeof *q);
@@ -150,8 +186,8 @@ int tl_quant_attach(tl_model *m, const tl_st_file *f, tl_err *e)
         }
         for (int64_t k = 0; k < t->numel; k++) {
             int v = int_at(t, k);
-            if (v < -254 || v > 254) {
-                tl_fail(e, "int8 checkpoint: weight '%s' holds %d, outside -254..254", p->name, v);
+            if (v < -255 || v > 255) {
+                tl_fail(e, "int8 checkpoint: weight '%s' holds %d, outside -255..255", p->name, v);
                 goto fail;
             }
             L->w[k] = (int16_t)v;
@@ -165,6 +201,19 @@ int tl_quant_attach(tl_model *m, const tl_st_file *f, tl_err *e)
             goto fail;
         }
         memcpy(L->bias, b->data, (size_t)cout * 4);
+        /* The engine sums in int32: bias plus the largest sum the weights
+         * can make (|q - zero| <= 255) must fit, as it always does for a
+         * real network; a crafted bias must not overflow. */
+        int64_t per = cout ? t->numel / cout : 0;
+        for (int64_t o = 0; o < cout; o++) {
+            int64_t most = llabs((long long)L->bias[o]);
+            for (int64_t k = 0; k < per; k++)
+                most += 255 * (int64_t)abs(L->w[o * per + k]);
+            if (most > INT32_MAX) {
+                tl_fail(e, "int8 checkpoint: '%s' of output channel %lld overflows int32 sums", name, (long long)o);
+                goto fail;
+            }
+        }
         double v[4];
         if (scalar(f, p->name, ".input_scale", 0, &v[0], e) || scalar(f, p->name, ".input_zero_point", 1, &v[1], e) ||
             scalar(f, p->name, ".output_scale", 0, &v[2], e) || scalar(f, p->name, ".output_zero_point", 1, &v[3], e))
@@ -186,6 +235,16 @@ int tl_quant_attach(tl_model *m, const tl_st_file *f, tl_err *e)
             tl_quant_free(q);
             return tl_fail(e, "int8 checkpoint: %s has operations the int8 engine does not run", m->arch);
         }
+    const char *mrule = tl_st_meta(f, "tl.quant.multiplier");
+    if (mrule && strcmp(mrule, "double") && strcmp(mrule, "float_product")) {
+        tl_quant_free(q);
+        return tl_fail(e, "int8 checkpoint: tl.quant.multiplier '%s' is neither double nor float_product", mrule);
+    }
+    q->mult_f32 = mrule && !strcmp(mrule, "float_product");
+    if (read_pooling(q, f, e)) {
+        tl_quant_free(q);
+        return -1;
+    }
     m->quant = q;
     return 0;
 fail:

@@ -100,5 +100,11 @@ int tl_tflite_describe(const tl_tflite *m, char *buf, size_t n);
  * are then "0", "1", ... . log (may be NULL) receives one-line notes. */
 int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *out_path, tl_log_fn log,
                       void *log_user, tl_err *e);
+/* The same network as an int8 checkpoint (tl-formats(5)) that keeps the
+ * file's integers and scales: the int8 engine then computes what TFLite's
+ * integer kernels compute, byte for byte. Only for quantised files (uint8,
+ * or int8 with per-channel weights); a float one is refused. */
+int tl_tflite_convert_int8(const tl_tflite *m, const char *labels_path, const char *out_path, tl_log_fn log,
+                           void *log_user, tl_err *e);
 
 #endif

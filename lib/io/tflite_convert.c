@@ -7,8 +7,7 @@
  * The files fold batch norm into the convolutions. Each BN is written as an
  * identity with a bias (weight 1, mean 0, var 1 - eps) so that torchvision
  * loads the checkpoint as is and fine-tuning can move the BN again. */
-#include "tflite.h"
-#include "safetensors.h"
+#include "tflite_internal.h"
 #include "format_version.h"
 #include "json.h"
 
@@ -17,39 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_CONVS 64
+#define MAX_CONVS TL_TFL_MAX_CONVS
 #define MAX_LABELS_BYTES (16u << 20)
 #define BN_EPS 1e-5f
 
 enum { ARCH_V1 = 1, ARCH_V2 = 2 };
 
-typedef struct conv_rec {
-    int op, pad_op;     /* pad_op: a PAD folded into this conv, or -1 */
-    int dw;             /* depthwise */
-    int w, b;           /* weight and bias tensors (b -1: none) */
-    int in;             /* activation tensor read (after any PAD: before it) */
-    int cin, cout, k, stride;
-    int pad[4];         /* top, bottom, left, right */
-    char wname[48];     /* checkpoint name of the weight */
-    char bn[48];        /* BN prefix; "" for the classifier (weight + bias) */
-} conv_rec;
-
-typedef struct plan {
-    int arch;
-    double width;
-    int input, size;
-    int nconv;
-    conv_rec conv[MAX_CONVS];
-    int has_fc;         /* the last conv_rec is the classifier */
-    int num_classes;
-} plan;
+typedef tl_tfl_conv conv_rec;
+typedef tl_tfl_plan plan;
 
 typedef struct walk {
     const tl_tflite *m;
     int op, cur;
 } walk;
 
-static const tl_tfl_tensor *T(const tl_tflite *m, int i) { return &m->tensors[i]; }
+#define T tl_tfl_t
+#define numel tl_tfl_numel
 
 static const char *name_of(const tl_tflite *m, int op, char tmp[24])
 {
@@ -77,14 +59,6 @@ static int chained(const walk *w, tl_err *e)
         return tl_fail(e, "tflite: unsupported graph: op %d (%s) has %d outputs", w->op,
                        tl_tflite_op_name(op->code, tmp), op->noutputs);
     return 0;
-}
-
-static int64_t numel(const tl_tfl_tensor *t)
-{
-    int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= t->shape[d];
-    return n;
 }
 
 /* Is tensor t an NHWC activation [n, h, w, c] (any value -1 matches)? */
@@ -158,7 +132,7 @@ static const char *act_name(int a)
  * DEQUANTIZE that makes it; -1 when t is not a numeric constant. Its data
  * size was checked against its shape when parsing, so allocations sized by
  * the shape are bounded by the file. */
-static int const_source(const tl_tflite *m, int t)
+int tl_tfl_const_source(const tl_tflite *m, int t)
 {
     const tl_tfl_tensor *x = T(m, t);
     if (!m->buffers[x->buffer].data)
@@ -182,7 +156,7 @@ static int const_source(const tl_tflite *m, int t)
 
 static int check_params(const walk *w, const conv_rec *c, tl_err *e)
 {
-    if (const_source(w->m, c->w) < 0 || (c->b >= 0 && const_source(w->m, c->b) < 0))
+    if (tl_tfl_const_source(w->m, c->w) < 0 || (c->b >= 0 && tl_tfl_const_source(w->m, c->b) < 0))
         return tl_fail(e, "tflite: unsupported graph: weights or bias of op %d are not constants", c->op);
     return 0;
 }
@@ -281,6 +255,7 @@ static int take_conv(walk *w, plan *p, int dw, int k, int s, int act, const char
         return -1;
     snprintf(c->wname, sizeof c->wname, "%s", wname);
     snprintf(c->bn, sizeof c->bn, "%s", bn);
+    c->out = op->outputs[0];
     w->cur = op->outputs[0];
     w->op++;
     p->nconv++;
@@ -324,7 +299,7 @@ static int take_add(walk *w, int block_in, tl_err *e)
 }
 
 /* Global average pooling: AVERAGE_POOL_2D over the whole map, or MEAN over H and W. */
-static int take_pool(walk *w, tl_err *e)
+static int take_pool(walk *w, plan *p, tl_err *e)
 {
     const tl_tflite *m = w->m;
     if (!is_op(w, TL_TFL_AVERAGE_POOL_2D) && !is_op(w, TL_TFL_MEAN))
@@ -347,6 +322,9 @@ static int take_pool(walk *w, tl_err *e)
     }
     if (numel(y) != (int64_t)x->shape[0] * x->shape[3])
         return tl_fail(e, "tflite: pool at op %d: output is not one value per channel", w->op);
+    p->pool_op = w->op;
+    p->pool_in = w->cur;
+    p->pool_out = op->outputs[0];
     w->cur = op->outputs[0];
     w->op++;
     return 0;
@@ -390,6 +368,7 @@ static int take_classifier(walk *w, plan *p, tl_err *e)
         if (check_params(w, c, e))
             return -1;
         snprintf(c->wname, sizeof c->wname, "classifier.1.weight");
+        c->out = op->outputs[0];
         p->nconv++;
         p->num_classes = c->cout;
         w->cur = op->outputs[0];
@@ -527,7 +506,7 @@ static int recognise(const tl_tflite *m, plan *p, tl_err *e)
 
     walk w = {m, 0, m->inputs[0]};
     skip_passthrough(&w, 0);
-    if ((p->arch == ARCH_V2 ? recognise_v2 : recognise_v1)(&w, p, e) || take_pool(&w, e) ||
+    if ((p->arch == ARCH_V2 ? recognise_v2 : recognise_v1)(&w, p, e) || take_pool(&w, p, e) ||
         take_classifier(&w, p, e))
         return -1;
     skip_passthrough(&w, 1);
@@ -561,7 +540,7 @@ static float half_to_float(uint16_t h)
  * data without its own scale uses fallback (per channel along dim 0). */
 static int dequant(const tl_tflite *m, int t, const float *fallback, int nfallback, float *dst, tl_err *e)
 {
-    int src = const_source(m, t);
+    int src = tl_tfl_const_source(m, t);
     if (src < 0)
         return tl_fail(e, "tflite: tensor %d is not a constant", t);
     const tl_tfl_tensor *x = T(m, src);
@@ -610,9 +589,10 @@ static int dequant(const tl_tflite *m, int t, const float *fallback, int nfallba
     return 0;
 }
 
-/* Buffers the writer borrows until it writes. */
+/* Buffers the writer borrows until it writes: per layer, two (weight and
+ * bias) in float, fourteen with --keep-int8 (tl_tfl_int8_emit adds 12). */
 typedef struct keep {
-    void *p[2 * MAX_CONVS + 8];
+    void *p[14 * MAX_CONVS + 8];
     int n;
 } keep;
 
@@ -624,7 +604,7 @@ static float *keep_floats(keep *k, int64_t n, tl_err *e)
     return p;
 }
 
-static int emit_conv(const tl_tflite *m, const conv_rec *c, tl_st_writer *wr, keep *k, const float *ones,
+static int emit_conv(const tl_tflite *m, const conv_rec *c, int int8, tl_st_writer *wr, keep *k, const float *ones,
                      const float *zeros, const float *var, const int64_t *zero64, tl_err *e)
 {
     const tl_tfl_tensor *wt = T(m, c->w);
@@ -669,14 +649,16 @@ static int emit_conv(const tl_tflite *m, const conv_rec *c, tl_st_writer *wr, ke
         if (r)
             return tl_fail_prefix(e, "bias of op %d", c->op);
     }
+    if (int8 && tl_tfl_int8_emit(m, c, wr, k->p, &k->n, e))
+        return -1;
     if (!c->bn[0]) { /* the classifier: Linear weight [classes, features] + bias */
         int64_t ws[2] = {O, c->cin}, bs[1] = {O};
-        return tl_st_add(wr, c->wname, TL_F32, 2, ws, wgt, e) ||
+        return (!int8 && tl_st_add(wr, c->wname, TL_F32, 2, ws, wgt, e)) ||
                tl_st_add(wr, "classifier.1.bias", TL_F32, 1, bs, bias ? bias : zeros, e);
     }
     int64_t ws[4] = {O, I, K, K}, cs[1] = {O}, none[1] = {0};
     char name[96];
-    if (tl_st_add(wr, c->wname, TL_F32, 4, ws, wgt, e))
+    if (!int8 && tl_st_add(wr, c->wname, TL_F32, 4, ws, wgt, e))
         return -1;
     static const char *const fields[] = {"weight", "bias", "running_mean", "running_var"};
     const float *vals[] = {ones, bias ? bias : zeros, zeros, var};
@@ -843,8 +825,8 @@ int tl_tflite_describe(const tl_tflite *m, char *buf, size_t n)
     return (int)len;
 }
 
-int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *out_path, tl_log_fn log,
-                      void *log_user, tl_err *e)
+static int convert(const tl_tflite *m, int int8, const char *labels_path, const char *out_path, tl_log_fn log,
+                   void *log_user, tl_err *e)
 {
     plan *p = tl_alloc(sizeof *p);
     keep *k = tl_alloc(sizeof *k);
@@ -857,7 +839,7 @@ int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *o
         tl_fail(e, "out of memory");
         goto out;
     }
-    if (recognise(m, p, e))
+    if (recognise(m, p, e) || (int8 && tl_tfl_int8_check(m, p, e)))
         goto out;
 
     int maxc = 1;
@@ -877,7 +859,7 @@ int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *o
     for (int i = 0; i < maxc; i++)
         ones[i] = 1.0f, var[i] = v;
     for (int i = 0; i < p->nconv; i++)
-        if (emit_conv(m, &p->conv[i], wr, k, ones, zeros, var, &zero64, e))
+        if (emit_conv(m, &p->conv[i], int8, wr, k, ones, zeros, var, &zero64, e))
             goto out;
 
     const tl_tfl_tensor *in = T(m, p->input);
@@ -919,13 +901,27 @@ int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *o
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++)
         if (meta[i][1] && tl_st_set_meta(wr, meta[i][0], meta[i][1], e))
             goto out;
+    if (int8) {
+        /* tl-formats(5), int8 checkpoints: the file's own scales, every layer in int8 */
+        char pooling[160], calib[300];
+        snprintf(calib, sizeof calib, "the TFLite file's own scales (%s)", m->source[0] ? m->source : "tflite");
+        if (tl_tfl_int8_pooling(m, p, pooling, sizeof pooling, e) || tl_st_set_meta(wr, "tl.quant", "int8", e) ||
+            tl_st_set_meta(wr, "tl.quant.calibration", calib, e) ||
+            tl_st_set_meta(wr, "tl.quant.weight_bits", "8", e) ||
+            tl_st_set_meta(wr, "tl.quant.float_layers", "[]", e) ||
+            tl_st_set_meta(wr, "tl.quant.pooling", pooling, e) ||
+            tl_st_set_meta(wr, "tl.quant.multiplier", tl_tfl_int8_multiplier(m, p), e) ||
+            (m->source[0] && tl_st_set_meta(wr, "tl.quant.source", m->source, e)))
+            goto out;
+    }
     if (tl_st_write(wr, out_path, e))
         goto out;
     if (log) {
         char msg[256];
-        snprintf(msg, sizeof msg, "tflite: %s width %s, input %d, %d classes, %d convolutions%s",
+        snprintf(msg, sizeof msg, "tflite: %s width %s, input %d, %d classes, %d convolutions%s%s",
                  p->arch == ARCH_V2 ? "mobilenet_v2" : "mobilenet_v1", wstr, p->size, p->num_classes,
-                 p->nconv - p->has_fc, p->num_classes && !labels_path ? ", classes named by index" : "");
+                 p->nconv - p->has_fc, p->num_classes && !labels_path ? ", classes named by index" : "",
+                 int8 ? ", int8 kept" : "");
         log(log_user, msg);
     }
     rc = 0;
@@ -942,4 +938,16 @@ out:
     tl_free(var);
     free(classes);
     return rc;
+}
+
+int tl_tflite_convert(const tl_tflite *m, const char *labels_path, const char *out_path, tl_log_fn log,
+                      void *log_user, tl_err *e)
+{
+    return convert(m, 0, labels_path, out_path, log, log_user, e);
+}
+
+int tl_tflite_convert_int8(const tl_tflite *m, const char *labels_path, const char *out_path, tl_log_fn log,
+                           void *log_user, tl_err *e)
+{
+    return convert(m, 1, labels_path, out_path, log, log_user, e);
 }

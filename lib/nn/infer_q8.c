@@ -27,7 +27,7 @@ typedef struct {
 } buf;
 
 typedef enum {
-    S_QCONV, S_QADD, S_QMAXPOOL, S_QGAP, S_QGAPF, S_QCONCAT, S_QUANT, S_DEQUANT, S_REQUANT,
+    S_QCONV, S_QADD, S_QMAXPOOL, S_QGAP, S_QAVG, S_QGAPF, S_QCONCAT, S_QUANT, S_DEQUANT, S_REQUANT,
     S_FCONV, S_FLINEAR, S_FBN, S_FACT, S_FADD, S_FPLAIN
 } skind;
 
@@ -285,8 +285,12 @@ static int plan_qconv(tl_q8_infer *q, int i, const tl_qlayer *L, int *last, tl_e
     double *mult = malloc((size_t)g.cout * sizeof *mult);
     if (!mult)
         return tl_fail(e, "out of memory");
-    for (int o = 0; o < g.cout; o++)
-        mult[o] = (double)L->in_scale * (double)L->wscale[o] / (double)L->out_scale;
+    for (int o = 0; o < g.cout; o++) {
+        /* TFLite's uint8 kernels round the product of the scales to float first */
+        double prod = q->qt->mult_f32 ? (double)(float)(L->in_scale * L->wscale[o])
+                                      : (double)L->in_scale * (double)L->wscale[o];
+        mult[o] = prod / (double)L->out_scale;
+    }
     tl_q8_out oq = {.zin = L->in_zero, .zout = L->out_zero};
     act_range(act, L->out_scale, L->out_zero, &oq.qmin, &oq.qmax);
     s->qc = tl_q8_conv_new(&g, q->bufs[in].cs, q->bufs[out].cs, L->w, L->bias, mult, &oq, e);
@@ -372,7 +376,8 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
             const buf *ib = &q->bufs[q->qbuf[a]];
             int isq = q->qp_set[i];
             int out = new_buf(q, i, isq, isq ? q->qp_scale[i] : 0, isq ? q->qp_zero[i] : 0, e);
-            step *s = out >= 0 ? new_step(q, isq ? S_QGAP : S_QGAPF, i, e) : NULL;
+            skind k = !isq ? S_QGAPF : q->qt->pool_rule == TL_QPOOL_AVERAGE ? S_QAVG : S_QGAP;
+            step *s = out >= 0 ? new_step(q, k, i, e) : NULL;
             if (!s)
                 return -1;
             s->in[0] = q->qbuf[a];
@@ -437,11 +442,19 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
     return 0;
 }
 
-/* Which values have quantisation parameters: a quantised layer's output
+/* Which values have quantisation parameters: a global average pooling
+ * whose rule the checkpoint gives (its own), a quantised layer's output
  * (its own), and the value a quantised layer reads (its input's). */
 static void assign_params(tl_q8_infer *q)
 {
     const tl_model *m = q->m;
+    if (q->qt->pool_rule != TL_QPOOL_NONE)
+        for (int i = 0; i < m->nnodes; i++)
+            if (m->nodes[i].op == TL_OP_GAP) {
+                q->qp_set[i] = 1;
+                q->qp_scale[i] = q->qt->pool_scale;
+                q->qp_zero[i] = q->qt->pool_zero;
+            }
     for (int k = 0; k < q->qt->nlayers; k++) {
         const tl_qlayer *L = &q->qt->layers[k];
         int end = tl_quant_fused_end(m, L->node), in = resolve(q, m->nodes[L->node].in[0]);
@@ -726,10 +739,22 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
     case S_QADD: tl_q8_add_forward(&st->add, n->c, ob->cs, hw, x, x2, y); break;
     case S_QMAXPOOL: tl_q8_maxpool(&n->pool, ob->cs, x, y); break;
     case S_QGAP:
+    case S_QAVG:
     case S_QGAPF: {
         int count = in0->h * in0->w, c = in0->c;
         tl_q8_channel_sums(c, ib->cs, count, x, wk->sums);
-        if (st->kind == S_QGAPF) {
+        if (st->kind == S_QAVG) {
+            /* TFLite's AVERAGE_POOL_2D: the mean of the values, ties up for
+             * uint8, away from zero for int8 (here stored + 128) */
+            uint8_t *o = y;
+            int off = q->qt->pool_int8 ? 128 : 0;
+            for (int ch = 0; ch < c; ch++) {
+                int32_t s = wk->sums[ch] - off * count;
+                int32_t v = (s >= 0 ? (s + count / 2) / count : (s - count / 2) / count) + off;
+                o[ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+            memset(o + c, ob->zero, (size_t)(ob->cs - c));
+        } else if (st->kind == S_QGAPF) {
             float *f = y;
             for (int ch = 0; ch < c; ch++)
                 f[ch] = (float)(wk->sums[ch] - count * ib->zero) / (float)count * ib->scale;

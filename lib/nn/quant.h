@@ -21,10 +21,22 @@ typedef struct tl_qlayer {
     int in_zero, out_zero; /* uint8 zero points */
 } tl_qlayer;
 
+/* How a global average pooling is computed when its result is uint8
+ * (tl.quant.pooling): TFLite's MEAN (rescaled by in/out scale, rounded
+ * half away from zero) or its AVERAGE_POOL_2D (the rounded mean of the
+ * bytes, the output taking its own parameters). */
+enum { TL_QPOOL_NONE, TL_QPOOL_MEAN, TL_QPOOL_AVERAGE };
+
 struct tl_quant {
     tl_qlayer *layers;
     int nlayers;
     int *layer_of_node;    /* per node: index into layers, or -1 */
+    int pool_rule;         /* TL_QPOOL_*: NONE = the pooled value takes the parameters of its reader, if any */
+    float pool_scale;
+    int pool_zero;
+    int pool_int8;         /* the source's values were int8 (stored + 128): its rounding works on them */
+    int mult_f32;          /* tl.quant.multiplier = float_product: in_scale x weight_scale rounded to float
+                              before dividing by out_scale, as TFLite's uint8 kernels compute it */
 };
 
 void tl_quant_free(tl_quant *q);

@@ -15,9 +15,10 @@ setup_file() {
     fi
 }
 
-top1() { # top1 TFLITE -> prints accuracy
+top1() { # top1 TFLITE [CONVERT_FLAG] -> prints accuracy
     local model="$BATS_TEST_TMPDIR/m.safetensors"
-    "$TL_BIN/tl-convert" -q "$SHARED/models/tflite/$1" --labels "$SHARED/models/tflite/imagenet_labels.txt" -o "$model"
+    "$TL_BIN/tl-convert" -q ${2:+"$2"} "$SHARED/models/tflite/$1" --labels "$SHARED/models/tflite/imagenet_labels.txt" \
+        -o "$model"
     "$TL_BIN/tl-eval" -q --json -m "$model" --label-offset 1 "$SHARED/datasets/imagenet-val-1300/labels.tsv" |
         sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p'
 }
@@ -50,4 +51,12 @@ top1() { # top1 TFLITE -> prints accuracy
         sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p')
     echo "top-1: float $f, int8 $q"
     awk -v f="$f" -v q="$q" 'BEGIN { exit !(f >= 0.68 && q >= f - 0.01) }'
+}
+
+@test "imagenet: MobileNetV2 1.0/224 kept in integers (--keep-int8, TFLite's arithmetic) top-1 >= 0.78" {
+    [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    run top1 mobilenet_v2_1.0_224_quant.tflite --keep-int8
+    echo "top-1: $output"
+    [ "$status" -eq 0 ]
+    awk -v a="$output" 'BEGIN { exit !(a >= 0.78) }'
 }
