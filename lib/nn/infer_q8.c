@@ -373,7 +373,7 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
         break;
     case TL_OP_GAP:
         if (q->qbuf[a] >= 0) {
-            const buf *ib = &q->bufs[q->qbuf[a]];
+            float in_scale = q->bufs[q->qbuf[a]].scale; /* new_buf may move q->bufs */
             int isq = q->qp_set[i];
             int out = new_buf(q, i, isq, isq ? q->qp_scale[i] : 0, isq ? q->qp_zero[i] : 0, e);
             skind k = !isq ? S_QGAPF : q->qt->pool_rule == TL_QPOOL_AVERAGE ? S_QAVG : S_QGAP;
@@ -383,7 +383,7 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
             s->in[0] = q->qbuf[a];
             s->out = out;
             if (isq) {
-                tl_q8_quantize_multiplier((double)ib->scale / q->qp_scale[i], &s->mult, &s->shift);
+                tl_q8_quantize_multiplier((double)in_scale / q->qp_scale[i], &s->mult, &s->shift);
                 q->qbuf[i] = out;
             } else {
                 q->fbuf[i] = out;
