@@ -74,7 +74,7 @@ static int copy_prefix(const char *from, const char *to, uint64_t keep, tl_err *
  * continued (an interrupted run, or an interrupted update); otherwise a
  * finished OUT ends a --resume (nothing to do) and is the start of an
  * --update. The earlier run must have been this one (model, layer,
- * input, classes, shard). */
+ * input, classes, shard, --exact, --fast-decode). */
 static int continue_from(const tl_cli *cli, const char *out, const char *partial, int update,
                           const tl_feat_info *info, tl_feat_done *done)
 {
@@ -247,6 +247,8 @@ int main(int argc, char **argv)
         .multilabel = d.multilabel,
         .shard = shard,
         .nshards = nshards,
+        .exact = cli.exact,
+        .fast_decode = fast_decode,
     };
     /* What an earlier run to OUT left (--resume, --update): kept, and its
      * images not run again. */

@@ -30,6 +30,12 @@ typedef struct tl_feat_info {
     int multilabel;  /* records carry label sets */
     char *input;  /* the extraction's input geometry, "320x224 crop 256" (tl_preproc_geometry_format), or NULL */
     int shard, nshards; /* tl-extract --shard K/N (io/shard.h), 0 0 when not sharded */
+    /* How the vectors were computed, when not the default: tl-extract
+     * --exact (every convolution direct, no Winograd) and --fast-decode
+     * (large JPEGs decoded reduced): vectors of either kind differ a little
+     * from the default's, so a continued or joined extraction must not mix
+     * them. Written only when set; older files read as 0 0. */
+    int exact, fast_decode;
 } tl_feat_info;
 
 /* Limits that keep a hostile header from asking for absurd allocations. */
@@ -128,7 +134,8 @@ void tl_feat_done_free(tl_feat_done *d);
  * (model, layer, input, classes, labels); *count: records written. */
 int tl_feat_merge(const char *const *names, int n, const char *out, int format, int64_t *count, tl_err *e);
 /* 0 when two headers describe the same extraction (dim, classes, model,
- * layer, input, labels, shard), else 1 with what differs in what. */
+ * layer, input, labels, shard, --exact, --fast-decode), else 1 with what
+ * differs in what. */
 int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *what, size_t n);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label

@@ -147,6 +147,12 @@ static int same_dataset(tl_featr *r, const tl_feat_info *b, const char *where, t
     /* the input geometry, when both streams say it (older files do not) */
     if (a->input && b->input && strcmp(a->input, b->input))
         return tl_fail(e, "%s: %s: input '%.80s', the first stream's is '%.80s'", r->name, where, b->input, a->input);
+    if (b->exact != a->exact || b->fast_decode != a->fast_decode) {
+        const char *opt = b->exact != a->exact ? "--exact" : "--fast-decode";
+        int with = b->exact != a->exact ? b->exact : b->fast_decode;
+        return tl_fail(e, "%s: %s: extracted %s %s, the first stream %s", r->name, where, with ? "with" : "without", opt,
+                       with ? "without" : "with it");
+    }
     return 0;
 }
 
@@ -225,9 +231,10 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
             if (tl_format_check(name, "feature file", d, TL_FORMAT_FEATURES, e))
                 goto out;
             version = (int)d;
-        } else if (!strcmp(key, "multilabel")) {
-            if (t != TL_JSON_BOOL || tl_jscan_bool(&j, &info->multilabel)) {
-                tl_fail(e, "%s: feature header: multilabel is not true or false", name);
+        } else if (!strcmp(key, "multilabel") || !strcmp(key, "exact") || !strcmp(key, "fast_decode")) {
+            int *dst = key[0] == 'm' ? &info->multilabel : key[0] == 'e' ? &info->exact : &info->fast_decode;
+            if (t != TL_JSON_BOOL || tl_jscan_bool(&j, dst)) {
+                tl_fail(e, "%s: feature header: %s is not true or false", name, key);
                 goto out;
             }
         } else if (!strcmp(key, "dtype")) {
@@ -464,7 +471,7 @@ static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
 /* ---- TSV ---- */
 
 typedef struct {
-    int dim, classes, model, layer, multilabel, input, shard; /* given already */
+    int dim, classes, model, layer, multilabel, input, shard, exact, fast_decode; /* given already */
 } tsv_seen;
 
 /* "#dim" must be a whole number, written once. */
@@ -498,7 +505,8 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
     int *given = !strcmp(key, "dim") ? &seen->dim : !strcmp(key, "classes") ? &seen->classes
                : !strcmp(key, "model") ? &seen->model : !strcmp(key, "layer") ? &seen->layer
                : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input
-               : !strcmp(key, "shard") ? &seen->shard : NULL;
+               : !strcmp(key, "shard") ? &seen->shard : !strcmp(key, "exact") ? &seen->exact
+               : !strcmp(key, "fast_decode") ? &seen->fast_decode : NULL;
     if (!given)
         return 0;
     if ((*given)++)
@@ -510,10 +518,11 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
     } else if (given == &seen->classes) {
         if (tl_json_parse_strings(val, &info->classes, &info->nclasses, e))
             return tl_fail_prefix(e, "%s: line %lld: #classes", r->name, ln);
-    } else if (given == &seen->multilabel) {
+    } else if (given == &seen->multilabel || given == &seen->exact || given == &seen->fast_decode) {
         if (strcmp(val, "0") && strcmp(val, "1"))
-            return tl_fail(e, "%s: line %lld: #multilabel '%.40s' is not 0 or 1", r->name, ln, val);
-        info->multilabel = val[0] == '1';
+            return tl_fail(e, "%s: line %lld: #%s '%.40s' is not 0 or 1", r->name, ln, key, val);
+        *(given == &seen->multilabel ? &info->multilabel : given == &seen->exact ? &info->exact : &info->fast_decode) =
+            val[0] == '1';
     } else if (given == &seen->shard) {
         if (tl_shard_parse(val, &info->shard, &info->nshards))
             return tl_fail(e, "%s: line %lld: #shard '%.40s' is not K/N (1 <= K <= N <= %d)", r->name, ln, val,
@@ -543,7 +552,7 @@ static int count_columns(const char *s)
 static int read_tsv_header(tl_featr *r, int have_line, int *next_start, tl_err *e)
 {
     tl_feat_info tmp = {0}, *info = r->nstreams ? &tmp : &r->info;
-    tsv_seen seen = {0, 0, 0, 0, 0, 0, 0};
+    tsv_seen seen = {0};
     tl_strbuf raw = {0};
     int64_t first_line = r->lines.lineno + !have_line;
     int rc = 0, got = 1;
@@ -1190,6 +1199,8 @@ int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
     dst->multilabel = src->multilabel;
     dst->shard = src->shard;
     dst->nshards = src->nshards;
+    dst->exact = src->exact;
+    dst->fast_decode = src->fast_decode;
     return 0;
 }
 

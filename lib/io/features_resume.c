@@ -107,6 +107,11 @@ int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *wha
         snprintf(what, n, "shard %d/%d, this run's %d/%d", a->shard, a->nshards, b->shard, b->nshards);
     else if (a->nclasses != b->nclasses)
         snprintf(what, n, "%d classes, this run's %d", a->nclasses, b->nclasses);
+    else if (a->exact != b->exact)
+        snprintf(what, n, "%s --exact, this run's %s it", a->exact ? "with" : "without", b->exact ? "with" : "without");
+    else if (a->fast_decode != b->fast_decode)
+        snprintf(what, n, "%s --fast-decode, this run's %s it", a->fast_decode ? "with" : "without",
+                 b->fast_decode ? "with" : "without");
     else {
         for (int i = 0; i < a->nclasses; i++)
             if (strcmp(a->classes[i], b->classes[i])) {

@@ -67,6 +67,10 @@ static int header_json(const tl_feat_info *info, tl_strbuf *b)
     }
     if (info->nshards)
         bad |= tl_strbuf_printf(b, ",\"shard\":\"%d/%d\"", info->shard, info->nshards);
+    if (info->exact)
+        bad |= tl_strbuf_add(b, ",\"exact\":true", 13);
+    if (info->fast_decode)
+        bad |= tl_strbuf_add(b, ",\"fast_decode\":true", 19);
     bad |= tl_strbuf_add(b, "}", 1);
     return bad;
 }
@@ -103,6 +107,10 @@ static int write_header(tl_featw *w, const tl_feat_info *info, tl_err *e)
             fprintf(f, "#input\t%s\n", info->input);
         if (info->nshards)
             fprintf(f, "#shard\t%d/%d\n", info->shard, info->nshards);
+        if (info->exact)
+            fprintf(f, "#exact\t1\n");
+        if (info->fast_decode)
+            fprintf(f, "#fast_decode\t1\n");
         if (info->nclasses) {
             tl_strbuf b = {0};
             int bad = tl_strbuf_add(&b, "[", 1);

@@ -258,6 +258,59 @@ timed() {
     assert_output --partial "--resume: needs -o FILE in the TLF format"
 }
 
+@test "--resume, --update, --merge and cat refuse vectors computed otherwise (--exact, --fast-decode), naming the option" {
+    local d=$BATS_TEST_TMPDIR
+    cd "$d"
+    local m=(-q -m "$(F net.safetensors)" -j 1)
+    tl extract "${m[@]}" --exact "$(F imgs)" -o exact.tlf
+    head -c 4096 exact.tlf | grep -aq '"exact":true'
+    tl extract "${m[@]}" "$(F imgs)" -o plain.tlf
+    [ "$(head -c 4096 plain.tlf | grep -ac -e '"exact"' -e '"fast_decode"')" = 0 ]
+    # a finished file: --update without --exact is refused, the file kept
+    cp exact.tlf out.tlf
+    run tl extract "${m[@]}" --update "$(F imgs)" -o out.tlf
+    assert_failure 1
+    assert_output "tl-extract: out.tlf: made by another extraction (with --exact, this run's without it): remove it or write elsewhere"
+    cmp exact.tlf out.tlf
+    run tl extract "${m[@]}" --exact --update "$(F imgs)" -o out.tlf
+    assert_success
+    cmp exact.tlf out.tlf
+    # an interrupted one (a cut OUT.partial): --resume must give the same option
+    tl extract "${m[@]}" --fast-decode "$(F imgs)" -o fast.tlf
+    head -c 4096 fast.tlf | grep -aq '"fast_decode":true'
+    head -c $(($(wc -c <fast.tlf) / 2)) fast.tlf >f.tlf.partial
+    run tl extract "${m[@]}" --resume "$(F imgs)" -o f.tlf
+    assert_failure 1
+    assert_output "tl-extract: f.tlf.partial: made by another extraction (with --fast-decode, this run's without it): remove it or write elsewhere"
+    [ ! -e f.tlf ]
+    run tl extract "${m[@]}" --resume --exact --fast-decode "$(F imgs)" -o f.tlf
+    assert_failure 1
+    assert_output --partial "(without --exact, this run's with it)"
+    tl extract "${m[@]}" --resume --fast-decode "$(F imgs)" -o f.tlf
+    cmp fast.tlf f.tlf
+    # shards of both kinds: not merged, not read as one data set
+    tl extract "${m[@]}" --exact --shard 1/2 "$(F imgs)" -o s1.tlf
+    tl extract "${m[@]}" --shard 2/2 "$(F imgs)" -o s2.tlf
+    run tl extract --merge -o x.tlf s1.tlf s2.tlf
+    assert_failure 1
+    assert_output "tl-extract: s2.tlf: another extraction than s1.tlf (without --exact, the first with it)"
+    [ ! -e x.tlf ]
+    cat s1.tlf s2.tlf >both.tlf
+    run tl finetune -q both.tlf -o h.safetensors
+    assert_failure 1
+    assert_output --regexp "^tl-finetune: both.tlf: stream 2 \(byte [0-9]+\), shard 2/2: extracted without --exact, the first stream with it$"
+    # TSV and NPZ keep the setting too
+    tl extract "${m[@]}" --exact --fast-decode -f tsv "$(F imgs)" -o e.tsv
+    grep -qx '#exact	1' e.tsv
+    grep -qx '#fast_decode	1' e.tsv
+    tl extract --merge -q -o e.tlf e.tsv
+    head -c 4096 e.tlf | grep -aq '"exact":true,"fast_decode":true'
+    tl extract "${m[@]}" --exact -f npz "$(F imgs)" -o e.npz
+    run tl extract --merge -o y.tlf e.npz plain.tlf
+    assert_failure 1
+    assert_output --partial "(without --exact, the first with it)"
+}
+
 @test "--merge: shards in any order become the unsharded run's file in any format; a wrong set is refused" {
     local d=$BATS_TEST_TMPDIR
     cd "$d"
