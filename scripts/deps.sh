@@ -9,8 +9,9 @@ tests="bats bats-assert bats-support python3 python3-numpy python3-pil python3-t
 dataset-fashion-mnist librsvg2-bin jq groff-base man-db clang libclang-rt-14-dev valgrind \
 python3-onnx python3-opencv"
 # data-parallel tl-finetune and tests/bats/mpi.bats (optional at build time: make uses mpicc when
-# it exists; procps: its pgrep/pkill); GNU parallel runs the BATS files two at a time (scripts/run-bats.sh)
-scale="openmpi-bin libopenmpi-dev procps parallel"
+# it exists; procps: its pgrep/pkill); GNU parallel runs the BATS files two at a time (scripts/run-bats.sh);
+# slurm-wlm and munge: tests/bats/slurm.bats starts a single-node Slurm to run scripts/cluster/
+scale="openmpi-bin libopenmpi-dev procps parallel slurm-wlm munge"
 as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 # shellcheck disable=SC2086
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build $tests $scale

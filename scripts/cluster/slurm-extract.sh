@@ -35,10 +35,12 @@ shift $((OPTIND - 1))
 here=$(cd "$(dirname "$0")" && pwd)
 case $out in /*) ;; *) out=$PWD/$out ;; esac
 mkdir -p "$out.shards" "$out.logs"
+# The jobs get this environment (--export=ALL). Not --export=ALL,TL_OUT=...:
+# Slurm then loads the user's login environment on the node (a login shell
+# per job, seconds each) and lets it override the variables given.
+export TL_OUT="$out" TL_SHARDS="$shards"
 array=$(sbatch --parsable --array="1-$shards" --cpus-per-task="$cpus" --time="$time" ${part:+--partition="$part"} \
-    --output="$out.logs/shard-%a.log" --export=ALL,TL_OUT="$out",TL_SHARDS="$shards" \
-    "$here/extract-shard.sbatch" "$@")
+    --output="$out.logs/shard-%a.log" --export=ALL "$here/extract-shard.sbatch" "$@")
 merge=$(sbatch --parsable --dependency="afterok:${array%%;*}" --cpus-per-task=1 --time=1:00:00 \
-    ${part:+--partition="$part"} --output="$out.logs/merge.log" --export=ALL,TL_OUT="$out",TL_SHARDS="$shards" \
-    "$here/merge.sbatch")
+    ${part:+--partition="$part"} --output="$out.logs/merge.log" --export=ALL "$here/merge.sbatch")
 echo "shards: job $array; merge: job $merge (starts when every shard has succeeded)"

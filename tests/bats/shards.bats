@@ -364,9 +364,9 @@ timed() {
     local d=$BATS_TEST_TMPDIR dir=$BATS_TEST_DIRNAME/../../scripts/cluster
     for f in slurm-extract.sh; do sh -n "$dir/$f"; done
     for f in extract-shard.sbatch merge.sbatch; do bash -n "$dir/$f"; done
-    # No Slurm cluster runs here: sbatch is a stand-in that runs an array's
-    # tasks one after the other (SLURM_ARRAY_TASK_ID 1..N) with the
-    # --export'ed variables, then prints a job id.
+    # sbatch is a stand-in that runs an array's tasks one after the other
+    # (SLURM_ARRAY_TASK_ID 1..N) with the --export'ed variables, then prints
+    # a job id (slurm.bats runs the recipes on a real Slurm where it can).
     mkdir -p "$d/fake"
     cat >"$d/fake/sbatch" <<'SH'
 #!/bin/bash
