@@ -16,6 +16,7 @@ TL_AVX2 static inline __m256 exp8(__m256 x)
     __m256 r = _mm256_sub_ps(_mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(TL_EXP_LN2_HI))),
                              _mm256_mul_ps(n, _mm256_set1_ps(TL_EXP_LN2_LO)));
     __m256 p = _mm256_set1_ps(tl_exp_poly[0]);
+#pragma GCC unroll 8
     for (int k = 1; k < 8; k++)
         p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(tl_exp_poly[k]));
     __m256i bits = _mm256_slli_epi32(
@@ -40,6 +41,7 @@ TL_AVX2 static inline __m256 gelu8(__m256 v)
     __m256 one = _mm256_set1_ps(1.0f);
     __m256 t = _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(_mm256_set1_ps(0.5f), z)));
     __m256 p = _mm256_set1_ps(tl_erfc_poly[0]);
+#pragma GCC unroll 10
     for (int k = 1; k < TL_ERFC_NC; k++)
         p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(tl_erfc_poly[k]));
     __m256 erfc = _mm256_mul_ps(t, exp8(_mm256_sub_ps(p, _mm256_mul_ps(z, z))));
@@ -48,7 +50,7 @@ TL_AVX2 static inline __m256 gelu8(__m256 v)
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), s);
 }
 
-TL_AVX2 static inline __m256 act8(int act, __m256 v)
+TL_AVX2 static inline __attribute__((always_inline)) __m256 act8(int act, __m256 v)
 {
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     switch (act) {
@@ -63,8 +65,9 @@ TL_AVX2 static inline __m256 act8(int act, __m256 v)
     }
 }
 
-TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
-                              size_t cols)
+/* one row loop, inlined for each activation below */
+TL_AVX2 static inline __attribute__((always_inline)) void rows_avx2(int act, const float *x, size_t ldx, float *y,
+                                                             size_t ldy, const float *bias, int rows, size_t cols)
 {
     size_t whole = cols / 8 * 8;
     for (int r = 0; r < rows; r++) {
@@ -81,6 +84,19 @@ TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, siz
         }
         for (; i < cols; i++)
             yr[i] = tl_act_f(act, bias ? xr[i] + bs : xr[i]);
+    }
+}
+
+TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                              size_t cols)
+{
+    /* one loop per activation: the element switch folds away */
+    switch (act) {
+    case TL_ACT_RELU: rows_avx2(TL_ACT_RELU, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_RELU6: rows_avx2(TL_ACT_RELU6, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_SIGMOID: rows_avx2(TL_ACT_SIGMOID, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_SILU: rows_avx2(TL_ACT_SILU, x, ldx, y, ldy, bias, rows, cols); break;
+    default: rows_avx2(act, x, ldx, y, ldy, bias, rows, cols); break;
     }
 }
 #endif

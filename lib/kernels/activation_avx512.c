@@ -16,6 +16,7 @@ TL_AVX512 static inline __m512 exp16(__m512 x)
     __m512 r = _mm512_sub_ps(_mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_HI))),
                              _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_LO)));
     __m512 p = _mm512_set1_ps(tl_exp_poly[0]);
+#pragma GCC unroll 8
     for (int k = 1; k < 8; k++)
         p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(tl_exp_poly[k]));
     __m512i bits = _mm512_slli_epi32(
@@ -40,6 +41,7 @@ TL_AVX512 static inline __m512 gelu16(__m512 v)
     __m512 one = _mm512_set1_ps(1.0f);
     __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, _mm512_mul_ps(_mm512_set1_ps(0.5f), z)));
     __m512 p = _mm512_set1_ps(tl_erfc_poly[0]);
+#pragma GCC unroll 10
     for (int k = 1; k < TL_ERFC_NC; k++)
         p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(tl_erfc_poly[k]));
     __m512 erfc = _mm512_mul_ps(t, exp16(_mm512_sub_ps(p, _mm512_mul_ps(z, z))));
@@ -48,7 +50,7 @@ TL_AVX512 static inline __m512 gelu16(__m512 v)
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), s);
 }
 
-TL_AVX512 static inline __m512 act16(int act, __m512 v)
+TL_AVX512 static inline __attribute__((always_inline)) __m512 act16(int act, __m512 v)
 {
     const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     switch (act) {
@@ -63,8 +65,9 @@ TL_AVX512 static inline __m512 act16(int act, __m512 v)
     }
 }
 
-TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias,
-                                  int rows, size_t cols)
+/* one row loop, inlined for each activation below */
+TL_AVX512 static inline __attribute__((always_inline)) void rows_avx512(int act, const float *x, size_t ldx, float *y,
+                                                             size_t ldy, const float *bias, int rows, size_t cols)
 {
     __mmask16 tail = (__mmask16)((1u << (cols % 16)) - 1);
     size_t whole = cols / 16 * 16;
@@ -86,6 +89,19 @@ TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y,
                 v = _mm512_add_ps(v, b);
             _mm512_mask_storeu_ps(yr + i, tail, act16(act, v));
         }
+    }
+}
+
+TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias,
+                                  int rows, size_t cols)
+{
+    /* one loop per activation: the element switch folds away */
+    switch (act) {
+    case TL_ACT_RELU: rows_avx512(TL_ACT_RELU, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_RELU6: rows_avx512(TL_ACT_RELU6, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_SIGMOID: rows_avx512(TL_ACT_SIGMOID, x, ldx, y, ldy, bias, rows, cols); break;
+    case TL_ACT_SILU: rows_avx512(TL_ACT_SILU, x, ldx, y, ldy, bias, rows, cols); break;
+    default: rows_avx512(act, x, ldx, y, ldy, bias, rows, cols); break;
     }
 }
 #endif

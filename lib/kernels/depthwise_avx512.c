@@ -41,6 +41,11 @@ TL_AVX512 static void plane_scalar_rows(const tl_conv_geom *g, const float *x, c
 /* Per-plane table limits: (blocks of 16 columns) x taps per row. */
 #define MAX_CELLS 512
 
+/* Output rows computed together: the per-row sums are chains of dependent
+ * multiply-adds, so one row at a time waits on the adder's latency;
+ * four independent rows keep the FMA units busy. */
+#define ROWS 4
+
 TL_AVX512 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                                   float *y)
 {
@@ -64,39 +69,71 @@ TL_AVX512 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const f
     }
     const __m512i even = _mm512_loadu_si512(even_idx);
     const __m512 vbias = _mm512_set1_ps(bias), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
-    for (int oy = 0; oy < g->oh; oy++) {
-        float *yr = y + (size_t)oy * g->ow;
+    /* ROWS = 4, unrolled by hand: GCC keeps arrays of vectors in memory */
+#define EACH(X) X(0) X(1) X(2) X(3)
+    for (int oy0 = 0; oy0 < g->oh; oy0 += ROWS) {
         for (int b = 0; b < nb; b++) {
-            __m512 acc = vbias;
+            const int *bs = base + b * kw;
+            const __mmask16 *m0 = ma + b * kw, *m1 = mb + b * kw;
+#define INIT(r) __m512 acc##r = vbias;
+            EACH(INIT)
             for (int ky = 0; ky < g->kh; ky++) {
-                int iy = oy * g->stride_h - g->pad_t + ky * g->dil_h;
-                if (iy < 0 || iy >= g->h)
+                /* a row outside the input (or past the plane) adds nothing:
+                 * its loads are masked off and its sum is not added */
+#define ROW(r)                                                                                     \
+    const int iy##r = (oy0 + r) * g->stride_h - g->pad_t + ky * g->dil_h;                          \
+    const int in##r = oy0 + r < g->oh && iy##r >= 0 && iy##r < g->h;                               \
+    const __mmask16 ok##r = in##r ? 0xFFFF : 0;                                                    \
+    const float *xr##r = x + (size_t)(in##r ? iy##r : 0) * W;                                      \
+    __m512 t##r = zero;
+                EACH(ROW)
+                if (!(in0 | in1 | in2 | in3))
                     continue;
-                const float *xr = x + (size_t)iy * W;
                 const float *wr = w + ky * kw;
-                const int *bs = base + b * kw;
-                const __mmask16 *m0 = ma + b * kw, *m1 = mb + b * kw;
-                /* one partial sum per input row keeps the dependency chains short */
-                __m512 t = zero;
+                /* one partial sum per input row keeps each chain short */
                 if (s == 1) {
-                    for (int kx = 0; kx < kw; kx++)
-                        t = _mm512_fmadd_ps(_mm512_set1_ps(wr[kx]), _mm512_maskz_loadu_ps(m0[kx], at(xr, bs[kx])), t);
+                    for (int kx = 0; kx < kw; kx++) {
+                        const __m512 wv = _mm512_set1_ps(wr[kx]);
+                        const __mmask16 mk = m0[kx];
+                        const int o = bs[kx];
+#define TAP1(r) t##r = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk & ok##r, at(xr##r, o)), t##r);
+                        EACH(TAP1)
+                    }
                 } else {
                     for (int kx = 0; kx < kw; kx++) {
-                        __m512 lo = _mm512_maskz_loadu_ps(m0[kx], at(xr, bs[kx]));
-                        __m512 hi = _mm512_maskz_loadu_ps(m1[kx], at(xr, bs[kx] + 16));
-                        t = _mm512_fmadd_ps(_mm512_set1_ps(wr[kx]), _mm512_permutex2var_ps(lo, even, hi), t);
+                        const __m512 wv = _mm512_set1_ps(wr[kx]);
+                        const __mmask16 mk = m0[kx], mh = m1[kx];
+                        const int o = bs[kx];
+#define TAP2(r)                                                                                    \
+    t##r = _mm512_fmadd_ps(wv,                                                                     \
+                           _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(mk & ok##r, at(xr##r, o)), even, \
+                                                  _mm512_maskz_loadu_ps(mh & ok##r, at(xr##r, o + 16))), \
+                           t##r);
+                        EACH(TAP2)
                     }
                 }
-                acc = _mm512_add_ps(acc, t);
+#define SUM(r) acc##r = _mm512_mask_add_ps(acc##r, ok##r, acc##r, t##r);
+                EACH(SUM)
             }
-            if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
-                acc = _mm512_max_ps(acc, zero);
-            if (act == TL_ACT_RELU6)
-                acc = _mm512_min_ps(acc, six);
-            int n = g->ow - 16 * b < 16 ? g->ow - 16 * b : 16;
-            _mm512_mask_storeu_ps(yr + 16 * b, (__mmask16)((1u << n) - 1), acc);
+            const int n = g->ow - 16 * b < 16 ? g->ow - 16 * b : 16;
+            const __mmask16 keep = (__mmask16)((1u << n) - 1);
+#define STORE(r)                                                                                   \
+    if (oy0 + r < g->oh) {                                                                         \
+        if (act == TL_ACT_RELU || act == TL_ACT_RELU6)                                             \
+            acc##r = _mm512_max_ps(acc##r, zero);                                                  \
+        if (act == TL_ACT_RELU6)                                                                   \
+            acc##r = _mm512_min_ps(acc##r, six);                                                   \
+        _mm512_mask_storeu_ps(y + (size_t)(oy0 + r) * g->ow + 16 * b, keep, acc##r);               \
+    }
+            EACH(STORE)
         }
     }
+#undef EACH
+#undef INIT
+#undef ROW
+#undef TAP1
+#undef TAP2
+#undef SUM
+#undef STORE
 }
 #endif
