@@ -17,9 +17,20 @@ from parity_common import meta_for, write_safetensors  # noqa: E402
 SEED = 1234
 
 
+def make_model(arch):
+    """A torchvision model by name; vit_ti_16 (ViT-Ti/16, DeiT-tiny's shape),
+    which torchvision 0.14 does not name, is its VisionTransformer with
+    width 192, 3 heads, MLP 768, 12 layers."""
+    if arch == "vit_ti_16":
+        from torchvision.models.vision_transformer import VisionTransformer
+        return VisionTransformer(image_size=224, patch_size=16, num_layers=12, num_heads=3, hidden_dim=192,
+                                 mlp_dim=768)
+    return getattr(torchvision.models, arch)(weights=None)
+
+
 def build(arch):
     torch.manual_seed(SEED)
-    return getattr(torchvision.models, arch)(weights=None).eval()
+    return make_model(arch).eval()
 
 
 def main():

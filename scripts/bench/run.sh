@@ -8,7 +8,9 @@
 #
 #   BENCH_QUICK=1          a ~3-minute subset (mobilenet_v2, resnet18; 66 images
 #                          for the end-to-end extraction)
-#   BENCH_MODELS=a,b       the models to run
+#   BENCH_MODELS=a,b       the models to run (inference models; training
+#                          models: mobilenet_v2, efficientnet_b0, resnet18, vit_ti_16)
+#   BENCH_CASES=c1,c2      only these cases (names as in bench/latest.json)
 #   BENCH_THREADS=2        threads of every runner
 #   BENCH_PEERS=...        default onnxruntime,pytorch,pytorch-tuned
 #   TL_DATA=DIR            where shared/ is (default ../shared)
@@ -55,12 +57,14 @@ case ",$peers," in *,onnxruntime,*)
     fi
 esac
 
+# The models to export; bench.py picks its cases' models itself unless
+# BENCH_MODELS names them.
 models=${BENCH_MODELS:-}
 if [ -z "$models" ]; then
     if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
         models=mobilenet_v2,resnet18
     else
-        models=mobilenet_v2,efficientnet_b0,resnet18,resnet50,vgg16,vit_b_16
+        models=mobilenet_v2,efficientnet_b0,resnet18,resnet50,vgg16,vit_b_16,vit_ti_16
     fi
 fi
 if $py -c 'import torch' 2>/dev/null; then
@@ -93,4 +97,4 @@ if [ -f "$work/hymenoptera.txt" ]; then
     done
 fi
 
-BENCH_MODELS=$models exec $py scripts/bench/bench.py --root "$root" --work "$work" --peers "$peers"
+exec $py scripts/bench/bench.py --root "$root" --work "$work" --peers "$peers"

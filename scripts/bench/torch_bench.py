@@ -21,7 +21,7 @@ extract is end to end: PIL decode, resize 256, centre crop 224, normalise,
 network up to the pooled features, with a DataLoader of --workers
 processes as a user would write it; peak memory adds the largest worker's.
 """
-import argparse, json, resource, sys, time
+import argparse, json, os, resource, sys, time
 
 import torch
 import torch.nn as nn
@@ -29,11 +29,14 @@ import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from export_models import make_model  # noqa: E402
+
 # The last frozen module of train-frozen, in torchvision's names (the same
 # split as tl-bench's freeze_points).
 FREEZE_UNTIL = {"resnet18": "layer3", "resnet50": "layer3", "mobilenet_v2": "features.13",
                 "efficientnet_b0": "features.6", "vgg16": "features.23",
-                "vit_b_16": "encoder.layers.encoder_layer_10"}
+                "vit_b_16": "encoder.layers.encoder_layer_10", "vit_ti_16": "encoder.layers.encoder_layer_10"}
 
 
 def count_macs(model, size=224):
@@ -132,7 +135,7 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = getattr(torchvision.models, a.arch)(weights=None)
+    model = make_model(a.arch)
     model.load_state_dict(torch.load(a.weights), strict=False)
     macs = count_macs(model)
     extra = {}

@@ -39,7 +39,7 @@ static const struct {
     {"mobilenet_v2", "features.13"}, /* features.14..18 + classifier */
     {"efficientnet", "features.6"},  /* features.7, 8 + classifier */
     {"vgg16", "features.23"},        /* the fifth conv block + classifier */
-    {"vit_b_16", "encoder_layer_10"}, /* the last encoder layer, encoder.ln, heads */
+    {"vit_", "encoder_layer_10"},     /* ViT-Ti/S/B (12 layers): the last encoder layer, encoder.ln, heads */
 };
 
 static const char *freeze_point(const char *arch)
