@@ -49,6 +49,8 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(OBJ)/%.o) $(MPI_OBJ)
 TOOL_SRC  := $(sort $(wildcard tools/tl-*.c))
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BIN)/%)
 TCOMMON   := $(patsubst %.c,$(OBJ)/%.o,$(filter-out tools/tl-%.c,$(sort $(wildcard tools/*.c))))
+# tl-finetune's own parts (a head on features, the network on images)
+FINETUNE  := $(patsubst %.c,$(OBJ)/%.o,$(sort $(wildcard tools/finetune/*.c)))
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 # UNIT="test_dataset test_json": only those unit tests (check-unit, check-asan).
 UNITS     := $(if $(UNIT),$(UNIT:%=$(TBIN)/%),$(UNIT_SRC:tests/unit/%.c=$(TBIN)/%))
@@ -102,9 +104,9 @@ $(BIN)/%: $(OBJ)/tools/%.o $(TCOMMON) $(LIBA)
 
 # tl-finetune as a build without MPI makes it, for the test that it says so
 # under mpirun: the stub transport linked ahead of the library.
-$(TBIN)/tl-finetune-nompi: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA)
+$(TBIN)/tl-finetune-nompi: $(OBJ)/tools/tl-finetune.o $(FINETUNE) $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(FINETUNE) $(TCOMMON) $(OBJ)/mpi-off/comm_mpi.o $(LIBA) $(LDLIBS)
 
 # The allreduce benchmark (tests/tools/tl-allreduce.c) talks to MPI itself.
 $(OBJ)/tests/tools/tl-allreduce.o: tests/tools/tl-allreduce.c
@@ -115,9 +117,9 @@ $(TBIN)/tl-allreduce: $(OBJ)/tests/tools/tl-allreduce.o $(LIBA) $(MPI_STATE)
 	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 # tl-finetune runs data-parallel under mpirun/srun: linked by the wrapper.
-$(BIN)/tl-finetune: $(OBJ)/tools/tl-finetune.o $(TCOMMON) $(LIBA) $(MPI_STATE)
+$(BIN)/tl-finetune: $(OBJ)/tools/tl-finetune.o $(FINETUNE) $(TCOMMON) $(LIBA) $(MPI_STATE)
 	@mkdir -p $(dir $@)
-	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(TCOMMON) $(LIBA) $(LDLIBS)
+	$(if $(filter on,$(MPI_ON)),$(MPICC),$(CC)) $(ALL_CFLAGS) -o $@ $< $(FINETUNE) $(TCOMMON) $(LIBA) $(LDLIBS)
 
 $(TBIN)/tl-%: $(OBJ)/tests/tools/tl-%.o $(LIBA)
 	@mkdir -p $(dir $@)
