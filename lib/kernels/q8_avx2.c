@@ -29,7 +29,35 @@ TL_AVX2 static inline __m256i mul_shift8(__m256i x, __m256i m, __m256i e, __m256
     return _mm256_sub_epi32(r, _mm256_cmpgt_epi32(rem, thr));
 }
 
+/* Requantisation of 8 sums of channels ch..ch+7 (ch a multiple of 8) in
+ * one rounding on 64-bit lanes (see requant_consts in q8_conv.c). */
 TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
+{
+    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
+    if (c->any_lsh)
+        x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->lsh + ch)));
+    __m256i m = _mm256_loadu_si256((const __m256i *)(c->mult + ch));
+    __m256i pe = _mm256_mul_epi32(x, m);
+    __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32));
+    __m256i re = _mm256_add_epi64(pe, _mm256_loadu_si256((const __m256i *)(c->rnd + ch)));
+    __m256i ro = _mm256_add_epi64(po, _mm256_loadu_si256((const __m256i *)(c->rnd + ch + 4)));
+    if (c->away) {
+        const __m256i lim = _mm256_set1_epi64x(-(1ll << 30));
+        re = _mm256_sub_epi64(re, _mm256_and_si256(_mm256_cmpgt_epi64(lim, pe),
+                                                   _mm256_loadu_si256((const __m256i *)(c->adj + ch))));
+        ro = _mm256_sub_epi64(ro, _mm256_and_si256(_mm256_cmpgt_epi64(lim, po),
+                                                   _mm256_loadu_si256((const __m256i *)(c->adj + ch + 4))));
+    }
+    re = _mm256_srlv_epi64(re, _mm256_loadu_si256((const __m256i *)(c->sh64 + ch)));
+    ro = _mm256_srlv_epi64(ro, _mm256_loadu_si256((const __m256i *)(c->sh64 + ch + 4)));
+    __m256i r = _mm256_blend_epi32(re, _mm256_slli_epi64(ro, 32), 0xAA);
+    r = _mm256_add_epi32(r, _mm256_loadu_si256((const __m256i *)(c->post + ch)));
+    r = _mm256_max_epi32(r, _mm256_set1_epi32(c->o.qmin));
+    return _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
+}
+
+/* The same bytes in gemmlowp's two roundings, fewer constants. */
+TL_AVX2 static inline __m256i requant8_2r(const tl_q8_conv *c, __m256i acc, int ch)
 {
     __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
     x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->lsh + ch)));
@@ -39,6 +67,16 @@ TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
     r = _mm256_max_epi32(r, _mm256_set1_epi32(c->o.qmin));
     return _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
 }
+
+#ifndef RQ_TILE
+#define RQ_TILE requant8_2r
+#endif
+#ifndef RQ_DW
+#define RQ_DW requant8
+#endif
+#ifndef RQ_COLS
+#define RQ_COLS requant8
+#endif
 
 /* 16 requantised channels (two vectors of 8) as 16 bytes */
 TL_AVX2 static inline void store16(uint8_t *y, __m256i r0, __m256i r1)
@@ -119,8 +157,8 @@ TL_AVX2 static void tile(const tl_q8_conv *c, const uint8_t *const *ptrs, int gr
         }
     }
     for (int i = 0; i < n; i++)
-        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, requant8(c, acc[i][0], grp * 16),
-                requant8(c, acc[i][1], grp * 16 + 8));
+        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE(c, acc[i][0], grp * 16),
+                RQ_TILE(c, acc[i][1], grp * 16 + 8));
 }
 
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
@@ -155,14 +193,101 @@ TL_AVX2 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *
                 acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, b)),
                                                                 _mm256_loadu_si256(wq + 1)));
             }
-            store16(y + (size_t)p * c->cs_out + grp * 16, requant8(c, acc0, grp * 16), requant8(c, acc1, grp * 16 + 8));
+            store16(y + (size_t)p * c->cs_out + grp * 16, RQ_DW(c, acc0, grp * 16), RQ_DW(c, acc1, grp * 16 + 8));
         }
+    }
+}
+
+/* Depthwise by input columns (q8_internal.h, Q8_DW_RUN): each column's
+ * kernel row pairs widened once into int16 pairs (channels 0-7, 8-15),
+ * then per output pixel kw x pairs vpmaddwd with the weights, four pixels
+ * at a time. */
+TL_AVX2 static inline void dw_prepare(const tl_q8_conv *c, const uint8_t *const *row, const ptrdiff_t *cst, int npy,
+                                      int ix0, int ncol, int off, __m256i *buf)
+{
+    for (int j = 0; j < ncol; j++) {
+        int ix = ix0 + j, out = ix < 0 || ix >= c->g.w;
+        for (int q = 0; q < npy; q++) {
+            const uint8_t *pa = out ? c->pad : row[2 * q] + ix * cst[2 * q];
+            const uint8_t *pb = out ? c->pad : row[2 * q + 1] + ix * cst[2 * q + 1];
+            __m128i a = _mm_loadu_si128((const __m128i *)(pa + off)), b = _mm_loadu_si128((const __m128i *)(pb + off));
+            buf[2 * (j * npy + q)] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b));
+            buf[2 * (j * npy + q) + 1] = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, b));
+        }
+    }
+}
+
+TL_AVX2 static inline __attribute__((always_inline)) void dw_run(const tl_q8_conv *c, const __m256i *buf,
+                                                                 const int16_t *wg, int ch, uint8_t *yo, int n,
+                                                                 int KW, int NPY, int SW, int DL)
+{
+    const size_t cso = c->cs_out;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256i a[4][2];
+        for (int r = 0; r < 4; r++)
+            a[r][0] = a[r][1] = _mm256_setzero_si256();
+        for (int kx = 0; kx < KW; kx++)
+            for (int q = 0; q < NPY; q++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(wg + (kx * NPY + q) * 32));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(wg + (kx * NPY + q) * 32 + 16));
+                const __m256i *b = buf + 2 * ((i * SW + kx * DL) * NPY + q);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    a[r][0] = _mm256_add_epi32(a[r][0], _mm256_madd_epi16(b[2 * r * SW * NPY], w0));
+                    a[r][1] = _mm256_add_epi32(a[r][1], _mm256_madd_epi16(b[2 * r * SW * NPY + 1], w1));
+                }
+            }
+        for (int r = 0; r < 4; r++)
+            store16(yo + (i + r) * cso, RQ_COLS(c, a[r][0], ch), RQ_COLS(c, a[r][1], ch + 8));
+    }
+    for (; i < n; i++) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        for (int kx = 0; kx < KW; kx++)
+            for (int q = 0; q < NPY; q++) {
+                const __m256i *b = buf + 2 * ((i * SW + kx * DL) * NPY + q);
+                const __m256i *w = (const __m256i *)(wg + (kx * NPY + q) * 32);
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(b[0], _mm256_loadu_si256(w)));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(b[1], _mm256_loadu_si256(w + 1)));
+            }
+        store16(yo + i * cso, RQ_COLS(c, a0, ch), RQ_COLS(c, a1, ch + 8));
+    }
+}
+
+TL_AVX2 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const tl_conv_geom *g = &c->g;
+    const int npy = (g->kh + 1) / 2, kw = g->kw, sw = g->stride_w, dl = g->dil_w;
+    __m256i buf[2 * Q8_DW_COLS * Q8_DW_PAIRS];
+    const uint8_t *row[2 * Q8_DW_PAIRS];
+    ptrdiff_t cst[2 * Q8_DW_PAIRS];
+    for (int p = p0; p < p1;) {
+        int oy = p / g->ow, ox0 = p - oy * g->ow;
+        int oxe = g->ow - ox0 < p1 - p ? g->ow : ox0 + (p1 - p);
+        tl_q8_dw_row_ptrs(c, x, oy, row, cst);
+        for (int a = ox0; a < oxe; a += Q8_DW_RUN) {
+            int n = oxe - a < Q8_DW_RUN ? oxe - a : Q8_DW_RUN;
+            int ix0 = a * sw - g->pad_l, ncol = (n - 1) * sw + (kw - 1) * dl + 1;
+            for (int grp = 0; grp < c->ngroups; grp++) {
+                dw_prepare(c, row, cst, npy, ix0, ncol, grp * 16, buf);
+                const int16_t *wg = c->wcol + (size_t)grp * kw * npy * 32;
+                uint8_t *yo = y + ((size_t)oy * g->ow + a) * c->cs_out + grp * 16;
+                if (kw == 3 && npy == 2 && dl == 1 && sw == 1)
+                    dw_run(c, buf, wg, grp * 16, yo, n, 3, 2, 1, 1);
+                else if (kw == 3 && npy == 2 && dl == 1 && sw == 2)
+                    dw_run(c, buf, wg, grp * 16, yo, n, 3, 2, 2, 1);
+                else
+                    dw_run(c, buf, wg, grp * 16, yo, n, kw, npy, sw, dl);
+            }
+        }
+        p += oxe - ox0;
     }
 }
 
 #else
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y) { tl_q8_quantize_row_scalar(x, n, scale, zero, y); }
 #endif

@@ -33,13 +33,60 @@ TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e, __m
     return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
 }
 
-/* Requantisation of 16 sums of channels ch..ch+15, + zero point, clamped;
- * 16 bytes out. */
+/* One group's requantisation constants, loaded once for many pixels. */
+typedef struct {
+    __m512i bias, lsh, m, mo, rnd_e, rnd_o, adj_e, adj_o, sh_e, sh_o, post, lo, hi;
+} rq16;
+
+TL_AVX512 static inline void rq16_load(const tl_q8_conv *c, int ch, rq16 *k)
+{
+    k->bias = _mm512_loadu_si512(c->bias + ch);
+    k->lsh = _mm512_loadu_si512(c->lsh + ch);
+    k->m = _mm512_loadu_si512(c->mult + ch);
+    k->mo = _mm512_srli_epi64(k->m, 32);
+    k->rnd_e = _mm512_loadu_si512(c->rnd + ch);
+    k->rnd_o = _mm512_loadu_si512(c->rnd + ch + 8);
+    k->adj_e = _mm512_loadu_si512(c->adj + ch);
+    k->adj_o = _mm512_loadu_si512(c->adj + ch + 8);
+    k->sh_e = _mm512_loadu_si512(c->sh64 + ch);
+    k->sh_o = _mm512_loadu_si512(c->sh64 + ch + 8);
+    k->post = _mm512_loadu_si512(c->post + ch);
+    k->lo = _mm512_set1_epi32(c->o.qmin);
+    k->hi = _mm512_set1_epi32(c->o.qmax);
+}
+
+/* Requantisation of 16 sums of one group of channels, + zero point,
+ * clamped; 16 bytes out. One rounding in 64-bit lanes (the derivation is
+ * at requant_consts in q8_conv.c). */
+TL_AVX512 static inline __m128i rq16_apply(const rq16 *k, __m512i acc, int lsh, int away)
+{
+    __m512i x = _mm512_add_epi32(acc, k->bias);
+    if (lsh)
+        x = _mm512_sllv_epi32(x, k->lsh);
+    __m512i pe = _mm512_mul_epi32(x, k->m);
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k->mo);
+    __m512i re = _mm512_add_epi64(pe, k->rnd_e), ro = _mm512_add_epi64(po, k->rnd_o);
+    if (away) {
+        const __m512i lim = _mm512_set1_epi64(-(1ll << 30));
+        re = _mm512_mask_sub_epi64(re, _mm512_cmplt_epi64_mask(pe, lim), re, k->adj_e);
+        ro = _mm512_mask_sub_epi64(ro, _mm512_cmplt_epi64_mask(po, lim), ro, k->adj_o);
+    }
+    re = _mm512_srlv_epi64(re, k->sh_e);
+    ro = _mm512_srlv_epi64(ro, k->sh_o);
+    __m512i r = _mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32));
+    r = _mm512_add_epi32(r, k->post);
+    return _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(r, k->lo), k->hi));
+}
+
+/* The same bytes in two roundings (gemmlowp's steps as written), without
+ * the 64-bit constants: cheaper where the constants cannot stay in
+ * registers (the per-pixel depthwise loop over channel groups). */
 TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int ch)
 {
     __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(c->bias + ch));
     x = _mm512_sllv_epi32(x, _mm512_loadu_si512(c->lsh + ch));
-    __m512i r = mul_shift16(x, _mm512_loadu_si512(c->mult + ch), _mm512_loadu_si512(c->rsh + ch), _mm512_set1_epi32(c->away));
+    __m512i r = mul_shift16(x, _mm512_loadu_si512(c->mult + ch), _mm512_loadu_si512(c->rsh + ch),
+                            _mm512_set1_epi32(c->away));
     r = _mm512_add_epi32(r, _mm512_set1_epi32(c->o.zout));
     r = _mm512_max_epi32(r, _mm512_set1_epi32(c->o.qmin));
     r = _mm512_min_epi32(r, _mm512_set1_epi32(c->o.qmax));
@@ -120,10 +167,15 @@ TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { retu
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
-        for (int i = 0; i < n; i++)                                                                            \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) _mm_storeu_si128(                            \
-                (__m128i *)(y + (size_t)(p0 + i) * c->cs_out + (g0 + j) * 16),                                 \
-                requant16(c, acc[i][j], (g0 + j) * 16));                                                       \
+        const int lsh = c->any_lsh, away = c->away;                                                            \
+        uint8_t *yp = y + (size_t)p0 * c->cs_out + g0 * 16;                                                    \
+        const size_t cso = c->cs_out;                                                                          \
+        for (int j = 0; j < NRV; j++) {                                                                        \
+            rq16 rk;                                                                                           \
+            rq16_load(c, (g0 + j) * 16, &rk);                                                                  \
+            for (int i = 0; i < n; i++)                                                                        \
+                _mm_storeu_si128((__m128i *)(yp + i * cso + j * 16), rq16_apply(&rk, acc[i][j], lsh, away));   \
+        }                                                                                                      \
     }
 
 TILE(tile_vnni_4x6, TL_VNNI, dot_vnni, 4, 6)
@@ -189,10 +241,105 @@ TL_AVX512 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8
     }
 }
 
+/* Depthwise by input columns (q8_internal.h, Q8_DW_RUN): the kernel row
+ * pairs of each input column widened once into int16 pairs, then per
+ * output pixel kw x pairs vpmaddwd (or VNNI's vpdpwssd) with the weights,
+ * four pixels at a time. */
+TL_AVX512 static inline __m512i dw_bw(__m512i acc, __m512i a, __m512i w)
+{
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(a, w));
+}
+
+TL_VNNI static inline __m512i dw_vnni(__m512i acc, __m512i a, __m512i w) { return _mm512_dpwssd_epi32(acc, a, w); }
+
+/* Columns ix0 .. ix0+ncol-1 of channels off..off+15, row pairs widened. */
+TL_AVX512 static inline void dw_prepare(const tl_q8_conv *c, const uint8_t *const *row, const ptrdiff_t *cst,
+                                        int npy, int ix0, int ncol, int off, __m512i *buf)
+{
+    for (int j = 0; j < ncol; j++) {
+        int ix = ix0 + j, out = ix < 0 || ix >= c->g.w;
+        for (int q = 0; q < npy; q++) {
+            const uint8_t *pa = out ? c->pad : row[2 * q] + ix * cst[2 * q];
+            const uint8_t *pb = out ? c->pad : row[2 * q + 1] + ix * cst[2 * q + 1];
+            __m128i a = _mm_loadu_si128((const __m128i *)(pa + off)), b = _mm_loadu_si128((const __m128i *)(pb + off));
+            buf[j * npy + q] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
+        }
+    }
+}
+
+#define DW_COLS_FN(NAME, ATTR, DOT)                                                                              \
+    ATTR static inline __attribute__((always_inline)) void NAME##_run(                                          \
+        const tl_q8_conv *c, const __m512i *buf, const int16_t *wg, const rq16 *k, uint8_t *yo, int n, int KW,  \
+        int NPY, int SW, int DL)                                                                                 \
+    {                                                                                                            \
+        const size_t cso = c->cs_out;                                                                            \
+        const int lsh = c->any_lsh, away = c->away;                                                              \
+        int i = 0;                                                                                               \
+        for (; i + 4 <= n; i += 4) {                                                                             \
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                      \
+            for (int kx = 0; kx < KW; kx++)                                                                      \
+                for (int q = 0; q < NPY; q++) {                                                                  \
+                    __m512i w = _mm512_loadu_si512(wg + (kx * NPY + q) * 32);                                    \
+                    const __m512i *b = buf + (i * SW + kx * DL) * NPY + q;                                       \
+                    a0 = DOT(a0, b[0], w);                                                                       \
+                    a1 = DOT(a1, b[SW * NPY], w);                                                                \
+                    a2 = DOT(a2, b[2 * SW * NPY], w);                                                            \
+                    a3 = DOT(a3, b[3 * SW * NPY], w);                                                            \
+                }                                                                                                \
+            _mm_storeu_si128((__m128i *)(yo + i * cso), rq16_apply(k, a0, lsh, away));                          \
+            _mm_storeu_si128((__m128i *)(yo + (i + 1) * cso), rq16_apply(k, a1, lsh, away));                    \
+            _mm_storeu_si128((__m128i *)(yo + (i + 2) * cso), rq16_apply(k, a2, lsh, away));                    \
+            _mm_storeu_si128((__m128i *)(yo + (i + 3) * cso), rq16_apply(k, a3, lsh, away));                    \
+        }                                                                                                        \
+        for (; i < n; i++) {                                                                                     \
+            __m512i a0 = _mm512_setzero_si512();                                                                 \
+            for (int kx = 0; kx < KW; kx++)                                                                      \
+                for (int q = 0; q < NPY; q++)                                                                    \
+                    a0 = DOT(a0, buf[(i * SW + kx * DL) * NPY + q], _mm512_loadu_si512(wg + (kx * NPY + q) * 32)); \
+            _mm_storeu_si128((__m128i *)(yo + i * cso), rq16_apply(k, a0, lsh, away));                          \
+        }                                                                                                        \
+    }                                                                                                            \
+    ATTR void NAME(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)                           \
+    {                                                                                                            \
+        const tl_conv_geom *g = &c->g;                                                                           \
+        const int npy = (g->kh + 1) / 2, kw = g->kw, sw = g->stride_w, dl = g->dil_w;                            \
+        __m512i buf[Q8_DW_COLS * Q8_DW_PAIRS];                                                                   \
+        const uint8_t *row[2 * Q8_DW_PAIRS];                                                                     \
+        ptrdiff_t cst[2 * Q8_DW_PAIRS];                                                                          \
+        for (int p = p0; p < p1;) {                                                                              \
+            int oy = p / g->ow, ox0 = p - oy * g->ow;                                                            \
+            int oxe = g->ow - ox0 < p1 - p ? g->ow : ox0 + (p1 - p);                                             \
+            tl_q8_dw_row_ptrs(c, x, oy, row, cst);                                                               \
+            for (int a = ox0; a < oxe; a += Q8_DW_RUN) {                                                         \
+                int n = oxe - a < Q8_DW_RUN ? oxe - a : Q8_DW_RUN;                                               \
+                int ix0 = a * sw - g->pad_l, ncol = (n - 1) * sw + (kw - 1) * dl + 1;                            \
+                for (int grp = 0; grp < c->ngroups; grp++) {                                                     \
+                    rq16 k;                                                                                      \
+                    rq16_load(c, grp * 16, &k);                                                                  \
+                    dw_prepare(c, row, cst, npy, ix0, ncol, grp * 16, buf);                                      \
+                    const int16_t *wg = c->wcol + (size_t)grp * kw * npy * 32;                                   \
+                    uint8_t *yo = y + ((size_t)oy * g->ow + a) * c->cs_out + grp * 16;                           \
+                    if (kw == 3 && npy == 2 && dl == 1 && sw == 1)                                               \
+                        NAME##_run(c, buf, wg, &k, yo, n, 3, 2, 1, 1);                                           \
+                    else if (kw == 3 && npy == 2 && dl == 1 && sw == 2)                                          \
+                        NAME##_run(c, buf, wg, &k, yo, n, 3, 2, 2, 1);                                           \
+                    else                                                                                         \
+                        NAME##_run(c, buf, wg, &k, yo, n, kw, npy, sw, dl);                                      \
+                }                                                                                                \
+            }                                                                                                    \
+            p += oxe - ox0;                                                                                      \
+        }                                                                                                        \
+    }
+
+DW_COLS_FN(tl_q8_dw_cols_vnni, TL_VNNI, dw_vnni)
+DW_COLS_FN(tl_q8_dw_cols_avx512, TL_AVX512, dw_bw)
+
 #else
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_dw_cols_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y) { (void)x; (void)n; (void)scale; (void)zero; (void)y; }
 #endif

@@ -174,12 +174,43 @@ void tl_q8_conv_free(tl_q8_conv *c)
         return;
     tl_free(c->w);
     tl_free(c->wdw);
+    tl_free(c->wcol);
     free(c->bias);
     free(c->mult);
     free(c->lsh);
     free(c->rsh);
+    free(c->rnd);
+    free(c->sh64);
+    free(c->adj);
+    free(c->post);
     tl_free(c->pad);
     free(c);
+}
+
+/* The SIMD paths' requantisation. With x the (left-shifted) sum, m the
+ * Q31 multiplier and e the right shift, TFLite computes
+ *   r = SRDHM(x, m) = (x*m + nudge) / 2^31, truncating, nudge 2^30 or 1 - 2^30
+ *     = floor((x*m + 2^30) / 2^31)              (for x*m < 0 the truncation
+ *                                                 is a ceiling: the same)
+ *   y = floor((r + h) / 2^e), h = 2^(e-1) (ties up) or, ties away from
+ *       zero, 2^(e-1) - [r < 0]; y = r when e = 0
+ * and since floor(floor(a / 2^31) + h) / 2^e) = floor((a + h 2^31) / 2^(31+e)),
+ *   y = floor((x*m + 2^30 + h 2^31) / 2^(31+e)),  r < 0 <=> x*m < -2^30:
+ * one 64-bit add and one shift. 2^62 is added so the sum is never negative
+ * (|x*m| < 2^62) and a logical shift (AVX2 has no 64-bit arithmetic one)
+ * is exact; post takes 2^(62-31-e) back off and adds the zero point. */
+static void requant_consts(tl_q8_conv *c)
+{
+    int half = c->level >= TL_SIMD_AVX512 ? 8 : 4; /* 64-bit lanes per vector */
+    for (int ch = 0; ch < c->cs_out; ch++) {
+        int e = c->rsh[ch];
+        int at = ch / (2 * half) * (2 * half) + (ch % 2) * half + (ch % (2 * half)) / 2;
+        c->rnd[at] = (int64_t)((1ull << 62) + (1ull << 30) + (e >= 1 ? 1ull << (30 + e) : 0));
+        c->sh64[at] = 31 + e;
+        c->adj[at] = c->away && e >= 1 ? 1ll << 31 : 0;
+        c->post[ch] = (int32_t)((uint32_t)c->o.zout - (1u << (31 - e)));
+        c->any_lsh |= c->lsh[ch] > 0;
+    }
 }
 
 static int pack_gemm(tl_q8_conv *c, const int16_t *w, tl_err *e)
@@ -218,6 +249,19 @@ static int pack_dw(tl_q8_conv *c, const int16_t *w, tl_err *e)
         for (int t = 0; t < c->ntap; t++)
             c->wdw[((size_t)grp * npair + t / 2) * 32 + half * 16 + lane * 2 + t % 2] = w[(size_t)ch * c->ntap + t];
     }
+    if (!c->dw_cols)
+        return 0;
+    int npy = (c->g.kh + 1) / 2, kw = c->g.kw;
+    n = (size_t)c->ngroups * kw * npy * 32;
+    c->wcol = tl_xalloc(n, sizeof(int16_t), e);
+    if (!c->wcol)
+        return -1;
+    memset(c->wcol, 0, n * sizeof(int16_t));
+    for (int ch = 0; ch < c->g.cout; ch++)
+        for (int ky = 0; ky < c->g.kh; ky++)
+            for (int kx = 0; kx < kw; kx++)
+                c->wcol[(((size_t)(ch / 16) * kw + kx) * npy + ky / 2) * 32 + (ch % 16) * 2 + ky % 2] =
+                    w[(size_t)ch * c->ntap + ky * kw + kx];
     return 0;
 }
 
@@ -258,8 +302,12 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     c->mult = calloc((size_t)cs_out, sizeof *c->mult);
     c->lsh = calloc((size_t)cs_out, sizeof *c->lsh);
     c->rsh = calloc((size_t)cs_out, sizeof *c->rsh);
+    c->rnd = calloc((size_t)cs_out, sizeof *c->rnd);
+    c->sh64 = calloc((size_t)cs_out, sizeof *c->sh64);
+    c->adj = calloc((size_t)cs_out, sizeof *c->adj);
+    c->post = calloc((size_t)cs_out, sizeof *c->post);
     c->pad = tl_alloc_array((size_t)cs_in + 64, 1);
-    if (!c->bias || !c->mult || !c->lsh || !c->rsh || !c->pad) {
+    if (!c->bias || !c->mult || !c->lsh || !c->rsh || !c->rnd || !c->sh64 || !c->adj || !c->post || !c->pad) {
         tl_fail(e, "out of memory");
         tl_q8_conv_free(c);
         return NULL;
@@ -278,14 +326,20 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
         c->lsh[ch] = shift > 0 ? shift : 0;
         c->rsh[ch] = shift > 0 ? 0 : -shift;
     }
+    requant_consts(c);
+    c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w == 1 && tl_q8_dw_cols_fits(g);
     if (dw ? pack_dw(c, w, e) : pack_gemm(c, w, e)) {
         tl_q8_conv_free(c);
         return NULL;
     }
     switch (c->level) {
-    case TL_SIMD_AVX512VNNI: c->rows = dw ? tl_q8_dw_rows_avx512 : tl_q8_rows_vnni; break;
-    case TL_SIMD_AVX512: c->rows = dw ? tl_q8_dw_rows_avx512 : tl_q8_rows_avx512; break;
-    case TL_SIMD_AVX2: c->rows = dw ? tl_q8_dw_rows_avx2 : tl_q8_rows_avx2; break;
+    case TL_SIMD_AVX512VNNI:
+        c->rows = !dw ? tl_q8_rows_vnni : c->dw_cols ? tl_q8_dw_cols_vnni : tl_q8_dw_rows_avx512;
+        break;
+    case TL_SIMD_AVX512:
+        c->rows = !dw ? tl_q8_rows_avx512 : c->dw_cols ? tl_q8_dw_cols_avx512 : tl_q8_dw_rows_avx512;
+        break;
+    case TL_SIMD_AVX2: c->rows = !dw ? tl_q8_rows_avx2 : c->dw_cols ? tl_q8_dw_cols_avx2 : tl_q8_dw_rows_avx2; break;
     default: c->rows = dw ? dw_rows_scalar : rows_scalar; break;
     }
     return c;

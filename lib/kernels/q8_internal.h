@@ -25,13 +25,55 @@ struct tl_q8_conv {
     size_t gstride;     /* bytes of weights per group */
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
     int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
+    int16_t *wcol;      /* depthwise by columns (SIMD, when dw_cols): [group][kx][row pair][16 channels x 2 rows] */
+    int dw_cols;        /* depthwise runs by input columns (tl_q8_dw_cols_fits) */
     int32_t *bias;      /* per output channel (cs_out): bias - zin * sum of weights */
     int32_t *mult, *lsh, *rsh;
+    int any_lsh;        /* some channel's multiplier is above 1 */
+    /* The SIMD requantisation in one rounding (q8_conv.c, requant_consts):
+     * per channel, in the lane order of the path (even channels of a
+     * vector's block, then odd ones): the 64-bit rounding constant, the
+     * right shift, the tie adjustment; post in channel order. */
+    int64_t *rnd, *sh64, *adj;
+    int32_t *post;
     tl_q8_out o;
     uint8_t *pad;       /* cs_in bytes of the input zero point: padding reads here */
     ptrdiff_t tap_off[Q8_MAX_TAPS]; /* bytes from a pixel's first tap to each tap */
     tl_q8_rows_fn rows;
 };
+
+/* Depthwise by input columns (the SIMD paths): for a run of up to
+ * Q8_DW_RUN output pixels of one row and 16 channels, every input column
+ * the run reads is widened once into its kernel rows' pairs (16 channels x
+ * 2 rows of int16, 64 bytes a pair), then each output pixel sums kw x
+ * row-pairs products of those with the weights: a column is prepared once
+ * for the kw (stride 1) output pixels reading it. An odd last kernel row
+ * is paired with itself under a zero weight. */
+#define Q8_DW_RUN 24
+#define Q8_DW_COLS 96
+#define Q8_DW_PAIRS 4
+
+static inline int tl_q8_dw_cols_fits(const tl_conv_geom *g)
+{
+    return (g->kh + 1) / 2 <= Q8_DW_PAIRS && (Q8_DW_RUN - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1 <= Q8_DW_COLS;
+}
+
+/* The input rows kernel rows 0..2*pairs-1 of output row oy read, and their
+ * column strides: rows outside the image (and the odd row's partner) read
+ * the padding row with stride 0 or repeat the last row. */
+static inline void tl_q8_dw_row_ptrs(const tl_q8_conv *c, const uint8_t *x, int oy, const uint8_t **row,
+                                     ptrdiff_t *cstride)
+{
+    const tl_conv_geom *g = &c->g;
+    int n = (g->kh + 1) / 2 * 2;
+    for (int ky = 0; ky < n; ky++) {
+        int k = ky < g->kh ? ky : g->kh - 1;
+        int iy = oy * g->stride_h - g->pad_t + k * g->dil_h;
+        int in = iy >= 0 && iy < g->h;
+        row[ky] = in ? x + (size_t)iy * g->w * c->cs_in : c->pad;
+        cstride[ky] = in ? c->cs_in : 0;
+    }
+}
 
 /* The input pixel a tap of output pixel p reads (or the padding row). */
 static inline const uint8_t *tl_q8_tap_ptr(const tl_q8_conv *c, const uint8_t *x, int oy, int ox, int t)
@@ -93,5 +135,8 @@ void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_cols_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 
 #endif

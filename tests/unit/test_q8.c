@@ -53,8 +53,10 @@ static void conv_ref(const tl_conv_geom *g, int cs_in, int cs_out, const uint8_t
             }
 }
 
-/* One random layer on every path and split; wmax bounds |w|. */
-static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
+/* One random layer on every path and split; wmax bounds |w|. ties: the
+ * multipliers are powers of two and the sums small, so the roundings meet
+ * exact halves of both signs (the requantisation's tie rules). */
+static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_safe, int ties)
 {
     tl_conv_geom_finish(&g);
     int dw = g.groups > 1;
@@ -81,6 +83,10 @@ static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
         mult[o] = (120.0 / spread) * (0.5 + (rnd() % 1000) / 1000.0);
         if (o == 0)
             mult[o] = 1.5; /* a multiplier above 1: the left shift */
+        if (ties) {
+            bias[o] = rnd_in(-3000, 3000);
+            mult[o] = ldexp(1.0, -(o % 12)); /* right shifts 0..11 */
+        }
     }
     tl_q8_out oq = {.zin = rnd_in(0, 255), .zout = rnd_in(0, 255), .qmin = 0, .qmax = 255};
     if (rnd() % 2) {
@@ -126,6 +132,11 @@ static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
     free(w);
     free(bias);
     free(mult);
+}
+
+static void conv_case(const char *what, tl_conv_geom g, int wmax, int pair_safe)
+{
+    conv_case_t(what, g, wmax, pair_safe, 0);
 }
 
 static tl_conv_geom geom(int cin, int h, int w, int cout, int k, int s, int pt, int pl, int pb, int pr, int groups)
@@ -298,5 +309,17 @@ int main(void)
     conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
     conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 255, 0);
     conv_case("depthwise 5x5", geom(32, 8, 8, 32, 5, 1, 2, 2, 2, 2, 32), 127, 0);
+    conv_case("depthwise 3x3 wide rows", geom(32, 5, 53, 32, 3, 1, 1, 1, 1, 1, 32), 127, 0);
+    conv_case("depthwise 3x3 stride 2 wide", geom(16, 5, 61, 16, 3, 2, 1, 1, 1, 1, 16), 255, 0);
+    tl_conv_geom ddil = geom(32, 9, 30, 32, 3, 1, 2, 2, 2, 2, 32);
+    ddil.dil_h = ddil.dil_w = 2;
+    conv_case("depthwise 3x3 dilated", ddil, 127, 0);
+    conv_case("depthwise 7x7 stride 4", geom(16, 13, 40, 16, 7, 4, 3, 3, 3, 3, 16), 127, 0);
+    conv_case("depthwise 4x2", (tl_conv_geom){.cin = 16, .h = 7, .w = 9, .cout = 16, .kh = 4, .kw = 2, .stride_h = 1,
+                                              .stride_w = 1, .pad_t = 1, .pad_l = 0, .pad_b = 2, .pad_r = 1,
+                                              .groups = 16},
+              127, 0);
+    conv_case_t("1x1 ties", geom(8, 6, 7, 40, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
+    conv_case_t("depthwise ties", geom(48, 6, 7, 48, 3, 1, 1, 1, 1, 1, 48), 2, 0, 1);
     return check_finish("q8");
 }
