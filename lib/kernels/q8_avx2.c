@@ -130,6 +130,24 @@ TL_AVX2 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zer
         tl_q8_quantize_row_scalar(x + i, n - i, scale, zero, y + i);
 }
 
+/* A 16 x 16 byte block transposed: four rounds of interleaving row i with
+ * row i + 8 (a perfect shuffle each; after log2(16) of them, the transpose). */
+TL_AVX2 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride)
+{
+    __m128i r[16], a[16];
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm_loadu_si128((const __m128i *)(in + i * in_stride));
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 8; i++) {
+            a[2 * i] = _mm_unpacklo_epi8(r[i], r[i + 8]);
+            a[2 * i + 1] = _mm_unpackhi_epi8(r[i], r[i + 8]);
+        }
+        memcpy(r, a, sizeof r);
+    }
+    for (int i = 0; i < 16; i++)
+        _mm_storeu_si128((__m128i *)(out + i * out_stride), r[i]);
+}
+
 #define MR 4
 
 TL_AVX2 static void tile(const tl_q8_conv *c, const uint8_t *const *ptrs, int grp, uint8_t *y, int p0, int n)
@@ -290,4 +308,5 @@ void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p
 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y) { tl_q8_quantize_row_scalar(x, n, scale, zero, y); }
+void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) { for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) out[j * out_stride + i] = in[i * in_stride + j]; }
 #endif

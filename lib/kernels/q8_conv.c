@@ -58,6 +58,11 @@ int32_t tl_q8_mul(int32_t x, int32_t mult, int shift) { return tl_q8_mul_round(x
 void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs)
 {
     const tl_conv_geom *g = &c->g;
+    if (c->pointwise) { /* output pixel p reads input pixel p */
+        for (int i = 0; i < mr; i++)
+            ptrs[i] = i < n ? x + (size_t)(p0 + i) * c->cs_in : c->pad;
+        return;
+    }
     int oy = p0 / g->ow, ox = p0 - oy * g->ow;
     for (int i = 0; i < mr; i++) {
         if (i < n)
@@ -292,6 +297,8 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     c->o = *o;
     c->away = dw; /* TFLite: depthwise kernels round half away from zero, ruy's GEMM half up */
     c->ntap = g->kh * g->kw;
+    c->pointwise = c->ntap == 1 && g->stride_h == 1 && g->stride_w == 1 && !g->pad_t && !g->pad_l && g->oh == g->h &&
+                   g->ow == g->w;
     c->ngroups = cs_out / 16;
     c->level = tl_simd_level();
 #if !defined(__x86_64__)

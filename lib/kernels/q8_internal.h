@@ -21,6 +21,7 @@ struct tl_q8_conv {
     int planes;         /* weight planes (vpmaddubsw pair rule) */
     int32_t away;       /* requantisation ties: 1 away from zero, 0 up */
     int ntap;           /* kh * kw */
+    int pointwise;      /* 1x1, stride 1, no padding: output pixel p reads input pixel p */
     int ngroups;        /* output channel groups of 16 */
     size_t gstride;     /* bytes of weights per group */
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
@@ -130,6 +131,7 @@ void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uin
 void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y);
+void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride);
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);

@@ -94,7 +94,7 @@ void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uin
  * then transposed into the pixels' channel vectors. */
 void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, int cs, uint8_t *y)
 {
-    enum { P = 64, C = 32 };
+    enum { P = 256, C = 32 };
     uint8_t tmp[C][P];
     int level = tl_simd_level();
     void (*row)(const float *, int, float, int, uint8_t *) = tl_q8_quantize_row_scalar;
@@ -111,6 +111,14 @@ void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, in
             int nc = c - c0 < C ? c - c0 : C;
             for (int k = 0; k < nc; k++)
                 row(x + (size_t)(c0 + k) * hw + p0, np, scale, zero, tmp[k]);
+#if defined(__x86_64__)
+            if (level >= TL_SIMD_AVX2 && nc == C && np == P) {
+                for (int kb = 0; kb < C; kb += 16)
+                    for (int pb = 0; pb < P; pb += 16)
+                        tl_q8_transpose16_avx2(&tmp[kb][pb], P, y + (size_t)(p0 + pb) * cs + c0 + kb, (size_t)cs);
+                continue;
+            }
+#endif
             for (int i = 0; i < np; i++) {
                 uint8_t *o = y + (size_t)(p0 + i) * cs + c0;
                 for (int k = 0; k < nc; k++)

@@ -252,7 +252,7 @@ static void test_pool_edges(void)
         f[i] = (float)((int)(rnd() % 2000) - 1000) / 500.0f;
     tl_q8_quantize_chw(3, 10, f, 0.01f, 128, 16, q);
     /* every path rounds as roundf does, ties away from zero included */
-    enum { QC = 37, QHW = 150 };
+    enum { QC = 37, QHW = 300 }; /* one full 32-channel x 256-pixel block (the SIMD transpose) and partial ones */
     static float fx[QC * QHW];
     static uint8_t qp[4][QHW * 48];
     for (int i = 0; i < QC * QHW; i++)
