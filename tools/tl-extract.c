@@ -86,7 +86,7 @@ static int continue_from(const tl_cli *cli, const char *out, const char *partial
     if (tl_feat_done_scan(from, done, &e))
         cli_fail(cli, &e);
     char what[320];
-    if (done->header && tl_feat_info_differs(&done->info, info, what, sizeof what))
+    if (done->header && tl_feat_info_differs(&done->info, info, TL_FEAT_CMP_SHARD, "this run's", what, sizeof what))
         cli_die(cli, "%s: made by another extraction (%s): remove it or write elsewhere", from, what);
     if (from == partial) {
         done->complete = 0;

@@ -133,10 +133,25 @@ void tl_feat_done_free(tl_feat_done *d);
  * without a shard concatenated in the order given. Headers must agree
  * (model, layer, input, classes, labels); *count: records written. */
 int tl_feat_merge(const char *const *names, int n, const char *out, int format, int64_t *count, tl_err *e);
-/* 0 when two headers describe the same extraction (dim, classes, model,
- * layer, input, labels, shard, --exact, --fast-decode), else 1 with what
- * differs in what. */
-int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *what, size_t n);
+/* The fields two headers of one extraction must agree on, in the order
+ * tl_feat_info_compare reports the first that differs (io/features_info.c:
+ * every comparison of headers goes through it). */
+typedef enum {
+    TL_FEAT_SAME, TL_FEAT_DIM, TL_FEAT_MULTILABEL, TL_FEAT_MODEL, TL_FEAT_LAYER, TL_FEAT_INPUT, TL_FEAT_SHARD,
+    TL_FEAT_NCLASSES, TL_FEAT_CLASS, TL_FEAT_EXACT, TL_FEAT_FAST_DECODE
+} tl_feat_field;
+/* flags: TL_FEAT_CMP_SHARD compares the shard (K/N) too; with
+ * TL_FEAT_CMP_INPUT_IF_BOTH the input geometry only when both headers
+ * record it (files older than it do not), else a missing one differs. */
+enum { TL_FEAT_CMP_SHARD = 1, TL_FEAT_CMP_INPUT_IF_BOTH = 2 };
+/* The first field in which b differs from a (TL_FEAT_SAME: none); *cls is
+ * the first differing class for TL_FEAT_CLASS, else -1. */
+tl_feat_field tl_feat_info_compare(const tl_feat_info *a, const tl_feat_info *b, unsigned flags, int *cls);
+/* 0 when two headers describe the same extraction (tl_feat_info_compare),
+ * else 1 with what differs in what: a's value, then other (who b is: "this
+ * run's") and b's, e.g. "dim 512, this run's 1280". */
+int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, unsigned flags, const char *other, char *what,
+                         size_t n);
 const tl_feat_info *tl_featr_info(const tl_featr *r);
 /* 1: a record (path and label_name stay valid until the next call; label
  * is -1 when unknown); 0: clean end; -1: error. v holds info->dim floats.

@@ -99,15 +99,8 @@ int tl_feat_merge(const char *const *names, int n, const char *out, int format, 
         }
         tl_featr_one_shard(in[i].r);
         const tl_feat_info *a = tl_featr_info(in[i].r), *f = tl_featr_info(in[0].r);
-        tl_feat_info b = *a;
-        b.shard = f->shard;
-        b.nshards = f->nshards;
         char what[320];
-        if (i && tl_feat_info_differs(&b, f, what, sizeof what)) {
-            /* "this run's" is the first file's here */
-            char *s = strstr(what, "this run's");
-            if (s)
-                memcpy(s, "the first", 9), memmove(s + 9, s + 10, strlen(s + 10) + 1);
+        if (i && tl_feat_info_differs(a, f, 0, "the first", what, sizeof what)) {
             rc = tl_fail(e, "%s: another extraction than %s (%s)", names[i], names[0], what);
         } else if (a->nshards != f->nshards) {
             rc = tl_fail(e, "%s: %s, %s is %s", names[i], a->nshards ? "a shard" : "not a shard", names[0],

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,37 +122,43 @@ static int set_path(tl_featr *r, const char *s, size_t n, tl_err *e)
 
 /* ---- streams ---- */
 
-static int same_str(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
-
-/* Stream k (k >= 2) must describe the first stream's data set. */
+/* Stream k (k >= 2) must describe the first stream's data set (its shard
+ * is checked by the caller); the input geometry only when both say it
+ * (older files do not). */
 static int same_dataset(tl_featr *r, const tl_feat_info *b, const char *where, tl_err *e)
 {
     const tl_feat_info *a = &r->info;
-    if (b->dim && b->dim != a->dim)
-        return tl_fail(e, "%s: %s: dim %d, the first stream's is %d", r->name, where, b->dim, a->dim);
-    if (b->multilabel != a->multilabel)
-        return tl_fail(e, "%s: %s: %s, the first stream is %s", r->name, where,
-                       b->multilabel ? "multi-label" : "single-label", a->multilabel ? "multi-label" : "single-label");
-    if (b->nclasses != a->nclasses)
-        return tl_fail(e, "%s: %s: %d classes, the first stream has %d", r->name, where, b->nclasses, a->nclasses);
-    for (int i = 0; i < a->nclasses; i++)
-        if (strcmp(a->classes[i], b->classes[i]))
-            return tl_fail(e, "%s: %s: class %d is '%.60s', the first stream's is '%.60s'", r->name, where, i,
-                           b->classes[i], a->classes[i]);
-    if (!same_str(a->model, b->model))
-        return tl_fail(e, "%s: %s: model '%.80s', the first stream's is '%.80s'", r->name, where,
-                       b->model ? b->model : "", a->model ? a->model : "");
-    if (!same_str(a->layer, b->layer))
-        return tl_fail(e, "%s: %s: layer '%.80s', the first stream's is '%.80s'", r->name, where,
-                       b->layer ? b->layer : "", a->layer ? a->layer : "");
-    /* the input geometry, when both streams say it (older files do not) */
-    if (a->input && b->input && strcmp(a->input, b->input))
-        return tl_fail(e, "%s: %s: input '%.80s', the first stream's is '%.80s'", r->name, where, b->input, a->input);
-    if (b->exact != a->exact || b->fast_decode != a->fast_decode) {
-        const char *opt = b->exact != a->exact ? "--exact" : "--fast-decode";
-        int with = b->exact != a->exact ? b->exact : b->fast_decode;
-        return tl_fail(e, "%s: %s: extracted %s %s, the first stream %s", r->name, where, with ? "with" : "without", opt,
-                       with ? "without" : "with it");
+    const char *p = r->name;
+    int c;
+    switch (tl_feat_info_compare(a, b, TL_FEAT_CMP_INPUT_IF_BOTH, &c)) {
+    case TL_FEAT_SAME:
+        return 0;
+    case TL_FEAT_DIM:
+        return tl_fail(e, "%s: %s: dim %d, the first stream's is %d", p, where, b->dim, a->dim);
+    case TL_FEAT_MULTILABEL:
+        return tl_fail(e, "%s: %s: %s, the first stream is %s", p, where, b->multilabel ? "multi-label" : "single-label",
+                       a->multilabel ? "multi-label" : "single-label");
+    case TL_FEAT_NCLASSES:
+        return tl_fail(e, "%s: %s: %d classes, the first stream has %d", p, where, b->nclasses, a->nclasses);
+    case TL_FEAT_CLASS:
+        return tl_fail(e, "%s: %s: class %d is '%.60s', the first stream's is '%.60s'", p, where, c, b->classes[c],
+                       a->classes[c]);
+    case TL_FEAT_MODEL:
+        return tl_fail(e, "%s: %s: model '%.80s', the first stream's is '%.80s'", p, where, b->model ? b->model : "",
+                       a->model ? a->model : "");
+    case TL_FEAT_LAYER:
+        return tl_fail(e, "%s: %s: layer '%.80s', the first stream's is '%.80s'", p, where, b->layer ? b->layer : "",
+                       a->layer ? a->layer : "");
+    case TL_FEAT_INPUT:
+        return tl_fail(e, "%s: %s: input '%.80s', the first stream's is '%.80s'", p, where, b->input, a->input);
+    case TL_FEAT_EXACT:
+        return tl_fail(e, "%s: %s: extracted %s --exact, the first stream %s", p, where,
+                       b->exact ? "with" : "without", b->exact ? "without" : "with it");
+    case TL_FEAT_FAST_DECODE:
+        return tl_fail(e, "%s: %s: extracted %s --fast-decode, the first stream %s", p, where,
+                       b->fast_decode ? "with" : "without", b->fast_decode ? "without" : "with it");
+    case TL_FEAT_SHARD: /* not asked for */
+        break;
     }
     return 0;
 }
@@ -199,6 +206,42 @@ static int begin_stream(tl_featr *r, tl_feat_info *info, uint64_t at, const char
     return 0;
 }
 
+/* ---- header keys ---- */
+
+/* The keys of a header, TLF's JSON and TSV's '#' lines alike, and the
+ * field each one fills: a key is found by its whole name, never by part of
+ * it, so a key added later cannot land in another's field. */
+typedef enum { KEY_DIM, KEY_CLASSES, KEY_STRING, KEY_FLAG, KEY_SHARD } key_kind;
+typedef struct {
+    const char *name;
+    key_kind kind;
+    size_t at; /* KEY_STRING: offset of a char * in tl_feat_info; KEY_FLAG: of an int */
+} header_key;
+
+static const header_key header_keys[] = {
+    {"dim", KEY_DIM, 0},
+    {"classes", KEY_CLASSES, 0},
+    {"model", KEY_STRING, offsetof(tl_feat_info, model)},
+    {"layer", KEY_STRING, offsetof(tl_feat_info, layer)},
+    {"input", KEY_STRING, offsetof(tl_feat_info, input)},
+    {"multilabel", KEY_FLAG, offsetof(tl_feat_info, multilabel)},
+    {"exact", KEY_FLAG, offsetof(tl_feat_info, exact)},
+    {"fast_decode", KEY_FLAG, offsetof(tl_feat_info, fast_decode)},
+    {"shard", KEY_SHARD, 0},
+};
+enum { NKEYS = sizeof header_keys / sizeof header_keys[0] };
+
+static const header_key *find_key(const char *name)
+{
+    for (int i = 0; i < NKEYS; i++)
+        if (!strcmp(header_keys[i].name, name))
+            return &header_keys[i];
+    return NULL;
+}
+
+static char **key_string(tl_feat_info *info, const header_key *k) { return (char **)((char *)info + k->at); }
+static int *key_flag(tl_feat_info *info, const header_key *k) { return (int *)((char *)info + k->at); }
+
 /* ---- TLF ---- */
 
 /* The JSON header, as it is scanned: repeated keys are refused, unknown
@@ -215,14 +258,8 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
         int t = tl_jscan_type(&j);
         if (t < 0)
             goto json_error;
-        if (!strcmp(key, "dim")) {
-            double d;
-            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d) || !(d >= 1 && d <= TL_FEAT_MAX_DIM) || d != floor(d)) {
-                tl_fail(e, "%s: feature header has no valid dim (a whole number in 1..%d)", name, TL_FEAT_MAX_DIM);
-                goto out;
-            }
-            info->dim = (int)d;
-        } else if (!strcmp(key, "version")) {
+        const header_key *k = find_key(key);
+        if (!strcmp(key, "version")) {
             double d;
             if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d)) {
                 tl_fail(e, "%s: feature header: version is not a number", name);
@@ -231,18 +268,24 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
             if (tl_format_check(name, "feature file", d, TL_FORMAT_FEATURES, e))
                 goto out;
             version = (int)d;
-        } else if (!strcmp(key, "multilabel") || !strcmp(key, "exact") || !strcmp(key, "fast_decode")) {
-            int *dst = key[0] == 'm' ? &info->multilabel : key[0] == 'e' ? &info->exact : &info->fast_decode;
-            if (t != TL_JSON_BOOL || tl_jscan_bool(&j, dst)) {
-                tl_fail(e, "%s: feature header: %s is not true or false", name, key);
-                goto out;
-            }
         } else if (!strcmp(key, "dtype")) {
             if (t != TL_JSON_STRING || tl_jscan_string(&j, &s, &n) || strcmp(s, "f32")) {
                 tl_fail(e, "%s: unsupported feature dtype", name);
                 goto out;
             }
-        } else if (!strcmp(key, "classes")) {
+        } else if (k && k->kind == KEY_DIM) {
+            double d;
+            if (t != TL_JSON_NUMBER || tl_jscan_number(&j, &d) || !(d >= 1 && d <= TL_FEAT_MAX_DIM) || d != floor(d)) {
+                tl_fail(e, "%s: feature header has no valid dim (a whole number in 1..%d)", name, TL_FEAT_MAX_DIM);
+                goto out;
+            }
+            info->dim = (int)d;
+        } else if (k && k->kind == KEY_FLAG) {
+            if (t != TL_JSON_BOOL || tl_jscan_bool(&j, key_flag(info, k))) {
+                tl_fail(e, "%s: feature header: %s is not true or false", name, k->name);
+                goto out;
+            }
+        } else if (k && k->kind == KEY_CLASSES) {
             if (t != TL_JSON_ARRAY) {
                 tl_fail(e, "%s: feature header: classes is not a list", name);
                 goto out;
@@ -278,24 +321,23 @@ static int info_from_json(tl_feat_info *info, const char *json, size_t len, cons
             }
             if (r < 0)
                 goto json_error;
-        } else if (!strcmp(key, "model") || !strcmp(key, "layer") || !strcmp(key, "input")) {
-            char **dst = key[0] == 'm' ? &info->model : key[0] == 'l' ? &info->layer : &info->input;
+        } else if (k && k->kind == KEY_STRING) {
+            char **dst = key_string(info, k);
             if (t != TL_JSON_STRING) {
-                tl_fail(e, "%s: feature header: %s is not a string", name, key);
+                tl_fail(e, "%s: feature header: %s is not a string", name, k->name);
                 goto out;
             }
             if (tl_jscan_string(&j, &s, &n))
                 goto json_error;
             if (memchr(s, '\0', n)) {
-                tl_fail(e, "%s: feature header: %s holds a NUL character", name,
-                        key[0] == 'm' ? "model" : key[0] == 'l' ? "layer" : "input");
+                tl_fail(e, "%s: feature header: %s holds a NUL character", name, k->name);
                 goto out;
             }
             if (*s && !(*dst = tl_strdup(s))) {
                 tl_fail(e, "out of memory");
                 goto out;
             }
-        } else if (!strcmp(key, "shard")) {
+        } else if (k && k->kind == KEY_SHARD) {
             if (t != TL_JSON_STRING || tl_jscan_string(&j, &s, &n) || memchr(s, '\0', n) ||
                 tl_shard_parse(s, &info->shard, &info->nshards)) {
                 tl_fail(e, "%s: feature header: shard is not \"K/N\" (1 <= K <= N <= %d)", name, TL_SHARD_MAX);
@@ -471,7 +513,7 @@ static int next_tlf(tl_featr *r, int *label, float *v, tl_err *e)
 /* ---- TSV ---- */
 
 typedef struct {
-    int dim, classes, model, layer, multilabel, input, shard, exact, fast_decode; /* given already */
+    unsigned char given[NKEYS]; /* header_keys given already */
 } tsv_seen;
 
 /* "#dim" must be a whole number, written once. */
@@ -502,35 +544,35 @@ static int tsv_header_line(tl_featr *r, tl_feat_info *info, tsv_seen *seen, char
             v = NAN;
         return tl_format_check(r->name, "TSV feature", v, TL_FORMAT_FEATURES_TSV, e);
     }
-    int *given = !strcmp(key, "dim") ? &seen->dim : !strcmp(key, "classes") ? &seen->classes
-               : !strcmp(key, "model") ? &seen->model : !strcmp(key, "layer") ? &seen->layer
-               : !strcmp(key, "multilabel") ? &seen->multilabel : !strcmp(key, "input") ? &seen->input
-               : !strcmp(key, "shard") ? &seen->shard : !strcmp(key, "exact") ? &seen->exact
-               : !strcmp(key, "fast_decode") ? &seen->fast_decode : NULL;
-    if (!given)
+    const header_key *k = find_key(key);
+    if (!k)
         return 0;
-    if ((*given)++)
+    if (seen->given[k - header_keys]++)
         return tl_fail(e, "%s: line %lld: #%s given twice", r->name, ln, key);
-    if (given == &seen->dim) {
+    switch (k->kind) {
+    case KEY_DIM:
         if (tsv_dim(val, &info->dim))
             return tl_fail(e, "%s: line %lld: #dim '%.40s' is not a whole number in 1..%d", r->name, ln, val,
                            TL_FEAT_MAX_DIM);
-    } else if (given == &seen->classes) {
+        break;
+    case KEY_CLASSES:
         if (tl_json_parse_strings(val, &info->classes, &info->nclasses, e))
             return tl_fail_prefix(e, "%s: line %lld: #classes", r->name, ln);
-    } else if (given == &seen->multilabel || given == &seen->exact || given == &seen->fast_decode) {
+        break;
+    case KEY_FLAG:
         if (strcmp(val, "0") && strcmp(val, "1"))
             return tl_fail(e, "%s: line %lld: #%s '%.40s' is not 0 or 1", r->name, ln, key, val);
-        *(given == &seen->multilabel ? &info->multilabel : given == &seen->exact ? &info->exact : &info->fast_decode) =
-            val[0] == '1';
-    } else if (given == &seen->shard) {
+        *key_flag(info, k) = val[0] == '1';
+        break;
+    case KEY_SHARD:
         if (tl_shard_parse(val, &info->shard, &info->nshards))
             return tl_fail(e, "%s: line %lld: #shard '%.40s' is not K/N (1 <= K <= N <= %d)", r->name, ln, val,
                            TL_SHARD_MAX);
-    } else {
-        char **dst = given == &seen->model ? &info->model : given == &seen->layer ? &info->layer : &info->input;
-        if (*val && !(*dst = tl_strdup(val)))
+        break;
+    case KEY_STRING:
+        if (*val && !(*key_string(info, k) = tl_strdup(val)))
             return tl_fail(e, "out of memory");
+        break;
     }
     return 0;
 }
@@ -1167,41 +1209,6 @@ int tl_featr_next(tl_featr *r, const char **path, const char **label_name, int *
     if (rc == 0)
         r->ended = 1;
     return rc;
-}
-
-void tl_feat_info_free(tl_feat_info *info)
-{
-    tl_strings_free(info->classes, info->nclasses);
-    free(info->model);
-    free(info->layer);
-    free(info->input);
-    memset(info, 0, sizeof *info);
-}
-
-int tl_feat_info_copy(tl_feat_info *dst, const tl_feat_info *src, tl_err *e)
-{
-    memset(dst, 0, sizeof *dst);
-    dst->dim = src->dim;
-    dst->classes = calloc((size_t)src->nclasses + 1, sizeof(char *));
-    if (!dst->classes)
-        return tl_fail(e, "out of memory");
-    for (int i = 0; i < src->nclasses; i++) {
-        dst->classes[i] = tl_strdup(src->classes[i]);
-        if (!dst->classes[i]) {
-            tl_feat_info_free(dst);
-            return tl_fail(e, "out of memory");
-        }
-        dst->nclasses = i + 1;
-    }
-    dst->model = src->model ? tl_strdup(src->model) : NULL;
-    dst->layer = src->layer ? tl_strdup(src->layer) : NULL;
-    dst->input = src->input ? tl_strdup(src->input) : NULL;
-    dst->multilabel = src->multilabel;
-    dst->shard = src->shard;
-    dst->nshards = src->nshards;
-    dst->exact = src->exact;
-    dst->fast_decode = src->fast_decode;
-    return 0;
 }
 
 void tl_featr_close(tl_featr *r)

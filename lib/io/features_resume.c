@@ -87,38 +87,3 @@ int tl_feat_done_scan(const char *path, tl_feat_done *d, tl_err *e)
         tl_feat_done_free(d);
     return rc;
 }
-
-static int same(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
-
-int tl_feat_info_differs(const tl_feat_info *a, const tl_feat_info *b, char *what, size_t n)
-{
-    if (a->dim != b->dim)
-        snprintf(what, n, "dim %d, this run's %d", a->dim, b->dim);
-    else if (a->multilabel != b->multilabel)
-        snprintf(what, n, "%s labels, this run's %s", a->multilabel ? "multi" : "single",
-                 b->multilabel ? "multi" : "single");
-    else if (!same(a->model, b->model))
-        snprintf(what, n, "model '%.100s', this run's '%.100s'", a->model ? a->model : "", b->model ? b->model : "");
-    else if (!same(a->layer, b->layer))
-        snprintf(what, n, "layer '%.60s', this run's '%.60s'", a->layer ? a->layer : "", b->layer ? b->layer : "");
-    else if (!same(a->input, b->input))
-        snprintf(what, n, "input '%.60s', this run's '%.60s'", a->input ? a->input : "", b->input ? b->input : "");
-    else if (a->shard != b->shard || a->nshards != b->nshards)
-        snprintf(what, n, "shard %d/%d, this run's %d/%d", a->shard, a->nshards, b->shard, b->nshards);
-    else if (a->nclasses != b->nclasses)
-        snprintf(what, n, "%d classes, this run's %d", a->nclasses, b->nclasses);
-    else if (a->exact != b->exact)
-        snprintf(what, n, "%s --exact, this run's %s it", a->exact ? "with" : "without", b->exact ? "with" : "without");
-    else if (a->fast_decode != b->fast_decode)
-        snprintf(what, n, "%s --fast-decode, this run's %s it", a->fast_decode ? "with" : "without",
-                 b->fast_decode ? "with" : "without");
-    else {
-        for (int i = 0; i < a->nclasses; i++)
-            if (strcmp(a->classes[i], b->classes[i])) {
-                snprintf(what, n, "class %d '%.60s', this run's '%.60s'", i, a->classes[i], b->classes[i]);
-                return 1;
-            }
-        return 0;
-    }
-    return 1;
-}
