@@ -353,42 +353,7 @@ short upright"
     local d=$BATS_TEST_TMPDIR m
     # one operator of MobileNetV1 0.25 patched through the flatbuffer's tables
     for m in self later range opcode tensor; do
-        $PY - "$TL_MODELS/mobilenet_v1_0.25_128_quant.tflite" "$d/$m.tflite" $m <<'PY'
-import struct, sys
-src, dst, mode = sys.argv[1:4]
-b = bytearray(open(src, 'rb').read())
-u32 = lambda o: struct.unpack_from('<I', b, o)[0]
-i32 = lambda o: struct.unpack_from('<i', b, o)[0]
-def field(t, i):  # absolute position of field i of the table at t
-    vt = t - i32(t)
-    if 4 + 2 * i >= struct.unpack_from('<H', b, vt)[0]:
-        return None
-    off = struct.unpack_from('<H', b, vt + 4 + 2 * i)[0]
-    return t + off if off else None
-table = lambda pos: pos + u32(pos)
-def vec(pos):
-    v = pos + u32(pos)
-    return v + 4, u32(v)
-model = table(0)
-sg = table(vec(field(model, 2))[0])       # Model.subgraphs[0]
-ops, nops = vec(field(sg, 3))             # SubGraph.operators
-ntens = vec(field(sg, 0))[1]              # SubGraph.tensors
-op = lambda k: table(ops + 4 * k)
-k = nops // 2
-ins = vec(field(op(k), 1))[0]             # Operator.inputs
-outs = vec(field(op(k), 2))[0]            # Operator.outputs
-if mode == 'self':                        # reads its own output
-    struct.pack_into('<i', b, ins, i32(outs))
-elif mode == 'later':                     # reads the output of the op after it
-    struct.pack_into('<i', b, ins, i32(vec(field(op(k + 1), 2))[0]))
-elif mode == 'range':
-    struct.pack_into('<i', b, ins, ntens + 1000)
-elif mode == 'opcode':
-    struct.pack_into('<I', b, field(op(k), 0), 100000)
-elif mode == 'tensor':                    # a vector offset far outside the file
-    struct.pack_into('<I', b, field(sg, 0), 0x7ffffff0)
-open(dst, 'wb').write(b)
-PY
+        $PY "$FIXTURES/tflite_patch.py" "$TL_MODELS/mobilenet_v1_0.25_128_quant.tflite" "$d/$m.tflite" $m
         run --separate-stderr tl convert -q "$d/$m.tflite" -o "$d/$m.safetensors"
         one_line_error 1 "tl-convert: $d/$m.tflite: " 'tflite'
         [ ! -e "$d/$m.safetensors" ] || fail "$m: wrote an output"

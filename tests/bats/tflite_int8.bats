@@ -96,44 +96,12 @@ parity() {
         "$(tl predict -q -m "$D/v2-float.st" -k 1 "$D/images.tsv" | cut -f2)"
 }
 
-# patch SRC DST MODE: MobileNetV1 0.25's flatbuffer with the output of its
-# middle convolution made FLOAT32 (float) or given zero point 300 (zero).
-patch() {
-    $PY - "$@" <<'PY'
-import struct, sys
-src, dst, mode = sys.argv[1:4]
-b = bytearray(open(src, 'rb').read())
-u32 = lambda o: struct.unpack_from('<I', b, o)[0]
-i32 = lambda o: struct.unpack_from('<i', b, o)[0]
-def field(t, i):
-    vt = t - i32(t)
-    if 4 + 2 * i >= struct.unpack_from('<H', b, vt)[0]:
-        return None
-    off = struct.unpack_from('<H', b, vt + 4 + 2 * i)[0]
-    return t + off if off else None
-table = lambda pos: pos + u32(pos)
-def vec(pos):
-    v = pos + u32(pos)
-    return v + 4, u32(v)
-sg = table(vec(field(table(0), 2))[0])
-ops, nops = vec(field(sg, 3))
-tensors = vec(field(sg, 0))[0]
-k = nops // 2
-t = table(tensors + 4 * i32(vec(field(table(ops + 4 * k), 2))[0]))
-if mode == 'float':
-    b[field(t, 1)] = 0                            # Tensor.type = FLOAT32
-else:
-    zp = vec(field(table(field(t, 4)), 3))[0]     # Tensor.quantization.zero_point[0]
-    struct.pack_into('<q', b, zp, 300)
-open(dst, 'wb').write(b)
-PY
-}
-
 @test "tflite int8: a layer TFLite would not run in integers is a one-line error naming it; nothing written" {
     [ -x $PY ] || skip "no $PY"
     local src=$TL_MODELS/mobilenet_v1_0.25_128_quant.tflite mode
     for mode in float zero; do
-        patch "$src" "$D/$mode.tflite" $mode
+        # the output of the middle convolution made FLOAT32, or given zero point 300
+        $PY "$FIXTURES/tflite_patch.py" "$src" "$D/$mode.tflite" $mode
         run --separate-stderr tl convert -q --keep-int8 "$D/$mode.tflite" -o "$D/$mode.st"
         echo "$stderr"
         assert_equal "$status" 1
