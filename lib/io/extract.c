@@ -193,8 +193,6 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
 
 int tl_extractor_dim(const tl_extractor *x) { return x->dim; }
 const char *tl_extractor_layer(const tl_extractor *x) { return x->layers[0].name; }
-int tl_extractor_nlayers(const tl_extractor *x) { return x->nlayers; }
-const char *tl_extractor_layer_name(const tl_extractor *x, int i) { return x->layers[i].name; }
 int tl_extractor_layer_dim(const tl_extractor *x, int i) { return x->layers[i].dim; }
 int tl_extractor_layer_offset(const tl_extractor *x, int i) { return x->layers[i].offset; }
 

@@ -41,8 +41,6 @@ void tl_extractor_free(tl_extractor *x);
 int tl_extractor_dim(const tl_extractor *x);
 /* The first layer's name (as asked, or the default's stage name). */
 const char *tl_extractor_layer(const tl_extractor *x);
-int tl_extractor_nlayers(const tl_extractor *x);
-const char *tl_extractor_layer_name(const tl_extractor *x, int i);
 int tl_extractor_layer_dim(const tl_extractor *x, int i);
 int tl_extractor_layer_offset(const tl_extractor *x, int i);
 
