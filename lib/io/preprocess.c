@@ -300,6 +300,21 @@ int tl_preprocess(const tl_image *src, const tl_preproc *pp, float *out, tl_prep
     return rc;
 }
 
+/* The resampled window as RGB bytes of the input_w x input_h image at out,
+ * the rest (when the window is smaller: pad mode) the padding colour. */
+static void place_window(const tl_preproc *pp, const window *wd, const tl_image *resized, uint8_t *out)
+{
+    int W = pp->input_w, H = pp->input_h;
+    if (wd->cw < W || wd->ch < H) {
+        uint8_t fill[3] = {pad_value(pp, 0), pad_value(pp, 1), pad_value(pp, 2)};
+        for (size_t i = 0; i < (size_t)W * H; i++)
+            memcpy(out + 3 * i, fill, 3);
+    }
+    for (int y = 0; y < wd->ch; y++)
+        memcpy(out + ((size_t)(y + wd->oy) * W + wd->ox) * 3, resized->px + (size_t)y * wd->cw * 3,
+               (size_t)wd->cw * 3);
+}
+
 int tl_preprocess_image(const tl_image *src, const tl_preproc *pp, tl_image *dst, tl_preproc_ws *ws, tl_err *e)
 {
     if (dst == src)
@@ -311,20 +326,11 @@ int tl_preprocess_image(const tl_image *src, const tl_preproc *pp, tl_image *dst
         use = &local;
     }
     window wd;
-    int W = pp->input_w, H = pp->input_h;
     int rc = resample(src, pp, use, &wd, e);
     if (rc == 0)
-        rc = tl_image_alloc(dst, W, H, e);
-    if (rc == 0) {
-        if (wd.cw < W || wd.ch < H) {
-            uint8_t fill[3] = {pad_value(pp, 0), pad_value(pp, 1), pad_value(pp, 2)};
-            for (size_t i = 0; i < (size_t)W * H; i++)
-                memcpy(dst->px + 3 * i, fill, 3);
-        }
-        for (int y = 0; y < wd.ch; y++)
-            memcpy(dst->px + ((size_t)(y + wd.oy) * W + wd.ox) * 3, use->resized.px + (size_t)y * wd.cw * 3,
-                   (size_t)wd.cw * 3);
-    }
+        rc = tl_image_alloc(dst, pp->input_w, pp->input_h, e);
+    if (rc == 0)
+        place_window(pp, &wd, &use->resized, dst->px);
     if (!ws)
         tl_preproc_ws_free(&local);
     return rc;
@@ -339,18 +345,9 @@ int tl_preprocess_crop(const tl_image *src, const tl_preproc *pp, uint8_t *out, 
         use = &local;
     }
     window wd;
-    int W = pp->input_w, H = pp->input_h;
     int rc = resample(src, pp, use, &wd, e);
-    if (rc == 0) {
-        if (wd.cw < W || wd.ch < H) {
-            uint8_t fill[3] = {pad_value(pp, 0), pad_value(pp, 1), pad_value(pp, 2)};
-            for (size_t i = 0; i < (size_t)W * H; i++)
-                memcpy(out + 3 * i, fill, 3);
-        }
-        for (int y = 0; y < wd.ch; y++)
-            memcpy(out + ((size_t)(y + wd.oy) * W + wd.ox) * 3, use->resized.px + (size_t)y * wd.cw * 3,
-                   (size_t)wd.cw * 3);
-    }
+    if (rc == 0)
+        place_window(pp, &wd, &use->resized, out);
     if (!ws)
         tl_preproc_ws_free(&local);
     return rc;
