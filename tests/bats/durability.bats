@@ -338,7 +338,10 @@ diverge() {
     local d=$BATS_TEST_TMPDIR i rows p1 p2 n kinds st
     manifest "$(F train)" 10 >"$d/a.tsv"
     manifest "$(F val)" 30 >"$d/b.tsv"
-    n=$(reps 4 2)
+    # runs of 480 images started together overlap for seconds, so a writer
+    # that is not atomic would mix them in nearly every round: two rounds
+    # (one under the sanitizers)
+    n=$(reps 2 1)
     for ((i = 0; i < n; i++)); do
         # two runs of 480 images each, different images: a mix would show
         rm -f "$d/race.tlf" "$d/race.tsv"

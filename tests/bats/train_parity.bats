@@ -34,8 +34,12 @@ step() {
     [ -n "${TL_SLOW_TESTS:-}" ] || skip "VGG step needs ~10 GB and minutes; set TL_SLOW_TESTS=1 to run it"
     step --arch vgg11_bn --batch 8 --size 64 --gain 1 --lr 0.001
 }
+# The losses are plain C, the same on every SIMD path; the network under
+# them is "train step: resnet18"'s: the per-path rerun (scripts/run-simd.sh)
+# skips this case.
 @test "train step: class-weighted cross-entropy and multi-label binary cross-entropy (resnet18, SGD)" {
     [ -z "${SKIP_WHY:-}" ] || skip "$SKIP_WHY"
+    [ -z "${TL_SIMD_RERUN:-}" ] || skip "the losses are scalar code: run once, on the default path"
     [ -x "$TOOLS/tl-trainstep" ] || skip "tl-trainstep not built (make test-tools)"
     for loss in weighted multilabel; do
         run /usr/bin/python3 "$BATS_TEST_DIRNAME/../parity/train_step_parity.py" --tools "$TOOLS" \
