@@ -253,16 +253,32 @@ TL_AVX512 static inline __m512i dw_bw(__m512i acc, __m512i a, __m512i w)
 TL_VNNI static inline __m512i dw_vnni(__m512i acc, __m512i a, __m512i w) { return _mm512_dpwssd_epi32(acc, a, w); }
 
 /* Columns ix0 .. ix0+ncol-1 of channels off..off+15, row pairs widened. */
-TL_AVX512 static inline void dw_prepare(const tl_q8_conv *c, const uint8_t *const *row, const ptrdiff_t *cst,
-                                        int npy, int ix0, int ncol, int off, __m512i *buf)
+TL_AVX512 static inline __attribute__((always_inline)) void dw_prepare(const tl_q8_conv *c,
+                                                                        const uint8_t *const *row,
+                                                                        const ptrdiff_t *cst, int npy, int ix0,
+                                                                        int ncol, int off, __m512i *buf)
 {
-    for (int j = 0; j < ncol; j++) {
-        int ix = ix0 + j, out = ix < 0 || ix >= c->g.w;
-        for (int q = 0; q < npy; q++) {
-            const uint8_t *pa = out ? c->pad : row[2 * q] + ix * cst[2 * q];
-            const uint8_t *pb = out ? c->pad : row[2 * q + 1] + ix * cst[2 * q + 1];
-            __m128i a = _mm_loadu_si128((const __m128i *)(pa + off)), b = _mm_loadu_si128((const __m128i *)(pb + off));
-            buf[j * npy + q] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
+    /* columns j in [jlo, jhi) are inside the image: their pointers step by
+     * the rows' column strides; the others read the padding row */
+    int jlo = ix0 < 0 ? -ix0 : 0, jhi = c->g.w - ix0 < ncol ? c->g.w - ix0 : ncol;
+    jlo = jlo < ncol ? jlo : ncol;
+    jhi = jhi > jlo ? jhi : jlo;
+    const __m128i pad = _mm_loadu_si128((const __m128i *)(c->pad + off));
+    const __m512i padv = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(pad, pad), _mm_unpacklo_epi8(pad, pad)));
+    for (int j = 0; j < jlo; j++)
+        for (int q = 0; q < npy; q++)
+            buf[j * npy + q] = padv;
+    for (int j = jhi; j < ncol; j++)
+        for (int q = 0; q < npy; q++)
+            buf[j * npy + q] = padv;
+    for (int q = 0; q < npy; q++) {
+        const uint8_t *pa = row[2 * q] + (ptrdiff_t)(ix0 + jlo) * cst[2 * q] + off;
+        const uint8_t *pb = row[2 * q + 1] + (ptrdiff_t)(ix0 + jlo) * cst[2 * q + 1] + off;
+        const ptrdiff_t sa = cst[2 * q], sb = cst[2 * q + 1];
+        __m512i *o = buf + jlo * npy + q;
+        for (int j = jlo; j < jhi; j++, pa += sa, pb += sb, o += npy) {
+            __m128i a = _mm_loadu_si128((const __m128i *)pa), b = _mm_loadu_si128((const __m128i *)pb);
+            *o = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
         }
     }
 }
@@ -274,12 +290,15 @@ TL_AVX512 static inline void dw_prepare(const tl_q8_conv *c, const uint8_t *cons
     {                                                                                                            \
         const size_t cso = c->cs_out;                                                                            \
         const int lsh = c->any_lsh, away = c->away;                                                              \
+        __m512i wr[6];                                                                                           \
+        for (int t = 0; t < 6 && t < KW * NPY; t++)                                                              \
+            wr[t] = _mm512_loadu_si512(wg + t * 32);                                                             \
         int i = 0;                                                                                               \
         for (; i + 4 <= n; i += 4) {                                                                             \
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                      \
             for (int kx = 0; kx < KW; kx++)                                                                      \
                 for (int q = 0; q < NPY; q++) {                                                                  \
-                    __m512i w = _mm512_loadu_si512(wg + (kx * NPY + q) * 32);                                    \
+                    __m512i w = KW * NPY <= 6 ? wr[kx * NPY + q] : _mm512_loadu_si512(wg + (kx * NPY + q) * 32); \
                     const __m512i *b = buf + (i * SW + kx * DL) * NPY + q;                                       \
                     a0 = DOT(a0, b[0], w);                                                                       \
                     a1 = DOT(a1, b[SW * NPY], w);                                                                \

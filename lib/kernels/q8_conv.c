@@ -334,7 +334,7 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
         c->rsh[ch] = shift > 0 ? 0 : -shift;
     }
     requant_consts(c);
-    c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w == 1 && tl_q8_dw_cols_fits(g);
+    c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
     if (dw ? pack_dw(c, w, e) : pack_gemm(c, w, e)) {
         tl_q8_conv_free(c);
         return NULL;
