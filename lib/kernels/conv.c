@@ -71,7 +71,9 @@ size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 
 size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
-    return tl_winograd_applies(ws, g) ? tl_winograd_scratch_floats(ws, g) : 0;
+    if (tl_winograd_applies(ws, g))
+        return tl_winograd_scratch_floats(ws, g);
+    return tl_depthwise_blocked_applies(ws, g) ? tl_depthwise_blocked_scratch_floats(ws, g) : 0;
 }
 
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed)
@@ -178,6 +180,15 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
         return;
     }
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
+    if (tl_conv_is_depthwise(g) && tl_depthwise_blocked_applies(ws, g)) {
+        /* whole groups of lanes to each part */
+        const int lanes = ws->impl->dw_lanes, ng = (g->cout + lanes - 1) / lanes;
+        int c0 = (int)((long)ng * part / nparts) * lanes, c1 = (int)((long)ng * (part + 1) / nparts) * lanes;
+        c1 = c1 < g->cout ? c1 : g->cout;
+        if (c0 < c1)
+            tl_depthwise_forward_blocked(ws, g, x, packed, bias, act, y, f->means, c0, c1, scratch);
+        return;
+    }
     if (tl_conv_is_depthwise(g)) {
         int c0 = (int)((long)g->cout * part / nparts), c1 = (int)((long)g->cout * (part + 1) / nparts);
         if (c0 >= c1)

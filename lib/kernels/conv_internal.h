@@ -38,4 +38,14 @@ size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch);
 
+/* Channel-blocked depthwise (depthwise.c), chosen by tl_conv_forward_fused
+ * where tl_depthwise_blocked_applies: channels c0..c1 (c0 a multiple of
+ * the path's lanes) of a depthwise layer, then the activations other than
+ * relu/relu6 and the channel means (may be NULL) plane by plane. */
+int tl_depthwise_blocked_applies(const tl_kws *ws, const tl_conv_geom *g);
+size_t tl_depthwise_blocked_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
+void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
+                                  const float *bias, int act, float *y, float *means, int c0, int c1,
+                                  float *scratch);
+
 #endif

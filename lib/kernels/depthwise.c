@@ -8,6 +8,7 @@
 #include "conv_internal.h"
 #include "simd.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Fixed 16-wide blocks over restrict pointers: the shape GCC vectorises at
@@ -102,6 +103,113 @@ void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *
             tl_activation(act, yc, out_plane);
         if (means) /* the plane is still in cache */
             means[c] = plane_mean(yc, out_plane);
+    }
+}
+
+/* ------------------------------------------- channel-blocked forward */
+
+/* Padded input rows that n output rows read. */
+static int band_rows(const tl_conv_geom *g, int n) { return (n - 1) * g->stride_h + (g->kh - 1) * g->dil_h + 1; }
+
+/* A band's padded input within this many bytes stays in L2 beside the
+ * rest (the rows overlap by kh - 1 from one band to the next). */
+#define BAND_BYTES (96 * 1024)
+
+/* The band, and the floats of each part of the scratch. */
+static tl_dw_group_layout band_of(const tl_conv_geom *g, int lanes, size_t *nxs, size_t *nys, size_t *nw)
+{
+    tl_dw_group_layout L = {0};
+    L.cols = (g->ow - 1) * g->stride_w + (g->kw - 1) * g->dil_w + 1;
+    size_t row = (size_t)L.cols * lanes * sizeof(float);
+    L.band = g->oh;
+    while (L.band > 1 && band_rows(g, L.band) * row > BAND_BYTES)
+        L.band--;
+    L.rows = band_rows(g, L.band);
+    *nxs = (size_t)lanes * L.rows * L.cols;
+    *nys = (size_t)lanes * (((size_t)L.band * g->ow + 15) / 16 * 16);
+    *nw = (size_t)lanes * g->kh * g->kw;
+    return L;
+}
+
+tl_dw_group_layout tl_dw_group_layout_of(const tl_conv_geom *g, int lanes, float *scratch)
+{
+    size_t nxs, nys, nw;
+    tl_dw_group_layout L = band_of(g, lanes, &nxs, &nys, &nw);
+    L.xs = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    L.ys = L.xs + nxs;
+    L.w = L.ys + nys;
+    L.bias = L.w + nw;
+    return L;
+}
+
+size_t tl_dw_group_scratch_floats(const tl_conv_geom *g, int lanes)
+{
+    size_t nxs, nys, nw;
+    band_of(g, lanes, &nxs, &nys, &nw);
+    return 16 + nxs + nys + nw + (size_t)lanes;
+}
+
+void tl_dw_group_setup(const tl_conv_geom *g, const tl_dw_group_layout *L, int lanes, int nc, const float *w,
+                       const float *bias)
+{
+    const int taps = g->kh * g->kw;
+    for (int t = 0; t < taps; t++)
+        for (int c = 0; c < lanes; c++)
+            L->w[t * lanes + c] = c < nc ? w[(size_t)c * taps + t] : 0.0f;
+    for (int c = 0; c < lanes; c++)
+        L->bias[c] = c < nc && bias ? bias[c] : 0.0f;
+}
+
+void tl_dw_band_pad(const tl_conv_geom *g, const tl_dw_group_layout *L, int lanes, int oy0, int oy1, int *iy0,
+                    int *iy1, int *off)
+{
+    const int first = oy0 * g->stride_h - g->pad_t, rows = band_rows(g, oy1 - oy0);
+    const size_t row = (size_t)lanes * L->cols;
+    const int left = tl_clampi(g->pad_l, 0, L->cols), right = tl_clampi(g->pad_l + g->w, 0, L->cols);
+    for (int r = 0; r < rows; r++) {
+        float *xr = L->xs + r * row;
+        int iy = first + r;
+        if (iy < 0 || iy >= g->h) {
+            memset(xr, 0, sizeof(float) * row);
+            continue;
+        }
+        memset(xr, 0, sizeof(float) * lanes * left);
+        memset(xr + (size_t)lanes * right, 0, sizeof(float) * lanes * (L->cols - right));
+    }
+    *iy0 = tl_clampi(first, 0, g->h);
+    *iy1 = tl_clampi(first + rows, *iy0, g->h);
+    *off = -first;
+}
+
+int tl_depthwise_blocked_applies(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return ws->impl->dw_group && tl_conv_is_depthwise(g);
+}
+
+size_t tl_depthwise_blocked_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return tl_dw_group_scratch_floats(g, ws->impl->dw_lanes);
+}
+
+void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
+                                  const float *bias, int act, float *y, float *means, int c0, int c1,
+                                  float *scratch)
+{
+    const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
+    const size_t taps = (size_t)g->kh * g->kw;
+    const int lanes = ws->impl->dw_lanes;
+    int post = act != TL_ACT_NONE && act != TL_ACT_RELU && act != TL_ACT_RELU6;
+    for (int c = c0; c < c1; c += lanes) {
+        int nc = c1 - c < lanes ? c1 - c : lanes;
+        ws->impl->dw_group(g, x + c * in_plane, nc, w + c * taps, bias ? bias + c : NULL, act, y + c * out_plane,
+                           scratch);
+        for (int k = c; k < c + nc; k++) {
+            float *yk = y + k * out_plane;
+            if (post)
+                tl_activation(act, yk, out_plane);
+            if (means) /* the plane is still in cache */
+                means[k] = plane_mean(yk, out_plane);
+        }
     }
 }
 

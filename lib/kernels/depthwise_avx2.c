@@ -67,3 +67,113 @@ TL_AVX2 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float
     }
 }
 #endif
+
+/* ------------------------------------------------ channel-blocked groups */
+#if defined(__x86_64__)
+
+/* r[i] (8 floats each) becomes column i of the 8 x 8 matrix of rows r */
+TL_AVX2 static inline __attribute__((always_inline)) void transpose8(__m256 r[8])
+{
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+/* Output pixels computed together: independent chains of multiply-adds
+ * (8 accumulators, the weight and a load fit the 16 registers) */
+#define PIX 8
+
+TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
+                              int act, float *y, float *scratch)
+{
+    const tl_dw_group_layout L = tl_dw_group_layout_of(g, 8, scratch);
+    tl_dw_group_setup(g, &L, 8, nc, w, bias);
+    const int W = g->w, in_plane = g->h * g->w, ow = g->ow;
+    const size_t out_plane = (size_t)g->oh * ow;
+    const int sh = g->stride_h, sw = g->stride_w, kh = g->kh, kw = g->kw;
+    const size_t dy = (size_t)g->dil_h * L.cols * 8, dx = (size_t)g->dil_w * 8;
+    const __m256 vbias = _mm256_load_ps(L.bias), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
+        const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
+        int iy0, iy1, off;
+        tl_dw_band_pad(g, &L, 8, oy0, oy1, &iy0, &iy1, &off);
+        /* the band's input rows, 8 pixels at a time: pixel-major, the
+         * channels in lanes */
+        for (int p0 = iy0 * W, iy = iy0, ix = 0, end = iy1 * W; p0 < end; p0 += 8) {
+            const int n = end - p0 < 8 ? end - p0 : 8;
+            const __m256i pm = first_lanes(n);
+            __m256 r[8];
+            for (int c = 0; c < 8; c++)
+                r[c] = c >= nc  ? zero
+                       : n == 8 ? _mm256_loadu_ps(x + (size_t)c * in_plane + p0)
+                                : _mm256_maskload_ps(x + (size_t)c * in_plane + p0, pm);
+            transpose8(r);
+            for (int j = 0; j < n; j++) {
+                int px = ix + g->pad_l;
+                if (px < L.cols)
+                    _mm256_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 8, r[j]);
+                if (++ix == W)
+                    ix = 0, iy++;
+            }
+        }
+        /* the sums: PIX output pixels at a time, one tap after the other */
+#define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+        for (int q0 = 0, oy = 0, ox = 0; q0 < P; q0 += PIX) {
+            /* pixels past the end repeat the last one (computed, then dropped) */
+#define BASE(j)                                                                                    \
+    const float *b##j = L.xs + ((size_t)oy * sh * L.cols + (size_t)ox * sw) * 8;                   \
+    if (q0 + j + 1 < P && ++ox == ow)                                                              \
+        ox = 0, oy++;                                                                              \
+    __m256 a##j = vbias;
+            EACH(BASE)
+            const float *wt = L.w;
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++, wt += 8) {
+                    const size_t o = ky * dy + kx * dx;
+                    const __m256 wv = _mm256_load_ps(wt);
+#define TAP(j) a##j = _mm256_fmadd_ps(_mm256_load_ps(b##j + o), wv, a##j);
+                    EACH(TAP)
+                }
+#define STORE(j)                                                                                   \
+    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)                                                 \
+        a##j = _mm256_max_ps(a##j, zero);                                                          \
+    if (act == TL_ACT_RELU6)                                                                       \
+        a##j = _mm256_min_ps(a##j, six);                                                           \
+    _mm256_store_ps(L.ys + (size_t)(q0 + j) * 8, a##j);
+            EACH(STORE)
+        }
+        /* the band's pixels out, 8 at a time, back into planes */
+        float *yb = y + (size_t)oy0 * ow;
+        for (int p0 = 0; p0 < P; p0 += 8) {
+            const int n = P - p0 < 8 ? P - p0 : 8;
+            const __m256i pm = first_lanes(n);
+            __m256 r[8];
+            for (int j = 0; j < 8; j++)
+                r[j] = _mm256_load_ps(L.ys + (size_t)(p0 + j) * 8);
+            transpose8(r);
+            for (int c = 0; c < nc; c++) {
+                if (n == 8)
+                    _mm256_storeu_ps(yb + c * out_plane + p0, r[c]);
+                else
+                    _mm256_maskstore_ps(yb + c * out_plane + p0, pm, r[c]);
+            }
+        }
+    }
+#undef EACH
+#undef BASE
+#undef TAP
+#undef STORE
+}
+#endif

@@ -137,3 +137,112 @@ TL_AVX512 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const f
 #undef STORE
 }
 #endif
+
+/* ------------------------------------------------ channel-blocked groups */
+#if defined(__x86_64__)
+
+/* r[i] (16 floats each) becomes column i of the 16 x 16 matrix of rows r */
+TL_AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
+{
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88);
+        v[i + 4] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xdd);
+        v[i + 8] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88);
+        v[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xdd);
+    }
+}
+
+/* Output pixels computed together: independent chains of multiply-adds */
+#define PIX 8
+
+TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
+                                  int act, float *y, float *scratch)
+{
+    const tl_dw_group_layout L = tl_dw_group_layout_of(g, 16, scratch);
+    tl_dw_group_setup(g, &L, 16, nc, w, bias);
+    const int W = g->w, in_plane = g->h * g->w, ow = g->ow;
+    const size_t out_plane = (size_t)g->oh * ow;
+    const int sh = g->stride_h, sw = g->stride_w, kh = g->kh, kw = g->kw;
+    const size_t dy = (size_t)g->dil_h * L.cols * 16, dx = (size_t)g->dil_w * 16;
+    const __m512 vbias = _mm512_load_ps(L.bias), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
+        const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
+        int iy0, iy1, off;
+        tl_dw_band_pad(g, &L, 16, oy0, oy1, &iy0, &iy1, &off);
+        /* the band's input rows, 16 pixels at a time: pixel-major, the
+         * channels in lanes */
+        for (int p0 = iy0 * W, iy = iy0, ix = 0, end = iy1 * W; p0 < end; p0 += 16) {
+            const int n = end - p0 < 16 ? end - p0 : 16;
+            const __mmask16 pm = (__mmask16)((1u << n) - 1);
+            __m512 r[16];
+            for (int c = 0; c < 16; c++)
+                r[c] = _mm512_maskz_loadu_ps(c < nc ? pm : 0, at(x, (int)((size_t)c * in_plane + p0)));
+            transpose16(r);
+            for (int j = 0; j < n; j++) {
+                int px = ix + g->pad_l;
+                if (px < L.cols)
+                    _mm512_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 16, r[j]);
+                if (++ix == W)
+                    ix = 0, iy++;
+            }
+        }
+        /* the sums: PIX output pixels at a time, one tap after the other */
+#define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+        for (int q0 = 0, oy = 0, ox = 0; q0 < P; q0 += PIX) {
+            /* pixels past the end repeat the last one (computed, then dropped) */
+#define BASE(j)                                                                                    \
+    const float *b##j = L.xs + ((size_t)oy * sh * L.cols + (size_t)ox * sw) * 16;                  \
+    if (q0 + j + 1 < P && ++ox == ow)                                                              \
+        ox = 0, oy++;                                                                              \
+    __m512 a##j = vbias;
+            EACH(BASE)
+            const float *wt = L.w;
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++, wt += 16) {
+                    const size_t o = ky * dy + kx * dx;
+                    const __m512 wv = _mm512_load_ps(wt);
+#define TAP(j) a##j = _mm512_fmadd_ps(_mm512_load_ps(b##j + o), wv, a##j);
+                    EACH(TAP)
+                }
+#define STORE(j)                                                                                   \
+    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)                                                 \
+        a##j = _mm512_max_ps(a##j, zero);                                                          \
+    if (act == TL_ACT_RELU6)                                                                       \
+        a##j = _mm512_min_ps(a##j, six);                                                           \
+    _mm512_store_ps(L.ys + (size_t)(q0 + j) * 16, a##j);
+            EACH(STORE)
+        }
+        /* the band's pixels out, 16 at a time, back into planes */
+        float *yb = y + (size_t)oy0 * ow;
+        for (int p0 = 0; p0 < P; p0 += 16) {
+            const int n = P - p0 < 16 ? P - p0 : 16;
+            const __mmask16 pm = (__mmask16)((1u << n) - 1);
+            __m512 r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = _mm512_load_ps(L.ys + (size_t)(p0 + j) * 16);
+            transpose16(r);
+            for (int c = 0; c < nc; c++)
+                _mm512_mask_storeu_ps(yb + c * out_plane + p0, pm, r[c]);
+        }
+    }
+#undef EACH
+#undef BASE
+#undef TAP
+#undef STORE
+}
+#endif

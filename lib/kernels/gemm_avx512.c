@@ -61,6 +61,8 @@ TL_AVX512 static void gemv_avx512(int k, const float *a, const float *b, int ldb
 
 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                         float *y);
+void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
+                        int act, float *y, float *scratch);
 
 const tl_simd_impl tl_simd_avx512 = {
     .name = "avx512",
@@ -72,6 +74,8 @@ const tl_simd_impl tl_simd_avx512 = {
     .ukernel = ukernel_avx512,
     .gemv = gemv_avx512,
     .dw_plane = tl_dw_plane_avx512,
+    .dw_lanes = 16,
+    .dw_group = tl_dw_group_avx512,
 };
 
 #else /* not x86-64: never selected, since the CPU check fails */

@@ -20,6 +20,12 @@ typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const floa
  * with the same roundings (so a product with N = 1 need not compute nr
  * columns to keep one). */
 typedef void (*tl_gemv_fn)(int k, const float *a, const float *b, int ldb, float *y);
+/* nc <= dw_lanes depthwise channels at once, one channel a vector lane
+ * (channel-blocked, as MLAS's NCHWc): planes x (h x w each) and weights w
+ * (kh x kw each) of channels 0..nc, outputs y (oh x ow each) + bias, then
+ * relu/relu6 as tl_dw_plane_fn; scratch: tl_dw_group_scratch_floats. */
+typedef void (*tl_dw_group_fn)(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
+                               int act, float *y, float *scratch);
 
 typedef struct tl_simd_impl {
     const char *name;
@@ -29,6 +35,8 @@ typedef struct tl_simd_impl {
     tl_ukernel_fn ukernel;
     tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
+    int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */
+    tl_dw_group_fn dw_group;
 } tl_simd_impl;
 
 extern const tl_simd_impl tl_simd_scalar, tl_simd_avx2, tl_simd_avx512;
@@ -45,6 +53,25 @@ struct tl_kws {
 float tl_dw_point(const tl_conv_geom *g, const float *x, const float *w, int oy, int ox);
 /* First output column whose taps are all inside the row, and one past the last. */
 void tl_dw_interior(const tl_conv_geom *g, int *ox_lo, int *ox_hi);
+/* The channel-blocked depthwise works in bands of output rows. Its
+ * scratch: one band's zero-padded input, rows x cols pixels of dw_lanes
+ * channels (the rows and columns the band's outputs read), the band's
+ * outputs (band * ow rounded up to 16 pixels), the weights (one vector a
+ * tap) and the bias vector; 64-byte aligned. */
+typedef struct tl_dw_group_layout {
+    int band, rows, cols; /* output rows a band; padded input rows of a full band, columns */
+    float *xs, *ys, *w, *bias;
+} tl_dw_group_layout;
+size_t tl_dw_group_scratch_floats(const tl_conv_geom *g, int lanes);
+tl_dw_group_layout tl_dw_group_layout_of(const tl_conv_geom *g, int lanes, float *scratch);
+/* The weights and bias of channels 0..nc of lanes (zero past nc). */
+void tl_dw_group_setup(const tl_conv_geom *g, const tl_dw_group_layout *L, int lanes, int nc, const float *w,
+                       const float *bias);
+/* The band of output rows oy0..oy1: zeros in the padding of its input
+ * rows, and the input rows iy0..iy1 (inside the image) it must copy, at
+ * band row iy + off. */
+void tl_dw_band_pad(const tl_conv_geom *g, const tl_dw_group_layout *L, int lanes, int oy0, int oy1, int *iy0,
+                    int *iy1, int *off);
 /* relu / relu6 on a scalar; identity for other activations. */
 static inline float tl_clamp_act(int act, float v)
 {

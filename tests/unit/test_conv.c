@@ -178,6 +178,14 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 20, .w = 35, .cout = 4, .kh = 3, .kw = 3, .stride_h = 3, .stride_w = 3, .pad_t = 1, .pad_l = 1, .groups = 4}, TL_ACT_NONE, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 3, .w = 2, .cout = 4, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 4}, TL_ACT_NONE, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 9, .w = 9, .cout = 8, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 4}, TL_ACT_NONE, 1);
+    /* channel-blocked depthwise (small maps, groups of 8 or 16 channels):
+     * partial last groups, splits inside a group, 5x5 with SiLU after,
+     * stride 2 with TF padding, dilation, a map smaller than the kernel */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 40, .h = 7, .w = 7, .cout = 40, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 40}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 37, .h = 14, .w = 14, .cout = 37, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 37}, TL_ACT_SILU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 19, .h = 13, .w = 15, .cout = 19, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 1, .pad_b = 1, .pad_r = 1, .groups = 19}, TL_ACT_RELU, 0);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 24, .h = 11, .w = 10, .cout = 24, .kh = 3, .kw = 3, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .dil_h = 2, .dil_w = 2, .groups = 24}, TL_ACT_NONE, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 17, .h = 2, .w = 3, .cout = 17, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 17}, TL_ACT_HARDSWISH, 1);
 }
 
 static void test_random(tl_kws **ws, int n, tl_rng *r)
