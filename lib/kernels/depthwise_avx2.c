@@ -71,25 +71,24 @@ TL_AVX2 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float
 /* ------------------------------------------------ channel-blocked groups */
 #if defined(__x86_64__)
 
-/* r[i] (8 floats each) becomes column i of the 8 x 8 matrix of rows r */
-TL_AVX2 static inline __attribute__((always_inline)) void transpose8(__m256 r[8])
-{
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
+/* r0..r7 (8 floats each) become the columns of the 8 x 8 matrix of rows
+ * r0..r7; written out (no arrays) so that they stay in registers */
+#define TRANSPOSE8                                                                                 \
+    do {                                                                                           \
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);                   \
+        __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);                   \
+        __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);                   \
+        __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);                   \
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);         \
+        __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);         \
+        __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);         \
+        __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);         \
+        r0 = _mm256_permute2f128_ps(u0, u4, 0x20), r4 = _mm256_permute2f128_ps(u0, u4, 0x31);      \
+        r1 = _mm256_permute2f128_ps(u1, u5, 0x20), r5 = _mm256_permute2f128_ps(u1, u5, 0x31);      \
+        r2 = _mm256_permute2f128_ps(u2, u6, 0x20), r6 = _mm256_permute2f128_ps(u2, u6, 0x31);      \
+        r3 = _mm256_permute2f128_ps(u3, u7, 0x20), r7 = _mm256_permute2f128_ps(u3, u7, 0x31);      \
+    } while (0)
+#define EACH8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 /* Output pixels computed together: independent chains of multiply-adds
  * (8 accumulators, the weight and a load fit the 16 registers) */
@@ -114,19 +113,24 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
         for (int p0 = iy0 * W, iy = iy0, ix = 0, end = iy1 * W; p0 < end; p0 += 8) {
             const int n = end - p0 < 8 ? end - p0 : 8;
             const __m256i pm = first_lanes(n);
-            __m256 r[8];
-            for (int c = 0; c < 8; c++)
-                r[c] = c >= nc  ? zero
-                       : n == 8 ? _mm256_loadu_ps(x + (size_t)c * in_plane + p0)
-                                : _mm256_maskload_ps(x + (size_t)c * in_plane + p0, pm);
-            transpose8(r);
-            for (int j = 0; j < n; j++) {
-                int px = ix + g->pad_l;
-                if (px < L.cols)
-                    _mm256_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 8, r[j]);
-                if (++ix == W)
-                    ix = 0, iy++;
-            }
+#define LOAD(c)                                                                                    \
+    __m256 r##c = zero;                                                                            \
+    if (c < nc) {                                                                                  \
+        const float *xc = x + (size_t)c * in_plane + p0;                                           \
+        r##c = n == 8 ? _mm256_loadu_ps(xc) : _mm256_maskload_ps(xc, pm);                          \
+        _mm_prefetch((const char *)(xc + 64), _MM_HINT_T0);                                        \
+    }
+            EACH8(LOAD)
+            TRANSPOSE8;
+#define PUT(j)                                                                                     \
+    if (j < n) {                                                                                   \
+        int px = ix + g->pad_l;                                                                    \
+        if (px < L.cols)                                                                           \
+            _mm256_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 8, r##j);                  \
+        if (++ix == W)                                                                             \
+            ix = 0, iy++;                                                                          \
+    }
+            EACH8(PUT)
         }
         /* the sums: PIX output pixels at a time, one tap after the other */
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -159,21 +163,26 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
         for (int p0 = 0; p0 < P; p0 += 8) {
             const int n = P - p0 < 8 ? P - p0 : 8;
             const __m256i pm = first_lanes(n);
-            __m256 r[8];
-            for (int j = 0; j < 8; j++)
-                r[j] = _mm256_load_ps(L.ys + (size_t)(p0 + j) * 8);
-            transpose8(r);
-            for (int c = 0; c < nc; c++) {
-                if (n == 8)
-                    _mm256_storeu_ps(yb + c * out_plane + p0, r[c]);
-                else
-                    _mm256_maskstore_ps(yb + c * out_plane + p0, pm, r[c]);
-            }
+#define YLOAD(j) __m256 r##j = _mm256_load_ps(L.ys + (size_t)(p0 + j) * 8);
+            EACH8(YLOAD)
+            TRANSPOSE8;
+#define YPUT(c)                                                                                    \
+    if (c < nc) {                                                                                  \
+        if (n == 8)                                                                                \
+            _mm256_storeu_ps(yb + c * out_plane + p0, r##c);                                       \
+        else                                                                                       \
+            _mm256_maskstore_ps(yb + c * out_plane + p0, pm, r##c);                                \
+    }
+            EACH8(YPUT)
         }
     }
 #undef EACH
 #undef BASE
 #undef TAP
 #undef STORE
+#undef LOAD
+#undef PUT
+#undef YLOAD
+#undef YPUT
 }
 #endif

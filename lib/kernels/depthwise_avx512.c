@@ -135,37 +135,55 @@ TL_AVX512 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const f
 #undef TAP2
 #undef SUM
 #undef STORE
+#undef LOAD
+#undef PUT
+#undef YLOAD
+#undef YPUT
 }
 #endif
 
 /* ------------------------------------------------ channel-blocked groups */
 #if defined(__x86_64__)
 
-/* r[i] (16 floats each) becomes column i of the 16 x 16 matrix of rows r */
-TL_AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16], v[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88);
-        v[i + 4] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xdd);
-        v[i + 8] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88);
-        v[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xdd);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xdd);
-    }
-}
+/* r0..r15 (16 floats each) become the columns of the 16 x 16 matrix of
+ * rows r0..r15; written out (no arrays) so that they stay in registers */
+#define T16(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15)                 \
+    do {                                                                                           \
+        __m512 t0 = _mm512_unpacklo_ps(r0, r1), t1 = _mm512_unpackhi_ps(r0, r1);                   \
+        __m512 t2 = _mm512_unpacklo_ps(r2, r3), t3 = _mm512_unpackhi_ps(r2, r3);                   \
+        __m512 t4 = _mm512_unpacklo_ps(r4, r5), t5 = _mm512_unpackhi_ps(r4, r5);                   \
+        __m512 t6 = _mm512_unpacklo_ps(r6, r7), t7 = _mm512_unpackhi_ps(r6, r7);                   \
+        __m512 t8 = _mm512_unpacklo_ps(r8, r9), t9 = _mm512_unpackhi_ps(r8, r9);                   \
+        __m512 ta = _mm512_unpacklo_ps(r10, r11), tb = _mm512_unpackhi_ps(r10, r11);               \
+        __m512 tc = _mm512_unpacklo_ps(r12, r13), td = _mm512_unpackhi_ps(r12, r13);               \
+        __m512 te = _mm512_unpacklo_ps(r14, r15), tf = _mm512_unpackhi_ps(r14, r15);               \
+        __m512 u0 = _mm512_shuffle_ps(t0, t2, 0x44), u1 = _mm512_shuffle_ps(t0, t2, 0xee);         \
+        __m512 u2 = _mm512_shuffle_ps(t1, t3, 0x44), u3 = _mm512_shuffle_ps(t1, t3, 0xee);         \
+        __m512 u4 = _mm512_shuffle_ps(t4, t6, 0x44), u5 = _mm512_shuffle_ps(t4, t6, 0xee);         \
+        __m512 u6 = _mm512_shuffle_ps(t5, t7, 0x44), u7 = _mm512_shuffle_ps(t5, t7, 0xee);         \
+        __m512 u8 = _mm512_shuffle_ps(t8, ta, 0x44), u9 = _mm512_shuffle_ps(t8, ta, 0xee);         \
+        __m512 ua = _mm512_shuffle_ps(t9, tb, 0x44), ub = _mm512_shuffle_ps(t9, tb, 0xee);         \
+        __m512 uc = _mm512_shuffle_ps(tc, te, 0x44), ud = _mm512_shuffle_ps(tc, te, 0xee);         \
+        __m512 ue = _mm512_shuffle_ps(td, tf, 0x44), uf = _mm512_shuffle_ps(td, tf, 0xee);         \
+        __m512 v0 = _mm512_shuffle_f32x4(u0, u4, 0x88), v4 = _mm512_shuffle_f32x4(u0, u4, 0xdd);   \
+        __m512 v1 = _mm512_shuffle_f32x4(u1, u5, 0x88), v5 = _mm512_shuffle_f32x4(u1, u5, 0xdd);   \
+        __m512 v2 = _mm512_shuffle_f32x4(u2, u6, 0x88), v6 = _mm512_shuffle_f32x4(u2, u6, 0xdd);   \
+        __m512 v3 = _mm512_shuffle_f32x4(u3, u7, 0x88), v7 = _mm512_shuffle_f32x4(u3, u7, 0xdd);   \
+        __m512 v8 = _mm512_shuffle_f32x4(u8, uc, 0x88), vc = _mm512_shuffle_f32x4(u8, uc, 0xdd);   \
+        __m512 v9 = _mm512_shuffle_f32x4(u9, ud, 0x88), vd = _mm512_shuffle_f32x4(u9, ud, 0xdd);   \
+        __m512 va = _mm512_shuffle_f32x4(ua, ue, 0x88), ve = _mm512_shuffle_f32x4(ua, ue, 0xdd);   \
+        __m512 vb = _mm512_shuffle_f32x4(ub, uf, 0x88), vf = _mm512_shuffle_f32x4(ub, uf, 0xdd);   \
+        r0 = _mm512_shuffle_f32x4(v0, v8, 0x88), r8 = _mm512_shuffle_f32x4(v0, v8, 0xdd);          \
+        r1 = _mm512_shuffle_f32x4(v1, v9, 0x88), r9 = _mm512_shuffle_f32x4(v1, v9, 0xdd);          \
+        r2 = _mm512_shuffle_f32x4(v2, va, 0x88), r10 = _mm512_shuffle_f32x4(v2, va, 0xdd);         \
+        r3 = _mm512_shuffle_f32x4(v3, vb, 0x88), r11 = _mm512_shuffle_f32x4(v3, vb, 0xdd);         \
+        r4 = _mm512_shuffle_f32x4(v4, vc, 0x88), r12 = _mm512_shuffle_f32x4(v4, vc, 0xdd);         \
+        r5 = _mm512_shuffle_f32x4(v5, vd, 0x88), r13 = _mm512_shuffle_f32x4(v5, vd, 0xdd);         \
+        r6 = _mm512_shuffle_f32x4(v6, ve, 0x88), r14 = _mm512_shuffle_f32x4(v6, ve, 0xdd);         \
+        r7 = _mm512_shuffle_f32x4(v7, vf, 0x88), r15 = _mm512_shuffle_f32x4(v7, vf, 0xdd);         \
+    } while (0)
+#define EACH16(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#define TRANSPOSE16 T16(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15)
 
 /* Output pixels computed together: independent chains of multiply-adds */
 #define PIX 8
@@ -189,17 +207,21 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
         for (int p0 = iy0 * W, iy = iy0, ix = 0, end = iy1 * W; p0 < end; p0 += 16) {
             const int n = end - p0 < 16 ? end - p0 : 16;
             const __mmask16 pm = (__mmask16)((1u << n) - 1);
-            __m512 r[16];
-            for (int c = 0; c < 16; c++)
-                r[c] = _mm512_maskz_loadu_ps(c < nc ? pm : 0, at(x, (int)((size_t)c * in_plane + p0)));
-            transpose16(r);
-            for (int j = 0; j < n; j++) {
-                int px = ix + g->pad_l;
-                if (px < L.cols)
-                    _mm512_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 16, r[j]);
-                if (++ix == W)
-                    ix = 0, iy++;
-            }
+#define LOAD(c)                                                                                    \
+    __m512 r##c = _mm512_maskz_loadu_ps(c < nc ? pm : 0, at(x, (int)((size_t)c * in_plane + p0)));     \
+    if (c < nc)                                                                                    \
+        _mm_prefetch((const char *)at(x, (int)((size_t)c * in_plane + p0 + 64)), _MM_HINT_T0);
+            EACH16(LOAD)
+            TRANSPOSE16;
+#define PUT(j)                                                                                     \
+    if (j < n) {                                                                                   \
+        int px = ix + g->pad_l;                                                                    \
+        if (px < L.cols)                                                                           \
+            _mm512_store_ps(L.xs + ((size_t)(iy + off) * L.cols + px) * 16, r##j);                 \
+        if (++ix == W)                                                                             \
+            ix = 0, iy++;                                                                          \
+    }
+            EACH16(PUT)
         }
         /* the sums: PIX output pixels at a time, one tap after the other */
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -232,17 +254,22 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
         for (int p0 = 0; p0 < P; p0 += 16) {
             const int n = P - p0 < 16 ? P - p0 : 16;
             const __mmask16 pm = (__mmask16)((1u << n) - 1);
-            __m512 r[16];
-            for (int j = 0; j < 16; j++)
-                r[j] = _mm512_load_ps(L.ys + (size_t)(p0 + j) * 16);
-            transpose16(r);
-            for (int c = 0; c < nc; c++)
-                _mm512_mask_storeu_ps(yb + c * out_plane + p0, pm, r[c]);
+#define YLOAD(j) __m512 r##j = _mm512_load_ps(L.ys + (size_t)(p0 + j) * 16);
+            EACH16(YLOAD)
+            TRANSPOSE16;
+#define YPUT(c)                                                                                    \
+    if (c < nc)                                                                                    \
+        _mm512_mask_storeu_ps(yb + c * out_plane + p0, pm, r##c);
+            EACH16(YPUT)
         }
     }
 #undef EACH
 #undef BASE
 #undef TAP
 #undef STORE
+#undef LOAD
+#undef PUT
+#undef YLOAD
+#undef YPUT
 }
 #endif
