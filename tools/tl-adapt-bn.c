@@ -27,6 +27,7 @@ int main(int argc, char **argv)
         OPT_COMMON(CLI_O_THREADS),
         {.type = CLI_COMMON, .common = CLI_O_SKIP_BAD, .target = &ao.skip_bad},
         {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &ao.max_pixels},
+        OPT_COMMON(CLI_O_EXACT),
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_COMMON(CLI_O_QUIET),
         OPT_END(),
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
     int first = cli_parse(&cli, &tool, argc, argv);
     const char *model = cli.model, *out = cli.output;
     int threads = cli.threads;
+    ao.exact = cli.exact;
     if (!strcmp(out, "-"))
         cli_usage_error(&cli, "the output must be a file, not standard output");
     const char *data = argv[first];

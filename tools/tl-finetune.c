@@ -126,6 +126,7 @@ int main(int argc, char **argv)
         OPT_DOUBLE(0, "mpi-timeout", &mpi_timeout, 1, 1e7, "S",
                    "under mpirun/srun: give up when the other processes\nare silent for S seconds (default 600)"),
         {.type = CLI_COMMON, .common = CLI_O_MAX_PIXELS, .target = &fo.max_pixels},
+        OPT_COMMON(CLI_O_EXACT),
         OPT_COMMON(CLI_O_PROGRESS),
         OPT_GROUP("Common options"),
         OPT_COMMON(CLI_O_THREADS),
@@ -239,6 +240,7 @@ int main(int argc, char **argv)
     if (fo.batch < 2)
         cli_usage_error(&cli, "--batch: '%d': training needs at least 2 images per batch", fo.batch);
     fo.threads = cli.threads;
+    fo.exact = cli.exact;
     fo.multilabel = multilabel;
     int nprocs, rank;
     tl_comm_launched(&nprocs, &rank);

@@ -9,7 +9,10 @@
  *
  * Backward data: per column tile, col = W^T dy (one GEMM) scattered back
  * with col2im; 1x1 stride-1 layers are one GEMM straight into dx; the tape
- * packs W^T once per step (tl_conv_backward_data_packed). Weight gradient:
+ * packs W^T once per step (tl_conv_backward_data_packed), or for 3x3
+ * stride-1 layers, unless the workspace is exact, the flipped kernels'
+ * Winograd transforms: their data gradient is then Winograd's forward
+ * pass over dy (winograd.c). Weight gradient:
  * dw += dy col^T per tile of one image, or (tl_conv_wgrad_images) over
  * tiles spanning several images. */
 #include "conv_internal.h"
@@ -78,18 +81,25 @@ size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed)
 {
+    tl_conv_pack_part(ws, g, w, packed, 0, 1);
+}
+
+void tl_conv_pack_part(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts)
+{
     if (tl_winograd_applies(ws, g)) {
-        tl_winograd_pack(ws, g, w, packed, 0, 1);
+        tl_winograd_pack(ws, g, w, packed, part, nparts);
         return;
     }
     if (tl_conv_is_depthwise(g)) {
-        memcpy(packed, w, sizeof(float) * g->cout * g->kh * g->kw);
+        size_t taps = (size_t)g->kh * g->kw, c0 = (size_t)g->cout * part / nparts,
+               c1 = (size_t)g->cout * (part + 1) / nparts;
+        memcpy(packed + c0 * taps, w + c0 * taps, sizeof(float) * (c1 - c0) * taps);
         return;
     }
     int cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
     size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
     for (int grp = 0; grp < g->groups; grp++)
-        tl_gemm_pack_a(ws, cout_g, K, w + (size_t)grp * cout_g * K, K, packed + grp * per);
+        tl_gemm_pack_a_part(ws, cout_g, K, w + (size_t)grp * cout_g * K, K, packed + grp * per, part, nparts);
 }
 
 typedef struct {
@@ -278,9 +288,43 @@ void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, c
  * through strided reads, which cost about as much as the product itself. */
 int tl_conv_backward_packable(const tl_conv_geom *g) { return g->groups == 1 && !tl_conv_is_depthwise(g); }
 
+/* The data gradient of a 3x3 stride-1 layer is itself a 3x3 stride-1
+ * convolution: of dy, with each kernel rotated by 180 degrees, input and
+ * output channels swapped and padding 2 - p on each side (p <= 2), which
+ * gives back the input's size. With a workspace that allows it and a map
+ * large enough (tl_winograd_applies on that convolution), it runs as
+ * Winograd's forward pass; gt receives its geometry. */
+static int backward_winograd(const tl_kws *ws, const tl_conv_geom *g, tl_conv_geom *gt)
+{
+    if (g->kh != 3 || g->kw != 3 || g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 || g->dil_w != 1 ||
+        g->groups != 1 || g->pad_t > 2 || g->pad_l > 2 || g->pad_b > 2 || g->pad_r > 2)
+        return 0;
+    tl_conv_geom t = {.cin = g->cout, .h = g->oh, .w = g->ow, .cout = g->cin, .kh = 3, .kw = 3, .stride_h = 1,
+                      .stride_w = 1, .pad_t = 2 - g->pad_t, .pad_l = 2 - g->pad_l, .pad_b = 2 - g->pad_b,
+                      .pad_r = 2 - g->pad_r, .dil_h = 1, .dil_w = 1, .groups = 1};
+    tl_conv_geom_finish(&t);
+    if (t.oh != g->h || t.ow != g->w || !tl_winograd_applies(ws, &t))
+        return 0;
+    *gt = t;
+    return 1;
+}
+
 size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
+    tl_conv_geom gt;
+    if (backward_winograd(ws, g, &gt))
+        return tl_winograd_packed_floats(ws, &gt);
     return tl_gemm_packed_a_floats(ws, tl_conv_group_k(g), g->cout);
+}
+
+size_t tl_conv_backward_packed_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
+{
+    tl_conv_geom gt;
+    size_t direct = tl_conv_backward_scratch_floats(g);
+    if (!backward_winograd(ws, g, &gt))
+        return direct;
+    size_t wino = tl_winograd_scratch_floats(ws, &gt);
+    return wino > direct ? wino : direct;
 }
 
 /* The layout of tl_gemm_pack_a for A = W^T (K x cout): per K-block of kc
@@ -288,6 +332,11 @@ size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
                            int nparts)
 {
+    tl_conv_geom gt;
+    if (backward_winograd(ws, g, &gt)) {
+        tl_winograd_pack_flipped(ws, &gt, w, packed, part, nparts);
+        return;
+    }
     const int mr = ws->impl->mr, KC = ws->impl->kc, M = tl_conv_group_k(g), K = g->cout;
     const int slivers = (M + mr - 1) / mr, Mpad = slivers * mr;
     const int s0 = (int)((long)slivers * part / nparts), s1 = (int)((long)slivers * (part + 1) / nparts);
@@ -310,6 +359,11 @@ void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float 
 void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *packed,
                                   float *dx, float *scratch)
 {
+    tl_conv_geom gt;
+    if (backward_winograd(ws, g, &gt)) {
+        tl_winograd_forward(ws, &gt, dy, packed, NULL, TL_ACT_NONE, dx, 0, 1, scratch);
+        return;
+    }
     const int K = tl_conv_group_k(g), hw = g->h * g->w, ohw = g->oh * g->ow;
     if (tl_conv_is_direct(g)) {
         tl_plain_b b = {dy, ohw};

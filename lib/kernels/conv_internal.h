@@ -34,6 +34,11 @@ void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int 
 int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g);
 size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts);
+/* The same for the data gradient of a layer: g is the transposed
+ * convolution (tl_conv_backward_geom), w the layer's own weights (OIHW,
+ * g->cin x g->cout x 3 x 3), read flipped with the channels swapped. */
+void tl_winograd_pack_flipped(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
+                              int nparts);
 size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch);

@@ -23,10 +23,16 @@ size_t tl_gemm_packed_a_floats(const tl_kws *ws, int M, int K)
 
 void tl_gemm_pack_a(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa)
 {
-    const int mr = ws->impl->mr, KC = ws->impl->kc, Mpad = round_up(M, mr);
+    tl_gemm_pack_a_part(ws, M, K, A, lda, pa, 0, 1);
+}
+
+void tl_gemm_pack_a_part(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa, int part, int nparts)
+{
+    const int mr = ws->impl->mr, KC = ws->impl->kc, Mpad = round_up(M, mr), slivers = Mpad / mr;
+    const int i0 = (int)((long)slivers * part / nparts) * mr, i1 = (int)((long)slivers * (part + 1) / nparts) * mr;
     for (int pc = 0; pc < K; pc += KC) {
         int kc = imin(KC, K - pc);
-        for (int ir = 0; ir < Mpad; ir += mr) {
+        for (int ir = i0; ir < i1; ir += mr) {
             float *dst = pa + (size_t)pc * Mpad + (size_t)ir * kc;
             for (int r = 0; r < mr; r++) {
                 const float *src = A + (size_t)(ir + r) * lda + pc;

@@ -66,6 +66,8 @@ void tl_sgemm(tl_kws *ws, int transA, int transB, int M, int N, int K, float alp
 size_t tl_gemm_packed_a_floats(const tl_kws *ws, int M, int K);
 /* A: M x K, row stride lda. */
 void tl_gemm_pack_a(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa);
+/* Its share `part` of `nparts` (whole slivers of mr rows), so a team can pack together. */
+void tl_gemm_pack_a_part(const tl_kws *ws, int M, int K, const float *A, int lda, float *pa, int part, int nparts);
 size_t tl_gemm_packed_bt_floats(const tl_kws *ws, int N, int K);
 /* op(B) = W^T for W (N x K, row stride ldw): the PyTorch linear weight. */
 void tl_gemm_pack_bt(const tl_kws *ws, int N, int K, const float *W, int ldw, float *pb);
@@ -126,6 +128,8 @@ int tl_conv_geom_check(const tl_conv_geom *g, tl_err *e);
  * one per thread. */
 size_t tl_conv_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed);
+/* tl_conv_pack's share `part` of `nparts`: a team packs one layer together. */
+void tl_conv_pack_part(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts);
 size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
                             const float *bias, int act, float *y, int part, int nparts, float *scratch);
@@ -161,11 +165,17 @@ void tl_conv_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, c
 /* The same with W^T packed ahead (once per step: the weights do not change
  * within one) for ungrouped, non-depthwise layers (tl_conv_backward_packable).
  * The packed buffer (tl_conv_backward_packed_floats, 64-byte aligned)
- * belongs to the workspace's SIMD path; tl_conv_backward_pack fills the
- * share `part` of `nparts` of it, so a team can pack it together. Results
- * are bit-identical to tl_conv_backward_data's. */
+ * belongs to the workspace's SIMD path and mode; tl_conv_backward_pack
+ * fills the share `part` of `nparts` of it, so a team can pack it together.
+ * With an exact workspace results are bit-identical to
+ * tl_conv_backward_data's; otherwise 3x3 stride-1 layers (padding <= 2)
+ * on maps where tl_conv_forward_packed would take Winograd compute dx as
+ * Winograd's forward pass of dy through the flipped kernels (about 1e-6
+ * of relative error more than the direct path, as in the forward pass).
+ * Scratch: tl_conv_backward_packed_scratch_floats, 64-byte aligned (tl_alloc). */
 int tl_conv_backward_packable(const tl_conv_geom *g);
 size_t tl_conv_backward_packed_floats(const tl_kws *ws, const tl_conv_geom *g);
+size_t tl_conv_backward_packed_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_backward_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
                            int nparts);
 void tl_conv_backward_data_packed(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *packed,

@@ -78,8 +78,11 @@ static void weight_transform(const float *g3, double *u)
 
 /* U[xi] of every output channel in [k0, k1), packed as tl_gemm_pack_a
  * packs an M x K matrix (here cout x cin): per kc-block of input channels,
- * slivers of mr output channels. Rows past cout are zero. */
-void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts)
+ * slivers of mr output channels. Rows past cout are zero. flip: the kernel
+ * of (k, c) is w's kernel of (c, k) rotated by 180 degrees (w holds cin
+ * kernels of cout channels: the layer whose data gradient g computes). */
+static void pack_range(const tl_kws *ws, const tl_conv_geom *g, const float *w, int flip, float *packed, int part,
+                       int nparts)
 {
     const int mr = ws->impl->mr, KC = ws->impl->kc, K = g->cout, C = g->cin, Kpad = round_up(K, mr);
     const size_t per = (size_t)Kpad * C;
@@ -87,13 +90,31 @@ void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, f
     for (int k = s0 * mr; k < s1 * mr; k++)
         for (int c = 0; c < C; c++) {
             double u[NXI] = {0};
-            if (k < K)
+            float rot[9];
+            if (k < K && flip) {
+                const float *src = w + ((size_t)c * K + k) * 9;
+                for (int q = 0; q < 9; q++)
+                    rot[q] = src[8 - q];
+                weight_transform(rot, u);
+            } else if (k < K) {
                 weight_transform(w + ((size_t)k * C + c) * 9, u);
+            }
             int pc = c / KC * KC, kc = imin(KC, C - pc);
             size_t off = (size_t)pc * Kpad + (size_t)(k / mr * mr) * kc + (size_t)(c - pc) * mr + k % mr;
             for (int xi = 0; xi < NXI; xi++)
                 packed[xi * per + off] = (float)u[xi];
         }
+}
+
+void tl_winograd_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part, int nparts)
+{
+    pack_range(ws, g, w, 0, packed, part, nparts);
+}
+
+void tl_winograd_pack_flipped(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed, int part,
+                              int nparts)
+{
+    pack_range(ws, g, w, 1, packed, part, nparts);
 }
 
 /* ------------------------------------------------------------ transforms */

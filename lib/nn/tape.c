@@ -119,6 +119,17 @@ static void linear_dims(const tl_model *m, const tl_node *n, int nimg, int *rows
     }
 }
 
+/* The convolution's weights packed by the team (PACK_PARTS shares). */
+#define PACK_PARTS 8
+static void pack_w_range(void *ctx, int64_t k0, int64_t k1, int w)
+{
+    job *j = ctx;
+    const tl_node *n = &j->t->m->nodes[j->node];
+    (void)w;
+    for (int64_t k = k0; k < k1; k++)
+        tl_conv_pack_part(j->t->w[0].kws, &n->geom, P(j->t->m, n->weight), j->t->wpack, (int)k, PACK_PARTS);
+}
+
 static int64_t grain_for(int64_t total, int nw)
 {
     int64_t g = total / (nw * 4);
@@ -162,7 +173,7 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
             tl_parallel_for(pool, lj.out, grain_for(lj.out, t->nw), linear_forward_range, &lj);
         } else {
             if (nd->op == TL_OP_CONV)
-                tl_conv_pack(t->w[0].kws, &nd->geom, P(m, nd->weight), t->wpack);
+                tl_parallel_for(pool, PACK_PARTS, 1, pack_w_range, &j);
             tl_parallel_for(pool, n, 1, forward_range, &j);
         }
     }
@@ -341,7 +352,6 @@ static void conv_reduce_range(void *ctx, int64_t r0, int64_t r1, int w)
     }
 }
 
-#define PACK_PARTS 8
 static void pack_wt_range(void *ctx, int64_t k0, int64_t k1, int w)
 {
     bjob *j = ctx;

@@ -29,6 +29,13 @@ void tl_tape_free(tl_tape *t);
  * after new values were loaded into frozen parameters): plans the frozen
  * prefix again (folding its weights), and the gradient buffers. */
 int tl_tape_refresh(tl_tape *t, tl_err *e);
+/* Exact mode: every convolution on the direct algorithms (GEMM over the
+ * im2col matrix), forward and backward. Otherwise (the default) 3x3
+ * stride-1 layers on maps large enough run Winograd F(4x4, 3x3) in the
+ * forward pass and in the data gradient (weight gradients stay direct),
+ * which adds about 1e-6 of relative error per layer (kernels.h). Either
+ * way results are bit-identical for any thread count. */
+int tl_tape_set_exact(tl_tape *t, int exact, tl_err *e);
 /* x: n images of in_c*in_h*in_w floats. train: batch norm on batch
  * statistics (and running statistics updated) in layers that train, and
  * dropout active with masks drawn from (seed, node, image). */

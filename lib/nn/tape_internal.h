@@ -62,6 +62,7 @@ struct tl_tape {
      * image: weights do not change within a step, and re-packing them per
      * image and tile cost as much as a quarter of a ResNet step. */
     float *wpack;
+    int exact;          /* direct convolutions only (tl_tape_set_exact) */
     size_t bytes;
     int train;
     uint64_t seed;

@@ -179,7 +179,7 @@ static int plan_prefix(tl_tape *t, tl_err *e)
             t->pre_nodes[t->npre] = i;
             t->pre_dst[t->npre++] = t->s[i].value;
         }
-    t->prefix = tl_infer_new_exact(&t->sub, t->nw, t->pre_nodes, t->npre, 1, e);
+    t->prefix = tl_infer_new_exact(&t->sub, t->nw, t->pre_nodes, t->npre, t->exact, e);
     return t->prefix ? 0 : -1;
 }
 
@@ -200,6 +200,34 @@ int tl_tape_refresh(tl_tape *t, tl_err *e)
     if (plan_grads(t, e) || plan_prefix(t, e))
         return -1;
     return grow_accumulators(t, e);
+}
+
+int tl_tape_set_exact(tl_tape *t, int exact, tl_err *e)
+{
+    exact = !!exact;
+    if (exact == t->exact)
+        return 0;
+    t->exact = exact;
+    for (int w = 0; w < t->nw; w++) /* buffers are sized for both modes */
+        tl_kws_set_exact(t->w[w].kws, exact);
+    return plan_prefix(t, e);
+}
+
+/* Scratch and packed-weight floats a convolution needs in the workspace's
+ * current mode. */
+static void conv_needs(const tl_kws *ws, const tl_conv_geom *g, size_t *scratch, size_t *pack)
+{
+    size_t fwd = tl_conv_forward_scratch_floats(ws, g), bwd = tl_conv_backward_packed_scratch_floats(ws, g);
+    size_t need = fwd > bwd ? fwd : bwd;
+    if (g->groups == 1 && tl_conv_wgrad_scratch_floats(g) > need)
+        need = tl_conv_wgrad_scratch_floats(g);
+    size_t f = tl_conv_packed_floats(ws, g);
+    size_t bw = tl_conv_backward_packable(g) ? tl_conv_backward_packed_floats(ws, g) : 0;
+    f = f > bw ? f : bw;
+    if (need > *scratch)
+        *scratch = need;
+    if (f > *pack)
+        *pack = f;
 }
 
 static float *grab(tl_tape *t, size_t floats, int *bad)
@@ -269,16 +297,12 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
         tl_fail(e, "out of memory");
         return NULL;
     }
-    /* Training computes on the direct algorithms only (exact workspaces
-     * and an exact prefix): the backward passes are the direct
-     * convolution's, so the forward values they differentiate are its
-     * values too, and training's numbers do not move with Winograd. */
+    /* Not exact by default: Winograd where it applies (tl_tape_set_exact). */
     for (int w = 0; w < t->nw; w++) {
         if (!(t->w[w].kws = tl_kws_new(e))) {
             tl_tape_free(t);
             return NULL;
         }
-        tl_kws_set_exact(t->w[w].kws, 1);
     }
     int bad = 0;
     size_t b = (size_t)t->max_batch, largest = 1;
@@ -301,32 +325,25 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
             s->mask = calloc(b * size + 1, 1);
             bad |= !s->mask;
         }
-        size_t need = 0;
-        if (n->op == TL_OP_CONV) {
-            size_t fwd = tl_conv_forward_scratch_floats(t->w[0].kws, &n->geom);
-            need = tl_conv_backward_scratch_floats(&n->geom);
-            need = fwd > need ? fwd : need;
-            if (n->geom.groups == 1 && tl_conv_wgrad_scratch_floats(&n->geom) > need)
-                need = tl_conv_wgrad_scratch_floats(&n->geom);
-        } else if (n->op == TL_OP_ATTENTION) {
-            need = tl_attention_core_scratch_floats(n->c, n->w, n->heads);
+        if (n->op == TL_OP_ATTENTION) {
+            size_t need = tl_attention_core_scratch_floats(n->c, n->w, n->heads);
+            if (need > t->scratch_floats)
+                t->scratch_floats = need;
         }
-        if (need > t->scratch_floats)
-            t->scratch_floats = need;
     }
+    /* Convolutions: scratch and packed weights for the exact mode and the
+     * default, so tl_tape_set_exact never reallocates. */
+    size_t wp = 0;
+    for (int exact = 0; exact < 2; exact++) {
+        tl_kws_set_exact(t->w[0].kws, exact);
+        for (int i = 0; i < m->nnodes; i++)
+            if (m->nodes[i].op == TL_OP_CONV)
+                conv_needs(t->w[0].kws, &m->nodes[i].geom, &t->scratch_floats, &wp);
+    }
+    tl_kws_set_exact(t->w[0].kws, 0);
     t->tmp = bad ? NULL : grab(t, b * largest, &bad);
     for (int w = 0; w < t->nw && !bad; w++)
         t->w[w].scratch = grab(t, t->scratch_floats + 16, &bad);
-    size_t wp = 0;
-    for (int i = 0; i < m->nnodes && !bad; i++) {
-        const tl_conv_geom *g = &m->nodes[i].geom;
-        if (m->nodes[i].op != TL_OP_CONV)
-            continue;
-        size_t f = tl_conv_packed_floats(t->w[0].kws, g);
-        size_t bw = tl_conv_backward_packable(g) ? tl_conv_backward_packed_floats(t->w[0].kws, g) : 0;
-        f = f > bw ? f : bw;
-        wp = f > wp ? f : wp;
-    }
     if (wp && !bad)
         t->wpack = grab(t, wp, &bad);
     if (bad) {

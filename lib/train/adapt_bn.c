@@ -10,6 +10,7 @@ void tl_adapt_bn_opts_default(tl_adapt_bn_opts *o)
     o->batch = 32;
     o->skip_bad = 0;
     o->max_pixels = 0;
+    o->exact = 0;
 }
 
 static int adaptable(const tl_model *m, const tl_node *n)
@@ -153,7 +154,7 @@ int tl_adapt_bn_run(tl_net *net, tl_pool *pool, int nthreads, const tl_dataset *
         }
     }
     t = tl_tape_new(m, batch, nthreads, e);
-    if (!t)
+    if (!t || tl_tape_set_exact(t, o->exact, e))
         goto done;
 
     int64_t next = 0;

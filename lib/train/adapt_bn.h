@@ -20,6 +20,7 @@ typedef struct tl_adapt_bn_opts {
     int batch;          /* images per forward pass (default 32) */
     int skip_bad;       /* warn about and skip unreadable images */
     size_t max_pixels;  /* decode limit, 0 = default */
+    int exact;          /* every convolution direct, never Winograd */
 } tl_adapt_bn_opts;
 
 typedef struct tl_adapt_bn_stats {

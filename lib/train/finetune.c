@@ -312,6 +312,7 @@ static int build_trainer(tl_finetune *f, tl_err *e)
     o->weight_decay = to.opt.weight_decay;
     to.batch = (o->batch + nprocs - 1) / nprocs; /* the tape holds a process's share of a batch */
     to.nthreads = o->threads;
+    to.exact = o->exact;
     to.lr = o->lr;
     to.lr_mult = o->lr_mult;
     to.group_lrs = o->group_lrs;

@@ -57,6 +57,7 @@ typedef struct tl_finetune_opts {
     const char *augment;        /* augmentation spec or policy; NULL: none */
     size_t max_pixels;          /* decode limit, 0: the default */
     int threads;
+    int exact;                  /* every convolution direct, never Winograd (training and validation) */
     /* the output */
     const char *out;            /* the best (or last) checkpoint */
     int resume;                 /* continue from OUT.resume.safetensors */

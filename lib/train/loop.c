@@ -653,7 +653,7 @@ int tl_fit(tl_net *net, tl_trainer *t, tl_batch_loader *train, const int64_t *tr
         int stop_now = 0;
         if (has_val) {
             double t1 = tl_now(), v[2];
-            if (!inf && !(inf = tl_infer_new(m, tl_pool_size(pool), &m->logits_node, 1, e)))
+            if (!inf && !(inf = tl_infer_new_exact(m, tl_pool_size(pool), &m->logits_node, 1, t->o.exact, e)))
                 goto out;
             /* every process validates its share of the images with rank
              * 0's batch-norm statistics; the sums are added up */

@@ -84,7 +84,7 @@ tl_trainer *tl_trainer_new(tl_model *m, const tl_trainer_opts *o, tl_err *e)
         return NULL;
     }
     if (tl_group_lrs(t->ngroups, o->lr, o->lr_mult, o->group_lrs, o->ngroup_lrs, t->base_lr, e) ||
-        !(t->tape = tl_tape_new(m, o->batch, o->nthreads, e))) {
+        !(t->tape = tl_tape_new(m, o->batch, o->nthreads, e)) || tl_tape_set_exact(t->tape, o->exact, e)) {
         tl_trainer_free(t);
         return NULL;
     }

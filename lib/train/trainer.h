@@ -30,6 +30,7 @@ typedef struct tl_trainer_opts {
      * weighs pos_weight[c] where the image has the label, neg_weight[c]
      * where it has not. */
     const float *class_weight, *pos_weight, *neg_weight;
+    int exact;               /* every convolution direct, never Winograd (tl_tape_set_exact) */
 } tl_trainer_opts;
 
 enum { TL_LOSS_SOFTMAX, TL_LOSS_SIGMOID };

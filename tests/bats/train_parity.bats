@@ -23,6 +23,9 @@ step() {
 
 @test "train step: mobilenet_v2, SGD and AdamW" { step --arch mobilenet_v2 --batch 16 --size 64; }
 @test "train step: resnet18" { step --arch resnet18 --batch 8 --size 64; }
+@test "train step: resnet18 at 128 px (Winograd: layer1's forward and data gradient on every path)" {
+    step --arch resnet18 --batch 4 --size 128
+}
 @test "train step: mobilenet_v3_small (SE, hardswish, BN momentum 0.01)" { step --arch mobilenet_v3_small --batch 8 --size 64; }
 @test "train step: efficientnet_b0 (SE, SiLU)" { step --arch efficientnet_b0 --batch 8 --size 64 --gain 1; }
 @test "train step: squeezenet1_1 (concatenation, ceil-mode pooling)" { step --arch squeezenet1_1 --batch 8 --size 64; }

@@ -5,8 +5,9 @@
  * usage: tl-bench MODE ARCH BATCH [--threads T] [--iters N] [--warmup W]
  *                 [--freeze-until LAYER] [--model FILE] [--size S]
  *                 [--max-seconds S] [--seed N] [--exact]
- * MODE: infer | train-full | train-frozen. --exact: inference on the direct
- * convolutions only (tl_infer_new_exact), for timing Winograd against them.
+ * MODE: infer | train-full | train-frozen. --exact: the direct convolutions
+ * only (tl_infer_new_exact, tl_trainer_opts.exact), for timing Winograd
+ * against them.
  *
  * Without --model the network has the zoo's scratch initialisation (seeded).
  * train-frozen freezes every layer up to and including a per-architecture
@@ -237,6 +238,7 @@ int main(int argc, char **argv)
         o.nthreads = threads;
         o.lr = 0.001; /* small: random inputs must not make the loss diverge over the runs */
         o.lr_mult = 1.0;
+        o.exact = exact;
         if (!(t = tl_trainer_new(m, &o, &e)))
             goto lib_failure;
     }

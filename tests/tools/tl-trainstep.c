@@ -10,7 +10,8 @@
  *   TL_TRAINSTEP_MULTI=1             LABELS holds N x k float32 0/1 targets:
  *                                    sigmoid + binary cross-entropy
  *   TL_TRAINSTEP_POS_WEIGHTS=FILE    with TL_TRAINSTEP_MULTI: k float32 weights
- *                                    of the positive terms */
+ *                                    of the positive terms
+ *   TL_TRAINSTEP_EXACT=1             direct convolutions only (no Winograd) */
 #include "io/checkpoint.h"
 #include "train/trainer.h"
 
@@ -54,6 +55,8 @@ int main(int argc, char **argv)
     tl_trainer_opts o;
     tl_trainer_opts_default(&o);
     o.loss = multi ? TL_LOSS_SIGMOID : TL_LOSS_SOFTMAX;
+    const char *exact = getenv("TL_TRAINSTEP_EXACT");
+    o.exact = exact && *exact && strcmp(exact, "0");
     const char *cwf = getenv("TL_TRAINSTEP_CLASS_WEIGHTS"), *pwf = getenv("TL_TRAINSTEP_POS_WEIGHTS");
     if (cwf)
         o.class_weight = slurp(cwf, k * sizeof(float));
