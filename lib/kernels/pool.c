@@ -148,33 +148,89 @@ void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
     }
 }
 
+/* The cell of one window the backward scan picks: PyTorch's scan starts
+ * at the first cell and takes strictly larger values or any NaN. Written
+ * as selects, not branches: which cell wins is data, and a mispredicted
+ * branch per cell cost more than the comparisons. */
+static inline int scan_window(const float *xc, int w, int y0, int y1, int x0, int x1)
+{
+    int best = y0 * w + x0;
+    float m = -__builtin_inff();
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            int at = iy * w + ix;
+            float v = xc[at];
+            int take = (v > m) | (v != v);
+            m = take ? v : m;
+            best = take ? at : best;
+        }
+    return best;
+}
+
+#if defined(__SSE2__)
+/* scan_window for four windows side by side (columns x0 + l*s, l < 4),
+ * all inside the row: the same cells in the same order, lane by lane */
+static inline void scan_window4(const float *xc, int w, int y0, int y1, int x0, int kw, int s, int best4[4])
+{
+    const __m128i lane = _mm_set_epi32(3 * s, 2 * s, s, 0);
+    __m128 m = _mm_set1_ps(-__builtin_inff());
+    __m128i best = _mm_add_epi32(_mm_set1_epi32(y0 * w + x0), lane);
+    for (int iy = y0; iy < y1; iy++) {
+        const float *r = xc + (size_t)iy * w + x0;
+        for (int kx = 0; kx < kw; kx++) {
+            __m128 v;
+            if (s == 1)
+                v = _mm_loadu_ps(r + kx);
+            else if (s == 2) /* the even cells of r[kx .. kx + 8): both loads stay inside the row */
+                v = _mm_shuffle_ps(_mm_loadu_ps(r + kx), _mm_loadu_ps(r + kx + 4), _MM_SHUFFLE(2, 0, 2, 0));
+            else
+                v = _mm_set_ps(r[kx + 3 * s], r[kx + 2 * s], r[kx + s], r[kx]);
+            __m128 take = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v));
+            __m128i ti = _mm_castps_si128(take), at = _mm_add_epi32(_mm_set1_epi32(iy * w + x0 + kx), lane);
+            m = _mm_or_ps(_mm_and_ps(take, v), _mm_andnot_ps(take, m));
+            best = _mm_or_si128(_mm_and_si128(ti, at), _mm_andnot_si128(ti, best));
+        }
+    }
+    _mm_storeu_si128((__m128i *)best4, best);
+}
+#endif
+
+/* Each output's gradient goes to its window's scan_window cell, added in
+ * output order (so overlapping windows sum as before); four windows at a
+ * time where they lie wholly inside the row. */
 void tl_maxpool2d_backward(const tl_pool_geom *g, const float *x, const float *dy, float *dx)
 {
     memset(dx, 0, sizeof(float) * (size_t)g->c * g->h * g->w);
+    const int s = g->stride_w, w = g->w;
+    /* outputs [oa, ob) have windows inside [0, w) (for s == 2 the vector
+     * load also reads the cell after the window's last: kw + 1 <= w - x0) */
+    int oa = (g->pad_l + s - 1) / s, ob = g->ow;
+    while (ob > oa && (ob - 1) * s - g->pad_l + g->kw + (s == 2) > w)
+        ob--;
     for (int c = 0; c < g->c; c++) {
-        const float *xc = x + (size_t)c * g->h * g->w, *dyc = dy + (size_t)c * g->oh * g->ow;
-        float *dxc = dx + (size_t)c * g->h * g->w;
+        const float *xc = x + (size_t)c * g->h * w, *dyc = dy + (size_t)c * g->oh * g->ow;
+        float *dxc = dx + (size_t)c * g->h * w;
         for (int oy = 0; oy < g->oh; oy++) {
             int y0, y1, py;
             tl_pool_window(oy, g->kh, g->stride_h, g->pad_t, g->pad_b, g->h, &y0, &y1, &py);
+            if (y1 <= y0)
+                continue;
+            const float *dyr = dyc + (size_t)oy * g->ow;
             for (int ox = 0; ox < g->ow; ox++) {
-                int x0, x1, px;
-                tl_pool_window(ox, g->kw, g->stride_w, g->pad_l, g->pad_r, g->w, &x0, &x1, &px);
-                if (y1 <= y0 || x1 <= x0)
+#if defined(__SSE2__)
+                if (ox >= oa && ox + 4 <= ob) {
+                    int b[4];
+                    scan_window4(xc, w, y0, y1, ox * s - g->pad_l, g->kw, s, b);
+                    for (int l = 0; l < 4; l++)
+                        dxc[b[l]] += dyr[ox + l];
+                    ox += 3;
                     continue;
-                /* PyTorch's scan: start at the first cell, take strictly larger values or any NaN */
-                size_t best = (size_t)y0 * g->w + x0;
-                float m = -__builtin_inff();
-                for (int iy = y0; iy < y1; iy++)
-                    for (int ix = x0; ix < x1; ix++) {
-                        size_t at = (size_t)iy * g->w + ix;
-                        float v = xc[at];
-                        if (v > m || v != v) {
-                            m = v;
-                            best = at;
-                        }
-                    }
-                dxc[best] += dyc[(size_t)oy * g->ow + ox];
+                }
+#endif
+                int x0, x1, px;
+                tl_pool_window(ox, g->kw, s, g->pad_l, g->pad_r, w, &x0, &x1, &px);
+                if (x1 > x0)
+                    dxc[scan_window(xc, w, y0, y1, x0, x1)] += dyr[ox];
             }
         }
     }

@@ -16,6 +16,10 @@ static const pool_case CASES[] = {
     {"max_k3s2ceil", 1, 1, P(.c = 3, .h = 6, .w = 8, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .ceil_mode = 1)},
     {"max_k3s2p1ceil", 1, 1, P(.c = 2, .h = 6, .w = 6, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .ceil_mode = 1)},
     {"max_k3x2s1", 1, 1, P(.c = 2, .h = 5, .w = 6, .kh = 3, .kw = 2, .stride_h = 1, .stride_w = 1)},
+    /* wide enough for the four-window path (stride 1, 2 and 3) */
+    {"max_k3s2p1_wide", 1, 1, P(.c = 2, .h = 9, .w = 23, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
+    {"max_k2s1_wide", 1, 1, P(.c = 1, .h = 4, .w = 19, .kh = 2, .kw = 2, .stride_h = 1, .stride_w = 1)},
+    {"max_k3s3ceil_wide", 1, 1, P(.c = 1, .h = 7, .w = 29, .kh = 3, .kw = 3, .stride_h = 3, .stride_w = 3, .ceil_mode = 1)},
     {"max_asym", 1, 0, P(.c = 2, .h = 7, .w = 6, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 2)},
     {"avg_k3s1p1_cip", 0, 1, P(.c = 2, .h = 5, .w = 6, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .count_include_pad = 1)},
     {"avg_k3s1p1", 0, 1, P(.c = 2, .h = 5, .w = 6, .kh = 3, .kw = 3, .stride_h = 1, .stride_w = 1, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
@@ -164,6 +168,67 @@ static void test_max_rules(void)
     CHECK(s == 4);
 }
 
+/* The plain scan, one window after the other: the vectorised kernel must
+ * pick the same cells (ties, NaN, -inf, clipped windows) and sum the same
+ * way, bit for bit, for every geometry around the four-window blocks. */
+static void ref_max_backward(const tl_pool_geom *g, const float *x, const float *dy, float *dx)
+{
+    memset(dx, 0, sizeof(float) * (size_t)g->c * g->h * g->w);
+    for (int c = 0; c < g->c; c++)
+        for (int oy = 0; oy < g->oh; oy++)
+            for (int ox = 0; ox < g->ow; ox++) {
+                int y0 = oy * g->stride_h - g->pad_t, x0 = ox * g->stride_w - g->pad_l;
+                int y1 = y0 + g->kh < g->h ? y0 + g->kh : g->h, x1 = x0 + g->kw < g->w ? x0 + g->kw : g->w;
+                y0 = y0 < 0 ? 0 : y0, x0 = x0 < 0 ? 0 : x0;
+                if (y1 <= y0 || x1 <= x0)
+                    continue;
+                size_t best = ((size_t)c * g->h + y0) * g->w + x0;
+                float m = -INFINITY;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        size_t at = ((size_t)c * g->h + iy) * g->w + ix;
+                        if (x[at] > m || x[at] != x[at])
+                            m = x[at], best = at;
+                    }
+                dx[best] += dy[((size_t)c * g->oh + oy) * g->ow + ox];
+            }
+}
+
+static void test_max_blocks(void)
+{
+    uint64_t s = 11;
+    int n = 0;
+    for (int k = 1; k <= 5; k++)
+        for (int st = 1; st <= 3; st++)
+            for (int p = 0; p < k; p++)
+                for (int ceil = 0; ceil < 2; ceil++)
+                    for (int w = k; w <= 26; w += 5)
+                        for (int kind = 0; kind < 3; kind++) {
+                            tl_pool_geom g = {.c = 2, .h = k + 3, .w = w, .kh = k, .kw = k, .stride_h = st, .stride_w = st,
+                                              .pad_t = p, .pad_l = p, .pad_b = p, .pad_r = p, .ceil_mode = ceil};
+                            tl_pool_geom_finish(&g);
+                            tl_err e = {0};
+                            if (tl_pool_geom_check(&g, &e))
+                                continue;
+                            size_t nx = (size_t)g.c * g.h * g.w, ny = (size_t)g.c * g.oh * g.ow;
+                            float *x = bw_rand(&s, nx, 1.0f), *dy = bw_rand(&s, ny, 1.0f);
+                            float *dx = malloc(nx * sizeof *dx), *rx = malloc(nx * sizeof *rx);
+                            for (size_t i = 0; i < nx; i++) {
+                                if (kind >= 1) /* ties: a few values, as after a ReLU */
+                                    x[i] = x[i] > 0 ? floorf(x[i] * 3) : 0;
+                                if (kind == 2 && i % 7 == 3)
+                                    x[i] = i % 2 ? NAN : -INFINITY;
+                            }
+                            tl_maxpool2d_backward(&g, x, dy, dx);
+                            ref_max_backward(&g, x, dy, rx);
+                            CHECK_MSG(!memcmp(dx, rx, nx * sizeof *dx), "max k%d s%d p%d ceil %d w %d kind %d: not the plain scan",
+                                      k, st, p, ceil, w, kind);
+                            n++;
+                            free(x), free(dy), free(dx), free(rx);
+                        }
+    printf("test_backward_pool: max pooling backward = the plain scan in %d geometries\n", n);
+}
+
 static void test_torch(void)
 {
     bw_ref r;
@@ -231,6 +296,7 @@ int main(void)
 {
     test_fd();
     test_max_rules();
+    test_max_blocks();
     test_torch();
     printf("test_backward_pool: finite differences max abs error %.3g, adjoint %.3g\n", worst_fd, worst_adj);
     return check_finish("test_backward_pool");
