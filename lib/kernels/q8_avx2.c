@@ -179,6 +179,89 @@ TL_AVX2 static void tile(const tl_q8_conv *c, const uint8_t *const *ptrs, int gr
                 RQ_TILE(c, acc[i][1], grp * 16 + 8));
 }
 
+/* The input widened to int16 for the vpmaddwd tiles (n a multiple of 4). */
+TL_AVX2 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(x + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_cvtepu8_epi16(_mm256_castsi256_si128(v)));
+        _mm256_storeu_si256((__m256i *)(y + i + 16), _mm256_cvtepu8_epi16(_mm256_extracti128_si256(v, 1)));
+    }
+    for (; i < n; i++)
+        y[i] = x[i];
+}
+
+#define MR16 6 /* 12 accumulators, 2 weight vectors, 1 broadcast */
+
+/* tl_q8_tile_ptrs on the widened input: the same element offsets. */
+static void tile_ptrs16(const tl_q8_conv *c, const int16_t *x, int p0, int n, const int16_t **ptrs)
+{
+    const tl_conv_geom *g = &c->g;
+    if (c->pointwise) {
+        for (int i = 0; i < MR16; i++)
+            ptrs[i] = i < n ? x + (size_t)(p0 + i) * c->cs_in : c->pad16;
+        return;
+    }
+    int oy = p0 / g->ow, ox = p0 - oy * g->ow;
+    for (int i = 0; i < MR16; i++) {
+        int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
+        for (int t = 0; t < c->ntap; t++) {
+            int ky = t / g->kw, kx = t - ky * g->kw;
+            int iy = iy0 + ky * g->dil_h, ix = ix0 + kx * g->dil_w;
+            ptrs[t * MR16 + i] = i >= n || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w
+                                   ? c->pad16
+                                   : x + ((size_t)iy * g->w + ix) * c->cs_in;
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
+/* MR16 pixels x 16 channels by vpmaddwd: each 32-bit broadcast is a pair of
+ * inputs, each weight vector 8 channels x that pair. */
+TL_AVX2 static void tile16(const tl_q8_conv *c, const int16_t *const *ptrs, int grp, uint8_t *y, int p0, int n)
+{
+    __m256i acc[MR16][2];
+    for (int i = 0; i < MR16; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    const int kp = c->cs_in / 2;
+    const int16_t *wg = c->w16 + (size_t)grp * c->gstride;
+    for (int t = 0; t < c->ntap; t++) {
+        const int16_t *const *pt = ptrs + t * MR16;
+        const int16_t *wt = wg + (size_t)t * kp * 32;
+        for (int k = 0; k < kp; k++) {
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)(wt + (size_t)k * 32));
+            __m256i w1 = _mm256_loadu_si256((const __m256i *)(wt + (size_t)k * 32 + 16));
+#pragma GCC unroll 6
+            for (int i = 0; i < MR16; i++) {
+                int32_t v;
+                memcpy(&v, pt[i] + 2 * k, 4);
+                __m256i b = _mm256_set1_epi32(v);
+                acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(b, w0));
+                acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(b, w1));
+            }
+        }
+    }
+    for (int i = 0; i < n; i++)
+        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE(c, acc[i][0], grp * 16),
+                RQ_TILE(c, acc[i][1], grp * 16 + 8));
+}
+
+void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const int16_t *ptrs[Q8_MAX_TAPS * MR16];
+    const int16_t *x16 = (const int16_t *)(const void *)x;
+    for (int grp = 0; grp < c->ngroups; grp++)
+        for (int p = p0; p < p1; p += MR16) {
+            int n = p1 - p < MR16 ? p1 - p : MR16;
+            tile_ptrs16(c, x16, p, n, ptrs);
+            tile16(c, ptrs, grp, y, p, n);
+        }
+}
+
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
     const uint8_t *ptrs[Q8_MAX_TAPS * MR];
@@ -304,6 +387,8 @@ TL_AVX2 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *
 
 #else
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y) { for (size_t i = 0; i < n; i++) y[i] = x[i]; }
 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }

@@ -178,6 +178,8 @@ void tl_q8_conv_free(tl_q8_conv *c)
     if (!c)
         return;
     tl_free(c->w);
+    tl_free(c->w16);
+    tl_free(c->pad16);
     tl_free(c->wdw);
     tl_free(c->wcol);
     free(c->bias);
@@ -238,6 +240,29 @@ static int pack_gemm(tl_q8_conv *c, const int16_t *w, tl_err *e)
                     c->w[at] = plane_part(v, c->planes, pl);
                 }
     }
+    return 0;
+}
+
+/* AVX2 with planes: int16 weights for vpmaddwd on the widened input, one
+ * multiply for two inputs whatever the weights (no pair can saturate). */
+static int pack_w16(tl_q8_conv *c, const int16_t *w, tl_err *e)
+{
+    const tl_conv_geom *g = &c->g;
+    int kp = c->cs_in / 2, taps = c->ntap;
+    c->gstride = (size_t)taps * kp * 32; /* int16 per group */
+    size_t n = c->gstride * c->ngroups + 32;
+    c->w16 = tl_xalloc(n, sizeof(int16_t), e);
+    c->pad16 = tl_xalloc((size_t)c->cs_in + 32, sizeof(int16_t), e);
+    if (!c->w16 || !c->pad16)
+        return -1;
+    memset(c->w16, 0, n * sizeof(int16_t));
+    for (int i = 0; i < c->cs_in + 32; i++)
+        c->pad16[i] = (int16_t)c->o.zin;
+    for (int o = 0; o < g->cout; o++)
+        for (int t = 0; t < taps; t++)
+            for (int ci = 0; ci < g->cin; ci++)
+                c->w16[(size_t)(o / 16) * c->gstride + ((size_t)t * kp + ci / 2) * 32 + (o % 16) * 2 + ci % 2] =
+                    w[((size_t)o * g->cin + ci) * taps + t];
     return 0;
 }
 
@@ -335,7 +360,8 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     }
     requant_consts(c);
     c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
-    if (dw ? pack_dw(c, w, e) : pack_gemm(c, w, e)) {
+    c->wide = !dw && c->level == TL_SIMD_AVX2 && c->planes > 1;
+    if (dw ? pack_dw(c, w, e) : c->wide ? pack_w16(c, w, e) : pack_gemm(c, w, e)) {
         tl_q8_conv_free(c);
         return NULL;
     }
@@ -346,13 +372,23 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     case TL_SIMD_AVX512:
         c->rows = !dw ? tl_q8_rows_avx512 : c->dw_cols ? tl_q8_dw_cols_avx512 : tl_q8_dw_rows_avx512;
         break;
-    case TL_SIMD_AVX2: c->rows = !dw ? tl_q8_rows_avx2 : c->dw_cols ? tl_q8_dw_cols_avx2 : tl_q8_dw_rows_avx2; break;
+    case TL_SIMD_AVX2:
+        c->rows = c->wide ? tl_q8_rows16_avx2
+                  : !dw   ? tl_q8_rows_avx2
+                  : c->dw_cols ? tl_q8_dw_cols_avx2
+                               : tl_q8_dw_rows_avx2;
+        break;
     default: c->rows = dw ? dw_rows_scalar : rows_scalar; break;
     }
     return c;
 }
 
-void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts)
+size_t tl_q8_conv_scratch_bytes(const tl_q8_conv *c)
+{
+    return c->wide ? (size_t)c->g.h * c->g.w * c->cs_in * sizeof(int16_t) : 0;
+}
+
+void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts, void *scratch)
 {
     int n = c->g.oh * c->g.ow;
     /* shares cut at multiples of 12 pixels, a whole number of any tile */
@@ -360,8 +396,13 @@ void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p
     int p0 = units * part / nparts * 12, p1 = units * (part + 1) / nparts * 12;
     if (p1 > n)
         p1 = n;
-    if (p0 < p1)
-        c->rows(c, x, y, p0, p1);
+    if (p0 >= p1)
+        return;
+    if (c->wide) { /* the whole input: a share's taps may reach any row */
+        tl_q8_widen_avx2(x, (size_t)c->g.h * c->g.w * c->cs_in, scratch);
+        x = scratch;
+    }
+    c->rows(c, x, y, p0, p1);
 }
 
 const char *tl_q8_conv_path(const tl_q8_conv *c)

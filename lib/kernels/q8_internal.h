@@ -25,6 +25,9 @@ struct tl_q8_conv {
     int ngroups;        /* output channel groups of 16 */
     size_t gstride;     /* bytes of weights per group */
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
+    int16_t *w16;       /* AVX2 when vpmaddubsw needs planes (wide): [group][tap][cs_in/2][16 channels][2 inputs] */
+    int wide;           /* the input is widened to int16 (scratch) and summed by vpmaddwd */
+    int16_t *pad16;     /* cs_in int16 of the input zero point */
     int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
     int16_t *wcol;      /* depthwise by columns (SIMD, when dw_cols): [group][kx][row pair][16 channels x 2 rows] */
     int dw_cols;        /* depthwise runs by input columns (tl_q8_dw_cols_fits) */
@@ -132,6 +135,9 @@ void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uin
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride);
+void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y);
+/* x is the input widened to int16 (tl_q8_widen_avx2), cast */
+void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);

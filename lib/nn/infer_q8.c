@@ -50,6 +50,7 @@ typedef struct {
     uint8_t *arena;
     int32_t *sums;
     float *fscratch; /* float convolutions' scratch (tl_conv_forward_scratch_floats) */
+    void *qscratch;  /* int8 convolutions' scratch (tl_q8_conv_scratch_bytes) */
 } worker;
 
 struct tl_q8_infer {
@@ -562,6 +563,7 @@ void tl_q8_infer_free(tl_q8_infer *q)
         tl_free(q->workers[w].arena);
         free(q->workers[w].sums);
         tl_free(q->workers[w].fscratch);
+        tl_free(q->workers[w].qscratch);
     }
     free(q->workers);
     free(q->steps);
@@ -651,9 +653,12 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
     }
     if (prune_and_place(q, e) || find_tail(q, e))
         goto fail;
-    size_t fscratch = 1;
+    size_t fscratch = 1, qscratch = 64;
     for (int s = 0; s < q->nsteps; s++)
-        if (q->steps[s].kind == S_FCONV) {
+        if (q->steps[s].kind == S_QCONV) {
+            size_t b = tl_q8_conv_scratch_bytes(q->steps[s].qc);
+            qscratch = b > qscratch ? b : qscratch;
+        } else if (q->steps[s].kind == S_FCONV) {
             size_t f = tl_conv_forward_scratch_floats(q->workers[0].kws, &m->nodes[q->steps[s].src].geom);
             fscratch = f > fscratch ? f : fscratch;
         }
@@ -661,7 +666,8 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
         q->workers[w].arena = tl_alloc_array(q->arena_bytes, 1);
         q->workers[w].sums = malloc((q->max_c + 16) * sizeof(int32_t));
         q->workers[w].fscratch = tl_alloc_array(fscratch, sizeof(float));
-        if (!q->workers[w].arena || !q->workers[w].sums || !q->workers[w].fscratch) {
+        q->workers[w].qscratch = tl_alloc_array(qscratch, 1);
+        if (!q->workers[w].arena || !q->workers[w].sums || !q->workers[w].fscratch || !q->workers[w].qscratch) {
             tl_fail(e, "out of memory for activations (%zu bytes per worker)", q->arena_bytes);
             goto fail;
         }
@@ -735,7 +741,7 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
     const tl_node *in0 = ib ? &m->nodes[ib->value] : NULL;
     size_t hw = (size_t)n->h * n->w;
     switch (st->kind) {
-    case S_QCONV: tl_q8_conv_forward(st->qc, x, y, 0, 1); break;
+    case S_QCONV: tl_q8_conv_forward(st->qc, x, y, 0, 1, wk->qscratch); break;
     case S_QADD: tl_q8_add_forward(&st->add, n->c, ob->cs, hw, x, x2, y); break;
     case S_QMAXPOOL: tl_q8_maxpool(&n->pool, ob->cs, x, y); break;
     case S_QGAP:

@@ -106,11 +106,14 @@ static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_saf
         if (!c)
             continue;
         CHECK_MSG(!strcmp(tl_q8_conv_path(c), paths[p]), "%s: path %s, not %s", what, tl_q8_conv_path(c), paths[p]);
+        size_t sb = tl_q8_conv_scratch_bytes(c);
+        void *scratch = sb ? tl_alloc_array(sb, 1) : NULL;
         memset(y, 0xAB, yn);
-        tl_q8_conv_forward(c, x, y, 0, 1);
+        tl_q8_conv_forward(c, x, y, 0, 1, scratch);
         memset(y3, 0xCD, yn);
         for (int part = 0; part < 3; part++)
-            tl_q8_conv_forward(c, x, y3, part, 3);
+            tl_q8_conv_forward(c, x, y3, part, 3, scratch);
+        tl_free(scratch);
         size_t bad = 0, first = 0;
         for (size_t i = 0; i < yn; i++)
             if ((int)(i % cs_out) < g.cout && y[i] != ref[i] && !bad++)
