@@ -194,32 +194,6 @@ TL_AVX2 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y)
 
 #define MR16 6 /* 12 accumulators, 2 weight vectors, 1 broadcast */
 
-/* tl_q8_tile_ptrs on the widened input: the same element offsets. */
-static void tile_ptrs16(const tl_q8_conv *c, const int16_t *x, int p0, int n, const int16_t **ptrs)
-{
-    const tl_conv_geom *g = &c->g;
-    if (c->pointwise) {
-        for (int i = 0; i < MR16; i++)
-            ptrs[i] = i < n ? x + (size_t)(p0 + i) * c->cs_in : c->pad16;
-        return;
-    }
-    int oy = p0 / g->ow, ox = p0 - oy * g->ow;
-    for (int i = 0; i < MR16; i++) {
-        int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
-        for (int t = 0; t < c->ntap; t++) {
-            int ky = t / g->kw, kx = t - ky * g->kw;
-            int iy = iy0 + ky * g->dil_h, ix = ix0 + kx * g->dil_w;
-            ptrs[t * MR16 + i] = i >= n || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w
-                                   ? c->pad16
-                                   : x + ((size_t)iy * g->w + ix) * c->cs_in;
-        }
-        if (++ox == g->ow) {
-            ox = 0;
-            oy++;
-        }
-    }
-}
-
 /* MR16 pixels x 16 channels by vpmaddwd: each 32-bit broadcast is a pair of
  * inputs, each weight vector 8 channels x that pair. */
 TL_AVX2 static void tile16(const tl_q8_conv *c, const int16_t *const *ptrs, int grp, uint8_t *y, int p0, int n)
@@ -257,7 +231,7 @@ void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0
     for (int grp = 0; grp < c->ngroups; grp++)
         for (int p = p0; p < p1; p += MR16) {
             int n = p1 - p < MR16 ? p1 - p : MR16;
-            tile_ptrs16(c, x16, p, n, ptrs);
+            tl_q8_tile_ptrs16(c, x16, p, n, MR16, ptrs);
             tile16(c, ptrs, grp, y, p, n);
         }
 }

@@ -215,6 +215,69 @@ void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0
     rows(c, x, y, p0, p1, tile_bw_4x6, tile_bw_2x12, tile_bw_1x12);
 }
 
+/* Layers whose weights need vpmaddubsw planes (c->wide): vpmaddwd of a
+ * broadcast pair of widened inputs with 16 channels x that pair of int16
+ * weights, one multiply per two inputs whatever the weights. */
+#define TILE16(NAME, NRV, MR)                                                                                  \
+    TL_AVX512 static void NAME(const tl_q8_conv *c, const int16_t *const *ptrs, int g0, uint8_t *y, int p0, int n) \
+    {                                                                                                          \
+        __m512i acc[MR][NRV];                                                                                  \
+        _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                  \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_setzero_si512();         \
+        const int kp = c->cs_in / 2;                                                                           \
+        const size_t gs = c->gstride;                                                                          \
+        const int16_t *wg = c->w16 + (size_t)g0 * gs;                                                          \
+        for (int t = 0; t < c->ntap; t++) {                                                                    \
+            const int16_t *const *pt = ptrs + t * MR;                                                          \
+            const int16_t *wp = wg + (size_t)t * kp * 32;                                                      \
+            for (int k = 0; k < kp; k++) {                                                                     \
+                __m512i wv[NRV];                                                                               \
+                _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) wv[j] =                                 \
+                    _mm512_loadu_si512(wp + j * gs + (size_t)k * 32);                                          \
+                _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                          \
+                {                                                                                              \
+                    int32_t v;                                                                                 \
+                    memcpy(&v, pt[i] + 2 * k, 4);                                                              \
+                    __m512i b = _mm512_set1_epi32(v);                                                          \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] =                         \
+                        _mm512_add_epi32(acc[i][j], _mm512_madd_epi16(b, wv[j]));                              \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+        const int lsh = c->any_lsh, away = c->away;                                                            \
+        uint8_t *yp = y + (size_t)p0 * c->cs_out + g0 * 16;                                                    \
+        const size_t cso = c->cs_out;                                                                          \
+        for (int j = 0; j < NRV; j++) {                                                                        \
+            rq16 rk;                                                                                           \
+            rq16_load(c, (g0 + j) * 16, &rk);                                                                  \
+            for (int i = 0; i < n; i++)                                                                        \
+                _mm_storeu_si128((__m128i *)(yp + i * cso + j * 16), rq16_apply(&rk, acc[i][j], lsh, away));   \
+        }                                                                                                      \
+    }
+
+TILE16(tile16_4x6, 4, 6)
+TILE16(tile16_2x12, 2, 12)
+TILE16(tile16_1x12, 1, 12)
+
+typedef void (*tile16_fn)(const tl_q8_conv *, const int16_t *const *, int, uint8_t *, int, int);
+
+/* x is the input widened to int16 (tl_q8_widen_avx2), cast. */
+void tl_q8_rows16_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const int16_t *ptrs[Q8_MAX_TAPS * Q8_MR_MAX];
+    const int16_t *x16 = (const int16_t *)(const void *)x;
+    for (int g0 = 0; g0 < c->ngroups;) {
+        int left = c->ngroups - g0, nrv = left >= 4 ? 4 : left >= 2 ? 2 : 1, mr = nrv == 4 ? 6 : 12;
+        tile16_fn f = nrv == 4 ? tile16_4x6 : nrv == 2 ? tile16_2x12 : tile16_1x12;
+        for (int p = p0; p < p1; p += mr) {
+            int n = p1 - p < mr ? p1 - p : mr;
+            tl_q8_tile_ptrs16(c, x16, p, n, mr, ptrs);
+            f(c, ptrs, g0, y, p, n);
+        }
+        g0 += nrv;
+    }
+}
+
 /* Depthwise: per output pixel, 16 channels at a time, two taps per
  * vpmaddwd (their bytes interleaved, widened to int16). */
 TL_AVX512 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
@@ -355,6 +418,7 @@ DW_COLS_FN(tl_q8_dw_cols_avx512, TL_AVX512, dw_bw)
 
 #else
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_rows16_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }

@@ -77,6 +77,31 @@ void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int m
     }
 }
 
+void tl_q8_tile_ptrs16(const tl_q8_conv *c, const int16_t *x, int p0, int n, int mr, const int16_t **ptrs)
+{
+    const tl_conv_geom *g = &c->g;
+    if (c->pointwise) {
+        for (int i = 0; i < mr; i++)
+            ptrs[i] = i < n ? x + (size_t)(p0 + i) * c->cs_in : c->pad16;
+        return;
+    }
+    int oy = p0 / g->ow, ox = p0 - oy * g->ow;
+    for (int i = 0; i < mr; i++) {
+        int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
+        for (int t = 0; t < c->ntap; t++) {
+            int ky = t / g->kw, kx = t - ky * g->kw;
+            int iy = iy0 + ky * g->dil_h, ix = ix0 + kx * g->dil_w;
+            ptrs[t * mr + i] = i >= n || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w
+                                   ? c->pad16
+                                   : x + ((size_t)iy * g->w + ix) * c->cs_in;
+        }
+        if (++ox == g->ow) {
+            ox = 0;
+            oy++;
+        }
+    }
+}
+
 /* Scalar: every output value summed in int32 exactly, as the SIMD paths do. */
 static void rows_scalar(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
@@ -243,7 +268,7 @@ static int pack_gemm(tl_q8_conv *c, const int16_t *w, tl_err *e)
     return 0;
 }
 
-/* AVX2 with planes: int16 weights for vpmaddwd on the widened input, one
+/* AVX2 and AVX-512BW with planes: int16 weights for vpmaddwd on the widened input, one
  * multiply for two inputs whatever the weights (no pair can saturate). */
 static int pack_w16(tl_q8_conv *c, const int16_t *w, tl_err *e)
 {
@@ -360,7 +385,7 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     }
     requant_consts(c);
     c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
-    c->wide = !dw && c->level == TL_SIMD_AVX2 && c->planes > 1;
+    c->wide = !dw && (c->level == TL_SIMD_AVX2 || c->level == TL_SIMD_AVX512) && c->planes > 1;
     if (dw ? pack_dw(c, w, e) : c->wide ? pack_w16(c, w, e) : pack_gemm(c, w, e)) {
         tl_q8_conv_free(c);
         return NULL;
@@ -370,7 +395,7 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
         c->rows = !dw ? tl_q8_rows_vnni : c->dw_cols ? tl_q8_dw_cols_vnni : tl_q8_dw_rows_avx512;
         break;
     case TL_SIMD_AVX512:
-        c->rows = !dw ? tl_q8_rows_avx512 : c->dw_cols ? tl_q8_dw_cols_avx512 : tl_q8_dw_rows_avx512;
+        c->rows = c->wide ? tl_q8_rows16_avx512 : !dw ? tl_q8_rows_avx512 : c->dw_cols ? tl_q8_dw_cols_avx512 : tl_q8_dw_rows_avx512;
         break;
     case TL_SIMD_AVX2:
         c->rows = c->wide ? tl_q8_rows16_avx2

@@ -25,7 +25,7 @@ struct tl_q8_conv {
     int ngroups;        /* output channel groups of 16 */
     size_t gstride;     /* bytes of weights per group */
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
-    int16_t *w16;       /* AVX2 when vpmaddubsw needs planes (wide): [group][tap][cs_in/2][16 channels][2 inputs] */
+    int16_t *w16;       /* AVX2, AVX-512BW when vpmaddubsw needs planes (wide): [group][tap][cs_in/2][16 channels][2 inputs] */
     int wide;           /* the input is widened to int16 (scratch) and summed by vpmaddwd */
     int16_t *pad16;     /* cs_in int16 of the input zero point */
     int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
@@ -109,6 +109,9 @@ static inline void tl_q8_pixel_taps(const tl_q8_conv *c, const uint8_t *x, int o
 /* Tap pointers of pixels p0..p0+n-1 (n <= mr), tap-major: ptrs[t * mr + i];
  * missing pixels of a short tile read the padding row. */
 void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs);
+/* The same on the input widened to int16 (c->wide): the same element
+ * offsets, the padding is pad16. */
+void tl_q8_tile_ptrs16(const tl_q8_conv *c, const int16_t *x, int p0, int n, int mr, const int16_t **ptrs);
 
 static inline int32_t tl_q8_load32(const uint8_t *p)
 {
@@ -139,6 +142,7 @@ void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y);
 /* x is the input widened to int16 (tl_q8_widen_avx2), cast */
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_rows16_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
