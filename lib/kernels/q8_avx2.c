@@ -74,6 +74,9 @@ TL_AVX2 static inline __m256i requant8_2r(const tl_q8_conv *c, __m256i acc, int 
 #ifndef RQ_DW
 #define RQ_DW requant8
 #endif
+#ifndef RQ_TILE16
+#define RQ_TILE16 requant8
+#endif
 #ifndef RQ_COLS
 #define RQ_COLS requant8
 #endif
@@ -220,8 +223,8 @@ TL_AVX2 static void tile16(const tl_q8_conv *c, const int16_t *const *ptrs, int 
         }
     }
     for (int i = 0; i < n; i++)
-        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE(c, acc[i][0], grp * 16),
-                RQ_TILE(c, acc[i][1], grp * 16 + 8));
+        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE16(c, acc[i][0], grp * 16),
+                RQ_TILE16(c, acc[i][1], grp * 16 + 8));
 }
 
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
