@@ -37,6 +37,9 @@ TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c
     for (int p = 0; p < k; p++) {
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        /* A (the weights) comes from memory once per image; 64 steps
+         * ahead runs into the next sliver, which is contiguous */
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         a += MR;
         b += NR;

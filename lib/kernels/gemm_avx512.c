@@ -39,6 +39,9 @@ TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, floa
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        /* A (the weights) comes from memory once per image; 64 steps
+         * ahead runs into the next sliver, which is contiguous */
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
         a += MR;
@@ -47,6 +50,40 @@ TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, floa
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
+}
+
+#define ROW_FMA16(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0)
+#define ROW_STORE16(i)                                                                             \
+    do {                                                                                           \
+        float *ci_ = c + (size_t)(i) * ldc;                                                        \
+        __m512 r0_ = _mm512_mul_ps(va, c##i##0);                                                   \
+        if (beta != 0.0f)                                                                          \
+            r0_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci_), r0_);                                  \
+        _mm512_storeu_ps(ci_, r0_);                                                                \
+    } while (0)
+#define DECL16(i) __m512 c##i##0 = _mm512_setzero_ps()
+
+/* 12 x 16: one vector a row (12 accumulators, enough to cover the FMA
+ * latency), the same sums in the same order per element as the 12 x 32
+ * kernel's. Winograd's 14x14 maps have 16 tiles: half of a 32-lane block
+ * would be padding. */
+TL_AVX512 static void ukernel16_avx512(int k, const float *a, const float *b, float *c, int ldc, float alpha,
+                                       float beta)
+{
+    DECL16(0); DECL16(1); DECL16(2); DECL16(3); DECL16(4); DECL16(5);
+    DECL16(6); DECL16(7); DECL16(8); DECL16(9); DECL16(10); DECL16(11);
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(b);
+        _mm_prefetch((const char *)(b + 8 * 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA16(0); ROW_FMA16(1); ROW_FMA16(2); ROW_FMA16(3); ROW_FMA16(4); ROW_FMA16(5);
+        ROW_FMA16(6); ROW_FMA16(7); ROW_FMA16(8); ROW_FMA16(9); ROW_FMA16(10); ROW_FMA16(11);
+        a += MR;
+        b += 16;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    ROW_STORE16(0); ROW_STORE16(1); ROW_STORE16(2); ROW_STORE16(3); ROW_STORE16(4); ROW_STORE16(5);
+    ROW_STORE16(6); ROW_STORE16(7); ROW_STORE16(8); ROW_STORE16(9); ROW_STORE16(10); ROW_STORE16(11);
 }
 
 /* lanes i of one fused multiply-add chain: the micro-kernel's row i, column 0 */
@@ -72,6 +109,7 @@ const tl_simd_impl tl_simd_avx512 = {
     .kc = 384,
     .nc = 640,
     .ukernel = ukernel_avx512,
+    .ukernel16 = ukernel16_avx512,
     .gemv = gemv_avx512,
     .dw_plane = tl_dw_plane_avx512,
     .dw_lanes = 16,

@@ -33,6 +33,9 @@ typedef struct tl_simd_impl {
     int mr, nr; /* micro-tile */
     int kc, nc; /* k block (A sliver stays in L1), n block (B block stays in L2) */
     tl_ukernel_fn ukernel;
+    /* the same mr rows by 16 columns (NULL when nr is 16 or less): for
+     * Winograd blocks of 16 tiles on maps too small to fill nr lanes */
+    tl_ukernel_fn ukernel16;
     tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
     int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */

@@ -32,6 +32,24 @@ static int imin(int a, int b) { return a < b ? a : b; }
 static int tiles_y(const tl_conv_geom *g) { return (g->oh + 3) / 4; }
 static int tiles_x(const tl_conv_geom *g) { return (g->ow + 3) / 4; }
 
+/* The lanes of a block (tiles at once), and the micro-kernel for them: the
+ * path's nr, or 16 when nr-lane blocks would be mostly padding and the path
+ * has a 16-column kernel (AVX-512 on 14x14 maps: 16 tiles; it runs at about
+ * 4/5 of the wide kernel's rate, hence the 5/4). */
+static int block_lanes(const tl_kws *ws, const tl_conv_geom *g, tl_ukernel_fn *uk)
+{
+    const tl_simd_impl *im = ws->impl;
+    int tiles = tiles_y(g) * tiles_x(g);
+    if (im->ukernel16 && round_up(tiles, 16) * 5 <= round_up(tiles, im->nr) * 4) {
+        if (uk)
+            *uk = im->ukernel16;
+        return 16;
+    }
+    if (uk)
+        *uk = im->ukernel;
+    return im->nr;
+}
+
 int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
 {
     if (ws->exact || g->kh != 3 || g->kw != 3 || g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 || g->dil_w != 1 ||
@@ -41,7 +59,7 @@ int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
      * tiles, with a factor 2 for the transforms and the short GEMMs, must
      * stay below the direct convolution's. Small maps (ResNet's 7x7) keep
      * the direct path: their tiles would not fill a block. */
-    long nr = ws->impl->nr, tiles = (long)tiles_y(g) * tiles_x(g);
+    long nr = block_lanes(ws, g, NULL), tiles = (long)tiles_y(g) * tiles_x(g);
     long lanes = (tiles + nr - 1) / nr * nr;
     return NXI * lanes * 2 < 9L * g->oh * g->ow;
 }
@@ -53,7 +71,7 @@ size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 
 size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
-    size_t nr = (size_t)ws->impl->nr;
+    size_t nr = (size_t)block_lanes(ws, g, NULL);
     /* V, M, and two 36 x nr tiles of staging */
     return (size_t)NXI * nr * ((size_t)g->cin + (size_t)round_up(g->cout, ws->impl->mr) + 2);
 }
@@ -318,13 +336,15 @@ typedef struct {
     const float *x, *packed, *bias;
     float *y, *scratch;
     int act, k0, k1; /* output channels [k0, k1) (k1 rounded to mr, or cout) */
+    int nr;          /* lanes of a block: block_lanes */
+    tl_ukernel_fn ukernel;
 } wino_job;
 
 static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wino_job *jb, int blk)
 {
     const tl_conv_geom *g = jb->g;
     const tl_simd_impl *im = ws->impl;
-    const int nr = im->nr, mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
+    const int nr = jb->nr, mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
     const int T = tiles_y(g) * tiles_x(g), t0 = blk * nr, nt = imin(nr, T - t0);
     const size_t plane = (size_t)g->h * g->w, oplane = (size_t)g->oh * g->ow;
     float *V = jb->scratch, *M = V + (size_t)NXI * C * nr, *stage = M + (size_t)NXI * Kpad * nr;
@@ -342,7 +362,7 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
         for (int pc = 0; pc < C; pc += KC) {
             int kc = imin(KC, C - pc);
             for (int ir = jb->k0; ir < jb->k1; ir += mr)
-                im->ukernel(kc, u + (size_t)pc * Kpad + (size_t)ir * kc, v + (size_t)pc * nr, mx + (size_t)ir * nr, nr,
+                jb->ukernel(kc, u + (size_t)pc * Kpad + (size_t)ir * kc, v + (size_t)pc * nr, mx + (size_t)ir * nr, nr,
                             1.0f, pc == 0 ? 0.0f : 1.0f);
         }
     }
@@ -368,9 +388,10 @@ __attribute__((target("avx512f"))) static void blocks_avx512(BLOCKS_ARGS) { BLOC
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch)
 {
-    const int nr = ws->impl->nr, mr = ws->impl->mr, K = g->cout;
+    tl_ukernel_fn uk;
+    const int nr = block_lanes(ws, g, &uk), mr = ws->impl->mr, K = g->cout;
     const int blocks = (tiles_y(g) * tiles_x(g) + nr - 1) / nr;
-    wino_job jb = {g, x, packed, bias, y, scratch, act, 0, round_up(K, mr)};
+    wino_job jb = {g, x, packed, bias, y, scratch, act, 0, round_up(K, mr), nr, uk};
     int b0 = 0, b1 = blocks;
     if (nparts > 1) {
         if (blocks >= 2 * nparts) { /* blocks of tiles: no work done twice */

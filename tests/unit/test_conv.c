@@ -168,6 +168,9 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     run_geom(ws, n, r, (tl_conv_geom){.cin = 96, .h = 29, .w = 31, .cout = 30, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 20, .h = 41, .w = 43, .cout = 13, .kh = 1, .kw = 1}, TL_ACT_SILU, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 7, .h = 50, .w = 75, .cout = 25, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_HARDSWISH, 1);
+    /* Winograd on a 14x13 map: one block of 16 tiles (AVX-512: the 16-lane
+     * kernel), split by output channels, cout not a multiple of mr */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 40, .h = 14, .w = 13, .cout = 27, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU, 1);
     /* depthwise: MobileNet shapes (PyTorch and TF padding), wide rows for
      * vector tails, 5x5, dilation, stride 3 (scalar fallback), multiplier 2 */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 8, .h = 112, .w = 112, .cout = 8, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 8}, TL_ACT_RELU6, 1);
@@ -354,6 +357,7 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
         {.cin = 128, .h = 28, .w = 28, .cout = 128, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
         {.cin = 20, .h = 30, .w = 27, .cout = 35, .kh = 3, .kw = 3, .pad_b = 1, .pad_r = 2},
         {.cin = 400, .h = 17, .w = 19, .cout = 24, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
+        {.cin = 96, .h = 14, .w = 14, .cout = 64, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         tl_conv_geom g = cases[c];
