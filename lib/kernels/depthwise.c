@@ -6,6 +6,7 @@
  * the flipped kernel, other strides per-tap loops; weight gradients are
  * per-tap dot products over padded copies. */
 #include "conv_internal.h"
+#include "act_internal.h"
 #include "simd.h"
 
 #include <stdint.h>
@@ -75,7 +76,7 @@ void tl_dw_plane_scalar(const tl_conv_geom *g, const float *x, const float *w, f
 /* Mean of n floats in 16 running lanes, then the lanes folded pairwise:
  * fixed blocks GCC vectorises with any instruction set, so every path
  * gets the same bits (and 16 chains, not one, of dependent adds). */
-static float plane_mean(const float *restrict x, size_t n)
+static inline __attribute__((always_inline)) float plane_mean_body(const float *restrict x, size_t n)
 {
     float acc[BLOCK] = {0};
     size_t i = 0;
@@ -90,6 +91,31 @@ static float plane_mean(const float *restrict x, size_t n)
     return acc[0] / (float)n;
 }
 
+static float plane_mean_sse(const float *x, size_t n) { return plane_mean_body(x, n); }
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) static float plane_mean_avx2(const float *x, size_t n)
+{
+    return plane_mean_body(x, n);
+}
+__attribute__((target("avx512f"))) static float plane_mean_avx512(const float *x, size_t n)
+{
+    return plane_mean_body(x, n);
+}
+#endif
+
+/* level: the workspace's TL_SIMD_* (the width only, not the bits) */
+static float plane_mean(int level, const float *x, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (level >= TL_SIMD_AVX512)
+        return plane_mean_avx512(x, n);
+    if (level == TL_SIMD_AVX2)
+        return plane_mean_avx2(x, n);
+#endif
+    (void)level;
+    return plane_mean_sse(x, n);
+}
+
 void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
                                 const float *bias, int act, float *y, float *means)
 {
@@ -102,7 +128,7 @@ void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *
         if (post)
             tl_activation(act, yc, out_plane);
         if (means) /* the plane is still in cache */
-            means[c] = plane_mean(yc, out_plane);
+            means[c] = plane_mean(ws->impl->level, yc, out_plane);
     }
 }
 
@@ -199,6 +225,8 @@ void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float
     const size_t taps = (size_t)g->kh * g->kw;
     const int lanes = ws->impl->dw_lanes;
     int post = act != TL_ACT_NONE && act != TL_ACT_RELU && act != TL_ACT_RELU6;
+    /* the workspace's path, not tl_activation's getenv per plane */
+    const tl_act_rows_fn act_rows = tl_act_rows_for(ws->impl->level);
     for (int c = c0; c < c1; c += lanes) {
         int nc = c1 - c < lanes ? c1 - c : lanes;
         ws->impl->dw_group(g, x + c * in_plane, nc, w + c * taps, bias ? bias + c : NULL, act, y + c * out_plane,
@@ -206,9 +234,9 @@ void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float
         for (int k = c; k < c + nc; k++) {
             float *yk = y + k * out_plane;
             if (post)
-                tl_activation(act, yk, out_plane);
+                act_rows(act, yk, out_plane, yk, out_plane, NULL, 1, out_plane);
             if (means) /* the plane is still in cache */
-                means[k] = plane_mean(yk, out_plane);
+                means[k] = plane_mean(ws->impl->level, yk, out_plane);
         }
     }
 }
