@@ -76,6 +76,17 @@ TL_AVX2 static inline __attribute__((always_inline)) void rows_avx2(int act, con
         float bs = bias ? bias[r] : 0.0f;
         __m256 b = _mm256_set1_ps(bs);
         size_t i = 0;
+        /* two vectors a step: the long dependent chains of exp and the
+         * division of one vector overlap the other's */
+        for (; i + 16 <= whole; i += 16) {
+            __m256 v = _mm256_loadu_ps(xr + i), u = _mm256_loadu_ps(xr + i + 8);
+            if (bias)
+                v = _mm256_add_ps(v, b), u = _mm256_add_ps(u, b);
+            v = act8(act, v);
+            u = act8(act, u);
+            _mm256_storeu_ps(yr + i, v);
+            _mm256_storeu_ps(yr + i + 8, u);
+        }
         for (; i < whole; i += 8) {
             __m256 v = _mm256_loadu_ps(xr + i);
             if (bias)

@@ -77,6 +77,17 @@ TL_AVX512 static inline __attribute__((always_inline)) void rows_avx512(int act,
         __m512 b = _mm512_set1_ps(bias ? bias[r] : 0.0f);
         size_t i = 0;
         /* adding a zero bias is skipped: -0 + 0 would turn -0 into +0 */
+        /* two vectors a step: the long dependent chains of exp and the
+         * division of one vector overlap the other's */
+        for (; i + 32 <= whole; i += 32) {
+            __m512 v = _mm512_loadu_ps(xr + i), u = _mm512_loadu_ps(xr + i + 16);
+            if (bias)
+                v = _mm512_add_ps(v, b), u = _mm512_add_ps(u, b);
+            v = act16(act, v);
+            u = act16(act, u);
+            _mm512_storeu_ps(yr + i, v);
+            _mm512_storeu_ps(yr + i + 16, u);
+        }
         for (; i < whole; i += 16) {
             __m512 v = _mm512_loadu_ps(xr + i);
             if (bias)
