@@ -189,6 +189,9 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     run_geom(ws, n, r, (tl_conv_geom){.cin = 19, .h = 13, .w = 15, .cout = 19, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 1, .pad_b = 1, .pad_r = 1, .groups = 19}, TL_ACT_RELU, 0);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 24, .h = 11, .w = 10, .cout = 24, .kh = 3, .kw = 3, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .dil_h = 2, .dil_w = 2, .groups = 24}, TL_ACT_NONE, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 17, .h = 2, .w = 3, .cout = 17, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 17}, TL_ACT_HARDSWISH, 1);
+    /* stride 2 on wider maps: uneven padding, a partial last group, 3x3 and 5x5 */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 21, .h = 27, .w = 31, .cout = 21, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_l = 1, .pad_b = 1, .groups = 21}, TL_ACT_SILU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 18, .h = 56, .w = 57, .cout = 18, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 18}, TL_ACT_RELU6, 0);
 }
 
 static void test_random(tl_kws **ws, int n, tl_rng *r)
