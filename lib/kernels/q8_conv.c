@@ -88,13 +88,19 @@ void tl_q8_tile_ptrs16(const tl_q8_conv *c, const int16_t *x, int p0, int n, int
     int oy = p0 / g->ow, ox = p0 - oy * g->ow;
     for (int i = 0; i < mr; i++) {
         int iy0 = oy * g->stride_h - g->pad_t, ix0 = ox * g->stride_w - g->pad_l;
-        for (int t = 0; t < c->ntap; t++) {
-            int ky = t / g->kw, kx = t - ky * g->kw;
-            int iy = iy0 + ky * g->dil_h, ix = ix0 + kx * g->dil_w;
-            ptrs[t * mr + i] = i >= n || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w
-                                   ? c->pad16
-                                   : x + ((size_t)iy * g->w + ix) * c->cs_in;
-        }
+        if (i < n && iy0 >= 0 && ix0 >= 0 && iy0 + (g->kh - 1) * g->dil_h < g->h &&
+            ix0 + (g->kw - 1) * g->dil_w < g->w) { /* inside the image: tap_off counts elements */
+            const int16_t *base = x + ((size_t)iy0 * g->w + ix0) * c->cs_in;
+            for (int t = 0; t < c->ntap; t++)
+                ptrs[t * mr + i] = base + c->tap_off[t];
+        } else
+            for (int t = 0; t < c->ntap; t++) {
+                int ky = t / g->kw, kx = t - ky * g->kw;
+                int iy = iy0 + ky * g->dil_h, ix = ix0 + kx * g->dil_w;
+                ptrs[t * mr + i] = i >= n || iy < 0 || iy >= g->h || ix < 0 || ix >= g->w
+                                       ? c->pad16
+                                       : x + ((size_t)iy * g->w + ix) * c->cs_in;
+            }
         if (++ox == g->ow) {
             ox = 0;
             oy++;
