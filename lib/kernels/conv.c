@@ -14,7 +14,8 @@
  * Winograd transforms: their data gradient is then Winograd's forward
  * pass over dy (winograd.c). Weight gradient:
  * dw += dy col^T per tile of one image, or (tl_conv_wgrad_images) over
- * tiles spanning several images. */
+ * tiles spanning several images; for 3x3 stride-1 layers, unless exact,
+ * through Winograd's transforms (wgrad_winograd.c). */
 #include "conv_internal.h"
 #include "simd.h"
 
@@ -517,7 +518,9 @@ static int wgrad_cols(const tl_conv_geom *g)
 
 size_t tl_conv_wgrad_scratch_floats(const tl_conv_geom *g)
 {
-    return ((size_t)tl_conv_group_k(g) + (size_t)g->cout) * (size_t)wgrad_cols(g);
+    size_t direct = ((size_t)tl_conv_group_k(g) + (size_t)g->cout) * (size_t)wgrad_cols(g);
+    size_t wino = tl_wgrad_winograd_shape(g) ? tl_wgrad_winograd_scratch_floats(g) : 0;
+    return wino > direct ? wino : direct;
 }
 
 void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *dy, float *dwt,
@@ -537,6 +540,10 @@ void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float 
                     s += r[i];
                 db[co] += s;
             }
+    if (tl_wgrad_winograd_applies(ws, g)) {
+        tl_wgrad_winograd(ws, g, n, x, dy, dwt, accumulate, scratch);
+        return;
+    }
     const int64_t total = (int64_t)n * ohw;
     if (total == 0 && !accumulate)
         memset(dwt, 0, sizeof(float) * (size_t)K * cout);

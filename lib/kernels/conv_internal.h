@@ -43,6 +43,16 @@ size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch);
 
+/* Weight gradient of 3x3 stride-1 layers through Winograd F(4x4, 3x3)
+ * (wgrad_winograd.c): tl_conv_wgrad_images's contract, taken by it where
+ * tl_wgrad_winograd_applies (the shape, and a workspace that is not
+ * exact); the scratch is sized by shape alone, for both modes. */
+int tl_wgrad_winograd_shape(const tl_conv_geom *g);
+int tl_wgrad_winograd_applies(const tl_kws *ws, const tl_conv_geom *g);
+size_t tl_wgrad_winograd_scratch_floats(const tl_conv_geom *g);
+void tl_wgrad_winograd(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *dy, float *dwt,
+                       int accumulate, float *scratch);
+
 /* Channel-blocked depthwise (depthwise.c), chosen by tl_conv_forward_fused
  * where tl_depthwise_blocked_applies: channels c0..c1 (c0 a multiple of
  * the path's lanes) of a depthwise layer, then the activations other than

@@ -434,6 +434,92 @@ static void test_winograd_data(void)
     }
 }
 
+/* The weight gradient of 3x3 stride-1 layers by Winograd (not exact):
+ * against a double reference summed over several images (blocks of tiles
+ * spanning images, partial tiles at the edges, every padding), per element
+ * relative to sum |x dy|, on every SIMD path; accumulate adds, no images
+ * clears. */
+static void test_winograd_weight(void)
+{
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    conv_case cases[] = {
+        {"wgw_p1", G(.cin = 16, .h = 20, .w = 20, .cout = 24, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
+        {"wgw_p0_odd", G(.cin = 16, .h = 27, .w = 25, .cout = 16, .kh = 3, .kw = 3)},
+        {"wgw_asym", G(.cin = 32, .h = 21, .w = 26, .cout = 24, .kh = 3, .kw = 3, .pad_t = 0, .pad_l = 2, .pad_b = 1, .pad_r = 0)},
+        {"wgw_7x7", G(.cin = 16, .h = 7, .w = 7, .cout = 32, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1)},
+    };
+    const int nimg[] = {7, 2, 3, 37};
+    tl_err e = {0};
+    for (int k = 0; k < 3; k++) {
+        if (!tl_simd_supported(paths[k]))
+            continue;
+        tl_kws *ws = tl_kws_new_simd(paths[k], &e);
+        CHECK(ws != NULL);
+        if (!ws)
+            continue;
+        uint64_t s = 23;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            problem p = make(cases[c].g, &s);
+            const tl_conv_geom *g = &p.g;
+            const int n = nimg[c], cout = g->cout, K = g->cin * 9;
+            float *x = bw_rand(&s, p.nx * n, 1.0f), *dy = bw_rand(&s, p.ny * n, 1.0f);
+            double *ref = calloc(p.nw, sizeof *ref), *mag = calloc(p.nw, sizeof *mag), worst[2] = {0, 0};
+            for (int b = 0; b < n; b++)
+                for (int co = 0; co < cout; co++)
+                    for (int ci = 0; ci < g->cin; ci++)
+                        for (int t = 0; t < 9; t++)
+                            for (int oy = 0; oy < g->oh; oy++)
+                                for (int ox = 0; ox < g->ow; ox++) {
+                                    int iy = oy - g->pad_t + t / 3, ix = ox - g->pad_l + t % 3;
+                                    if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w)
+                                        continue;
+                                    double v = (double)x[b * p.nx + ((size_t)ci * g->h + iy) * g->w + ix] *
+                                               dy[b * p.ny + ((size_t)co * g->oh + oy) * g->ow + ox];
+                                    ref[(size_t)(ci * 9 + t) * cout + co] += v;
+                                    mag[(size_t)(ci * 9 + t) * cout + co] += fabs(v);
+                                }
+            size_t ns = tl_conv_wgrad_scratch_floats(g);
+            float *scratch = tl_alloc_array(ns, sizeof(float)), *dwt = malloc(p.nw * sizeof *dwt);
+            float *twice = malloc(p.nw * sizeof *twice);
+            for (int exact = 1; exact >= 0; exact--) {
+                tl_kws_set_exact(ws, exact);
+                for (size_t i = 0; i < p.nw; i++)
+                    dwt[i] = NAN;
+                tl_conv_wgrad_images(ws, g, n, x, dy, dwt, 0, NULL, scratch);
+                if (exact)
+                    memcpy(twice, dwt, p.nw * sizeof *twice);
+                else
+                    CHECK_MSG(memcmp(twice, dwt, p.nw * sizeof *twice), "%s %s: Winograd did not apply",
+                              cases[c].name, paths[k]);
+                for (size_t i = 0; i < p.nw; i++) {
+                    double d = fabs(dwt[i] - ref[i]) / (mag[i] + 1e-3);
+                    worst[exact] = d > worst[exact] || d != d ? d : worst[exact];
+                }
+            }
+            memcpy(twice, dwt, p.nw * sizeof *twice);
+            tl_conv_wgrad_images(ws, g, n, x, dy, twice, 1, NULL, scratch);
+            int ok = 1;
+            for (size_t i = 0; i < p.nw; i++)
+                ok = ok && fabs(twice[i] - 2.0 * dwt[i]) <= 1e-5 * (mag[i] + 1e-3);
+            CHECK_MSG(ok, "%s %s: Winograd weight gradient: accumulate does not add", cases[c].name, paths[k]);
+            tl_conv_wgrad_images(ws, g, 0, x, dy, twice, 0, NULL, scratch);
+            ok = 1;
+            for (size_t i = 0; i < p.nw; i++)
+                ok = ok && twice[i] == 0.0f;
+            CHECK_MSG(ok, "%s %s: no images does not clear", cases[c].name, paths[k]);
+            CHECK_MSG(worst[0] < 1e-5 && worst[0] <= 64 * worst[1] + 1e-7,
+                      "%s %s: Winograd weight gradient error %g (direct %g)", cases[c].name, paths[k], worst[0],
+                      worst[1]);
+            printf("test_backward_conv: %s %s: Winograd weight gradient (%d images, K %d), worst error / sum|x dy| "
+                   "%.2g (direct %.2g)\n",
+                   cases[c].name, paths[k], n, K, worst[0], worst[1]);
+            tl_free(scratch), free(dwt), free(twice), free(ref), free(mag), free(x), free(dy);
+            unmake(&p);
+        }
+        tl_kws_free(ws);
+    }
+}
+
 static void test_torch(tl_kws *ws)
 {
     bw_ref r;
@@ -490,6 +576,7 @@ int main(void)
     test_simd();
     test_packed();
     test_winograd_data();
+    test_winograd_weight();
     test_torch(ws);
     printf("test_backward_conv: max relative error vs double reference %.3g, adjoint %.3g, finite differences %.3g, "
            "simd paths %.3g\n",
