@@ -26,9 +26,7 @@
 #endif
 
 #define NXI 36
-#ifndef WG_BUDGET
 #define WG_BUDGET (1 << 21)
-#endif
 /* The 36 planes of V, U and Mw lie this many floats (a cache line) past a
  * multiple of their size: at power-of-two strides the transforms' 36
  * stores per vector of lanes fell into one L1 set (a 64-channel layer
