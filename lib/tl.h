@@ -201,6 +201,14 @@ typedef struct tl_features_writer tl_features_writer;
  * 0); model, layer: where the vectors come from (may be NULL). */
 TL_API tl_features_writer *tl_features_writer_open(const char *path, int format, int dim, const char *const *classes,
                                                    int nclasses, const char *model, const char *layer, tl_err *e);
+/* The same for the vectors of a session (tl_session_extract_*): the
+ * dimension, the backbone's file, the layer, the input geometry and
+ * tl_session_set_exact are recorded as tl-extract records them, so a head
+ * trained on the file (tl_head_train_file) finds its backbone and refuses
+ * vectors made another way. Set the session's layer, preprocessing and
+ * exactness before opening. */
+TL_API tl_features_writer *tl_features_writer_open_session(const char *path, int format, const tl_session *s,
+                                                           const char *const *classes, int nclasses, tl_err *e);
 /* One vector with its image path and label (-1: unlabelled). */
 TL_API int tl_features_writer_add(tl_features_writer *w, const char *path, int label, const float *v, tl_err *e);
 /* Finishes the file (end record, flush, rename) and frees the writer. */

@@ -1,6 +1,7 @@
 /* Feature files through tl.h: opaque handles over io/features. */
 #include "tl.h"
 #include "io/features.h"
+#include "session_internal.h"
 
 #include <stdlib.h>
 
@@ -12,8 +13,8 @@ struct tl_features_reader {
     tl_featr *r;
 };
 
-TL_API tl_features_writer *tl_features_writer_open(const char *path, int format, int dim, const char *const *classes,
-                                                   int nclasses, const char *model, const char *layer, tl_err *e)
+static tl_features_writer *open_writer(const char *path, int format, const char *const *classes,
+                                       const tl_feat_info *info, tl_err *e)
 {
     static const int formats[] = {[TL_FEATURES_TLF] = TL_FEAT_TLF, [TL_FEATURES_TSV] = TL_FEAT_TSV,
                                   [TL_FEATURES_NPY] = TL_FEAT_NPY};
@@ -21,8 +22,8 @@ TL_API tl_features_writer *tl_features_writer_open(const char *path, int format,
         tl_fail_arg(e, "format %d is not a TL_FEATURES_* value", format);
         return NULL;
     }
-    if (dim < 1 || dim > TL_FEAT_MAX_DIM || nclasses < 0 || (nclasses > 0 && !classes)) {
-        tl_fail_arg(e, "dimension %d with %d classes: not a feature file", dim, nclasses);
+    if (info->dim < 1 || info->dim > TL_FEAT_MAX_DIM || info->nclasses < 0 || (info->nclasses > 0 && !classes)) {
+        tl_fail_arg(e, "dimension %d with %d classes: not a feature file", info->dim, info->nclasses);
         return NULL;
     }
     tl_features_writer *fw = calloc(1, sizeof *fw);
@@ -30,14 +31,29 @@ TL_API tl_features_writer *tl_features_writer_open(const char *path, int format,
         tl_fail(e, "out of memory");
         return NULL;
     }
-    /* the writer copies what it keeps: the casts only meet tl_feat_info's fields */
-    tl_feat_info info = {.dim = dim, .classes = (char **)classes, .nclasses = nclasses, .model = (char *)model,
-                         .layer = (char *)layer};
-    if (tl_featw_open(&fw->w, path, formats[format], &info, e)) {
+    if (tl_featw_open(&fw->w, path, formats[format], info, e)) {
         free(fw);
         return NULL;
     }
     return fw;
+}
+
+TL_API tl_features_writer *tl_features_writer_open(const char *path, int format, int dim, const char *const *classes,
+                                                   int nclasses, const char *model, const char *layer, tl_err *e)
+{
+    /* the writer copies what it keeps: the casts only meet tl_feat_info's fields */
+    tl_feat_info info = {.dim = dim, .classes = (char **)classes, .nclasses = nclasses, .model = (char *)model,
+                         .layer = (char *)layer};
+    return open_writer(path, format, classes, &info, e);
+}
+
+TL_API tl_features_writer *tl_features_writer_open_session(const char *path, int format, const tl_session *s,
+                                                           const char *const *classes, int nclasses, tl_err *e)
+{
+    tl_session_origin o;
+    tl_feat_info info = {.dim = tl_session_describe(s, &o), .classes = (char **)classes, .nclasses = nclasses,
+                         .model = o.model, .layer = o.layer, .input = o.geometry, .exact = o.exact};
+    return open_writer(path, format, classes, &info, e);
 }
 
 TL_API int tl_features_writer_add(tl_features_writer *w, const char *path, int label, const float *v, tl_err *e)

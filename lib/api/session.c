@@ -4,6 +4,7 @@
  * loader, the head and its backbone lookup (train/classifier), the
  * preprocessing and the fused inference engine. */
 #include "tl.h"
+#include "session_internal.h"
 #include "train/classifier.h"
 
 #include <stdlib.h>
@@ -441,4 +442,20 @@ TL_API int tl_session_predict_pixels(tl_session *s, const uint8_t *rgb, int widt
                                      float *scores, tl_err *e)
 {
     return run_pixels(s, rgb, width, height, stride, 1, scores, e);
+}
+
+int tl_session_describe(const tl_session *s, tl_session_origin *o)
+{
+    const tl_model *m = s->c.net.model;
+    char *abs = realpath(s->c.net.path, NULL);
+    if (abs) {
+        snprintf(o->model, sizeof o->model, "%s", abs);
+        free(abs);
+    } else {
+        snprintf(o->model, sizeof o->model, "%s", s->c.net.path);
+    }
+    snprintf(o->layer, sizeof o->layer, "%s", m->nodes[s->feat.node].name);
+    tl_preproc_geometry_format(&s->pp, o->geometry, sizeof o->geometry);
+    o->exact = s->exact;
+    return s->feat.dim;
 }

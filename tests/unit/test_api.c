@@ -399,6 +399,84 @@ static void test_features_and_head(void)
     tl_session_free(s);
 }
 
+/* A file whose header a session filled: the origin tl-extract would
+ * record, an exactness that keeps it from being read with a default
+ * extraction, and a head trained on it that finds its backbone. */
+static void write_session_file(tl_session *s, const char *path, int nimg, tl_err *e)
+{
+    const char *classes[] = {"ants", "bees"};
+    float v[1280];
+    tl_features_writer *w = tl_features_writer_open_session(path, TL_FEATURES_TLF, s, classes, 2, e);
+    CHECK_MSG(w != NULL, "%s", e->msg);
+    for (int i = 0; w && i < nimg; i++) {
+        CHECK_MSG(tl_session_extract_file(s, img_path[i], v, e) == 0, "%s", e->msg);
+        CHECK(tl_features_writer_add(w, img_path[i], i % 2, v, e) == 0);
+    }
+    CHECK_MSG(w && tl_features_writer_close(w, e) == 0, "%s", e->msg);
+}
+
+static void test_writer_from_session(void)
+{
+    tl_err e = {0};
+    tl_session *s = tl_session_open(model_path, 2, &e);
+    CHECK_MSG(s != NULL, "%s", e.msg);
+    if (!s)
+        return;
+    char exact[128], plain[128], both[128], head[128], want_input[64];
+    path_of(exact, sizeof exact, "exact.tlf");
+    path_of(plain, sizeof plain, "plain.tlf");
+    path_of(both, sizeof both, "both.tlf");
+    path_of(head, sizeof head, "session_head.safetensors");
+    CHECK(tl_session_set_layer(s, "features.3", 1, &e) == 0);
+    write_session_file(s, plain, NIMG, &e);
+    CHECK(tl_session_set_exact(s, 1, &e) == 0);
+    write_session_file(s, exact, NIMG, &e);
+    tl_preproc pp;
+    tl_session_preproc(s, &pp);
+    tl_preproc_geometry_format(&pp, want_input, sizeof want_input);
+    char *abs = realpath(model_path, NULL);
+
+    tl_featr *r;
+    CHECK_MSG(tl_featr_open(&r, exact, &e) == 0, "%s", e.msg);
+    const tl_feat_info *fi = tl_featr_info(r);
+    CHECK(fi->dim == tl_session_feature_dim(s) && fi->nclasses == 2);
+    CHECK_MSG(fi->layer && !strcmp(fi->layer, "features.3"), "layer %s", fi->layer ? fi->layer : "(none)");
+    CHECK_MSG(fi->model && abs && !strcmp(fi->model, abs), "model %s", fi->model ? fi->model : "(none)");
+    CHECK_MSG(fi->input && !strcmp(fi->input, want_input), "input %s", fi->input ? fi->input : "(none)");
+    CHECK(fi->exact == 1 && fi->fast_decode == 0);
+    tl_featr_close(r);
+    CHECK(tl_featr_open(&r, plain, &e) == 0 && tl_featr_info(r)->exact == 0);
+    tl_featr_close(r);
+
+    /* plain then exact, as one stream: refused at the second header */
+    size_t na, nb;
+    uint8_t *a = slurp(plain, &na), *b = slurp(exact, &nb);
+    FILE *f = fopen(both, "wb");
+    fwrite(a, 1, na, f);
+    fwrite(b, 1, nb, f);
+    fclose(f);
+    free(a);
+    free(b);
+    float v[1280];
+    int rc = -1;
+    tl_features_reader *rd = tl_features_reader_open(both, &e);
+    while (rd && (rc = tl_features_reader_next(rd, NULL, NULL, v, &e)) == 1)
+        ;
+    tl_features_reader_close(rd);
+    CHECK_MSG(rc == -1 && strstr(e.msg, "--exact"), "rc %d: %s", rc, e.msg);
+
+    tl_head_opts o;
+    tl_head_opts_default(&o);
+    CHECK_MSG(tl_head_train_file(exact, &o, head, NULL, &e) == 0, "%s", e.msg);
+    tl_session *hs = tl_session_open(head, 1, &e);
+    CHECK_MSG(hs != NULL, "%s", e.msg);
+    float scores[2];
+    CHECK(hs && tl_session_predict_file(hs, img_path[0], scores, &e) == 0);
+    tl_session_free(hs);
+    free(abs);
+    tl_session_free(s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tl_test_api.XXXXXX");
@@ -409,6 +487,7 @@ int main(void)
     test_session();
     test_threads();
     test_features_and_head();
+    test_writer_from_session();
     for (int i = 0; i < NIMG; i++)
         free(pixels[i]);
     char cmd[128];
