@@ -362,6 +362,125 @@ TL_AVX2 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *
     }
 }
 
+
+/* Integer Winograd F(2x2,3x3) (q8_wino.c): V = B^T d B of tiles t0..t0+nt-1,
+ * 16 channels of a tile at a time (tiles past the grid read padding). */
+TL_AVX2 void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, int16_t *v)
+{
+    const tl_conv_geom *g = &c->g;
+    const int tw = (g->ow + 1) / 2, th = (g->oh + 1) / 2, cs = c->cs_in;
+    const size_t ps = (size_t)nt * cs;
+    for (int i = 0; i < nt; i++) {
+        int tile = t0 + i, ty = tile / tw, tx = tile - ty * tw;
+        const uint8_t *p[16];
+        for (int r = 0; r < 4; r++)
+            for (int s = 0; s < 4; s++) {
+                int iy = 2 * ty - g->pad_t + r, ix = 2 * tx - g->pad_l + s;
+                p[r * 4 + s] = ty < th && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                                   ? x + ((size_t)iy * g->w + ix) * cs
+                                   : c->pad;
+            }
+        int16_t *vi = v + (size_t)i * cs;
+        for (int ch = 0; ch < cs; ch += 16) {
+            __m256i d[16], t[16];
+#pragma GCC unroll 16
+            for (int k = 0; k < 16; k++)
+                d[k] = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p[k] + ch)));
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) { /* B^T d: rows */
+                t[s] = _mm256_sub_epi16(d[s], d[8 + s]);
+                t[4 + s] = _mm256_add_epi16(d[4 + s], d[8 + s]);
+                t[8 + s] = _mm256_sub_epi16(d[8 + s], d[4 + s]);
+                t[12 + s] = _mm256_sub_epi16(d[4 + s], d[12 + s]);
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) { /* (B^T d) B: columns */
+                const __m256i *tr = t + 4 * r;
+                int16_t *o = vi + (size_t)(4 * r) * ps + ch;
+                _mm256_storeu_si256((__m256i *)o, _mm256_sub_epi16(tr[0], tr[2]));
+                _mm256_storeu_si256((__m256i *)(o + ps), _mm256_add_epi16(tr[1], tr[2]));
+                _mm256_storeu_si256((__m256i *)(o + 2 * ps), _mm256_sub_epi16(tr[2], tr[1]));
+                _mm256_storeu_si256((__m256i *)(o + 3 * ps), _mm256_sub_epi16(tr[1], tr[3]));
+            }
+        }
+    }
+}
+
+/* M' of nb tiles (a multiple of Q8_WINO_MR) for channel group grp: for each
+ * position, Q8_WINO_MR tiles x 16 channels by vpmaddwd as tile16 does. */
+TL_AVX2 void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m)
+{
+    const int kp = c->cs_in / 2, cs = c->cs_in;
+    for (int pos = 0; pos < 16; pos++) {
+        const int16_t *wp = c->w16 + (size_t)grp * c->gstride + (size_t)pos * kp * 32;
+        for (int i0 = 0; i0 < nb; i0 += Q8_WINO_MR) {
+            const int16_t *vp = v + pos * ps + (size_t)i0 * cs;
+            __m256i acc[Q8_WINO_MR][2];
+#pragma GCC unroll 6
+            for (int i = 0; i < Q8_WINO_MR; i++)
+                acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+            for (int k = 0; k < kp; k++) {
+                __m256i w0 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32));
+                __m256i w1 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32 + 16));
+#pragma GCC unroll 6
+                for (int i = 0; i < Q8_WINO_MR; i++) {
+                    int32_t b;
+                    memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);
+                    __m256i bb = _mm256_set1_epi32(b);
+                    acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(bb, w0));
+                    acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(bb, w1));
+                }
+            }
+#pragma GCC unroll 6
+            for (int i = 0; i < Q8_WINO_MR; i++) {
+                int32_t *o = m + ((size_t)(i0 + i) * 16 + pos) * 16;
+                _mm256_storeu_si256((__m256i *)o, acc[i][0]);
+                _mm256_storeu_si256((__m256i *)(o + 8), acc[i][1]);
+            }
+        }
+    }
+}
+
+/* Y = (A^T M' A) / 4 of n tiles from t0, requantised, stored where the
+ * output pixels exist. */
+TL_AVX2 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y)
+{
+    const tl_conv_geom *g = &c->g;
+    const int tw = (g->ow + 1) / 2, one_r = c->level == TL_SIMD_AVX2; /* requant8's lane order is AVX2's */
+    for (int i = 0; i < n; i++) {
+        int tile = t0 + i, ty = tile / tw, tx = tile - ty * tw;
+        __m256i out[4][2];
+        for (int h = 0; h < 2; h++) {
+            const int32_t *mi = m + (size_t)i * 256 + 8 * h;
+            __m256i u0[4], u1[4];
+#pragma GCC unroll 4
+            for (int s = 0; s < 4; s++) { /* A^T M': rows */
+                __m256i m0 = _mm256_loadu_si256((const __m256i *)(mi + s * 16));
+                __m256i m1 = _mm256_loadu_si256((const __m256i *)(mi + (4 + s) * 16));
+                __m256i m2 = _mm256_loadu_si256((const __m256i *)(mi + (8 + s) * 16));
+                __m256i m3 = _mm256_loadu_si256((const __m256i *)(mi + (12 + s) * 16));
+                u0[s] = _mm256_add_epi32(_mm256_add_epi32(m0, m1), m2);
+                u1[s] = _mm256_sub_epi32(_mm256_sub_epi32(m1, m2), m3);
+            }
+            __m256i r[4] = {
+                _mm256_add_epi32(_mm256_add_epi32(u0[0], u0[1]), u0[2]),
+                _mm256_sub_epi32(_mm256_sub_epi32(u0[1], u0[2]), u0[3]),
+                _mm256_add_epi32(_mm256_add_epi32(u1[0], u1[1]), u1[2]),
+                _mm256_sub_epi32(_mm256_sub_epi32(u1[1], u1[2]), u1[3]),
+            };
+            for (int q = 0; q < 4; q++) {
+                __m256i acc = _mm256_srai_epi32(r[q], 2);
+                out[q][h] = one_r ? requant8(c, acc, grp * 16 + 8 * h) : requant8_2r(c, acc, grp * 16 + 8 * h);
+            }
+        }
+        for (int q = 0; q < 4; q++) {
+            int oy = 2 * ty + q / 2, ox = 2 * tx + q % 2;
+            if (oy < g->oh && ox < g->ow)
+                store16(y + ((size_t)oy * g->ow + ox) * c->cs_out + grp * 16, out[q][0], out[q][1]);
+        }
+    }
+}
+
 #else
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
@@ -370,5 +489,8 @@ void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p
 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y) { tl_q8_quantize_row_scalar(x, n, scale, zero, y); }
+void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, int16_t *v) { (void)c; (void)x; (void)t0; (void)nt; (void)v; }
+void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)grp; (void)nb; (void)m; }
+void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y) { (void)c; (void)m; (void)grp; (void)t0; (void)n; (void)y; }
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) { for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) out[j * out_stride + i] = in[i * in_stride + j]; }
 #endif

@@ -416,7 +416,55 @@ TL_AVX512 static inline __attribute__((always_inline)) void dw_prepare(const tl_
 DW_COLS_FN(tl_q8_dw_cols_vnni, TL_VNNI, dw_vnni)
 DW_COLS_FN(tl_q8_dw_cols_avx512, TL_AVX512, dw_bw)
 
+
+/* Integer Winograd F(2x2,3x3) products (q8_wino.c) for ng channel groups
+ * (1 or Q8_WINO_GMAX): Q8_WINO_MR tiles x ng groups of 16 by vpmaddwd. */
+#define WINO_GEMM(NAME, NG)                                                                                      \
+    TL_AVX512 static void NAME(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int nb, int32_t *m)     \
+    {                                                                                                            \
+        const int kp = c->cs_in / 2, cs = c->cs_in;                                                              \
+        const size_t gs = c->gstride;                                                                            \
+        for (int pos = 0; pos < 16; pos++) {                                                                     \
+            const int16_t *wp = c->w16 + (size_t)g0 * gs + (size_t)pos * kp * 32;                                \
+            for (int i0 = 0; i0 < nb; i0 += Q8_WINO_MR) {                                                        \
+                const int16_t *vp = v + pos * ps + (size_t)i0 * cs;                                              \
+                __m512i acc[Q8_WINO_MR][NG];                                                                     \
+                _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                     \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) acc[i][j] = _mm512_setzero_si512();    \
+                for (int k = 0; k < kp; k++) {                                                                   \
+                    __m512i wv[NG];                                                                              \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) wv[j] =                                \
+                        _mm512_loadu_si512(wp + j * gs + (size_t)k * 32);                                        \
+                    _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                 \
+                    {                                                                                            \
+                        int32_t b;                                                                               \
+                        memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);                                              \
+                        __m512i bb = _mm512_set1_epi32(b);                                                       \
+                        _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) acc[i][j] =                        \
+                            _mm512_add_epi32(acc[i][j], _mm512_madd_epi16(bb, wv[j]));                           \
+                    }                                                                                            \
+                }                                                                                                \
+                _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                     \
+                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++)                                         \
+                        _mm512_storeu_si512(m + (size_t)j * Q8_WINO_NT * 256 + ((size_t)(i0 + i) * 16 + pos) * 16, \
+                                            acc[i][j]);                                                          \
+            }                                                                                                    \
+        }                                                                                                        \
+    }
+
+WINO_GEMM(wino_gemm_4, Q8_WINO_GMAX)
+WINO_GEMM(wino_gemm_1, 1)
+
+void tl_q8_wino_gemm_avx512(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int ng, int nb, int32_t *m)
+{
+    if (ng == Q8_WINO_GMAX)
+        wino_gemm_4(c, v, ps, g0, nb, m);
+    else
+        wino_gemm_1(c, v, ps, g0, nb, m);
+}
+
 #else
+void tl_q8_wino_gemm_avx512(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int ng, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)g0; (void)ng; (void)nb; (void)m; }
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows16_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }

@@ -391,8 +391,9 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     }
     requant_consts(c);
     c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
-    c->wide = !dw && (c->level == TL_SIMD_AVX2 || c->level == TL_SIMD_AVX512) && c->planes > 1;
-    if (dw ? pack_dw(c, w, e) : c->wide ? pack_w16(c, w, e) : pack_gemm(c, w, e)) {
+    c->wino = tl_q8_wino_fits(c, w);
+    c->wide = !dw && !c->wino && (c->level == TL_SIMD_AVX2 || c->level == TL_SIMD_AVX512) && c->planes > 1;
+    if (dw ? pack_dw(c, w, e) : c->wino ? tl_q8_wino_pack(c, w, e) : c->wide ? pack_w16(c, w, e) : pack_gemm(c, w, e)) {
         tl_q8_conv_free(c);
         return NULL;
     }
@@ -416,11 +417,17 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
 
 size_t tl_q8_conv_scratch_bytes(const tl_q8_conv *c)
 {
+    if (c->wino)
+        return tl_q8_wino_scratch_bytes(c);
     return c->wide ? (size_t)c->g.h * c->g.w * c->cs_in * sizeof(int16_t) : 0;
 }
 
 void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts, void *scratch)
 {
+    if (c->wino) {
+        tl_q8_wino_forward(c, x, y, part, nparts, scratch);
+        return;
+    }
     int n = c->g.oh * c->g.ow;
     /* shares cut at multiples of 12 pixels, a whole number of any tile */
     int units = (n + 11) / 12;

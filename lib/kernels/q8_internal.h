@@ -27,6 +27,7 @@ struct tl_q8_conv {
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
     int16_t *w16;       /* AVX2, AVX-512BW when vpmaddubsw needs planes (wide): [group][tap][cs_in/2][16 channels][2 inputs] */
     int wide;           /* the input is widened to int16 (scratch) and summed by vpmaddwd */
+    int wino;           /* 3x3 stride 1 by integer Winograd F(2x2,3x3) (q8_wino.c); w16 holds U' */
     int16_t *pad16;     /* cs_in int16 of the input zero point */
     int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
     int16_t *wcol;      /* depthwise by columns (SIMD, when dw_cols): [group][kx][row pair][16 channels x 2 rows] */
@@ -150,5 +151,21 @@ void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int
 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_cols_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+
+/* Integer Winograd F(2x2,3x3) (q8_wino.c). Tiles are 2x2 output pixels,
+ * row-major over the ceil(oh/2) x ceil(ow/2) grid. v: [position 16][tile]
+ * [cs_in] int16, ps int16 from one position to the next; m: [group of the
+ * call][Q8_WINO_NT tiles][position 16][16 channels] int32. */
+#define Q8_WINO_MR 6   /* tiles per register tile */
+#define Q8_WINO_NT 24  /* tiles per products block (a multiple of Q8_WINO_MR) */
+#define Q8_WINO_GMAX 4 /* channel groups per AVX-512 register tile */
+int tl_q8_wino_fits(const tl_q8_conv *c, const int16_t *w);
+int tl_q8_wino_pack(tl_q8_conv *c, const int16_t *w, tl_err *e);
+size_t tl_q8_wino_scratch_bytes(const tl_q8_conv *c);
+void tl_q8_wino_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts, void *scratch);
+void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, int16_t *v);
+void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m);
+void tl_q8_wino_gemm_avx512(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int ng, int nb, int32_t *m);
+void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y);
 
 #endif

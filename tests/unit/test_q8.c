@@ -306,6 +306,9 @@ int main(void)
     conv_case("3x3 stride 2 TF SAME", geom(16, 10, 11, 32, 3, 2, 0, 0, 1, 1, 1), 100, 0);
     conv_case("7x7 stride 2 RGB", geom(3, 20, 19, 64, 7, 2, 3, 3, 3, 3, 1), 127, 0);
     conv_case("3x3 many channels", geom(96, 6, 5, 130, 3, 1, 1, 1, 1, 1, 1), 64, 1);
+    /* integer Winograd on AVX2/AVX-512BW: +-255 weights, odd output edges, uneven padding */
+    conv_case("3x3 Winograd int16 weights", geom(32, 7, 11, 72, 3, 1, 0, 1, 2, 0, 1), 255, 0);
+    conv_case("3x3 Winograd 2x2 output", geom(48, 2, 3, 16, 3, 1, 1, 0, 1, 1, 1), 127, 0);
     tl_conv_geom dil = geom(16, 9, 9, 16, 3, 1, 2, 2, 2, 2, 1);
     dil.dil_h = dil.dil_w = 2;
     conv_case("3x3 dilated", dil, 127, 0);
@@ -323,6 +326,7 @@ int main(void)
                                               .groups = 16},
               127, 0);
     conv_case_t("1x1 ties", geom(8, 6, 7, 40, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
+    conv_case_t("3x3 ties", geom(16, 6, 5, 32, 3, 1, 1, 1, 1, 1, 1), 3, 0, 1);
     conv_case_t("depthwise ties", geom(48, 6, 7, 48, 3, 1, 1, 1, 1, 1, 48), 2, 0, 1);
     return check_finish("q8");
 }
