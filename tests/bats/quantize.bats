@@ -52,6 +52,20 @@ setup_file() {
     fi
 }
 
+@test "quantize: SqueezeNet's 3x3 convolutions (integer Winograd on AVX2/AVX-512BW) give the same bytes on every path" {
+    need_shared
+    local sq=$TL_SHARED/models/safetensors/squeezenet1_1.safetensors d=$BATS_TEST_TMPDIR p
+    [ -f "$sq" ] || skip "$sq not found"
+    head -n 4 "$BATS_FILE_TMPDIR/calib.tsv" >"$d/four.tsv"
+    tl quantize -q -m "$sq" --calibrate "$d/four.tsv" --quantize-ends -o "$d/sq.safetensors"
+    TL_SIMD=scalar tl extract -q -m "$d/sq.safetensors" -f tsv -j 1 "$d/four.tsv" -o "$d/scalar.tsv"
+    for p in avx2 avx512 avx512vnni; do
+        "$TL_TEST_BIN/tl-simd" | grep -qx "$p" || { echo "# no $p on this CPU" >&3; continue; }
+        TL_SIMD=$p tl extract -q -m "$d/sq.safetensors" -f tsv -j 2 -b 3 "$d/four.tsv" -o "$d/$p.tsv"
+        cmp "$d/scalar.tsv" "$d/$p.tsv" || fail "TL_SIMD=$p gives other features than the direct scalar path"
+    done
+}
+
 @test "quantize: int8 features stay close to the float network's, predictions agree" {
     need_shared
     local d=$BATS_FILE_TMPDIR
