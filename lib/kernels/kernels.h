@@ -262,6 +262,16 @@ void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, c
 void tl_batchnorm_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
                                  const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
                                  int c0, int c1);
+/* The batch norm's backward fused with that of the relu or relu6 (act)
+ * applied to its output y: dya is the activation's output gradient, g
+ * receives the batch norm's output gradient (dya where the activation
+ * passes it, +0 elsewhere, as tl_activation_backward), the rest as
+ * tl_batchnorm_train_backward with dy = g, and the same bits as the two
+ * calls, on ws's SIMD path. g must not overlap dya or dx; dx may be dya
+ * (each channel's dya is read before its dx is written). */
+void tl_batchnorm_train_backward_act(const tl_kws *ws, int act, int n, int c, int hw, const float *x, const float *y,
+                                     const float *dya, float *g, const float *gamma, const float *mean,
+                                     const float *invstd, float *dx, float *dgamma, float *dbeta, int c0, int c1);
 /* Training mode in stages, for batch norm synchronised over processes
  * (data parallelism), each over channels [c0, c1) of this process's n
  * images; the caller adds every process's per-channel sums between them:

@@ -368,11 +368,17 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
     const tl_node *n = &m->nodes[j->node];
     slot *s = &j->t->s[j->node];
     int hw = n->h * n->w;
-    (void)w;
     if (s->bn_train) {
         /* dx is needed even when nothing upstream trains: the kernel
          * writes it, so give it the scratch copy. */
         float *dx = j->dx0 ? j->dx0 : j->t->tmp;
+        if (s->act_dy) {
+            const tl_node *a = &m->nodes[j->node + 1];
+            tl_batchnorm_train_backward_act(j->t->w[w].kws, a->act, j->n, n->c, hw,
+                                            j->t->s[n->in[0]].value, s->value, s->act_dy, s->grad, P(m, n->weight),
+                                            s->mean, s->invstd, dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
+            return;
+        }
         tl_batchnorm_train_backward(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight), s->mean, s->invstd,
                              dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
         return;
@@ -380,6 +386,26 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
     /* Inference-mode BN with trainable affine parameters (--freeze-bn). */
     tl_batchnorm_eval_backward_params(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->running_mean),
                                       P(m, n->running_var), n->eps, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
+}
+
+/* Node i is a relu/relu6 whose input is a batch norm in training mode
+ * right before it that nothing else reads: its backward is left to the
+ * batch norm's, which then reads x, dy and y once where the two passes
+ * read them twice (same bits). Adjacent nodes, so no gradient buffer
+ * planned to outlive one of them is needed longer. Planes of 16x16 and
+ * up: on 14x14 and 7x7 ones the two passes measured as fast or faster
+ * (Zen 5), on 56x56 and larger the fused one 15-35 % faster. */
+static int act_fuses(const tl_tape *t, int i)
+{
+    const tl_model *m = t->m;
+    const tl_node *a = &m->nodes[i];
+    int b = a->in[0];
+    if (a->op != TL_OP_ACT || (a->act != TL_ACT_RELU && a->act != TL_ACT_RELU6) || b != i - 1 || b <= 0 ||
+        a->in[1] >= 0)
+        return 0;
+    const slot *sb = &t->s[b];
+    return m->nodes[b].op == TL_OP_BN && m->nodes[b].h * m->nodes[b].w >= 256 && sb->bn_train && !t->sync &&
+           sb->rg && sb->grad && sb->uses == 1 && !sb->written;
 }
 
 static void linear_data_range(void *ctx, int64_t r0, int64_t r1, int w)
@@ -452,8 +478,10 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
     if (pool && tl_pool_size(pool) > t->nw)
         pool = NULL;
     memset(m->grad_storage, 0, m->storage_floats * sizeof(float));
-    for (int i = 0; i < m->nnodes; i++)
+    for (int i = 0; i < m->nnodes; i++) {
         t->s[i].written = 0;
+        t->s[i].act_dy = NULL;
+    }
     t->s[from].written = 1;
     for (int i = from; i > 0; i--) {
         if (!t->s[i].grad)
@@ -462,6 +490,11 @@ void tl_tape_backward(tl_tape *t, tl_pool *pool, int n, int from)
         slot *s = &t->s[i];
         if (!s->rg || !s->written)
             continue;
+        if (act_fuses(t, i)) {
+            t->s[i - 1].act_dy = s->grad;
+            t->s[i - 1].written = 1;
+            continue;
+        }
         int in0 = nd->in[0], in1 = nd->in[1];
         int want0 = in0 > 0 && t->s[in0].rg, want1 = in1 > 0 && t->s[in1].rg;
         /* ADD and CONCAT may send both contributions through tmp: give the

@@ -19,6 +19,9 @@ typedef struct {
     int keep;           /* its value is stored (the tape computes it, or reads it) */
     int bn_train;       /* BN ran on batch statistics in the last forward */
     int written;        /* backward: grad holds a contribution */
+    int uses;           /* nodes that read its value */
+    const float *act_dy; /* backward, BN: the gradient of the relu/relu6 after it, which its
+                            own backward applies (NULL: grad holds its gradient already) */
 } slot;
 
 typedef struct {

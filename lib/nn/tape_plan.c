@@ -196,7 +196,12 @@ int tl_tape_refresh(tl_tape *t, tl_err *e)
             if (n->in[k] >= 0 && t->s[n->in[k]].rg)
                 rg = 1;
         t->s[i].rg = rg;
+        t->s[i].uses = 0;
     }
+    for (int i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < 2; k++)
+            if (m->nodes[i].in[k] >= 0)
+                t->s[m->nodes[i].in[k]].uses++;
     if (plan_grads(t, e) || plan_prefix(t, e))
         return -1;
     return grow_accumulators(t, e);

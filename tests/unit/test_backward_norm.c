@@ -348,11 +348,66 @@ static void test_bn_paths(void)
     free(x), free(dy), free(g), free(b);
 }
 
+/* The batch norm's backward fused with the relu / relu6 after it gives the
+ * bits of the two backward passes it replaces, on every path: outputs at
+ * the kinks (exactly 0 and 6), negative and above 6, a tail past the
+ * 16 lanes, channel ranges, and dx written over the activation's
+ * gradient (as the tape may). */
+static void test_bn_act(void)
+{
+    const int n = 3, c = 5, hw = 16 * 7 + 9;
+    const size_t len = (size_t)n * c * hw;
+    uint64_t s = 9;
+    float *x = bw_rand(&s, len, 3.0f), *dya = bw_rand(&s, len, 1.0f), *g = bw_rand(&s, c, 1.0f);
+    float *b = bw_rand(&s, c, 2.0f), *y = bw_zeros(len), *st[3];
+    for (int q = 0; q < 3; q++)
+        st[q] = bw_zeros(c);
+    tl_batchnorm_train_forward(n, c, hw, x, g, b, 1e-5f, y, st[0], st[1], st[2], 0, c);
+    const float edges[4] = {0.0f, 6.0f, 7.5f, -0.0f}; /* the kinks and beyond */
+    for (size_t i = 0; i < len; i += 7)
+        y[i] = edges[i / 7 % 4];
+    dya[1] = -0.0f;
+    const int acts[2] = {TL_ACT_RELU, TL_ACT_RELU6};
+    for (int k = 0; k < BW_NPATHS; k++) {
+        if (!bw_use_path(k))
+            continue;
+        tl_err e;
+        tl_kws *ws = tl_kws_new(&e);
+        CHECK(ws != NULL);
+        for (int a = 0; a < 2 && ws; a++) {
+            float *gy[2] = {bw_zeros(len), bw_zeros(len)}, *dx[2] = {bw_zeros(len), bw_zeros(len)};
+            float *dg[2] = {bw_zeros(c), bw_zeros(c)}, *db[2] = {bw_zeros(c), bw_zeros(c)};
+            tl_activation_backward(acts[a], y, dya, gy[0], len);
+            tl_batchnorm_train_backward(n, c, hw, x, gy[0], g, st[0], st[2], dx[0], dg[0], db[0], 0, c);
+            /* dx over a copy of dya, in two channel ranges */
+            memcpy(dx[1], dya, len * sizeof(float));
+            tl_batchnorm_train_backward_act(ws, acts[a], n, c, hw, x, y, dx[1], gy[1], g, st[0], st[2], dx[1], dg[1],
+                                            db[1], 0, 2);
+            tl_batchnorm_train_backward_act(ws, acts[a], n, c, hw, x, y, dx[1], gy[1], g, st[0], st[2], dx[1], dg[1],
+                                            db[1], 2, c);
+            CHECK_MSG(!memcmp(gy[0], gy[1], len * sizeof(float)), "bn+act %s act %d: dy of the batch norm differs",
+                      BW_PATHS[k], acts[a]);
+            CHECK_MSG(!memcmp(dx[0], dx[1], len * sizeof(float)), "bn+act %s act %d: dx differs", BW_PATHS[k],
+                      acts[a]);
+            CHECK_MSG(!memcmp(dg[0], dg[1], c * sizeof(float)) && !memcmp(db[0], db[1], c * sizeof(float)),
+                      "bn+act %s act %d: dgamma/dbeta differ", BW_PATHS[k], acts[a]);
+            for (int v = 0; v < 2; v++)
+                free(gy[v]), free(dx[v]), free(dg[v]), free(db[v]);
+        }
+        tl_kws_free(ws);
+    }
+    unsetenv("TL_SIMD");
+    for (int q = 0; q < 3; q++)
+        free(st[q]);
+    free(x), free(dya), free(g), free(b), free(y);
+}
+
 int main(void)
 {
     test_bn();
     test_bn_fast();
     test_bn_paths();
+    test_bn_act();
     test_ln();
     test_torch();
     printf("test_backward_norm: finite differences max relative error %.3g\n", worst_fd);
