@@ -269,6 +269,64 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
     }
 }
 
+/* The im2col B of n images held channel-major (channels n * hw floats
+ * apart): column j is pixel j % ohw of image j / ohw; each row of the
+ * block is gathered image by image, then cut into slivers. */
+typedef struct {
+    const tl_conv_geom *g;
+    const float *x; /* the group's first input channel, image 0 */
+    int n;
+} im2col_images;
+
+static void pack_b_im2col_images(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *dst)
+{
+    const im2col_images *src = ctx;
+    const tl_conv_geom *g = src->g;
+    const int ohw = g->oh * g->ow, ncpad = (nc + nr - 1) / nr * nr;
+    const size_t hw = (size_t)g->h * g->w, cs = hw * (size_t)src->n, sliver = (size_t)kc * nr;
+    float row[NC_MAX + 64];
+    for (int j = nc; j < ncpad; j++)
+        row[j] = 0.0f;
+    for (int p = 0; p < kc; p++) {
+        for (int j = 0; j < nc;) {
+            int img = (j0 + j) / ohw, pix = (j0 + j) % ohw, len = imin(ohw - pix, nc - j);
+            tl_im2col_gather_cs(g, src->x + (size_t)img * hw, cs, p0 + p, 1, pix, len, row + j, 0);
+            j += len;
+        }
+        float *out = dst + (size_t)p * nr;
+        for (int j = 0; j < ncpad; j += nr)
+            memcpy(out + (size_t)(j / nr) * sliver, row + j, (size_t)nr * sizeof(float));
+    }
+}
+
+int tl_conv_images_applies(const tl_kws *ws, const tl_conv_geom *g)
+{
+    return !tl_winograd_applies(ws, g) && !tl_conv_is_depthwise(g);
+}
+
+void tl_conv_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
+                            const float *bias, int act, const float *residual, float *y, int part, int nparts)
+{
+    const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
+    const size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
+    const size_t in_plane = (size_t)g->h * g->w * n, out_plane = (size_t)g->oh * g->ow * n;
+    for (int grp = 0; grp < g->groups; grp++) {
+        const float *xg = x + (size_t)grp * cin_g * in_plane;
+        float *yg = y + (size_t)grp * cout_g * out_plane;
+        const float *bg = bias ? bias + (size_t)grp * cout_g : NULL;
+        const float *rg = residual ? residual + (size_t)grp * cout_g * out_plane : NULL;
+        if (tl_conv_is_direct(g)) {
+            tl_plain_b src = {xg, (int)in_plane};
+            tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, tl_pack_b_plain, &src, yg, (int)out_plane,
+                       bg, act, rg, part, nparts);
+        } else {
+            im2col_images src = {g, xg, n};
+            tl_gemm_pa(ws, cout_g, (int)out_plane, K, packed + grp * per, pack_b_im2col_images, &src, yg,
+                       (int)out_plane, bg, act, rg, part, nparts);
+        }
+    }
+}
+
 /* ----------------------------------------------------------- backward data */
 
 static int tile_cols(const tl_conv_geom *g)

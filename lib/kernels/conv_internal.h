@@ -27,6 +27,10 @@ static inline int tl_end_inside(int off, int last, int s) { return off > last ? 
  * c0..c0+nc, the rows ld floats apart in col. Gather writes x's values
  * (zero in the padding) into col; scatter adds col back into x (col2im). */
 void tl_im2col_gather(const tl_conv_geom *g, const float *x, int q0, int nq, int c0, int nc, float *col, size_t ld);
+/* The same gather with the input's channels cs floats apart (the planes
+ * of one image among others, channel-major: tl_conv_forward_images). */
+void tl_im2col_gather_cs(const tl_conv_geom *g, const float *x, size_t cs, int q0, int nq, int c0, int nc,
+                         float *col, size_t ld);
 void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int nc, const float *col, size_t ld);
 
 /* Winograd F(4x4, 3x3) (winograd.c), chosen by tl_conv_pack and

@@ -37,14 +37,14 @@ static void gather2(const float *xr, int off, int a, int b, int w, float *d)
         d[ox] = xr[2 * ox + off];
 }
 
-static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, float *x, int q0, int nq, int c0,
-                                                       int nc, float *col, size_t ld, int scatter)
+static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, float *x, size_t cs, int q0, int nq,
+                                                       int c0, int nc, float *col, size_t ld, int scatter)
 {
     const int ow = g->ow, sw = g->stride_w, khw = g->kh * g->kw;
     float *row = col;
     for (int q = q0; q < q0 + nq; q++, row += ld) {
         int ci = q / khw, ky = q % khw / g->kw, kx = q % g->kw;
-        float *xc = x + (size_t)ci * g->h * g->w;
+        float *xc = x + (size_t)ci * cs;
         int off = kx * g->dil_w - g->pad_l;
         int vlo = tl_clampi(tl_first_inside(off, sw), 0, ow), vhi = tl_clampi(tl_end_inside(off, g->w - 1, sw), 0, ow);
         if (vhi < vlo)
@@ -83,10 +83,16 @@ static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, fl
 
 void tl_im2col_gather(const tl_conv_geom *g, const float *x, int q0, int nq, int c0, int nc, float *col, size_t ld)
 {
-    walk(g, (float *)x, q0, nq, c0, nc, col, ld, 0); /* gather never writes x */
+    walk(g, (float *)x, (size_t)g->h * g->w, q0, nq, c0, nc, col, ld, 0); /* gather never writes x */
+}
+
+void tl_im2col_gather_cs(const tl_conv_geom *g, const float *x, size_t cs, int q0, int nq, int c0, int nc,
+                         float *col, size_t ld)
+{
+    walk(g, (float *)x, cs, q0, nq, c0, nc, col, ld, 0);
 }
 
 void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int nc, const float *col, size_t ld)
 {
-    walk(g, x, q0, nq, c0, nc, (float *)col, ld, 1); /* scatter never writes col */
+    walk(g, x, (size_t)g->h * g->w, q0, nq, c0, nc, (float *)col, ld, 1); /* scatter never writes col */
 }

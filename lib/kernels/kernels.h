@@ -153,6 +153,15 @@ int tl_conv_fusable(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed,
                            const float *bias, int act, const tl_conv_fuse *f, float *y, int part, int nparts,
                            float *scratch);
+/* The same for n images at once, held channel-major: x is cin x n x h x w,
+ * y (and the residual) cout x n x oh x ow. The GEMM's columns are the n
+ * images' pixels, so the packed weights are read once for all of them.
+ * Each column is summed as for one image (tl_conv_forward_fused with n =
+ * 1 is this layout): the same bits for any n, for layers where
+ * tl_conv_images_applies (not Winograd, not depthwise, no input scale). */
+int tl_conv_images_applies(const tl_kws *ws, const tl_conv_geom *g);
+void tl_conv_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
+                            const float *bias, int act, const float *residual, float *y, int part, int nparts);
 
 /* Floats of scratch for tl_conv_backward_data and tl_conv_backward_weight
  * (one bounded im2col tile; per-tap column sums for depthwise); 0 for 1x1

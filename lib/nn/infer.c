@@ -29,6 +29,7 @@ typedef struct {
     tl_kws *kws;
     float *arena;   /* all slots of this worker, then conv scratch */
     float *scratch;
+    float *garena;  /* the values of the grouped steps, GROUP_MAX images each */
 } worker;
 
 struct tl_infer {
@@ -51,9 +52,23 @@ struct tl_infer {
     size_t *tail_off;    /* per node: floats into tail_buf of TAIL_BATCH rows, or SIZE_MAX */
     float *tail_buf;
     tl_q8_infer *q8;     /* a quantised model runs on the int8 engine */
+    /* The steps from `group` to the tail run on groups of up to GROUP_MAX
+     * images at once (small maps: each layer's packed weights are read
+     * once per group, and its GEMM gets the group's pixels as columns).
+     * Their values are channel-major over the group (c x n x h x w), at
+     * group_off floats into a worker's garena (SIZE_MAX: not a grouped
+     * value); the values they read from before are copied in as each
+     * image reaches `group` (the `cross` list). */
+    int group;
+    size_t *group_off;
+    size_t group_floats;
+    int *cross, ncross;
 };
 
 #define TAIL_BATCH 32
+#define GROUP_MAX 4
+/* largest output map (pixels) of a convolution run on groups */
+#define GROUP_PLANE 196
 
 static int resolve(const tl_infer *inf, int node)
 {
@@ -380,6 +395,7 @@ void tl_infer_free(tl_infer *inf)
     for (int w = 0; w < inf->nworkers; w++) {
         tl_kws_free(inf->workers[w].kws);
         tl_free(inf->workers[w].arena);
+        tl_free(inf->workers[w].garena);
     }
     free(inf->workers);
     free(inf->steps);
@@ -389,6 +405,8 @@ void tl_infer_free(tl_infer *inf)
     free(inf->outputs);
     free(inf->output_step);
     free(inf->tail_off);
+    free(inf->group_off);
+    free(inf->cross);
     tl_free(inf->tail_buf);
     free(inf);
 }
@@ -431,6 +449,124 @@ static int find_tail(tl_infer *inf, tl_err *e)
     if (!inf->tail_buf)
         return tl_fail(e, "out of memory for the classifier's batch");
     inf->tail = t;
+    return 0;
+}
+
+/* Whether a step runs the same on a group (each image's values summed
+ * as alone, in the same order); activations only those exact at every
+ * position of a vector (the group shifts each image's columns). */
+static int exact_act(int act) { return act == TL_ACT_NONE || act == TL_ACT_RELU || act == TL_ACT_RELU6; }
+
+static int groupable(const tl_infer *inf, const step *st)
+{
+    const tl_model *m = inf->m;
+    const tl_node *n = &m->nodes[st->node];
+    switch (st->kind) {
+    case STEP_CONV: {
+        const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
+        return tl_conv_images_applies(inf->workers[0].kws, g) && st->in[2] < 0 && st->pool < 0 &&
+               exact_act(st->act) && g->oh * g->ow <= GROUP_PLANE;
+    }
+    case STEP_ACT: return exact_act(st->act);
+    case STEP_ADD:
+    case STEP_BN:
+    case STEP_GAP: return 1;
+    case STEP_OP: return n->op == TL_OP_MAXPOOL || n->op == TL_OP_AVGPOOL;
+    default: return 0;
+    }
+}
+
+/* The grouped steps: the longest run of groupable steps before the tail,
+ * from its first convolution; their values get slots (liveness as in
+ * assign_slots) of GROUP_MAX images each. */
+static int find_group(tl_infer *inf, tl_err *e)
+{
+    const tl_model *m = inf->m;
+    int n = m->nnodes, t = inf->tail, s0 = t;
+    inf->group = t;
+    while (s0 > 0 && groupable(inf, &inf->steps[s0 - 1]))
+        s0--;
+    while (s0 < t && inf->steps[s0].kind != STEP_CONV)
+        s0++;
+    if (s0 >= t)
+        return 0;
+    int *last_use = malloc((size_t)n * sizeof *last_use), *slot_value = malloc((size_t)n * sizeof *slot_value);
+    int *slot_of = malloc((size_t)n * sizeof *slot_of);
+    size_t *slot_size = calloc((size_t)n, sizeof *slot_size);
+    inf->group_off = malloc((size_t)n * sizeof *inf->group_off);
+    inf->cross = malloc((size_t)n * sizeof *inf->cross);
+    if (!last_use || !slot_value || !slot_of || !slot_size || !inf->group_off || !inf->cross) {
+        free(last_use);
+        free(slot_value);
+        free(slot_of);
+        free(slot_size);
+        return tl_fail(e, "out of memory");
+    }
+    for (int i = 0; i < n; i++) {
+        last_use[i] = -1;
+        slot_of[i] = -1;
+        inf->group_off[i] = SIZE_MAX;
+    }
+    for (int s = s0; s < t; s++)
+        for (int k = 0; k < 3; k++)
+            if (inf->steps[s].in[k] >= 0)
+                last_use[inf->steps[s].in[k]] = s;
+    if (t < inf->nsteps)
+        last_use[inf->steps[t].in[0]] = t; /* copied out to the tail's batch at the end */
+    int nslots = 0;
+    inf->ncross = 0;
+    /* values from before the group first (live from its start), then each step's */
+    for (int pass = 0; pass < 2; pass++)
+        for (int s = pass ? s0 : 0; s < (pass ? t : n); s++) {
+            int v = pass ? inf->steps[s].node : s, born = pass ? s : s0 - 1;
+            if (!pass) {
+                int produced_inside = 0;
+                for (int q = s0; q < t && !produced_inside; q++)
+                    produced_inside = inf->steps[q].node == v;
+                if (last_use[v] < s0 || produced_inside || inf->value_slot[v] == -1)
+                    continue;
+                inf->cross[inf->ncross++] = v;
+            }
+            size_t need = (size_t)tl_node_size(&m->nodes[v]) * GROUP_MAX;
+            int chosen = -1;
+            for (int k = 0; k < nslots; k++) {
+                int held = slot_value[k];
+                if (held < 0 || last_use[held] < born) {
+                    if (chosen < 0 || slot_size[k] >= need)
+                        chosen = k;
+                    if (slot_size[k] >= need)
+                        break;
+                }
+            }
+            if (chosen < 0)
+                chosen = nslots++;
+            if (slot_size[chosen] < need)
+                slot_size[chosen] = need;
+            slot_value[chosen] = v;
+            slot_of[v] = chosen;
+        }
+    size_t off = 0, *slot_off = malloc(((size_t)nslots + 1) * sizeof *slot_off);
+    if (!slot_off) {
+        free(last_use);
+        free(slot_value);
+        free(slot_of);
+        free(slot_size);
+        return tl_fail(e, "out of memory");
+    }
+    for (int k = 0; k < nslots; k++) {
+        slot_off[k] = off;
+        off += (slot_size[k] + 15) / 16 * 16;
+    }
+    for (int v = 0; v < n; v++)
+        if (slot_of[v] >= 0)
+            inf->group_off[v] = slot_off[slot_of[v]];
+    inf->group_floats = off;
+    inf->group = s0;
+    free(slot_off);
+    free(last_use);
+    free(slot_value);
+    free(slot_of);
+    free(slot_size);
     return 0;
 }
 
@@ -480,7 +616,8 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
             goto fail;
         tl_kws_set_exact(inf->workers[w].kws, exact); /* it decides the packing and the fusions */
     }
-    if (build_steps(inf, e) || fuse_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e))
+    if (build_steps(inf, e) || fuse_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e) ||
+        find_group(inf, e))
         goto fail;
     for (int k = 0; k < noutputs; k++) {
         int v = resolve(inf, outputs[k]);
@@ -513,6 +650,10 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
             goto fail;
         }
         wk->scratch = wk->arena + inf->arena_floats;
+        if (inf->group_floats && !(wk->garena = tl_alloc_array(inf->group_floats, sizeof(float)))) {
+            tl_fail(e, "out of memory for activations (%zu floats per worker)", inf->group_floats);
+            goto fail;
+        }
     }
     if (tl_infer_refresh(inf, e))
         goto fail;
@@ -526,7 +667,7 @@ size_t tl_infer_worker_bytes(const tl_infer *inf)
 {
     if (inf->q8)
         return tl_q8_infer_worker_bytes(inf->q8);
-    return (inf->arena_floats + inf->scratch_floats) * sizeof(float);
+    return (inf->arena_floats + inf->scratch_floats + inf->group_floats) * sizeof(float);
 }
 
 int tl_infer_passes(const tl_infer *inf)
@@ -669,13 +810,29 @@ static void copy_outputs(const tl_infer *inf, int s, const float *y, int64_t ind
             memcpy(out[k] + (size_t)index * len, y, len * sizeof(float));
 }
 
-/* The per-image steps on one image, by one thread or split across a team
- * sharing the activations of `vals`; the tail's input goes to its batch row. */
+/* Image k of a group of n (channel-major, c x n x hw) from or to its own
+ * c x hw planes. */
+static void to_group(const float *src, float *dst, int c, size_t hw, int k, int n)
+{
+    for (int ch = 0; ch < c; ch++)
+        memcpy(dst + ((size_t)ch * n + k) * hw, src + (size_t)ch * hw, hw * sizeof(float));
+}
+
+static void from_group(const float *src, float *dst, int c, size_t hw, int k, int n)
+{
+    for (int ch = 0; ch < c; ch++)
+        memcpy(dst + (size_t)ch * hw, src + ((size_t)ch * n + k) * hw, hw * sizeof(float));
+}
+
+/* The steps before the group on one image, by one thread or split across
+ * a team sharing the activations of `vals`; then the values the group
+ * reads go to its place k of n in the group (or, without a group, the
+ * tail's input to its batch row). */
 static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float *image, int64_t index, int row,
-                      float *const *out, int part, int nparts, tl_barrier *bar)
+                      int k, int n, float *const *out, int part, int nparts, tl_barrier *bar)
 {
     const tl_model *m = inf->m;
-    for (int s = 0; s < inf->tail; s++) {
+    for (int s = 0; s < inf->group; s++) {
         const step *st = &inf->steps[s];
         if (st->kind != STEP_DONE) {
             run_step(inf, wk, vals, st, image, part, nparts);
@@ -687,10 +844,101 @@ static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float
             tl_barrier_wait(bar); /* before a later step reuses the slot */
         }
     }
-    if (inf->tail < inf->nsteps && part == 0) {
+    if (part != 0)
+        return;
+    for (int q = 0; q < inf->ncross; q++) {
+        const tl_node *nd = &m->nodes[inf->cross[q]];
+        to_group(value_ptr(inf, vals, image, inf->cross[q]), vals->garena + inf->group_off[inf->cross[q]], nd->c,
+                 (size_t)nd->h * nd->w, k, n);
+    }
+    if (inf->group == inf->tail && inf->tail < inf->nsteps) {
         int v = inf->steps[inf->tail].in[0];
         size_t len = (size_t)tl_node_size(&m->nodes[v]);
         memcpy(inf->tail_buf + inf->tail_off[v] + (size_t)row * len, value_ptr(inf, vals, image, v), len * sizeof(float));
+    }
+}
+
+/* Share `part` of `nparts` of one grouped step on n images. */
+static void run_group_step(tl_infer *inf, worker *wk, const worker *vals, const step *st, int n, int part, int nparts)
+{
+    const tl_model *m = inf->m;
+    const tl_node *nd = &m->nodes[st->node];
+    const float *x = vals->garena + inf->group_off[st->in[0]];
+    float *y = vals->garena + inf->group_off[st->node];
+    size_t hw = (size_t)nd->h * nd->w, len = (size_t)tl_node_size(nd) * n, lo, hi;
+    switch (st->kind) {
+    case STEP_CONV:
+        tl_conv_forward_images(wk->kws, &m->nodes[st->conv_node].geom, n, x, st->packed, st->b, st->act,
+                               st->in[1] >= 0 ? vals->garena + inf->group_off[st->in[1]] : NULL, y, part, nparts);
+        break;
+    case STEP_BN:
+        share((size_t)nd->c, 1, part, nparts, &lo, &hi);
+        tl_channel_affine((int)hw * n, x, st->w, st->b, y, (int)lo, (int)hi);
+        break;
+    case STEP_ACT:
+        share(len, 16, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_activation_copy(st->act, x + lo, y + lo, hi - lo);
+        break;
+    case STEP_ADD:
+        share(len, 16, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_add(hi - lo, x + lo, vals->garena + inf->group_off[st->in[1]] + lo, y + lo);
+        break;
+    case STEP_GAP: { /* the planes of all images, in their order */
+        const tl_node *src = &m->nodes[st->in[0]];
+        size_t planes = (size_t)src->c * n, shw = (size_t)src->h * src->w;
+        share(planes, 1, part, nparts, &lo, &hi);
+        if (lo < hi)
+            tl_global_avgpool((int)(hi - lo), (int)shw, x + lo * shw, y + lo);
+        break;
+    }
+    case STEP_OP: { /* pooling, plane by plane */
+        share((size_t)nd->pool.c * n, 1, part, nparts, &lo, &hi);
+        if (lo >= hi)
+            break;
+        tl_pool_geom g = nd->pool;
+        g.c = (int)(hi - lo);
+        size_t in_plane = (size_t)g.h * g.w, out_plane = (size_t)g.oh * g.ow;
+        (nd->op == TL_OP_MAXPOOL ? tl_maxpool2d : tl_avgpool2d)(&g, x + lo * in_plane, y + lo * out_plane);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* The grouped steps on n images (indices index0.., batch rows row0..),
+ * whose values run_image put in place. */
+static void run_group(tl_infer *inf, worker *wk, const worker *vals, int n, int64_t index0, int row0,
+                      float *const *out, int part, int nparts, tl_barrier *bar)
+{
+    const tl_model *m = inf->m;
+    if (inf->group >= inf->tail)
+        return;
+    tl_barrier_wait(bar); /* every image in place */
+    for (int s = inf->group; s < inf->tail; s++) {
+        const step *st = &inf->steps[s];
+        run_group_step(inf, wk, vals, st, n, part, nparts);
+        tl_barrier_wait(bar);
+        if (st->noutputs) {
+            const tl_node *nd = &m->nodes[st->node];
+            size_t len = (size_t)tl_node_size(nd);
+            for (int q = 0; part == 0 && q < inf->noutputs; q++)
+                if (inf->output_step[q] == s)
+                    for (int k = 0; k < n; k++)
+                        from_group(vals->garena + inf->group_off[st->node], out[q] + (size_t)(index0 + k) * len,
+                                   nd->c, (size_t)nd->h * nd->w, k, n);
+            tl_barrier_wait(bar);
+        }
+    }
+    if (inf->tail < inf->nsteps && part == 0) {
+        int v = inf->steps[inf->tail].in[0];
+        const tl_node *nd = &m->nodes[v];
+        size_t len = (size_t)tl_node_size(nd);
+        for (int k = 0; k < n; k++)
+            from_group(vals->garena + inf->group_off[v], inf->tail_buf + inf->tail_off[v] + (size_t)(row0 + k) * len,
+                       nd->c, (size_t)nd->h * nd->w, k, n);
     }
 }
 
@@ -727,22 +975,28 @@ typedef struct {
     int64_t first;    /* index of the batch's first image */
     int64_t image;    /* team: the image (relative to first), or -1 for the tail */
     int rows;         /* team, tail: images in the batch */
+    int whole, ngroups; /* groups: images 0..whole of the batch in ngroups groups */
     int nparts;
     tl_barrier bar;
 } run_ctx;
 
 static size_t input_len(const tl_infer *inf) { return (size_t)inf->m->in_c * inf->m->in_h * inf->m->in_w; }
 
-/* Images one per worker, each on its own activations. */
-static void run_range(void *ctx, int64_t begin, int64_t end, int w)
+/* Groups of images one per worker, each on its own activations. */
+static void run_groups(void *ctx, int64_t begin, int64_t end, int w)
 {
     run_ctx *rc = ctx;
     tl_infer *inf = rc->inf;
+    worker *wk = &inf->workers[w];
     tl_barrier solo;
     tl_barrier_init(&solo, 1);
-    for (int64_t i = begin; i < end; i++)
-        run_image(inf, &inf->workers[w], &inf->workers[w], rc->input + (size_t)(rc->first + i) * input_len(inf),
-                  rc->first + i, (int)i, rc->out, 0, 1, &solo);
+    for (int64_t gi = begin; gi < end; gi++) {
+        int i0 = (int)(rc->whole * gi / rc->ngroups), i1 = (int)(rc->whole * (gi + 1) / rc->ngroups);
+        for (int i = i0; i < i1; i++)
+            run_image(inf, wk, wk, rc->input + (size_t)(rc->first + i) * input_len(inf), rc->first + i, i, i - i0,
+                      i1 - i0, rc->out, 0, 1, &solo);
+        run_group(inf, wk, wk, i1 - i0, rc->first + i0, i0, rc->out, 0, 1, &solo);
+    }
 }
 
 /* One member of a team: the chunk index is its part. */
@@ -754,7 +1008,9 @@ static void run_team(void *ctx, int64_t begin, int64_t end, int w)
         if (rc->image >= 0) {
             int64_t i = rc->first + rc->image;
             run_image(inf, &inf->workers[w], &inf->workers[0], rc->input + (size_t)i * input_len(inf), i,
-                      (int)rc->image, rc->out, (int)part, rc->nparts, &rc->bar);
+                      (int)rc->image, 0, 1, rc->out, (int)part, rc->nparts, &rc->bar);
+            run_group(inf, &inf->workers[w], &inf->workers[0], 1, i, (int)rc->image, rc->out, (int)part, rc->nparts,
+                      &rc->bar);
         } else {
             run_tail(inf, &inf->workers[w], rc->rows, rc->first, rc->out, (int)part, rc->nparts, &rc->bar);
         }
@@ -787,10 +1043,19 @@ void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, fl
     for (int first = 0; first < nimg; first += chunk) {
         int n = nimg - first < chunk ? nimg - first : chunk;
         run_ctx rc = {.inf = inf, .input = input, .out = out, .first = first, .rows = n};
-        /* whole rounds of images one per worker (no barriers); a team of
-         * all workers for the rest, so one image still uses every core */
+        /* whole rounds of images one per worker (no barriers), in groups of
+         * up to GROUP_MAX, as many groups as keep every worker busy; a
+         * team of all workers for the rest, so one image still uses every
+         * core */
         int whole = n / nw * nw;
-        tl_parallel_for(pool, whole, 1, run_range, &rc);
+        rc.whole = whole;
+        rc.ngroups = whole;
+        if (inf->group < inf->tail) {
+            int per_round = nw * GROUP_MAX;
+            rc.ngroups = (whole + per_round - 1) / per_round * nw;
+            rc.ngroups = rc.ngroups < whole ? rc.ngroups : whole;
+        }
+        tl_parallel_for(pool, rc.ngroups, 1, run_groups, &rc);
         for (int i = whole; i < n; i++) {
             rc.image = i;
             team_run(pool, nw, &rc);

@@ -445,6 +445,59 @@ static void bench(tl_kws *ws, tl_rng *r)
     tl_kws_set_exact(ws, 0);
 }
 
+/* tl_conv_forward_images on n images held channel-major: the same bits
+ * as each image alone through tl_conv_forward_fused (residual + relu
+ * epilogue), for any split into parts: grouped, strided, dilated, 1x1. */
+static void test_images(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int shapes[][9] = {
+        /* cin cout h w k stride pad dil groups */
+        {12, 20, 5, 6, 3, 1, 1, 1, 2},   {16, 40, 7, 7, 3, 2, 1, 1, 1}, {24, 36, 7, 5, 1, 1, 0, 1, 1},
+        {8, 30, 9, 9, 1, 2, 0, 1, 1},    {6, 14, 6, 7, 3, 1, 2, 2, 1},
+    };
+    for (int p = 0; p < nws; p++)
+        for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+            const int *sh = shapes[c];
+            tl_conv_geom g = {.cin = sh[0], .cout = sh[1], .h = sh[2], .w = sh[3], .kh = sh[4], .kw = sh[4],
+                              .stride_h = sh[5], .stride_w = sh[5], .pad_t = sh[6], .pad_l = sh[6], .pad_b = sh[6],
+                              .pad_r = sh[6], .dil_h = sh[7], .dil_w = sh[7], .groups = sh[8]};
+            tl_conv_geom_finish(&g);
+            if (!tl_conv_images_applies(ws[p], &g))
+                continue;
+            enum { N = 3 };
+            size_t hw = (size_t)g.h * g.w, ohw = (size_t)g.oh * g.ow;
+            float *w = rand_buf(r, (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw), *b = rand_buf(r, g.cout);
+            float *x = rand_buf(r, N * g.cin * hw), *res = rand_buf(r, N * g.cout * ohw);
+            float *xg = malloc(N * g.cin * hw * sizeof(float)), *rg = malloc(N * g.cout * ohw * sizeof(float));
+            float *y = malloc(N * g.cout * ohw * sizeof(float)), *yg = malloc(N * g.cout * ohw * sizeof(float));
+            float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+            tl_conv_pack(ws[p], &g, w, packed);
+            for (int i = 0; i < N; i++) {
+                tl_conv_fuse f = {.residual = res + i * g.cout * ohw};
+                tl_conv_forward_fused(ws[p], &g, x + i * g.cin * hw, packed, b, TL_ACT_RELU, &f, y + i * g.cout * ohw,
+                                      0, 1, NULL);
+                for (int ch = 0; ch < g.cin; ch++)
+                    memcpy(xg + ((size_t)ch * N + i) * hw, x + (i * g.cin + ch) * hw, hw * sizeof(float));
+                for (int ch = 0; ch < g.cout; ch++)
+                    memcpy(rg + ((size_t)ch * N + i) * ohw, res + (i * g.cout + ch) * ohw, ohw * sizeof(float));
+            }
+            for (int parts = 1; parts <= 3; parts++) {
+                memset(yg, 0xFF, N * g.cout * ohw * sizeof(float));
+                for (int part = 0; part < parts; part++)
+                    tl_conv_forward_images(ws[p], &g, N, xg, packed, b, TL_ACT_RELU, rg, yg, part, parts);
+                int same = 1;
+                for (int i = 0; i < N; i++)
+                    for (int ch = 0; ch < g.cout; ch++)
+                        same &= !memcmp(yg + ((size_t)ch * N + i) * ohw, y + (i * g.cout + ch) * ohw,
+                                        ohw * sizeof(float));
+                CHECK_MSG(same, "%s: %d images of %dx%d %d->%d k%d s%d g%d in %d parts differ from one at a time",
+                          paths[p], N, g.h, g.w, g.cin, g.cout, g.kh, g.stride_h, g.groups, parts);
+            }
+            free(w); free(b); free(x); free(res); free(xg); free(rg); free(y); free(yg);
+            tl_free(packed);
+        }
+}
+
 int main(void)
 {
     tl_err e;
@@ -466,6 +519,7 @@ int main(void)
     test_fixed(ws, n, &r);
     test_random(ws, n, &r);
     test_winograd(ws, n, &r);
+    test_images(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
     if (b && *b == '1')

@@ -153,6 +153,22 @@ static double **ref_forward(const tl_model *m, const float *image)
         case TL_OP_DROPOUT:
             memcpy(y, x, size * sizeof *y);
             break;
+        case TL_OP_MAXPOOL: {
+            const tl_pool_geom *g = &n->pool;
+            for (int c = 0; c < g->c; c++)
+                for (int oy = 0; oy < g->oh; oy++)
+                    for (int ox = 0; ox < g->ow; ox++) {
+                        double best = -INFINITY;
+                        for (int ky = 0; ky < g->kh; ky++)
+                            for (int kx = 0; kx < g->kw; kx++) {
+                                int iy = oy * g->stride_h - g->pad_t + ky, ix = ox * g->stride_w - g->pad_l + kx;
+                                if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+                                    best = fmax(best, x[((size_t)c * g->h + iy) * g->w + ix]);
+                            }
+                        y[((size_t)c * g->oh + oy) * g->ow + ox] = best;
+                    }
+            break;
+        }
         case TL_OP_SCALE: {
             size_t hw = (size_t)n->h * n->w;
             for (int c = 0; c < n->c; c++)
@@ -193,7 +209,9 @@ static double rel_err(const float *a, const double *ref, size_t n)
 }
 
 /* Runs inference for outputs[] on nimg random images with 1 and 2
- * threads, and checks both against the reference. */
+ * threads, and checks both against the reference; each image's values
+ * have the same bits in every batch (small maps run on groups of images,
+ * split differently for each batch size and thread count). */
 static void check_infer(const tl_model *m, const int *outputs, int nout, const char *what, uint64_t seed)
 {
     tl_err e = {0};
@@ -236,6 +254,20 @@ static void check_infer(const tl_model *m, const int *outputs, int nout, const c
             }
         }
     }
+    float *alone[8];
+    for (int k = 0; k < nout; k++)
+        alone[k] = malloc((size_t)tl_node_size(&m->nodes[outputs[k]]) * sizeof(float));
+    for (int i = 0; one && two && i < MAXIMG; i++) {
+        tl_infer_run(one, NULL, 1, input + i * in_len, alone);
+        for (int k = 0; k < nout; k++) {
+            size_t len = (size_t)tl_node_size(&m->nodes[outputs[k]]);
+            CHECK_MSG(!memcmp(alone[k], out1[k] + i * len, len * sizeof(float)),
+                      "%s: output %d (node %d), image %d differs alone and in a batch of %d", what, k, outputs[k], i,
+                      MAXIMG);
+        }
+    }
+    for (int k = 0; k < nout; k++)
+        free(alone[k]);
     for (int k = 0; k < nout; k++) {
         free(out1[k]);
         free(out2[k]);
@@ -331,6 +363,23 @@ static void test_mobilenets(void)
         CHECK(tl_infer_new(m, 1, badout, 1, &e) == NULL);
         tl_model_free(m);
     }
+
+    /* ResNet-18 at 64x64: layers 2-4 (8x8 to 2x2 maps) run on groups of
+     * images */
+    tl_arch_opts_default(&o);
+    o.input_w = o.input_h = 64;
+    o.num_classes = 10;
+    tl_model *rn = tl_arch_build("resnet18", &o, &e);
+    CHECK_MSG(rn != NULL, "resnet18: %s", e.msg);
+    if (rn) {
+        fill_params(rn, 4321);
+        int outs[4] = {rn->logits_node, rn->features_node, tl_model_find_node(rn, "layer4"),
+                       tl_model_find_node(rn, "layer2")};
+        CHECK(outs[2] > 0 && outs[3] > 0);
+        if (outs[2] > 0 && outs[3] > 0)
+            check_infer(rn, outs, 4, "resnet18", 31);
+    }
+    tl_model_free(rn);
 
     /* a backbone without classifier */
     tl_arch_opts_default(&o);
