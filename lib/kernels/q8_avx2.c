@@ -406,38 +406,48 @@ TL_AVX2 void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, i
     }
 }
 
-/* M' of nb tiles (a multiple of Q8_WINO_MR) for channel group grp: for each
- * position, Q8_WINO_MR tiles x 16 channels by vpmaddwd as tile16 does. */
+/* M' of mr tiles for channel group grp at one position: mr x 16 channels
+ * by vpmaddwd as tile16 does. */
+__attribute__((always_inline)) TL_AVX2 static inline void wino_tile(const int16_t *vp, const int16_t *wp, int kp,
+                                                                     int cs, int mr, int32_t *m)
+{
+    __m256i acc[Q8_WINO_MR][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    for (int k = 0; k < kp; k++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32 + 16));
+#pragma GCC unroll 6
+        for (int i = 0; i < mr; i++) {
+            int32_t b;
+            memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);
+            __m256i bb = _mm256_set1_epi32(b);
+            acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(bb, w0));
+            acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(bb, w1));
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < mr; i++) {
+        _mm256_storeu_si256((__m256i *)(m + (size_t)i * 256), acc[i][0]);
+        _mm256_storeu_si256((__m256i *)(m + (size_t)i * 256 + 8), acc[i][1]);
+    }
+}
+
+/* M' of nb tiles (even) for channel group grp, Q8_WINO_MR tiles at a time
+ * and a last 2 or 4. */
 TL_AVX2 void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m)
 {
     const int kp = c->cs_in / 2, cs = c->cs_in;
     for (int pos = 0; pos < 16; pos++) {
         const int16_t *wp = c->w16 + (size_t)grp * c->gstride + (size_t)pos * kp * 32;
-        for (int i0 = 0; i0 < nb; i0 += Q8_WINO_MR) {
-            const int16_t *vp = v + pos * ps + (size_t)i0 * cs;
-            __m256i acc[Q8_WINO_MR][2];
-#pragma GCC unroll 6
-            for (int i = 0; i < Q8_WINO_MR; i++)
-                acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-            for (int k = 0; k < kp; k++) {
-                __m256i w0 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32));
-                __m256i w1 = _mm256_loadu_si256((const __m256i *)(wp + (size_t)k * 32 + 16));
-#pragma GCC unroll 6
-                for (int i = 0; i < Q8_WINO_MR; i++) {
-                    int32_t b;
-                    memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);
-                    __m256i bb = _mm256_set1_epi32(b);
-                    acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(bb, w0));
-                    acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(bb, w1));
-                }
-            }
-#pragma GCC unroll 6
-            for (int i = 0; i < Q8_WINO_MR; i++) {
-                int32_t *o = m + ((size_t)(i0 + i) * 16 + pos) * 16;
-                _mm256_storeu_si256((__m256i *)o, acc[i][0]);
-                _mm256_storeu_si256((__m256i *)(o + 8), acc[i][1]);
-            }
-        }
+        int i0 = 0;
+        for (; i0 + Q8_WINO_MR <= nb; i0 += Q8_WINO_MR)
+            wino_tile(v + pos * ps + (size_t)i0 * cs, wp, kp, cs, Q8_WINO_MR, m + ((size_t)i0 * 16 + pos) * 16);
+        if (nb - i0 == 4)
+            wino_tile(v + pos * ps + (size_t)i0 * cs, wp, kp, cs, 4, m + ((size_t)i0 * 16 + pos) * 16);
+        else if (nb - i0 == 2)
+            wino_tile(v + pos * ps + (size_t)i0 * cs, wp, kp, cs, 2, m + ((size_t)i0 * 16 + pos) * 16);
     }
 }
 

@@ -417,38 +417,45 @@ DW_COLS_FN(tl_q8_dw_cols_vnni, TL_VNNI, dw_vnni)
 DW_COLS_FN(tl_q8_dw_cols_avx512, TL_AVX512, dw_bw)
 
 
-/* Integer Winograd F(2x2,3x3) products (q8_wino.c) for ng channel groups
- * (1 or Q8_WINO_GMAX): Q8_WINO_MR tiles x ng groups of 16 by vpmaddwd. */
+/* Integer Winograd F(2x2,3x3) products (q8_wino.c): mr tiles x ng channel
+ * groups (1 or Q8_WINO_GMAX) of 16 at one position, by vpmaddwd. */
+__attribute__((always_inline)) TL_AVX512 static inline void wino_tile(const int16_t *vp, const int16_t *wp,
+                                                                       size_t gs, int kp, int cs, int mr, int ng,
+                                                                       int32_t *m)
+{
+    __m512i acc[Q8_WINO_MR][Q8_WINO_GMAX];
+    _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < ng; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int k = 0; k < kp; k++) {
+        __m512i wv[Q8_WINO_GMAX];
+        _Pragma("GCC unroll 4") for (int j = 0; j < ng; j++) wv[j] = _mm512_loadu_si512(wp + j * gs + (size_t)k * 32);
+        _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++) {
+            int32_t b;
+            memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);
+            __m512i bb = _mm512_set1_epi32(b);
+            _Pragma("GCC unroll 4") for (int j = 0; j < ng; j++) acc[i][j] =
+                _mm512_add_epi32(acc[i][j], _mm512_madd_epi16(bb, wv[j]));
+        }
+    }
+    _Pragma("GCC unroll 6") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int j = 0; j < ng; j++)
+            _mm512_storeu_si512(m + (size_t)j * Q8_WINO_NT * 256 + (size_t)i * 256, acc[i][j]);
+}
+
 #define WINO_GEMM(NAME, NG)                                                                                      \
     TL_AVX512 static void NAME(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int nb, int32_t *m)     \
     {                                                                                                            \
         const int kp = c->cs_in / 2, cs = c->cs_in;                                                              \
         const size_t gs = c->gstride;                                                                            \
         for (int pos = 0; pos < 16; pos++) {                                                                     \
-            const int16_t *wp = c->w16 + (size_t)g0 * gs + (size_t)pos * kp * 32;                                \
-            for (int i0 = 0; i0 < nb; i0 += Q8_WINO_MR) {                                                        \
-                const int16_t *vp = v + pos * ps + (size_t)i0 * cs;                                              \
-                __m512i acc[Q8_WINO_MR][NG];                                                                     \
-                _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                     \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) acc[i][j] = _mm512_setzero_si512();    \
-                for (int k = 0; k < kp; k++) {                                                                   \
-                    __m512i wv[NG];                                                                              \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) wv[j] =                                \
-                        _mm512_loadu_si512(wp + j * gs + (size_t)k * 32);                                        \
-                    _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                 \
-                    {                                                                                            \
-                        int32_t b;                                                                               \
-                        memcpy(&b, vp + (size_t)i * cs + 2 * k, 4);                                              \
-                        __m512i bb = _mm512_set1_epi32(b);                                                       \
-                        _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) acc[i][j] =                        \
-                            _mm512_add_epi32(acc[i][j], _mm512_madd_epi16(bb, wv[j]));                           \
-                    }                                                                                            \
-                }                                                                                                \
-                _Pragma("GCC unroll 6") for (int i = 0; i < Q8_WINO_MR; i++)                                     \
-                    _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++)                                         \
-                        _mm512_storeu_si512(m + (size_t)j * Q8_WINO_NT * 256 + ((size_t)(i0 + i) * 16 + pos) * 16, \
-                                            acc[i][j]);                                                          \
-            }                                                                                                    \
+            const int16_t *wp = c->w16 + (size_t)g0 * gs + (size_t)pos * kp * 32, *vp = v + pos * ps;            \
+            int i0 = 0;                                                                                          \
+            for (; i0 + Q8_WINO_MR <= nb; i0 += Q8_WINO_MR)                                                      \
+                wino_tile(vp + (size_t)i0 * cs, wp, gs, kp, cs, Q8_WINO_MR, NG, m + ((size_t)i0 * 16 + pos) * 16); \
+            if (nb - i0 == 4)                                                                                    \
+                wino_tile(vp + (size_t)i0 * cs, wp, gs, kp, cs, 4, NG, m + ((size_t)i0 * 16 + pos) * 16);        \
+            else if (nb - i0 == 2)                                                                               \
+                wino_tile(vp + (size_t)i0 * cs, wp, gs, kp, cs, 2, NG, m + ((size_t)i0 * 16 + pos) * 16);        \
         }                                                                                                        \
     }
 

@@ -68,7 +68,7 @@ int tl_q8_wino_pack(tl_q8_conv *c, const int16_t *w, tl_err *e)
 
 static int tiles_of(const tl_q8_conv *c) { return (c->g.oh + 1) / 2 * ((c->g.ow + 1) / 2); }
 
-/* V of a share's tiles (rounded up to Q8_WINO_MR), then the products of
+/* V of a share's tiles (rounded up to Q8_WINO_MR: a bound), then the products of
  * Q8_WINO_NT tiles at a time. */
 size_t tl_q8_wino_scratch_bytes(const tl_q8_conv *c)
 {
@@ -84,7 +84,7 @@ void tl_q8_wino_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p
         t1 = tiles_of(c);
     if (t0 >= t1)
         return;
-    int n = t1 - t0, nr = (n + Q8_WINO_MR - 1) / Q8_WINO_MR * Q8_WINO_MR;
+    int n = t1 - t0, nr = (n + 1) / 2 * 2; /* the register tiles take 6, 4 or 2 tiles */
     int16_t *v = scratch;
     int32_t *m = (int32_t *)(void *)(v + (size_t)16 * nr * c->cs_in);
     size_t ps = (size_t)nr * c->cs_in;
