@@ -182,6 +182,21 @@ TL_AVX2 static void tile(const tl_q8_conv *c, const uint8_t *const *ptrs, int gr
                 RQ_TILE(c, acc[i][1], grp * 16 + 8));
 }
 
+/* 16 pixels x 16 channels of NHWC uint8 (pixel stride cs) to 16 channel
+ * rows of 16 floats (row stride ys): (x - zero) * scale, as the scalar loop. */
+TL_AVX2 void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys)
+{
+    uint8_t t[16 * 16];
+    tl_q8_transpose16_avx2(x, cs, t, 16);
+    const __m256i z = _mm256_set1_epi32(zero);
+    const __m256 s = _mm256_set1_ps(scale);
+    for (int ch = 0; ch < 16; ch++)
+        for (int h = 0; h < 2; h++) {
+            __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(t + ch * 16 + 8 * h)));
+            _mm256_storeu_ps(y + ch * ys + 8 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(v, z)), s));
+        }
+}
+
 /* The input widened to int16 for the vpmaddwd tiles (n a multiple of 4). */
 TL_AVX2 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y)
 {
@@ -502,5 +517,6 @@ void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8
 void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, int16_t *v) { (void)c; (void)x; (void)t0; (void)nt; (void)v; }
 void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)grp; (void)nb; (void)m; }
 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y) { (void)c; (void)m; (void)grp; (void)t0; (void)n; (void)y; }
+void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys) { for (int c = 0; c < 16; c++) for (int p = 0; p < 16; p++) y[c * ys + p] = (float)(x[p * cs + c] - zero) * scale; }
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) { for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) out[j * out_stride + i] = in[i * in_stride + j]; }
 #endif

@@ -139,6 +139,7 @@ void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uin
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride);
+void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys);
 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y);
 /* x is the input widened to int16 (tl_q8_widen_avx2), cast */
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);

@@ -131,9 +131,27 @@ void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, in
     }
 }
 
+/* Blocks of 16 pixels (transposed 16 channels at a time on SIMD paths):
+ * walking one channel down all pixels reads a line per pixel at a stride of
+ * cs bytes, and with cs a multiple of 2 KB those lines share a few L1 sets. */
 void tl_q8_dequantize_chw(int c, int hw, int cs, const uint8_t *x, float scale, int zero, float *y)
 {
-    for (int ch = 0; ch < c; ch++)
-        for (int p = 0; p < hw; p++)
-            y[(size_t)ch * hw + p] = (float)(x[(size_t)p * cs + ch] - zero) * scale;
+    enum { P = 16, C = 64 };
+    int simd = 0;
+#if defined(__x86_64__)
+    simd = tl_simd_level() >= TL_SIMD_AVX2;
+#endif
+    for (int p0 = 0; p0 < hw; p0 += P) {
+        int p1 = hw - p0 < P ? hw : p0 + P;
+        int cb = simd && p1 - p0 == P ? c / 16 * 16 : 0; /* channels done as 16 x 16 blocks */
+        for (int c0 = 0; c0 < cb; c0 += 16)
+            tl_q8_dequant16_avx2(x + (size_t)p0 * cs + c0, (size_t)cs, zero, scale, y + (size_t)c0 * hw + p0,
+                                 (size_t)hw);
+        for (int c0 = cb; c0 < c; c0 += C) {
+            int c1 = c - c0 < C ? c : c0 + C;
+            for (int ch = c0; ch < c1; ch++)
+                for (int p = p0; p < p1; p++)
+                    y[(size_t)ch * hw + p] = (float)(x[(size_t)p * cs + ch] - zero) * scale;
+        }
+    }
 }

@@ -292,6 +292,27 @@ static void test_pool_edges(void)
     for (int i = 0; i < 30; i++)
         close &= fabsf(back[i] - fminf(fmaxf(f[i], -1.28f), 1.27f)) <= 0.005f + 1e-6f;
     CHECK(close && q[3] == 128 && q[15] == 128);
+    /* dequantising: 16 x 16 SIMD blocks and the partial ones, the same floats on every path */
+    static float dq[QC * QHW];
+    int exact = 1;
+    saved = getenv("TL_SIMD");
+    keep = saved ? strdup(saved) : NULL;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        memset(dq, 0xFF, sizeof dq);
+        tl_q8_dequantize_chw(QC, QHW, 48, qp[0], 0.37f, 91, dq);
+        for (int px = 0; px < QHW; px++)
+            for (int ch = 0; ch < QC; ch++)
+                exact &= dq[ch * QHW + px] == (float)(qp[0][px * 48 + ch] - 91) * 0.37f;
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    CHECK_MSG(exact, "dequantize_chw differs from (q - zero) * scale");
 }
 
 int main(void)
