@@ -137,6 +137,7 @@ TL_AVX512 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const f
 #undef STORE
 #undef LOAD
 #undef PUT
+#undef PUTROW
 #undef YLOAD
 #undef YPUT
 }
@@ -198,6 +199,8 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
     const int sh = g->stride_h, sw = g->stride_w, kh = g->kh, kw = g->kw;
     const size_t dy = (size_t)g->dil_h * L.cols * 16, dx = (size_t)g->dil_w * 16;
     const __m512 vbias = _mm512_load_ps(L.bias), zero = _mm512_setzero_ps(), six = _mm512_set1_ps(6.0f);
+    /* every input column has its cell in a padded row */
+    const int whole = g->pad_l >= 0 && g->pad_l + W <= L.cols;
     for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
         const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
         int iy0, iy1, off;
@@ -221,7 +224,22 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
         if (++ix == W)                                                                             \
             ix = 0, iy++;                                                                          \
     }
-            EACH16(PUT)
+            if (n == 16 && whole && 16 - (W - ix) <= W) {
+                /* the 16 pixels lie in one input row, or end one and start
+                 * the next: two runs of consecutive cells */
+                const int m = W - ix;
+                const size_t c0 = (size_t)(iy + off) * L.cols + ix + g->pad_l, c1 = c0 + L.cols - W;
+#define PUTROW(j) _mm512_store_ps(L.xs + ((j) < m ? c0 : c1) * 16 + (j) * 16, r##j);
+                EACH16(PUTROW)
+                if (m > 16)
+                    ix += 16;
+                else if ((ix = 16 - m) == W) /* the second run took the whole next row */
+                    ix = 0, iy += 2;
+                else
+                    iy++;
+            } else {
+                EACH16(PUT)
+            }
         }
         /* the sums: PIX output pixels at a time, one tap after the other */
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
@@ -269,6 +287,7 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
 #undef STORE
 #undef LOAD
 #undef PUT
+#undef PUTROW
 #undef YLOAD
 #undef YPUT
 }

@@ -192,6 +192,10 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     /* stride 2 on wider maps: uneven padding, a partial last group, 3x3 and 5x5 */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 21, .h = 27, .w = 31, .cout = 21, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_l = 1, .pad_b = 1, .groups = 21}, TL_ACT_SILU, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 18, .h = 56, .w = 57, .cout = 18, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 18}, TL_ACT_RELU6, 0);
+    /* input rows moved in runs: a block of pixels that ends one row and
+     * fills the whole next one (9 wide for 16 lanes, 6 wide for 8) */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 20, .h = 18, .w = 9, .cout = 20, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 20}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 11, .h = 9, .w = 6, .cout = 11, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 11}, TL_ACT_NONE, 1);
 }
 
 static void test_random(tl_kws **ws, int n, tl_rng *r)
