@@ -20,7 +20,8 @@
 
 /* These loops spend their time on instructions, not memory, once a channel's
  * planes sit in L2: each entry point is compiled three times (SSE2, AVX2,
- * AVX-512) and picked by tl_simd_level(), so TL_SIMD tests every copy on
+ * AVX-512) and picked by the caller's workspace (its path: TL_SIMD read
+ * once, when the workspace was made), so TL_SIMD tests every copy on
  * one machine. The lanes and their order are the same and -std=c11
  * contracts no multiply-add, so all copies give the same bits. */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -299,10 +300,10 @@ TL_AVX2 static void bn_backward_avx2(BWD_ARGS) { bn_backward(BWD_PASS); }
 TL_AVX512 static void bn_backward_avx512(BWD_ARGS) { bn_backward(BWD_PASS); }
 #endif
 
-void tl_batchnorm_train_forward(FWD_ARGS)
+void tl_batchnorm_train_forward(const tl_kws *ws, FWD_ARGS)
 {
 #if defined(TL_BN_PATHS)
-    int level = tl_simd_level();
+    int level = ws->impl->level;
     if (level >= TL_SIMD_AVX512)
         bn_forward_avx512(FWD_PASS);
     else if (level == TL_SIMD_AVX2)
@@ -310,12 +311,13 @@ void tl_batchnorm_train_forward(FWD_ARGS)
     else
 #endif
         bn_forward(FWD_PASS);
+    (void)ws;
 }
 
-void tl_batchnorm_train_backward(BWD_ARGS)
+void tl_batchnorm_train_backward(const tl_kws *ws, BWD_ARGS)
 {
 #if defined(TL_BN_PATHS)
-    int level = tl_simd_level();
+    int level = ws->impl->level;
     if (level >= TL_SIMD_AVX512)
         bn_backward_avx512(BWD_PASS);
     else if (level == TL_SIMD_AVX2)
@@ -323,6 +325,7 @@ void tl_batchnorm_train_backward(BWD_ARGS)
     else
 #endif
         bn_backward(BWD_PASS);
+    (void)ws;
 }
 
 #define BWD_ACT_ARGS int n, int c, int hw, const float *x, const float *y, const float *dya, int bounded, float *g, \
@@ -436,9 +439,9 @@ static inline __attribute__((always_inline)) void bn_dx(int n, int c, int hw, co
 #define STAGE(name, fn, ARGS, PASS)                                                                                   \
     TL_AVX2 static void fn##_avx2(ARGS) { fn(PASS); }                                                                 \
     TL_AVX512 static void fn##_avx512(ARGS) { fn(PASS); }                                                             \
-    void name(ARGS)                                                                                                   \
+    void name(const tl_kws *ws, ARGS)                                                                                 \
     {                                                                                                                 \
-        int level = tl_simd_level();                                                                                  \
+        int level = ws->impl->level;                                                                                  \
         if (level >= TL_SIMD_AVX512)                                                                                  \
             fn##_avx512(PASS);                                                                                        \
         else if (level == TL_SIMD_AVX2)                                                                               \
@@ -448,7 +451,11 @@ static inline __attribute__((always_inline)) void bn_dx(int n, int c, int hw, co
     }
 #else
 #define STAGE(name, fn, ARGS, PASS)                                                                                   \
-    void name(ARGS) { fn(PASS); }
+    void name(const tl_kws *ws, ARGS)                                                                                 \
+    {                                                                                                                 \
+        (void)ws;                                                                                                     \
+        fn(PASS);                                                                                                     \
+    }
 #endif
 STAGE(tl_batchnorm_sync_sums, bn_sums, SUMS_ARGS, SUMS_PASS)
 STAGE(tl_batchnorm_sync_sqdevs, bn_sqdevs, SQ_ARGS, SQ_PASS)

@@ -259,17 +259,18 @@ void tl_global_avgpool_backward(int c, int hw, const float *dy, float *dx);
 /* Training mode over n images (x, y: n x c x hw, image-major) for channels
  * [c0, c1): normalises with the biased batch variance and writes y, mean,
  * var_biased and invstd = 1/sqrt(var + eps). gamma / beta may be NULL (no
- * affine). Statistics are taken in double, two-pass. */
-void tl_batchnorm_train_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                                float eps, float *y, float *mean, float *var_biased, float *invstd, int c0, int c1);
+ * affine). Statistics are taken in double, two-pass. The SIMD path is
+ * ws's, here and in the other training-mode functions below. */
+void tl_batchnorm_train_forward(const tl_kws *ws, int n, int c, int hw, const float *x, const float *gamma,
+                                const float *beta, float eps, float *y, float *mean, float *var_biased, float *invstd, int c0, int c1);
 /* running = (1 - momentum) * running + momentum * batch, with the unbiased
  * variance var * m / (m - 1), m = n * hw values per channel (as PyTorch). */
 void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, const float *var_biased,
                           float *running_mean, float *running_var);
 /* dx overwritten; dgamma, dbeta accumulated (either may be NULL); channels
  * [c0, c1). gamma may be NULL (taken as 1). */
-void tl_batchnorm_train_backward(int n, int c, int hw, const float *x, const float *dy, const float *gamma,
-                                 const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
+void tl_batchnorm_train_backward(const tl_kws *ws, int n, int c, int hw, const float *x, const float *dy,
+                                 const float *gamma, const float *mean, const float *invstd, float *dx, float *dgamma, float *dbeta,
                                  int c0, int c1);
 /* The batch norm's backward fused with that of the relu or relu6 (act)
  * applied to its output y: dya is the activation's output gradient, g
@@ -293,16 +294,17 @@ void tl_batchnorm_train_backward_act(const tl_kws *ws, int act, int n, int c, in
  *          are its dbeta, dgamma contributions)
  *   dx: dx = gamma * invstd * (dy - SDY/m - xhat * SDYX/m), overwritten
  * m is the number of values per channel over every process. */
-void tl_batchnorm_sync_sums(int n, int c, int hw, const float *x, double *sum, int c0, int c1);
-void tl_batchnorm_sync_sqdevs(int n, int c, int hw, const float *x, const float *mean, double *sq, int c0, int c1);
+void tl_batchnorm_sync_sums(const tl_kws *ws, int n, int c, int hw, const float *x, double *sum, int c0, int c1);
+void tl_batchnorm_sync_sqdevs(const tl_kws *ws, int n, int c, int hw, const float *x, const float *mean, double *sq,
+                              int c0, int c1);
 void tl_batchnorm_sync_stats(int c, double m, const double *sum, const double *sq, float eps, float *mean,
                              float *var_biased, float *invstd);
-void tl_batchnorm_sync_apply(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                             const float *mean, const float *invstd, float *y, int c0, int c1);
-void tl_batchnorm_sync_dsums(int n, int c, int hw, const float *x, const float *dy, const float *mean,
+void tl_batchnorm_sync_apply(const tl_kws *ws, int n, int c, int hw, const float *x, const float *gamma,
+                             const float *beta, const float *mean, const float *invstd, float *y, int c0, int c1);
+void tl_batchnorm_sync_dsums(const tl_kws *ws, int n, int c, int hw, const float *x, const float *dy, const float *mean,
                              const float *invstd, double *sdy, double *sdyx, int c0, int c1);
-void tl_batchnorm_sync_dx(int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *mean,
-                          const float *invstd, const double *sdy, const double *sdyx, double m, float *dx, int c0,
+void tl_batchnorm_sync_dx(const tl_kws *ws, int n, int c, int hw, const float *x, const float *dy, const float *gamma,
+                          const float *mean, const float *invstd, const double *sdy, const double *sdyx, double m, float *dx, int c0,
                           int c1);
 /* Evaluation mode (running statistics; a frozen batch norm in training):
  * one image, y = x * s + t with s = gamma / sqrt(var + eps), t = beta -

@@ -82,9 +82,8 @@ static void bn_forward_range(void *ctx, int64_t c0, int64_t c1, int w)
     const tl_model *m = j->t->m;
     const tl_node *n = &m->nodes[j->node];
     slot *s = &j->t->s[j->node];
-    (void)w;
-    tl_batchnorm_train_forward(j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight), P(m, n->bias), n->eps,
-                        s->value, s->mean, s->var, s->invstd, (int)c0, (int)c1);
+    tl_batchnorm_train_forward(j->t->w[w].kws, j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight),
+                               P(m, n->bias), n->eps, s->value, s->mean, s->var, s->invstd, (int)c0, (int)c1);
 }
 
 /* Linear layers over all rows of the batch at once (rows = images, or
@@ -379,8 +378,8 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
                                             s->mean, s->invstd, dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
             return;
         }
-        tl_batchnorm_train_backward(j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight), s->mean, s->invstd,
-                             dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
+        tl_batchnorm_train_backward(j->t->w[w].kws, j->n, n->c, hw, j->t->s[n->in[0]].value, s->grad, P(m, n->weight),
+                                    s->mean, s->invstd, dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
         return;
     }
     /* Inference-mode BN with trainable affine parameters (--freeze-bn). */

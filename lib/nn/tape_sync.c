@@ -34,14 +34,14 @@ static void stage_range(void *ctx, int64_t c0, int64_t c1, int w)
     double *a = t->sync_buf, *b = t->sync_buf + c + 1;
     const float *gamma = n->weight >= 0 ? m->params[n->weight].data : NULL;
     const float *beta = n->bias >= 0 ? m->params[n->bias].data : NULL;
-    (void)w;
+    const tl_kws *ws = t->w[w].kws;
     switch (j->stage) {
-    case 0: tl_batchnorm_sync_sums(j->images, c, hw, j->x, a, (int)c0, (int)c1); break;
-    case 1: tl_batchnorm_sync_sqdevs(j->images, c, hw, j->x, s->mean, b, (int)c0, (int)c1); break;
-    case 2: tl_batchnorm_sync_apply(j->images, c, hw, j->x, gamma, beta, s->mean, s->invstd, s->value, (int)c0, (int)c1); break;
-    case 3: tl_batchnorm_sync_dsums(j->images, c, hw, j->x, j->dy, s->mean, s->invstd, a, b, (int)c0, (int)c1); break;
+    case 0: tl_batchnorm_sync_sums(ws, j->images, c, hw, j->x, a, (int)c0, (int)c1); break;
+    case 1: tl_batchnorm_sync_sqdevs(ws, j->images, c, hw, j->x, s->mean, b, (int)c0, (int)c1); break;
+    case 2: tl_batchnorm_sync_apply(ws, j->images, c, hw, j->x, gamma, beta, s->mean, s->invstd, s->value, (int)c0, (int)c1); break;
+    case 3: tl_batchnorm_sync_dsums(ws, j->images, c, hw, j->x, j->dy, s->mean, s->invstd, a, b, (int)c0, (int)c1); break;
     default:
-        tl_batchnorm_sync_dx(j->images, c, hw, j->x, j->dy, gamma, s->mean, s->invstd, a, b, j->values, j->dx,
+        tl_batchnorm_sync_dx(ws, j->images, c, hw, j->x, j->dy, gamma, s->mean, s->invstd, a, b, j->values, j->dx,
                              (int)c0, (int)c1);
         break;
     }

@@ -278,7 +278,10 @@ static void test_bn_fast(void)
     const int shapes[][3] = {{4, 3, 49}, {3, 5, 112 * 112}, {2, 4, 17}, {5, 2, 1}, {1, 3, 3}};
     uint64_t s = 21;
     double worst = 0;
-    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    tl_err err;
+    tl_kws *ws = tl_kws_new(&err);
+    CHECK(ws != NULL);
+    for (size_t k = 0; ws && k < sizeof shapes / sizeof shapes[0]; k++) {
         int n = shapes[k][0], c = shapes[k][1], hw = shapes[k][2];
         size_t len = (size_t)n * c * hw;
         float *x = bw_rand(&s, len, 1.0f), *dy = bw_rand(&s, len, 1.0f), *g = bw_rand(&s, c, 1.0f);
@@ -295,12 +298,12 @@ static void test_bn_fast(void)
         tl_bn_train_forward_ref(n, c, hw, x, gg, bb, 1e-5f, y[0], st[0][0], st[0][1], st[0][2], 0, c);
         tl_bn_train_backward_ref(n, c, hw, x, dy, gg, st[0][0], st[0][2], dx[0], dg[0], db[0], 0, c);
         int cut = c / 2;
-        tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], st[1][1], st[1][2], cut, c);
-        tl_batchnorm_train_forward(n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], k == 4 ? NULL : st[1][1], st[1][2], 0,
-                                   cut);
-        tl_batchnorm_train_backward(n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], dg[1], db[1], 0, cut);
-        tl_batchnorm_train_backward(n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], k == 2 ? NULL : dg[1], db[1], cut,
-                                    c);
+        tl_batchnorm_train_forward(ws, n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], st[1][1], st[1][2], cut, c);
+        tl_batchnorm_train_forward(ws, n, c, hw, x, gg, bb, 1e-5f, y[1], st[1][0], k == 4 ? NULL : st[1][1],
+                                   st[1][2], 0, cut);
+        tl_batchnorm_train_backward(ws, n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], dg[1], db[1], 0, cut);
+        tl_batchnorm_train_backward(ws, n, c, hw, x, dy, gg, st[1][0], st[1][2], dx[1], k == 2 ? NULL : dg[1], db[1],
+                                    cut, c);
         double e = fmax(bw_relerr(y[1], y[0], len), bw_relerr(dx[1], dx[0], len));
         e = fmax(e, fmax(bw_relerr(st[1][0], st[0][0], c), bw_relerr(st[1][2], st[0][2], c)));
         e = fmax(e, fmax(bw_relerr(dg[1], dg[0], cut), bw_relerr(db[1], db[0], c)));
@@ -315,6 +318,7 @@ static void test_bn_fast(void)
         }
         free(x), free(dy), free(g), free(b);
     }
+    tl_kws_free(ws);
     printf("test_backward_norm: vectorised batch norm, max relative error %.3g\n", worst);
 }
 
@@ -335,8 +339,15 @@ static void test_bn_paths(void)
         }
         for (int q = 0; q < 6; q++)
             out[k][q] = bw_zeros(sizes[q]);
-        tl_batchnorm_train_forward(n, c, hw, x, g, b, 1e-5f, out[k][0], out[k][1], out[k][2], out[k][3], 0, c);
-        tl_batchnorm_train_backward(n, c, hw, x, dy, g, out[k][1], out[k][3], out[k][4], out[k][5], out[k][5] + c, 0, c);
+        tl_err err;
+        tl_kws *ws = tl_kws_new(&err); /* the path TL_SIMD names now */
+        CHECK(ws != NULL);
+        if (!ws)
+            continue;
+        tl_batchnorm_train_forward(ws, n, c, hw, x, g, b, 1e-5f, out[k][0], out[k][1], out[k][2], out[k][3], 0, c);
+        tl_batchnorm_train_backward(ws, n, c, hw, x, dy, g, out[k][1], out[k][3], out[k][4], out[k][5], out[k][5] + c,
+                                    0, c);
+        tl_kws_free(ws);
         for (int q = 0; k > 0 && q < 6; q++)
             CHECK_MSG(!memcmp(out[k][q], out[0][q], sizes[q] * sizeof(float)),
                       "batch norm output %d differs between %s and scalar", q, BW_PATHS[k]);
@@ -362,7 +373,12 @@ static void test_bn_act(void)
     float *b = bw_rand(&s, c, 2.0f), *y = bw_zeros(len), *st[3];
     for (int q = 0; q < 3; q++)
         st[q] = bw_zeros(c);
-    tl_batchnorm_train_forward(n, c, hw, x, g, b, 1e-5f, y, st[0], st[1], st[2], 0, c);
+    tl_err err;
+    tl_kws *ws0 = tl_kws_new(&err);
+    CHECK(ws0 != NULL);
+    if (ws0)
+        tl_batchnorm_train_forward(ws0, n, c, hw, x, g, b, 1e-5f, y, st[0], st[1], st[2], 0, c);
+    tl_kws_free(ws0);
     const float edges[4] = {0.0f, 6.0f, 7.5f, -0.0f}; /* the kinks and beyond */
     for (size_t i = 0; i < len; i += 7)
         y[i] = edges[i / 7 % 4];
@@ -378,7 +394,7 @@ static void test_bn_act(void)
             float *gy[2] = {bw_zeros(len), bw_zeros(len)}, *dx[2] = {bw_zeros(len), bw_zeros(len)};
             float *dg[2] = {bw_zeros(c), bw_zeros(c)}, *db[2] = {bw_zeros(c), bw_zeros(c)};
             tl_activation_backward(acts[a], y, dya, gy[0], len);
-            tl_batchnorm_train_backward(n, c, hw, x, gy[0], g, st[0], st[2], dx[0], dg[0], db[0], 0, c);
+            tl_batchnorm_train_backward(ws, n, c, hw, x, gy[0], g, st[0], st[2], dx[0], dg[0], db[0], 0, c);
             /* dx over a copy of dya, in two channel ranges */
             memcpy(dx[1], dya, len * sizeof(float));
             tl_batchnorm_train_backward_act(ws, acts[a], n, c, hw, x, y, dx[1], gy[1], g, st[0], st[2], dx[1], dg[1],
