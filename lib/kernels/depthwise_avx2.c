@@ -94,6 +94,73 @@ TL_AVX2 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float
  * (8 accumulators, the weight and a load fit the 16 registers) */
 #define PIX 8
 
+/* 3x3 kernels, stride 1 or 2, dilation 1: columns 0..ox0-1 (a multiple of
+ * PIX) of `rows` output rows of a band, PIX pixels of one row at a time,
+ * each input cell loaded once for the (up to 3) taps that read it; the 3
+ * weights of one kernel row in registers (8 sums + 3 weights + inputs fit
+ * the 16 registers). Every sum still adds its taps in the order ky, kx from
+ * the bias: the bits of the generic loop. */
+TL_AVX2 __attribute__((noinline)) static void sums_k33(const tl_conv_geom *g, const tl_dw_group_layout *L, int rows,
+                                                      int ox0, int act)
+{
+    const int sh = g->stride_h, sw = g->stride_w, ow = g->ow;
+    const size_t dy = (size_t)L->cols * 8;
+    const __m256 vbias = _mm256_load_ps(L->bias), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+#define X(i) _mm256_load_ps(r + (i) * 8)
+#define SUM3(j, p, q, t)                                                                           \
+    a##j = _mm256_fmadd_ps(p, w0, a##j);                                                           \
+    a##j = _mm256_fmadd_ps(q, w1, a##j);                                                           \
+    a##j = _mm256_fmadd_ps(t, w2, a##j);
+#define ROW3(ky)                                                                                   \
+    {                                                                                              \
+        const float *r = b + (ky) * dy;                                                            \
+        const __m256 w0 = _mm256_load_ps(L->w + (ky) * 24), w1 = _mm256_load_ps(L->w + (ky) * 24 + 8); \
+        const __m256 w2 = _mm256_load_ps(L->w + (ky) * 24 + 16);                                   \
+        if (sw == 1) {                                                                             \
+            __m256 x0 = X(0), x1 = X(1), x2 = X(2), x3, x4, x5;                                    \
+            SUM3(0, x0, x1, x2)                                                                    \
+            x3 = X(3);                                                                             \
+            SUM3(1, x1, x2, x3)                                                                    \
+            x4 = X(4);                                                                             \
+            SUM3(2, x2, x3, x4)                                                                    \
+            x5 = X(5);                                                                             \
+            SUM3(3, x3, x4, x5)                                                                    \
+            x0 = X(6);                                                                             \
+            SUM3(4, x4, x5, x0)                                                                    \
+            x1 = X(7);                                                                             \
+            SUM3(5, x5, x0, x1)                                                                    \
+            x2 = X(8);                                                                             \
+            SUM3(6, x0, x1, x2)                                                                    \
+            x3 = X(9);                                                                             \
+            SUM3(7, x1, x2, x3)                                                                    \
+        } else {                                                                                   \
+            SUM3(0, X(0), X(1), X(2)) SUM3(1, X(2), X(3), X(4)) SUM3(2, X(4), X(5), X(6))          \
+            SUM3(3, X(6), X(7), X(8)) SUM3(4, X(8), X(9), X(10)) SUM3(5, X(10), X(11), X(12))      \
+            SUM3(6, X(12), X(13), X(14)) SUM3(7, X(14), X(15), X(16))                              \
+        }                                                                                          \
+    }
+#define PUT8(j)                                                                                    \
+    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)                                                 \
+        a##j = _mm256_max_ps(a##j, zero);                                                          \
+    if (act == TL_ACT_RELU6)                                                                       \
+        a##j = _mm256_min_ps(a##j, six);                                                           \
+    _mm256_store_ps(yq + (j) * 8, a##j);
+    for (int oy = 0; oy < rows; oy++)
+        for (int ox = 0; ox < ox0; ox += PIX) {
+            const float *b = L->xs + ((size_t)oy * sh * L->cols + (size_t)ox * sw) * 8;
+            float *yq = L->ys + ((size_t)oy * ow + ox) * 8;
+            __m256 a0 = vbias, a1 = vbias, a2 = vbias, a3 = vbias, a4 = vbias, a5 = vbias, a6 = vbias, a7 = vbias;
+            ROW3(0)
+            ROW3(1)
+            ROW3(2)
+            PUT8(0) PUT8(1) PUT8(2) PUT8(3) PUT8(4) PUT8(5) PUT8(6) PUT8(7)
+        }
+#undef X
+#undef SUM3
+#undef ROW3
+#undef PUT8
+}
+
 TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
                               int act, float *y, float *scratch)
 {
@@ -106,6 +173,7 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
     const __m256 vbias = _mm256_load_ps(L.bias), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
     /* every input column has its cell in a padded row */
     const int whole = g->pad_l >= 0 && g->pad_l + W <= L.cols;
+    const int k33 = kh == 3 && kw == 3 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= PIX;
     for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
         const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
         int iy0, iy1, off;
@@ -149,31 +217,52 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
                 EACH8(PUT)
             }
         }
-        /* the sums: PIX output pixels at a time, one tap after the other */
+        /* 3x3, stride 1 or 2: whole runs of PIX pixels of each row first */
+        const int ox0 = k33 ? ow / PIX * PIX : 0;
+        if (k33)
+            sums_k33(g, &L, oy1 - oy0, ox0, act);
+        /* the other pixels (columns ox0..ow-1 of each row): PIX at a time,
+         * one tap after the other; pixels past the end repeat the last one
+         * (computed twice, stored past the band's pixels when ox0 = 0) */
+        const int Q = (oy1 - oy0) * (ow - ox0);
 #define EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-        for (int q0 = 0, oy = 0, ox = 0; q0 < P; q0 += PIX) {
-            /* pixels past the end repeat the last one (computed, then dropped) */
+#define SUMS                                                                                       \
+    for (int q0 = 0, oy = 0, ox = ox0; q0 < Q; q0 += PIX) {                                        \
+        EACH(BASE)                                                                                 \
+        const float *wt = L.w;                                                                     \
+        for (int ky = 0; ky < kh; ky++)                                                            \
+            for (int kx = 0; kx < kw; kx++, wt += 8) {                                             \
+                const size_t o = ky * dy + kx * dx;                                                \
+                const __m256 wv = _mm256_load_ps(wt);                                              \
+                EACH(TAP)                                                                          \
+            }                                                                                      \
+        EACH(STORE)                                                                                \
+    }
 #define BASE(j)                                                                                    \
     const float *b##j = L.xs + ((size_t)oy * sh * L.cols + (size_t)ox * sw) * 8;                   \
-    if (q0 + j + 1 < P && ++ox == ow)                                                              \
-        ox = 0, oy++;                                                                              \
+    YDECL(j)                                                                                       \
+    if (q0 + j + 1 < Q && ++ox == ow)                                                              \
+        ox = ox0, oy++;                                                                            \
     __m256 a##j = vbias;
-            EACH(BASE)
-            const float *wt = L.w;
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++, wt += 8) {
-                    const size_t o = ky * dy + kx * dx;
-                    const __m256 wv = _mm256_load_ps(wt);
 #define TAP(j) a##j = _mm256_fmadd_ps(_mm256_load_ps(b##j + o), wv, a##j);
-                    EACH(TAP)
-                }
 #define STORE(j)                                                                                   \
     if (act == TL_ACT_RELU || act == TL_ACT_RELU6)                                                 \
         a##j = _mm256_max_ps(a##j, zero);                                                          \
     if (act == TL_ACT_RELU6)                                                                       \
         a##j = _mm256_min_ps(a##j, six);                                                           \
-    _mm256_store_ps(L.ys + (size_t)(q0 + j) * 8, a##j);
-            EACH(STORE)
+    _mm256_store_ps(YAT(j), a##j);
+        if (ox0 == 0) {
+#define YDECL(j)
+#define YAT(j) (L.ys + (size_t)(q0 + j) * 8)
+            SUMS
+#undef YDECL
+#undef YAT
+        } else {
+#define YDECL(j) float *y##j = L.ys + ((size_t)oy * ow + ox) * 8;
+#define YAT(j) y##j
+            SUMS
+#undef YDECL
+#undef YAT
         }
         /* the band's pixels out, 8 at a time, back into planes */
         float *yb = y + (size_t)oy0 * ow;
@@ -200,6 +289,7 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
 #undef LOAD
 #undef PUT
 #undef PUTROW
+#undef SUMS
 #undef YLOAD
 #undef YPUT
 }
