@@ -23,6 +23,7 @@ typedef struct {
     int node;
     int pool;  /* average a map over space, or a sequence over its tokens */
     int dim;   /* values per image after pooling */
+    char layer[TL_NAME_MAX]; /* as the caller named it ("logits" stays "logits"), which tl-extract records */
 } view;
 
 struct tl_session {
@@ -59,6 +60,7 @@ static int view_of(const tl_model *m, const char *layer, int pool, view *v, tl_e
         return tl_fail_arg(e, "the input is not a layer to extract");
     const tl_node *n = &m->nodes[node];
     v->node = node;
+    snprintf(v->layer, sizeof v->layer, "%s", layer ? layer : n->name);
     v->pool = pool && (n->tokens || n->h * n->w > 1);
     v->dim = !v->pool ? (int)tl_node_size(n) : n->tokens ? n->w : n->c;
     return 0;
@@ -199,7 +201,8 @@ TL_API tl_session *tl_session_open(const char *model, int threads, tl_err *e)
         }
         s->has_pred = 1;
     } else if (m->logits_node >= 0) {
-        s->pred = (view){m->logits_node, 0, (int)tl_node_size(&m->nodes[m->logits_node])};
+        s->pred = (view){.node = m->logits_node, .dim = (int)tl_node_size(&m->nodes[m->logits_node]),
+                         .layer = "logits"};
         s->has_pred = 1;
     }
     if (build_engine(s, e))
@@ -446,7 +449,6 @@ TL_API int tl_session_predict_pixels(tl_session *s, const uint8_t *rgb, int widt
 
 int tl_session_describe(const tl_session *s, tl_session_origin *o)
 {
-    const tl_model *m = s->c.net.model;
     char *abs = realpath(s->c.net.path, NULL);
     if (abs) {
         snprintf(o->model, sizeof o->model, "%s", abs);
@@ -454,7 +456,7 @@ int tl_session_describe(const tl_session *s, tl_session_origin *o)
     } else {
         snprintf(o->model, sizeof o->model, "%s", s->c.net.path);
     }
-    snprintf(o->layer, sizeof o->layer, "%s", m->nodes[s->feat.node].name);
+    snprintf(o->layer, sizeof o->layer, "%s", s->feat.layer);
     tl_preproc_geometry_format(&s->pp, o->geometry, sizeof o->geometry);
     o->exact = s->exact;
     return s->feat.dim;

@@ -448,6 +448,16 @@ static void test_writer_from_session(void)
     CHECK(tl_featr_open(&r, plain, &e) == 0 && tl_featr_info(r)->exact == 0);
     tl_featr_close(r);
 
+    /* an alias is recorded as given, as tl-extract -l logits records it */
+    CHECK(tl_session_set_layer(s, "logits", 0, &e) == 0);
+    char logits[128];
+    path_of(logits, sizeof logits, "logits.tlf");
+    write_session_file(s, logits, 1, &e);
+    CHECK(tl_featr_open(&r, logits, &e) == 0);
+    CHECK_MSG(!strcmp(tl_featr_info(r)->layer, "logits") && tl_featr_info(r)->dim == 3, "layer %s dim %d",
+              tl_featr_info(r)->layer, tl_featr_info(r)->dim);
+    tl_featr_close(r);
+
     /* plain then exact, as one stream: refused at the second header */
     size_t na, nb;
     uint8_t *a = slurp(plain, &na), *b = slurp(exact, &nb);
