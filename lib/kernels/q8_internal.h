@@ -23,7 +23,7 @@ struct tl_q8_conv {
     int ntap;           /* kh * kw */
     int pointwise;      /* 1x1, stride 1, no padding: output pixel p reads input pixel p */
     int ngroups;        /* output channel groups of 16 */
-    size_t gstride;     /* bytes of weights per group */
+    size_t gstride;     /* weight elements (int8 in w, int16 in w16) per group */
     int8_t *w;          /* [group][tap][plane][cs_in/4][16 channels][4 inputs] */
     int16_t *w16;       /* AVX2, AVX-512BW when vpmaddubsw needs planes (wide): [group][tap][cs_in/2][16 channels][2 inputs] */
     int wide;           /* the input is widened to int16 (scratch) and summed by vpmaddwd */

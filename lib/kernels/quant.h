@@ -58,7 +58,8 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
 void tl_q8_conv_free(tl_q8_conv *c);
 /* Output pixels of share `part` of `nparts`. scratch: at least
  * tl_q8_conv_scratch_bytes(c) bytes (64-byte aligned) that only this call
- * uses (the AVX2 path widens the input to int16 there); NULL when that is 0. */
+ * uses (on AVX2/AVX-512BW: the input widened to int16, or the integer
+ * Winograd's transformed input tiles and products); NULL when that is 0. */
 void tl_q8_conv_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int part, int nparts, void *scratch);
 size_t tl_q8_conv_scratch_bytes(const tl_q8_conv *c);
 const char *tl_q8_conv_path(const tl_q8_conv *c);
