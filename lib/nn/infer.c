@@ -229,6 +229,30 @@ static int fuse_steps(tl_infer *inf, tl_err *e)
 
 /* Greedy slot assignment by liveness: a slot is reused once the last step
  * reading its value has run. */
+/* A slot for value v, born at step `born` and needing `need` floats: the
+ * first free slot (its value last used before `born`) that is big enough,
+ * else the first free one (grown), else a new one. */
+static int take_slot(int *slot_value, size_t *slot_size, int *nslots, const int *last_use, int born, int v,
+                     size_t need)
+{
+    int chosen = -1;
+    for (int k = 0; k < *nslots; k++) {
+        int held = slot_value[k];
+        if (held < 0 || last_use[held] < born) {
+            if (chosen < 0 || slot_size[k] >= need)
+                chosen = k;
+            if (slot_size[k] >= need)
+                break;
+        }
+    }
+    if (chosen < 0)
+        chosen = (*nslots)++;
+    if (slot_size[chosen] < need)
+        slot_size[chosen] = need;
+    slot_value[chosen] = v;
+    return chosen;
+}
+
 static int assign_slots(tl_infer *inf, tl_err *e)
 {
     const tl_model *m = inf->m;
@@ -256,23 +280,8 @@ static int assign_slots(tl_infer *inf, tl_err *e)
         int v = inf->steps[s].node;
         /* a STEP_DONE value is written by the step before, with its inputs live */
         int born = inf->steps[s].kind == STEP_DONE ? s - 1 : s;
-        size_t need = (size_t)tl_node_size(&m->nodes[v]);
-        int chosen = -1;
-        for (int k = 0; k < nslots; k++) {
-            int held = slot_value[k];
-            if (held < 0 || last_use[held] < born) {
-                if (chosen < 0 || slot_size[k] >= need)
-                    chosen = k;
-                if (slot_size[k] >= need)
-                    break;
-            }
-        }
-        if (chosen < 0)
-            chosen = nslots++;
-        if (slot_size[chosen] < need)
-            slot_size[chosen] = need;
-        slot_value[chosen] = v;
-        inf->value_slot[v] = chosen;
+        inf->value_slot[v] =
+            take_slot(slot_value, slot_size, &nslots, last_use, born, v, (size_t)tl_node_size(&m->nodes[v]));
     }
     inf->nslots = nslots;
     inf->slot_offset = calloc((size_t)nslots + 1, sizeof *inf->slot_offset);
@@ -527,23 +536,8 @@ static int find_group(tl_infer *inf, tl_err *e)
                     continue;
                 inf->cross[inf->ncross++] = v;
             }
-            size_t need = (size_t)tl_node_size(&m->nodes[v]) * GROUP_MAX;
-            int chosen = -1;
-            for (int k = 0; k < nslots; k++) {
-                int held = slot_value[k];
-                if (held < 0 || last_use[held] < born) {
-                    if (chosen < 0 || slot_size[k] >= need)
-                        chosen = k;
-                    if (slot_size[k] >= need)
-                        break;
-                }
-            }
-            if (chosen < 0)
-                chosen = nslots++;
-            if (slot_size[chosen] < need)
-                slot_size[chosen] = need;
-            slot_value[chosen] = v;
-            slot_of[v] = chosen;
+            slot_of[v] = take_slot(slot_value, slot_size, &nslots, last_use, born, v,
+                                   (size_t)tl_node_size(&m->nodes[v]) * GROUP_MAX);
         }
     size_t off = 0, *slot_off = malloc(((size_t)nslots + 1) * sizeof *slot_off);
     if (!slot_off) {
