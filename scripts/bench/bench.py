@@ -149,6 +149,28 @@ class Bench:
                     str(batch), t, str(n), str(w), str(cap)], 1, 0
         raise ValueError(runner)
 
+    def timeout(self, job):
+        return {"infer": 300, "extract": 600, "extract_int8": 600}.get(job, 400) if not self.quick else 300
+
+    def hopeless(self, runner, job, arch, batch, rate_b1):
+        """Why a case cannot finish within its time limit, judged from the
+        runner's own batch-1 rate on the same model (None when it can).
+        Debian's PyTorch runs ViT-B/16 at ~0.1 images/s: one batch of 32
+        takes longer than the limit, and waiting it out cost each full run
+        15 minutes. Larger batches and decoding only add time, so the
+        batch-1 rate gives a lower bound."""
+        if not rate_b1 or job not in ("infer", "extract") or (job == "infer" and batch == 1):
+            return None
+        if job == "infer":
+            images = batch * (self.budget(job, batch)[0] + 1)  # the warm-up batches and one timed batch
+        else:
+            images = sum(1 for _ in open(os.path.join(self.work, "hymenoptera.txt")))
+        need = images / rate_b1
+        if need <= self.timeout(job):
+            return None
+        return "skipped: %d images at its batch-1 rate (%.3g images/s) take %.0f s, over the %d s limit" % (
+            images, rate_b1, need, self.timeout(job))
+
     def run_one(self, runner, job, arch, batch):
         """One JSON result; for commands that do not time themselves
         (tl-extract), `iters` runs timed from here with wait4's rusage."""
@@ -158,7 +180,7 @@ class Bench:
                       else None)
         # A hard limit per process, far above a quiet machine's needs (glibc-default
         # PyTorch on ViT-B/16 at batch 32 takes minutes per batch: it times out).
-        timeout = {"infer": 300, "extract": 600, "extract_int8": 600}.get(job, 400) if not self.quick else 300
+        timeout = self.timeout(job)
         if iters == 1:
             p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=timeout)
@@ -237,6 +259,7 @@ class Bench:
         self.save_probes(probes, round(time.time() - t_start))
 
     def run_cases(self, cases):
+        rate_b1 = {}  # (runner, arch): images/s at batch 1, measured earlier in this run
         for i, (case, job, arch, batch, runners) in enumerate(cases):
             for runner in runners:
                 if runner != "tl" and runner != "tl-fp32" and runner not in self.peers and not (
@@ -246,8 +269,17 @@ class Bench:
                     continue
                 rec = {"case": case, "runner": runner, "job": job, "arch": arch, "batch": batch}
                 t0 = time.time()
+                why = self.hopeless(runner, job, arch, batch, rate_b1.get((runner, arch)))
+                if why:
+                    rec["error"] = why
+                    log("[%d/%d] %-32s %-14s %s" % (i + 1, len(cases), case, runner, why))
+                    with open(self.results, "a") as f:
+                        f.write(json.dumps(rec) + "\n")
+                    continue
                 try:
                     rec["result"] = self.run_one(runner, job, arch, batch)
+                    if job == "infer" and batch == 1:
+                        rate_b1[(runner, arch)] = rec["result"]["images_per_s"]
                     log("[%d/%d] %-32s %-14s %8.2f images/s %8.0f MB  (%.0f s)" % (
                         i + 1, len(cases), case, runner, rec["result"]["images_per_s"],
                         rec["result"]["peak_rss_mb"], time.time() - t0))

@@ -168,3 +168,30 @@ EOF
     assert_success
     assert_line --partial "WARNING: the FMA probe shows contention"
 }
+
+@test "bench.py skips a case its runner's batch-1 rate says cannot finish in the time limit" {
+    need_py
+    local w=$BATS_TEST_TMPDIR/work
+    mkdir -p "$w"
+    seq 396 >"$w/hymenoptera.txt"
+    run --separate-stderr /usr/bin/python3 -c "
+import sys, types
+sys.argv = ['bench.py']
+sys.path.insert(0, '$(dirname "$BENCH_PY")')
+import bench
+b = bench.Bench(types.SimpleNamespace(root='.', work='$w', peers='pytorch-tuned'))
+print(b.hopeless('pytorch-tuned', 'infer', 'vit_b_16', 32, 0.0956))
+print(b.hopeless('pytorch-tuned', 'extract', 'vit_b_16', 32, 0.0956))
+print(b.hopeless('pytorch-tuned', 'infer', 'vit_b_16', 32, 0.5))
+print(b.hopeless('pytorch-tuned', 'infer', 'vit_b_16', 1, 0.001))
+print(b.hopeless('pytorch-tuned', 'train_full', 'vit_ti_16', 32, 0.001))
+print(b.hopeless('pytorch-tuned', 'infer', 'vit_b_16', 32, None))"
+    assert_success
+    # 64 images: one warm-up batch and one timed batch of 32
+    assert_line --index 0 "skipped: 64 images at its batch-1 rate (0.0956 images/s) take 669 s, over the 300 s limit"
+    assert_line --index 1 "skipped: 396 images at its batch-1 rate (0.0956 images/s) take 4142 s, over the 600 s limit"
+    assert_line --index 2 None
+    assert_line --index 3 None
+    assert_line --index 4 None
+    assert_line --index 5 None
+}
