@@ -222,7 +222,7 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
     if (!f)
         f = &none;
     if (tl_winograd_applies(ws, g)) {
-        tl_winograd_forward(ws, g, x, packed, bias, act, y, part, nparts, scratch);
+        tl_winograd_forward_images(ws, g, 1, x, packed, bias, act, f->residual, y, part, nparts, scratch);
         return;
     }
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
@@ -301,12 +301,18 @@ static void pack_b_im2col_images(const void *ctx, int p0, int kc, int j0, int nc
 
 int tl_conv_images_applies(const tl_kws *ws, const tl_conv_geom *g)
 {
-    return !tl_winograd_applies(ws, g) && !tl_conv_is_depthwise(g);
+    (void)ws;
+    return !tl_conv_is_depthwise(g);
 }
 
 void tl_conv_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
-                            const float *bias, int act, const float *residual, float *y, int part, int nparts)
+                            const float *bias, int act, const float *residual, float *y, int part, int nparts,
+                            float *scratch)
 {
+    if (tl_winograd_applies(ws, g)) {
+        tl_winograd_forward_images(ws, g, n, x, packed, bias, act, residual, y, part, nparts, scratch);
+        return;
+    }
     const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
     const size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
     const size_t in_plane = (size_t)g->h * g->w * n, out_plane = (size_t)g->oh * g->ow * n;

@@ -46,6 +46,14 @@ void tl_winograd_pack_flipped(const tl_kws *ws, const tl_conv_geom *g, const flo
 size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g);
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch);
+/* The same on n images held channel-major (tl_conv_forward_images), plus
+ * a residual laid out as y (NULL: none) added after the activation: each
+ * tile summed as alone, so the same bits for any n and any split. The
+ * scratch: tl_winograd_scratch_floats, which covers n up to the
+ * workspace's images. */
+void tl_winograd_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
+                                const float *bias, int act, const float *residual, float *y, int part, int nparts,
+                                float *scratch);
 
 /* Weight gradient of 3x3 stride-1 layers through Winograd F(4x4, 3x3)
  * (wgrad_winograd.c): tl_conv_wgrad_images's contract, taken by it where

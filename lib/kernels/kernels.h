@@ -40,6 +40,12 @@ const char *tl_kws_simd_name(const tl_kws *ws); /* "avx512", "avx2", "scalar" (f
  * before packing, and use a packed buffer only with workspaces of the same
  * path and mode. */
 void tl_kws_set_exact(tl_kws *ws, int exact);
+/* Forward passes may run on groups of up to n images at once
+ * (tl_conv_forward_images): convolutions on small maps then choose their
+ * algorithm (Winograd over the group's tiles, or direct) for the group.
+ * Like exact, it decides the packing: set it before packing, the same for
+ * every workspace that shares packed weights. Default 1. */
+void tl_kws_set_images(tl_kws *ws, int n);
 /* 1 if this CPU can run the named path. */
 int tl_simd_supported(const char *simd);
 /* The path kernels without a workspace take (batch norm, activation
@@ -155,13 +161,16 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
                            float *scratch);
 /* The same for n images at once, held channel-major: x is cin x n x h x w,
  * y (and the residual) cout x n x oh x ow. The GEMM's columns are the n
- * images' pixels, so the packed weights are read once for all of them.
- * Each column is summed as for one image (tl_conv_forward_fused with n =
- * 1 is this layout): the same bits for any n, for layers where
- * tl_conv_images_applies (not Winograd, not depthwise, no input scale). */
+ * images' pixels (Winograd's: their tiles), so the packed weights are read
+ * once for all of them. Each column is summed as for one image
+ * (tl_conv_forward_fused with n = 1 is this layout): the same bits for any
+ * n, for layers where tl_conv_images_applies (not depthwise, no input
+ * scale). scratch: tl_conv_forward_scratch_floats, for n up to the
+ * workspace's images (tl_kws_set_images). */
 int tl_conv_images_applies(const tl_kws *ws, const tl_conv_geom *g);
 void tl_conv_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
-                            const float *bias, int act, const float *residual, float *y, int part, int nparts);
+                            const float *bias, int act, const float *residual, float *y, int part, int nparts,
+                            float *scratch);
 
 /* Floats of scratch for tl_conv_backward_data and tl_conv_backward_weight
  * (one bounded im2col tile; per-tap column sums for depthwise); 0 for 1x1

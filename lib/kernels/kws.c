@@ -49,6 +49,7 @@ static tl_kws *kws_new_impl(const tl_simd_impl *impl, tl_err *e)
     if (!ws)
         return NULL;
     ws->impl = impl;
+    ws->images = 1;
     size_t ncr = (size_t)(impl->nc + impl->nr - 1) / impl->nr * impl->nr;
     ws->pack_a = tl_xalloc((size_t)impl->mr * impl->kc, sizeof(float), e);
     ws->pack_b = ws->pack_a ? tl_xalloc((size_t)impl->kc * ncr, sizeof(float), e) : NULL;
@@ -111,3 +112,5 @@ void tl_kws_free(tl_kws *ws)
 const char *tl_kws_simd_name(const tl_kws *ws) { return ws->impl->name; }
 
 void tl_kws_set_exact(tl_kws *ws, int exact) { ws->exact = exact != 0; }
+
+void tl_kws_set_images(tl_kws *ws, int n) { ws->images = n > 1 ? n : 1; }

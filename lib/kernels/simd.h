@@ -36,6 +36,9 @@ typedef struct tl_simd_impl {
     /* the same mr rows by 16 columns (NULL when nr is 16 or less): for
      * Winograd blocks of 16 tiles on maps too small to fill nr lanes */
     tl_ukernel_fn ukernel16;
+    /* the same mr rows by 8 columns, each element summed as by ukernel
+     * (NULL: none): for Winograd on one 7x7 map (4 tiles) */
+    tl_ukernel_fn ukernel8;
     tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
     int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */
@@ -47,6 +50,7 @@ extern const tl_simd_impl tl_simd_scalar, tl_simd_avx2, tl_simd_avx512;
 struct tl_kws {
     const tl_simd_impl *impl;
     int exact; /* convolutions take the direct algorithms only (no Winograd) */
+    int images; /* forward passes may take this many images at once (tl_kws_set_images) */
     float *pack_a; /* mr x kc */
     float *pack_b; /* kc x nc, nc rounded to nr */
     float *tile;   /* mr x nr, edge tiles */

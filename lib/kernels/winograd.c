@@ -32,22 +32,30 @@ static int imin(int a, int b) { return a < b ? a : b; }
 static int tiles_y(const tl_conv_geom *g) { return (g->oh + 3) / 4; }
 static int tiles_x(const tl_conv_geom *g) { return (g->ow + 3) / 4; }
 
-/* The lanes of a block (tiles at once), and the micro-kernel for them: the
- * path's nr, or 16 when nr-lane blocks would be mostly padding and the path
- * has a 16-column kernel (AVX-512 on 14x14 maps: 16 tiles; it runs at about
- * 4/5 of the wide kernel's rate, hence the 5/4). */
-static int block_lanes(const tl_kws *ws, const tl_conv_geom *g, tl_ukernel_fn *uk)
+/* The lanes of a block (tiles at once), and the micro-kernel for them, for
+ * a call on `tiles` tiles (those of all its images): the path's nr, or 16
+ * or 8 when nr-lane blocks would be mostly padding and the path has a
+ * narrower kernel (AVX-512 on one 14x14 map: 16 tiles; one 7x7 map: 4).
+ * The narrow kernels run at about 4/5 of the wide one's rate a lane, hence
+ * the 5/4; on a tie the wider. Every tile is summed the same way by each
+ * kernel, so the choice never changes a bit. */
+static int block_lanes(const tl_kws *ws, long tiles, tl_ukernel_fn *uk)
 {
     const tl_simd_impl *im = ws->impl;
-    int tiles = tiles_y(g) * tiles_x(g);
-    if (im->ukernel16 && round_up(tiles, 16) * 5 <= round_up(tiles, im->nr) * 4) {
-        if (uk)
-            *uk = im->ukernel16;
-        return 16;
-    }
+    const struct {
+        int lanes;
+        tl_ukernel_fn fn;
+    } k[3] = {{im->nr, im->ukernel}, {16, im->ukernel16}, {8, im->ukernel8}};
+    int best = 0;
+    long cost = round_up((int)tiles, im->nr) * 4L;
+    for (int i = 1; i < 3; i++)
+        if (k[i].fn && k[i].lanes < im->nr && round_up((int)tiles, k[i].lanes) * 5L < cost) {
+            best = i;
+            cost = round_up((int)tiles, k[i].lanes) * 5L;
+        }
     if (uk)
-        *uk = im->ukernel;
-    return im->nr;
+        *uk = k[best].fn;
+    return k[best].lanes;
 }
 
 int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
@@ -57,11 +65,13 @@ int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
         return 0;
     /* Cost model: the multiply-adds of the GEMMs over whole blocks of
      * tiles, with a factor 2 for the transforms and the short GEMMs, must
-     * stay below the direct convolution's. Small maps (ResNet's 7x7) keep
-     * the direct path: their tiles would not fill a block. */
-    long nr = block_lanes(ws, g, NULL), tiles = (long)tiles_y(g) * tiles_x(g);
-    long lanes = (tiles + nr - 1) / nr * nr;
-    return NXI * lanes * 2 < 9L * g->oh * g->ow;
+     * stay below the direct convolution's, on the number of images the
+     * workspace's forward passes take at once (tl_kws_set_images). Alone,
+     * a 7x7 map (ResNet's last stage) keeps the direct path: its 4 tiles
+     * would not fill a block; 4 of them fill one of 16. */
+    long imgs = ws->images > 1 ? ws->images : 1, tiles = (long)tiles_y(g) * tiles_x(g) * imgs;
+    long nr = block_lanes(ws, tiles, NULL), lanes = (tiles + nr - 1) / nr * nr;
+    return NXI * lanes * 2 < 9L * g->oh * g->ow * imgs;
 }
 
 size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
@@ -71,7 +81,11 @@ size_t tl_winograd_packed_floats(const tl_kws *ws, const tl_conv_geom *g)
 
 size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
-    size_t nr = (size_t)block_lanes(ws, g, NULL);
+    size_t nr = 0; /* the widest block of a call on 1 to ws->images images */
+    for (int n = 1; n == 1 || n <= ws->images; n++) {
+        size_t l = (size_t)block_lanes(ws, (long)tiles_y(g) * tiles_x(g) * n, NULL);
+        nr = l > nr ? l : nr;
+    }
     /* V, M, and two 36 x nr tiles of staging */
     return (size_t)NXI * nr * ((size_t)g->cin + (size_t)round_up(g->cout, ws->impl->mr) + 2);
 }
@@ -201,18 +215,22 @@ static inline __attribute__((always_inline)) void output_tile(const float *m, si
         at6(tmp + (size_t)row * 6 * nr, (size_t)nr, out + (size_t)row * 4 * nr, (size_t)nr, nr);
 }
 
-/* Where the 6x6 input windows of a block's tiles start: the window's
- * first row and column (lanes past the last tile: INT_MIN rows), and
- * whether it lies inside the image. Worked out once per block. */
+/* Where the 6x6 input windows of a block's tiles start: the offset of the
+ * tile's image plane within a channel (tile t of a call is tile t % T of
+ * image t / T, T tiles an image), the window's first row and column (lanes
+ * past the last tile: INT_MIN rows), and whether it lies inside the image.
+ * Worked out once per block. */
 typedef struct {
+    size_t base;
     int iy0, ix0, inside;
 } win_at;
 
 static void windows_of(const tl_conv_geom *g, int t0, int nt, int nr, win_at *at)
 {
-    const int tx = tiles_x(g);
+    const int tx = tiles_x(g), T = tiles_y(g) * tx;
     for (int j = 0; j < nr; j++) {
-        int t = t0 + j, iy0 = t / tx * 4 - g->pad_t, ix0 = t % tx * 4 - g->pad_l;
+        int t = (t0 + j) % T, iy0 = t / tx * 4 - g->pad_t, ix0 = t % tx * 4 - g->pad_l;
+        at[j].base = j < nt ? (size_t)((t0 + j) / T) * g->h * g->w : 0;
         at[j].iy0 = j < nt ? iy0 : INT_MIN;
         at[j].ix0 = ix0;
         at[j].inside = j < nt && iy0 >= 0 && iy0 + 6 <= g->h && ix0 >= 0 && ix0 + 6 <= g->w;
@@ -224,6 +242,7 @@ static void windows_of(const tl_conv_geom *g, int t0, int nt, int nr, win_at *at
 static inline const float *window(const tl_conv_geom *g, const float *xc, const win_at *a, float *local,
                                   size_t *stride)
 {
+    xc += a->base;
     if (a->inside) {
         *stride = (size_t)g->w;
         return xc + (size_t)a->iy0 * g->w + a->ix0;
@@ -290,51 +309,55 @@ static void gather(const tl_conv_geom *g, const float *xc, const win_at *at, int
     }
 }
 
-/* Writes the 4x4 outputs (16 x nr) of the block's tiles into the channel
- * plane yc, clipped to the map: four whole tiles at a time by 4 x 4
+/* Writes the 4x4 outputs (16 x nr) of the block's tiles into the channel's
+ * planes at yc (image i's at yc + i * oh * ow), clipped to the map, plus
+ * the residual's (rc, laid out as yc; NULL: none) with one rounding, as
+ * the GEMM's epilogue adds it: four whole tiles at a time by 4 x 4
  * transposes. */
-static void scatter(const tl_conv_geom *g, const float *out, int t0, int nt, int nr, float *yc)
+static void scatter(const tl_conv_geom *g, const float *out, int t0, int nt, int nr, float *yc, const float *rc)
 {
-    const int tx = tiles_x(g);
-    int j = 0;
-#if defined(__SSE2__)
-    for (; j + 4 <= nt; j += 4) {
-        int t = t0 + j, whole = 1;
-        for (int q = 0; q < 4; q++)
-            whole &= (t + q) / tx * 4 + 4 <= g->oh && (t + q) % tx * 4 + 4 <= g->ow;
-        if (!whole)
-            break; /* the tiles at the right and bottom edges, one at a time */
-        float *d[4];
-        for (int q = 0; q < 4; q++)
-            d[q] = yc + (size_t)((t + q) / tx * 4) * g->ow + (t + q) % tx * 4;
-        for (int r = 0; r < 4; r++) {
-            const float *src = out + (size_t)r * 4 * nr + j;
-            __m128 a = _mm_loadu_ps(src), b = _mm_loadu_ps(src + nr), c = _mm_loadu_ps(src + 2 * nr),
-                   e = _mm_loadu_ps(src + 3 * nr);
-            _MM_TRANSPOSE4_PS(a, b, c, e);
-            size_t o = (size_t)r * g->ow;
-            _mm_storeu_ps(d[0] + o, a);
-            _mm_storeu_ps(d[1] + o, b);
-            _mm_storeu_ps(d[2] + o, c);
-            _mm_storeu_ps(d[3] + o, e);
+    const int tx = tiles_x(g), T = tiles_y(g) * tx;
+    const size_t oplane = (size_t)g->oh * g->ow;
+    for (int j = 0; j < nt; j += 4) {
+        const int cnt = imin(4, nt - j);
+        size_t o[4];
+        int whole = cnt == 4;
+        for (int q = 0; q < cnt; q++) {
+            int t = (t0 + j + q) % T;
+            whole &= t / tx * 4 + 4 <= g->oh && t % tx * 4 + 4 <= g->ow;
+            o[q] = (size_t)((t0 + j + q) / T) * oplane + (size_t)(t / tx * 4) * g->ow + t % tx * 4;
         }
-    }
+#if defined(__SSE2__)
+        if (whole) {
+            for (int r = 0; r < 4; r++) {
+                const float *src = out + (size_t)r * 4 * nr + j;
+                __m128 v[4] = {_mm_loadu_ps(src), _mm_loadu_ps(src + nr), _mm_loadu_ps(src + 2 * nr),
+                               _mm_loadu_ps(src + 3 * nr)};
+                _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
+                size_t ro = (size_t)r * g->ow;
+                for (int q = 0; q < 4; q++)
+                    _mm_storeu_ps(yc + o[q] + ro, rc ? _mm_add_ps(v[q], _mm_loadu_ps(rc + o[q] + ro)) : v[q]);
+            }
+            continue;
+        }
 #endif
-    for (; j < nt; j++) {
-        int t = t0 + j, oy0 = t / tx * 4, ox0 = t % tx * 4;
-        int rows = imin(4, g->oh - oy0), cols = imin(4, g->ow - ox0);
-        for (int r = 0; r < rows; r++) {
-            float *dst = yc + (size_t)(oy0 + r) * g->ow + ox0;
-            for (int c = 0; c < cols; c++)
-                dst[c] = out[(size_t)(r * 4 + c) * nr + j];
+        for (int q = 0; q < cnt; q++) { /* tiles at the right and bottom edges clipped, one at a time */
+            int t = (t0 + j + q) % T, rows = imin(4, g->oh - t / tx * 4), cols = imin(4, g->ow - t % tx * 4);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < cols; c++) {
+                    size_t at = o[q] + (size_t)r * g->ow + c;
+                    float v = out[(size_t)(r * 4 + c) * nr + j + q];
+                    yc[at] = rc ? v + rc[at] : v;
+                }
         }
     }
 }
 
 typedef struct {
     const tl_conv_geom *g;
-    const float *x, *packed, *bias;
+    const float *x, *packed, *bias, *res;
     float *y, *scratch;
+    int n;           /* images, channel-major: a channel's planes n * h * w floats */
     int act, k0, k1; /* output channels [k0, k1) (k1 rounded to mr, or cout) */
     int nr;          /* lanes of a block: block_lanes */
     tl_ukernel_fn ukernel;
@@ -345,8 +368,8 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
     const tl_conv_geom *g = jb->g;
     const tl_simd_impl *im = ws->impl;
     const int nr = jb->nr, mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
-    const int T = tiles_y(g) * tiles_x(g), t0 = blk * nr, nt = imin(nr, T - t0);
-    const size_t plane = (size_t)g->h * g->w, oplane = (size_t)g->oh * g->ow;
+    const int T = tiles_y(g) * tiles_x(g) * jb->n, t0 = blk * nr, nt = imin(nr, T - t0);
+    const size_t plane = (size_t)g->h * g->w * jb->n, oplane = (size_t)g->oh * g->ow * jb->n;
     float *V = jb->scratch, *M = V + (size_t)NXI * C * nr, *stage = M + (size_t)NXI * Kpad * nr;
     float *tmp = stage + (size_t)NXI * nr; /* 36 x nr; the output's 16 x nr go in stage */
     win_at at[64];                         /* nr <= 64 */
@@ -371,7 +394,7 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
         output_tile(M + (size_t)k * nr, (size_t)Kpad * nr, tmp, stage, nr);
         if (jb->act != TL_ACT_NONE || jb->bias) /* 16 x nr values of one channel: one row */
             act_rows(jb->act, stage, 0, stage, 0, jb->bias ? jb->bias + k : NULL, 1, (size_t)16 * nr);
-        scatter(g, stage, t0, nt, nr, jb->y + k * oplane);
+        scatter(g, stage, t0, nt, nr, jb->y + k * oplane, jb->res ? jb->res + k * oplane : NULL);
     }
 }
 
@@ -388,10 +411,18 @@ __attribute__((target("avx512f"))) static void blocks_avx512(BLOCKS_ARGS) { BLOC
 void tl_winograd_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *bias,
                          int act, float *y, int part, int nparts, float *scratch)
 {
+    tl_winograd_forward_images(ws, g, 1, x, packed, bias, act, NULL, y, part, nparts, scratch);
+}
+
+void tl_winograd_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
+                                const float *bias, int act, const float *residual, float *y, int part, int nparts,
+                                float *scratch)
+{
     tl_ukernel_fn uk;
-    const int nr = block_lanes(ws, g, &uk), mr = ws->impl->mr, K = g->cout;
-    const int blocks = (tiles_y(g) * tiles_x(g) + nr - 1) / nr;
-    wino_job jb = {g, x, packed, bias, y, scratch, act, 0, round_up(K, mr), nr, uk};
+    const long tiles = (long)tiles_y(g) * tiles_x(g) * n;
+    const int nr = block_lanes(ws, tiles, &uk), mr = ws->impl->mr, K = g->cout;
+    const int blocks = (int)((tiles + nr - 1) / nr);
+    wino_job jb = {g, x, packed, bias, residual, y, scratch, n, act, 0, round_up(K, mr), nr, uk};
     int b0 = 0, b1 = blocks;
     if (nparts > 1) {
         if (blocks >= 2 * nparts) { /* blocks of tiles: no work done twice */

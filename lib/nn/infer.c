@@ -609,6 +609,7 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
         if (!(inf->workers[w].kws = tl_kws_new(e)))
             goto fail;
         tl_kws_set_exact(inf->workers[w].kws, exact); /* it decides the packing and the fusions */
+        tl_kws_set_images(inf->workers[w].kws, GROUP_MAX); /* so does the grouping of small maps */
     }
     if (build_steps(inf, e) || fuse_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e) ||
         find_group(inf, e))
@@ -863,7 +864,8 @@ static void run_group_step(tl_infer *inf, worker *wk, const worker *vals, const 
     switch (st->kind) {
     case STEP_CONV:
         tl_conv_forward_images(wk->kws, &m->nodes[st->conv_node].geom, n, x, st->packed, st->b, st->act,
-                               st->in[1] >= 0 ? vals->garena + inf->group_off[st->in[1]] : NULL, y, part, nparts);
+                               st->in[1] >= 0 ? vals->garena + inf->group_off[st->in[1]] : NULL, y, part, nparts,
+                               wk->scratch);
         break;
     case STEP_BN:
         share((size_t)nd->c, 1, part, nparts, &lo, &hi);

@@ -365,7 +365,10 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
         {.cin = 20, .h = 30, .w = 27, .cout = 35, .kh = 3, .kw = 3, .pad_b = 1, .pad_r = 2},
         {.cin = 400, .h = 17, .w = 19, .cout = 24, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
         {.cin = 96, .h = 14, .w = 14, .cout = 64, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
+        /* ResNet's last stage, chosen for groups of 4 images (tl_kws_set_images), run on one */
+        {.cin = 256, .h = 7, .w = 7, .cout = 40, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
     };
+    static const int images[] = {1, 1, 1, 1, 1, 4};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         tl_conv_geom g = cases[c];
         tl_conv_geom_finish(&g);
@@ -382,6 +385,9 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
         float *y = malloc(ny * sizeof *y);
         for (int p = 0; p < nws; p++) {
             double worst[2] = {0, 0};
+            tl_kws_set_images(ws[p], images[c]);
+            CHECK_MSG(tl_conv_forward_scratch_floats(ws[p], &g) > 0, "%s %s: not run by Winograd",
+                      tl_kws_simd_name(ws[p]), desc);
             for (int exact = 0; exact <= 1; exact++) {
                 tl_kws_set_exact(ws[p], exact);
                 conv_forward_once(ws[p], &g, x, w, b, TL_ACT_NONE, y);
@@ -392,6 +398,7 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
             printf("test_conv: %s %s: winograd %d, worst error / sum|wx| %.2g (direct %.2g)\n",
                    tl_kws_simd_name(ws[p]), desc, tl_conv_forward_scratch_floats(ws[p], &g) > 0, worst[0],
                    worst[1]);
+            tl_kws_set_images(ws[p], 1);
             CHECK_MSG(worst[0] < 1e-5 && worst[0] <= 64 * worst[1] + 1e-7, "winograd %s %s: error %g (direct %g)",
                       tl_kws_simd_name(ws[p]), desc, worst[0], worst[1]);
         }
@@ -451,14 +458,18 @@ static void bench(tl_kws *ws, tl_rng *r)
 
 /* tl_conv_forward_images on n images held channel-major: the same bits
  * as each image alone through tl_conv_forward_fused (residual + relu
- * epilogue), for any split into parts: grouped, strided, dilated, 1x1. */
+ * epilogue), for any split into parts: grouped, strided, dilated, 1x1,
+ * and Winograd on maps whose tiles fill blocks only over the images
+ * (7x7: 4 tiles an image; the edge tiles clipped), or over several blocks. */
 static void test_images(tl_kws **ws, int nws, tl_rng *r)
 {
     static const int shapes[][9] = {
         /* cin cout h w k stride pad dil groups */
         {12, 20, 5, 6, 3, 1, 1, 1, 2},   {16, 40, 7, 7, 3, 2, 1, 1, 1}, {24, 36, 7, 5, 1, 1, 0, 1, 1},
-        {8, 30, 9, 9, 1, 2, 0, 1, 1},    {6, 14, 6, 7, 3, 1, 2, 2, 1},
+        {8, 30, 9, 9, 1, 2, 0, 1, 1},    {6, 14, 6, 7, 3, 1, 2, 2, 1},  {16, 20, 7, 7, 3, 1, 1, 1, 1},
+        {20, 16, 9, 10, 3, 1, 0, 1, 1},  {17, 26, 14, 13, 3, 1, 1, 1, 1},
     };
+    enum { N = 3 };
     for (int p = 0; p < nws; p++)
         for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
             const int *sh = shapes[c];
@@ -466,9 +477,13 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
                               .stride_h = sh[5], .stride_w = sh[5], .pad_t = sh[6], .pad_l = sh[6], .pad_b = sh[6],
                               .pad_r = sh[6], .dil_h = sh[7], .dil_w = sh[7], .groups = sh[8]};
             tl_conv_geom_finish(&g);
+            tl_kws_set_images(ws[p], N);
             if (!tl_conv_images_applies(ws[p], &g))
                 continue;
-            enum { N = 3 };
+            int wino = sh[4] == 3 && sh[5] == 1 && sh[7] == 1 && sh[8] == 1;
+            CHECK_MSG(!wino || tl_conv_forward_scratch_floats(ws[p], &g) > 0, "%s: %dx%d %d->%d not by Winograd",
+                      paths[p], g.h, g.w, g.cin, g.cout);
+            float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g) + 1, sizeof(float));
             size_t hw = (size_t)g.h * g.w, ohw = (size_t)g.oh * g.ow;
             float *w = rand_buf(r, (size_t)g.cout * (g.cin / g.groups) * g.kh * g.kw), *b = rand_buf(r, g.cout);
             float *x = rand_buf(r, N * g.cin * hw), *res = rand_buf(r, N * g.cout * ohw);
@@ -479,7 +494,7 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
             for (int i = 0; i < N; i++) {
                 tl_conv_fuse f = {.residual = res + i * g.cout * ohw};
                 tl_conv_forward_fused(ws[p], &g, x + i * g.cin * hw, packed, b, TL_ACT_RELU, &f, y + i * g.cout * ohw,
-                                      0, 1, NULL);
+                                      0, 1, scratch);
                 for (int ch = 0; ch < g.cin; ch++)
                     memcpy(xg + ((size_t)ch * N + i) * hw, x + (i * g.cin + ch) * hw, hw * sizeof(float));
                 for (int ch = 0; ch < g.cout; ch++)
@@ -488,7 +503,7 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
             for (int parts = 1; parts <= 3; parts++) {
                 memset(yg, 0xFF, N * g.cout * ohw * sizeof(float));
                 for (int part = 0; part < parts; part++)
-                    tl_conv_forward_images(ws[p], &g, N, xg, packed, b, TL_ACT_RELU, rg, yg, part, parts);
+                    tl_conv_forward_images(ws[p], &g, N, xg, packed, b, TL_ACT_RELU, rg, yg, part, parts, scratch);
                 int same = 1;
                 for (int i = 0; i < N; i++)
                     for (int ch = 0; ch < g.cout; ch++)
@@ -499,6 +514,8 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
             }
             free(w); free(b); free(x); free(res); free(xg); free(rg); free(y); free(yg);
             tl_free(packed);
+            tl_free(scratch);
+            tl_kws_set_images(ws[p], 1);
         }
 }
 
