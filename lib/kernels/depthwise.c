@@ -224,21 +224,23 @@ void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float
     const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
     const size_t taps = (size_t)g->kh * g->kw;
     const int lanes = ws->impl->dw_lanes;
-    int post = act != TL_ACT_NONE && act != TL_ACT_RELU && act != TL_ACT_RELU6;
-    /* the workspace's path, not tl_activation's getenv per plane */
-    const tl_act_rows_fn act_rows = tl_act_rows_for(ws->impl->level);
+    /* the activation and the means on the blocked outputs, band by band
+     * while they are in L1/L2, not on the planes afterwards */
     for (int c = c0; c < c1; c += lanes) {
         int nc = c1 - c < lanes ? c1 - c : lanes;
         ws->impl->dw_group(g, x + c * in_plane, nc, w + c * taps, bias ? bias + c : NULL, act, y + c * out_plane,
-                           scratch);
-        for (int k = c; k < c + nc; k++) {
-            float *yk = y + k * out_plane;
-            if (post)
-                act_rows(act, yk, out_plane, yk, out_plane, NULL, 1, out_plane);
-            if (means) /* the plane is still in cache */
-                means[k] = plane_mean(ws->impl->level, yk, out_plane);
-        }
+                           means ? means + c : NULL, scratch);
     }
+}
+
+void tl_dw_means_take(float *acc, int lanes, int nc, size_t n, float *means)
+{
+    for (int half = BLOCK / 2; half >= 1; half /= 2)
+        for (int j = 0; j < half; j++)
+            for (int c = 0; c < lanes; c++)
+                acc[j * lanes + c] += acc[(j + half) * lanes + c];
+    for (int c = 0; c < nc; c++)
+        means[c] = acc[c] / (float)n;
 }
 
 void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,

@@ -4,6 +4,7 @@
  * 2 are vectorised (2 by an even-lane permute of two loads); larger strides
  * go through the scalar tap sum. */
 #include "simd.h"
+#include "act_internal.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -247,11 +248,27 @@ TL_AVX512 __attribute__((noinline)) static void sums_k33(const tl_conv_geom *g, 
 #undef PUT8
 }
 
+/* The means' running sums (tl_dw_means_take), a vector a pixel: the
+ * band's pixel q is pixel p0 + q of the plane, added into sum (p0 + q) % 16 */
+TL_AVX512 static void means_add(float *acc, const float *ys, size_t p0, int P)
+{
+    int q = 0, j = (int)(p0 % 16);
+    for (; q < P; q++) {
+        float *a = acc + (size_t)j * 16;
+        _mm512_store_ps(a, _mm512_add_ps(_mm512_load_ps(a), _mm512_load_ps(ys + (size_t)q * 16)));
+        j = (j + 1) & 15;
+    }
+}
+
 TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
-                                  int act, float *y, float *scratch)
+                                  int act, float *y, float *means, float *scratch)
 {
     const tl_dw_group_layout L = tl_dw_group_layout_of(g, 16, scratch);
     tl_dw_group_setup(g, &L, 16, nc, w, bias);
+    const int post = act != TL_ACT_NONE && act != TL_ACT_RELU && act != TL_ACT_RELU6;
+    float acc[16 * 16] __attribute__((aligned(64))); /* the means' running sums */
+    if (means)
+        memset(acc, 0, sizeof acc);
     const int W = g->w, in_plane = g->h * g->w, ow = g->ow;
     const size_t out_plane = (size_t)g->oh * ow;
     const int sh = g->stride_h, sw = g->stride_w, kh = g->kh, kw = g->kw;
@@ -343,6 +360,10 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
             SUMS
 #undef YAT
         }
+        if (post)
+            tl_act_rows_avx512(act, L.ys, 0, L.ys, 0, NULL, 1, (size_t)P * 16);
+        if (means)
+            means_add(acc, L.ys, (size_t)oy0 * ow, P);
         /* the band's pixels out, 16 at a time, back into planes */
         float *yb = y + (size_t)oy0 * ow;
         for (int p0 = 0; p0 < P; p0 += 16) {
@@ -357,6 +378,8 @@ TL_AVX512 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc,
             EACH16(YPUT)
         }
     }
+    if (means)
+        tl_dw_means_take(acc, 16, nc, out_plane, means);
 #undef EACH
 #undef BASE
 #undef TAP

@@ -89,7 +89,7 @@ TL_AVX2 static void gemv_avx2(int k, const float *a, const float *b, int ldb, fl
 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                       float *y);
 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
-                        int act, float *y, float *scratch);
+                        int act, float *y, float *means, float *scratch);
 
 const tl_simd_impl tl_simd_avx2 = {
     .name = "avx2",

@@ -133,7 +133,7 @@ TL_AVX512 static void gemv_avx512(int k, const float *a, const float *b, int ldb
 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                         float *y);
 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
-                        int act, float *y, float *scratch);
+                        int act, float *y, float *means, float *scratch);
 
 const tl_simd_impl tl_simd_avx512 = {
     .name = "avx512",

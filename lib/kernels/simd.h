@@ -23,9 +23,12 @@ typedef void (*tl_gemv_fn)(int k, const float *a, const float *b, int ldb, float
 /* nc <= dw_lanes depthwise channels at once, one channel a vector lane
  * (channel-blocked, as MLAS's NCHWc): planes x (h x w each) and weights w
  * (kh x kw each) of channels 0..nc, outputs y (oh x ow each) + bias, then
- * relu/relu6 as tl_dw_plane_fn; scratch: tl_dw_group_scratch_floats. */
+ * act (any: the others than relu/relu6 by the path's tl_act_rows, on the
+ * blocked outputs before they go back into planes); means (NULL: none)
+ * gets each output plane's mean with the bits of a plane-by-plane mean
+ * (tl_dw_means_*); scratch: tl_dw_group_scratch_floats. */
 typedef void (*tl_dw_group_fn)(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
-                               int act, float *y, float *scratch);
+                               int act, float *y, float *means, float *scratch);
 
 typedef struct tl_simd_impl {
     const char *name;
@@ -79,6 +82,12 @@ void tl_dw_group_setup(const tl_conv_geom *g, const tl_dw_group_layout *L, int l
  * band row iy + off. */
 void tl_dw_band_pad(const tl_conv_geom *g, const tl_dw_group_layout *L, int lanes, int oy0, int oy1, int *iy0,
                     int *iy1, int *off);
+/* Plane means from blocked outputs with the bits of depthwise.c's plane
+ * mean: acc holds 16 running sums of lanes channels (zeroed first), the
+ * kernel adds pixel i of the plane into sum i % 16, in pixel order; this
+ * folds the 16 sums pairwise and writes the means of channels 0..nc of an
+ * n-pixel plane. */
+void tl_dw_means_take(float *acc, int lanes, int nc, size_t n, float *means);
 /* relu / relu6 on a scalar; identity for other activations. */
 static inline float tl_clamp_act(int act, float v)
 {

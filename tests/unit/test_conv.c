@@ -71,6 +71,44 @@ static void describe(const tl_conv_geom *g, char *buf, size_t n)
              g->pad_l, g->pad_b, g->pad_r, g->dil_h, g->dil_w, g->groups);
 }
 
+/* The depthwise step fused with the global average pool of its output:
+ * the same outputs, and each channel's mean with the bits of 16 running
+ * sums (pixel i into sum i % 16) folded pairwise, as every path promises,
+ * and close to the double mean of the reference. */
+static int check_means(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *packed, const float *b,
+                       int act, const float *y1, const double *ref, float *scratch, int nparts, const char *desc)
+{
+    const size_t plane = (size_t)g->oh * g->ow, ny = (size_t)g->cout * plane;
+    float *y = malloc(ny * sizeof *y), *means = malloc((size_t)g->cout * sizeof *means);
+    for (int c = 0; c < g->cout; c++)
+        means[c] = NAN;
+    tl_conv_fuse f = {.means = means};
+    for (int part = nparts - 1; part >= 0; part--)
+        tl_conv_forward_fused(ws, g, x, packed, b, act, &f, y, part, nparts, scratch);
+    int bad = memcmp(y, y1, ny * sizeof *y) != 0;
+    CHECK_MSG(!bad, "fused means %s %s act %d, %d parts: outputs differ", tl_kws_simd_name(ws), desc, act, nparts);
+    for (int c = 0; c < g->cout && !bad; c++) {
+        const float *yc = y + (size_t)c * plane;
+        float acc[16] = {0};
+        double exact = 0;
+        for (size_t i = 0; i < plane; i++) {
+            acc[i % 16] += yc[i];
+            exact += ref[(size_t)c * plane + i];
+        }
+        for (int half = 8; half >= 1; half /= 2)
+            for (int j = 0; j < half; j++)
+                acc[j] += acc[j + half];
+        float want = acc[0] / (float)plane;
+        exact /= (double)plane;
+        bad = memcmp(&means[c], &want, sizeof want) != 0 || !(fabs(means[c] - exact) <= 1e-5 * (fabs(exact) + 1));
+        CHECK_MSG(!bad, "fused means %s %s act %d, %d parts: channel %d mean %.9g, 16 sums give %.9g, exact %.9g",
+                  tl_kws_simd_name(ws), desc, act, nparts, c, means[c], want, exact);
+    }
+    free(y);
+    free(means);
+    return bad;
+}
+
 /* tl_conv_forward_packed split into 1, 2 and 3 parts (run one after the
  * other, as a team's threads would): right against the reference, and
  * bit-identical whatever the split. Returns the number of failures. */
@@ -103,6 +141,8 @@ static int run_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, const f
             CHECK_MSG(!memcmp(y, y1, ny * sizeof *y), "packed %s %s: %d parts differ from one",
                       tl_kws_simd_name(ws), desc, nparts);
         fails += bad != 0;
+        if (tl_conv_fusable(ws, g) & TL_FUSE_MEANS)
+            fails += check_means(ws, g, x, packed, b, act, y1, ref, scratch, nparts, desc);
     }
     tl_free(packed);
     tl_free(scratch);
@@ -192,6 +232,11 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     /* stride 2 on wider maps: uneven padding, a partial last group, 3x3 and 5x5 */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 21, .h = 27, .w = 31, .cout = 21, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_l = 1, .pad_b = 1, .groups = 21}, TL_ACT_SILU, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 18, .h = 56, .w = 57, .cout = 18, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 18}, TL_ACT_RELU6, 0);
+    /* EfficientNet-like, SiLU applied on the blocked outputs and means
+     * fused: several bands whose first pixel is not a multiple of 16 into
+     * the plane, channels not a multiple of 8 or 16, odd widths */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 40, .h = 57, .w = 57, .cout = 40, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 40}, TL_ACT_SILU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 27, .h = 61, .w = 59, .cout = 27, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 27}, TL_ACT_SILU, 1);
     /* input rows moved in runs: a block of pixels that ends one row and
      * fills the whole next one (9 wide for 16 lanes, 6 wide for 8) */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 20, .h = 18, .w = 9, .cout = 20, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 20}, TL_ACT_RELU6, 1);
