@@ -980,6 +980,7 @@ typedef struct {
     float *const *out;
     int64_t first;    /* index of the batch's first image */
     int64_t image;    /* team: the image (relative to first), or -1 for the tail */
+    int then_tail;    /* team on an image: the tail follows in the same job (one wake fewer) */
     int rows;         /* team, tail: images in the batch */
     int whole, ngroups; /* groups: images 0..whole of the batch in ngroups groups */
     int nparts;
@@ -1017,6 +1018,10 @@ static void run_team(void *ctx, int64_t begin, int64_t end, int w)
                       (int)rc->image, 0, 1, rc->out, (int)part, rc->nparts, &rc->bar);
             run_group(inf, &inf->workers[w], &inf->workers[0], 1, i, (int)rc->image, rc->out, (int)part, rc->nparts,
                       &rc->bar);
+            if (rc->then_tail) {
+                tl_barrier_wait(&rc->bar); /* the image's row of the tail input in place */
+                run_tail(inf, &inf->workers[w], rc->rows, rc->first, rc->out, (int)part, rc->nparts, &rc->bar);
+            }
         } else {
             run_tail(inf, &inf->workers[w], rc->rows, rc->first, rc->out, (int)part, rc->nparts, &rc->bar);
         }
@@ -1064,9 +1069,10 @@ void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, fl
         tl_parallel_for(pool, rc.ngroups, 1, run_groups, &rc);
         for (int i = whole; i < n; i++) {
             rc.image = i;
+            rc.then_tail = i == n - 1 && inf->tail < inf->nsteps;
             team_run(pool, nw, &rc);
         }
-        if (inf->tail < inf->nsteps) {
+        if (inf->tail < inf->nsteps && whole == n) {
             rc.image = -1;
             team_run(pool, nw, &rc);
         }
