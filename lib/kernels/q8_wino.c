@@ -68,11 +68,23 @@ int tl_q8_wino_pack(tl_q8_conv *c, const int16_t *w, tl_err *e)
 
 static int tiles_of(const tl_q8_conv *c) { return (c->g.oh + 1) / 2 * ((c->g.ow + 1) / 2); }
 
-/* V of a share's tiles (rounded up to Q8_WINO_MR: a bound), then the products of
- * Q8_WINO_NT tiles at a time. */
+/* Tiles transformed at a time: V of a band stays within Q8_WINO_BAND_BYTES
+ * (in cache while every output channel group reads it) and the scratch
+ * does not grow with the map; a whole number of products blocks, so a
+ * band's register tiles are the same as without bands (and the bytes). */
+#define Q8_WINO_BAND_BYTES (256 << 10)
+static int band_tiles(const tl_q8_conv *c)
+{
+    size_t per = (size_t)16 * c->cs_in * sizeof(int16_t);
+    int nb = (int)(Q8_WINO_BAND_BYTES / per / Q8_WINO_NT);
+    return (nb < 1 ? 1 : nb) * Q8_WINO_NT;
+}
+
+/* V of one band, then the products of Q8_WINO_NT tiles at a time. */
 size_t tl_q8_wino_scratch_bytes(const tl_q8_conv *c)
 {
-    size_t nt = (size_t)(tiles_of(c) + Q8_WINO_MR - 1) / Q8_WINO_MR * Q8_WINO_MR;
+    size_t nt = (size_t)(tiles_of(c) + 1) / 2 * 2, bt = (size_t)band_tiles(c);
+    nt = nt < bt ? nt : bt;
     return 16 * nt * c->cs_in * sizeof(int16_t) + (size_t)Q8_WINO_GMAX * Q8_WINO_NT * 256 * sizeof(int32_t) + 64;
 }
 
@@ -84,22 +96,26 @@ void tl_q8_wino_forward(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p
         t1 = tiles_of(c);
     if (t0 >= t1)
         return;
-    int n = t1 - t0, nr = (n + 1) / 2 * 2; /* the register tiles take 6, 4 or 2 tiles */
-    int16_t *v = scratch;
-    int32_t *m = (int32_t *)(void *)(v + (size_t)16 * nr * c->cs_in);
-    size_t ps = (size_t)nr * c->cs_in;
-    tl_q8_wino_in_avx2(c, x, t0, nr, v);
-    for (int g0 = 0; g0 < c->ngroups;) {
-        int ng = c->level == TL_SIMD_AVX512 ? (c->ngroups - g0 >= Q8_WINO_GMAX ? Q8_WINO_GMAX : 1) : 1;
-        for (int b = 0; b < nr; b += Q8_WINO_NT) {
-            int nb = nr - b < Q8_WINO_NT ? nr - b : Q8_WINO_NT;
-            if (c->level == TL_SIMD_AVX512)
-                tl_q8_wino_gemm_avx512(c, v + (size_t)b * c->cs_in, ps, g0, ng, nb, m);
-            else
-                tl_q8_wino_gemm_avx2(c, v + (size_t)b * c->cs_in, ps, g0, nb, m);
-            for (int j = 0; j < ng; j++)
-                tl_q8_wino_out_avx2(c, m + (size_t)j * Q8_WINO_NT * 256, g0 + j, t0 + b, n - b < nb ? n - b : nb, y);
+    const int bt = band_tiles(c);
+    for (int b0 = t0; b0 < t1; b0 += bt) {
+        int n = t1 - b0 < bt ? t1 - b0 : bt, nr = (n + 1) / 2 * 2; /* the register tiles take 6, 4 or 2 tiles */
+        int16_t *v = scratch;
+        int32_t *m = (int32_t *)(void *)(v + (size_t)16 * nr * c->cs_in);
+        size_t ps = (size_t)nr * c->cs_in;
+        tl_q8_wino_in_avx2(c, x, b0, nr, v);
+        for (int g0 = 0; g0 < c->ngroups;) {
+            int ng = c->level == TL_SIMD_AVX512 ? (c->ngroups - g0 >= Q8_WINO_GMAX ? Q8_WINO_GMAX : 1) : 1;
+            for (int b = 0; b < nr; b += Q8_WINO_NT) {
+                int nb = nr - b < Q8_WINO_NT ? nr - b : Q8_WINO_NT;
+                if (c->level == TL_SIMD_AVX512)
+                    tl_q8_wino_gemm_avx512(c, v + (size_t)b * c->cs_in, ps, g0, ng, nb, m);
+                else
+                    tl_q8_wino_gemm_avx2(c, v + (size_t)b * c->cs_in, ps, g0, nb, m);
+                for (int j = 0; j < ng; j++)
+                    tl_q8_wino_out_avx2(c, m + (size_t)j * Q8_WINO_NT * 256, g0 + j, b0 + b, n - b < nb ? n - b : nb,
+                                        y);
+            }
+            g0 += ng;
         }
-        g0 += ng;
     }
 }

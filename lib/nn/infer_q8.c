@@ -67,6 +67,7 @@ struct tl_q8_infer {
     int nsteps, capsteps;
     size_t *off;
     size_t arena_bytes, max_c;
+    size_t worker_bytes; /* arena, sums and both scratches of one worker */
     int *outputs, *out_buf, noutputs;
     worker *workers;
     int nworkers;
@@ -672,6 +673,7 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
             goto fail;
         }
     }
+    q->worker_bytes = q->arena_bytes + (q->max_c + 16) * sizeof(int32_t) + fscratch * sizeof(float) + qscratch;
     return q;
 fail:
     tl_q8_infer_free(q);
@@ -715,7 +717,7 @@ static int find_tail(tl_q8_infer *q, tl_err *e)
     return 0;
 }
 
-size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q) { return q->arena_bytes; }
+size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q) { return q->worker_bytes; }
 
 int tl_q8_infer_int8_steps(const tl_q8_infer *q)
 {

@@ -315,6 +315,41 @@ static void test_pool_edges(void)
     CHECK_MSG(exact, "dequantize_chw differs from (q - zero) * scale");
 }
 
+/* The integer Winograd's scratch is one band of tiles, not the whole map:
+ * VGG-16's conv1_2 at 224x224 took 25.7 MB per worker before bands. */
+static void test_wino_scratch(void)
+{
+    tl_conv_geom g = geom(64, 224, 224, 64, 3, 1, 1, 1, 1, 1, 1);
+    tl_conv_geom_finish(&g);
+    int16_t *w = calloc((size_t)64 * 64 * 9, sizeof *w);
+    int32_t bias[64] = {0};
+    double mult[64];
+    for (int o = 0; o < 64; o++)
+        mult[o] = 0.001;
+    tl_q8_out oq = {.zin = 3, .zout = 5, .qmin = 0, .qmax = 255};
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_err e = {0};
+        tl_q8_conv *c = tl_q8_conv_new(&g, 64, 64, w, bias, mult, &oq, &e);
+        CHECK_MSG(c != NULL, "224x224 3x3: %s", e.msg);
+        if (!c)
+            continue;
+        CHECK_MSG(tl_q8_conv_scratch_bytes(c) <= (1u << 20), "224x224x64 3x3 on %s: scratch %zu bytes", paths[p],
+                  tl_q8_conv_scratch_bytes(c));
+        tl_q8_conv_free(c);
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    free(w);
+}
+
 int main(void)
 {
     test_multiplier();
@@ -330,6 +365,9 @@ int main(void)
     /* integer Winograd on AVX2/AVX-512BW: +-255 weights, odd output edges, uneven padding */
     conv_case("3x3 Winograd int16 weights", geom(32, 7, 11, 72, 3, 1, 0, 1, 2, 0, 1), 255, 0);
     conv_case("3x3 Winograd 2x2 output", geom(48, 2, 3, 16, 3, 1, 1, 0, 1, 1, 1), 127, 0);
+    /* 256 channels: bands of 24 tiles, 56 tiles = 24 + 24 + 8 (and the 3 parts cut across bands) */
+    conv_case("3x3 Winograd in bands", geom(256, 13, 15, 32, 3, 1, 1, 1, 1, 1, 1), 64, 0);
+    test_wino_scratch();
     tl_conv_geom dil = geom(16, 9, 9, 16, 3, 1, 2, 2, 2, 2, 1);
     dil.dil_h = dil.dil_w = 2;
     conv_case("3x3 dilated", dil, 127, 0);
