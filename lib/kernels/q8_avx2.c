@@ -88,13 +88,29 @@ TL_AVX2 static inline void store16(uint8_t *y, __m256i r0, __m256i r1)
     _mm_storeu_si128((__m128i *)y, _mm_packus_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
 }
 
+/* x * m rescaled in one 64-bit rounding (tl_q8_add_init's constants k). */
+TL_AVX2 static inline __m256i add_rescale8(__m256i x, __m256i m, const tl_q8_add *a, int k)
+{
+    const __m256i lim = _mm256_set1_epi64x(-(1ll << 30)), rnd = _mm256_set1_epi64x(a->rnd[k]);
+    const __m256i adj = _mm256_set1_epi64x(a->adj[k]);
+    const __m128i sh = _mm_cvtsi32_si128(a->sh[k]);
+    __m256i pe = _mm256_mul_epi32(x, m), po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), m);
+    __m256i re = _mm256_sub_epi64(_mm256_add_epi64(pe, rnd), _mm256_and_si256(_mm256_cmpgt_epi64(lim, pe), adj));
+    __m256i ro = _mm256_sub_epi64(_mm256_add_epi64(po, rnd), _mm256_and_si256(_mm256_cmpgt_epi64(lim, po), adj));
+    re = _mm256_srl_epi64(re, sh);
+    ro = _mm256_srl_epi64(ro, sh);
+    return _mm256_sub_epi32(_mm256_blend_epi32(re, _mm256_slli_epi64(ro, 32), 0xAA), _mm256_set1_epi32(a->post[k]));
+}
+
 TL_AVX2 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
 {
+    if (!a->one) {
+        tl_q8_add_scalar(a, n, x1, x2, y);
+        return;
+    }
     const __m256i z1 = _mm256_set1_epi32(a->z1), z2 = _mm256_set1_epi32(a->z2), zo = _mm256_set1_epi32(a->zout);
     const __m256i m1 = _mm256_set1_epi32(a->m1), m2 = _mm256_set1_epi32(a->m2), mo = _mm256_set1_epi32(a->mout);
-    const __m256i e1 = _mm256_set1_epi32(-a->s1), e2 = _mm256_set1_epi32(-a->s2), eo = _mm256_set1_epi32(-a->sout);
     const __m256i lo = _mm256_set1_epi32(a->qmin), hi = _mm256_set1_epi32(a->qmax);
-    const __m256i one_ = _mm256_set1_epi32(1); /* ADD rounds ties away from zero */
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m256i r[2];
@@ -103,8 +119,8 @@ TL_AVX2 void tl_q8_add_avx2(const tl_q8_add *a, size_t n, const uint8_t *x1, con
             __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x2 + i + 8 * h)));
             u = _mm256_slli_epi32(_mm256_sub_epi32(u, z1), 20);
             v = _mm256_slli_epi32(_mm256_sub_epi32(v, z2), 20);
-            __m256i s = _mm256_add_epi32(mul_shift8(u, m1, e1, one_), mul_shift8(v, m2, e2, one_));
-            r[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(mul_shift8(s, mo, eo, one_), zo), lo), hi);
+            __m256i s = _mm256_add_epi32(add_rescale8(u, m1, a, 0), add_rescale8(v, m2, a, 1));
+            r[h] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(add_rescale8(s, mo, a, 2), zo), lo), hi);
         }
         store16(y + i, r[0], r[1]);
     }

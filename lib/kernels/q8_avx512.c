@@ -93,22 +93,41 @@ TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int 
     return _mm512_cvtepi32_epi8(r);
 }
 
+/* x * m rescaled in one 64-bit rounding (tl_q8_add_init's constants k). */
+TL_AVX512 static inline __m512i add_rescale16(__m512i x, __m512i m, const tl_q8_add *a, int k)
+{
+    const __m512i lim = _mm512_set1_epi64(-(1ll << 30)), rnd = _mm512_set1_epi64(a->rnd[k]);
+    const __m512i adj = _mm512_set1_epi64(a->adj[k]);
+    const __m128i sh = _mm_cvtsi32_si128(a->sh[k]);
+    __m512i pe = _mm512_mul_epi32(x, m), po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), m);
+    __m512i re = _mm512_mask_sub_epi64(_mm512_add_epi64(pe, rnd), _mm512_cmplt_epi64_mask(pe, lim),
+                                       _mm512_add_epi64(pe, rnd), adj);
+    __m512i ro = _mm512_mask_sub_epi64(_mm512_add_epi64(po, rnd), _mm512_cmplt_epi64_mask(po, lim),
+                                       _mm512_add_epi64(po, rnd), adj);
+    re = _mm512_srl_epi64(re, sh);
+    ro = _mm512_srl_epi64(ro, sh);
+    return _mm512_sub_epi32(_mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32)),
+                            _mm512_set1_epi32(a->post[k]));
+}
+
 /* TFLite's ADD on n bytes (the scalar rule in q8_misc.c), 16 at a time. */
 TL_AVX512 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
 {
+    if (!a->one) {
+        tl_q8_add_scalar(a, n, x1, x2, y);
+        return;
+    }
     const __m512i z1 = _mm512_set1_epi32(a->z1), z2 = _mm512_set1_epi32(a->z2), zo = _mm512_set1_epi32(a->zout);
     const __m512i m1 = _mm512_set1_epi32(a->m1), m2 = _mm512_set1_epi32(a->m2), mo = _mm512_set1_epi32(a->mout);
-    const __m512i e1 = _mm512_set1_epi32(-a->s1), e2 = _mm512_set1_epi32(-a->s2), eo = _mm512_set1_epi32(-a->sout);
     const __m512i lo = _mm512_set1_epi32(a->qmin), hi = _mm512_set1_epi32(a->qmax);
-    const __m512i one_ = _mm512_set1_epi32(1); /* ADD rounds ties away from zero */
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512i u = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x1 + i)));
         __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x2 + i)));
         u = _mm512_slli_epi32(_mm512_sub_epi32(u, z1), 20);
         v = _mm512_slli_epi32(_mm512_sub_epi32(v, z2), 20);
-        __m512i s = _mm512_add_epi32(mul_shift16(u, m1, e1, one_), mul_shift16(v, m2, e2, one_));
-        __m512i r = _mm512_add_epi32(mul_shift16(s, mo, eo, one_), zo);
+        __m512i s = _mm512_add_epi32(add_rescale16(u, m1, a, 0), add_rescale16(v, m2, a, 1));
+        __m512i r = _mm512_add_epi32(add_rescale16(s, mo, a, 2), zo);
         r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
         _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(r));
     }

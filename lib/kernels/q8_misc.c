@@ -18,6 +18,26 @@ void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double s
     a->zout = zout;
     a->qmin = qmin;
     a->qmax = qmax;
+    /* gemmlowp's high multiply rounds P = x * m at 2^31 with ties up, v =
+     * floor((P + 2^30) / 2^31); the rounding shift by e then rounds v / 2^e
+     * with ties away from zero: floor((v + 2^(e-1) - [v < 0]) / 2^e). The
+     * nested floors are one, floor((P + 2^30 + 2^(30+e) - [v < 0] 2^31) /
+     * 2^(31+e)) (e >= 1; e = 0 is the high multiply alone), and v < 0 is
+     * P < -2^30. 2^62 keeps the dividend positive for a logical shift and
+     * comes out as 2^(31-e), taken off after (post). |P| < 2^60 here. */
+    const int sh[3] = {-a->s1, -a->s2, -a->sout};
+    a->one = 1;
+    for (int k = 0; k < 3; k++) {
+        int e = sh[k];
+        if (e < 0 || e > 30) {
+            a->one = 0;
+            continue;
+        }
+        a->rnd[k] = (int64_t)((1ull << 62) + (1ull << 30) + (e >= 1 ? 1ull << (30 + e) : 0));
+        a->adj[k] = e >= 1 ? 1ll << 31 : 0;
+        a->sh[k] = 31 + e;
+        a->post[k] = (int32_t)(1u << (31 - e));
+    }
 }
 
 void tl_q8_add_scalar(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)

@@ -73,6 +73,14 @@ typedef struct tl_q8_add {
     int z1, z2, zout, qmin, qmax;
     int32_t m1, m2, mout;
     int s1, s2, sout;
+    /* The SIMD paths' rescalings (inputs 1, 2, output) in one 64-bit
+     * rounding each, as the convolutions' (q8_misc.c): rounding constant,
+     * tie adjustment, shift, post; one = 0 when a shift is out of their
+     * range (the scalar rule then runs). */
+    int64_t rnd[3], adj[3];
+    int sh[3];
+    int32_t post[3];
+    int one;
 } tl_q8_add;
 void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double sout, int zout, int qmin, int qmax);
 void tl_q8_add_forward(const tl_q8_add *a, int c, int cs, size_t n, const uint8_t *x1, const uint8_t *x2,

@@ -179,6 +179,54 @@ static void test_multiplier(void)
     CHECK(tl_q8_rshift_round(-6, 2, 0) == -1 && tl_q8_rshift_round(-7, 0, 0) == -7);
 }
 
+/* Every pair of input bytes, on every path against the scalar rule: the
+ * SIMD paths round each rescaling once in 64 bits. Power-of-two scales
+ * make exact ties at both roundings; equal scales give an input
+ * multiplier of 1/2 (a shift of 0); a small first scale a large shift. */
+static void test_add_all_pairs(void)
+{
+    static const double sc[][3] = {{0.05, 0.11, 0.13}, {1.0, 0.125, 0.25}, {0.5, 0.5, 0.0625}, {0.02, 0.02, 0.03},
+                                   {1e-4, 0.3, 0.31}, {0.25, 1.0, 1.0 / 1024}, {0.7, 0.09, 2.9}};
+    enum { NP = 256 * 256 };
+    uint8_t *x1 = malloc(NP), *x2 = malloc(NP), *ref = malloc(NP), *y = malloc(NP);
+    for (int i = 0; i < NP; i++) {
+        x1[i] = (uint8_t)(i / 256);
+        x2[i] = (uint8_t)(i % 256);
+    }
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    for (size_t k = 0; k < sizeof sc / sizeof *sc; k++) {
+        tl_q8_add a;
+        int z1 = (int)(k * 37 % 256), z2 = (int)(255 - k * 53 % 256), zo = (int)(k * 91 % 256);
+        int qmin = k % 2 ? zo : 0, qmax = k % 3 ? 255 : 200;
+        tl_q8_add_init(&a, sc[k][0], z1, sc[k][1], z2, sc[k][2], zo, qmin < qmax ? qmin : 0, qmax);
+        setenv("TL_SIMD", "scalar", 1);
+        tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, ref);
+        for (int p = 1; p < 4; p++) {
+            if (!tl_simd_supported(paths[p]))
+                continue;
+            setenv("TL_SIMD", paths[p], 1);
+            memset(y, 0xAB, NP);
+            tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, y);
+            size_t bad = 0, first = 0;
+            for (size_t i = 0; i < NP; i++)
+                if (y[i] != ref[i] && !bad++)
+                    first = i;
+            CHECK_MSG(bad == 0, "ADD scales %zu on %s: %zu pairs differ, first %d + %d: %d vs %d", k, paths[p], bad,
+                      x1[first], x2[first], y[first], ref[first]);
+        }
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    free(x1);
+    free(x2);
+    free(ref);
+    free(y);
+}
+
 static void test_add(void)
 {
     tl_q8_add a;
@@ -354,6 +402,7 @@ int main(void)
 {
     test_multiplier();
     test_add();
+    test_add_all_pairs();
     test_pool_edges();
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
     conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
