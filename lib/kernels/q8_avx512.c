@@ -435,6 +435,97 @@ TL_AVX512 static inline __attribute__((always_inline)) void dw_prepare(const tl_
 DW_COLS_FN(tl_q8_dw_cols_vnni, TL_VNNI, dw_vnni)
 DW_COLS_FN(tl_q8_dw_cols_avx512, TL_AVX512, dw_bw)
 
+/* VNNI 3x3 depthwise with int8 weights: an input column's 16 channels x
+ * kernel rows 0-3 as bytes (row 3 under a zero weight), so one vpdpbusd
+ * sums a kernel column's 3 taps (u8 x s8 into int32, exact): 3 per output
+ * pixel instead of 6 vpdpwssd on row pairs. Columns ix0..ix0+ncol-1. */
+TL_VNNI static inline __attribute__((always_inline)) void dwq_prepare(const tl_q8_conv *c, const uint8_t *const *row,
+                                                                       const ptrdiff_t *cst, int ix0, int ncol,
+                                                                       int off, __m512i *buf)
+{
+    int jlo = ix0 < 0 ? -ix0 : 0, jhi = c->g.w - ix0 < ncol ? c->g.w - ix0 : ncol;
+    jlo = jlo < ncol ? jlo : ncol;
+    jhi = jhi > jlo ? jhi : jlo;
+    const __m512i padv = _mm512_set1_epi32((int32_t)(0x01010101u * c->pad[0]));
+    for (int j = 0; j < jlo; j++)
+        buf[j] = padv;
+    for (int j = jhi; j < ncol; j++)
+        buf[j] = padv;
+    const uint8_t *p0 = row[0] + (ptrdiff_t)(ix0 + jlo) * cst[0] + off;
+    const uint8_t *p1 = row[1] + (ptrdiff_t)(ix0 + jlo) * cst[1] + off;
+    const uint8_t *p2 = row[2] + (ptrdiff_t)(ix0 + jlo) * cst[2] + off;
+    const uint8_t *p3 = row[3] + (ptrdiff_t)(ix0 + jlo) * cst[3] + off;
+    for (int j = jlo; j < jhi; j++, p0 += cst[0], p1 += cst[1], p2 += cst[2], p3 += cst[3]) {
+        __m128i a = _mm_loadu_si128((const __m128i *)p0), b = _mm_loadu_si128((const __m128i *)p1);
+        __m128i d2 = _mm_loadu_si128((const __m128i *)p2), d3 = _mm_loadu_si128((const __m128i *)p3);
+        __m128i ablo = _mm_unpacklo_epi8(a, b), abhi = _mm_unpackhi_epi8(a, b);
+        __m128i cdlo = _mm_unpacklo_epi8(d2, d3), cdhi = _mm_unpackhi_epi8(d2, d3);
+        __m256i lo = _mm256_set_m128i(_mm_unpackhi_epi16(ablo, cdlo), _mm_unpacklo_epi16(ablo, cdlo));
+        __m256i hi = _mm256_set_m128i(_mm_unpackhi_epi16(abhi, cdhi), _mm_unpacklo_epi16(abhi, cdhi));
+        buf[j] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+}
+
+TL_VNNI static inline __attribute__((always_inline)) void dwq_run(const tl_q8_conv *c, const __m512i *buf,
+                                                                   const int8_t *wg, const rq16 *k, uint8_t *yo,
+                                                                   int n, int SW)
+{
+    const size_t cso = c->cs_out;
+    const int lsh = c->any_lsh, away = c->away;
+    const __m512i w0 = _mm512_loadu_si512(wg), w1 = _mm512_loadu_si512(wg + 64), w2 = _mm512_loadu_si512(wg + 128);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m512i a[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            const __m512i *b = buf + (i + u) * SW;
+            a[u] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), b[0], w0);
+            a[u] = _mm512_dpbusd_epi32(a[u], b[1], w1);
+            a[u] = _mm512_dpbusd_epi32(a[u], b[2], w2);
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++)
+            _mm_storeu_si128((__m128i *)(yo + (i + u) * cso), rq16_apply(k, a[u], lsh, away));
+    }
+    for (; i < n; i++) {
+        const __m512i *b = buf + i * SW;
+        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), b[0], w0);
+        a0 = _mm512_dpbusd_epi32(a0, b[1], w1);
+        a0 = _mm512_dpbusd_epi32(a0, b[2], w2);
+        _mm_storeu_si128((__m128i *)(yo + i * cso), rq16_apply(k, a0, lsh, away));
+    }
+}
+
+TL_VNNI void tl_q8_dw_quad_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
+{
+    const tl_conv_geom *g = &c->g;
+    const int sw = g->stride_w;
+    __m512i buf[Q8_DW_COLS];
+    const uint8_t *row[2 * Q8_DW_PAIRS];
+    ptrdiff_t cst[2 * Q8_DW_PAIRS];
+    for (int p = p0; p < p1;) {
+        int oy = p / g->ow, ox0 = p - oy * g->ow;
+        int oxe = g->ow - ox0 < p1 - p ? g->ow : ox0 + (p1 - p);
+        tl_q8_dw_row_ptrs(c, x, oy, row, cst); /* kh = 3: rows 0-2 and row 2 again (zero weight) */
+        for (int a = ox0; a < oxe; a += Q8_DW_RUN) {
+            int n = oxe - a < Q8_DW_RUN ? oxe - a : Q8_DW_RUN;
+            int ix0 = a * sw - g->pad_l, ncol = (n - 1) * sw + 3;
+            for (int grp = 0; grp < c->ngroups; grp++) {
+                rq16 k;
+                rq16_load(c, grp * 16, &k);
+                dwq_prepare(c, row, cst, ix0, ncol, grp * 16, buf);
+                const int8_t *wg = c->wq + (size_t)grp * 3 * 64;
+                uint8_t *yo = y + ((size_t)oy * g->ow + a) * c->cs_out + grp * 16;
+                if (sw == 1)
+                    dwq_run(c, buf, wg, &k, yo, n, 1);
+                else
+                    dwq_run(c, buf, wg, &k, yo, n, 2);
+            }
+        }
+        p += oxe - ox0;
+    }
+}
+
 
 /* Integer Winograd F(2x2,3x3) products (q8_wino.c): mr tiles x ng channel
  * groups (1 or Q8_WINO_GMAX) of 16 at one position, by vpmaddwd. */
@@ -497,6 +588,7 @@ void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0
 void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_dw_cols_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
+void tl_q8_dw_quad_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y) { tl_q8_add_scalar(a, n, x1, x2, y); }
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y) { (void)x; (void)n; (void)scale; (void)zero; (void)y; }
 #endif

@@ -213,6 +213,7 @@ void tl_q8_conv_free(tl_q8_conv *c)
     tl_free(c->pad16);
     tl_free(c->wdw);
     tl_free(c->wcol);
+    tl_free(c->wq);
     free(c->bias);
     free(c->mult);
     free(c->lsh);
@@ -310,6 +311,17 @@ static int pack_dw(tl_q8_conv *c, const int16_t *w, tl_err *e)
         for (int t = 0; t < c->ntap; t++)
             c->wdw[((size_t)grp * npair + t / 2) * 32 + half * 16 + lane * 2 + t % 2] = w[(size_t)ch * c->ntap + t];
     }
+    if (c->dw_quad) {
+        n = (size_t)c->ngroups * 3 * 64;
+        c->wq = tl_xalloc(n, 1, e);
+        if (!c->wq)
+            return -1;
+        memset(c->wq, 0, n);
+        for (int ch = 0; ch < c->g.cout; ch++)
+            for (int ky = 0; ky < 3; ky++)
+                for (int kx = 0; kx < 3; kx++)
+                    c->wq[((size_t)(ch / 16) * 3 + kx) * 64 + (ch % 16) * 4 + ky] = (int8_t)w[(size_t)ch * 9 + ky * 3 + kx];
+    }
     if (!c->dw_cols)
         return 0;
     int npy = (c->g.kh + 1) / 2, kw = c->g.kw;
@@ -391,6 +403,11 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     }
     requant_consts(c);
     c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
+    if (c->dw_cols && c->level == TL_SIMD_AVX512VNNI && g->kh == 3 && g->kw == 3 && g->dil_h == 1 && g->dil_w == 1) {
+        c->dw_quad = 1;
+        for (int k = 0; k < g->cout * 9; k++)
+            c->dw_quad &= w[k] >= -128 && w[k] <= 127;
+    }
     c->wino = tl_q8_wino_fits(c, w);
     c->wide = !dw && !c->wino && (c->level == TL_SIMD_AVX2 || c->level == TL_SIMD_AVX512) && c->planes > 1;
     if (dw ? pack_dw(c, w, e) : c->wino ? tl_q8_wino_pack(c, w, e) : c->wide ? pack_w16(c, w, e) : pack_gemm(c, w, e)) {
@@ -399,7 +416,7 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     }
     switch (c->level) {
     case TL_SIMD_AVX512VNNI:
-        c->rows = !dw ? tl_q8_rows_vnni : c->dw_cols ? tl_q8_dw_cols_vnni : tl_q8_dw_rows_avx512;
+        c->rows = !dw ? tl_q8_rows_vnni : c->dw_quad ? tl_q8_dw_quad_vnni : c->dw_cols ? tl_q8_dw_cols_vnni : tl_q8_dw_rows_avx512;
         break;
     case TL_SIMD_AVX512:
         c->rows = c->wide ? tl_q8_rows16_avx512 : !dw ? tl_q8_rows_avx512 : c->dw_cols ? tl_q8_dw_cols_avx512 : tl_q8_dw_rows_avx512;

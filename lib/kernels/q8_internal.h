@@ -32,6 +32,8 @@ struct tl_q8_conv {
     int16_t *wdw;       /* depthwise: [group][tap pair][2 x (8 channels x 2 taps)] */
     int16_t *wcol;      /* depthwise by columns (SIMD, when dw_cols): [group][kx][row pair][16 channels x 2 rows] */
     int dw_cols;        /* depthwise runs by input columns (tl_q8_dw_cols_fits) */
+    int8_t *wq;         /* VNNI 3x3 depthwise by byte quads (dw_quad): [group][kx][16 channels x 4 rows] */
+    int dw_quad;        /* kernel rows 0-2 (and a zero 4th) in one vpdpbusd: 3x3, stride 1/2, |w| <= 127 */
     int32_t *bias;      /* per output channel (cs_out): bias - zin * sum of weights */
     int32_t *mult, *lsh, *rsh;
     int any_lsh;        /* some channel's multiplier is above 1 */
@@ -152,6 +154,7 @@ void tl_q8_dw_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int
 void tl_q8_dw_cols_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_cols_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 void tl_q8_dw_cols_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
+void tl_q8_dw_quad_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1);
 
 /* Integer Winograd F(2x2,3x3) (q8_wino.c). Tiles are 2x2 output pixels,
  * row-major over the ceil(oh/2) x ceil(ow/2) grid. v: [position 16][tile]

@@ -422,6 +422,9 @@ int main(void)
     conv_case("3x3 dilated", dil, 127, 0);
     conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
     conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 255, 0);
+    /* int8 weights: VNNI runs 3x3 depthwise by byte quads, stride 1 and 2 */
+    conv_case("depthwise 3x3 stride 2 int8 weights", geom(32, 11, 13, 32, 3, 2, 1, 1, 1, 1, 32), 127, 0);
+    conv_case("depthwise 3x3 stride 2 TF SAME int8 weights", geom(48, 10, 9, 48, 3, 2, 0, 0, 1, 1, 48), 127, 0);
     conv_case("depthwise 5x5", geom(32, 8, 8, 32, 5, 1, 2, 2, 2, 2, 32), 127, 0);
     conv_case("depthwise 3x3 wide rows", geom(32, 5, 53, 32, 3, 1, 1, 1, 1, 1, 32), 127, 0);
     conv_case("depthwise 3x3 stride 2 wide", geom(16, 5, 61, 16, 3, 2, 1, 1, 1, 1, 16), 255, 0);
