@@ -184,39 +184,58 @@ static void test_sigmoid_paths(void)
 }
 
 /* Every activation gives the same bits on every SIMD path (tl_simd_level
- * follows TL_SIMD), whatever the row length (vector body or tail), for
- * ordinary values and the special ones; GELU (its own erfc) stays within
- * 3e-7 of the exact value relative to max(|x|, 1e-3) over [-12, 12]. */
+ * follows TL_SIMD), whatever the row length: rows short of one vector,
+ * around the 1-, 2- and 4-vector loops of AVX2 (8 lanes) and AVX-512 (16),
+ * and their tails; with a bias per row (tl_bias_act_2d, rows with a stride)
+ * as well as without; for ordinary values and the special ones. GELU (its
+ * own erfc) stays within 3e-7 of the exact value relative to max(|x|, 1e-3)
+ * over [-12, 12]. */
+static int path_diff(const float *y, const float *ref, int n)
+{
+    int diff = 0;
+    for (int i = 0; i < n; i++)
+        diff += memcmp(&y[i], &ref[i], sizeof(float)) != 0 && !(isnan(y[i]) && isnan(ref[i]));
+    return diff;
+}
+
 static void test_activation_paths(void)
 {
-    enum { N = 4099 };
-    static float x[N], ref[N], y[N];
+    enum { N = 4099, LD_PAD = 5 };
+    static float x[N], ref[N], y[N], bref[N], by[N], bias[N];
     for (int i = 0; i < N; i++)
         x[i] = -12.0f + 24.0f * (float)i / (N - 1) + (i % 7) * 1e-4f;
     x[5] = NAN, x[6] = INFINITY, x[7] = -INFINITY, x[8] = -0.0f, x[9] = 0.0f, x[10] = 1e-30f, x[11] = -3.0f,
     x[12] = 3.0f, x[13] = 6.0f, x[14] = 200.0f, x[15] = -200.0f;
+    for (int i = 0; i < N; i++)
+        bias[i] = (float)((i * 37) % 11 - 5) * 0.3f;
+    const int lens[] = {1, 7, 14, 27, 40, 63, 64, 65, 77, 130, 131};
     const char *paths[] = {"scalar", "avx2", "avx512"};
     const char *saved = getenv("TL_SIMD");
     for (int act = TL_ACT_RELU; act <= TL_ACT_GELU; act++) {
-        for (int p = 0; p < 3; p++) {
-            if (!tl_simd_supported(paths[p]))
-                continue;
-            setenv("TL_SIMD", paths[p], 1);
-            for (int len = 1; len <= 40; len += 13) /* rows of every tail length class */
+        for (size_t l = 0; l < sizeof lens / sizeof *lens; l++) {
+            int len = lens[l], ld = len + LD_PAD, rows = N / ld;
+            for (int p = 0; p < 3; p++) {
+                if (!tl_simd_supported(paths[p]))
+                    continue;
+                setenv("TL_SIMD", paths[p], 1);
+                float *out = p == 0 ? ref : y, *bout = p == 0 ? bref : by;
                 for (int i = 0; i + len <= N; i += len)
-                    tl_activation_copy(act, x + i, y + i, (size_t)len);
-            if (p == 0) {
-                memcpy(ref, y, sizeof ref);
-                continue;
+                    tl_activation_copy(act, x + i, out + i, (size_t)len);
+                memcpy(bout, x, sizeof x);
+                tl_bias_act_2d(act, bout, (size_t)ld, bias, rows, (size_t)len);
+                if (p == 0)
+                    continue;
+                int diff = path_diff(y, ref, N / len * len), bdiff = path_diff(by, bref, N);
+                CHECK_MSG(diff == 0, "act %d: %s differs from scalar in %d values (rows of %d)", act, paths[p],
+                          diff, len);
+                CHECK_MSG(bdiff == 0, "act %d with bias: %s differs from scalar in %d values (rows of %d)", act,
+                          paths[p], bdiff, len);
             }
-            int diff = 0;
-            for (int i = 0; i < N; i++)
-                diff += memcmp(&y[i], &ref[i], sizeof(float)) != 0 && !(isnan(y[i]) && isnan(ref[i]));
-            CHECK_MSG(diff == 0, "act %d: %s differs from scalar in %d values", act, paths[p], diff);
         }
+        /* the last length leaves scalar rows of 131 (4096 values) in ref */
         if (act == TL_ACT_GELU) {
             double worst = 0;
-            for (int i = 16; i < N; i++)
+            for (int i = 16; i < N / 131 * 131; i++)
                 worst = worse(worst, fabs(ref[i] - act_ref(act, x[i])) / fmax(fabs(x[i]), 1e-3));
             CHECK_MSG(worst < 3e-7, "gelu: error %g relative to |x|", worst);
             printf("test_kernels_misc: gelu error at most %.2g |x|\n", worst);
