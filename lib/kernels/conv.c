@@ -201,8 +201,8 @@ static void pack_b_scaled(const void *ctx, int p0, int kc, int j0, int nc, int n
 
 int tl_conv_fusable(const tl_kws *ws, const tl_conv_geom *g)
 {
-    if (tl_winograd_applies(ws, g))
-        return 0;
+    if (tl_winograd_applies(ws, g)) /* the residual added as each tile is written out */
+        return TL_FUSE_RESIDUAL;
     if (tl_conv_is_depthwise(g))
         return TL_FUSE_MEANS;
     return TL_FUSE_RESIDUAL | (g->groups == 1 && tl_conv_is_direct(g) ? TL_FUSE_IN_SCALE : 0);

@@ -143,7 +143,7 @@ void tl_conv_forward_packed(tl_kws *ws, const tl_conv_geom *g, const float *x, c
  * in_scale multiplies input channel c by in_scale[c] first (a
  * squeeze-excitation gate; applied while the GEMM packs the image, so 1x1
  * stride-1 ungrouped layers only); residual (cout x oh x ow) is added to
- * the output after bias and activation (GEMM layers only); means receives
+ * the output after bias and activation (GEMM and Winograd layers); means receives
  * each output channel's plane mean (depthwise layers only: the squeeze of
  * a squeeze-excitation block, summed while the plane is in cache).
  * tl_conv_fusable says which a layer takes (TL_FUSE_* bits). Values are

@@ -859,8 +859,9 @@ static void test_winograd_graph(void)
     int c1 = tl_model_conv(m, 0, "c1", 24, 3, 1, 1, 0, &e);
     int x = tl_model_bn(m, c1, "b1", 1e-5f, &e);
     int s1 = tl_model_act(m, x, TL_ACT_RELU, &e);
-    int c2 = tl_model_conv(m, s1, "c2", 20, 3, 1, 1, 1, &e); /* bias, no BN */
-    int s2 = tl_model_act(m, c2, TL_ACT_SILU, &e);
+    int c2 = tl_model_conv(m, s1, "c2", 24, 3, 1, 1, 1, &e); /* bias, no BN */
+    x = tl_model_add(m, c2, s1, &e);                           /* the residual: Winograd's epilogue */
+    int s2 = tl_model_act(m, x, TL_ACT_SILU, &e);
     int gap = tl_model_gap(m, s2, &e);
     x = tl_model_linear(m, gap, "fc", 5, &e);
     m->features_node = gap;
