@@ -21,7 +21,8 @@ typedef struct {
     int pool;       /* STEP_CONV, depthwise: the global average pool it also produces, or -1 */
     float *w, *b;   /* folded weights (owned) or the model's */
     int owns_w;
-    float *packed;  /* STEP_CONV, STEP_LINEAR, token linear: weights packed for the GEMM (owned) */
+    float *packed;  /* STEP_CONV, STEP_LINEAR, token linear: weights packed for the GEMM (owned);
+                     * NULL for a linear layer over LINEAR_PACK_MAX */
     int noutputs;   /* requested outputs produced by this step */
 } step;
 
@@ -66,6 +67,12 @@ struct tl_infer {
 };
 
 #define TAIL_BATCH 32
+/* Linear layers up to this many floats (64 MB) keep a packed copy of their
+ * weights. VGG-16's first classifier layer (25088 x 4096, 411 MB) would
+ * raise its inference memory by 40 % for a copy that saves one packing
+ * pass a batch (~5 % of a batch of 32; at batch 1 that layer reads 411 MB
+ * either way); it packs per run instead, as the other large ones. */
+#define LINEAR_PACK_MAX ((size_t)1 << 24)
 #define GROUP_MAX 4
 /* largest output map (pixels) of a convolution run on groups */
 #define GROUP_PLANE 196
@@ -338,9 +345,13 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
     } else if (st->kind == STEP_LINEAR) {
         /* packed once: tl_sgemm would pack the whole weight again on every
          * call, which at batch 1 cost more than the product (MobileNetV2's
-         * 1280 x 1000 classifier: 15 % of an image's time) */
+         * 1280 x 1000 classifier: 15 % of an image's time); but not a layer
+         * whose copy would add more than the cap to the model's memory */
         int in = (int)tl_node_size(&m->nodes[st->in[0]]);
-        st->packed = tl_alloc_array(tl_gemm_packed_bt_floats(ws, n->c, in), sizeof(float));
+        size_t floats = tl_gemm_packed_bt_floats(ws, n->c, in);
+        if (floats > LINEAR_PACK_MAX)
+            return 0;
+        st->packed = tl_alloc_array(floats, sizeof(float));
         if (!st->packed)
             return tl_fail(e, "out of memory packing linear weights");
         tl_gemm_pack_bt(ws, n->c, in, st->w, in, st->packed);
@@ -704,12 +715,19 @@ static void share(size_t n, size_t align, int part, int nparts, size_t *lo, size
         *hi = n;
 }
 
-/* y = x W^T + b for `rows` rows, W packed, columns split between the
- * parts: the sums of tl_linear_forward, in the same order. */
-static void linear_part(tl_kws *ws, int rows, int in, int out, const float *x, const float *packed, const float *b,
-                        float *y, int part, int nparts)
+/* y = x W^T + b for `rows` rows, columns split between the parts, from
+ * the packed copy or (a layer too large to keep one) packing on the fly:
+ * the same K blocks, tiles and bias add, so the same bits. */
+static void linear_part(tl_kws *ws, const step *st, int rows, int in, int out, const float *x, float *y, int part,
+                        int nparts)
 {
-    tl_sgemm_pb(ws, rows, out, in, x, in, packed, y, out, b, TL_ACT_NONE, part, nparts);
+    if (st->packed) {
+        tl_sgemm_pb(ws, rows, out, in, x, in, st->packed, y, out, st->b, TL_ACT_NONE, part, nparts);
+        return;
+    }
+    size_t c0, c1;
+    share((size_t)out, 32, part, nparts, &c0, &c1);
+    tl_linear_forward(ws, rows, in, out, x, st->w, st->b, y, (int)c0, (int)c1);
 }
 
 /* The operations inference runs as they are; part 0 runs those that are
@@ -796,7 +814,7 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
     }
     case STEP_LINEAR: {
         const tl_node *src = &m->nodes[st->in[0]];
-        linear_part(wk->kws, 1, (int)tl_node_size(src), n->c, x, st->packed, st->b, y, part, nparts);
+        linear_part(wk->kws, st, 1, (int)tl_node_size(src), n->c, x, y, part, nparts);
         break;
     }
     case STEP_OP:
@@ -960,8 +978,7 @@ static void run_tail(tl_infer *inf, worker *wk, int rows, int64_t index0, float 
         float *y = inf->tail_buf + inf->tail_off[st->node];
         size_t len = (size_t)tl_node_size(n), lo, hi;
         if (st->kind == STEP_LINEAR) {
-            linear_part(wk->kws, rows, (int)tl_node_size(&m->nodes[st->in[0]]), n->c, x, st->packed, st->b, y,
-                        part, nparts);
+            linear_part(wk->kws, st, rows, (int)tl_node_size(&m->nodes[st->in[0]]), n->c, x, y, part, nparts);
         } else {
             share(len * rows, 16, part, nparts, &lo, &hi);
             if (lo < hi)
