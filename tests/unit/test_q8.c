@@ -182,11 +182,15 @@ static void test_multiplier(void)
 /* Every pair of input bytes, on every path against the scalar rule: the
  * SIMD paths round each rescaling once in 64 bits. Power-of-two scales
  * make exact ties at both roundings; equal scales give an input
- * multiplier of 1/2 (a shift of 0); a small first scale a large shift. */
+ * multiplier of 1/2 (a shift of 0); a small first scale a large shift.
+ * The last two give shifts the one-rounding paths do not take (a right
+ * shift of 31: an input multiplier just under 2^-31; a left shift: an
+ * output scale far below the inputs'): every path takes the scalar rule. */
 static void test_add_all_pairs(void)
 {
     static const double sc[][3] = {{0.05, 0.11, 0.13}, {1.0, 0.125, 0.25}, {0.5, 0.5, 0.0625}, {0.02, 0.02, 0.03},
-                                   {1e-4, 0.3, 0.31}, {0.25, 1.0, 1.0 / 1024}, {0.7, 0.09, 2.9}};
+                                   {1e-4, 0.3, 0.31}, {0.25, 1.0, 1.0 / 1024}, {0.7, 0.09, 2.9},
+                                   {1.9e-10, 0.3, 0.31}, {0.5, 0.5, 1e-7}};
     enum { NP = 256 * 256 };
     uint8_t *x1 = malloc(NP), *x2 = malloc(NP), *ref = malloc(NP), *y = malloc(NP);
     for (int i = 0; i < NP; i++) {
@@ -200,6 +204,7 @@ static void test_add_all_pairs(void)
         int z1 = (int)(k * 37 % 256), z2 = (int)(255 - k * 53 % 256), zo = (int)(k * 91 % 256);
         int qmin = k % 2 ? zo : 0, qmax = k % 3 ? 255 : 200;
         tl_q8_add_init(&a, sc[k][0], z1, sc[k][1], z2, sc[k][2], zo, qmin < qmax ? qmin : 0, qmax);
+        CHECK(a.one == (k < 7)); /* the last two take the scalar rule */
         setenv("TL_SIMD", "scalar", 1);
         tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, ref);
         for (int p = 1; p < 4; p++) {
@@ -214,6 +219,11 @@ static void test_add_all_pairs(void)
                     first = i;
             CHECK_MSG(bad == 0, "ADD scales %zu on %s: %zu pairs differ, first %d + %d: %d vs %d", k, paths[p], bad,
                       x1[first], x2[first], y[first], ref[first]);
+            /* a length no vector width divides: the tail, and nothing past the end */
+            memset(y, 0xAB, NP);
+            tl_q8_add_forward(&a, 1, 1, NP - 5, x1, x2, y);
+            CHECK_MSG(!memcmp(y, ref, NP - 5), "ADD scales %zu on %s: the tail differs", k, paths[p]);
+            CHECK(y[NP - 5] == 0xAB && y[NP - 1] == 0xAB);
         }
     }
     if (keep)
