@@ -42,6 +42,7 @@ struct tl_infer {
     size_t *slot_offset; /* floats into a worker arena */
     int nslots;
     size_t arena_floats, scratch_floats;
+    size_t linear_pack_max; /* linear layers up to this many floats keep a packed copy */
     int *outputs, noutputs;
     int *output_step;    /* step after which output k is copied out */
     worker *workers;
@@ -349,7 +350,7 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
          * whose copy would add more than the cap to the model's memory */
         int in = (int)tl_node_size(&m->nodes[st->in[0]]);
         size_t floats = tl_gemm_packed_bt_floats(ws, n->c, in);
-        if (floats > LINEAR_PACK_MAX)
+        if (floats > inf->linear_pack_max)
             return 0;
         st->packed = tl_alloc_array(floats, sizeof(float));
         if (!st->packed)
@@ -364,6 +365,8 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
     }
     return 0;
 }
+
+void tl_infer_set_linear_pack_max(tl_infer *inf, size_t floats) { inf->linear_pack_max = floats; }
 
 int tl_infer_refresh(tl_infer *inf, tl_err *e)
 {
@@ -600,6 +603,7 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
         return NULL;
     }
     inf->m = m;
+    inf->linear_pack_max = LINEAR_PACK_MAX;
     if (m->quant) {
         if (!(inf->q8 = tl_q8_infer_new(m, nthreads, outputs, noutputs, exact, e)))
             goto fail;

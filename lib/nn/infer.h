@@ -22,6 +22,11 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
 void tl_infer_free(tl_infer *inf);
 /* Folds the model's current parameters again (after training changed them). */
 int tl_infer_refresh(tl_infer *inf, tl_err *e);
+/* Linear layers of more than `floats` floats pack their weights on every
+ * run instead of keeping a packed copy (default 2^24: VGG-16's first
+ * classifier layer only); from the next tl_infer_refresh. The same bits
+ * either way; for tests of the path the zoo's small models never take. */
+void tl_infer_set_linear_pack_max(tl_infer *inf, size_t floats);
 /* input: nimg images of in_c*in_h*in_w floats (CHW); out[k]: nimg rows of
  * tl_node_size(outputs[k]) floats. */
 void tl_infer_run(tl_infer *inf, tl_pool *pool, int nimg, const float *input, float *const *out);

@@ -208,6 +208,53 @@ static double rel_err(const float *a, const double *ref, size_t n)
     return worst / scale;
 }
 
+/* A linear layer too large to keep packed (VGG-16's first classifier
+ * layer) packs on every run: the same bits as from the packed copy, for
+ * any batch and thread count. */
+static void check_unpacked_linear(const tl_model *m, const int *outputs, int nout, const char *what)
+{
+    tl_err e = {0};
+    enum { NIMG = 3 };
+    size_t in_len = (size_t)m->in_c * m->in_h * m->in_w, len[8], total = 0;
+    float *input = malloc(NIMG * in_len * sizeof(float)), *out[2][8];
+    tl_rng r;
+    tl_rng_seed(&r, 77);
+    for (size_t k = 0; k < NIMG * in_len; k++)
+        input[k] = 2 * tl_rng_uniform(&r) - 1;
+    for (int k = 0; k < nout; k++) {
+        len[k] = (size_t)tl_node_size(&m->nodes[outputs[k]]);
+        total += len[k];
+        out[0][k] = malloc(NIMG * len[k] * sizeof(float));
+        out[1][k] = malloc(NIMG * len[k] * sizeof(float));
+    }
+    tl_pool *pool = tl_pool_new(2, &e);
+    tl_infer *inf = tl_infer_new(m, 2, outputs, nout, &e);
+    CHECK_MSG(inf && pool, "%s: %s", what, e.msg);
+    for (int nimg = 1; inf && pool && nimg <= NIMG; nimg += NIMG - 1)
+        for (int threads = 1; threads <= 2; threads++) {
+            tl_infer_set_linear_pack_max(inf, (size_t)1 << 24);
+            CHECK(tl_infer_refresh(inf, &e) == 0);
+            tl_infer_run(inf, threads == 2 ? pool : NULL, nimg, input, out[0]);
+            tl_infer_set_linear_pack_max(inf, 0);
+            CHECK(tl_infer_refresh(inf, &e) == 0);
+            for (int k = 0; k < nout; k++)
+                memset(out[1][k], 0xFF, NIMG * len[k] * sizeof(float));
+            tl_infer_run(inf, threads == 2 ? pool : NULL, nimg, input, out[1]);
+            for (int k = 0; k < nout; k++)
+                CHECK_MSG(!memcmp(out[0][k], out[1][k], (size_t)nimg * len[k] * sizeof(float)),
+                          "%s: output %d differs with the linear weights packed per run (%d images, %d threads)",
+                          what, k, nimg, threads);
+        }
+    CHECK(total > 0);
+    tl_infer_free(inf);
+    tl_pool_free(pool);
+    for (int k = 0; k < nout; k++) {
+        free(out[0][k]);
+        free(out[1][k]);
+    }
+    free(input);
+}
+
 /* Runs inference for outputs[] on nimg random images with 1 and 2
  * threads, and checks both against the reference; each image's values
  * have the same bits in every batch (small maps run on groups of images,
@@ -330,6 +377,7 @@ static void test_mobilenets(void)
                 outs[n++] = node;
         }
         check_infer(m, outs, n, cases[c].arch, 99);
+        check_unpacked_linear(m, outs, n, cases[c].arch);
         /* an inner node (a conv whose BN is otherwise folded) can be requested */
         int inner = inner_conv(m, m->nnodes / 2);
         CHECK(inner > 0);
