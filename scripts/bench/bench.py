@@ -88,7 +88,10 @@ class Bench:
         if self.quick:
             return {"infer": (1, 5 if batch == 1 else 3, 3), "extract": (0, 3, 20)}.get(job, (1, 3, 10))
         if job == "infer":
-            return (3, 25, 8) if batch == 1 else (1, 7, 20)
+            # batch 1: up to 200 runs within the 8 s cap, so a fast model's median
+            # (MobileNetV2: 4-6 ms a run) spans a second or more rather than the
+            # 0.15 s a disturbance of the machine can cover whole
+            return (3, 200, 8) if batch == 1 else (1, 7, 20)
         if job == "extract":
             return (0, 3, 60)
         return (1, 5, 40)
