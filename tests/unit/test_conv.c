@@ -412,8 +412,10 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
         {.cin = 96, .h = 14, .w = 14, .cout = 64, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
         /* ResNet's last stage, chosen for groups of 4 images (tl_kws_set_images), run on one */
         {.cin = 256, .h = 7, .w = 7, .cout = 40, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1},
+        /* a small map (padded planes) padded 0/2 above/below, 2/0 left/right */
+        {.cin = 48, .h = 12, .w = 11, .cout = 40, .kh = 3, .kw = 3, .pad_t = 0, .pad_l = 2, .pad_b = 2, .pad_r = 0},
     };
-    static const int images[] = {1, 1, 1, 1, 1, 4};
+    static const int images[] = {1, 1, 1, 1, 1, 4, 4};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         tl_conv_geom g = cases[c];
         tl_conv_geom_finish(&g);
@@ -508,19 +510,26 @@ static void bench(tl_kws *ws, tl_rng *r)
  * (7x7: 4 tiles an image; the edge tiles clipped), or over several blocks. */
 static void test_images(tl_kws **ws, int nws, tl_rng *r)
 {
-    static const int shapes[][9] = {
-        /* cin cout h w k stride pad dil groups */
-        {12, 20, 5, 6, 3, 1, 1, 1, 2},   {16, 40, 7, 7, 3, 2, 1, 1, 1}, {24, 36, 7, 5, 1, 1, 0, 1, 1},
-        {8, 30, 9, 9, 1, 2, 0, 1, 1},    {6, 14, 6, 7, 3, 1, 2, 2, 1},  {16, 20, 7, 7, 3, 1, 1, 1, 1},
-        {20, 16, 9, 10, 3, 1, 0, 1, 1},  {17, 26, 14, 13, 3, 1, 1, 1, 1},
+    /* The last two: ResNet's 14x14 on 4 images (64 tiles: AVX-512 blocks of
+     * 32 lanes, 16 for an image alone); 28x28 on 4 (7 blocks: 3 parts split
+     * a group by blocks); padding 0/2 above/below, 2/0 left/right (the
+     * small-map copy into padded planes clips rows and columns). */
+    static const int shapes[][11] = {
+        /* cin cout h w k stride pad dil groups images asymmetric-pad */
+        {12, 20, 5, 6, 3, 1, 1, 1, 2, 3, 0},   {16, 40, 7, 7, 3, 2, 1, 1, 1, 3, 0},
+        {24, 36, 7, 5, 1, 1, 0, 1, 1, 3, 0},   {8, 30, 9, 9, 1, 2, 0, 1, 1, 3, 0},
+        {6, 14, 6, 7, 3, 1, 2, 2, 1, 3, 0},    {16, 20, 7, 7, 3, 1, 1, 1, 1, 3, 0},
+        {20, 16, 9, 10, 3, 1, 0, 1, 1, 3, 0},  {17, 26, 14, 13, 3, 1, 1, 1, 1, 3, 0},
+        {16, 24, 14, 14, 3, 1, 1, 1, 1, 4, 0}, {16, 20, 28, 28, 3, 1, 1, 1, 1, 4, 0},
+        {16, 18, 12, 11, 3, 1, 0, 1, 1, 4, 1},
     };
-    enum { N = 3 };
     for (int p = 0; p < nws; p++)
         for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
-            const int *sh = shapes[c];
+            const int *sh = shapes[c], N = sh[9], asym = sh[10];
             tl_conv_geom g = {.cin = sh[0], .cout = sh[1], .h = sh[2], .w = sh[3], .kh = sh[4], .kw = sh[4],
-                              .stride_h = sh[5], .stride_w = sh[5], .pad_t = sh[6], .pad_l = sh[6], .pad_b = sh[6],
-                              .pad_r = sh[6], .dil_h = sh[7], .dil_w = sh[7], .groups = sh[8]};
+                              .stride_h = sh[5], .stride_w = sh[5], .pad_t = asym ? 0 : sh[6],
+                              .pad_l = asym ? 2 : sh[6], .pad_b = asym ? 2 : sh[6], .pad_r = asym ? 0 : sh[6],
+                              .dil_h = sh[7], .dil_w = sh[7], .groups = sh[8]};
             tl_conv_geom_finish(&g);
             tl_kws_set_images(ws[p], N);
             if (!tl_conv_images_applies(ws[p], &g))
