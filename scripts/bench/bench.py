@@ -7,7 +7,9 @@ usage: bench.py --root DIR --work DIR [--peers tl,onnxruntime,pytorch,pytorch-tu
 Environment: BENCH_CASES=c1,c2 (a fresh run of these cases only), BENCH_QUICK=1 (a ~3-minute subset), BENCH_MODELS=a,b (the
 models to run: inference and extraction cases of those among the inference
 models, training cases of those among the training models), BENCH_THREADS
-(default 2).
+(default 2), BENCH_PEER_ISA=avx2 (PyTorch's kernels limited to AVX2 as well, with
+ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA, to compare with TL_SIMD=avx2 on an
+AVX-512 machine; ONNX Runtime has no such switch and keeps its own path).
 
 Every case runs the runners one after the other (tl, then each peer), so
 a change in the machine's load hits all of them alike; the FMA probe runs
@@ -69,6 +71,9 @@ class Bench:
         self.results = os.path.join(self.work, "results.jsonl")
         self.threads = int(os.environ.get("BENCH_THREADS", "2"))
         self.quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+        self.peer_isa = os.environ.get("BENCH_PEER_ISA", "").lower()
+        if self.peer_isa not in ("", "avx2"):
+            sys.exit("bench.py: BENCH_PEER_ISA must be avx2 (or unset), not '%s'" % self.peer_isa)
         self.peers = [p for p in a.peers.split(",") if p]
         pick = [m for m in os.environ.get("BENCH_MODELS", "").split(",") if m]
         infer = pick or (["mobilenet_v2", "resnet18"] if self.quick else INFER_MODELS)
@@ -107,6 +112,9 @@ class Bench:
         # threads competing; one OpenBLAS thread is much faster.
         if runner.startswith("pytorch") and arch.startswith("vit"):
             env["OPENBLAS_NUM_THREADS"] = "1"
+        if runner.startswith("pytorch") and self.peer_isa:
+            env["ATEN_CPU_CAPABILITY"] = self.peer_isa
+            env["ONEDNN_MAX_CPU_ISA"] = self.peer_isa.upper()
         if runner == "onnxruntime":
             env["NODE_PATH"] = os.path.join(self.work, "node", "node_modules")
         return env
@@ -437,6 +445,8 @@ class Bench:
             print("FMA probe %-6s: %s" % (p["when"], probe_text(p)))
         print(("peak used for %% peak: %.0f GFLOPS" % peak if peak else "no peak for tl's path: no %% peak") +
               "; ratio > 1 means tl is better (memory: peer/tl)")
+        if self.peer_isa:
+            print("PyTorch limited to %s (BENCH_PEER_ISA); ONNX Runtime runs its own best path" % self.peer_isa.upper())
         if any(contended(p) for p in probes):
             print("*** WARNING: the FMA probe shows contention (2 threads < 1.6x one thread): "
                   "other work shares the cores and every figure of this run is suspect ***")
@@ -491,7 +501,8 @@ class Bench:
         return {"cpu": model, "cpus": os.cpu_count(), "mem_gb": round(int(mem) / 1048576, 1),
                 "avx512f": "avx512f" in have, "cpu_flags": [f for f in wanted if f in have],
                 "isa_tl": probe.get("isa") or self.tl_simd(), "isa_onnxruntime": None,
-                "tl_simd_env": os.environ.get("TL_SIMD", ""), "kernel": platform.release(),
+                "tl_simd_env": os.environ.get("TL_SIMD", ""),
+                "peer_isa_limit": {"pytorch": self.peer_isa or None, "onnxruntime": None}, "kernel": platform.release(),
                 "hypervisor": "hypervisor" in flags, "tl_commit": self.git_rev(),
                 "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "")}
 

@@ -13,6 +13,9 @@
 #   BENCH_CASES=c1,c2      only these cases (names as in bench/latest.json)
 #   BENCH_THREADS=2        threads of every runner
 #   BENCH_PEERS=...        default onnxruntime,pytorch,pytorch-tuned
+#   BENCH_PEER_ISA=avx2    PyTorch limited to AVX2 too (with TL_SIMD=avx2: an
+#                          AVX2 machine's comparison on an AVX-512 one; ONNX
+#                          Runtime has no such switch)
 #   TL_DATA=DIR            where shared/ is (default ../shared)
 set -eu
 

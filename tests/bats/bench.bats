@@ -195,3 +195,30 @@ print(b.hopeless('pytorch-tuned', 'infer', 'vit_b_16', 32, None))"
     assert_line --index 4 None
     assert_line --index 5 None
 }
+
+@test "bench.py BENCH_PEER_ISA=avx2 limits PyTorch's runners to AVX2, not ONNX Runtime's; other values are refused" {
+    need_py
+    local w=$BATS_TEST_TMPDIR/work
+    mkdir -p "$w"
+    local prog="
+import sys, types
+sys.argv = ['bench.py']
+sys.path.insert(0, '$(dirname "$BENCH_PY")')
+import bench
+b = bench.Bench(types.SimpleNamespace(root='.', work='$w', peers='pytorch-tuned,onnxruntime'))
+for r in ('pytorch-tuned', 'pytorch-int8', 'onnxruntime', 'tl'):
+    e = b.env(r, 'resnet18', 32)
+    print(r, e.get('ATEN_CPU_CAPABILITY'), e.get('ONEDNN_MAX_CPU_ISA'))"
+    BENCH_PEER_ISA=avx2 run --separate-stderr env -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA /usr/bin/python3 -c "$prog"
+    assert_success
+    assert_line --index 0 "pytorch-tuned avx2 AVX2"
+    assert_line --index 1 "pytorch-int8 avx2 AVX2"
+    assert_line --index 2 "onnxruntime None None"
+    assert_line --index 3 "tl None None"
+    run --separate-stderr env -u BENCH_PEER_ISA -u ATEN_CPU_CAPABILITY -u ONEDNN_MAX_CPU_ISA /usr/bin/python3 -c "$prog"
+    assert_success
+    assert_line --index 0 "pytorch-tuned None None"
+    BENCH_PEER_ISA=sse2 run --separate-stderr /usr/bin/python3 -c "$prog"
+    assert_failure
+    [[ "$stderr" == *"BENCH_PEER_ISA must be avx2"* ]]
+}
