@@ -720,11 +720,16 @@ static void share(size_t n, size_t align, int part, int nparts, size_t *lo, size
 }
 
 /* y = x W^T + b for `rows` rows, columns split between the parts, from
- * the packed copy or (a layer too large to keep one) packing on the fly:
- * the same K blocks, tiles and bias add, so the same bits. */
+ * the packed copy (one row: by tl_gemv_pb, not a micro-tile of mostly
+ * padding rows) or (a layer too large to keep one) packing on the fly:
+ * the same K blocks, sums and bias add, so the same bits. */
 static void linear_part(tl_kws *ws, const step *st, int rows, int in, int out, const float *x, float *y, int part,
                         int nparts)
 {
+    if (st->packed && rows == 1) {
+        tl_gemv_pb(ws, out, in, x, st->packed, y, st->b, TL_ACT_NONE, part, nparts);
+        return;
+    }
     if (st->packed) {
         tl_sgemm_pb(ws, rows, out, in, x, in, st->packed, y, out, st->b, TL_ACT_NONE, part, nparts);
         return;
