@@ -87,18 +87,19 @@ void tl_pack_b_plain(const void *ctx, int p0, int kc, int j0, int nc, int nr, fl
     }
 }
 
-/* One mr x nr tile (or a partial one through the workspace's tile buffer). */
-static void tile_product(const tl_simd_impl *im, float *tile, int kc, const float *a, const float *b, float *c,
-                         int ldc, int m, int n, float beta)
+/* One mr x w tile of the kernel uk (w columns wide), or a partial one
+ * through the workspace's tile buffer. */
+static void tile_product(const tl_simd_impl *im, tl_ukernel_fn uk, int w, float *tile, int kc, const float *a,
+                         const float *b, float *c, int ldc, int m, int n, float beta)
 {
-    if (m == im->mr && n == im->nr) {
-        im->ukernel(kc, a, b, c, ldc, 1.0f, beta);
+    if (m == im->mr && n == w) {
+        uk(kc, a, b, c, ldc, 1.0f, beta);
         return;
     }
-    im->ukernel(kc, a, b, tile, im->nr, 1.0f, 0.0f);
+    uk(kc, a, b, tile, w, 1.0f, 0.0f);
     for (int i = 0; i < m; i++) {
         float *ci = c + (size_t)i * ldc;
-        const float *t = tile + (size_t)i * im->nr;
+        const float *t = tile + (size_t)i * w;
         if (beta == 0.0f)
             for (int j = 0; j < n; j++)
                 ci[j] = t[j];
@@ -106,6 +107,25 @@ static void tile_product(const tl_simd_impl *im, float *tile, int kc, const floa
             for (int j = 0; j < n; j++)
                 ci[j] += t[j];
     }
+}
+
+/* The width of the next sliver for the rem columns left after the whole
+ * nr ones: the narrower kernels sum each element as the nr one does, so a
+ * 14x14 map's 196 columns take 6 x 32 + 8 lanes instead of 7 x 32, a 7x7
+ * map's 49 take 32 + 16 + 8 instead of 64 (the same bits either way). */
+static int tail_width(const tl_simd_impl *im, int rem)
+{
+    const int k16 = im->ukernel16 && im->nr > 16, k8 = im->ukernel8 && im->nr > 8;
+    if (rem > im->nr - 8 || (!k16 && !k8))
+        return im->nr;
+    if (k16 && (rem > 8 || !k8))
+        return 16;
+    return 8;
+}
+
+static tl_ukernel_fn kernel_of(const tl_simd_impl *im, int w)
+{
+    return w == im->nr ? im->ukernel : w == 16 ? im->ukernel16 : im->ukernel8;
 }
 
 /* [*lo, *hi) of `units` units of size `unit` (last one clipped to total) for part of nparts */
@@ -181,14 +201,26 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
         int nc = imin(NC, n1 - jc);
         for (int pc = 0; pc < K; pc += KC) {
             int kc = imin(KC, K - pc), last = pc + kc >= K;
-            pack(ctx, pc, kc, jc, nc, nr, pb);
+            const int nfull = nc / nr * nr;
+            if (nfull > 0)
+                pack(ctx, pc, kc, jc, nfull, nr, pb);
+            for (int jr = nfull; jr < nc; jr += tail_width(im, nc - jr))
+                pack(ctx, pc, kc, jc + jr, imin(tail_width(im, nc - jr), nc - jr), tail_width(im, nc - jr),
+                     pb + (size_t)jr * kc);
             for (int ir = m0; ir < m1; ir += mr) {
                 int m = imin(mr, m1 - ir);
                 const float *a = pa + (size_t)pc * Mpad + (size_t)ir * kc;
                 float *c = C + (size_t)ir * ldc + jc;
-                for (int jr = 0; jr < nc; jr += nr)
-                    tile_product(im, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, imin(nr, nc - jr),
-                                 pc == 0 ? 0.0f : 1.0f);
+                float beta = pc == 0 ? 0.0f : 1.0f;
+                int jr = 0;
+                for (; jr < nfull; jr += nr)
+                    tile_product(im, im->ukernel, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr,
+                                 beta);
+                for (int w; jr < nc; jr += w) {
+                    w = tail_width(im, nc - jr);
+                    tile_product(im, kernel_of(im, w), w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
+                                 imin(w, nc - jr), beta);
+                }
                 if (last && (act != TL_ACT_NONE || bias))
                     tl_act_rows_for(im->level)(act, c, (size_t)ldc, c, (size_t)ldc, bias ? bias + ir : NULL, m,
                                                (size_t)nc);
@@ -253,7 +285,7 @@ void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const
                 pack_a_rows(A, lda, ir, m, pc, kc, mr, ws->pack_a);
                 float *c = C + (size_t)ir * ldc + jc;
                 for (int jr = jr0; jr < jr1; jr += nr)
-                    tile_product(im, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
+                    tile_product(im, im->ukernel, nr, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
                                  imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
                 if (!last)
                     continue;
