@@ -48,6 +48,24 @@ TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
 }
 
+/* The first 4 rows of the 6 x 16 kernel, each element's sum as there (A
+ * keeps its 6-value steps): 8 chains still cover the multiply-add latency. */
+TL_AVX2 static void ukernel_r4_avx2(int k, const float *a, const float *b, float *c, int ldc, float alpha,
+                                    float beta)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3);
+    for (int p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
+        a += MR;
+        b += NR;
+    }
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
+}
+
 #define ROW_FMA8(i) c##i##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + (i)), b0, c##i##0)
 #define ROW_STORE8(i)                                                                              \
     do {                                                                                           \
@@ -100,6 +118,7 @@ const tl_simd_impl tl_simd_avx2 = {
     .nc = 1024,
     .ukernel = ukernel_avx2,
     .ukernel8 = ukernel8_avx2,
+    .ukernel_r4 = ukernel_r4_avx2,
     .gemv = gemv_avx2,
     .dw_plane = tl_dw_plane_avx2,
     .dw_lanes = 8,

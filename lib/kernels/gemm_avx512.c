@@ -52,6 +52,42 @@ TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, floa
     ROW_STORE(6); ROW_STORE(7); ROW_STORE(8); ROW_STORE(9); ROW_STORE(10); ROW_STORE(11);
 }
 
+/* The first 8 / 4 rows of the 12 x 32 kernel, each element's sum as there
+ * (A keeps its 12-value steps: the rows past m are the packing's zeros). */
+TL_AVX512 static void ukernel_r8_avx512(int k, const float *a, const float *b, float *c, int ldc, float alpha,
+                                        float beta)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5); DECL(6); DECL(7);
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5); ROW_FMA(6); ROW_FMA(7);
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5); ROW_STORE(6); ROW_STORE(7);
+}
+
+TL_AVX512 static void ukernel_r4_avx512(int k, const float *a, const float *b, float *c, int ldc, float alpha,
+                                        float beta)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3);
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
+}
+
 #define ROW_FMA16(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0)
 #define ROW_STORE16(i)                                                                             \
     do {                                                                                           \
@@ -145,6 +181,8 @@ const tl_simd_impl tl_simd_avx512 = {
     .ukernel = ukernel_avx512,
     .ukernel16 = ukernel16_avx512,
     .ukernel8 = ukernel8_avx512,
+    .ukernel_r4 = ukernel_r4_avx512,
+    .ukernel_r8 = ukernel_r8_avx512,
     .gemv = gemv_avx512,
     .dw_plane = tl_dw_plane_avx512,
     .dw_lanes = 16,

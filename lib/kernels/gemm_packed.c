@@ -87,12 +87,12 @@ void tl_pack_b_plain(const void *ctx, int p0, int kc, int j0, int nc, int nr, fl
     }
 }
 
-/* One mr x w tile of the kernel uk (w columns wide), or a partial one
- * through the workspace's tile buffer. */
-static void tile_product(const tl_simd_impl *im, tl_ukernel_fn uk, int w, float *tile, int kc, const float *a,
-                         const float *b, float *c, int ldc, int m, int n, float beta)
+/* One rows x w tile of the kernel uk (rows <= mr, w columns wide), or a
+ * partial one (m x n) through the workspace's tile buffer. */
+static void tile_product(tl_ukernel_fn uk, int rows, int w, float *tile, int kc, const float *a, const float *b,
+                         float *c, int ldc, int m, int n, float beta)
 {
-    if (m == im->mr && n == w) {
+    if (m == rows && n == w) {
         uk(kc, a, b, c, ldc, 1.0f, beta);
         return;
     }
@@ -212,13 +212,19 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
                 const float *a = pa + (size_t)pc * Mpad + (size_t)ir * kc;
                 float *c = C + (size_t)ir * ldc + jc;
                 float beta = pc == 0 ? 0.0f : 1.0f;
+                /* a last row block of up to 4 or 8 rows by the kernels of that many */
+                tl_ukernel_fn uk = im->ukernel;
+                int rows = mr;
+                if (m <= 4 && im->ukernel_r4)
+                    uk = im->ukernel_r4, rows = 4;
+                else if (m <= 8 && im->ukernel_r8)
+                    uk = im->ukernel_r8, rows = 8;
                 int jr = 0;
                 for (; jr < nfull; jr += nr)
-                    tile_product(im, im->ukernel, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr,
-                                 beta);
+                    tile_product(uk, rows, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr, beta);
                 for (int w; jr < nc; jr += w) {
                     w = tail_width(im, nc - jr);
-                    tile_product(im, kernel_of(im, w), w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
+                    tile_product(kernel_of(im, w), mr, w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
                                  imin(w, nc - jr), beta);
                 }
                 if (last && (act != TL_ACT_NONE || bias))
@@ -285,7 +291,7 @@ void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const
                 pack_a_rows(A, lda, ir, m, pc, kc, mr, ws->pack_a);
                 float *c = C + (size_t)ir * ldc + jc;
                 for (int jr = jr0; jr < jr1; jr += nr)
-                    tile_product(im, im->ukernel, nr, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
+                    tile_product(im->ukernel, mr, nr, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
                                  imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
                 if (!last)
                     continue;

@@ -42,6 +42,10 @@ typedef struct tl_simd_impl {
     /* the same mr rows by 8 columns, each element summed as by ukernel
      * (NULL: none): for Winograd on one 7x7 map (4 tiles) */
     tl_ukernel_fn ukernel8;
+    /* the first 4 / 8 of the mr rows by nr columns, each element summed as
+     * by ukernel (NULL: none): a last row block of 4 or 8 output channels
+     * (MobileNetV2's 16, 64, 160) computes no padding rows */
+    tl_ukernel_fn ukernel_r4, ukernel_r8;
     tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
     int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */

@@ -574,49 +574,53 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
 }
 
 /* A 1x1 layer's columns past the last whole nr sliver go through the
- * narrower micro-kernels (16, 8 lanes): every output keeps the bits the
- * full-width kernel gives it on a map of whole slivers (the same pixels
- * first in a 1 x 256 map), with bias, relu6 and a residual, in 1 to 3 parts;
- * K of 40 (one K block) and 400 (two), 17 output channels (a partial row
- * block). */
-static void test_narrow_columns(tl_kws **ws, int nws, tl_rng *r)
+ * narrower micro-kernels (16, 8 lanes), and a last row block of up to 4 or
+ * 8 channels through kernels of that many rows: every output keeps the bits
+ * the full-size kernel gives it where the rows and columns fill whole tiles
+ * (the same channels first of 24, the same pixels first in a 1 x 256 map),
+ * with bias, relu6 and a residual, in 1 to 3 parts; K of 40 (one K block)
+ * and 400 (two). */
+static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
 {
     static const int widths[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 20, 23, 24, 25, 31, 33, 40, 47, 49, 57, 63, 100,
                                  196};
-    const int NB = 256, M = 17;
+    static const int chans[] = {17, 4, 8, 16, 20};
+    const int NB = 256, MB = 24;
     for (int p = 0; p < nws; p++)
         for (int kk = 0; kk < 2; kk++) {
             const int K = kk ? 400 : 40;
-            float *w = rand_buf(r, (size_t)M * K), *b = rand_buf(r, M), *xb = rand_buf(r, (size_t)K * NB);
-            float *rb = rand_buf(r, (size_t)M * NB), *yb = malloc((size_t)M * NB * sizeof(float));
-            float *x = malloc((size_t)K * NB * sizeof(float)), *res = malloc((size_t)M * NB * sizeof(float));
-            float *y = malloc((size_t)M * NB * sizeof(float));
-            tl_conv_geom g = {.cin = K, .cout = M, .h = 1, .w = NB, .kh = 1, .kw = 1};
+            float *w = rand_buf(r, (size_t)MB * K), *b = rand_buf(r, MB), *xb = rand_buf(r, (size_t)K * NB);
+            float *rb = rand_buf(r, (size_t)MB * NB), *yb = malloc((size_t)MB * NB * sizeof(float));
+            float *x = malloc((size_t)K * NB * sizeof(float)), *res = malloc((size_t)MB * NB * sizeof(float));
+            float *y = malloc((size_t)MB * NB * sizeof(float));
+            tl_conv_geom g = {.cin = K, .cout = MB, .h = 1, .w = NB, .kh = 1, .kw = 1};
             tl_conv_geom_finish(&g);
             float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
             tl_conv_pack(ws[p], &g, w, packed);
             tl_conv_fuse fb = {.residual = rb};
             tl_conv_forward_fused(ws[p], &g, xb, packed, b, TL_ACT_RELU6, &fb, yb, 0, 1, NULL);
-            for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
-                const int N = widths[wi];
-                tl_conv_geom gn = {.cin = K, .cout = M, .h = 1, .w = N, .kh = 1, .kw = 1};
-                tl_conv_geom_finish(&gn);
-                for (int c = 0; c < K; c++)
-                    memcpy(x + (size_t)c * N, xb + (size_t)c * NB, N * sizeof(float));
-                for (int o = 0; o < M; o++)
-                    memcpy(res + (size_t)o * N, rb + (size_t)o * NB, N * sizeof(float));
-                for (int parts = 1; parts <= 3; parts++) {
-                    memset(y, 0xFF, (size_t)M * N * sizeof(float));
-                    tl_conv_fuse f = {.residual = res};
-                    for (int part = 0; part < parts; part++)
-                        tl_conv_forward_fused(ws[p], &gn, x, packed, b, TL_ACT_RELU6, &f, y, part, parts, NULL);
-                    int same = 1;
+            for (size_t mi = 0; mi < sizeof chans / sizeof chans[0]; mi++)
+                for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                    const int M = chans[mi], N = widths[wi];
+                    tl_conv_geom gn = {.cin = K, .cout = M, .h = 1, .w = N, .kh = 1, .kw = 1};
+                    tl_conv_geom_finish(&gn);
+                    tl_conv_pack(ws[p], &gn, w, packed);
+                    for (int c = 0; c < K; c++)
+                        memcpy(x + (size_t)c * N, xb + (size_t)c * NB, N * sizeof(float));
                     for (int o = 0; o < M; o++)
-                        same &= !memcmp(y + (size_t)o * N, yb + (size_t)o * NB, N * sizeof(float));
-                    CHECK_MSG(same, "%s: 1x1 %d->%d on 1x%d in %d parts: not the bits of whole slivers",
-                              tl_kws_simd_name(ws[p]), K, M, N, parts);
+                        memcpy(res + (size_t)o * N, rb + (size_t)o * NB, N * sizeof(float));
+                    for (int parts = 1; parts <= 3; parts++) {
+                        memset(y, 0xFF, (size_t)M * N * sizeof(float));
+                        tl_conv_fuse f = {.residual = res};
+                        for (int part = 0; part < parts; part++)
+                            tl_conv_forward_fused(ws[p], &gn, x, packed, b, TL_ACT_RELU6, &f, y, part, parts, NULL);
+                        int same = 1;
+                        for (int o = 0; o < M; o++)
+                            same &= !memcmp(y + (size_t)o * N, yb + (size_t)o * NB, N * sizeof(float));
+                        CHECK_MSG(same, "%s: 1x1 %d->%d on 1x%d in %d parts: not the bits of whole tiles",
+                                  tl_kws_simd_name(ws[p]), K, M, N, parts);
+                    }
                 }
-            }
             free(w); free(b); free(xb); free(rb); free(yb); free(x); free(res); free(y);
             tl_free(packed);
         }
@@ -644,7 +648,7 @@ int main(void)
     test_random(ws, n, &r);
     test_winograd(ws, n, &r);
     test_images(ws, n, &r);
-    test_narrow_columns(ws, n, &r);
+    test_narrow_tiles(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
     if (b && *b == '1')
