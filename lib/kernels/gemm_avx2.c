@@ -66,6 +66,53 @@ TL_AVX2 static void ukernel_r4_avx2(int k, const float *a, const float *b, float
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
 }
 
+/* bias, activation (relu / relu6 as tl_act_rows_avx2 computes them) and
+ * residual on one vector of a finished row */
+TL_AVX2 static inline __attribute__((always_inline)) __m256 epilogue8(__m256 v, const float *bias, int i, int act,
+                                                                      const float *r)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    if (bias)
+        v = _mm256_add_ps(v, _mm256_set1_ps(bias[i]));
+    if (act == TL_ACT_RELU)
+        v = _mm256_max_ps(v, zero);
+    else if (act == TL_ACT_RELU6)
+        v = _mm256_min_ps(_mm256_set1_ps(6.0f), _mm256_max_ps(zero, v));
+    if (r)
+        v = _mm256_add_ps(v, _mm256_loadu_ps(r));
+    return v;
+}
+
+#define ROW_STORE_EP(i)                                                                            \
+    do {                                                                                           \
+        float *ci_ = c + (size_t)(i) * ldc;                                                        \
+        const float *ri_ = res ? res + (size_t)(i) * ldc : NULL;                                   \
+        __m256 r0_ = _mm256_mul_ps(va, c##i##0), r1_ = _mm256_mul_ps(va, c##i##1);                 \
+        if (beta != 0.0f) {                                                                        \
+            r0_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_), r0_);                                  \
+            r1_ = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci_ + 8), r1_);                              \
+        }                                                                                          \
+        _mm256_storeu_ps(ci_, epilogue8(r0_, bias, i, act, ri_));                                  \
+        _mm256_storeu_ps(ci_ + 8, epilogue8(r1_, bias, i, act, ri_ ? ri_ + 8 : NULL));             \
+    } while (0)
+
+/* The 6 x 16 kernel with the last K block's epilogue in its stores */
+TL_AVX2 static void ukernel_ep_avx2(int k, const float *a, const float *b, float *c, int ldc, float beta,
+                                    const float *bias, int act, const float *res)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
+    for (int p = 0; p < k; p++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+        a += MR;
+        b += NR;
+    }
+    __m256 va = _mm256_set1_ps(1.0f), vb = _mm256_set1_ps(beta);
+    ROW_STORE_EP(0); ROW_STORE_EP(1); ROW_STORE_EP(2); ROW_STORE_EP(3); ROW_STORE_EP(4); ROW_STORE_EP(5);
+}
+
 #define ROW_FMA8(i) c##i##0 = _mm256_fmadd_ps(_mm256_broadcast_ss(a + (i)), b0, c##i##0)
 #define ROW_STORE8(i)                                                                              \
     do {                                                                                           \
@@ -119,6 +166,7 @@ const tl_simd_impl tl_simd_avx2 = {
     .ukernel = ukernel_avx2,
     .ukernel8 = ukernel8_avx2,
     .ukernel_r4 = ukernel_r4_avx2,
+    .ukernel_ep = ukernel_ep_avx2,
     .gemv = gemv_avx2,
     .dw_plane = tl_dw_plane_avx2,
     .dw_lanes = 8,

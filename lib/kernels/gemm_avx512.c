@@ -88,6 +88,58 @@ TL_AVX512 static void ukernel_r4_avx512(int k, const float *a, const float *b, f
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3);
 }
 
+/* bias, activation (relu / relu6 as tl_act_rows_avx512 computes them) and
+ * residual on one vector of a finished row */
+TL_AVX512 static inline __attribute__((always_inline)) __m512 epilogue16(__m512 v, const float *bias, int i, int act,
+                                                                          const float *r)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (bias)
+        v = _mm512_add_ps(v, _mm512_set1_ps(bias[i]));
+    if (act == TL_ACT_RELU)
+        v = _mm512_max_ps(v, zero);
+    else if (act == TL_ACT_RELU6)
+        v = _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, v));
+    if (r)
+        v = _mm512_add_ps(v, _mm512_loadu_ps(r));
+    return v;
+}
+
+#define ROW_STORE_EP(i)                                                                            \
+    do {                                                                                           \
+        float *ci_ = c + (size_t)(i) * ldc;                                                        \
+        const float *ri_ = res ? res + (size_t)(i) * ldc : NULL;                                   \
+        __m512 r0_ = _mm512_mul_ps(va, c##i##0), r1_ = _mm512_mul_ps(va, c##i##1);                 \
+        if (beta != 0.0f) {                                                                        \
+            r0_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci_), r0_);                                  \
+            r1_ = _mm512_fmadd_ps(vb, _mm512_loadu_ps(ci_ + 16), r1_);                             \
+        }                                                                                          \
+        _mm512_storeu_ps(ci_, epilogue16(r0_, bias, i, act, ri_));                                 \
+        _mm512_storeu_ps(ci_ + 16, epilogue16(r1_, bias, i, act, ri_ ? ri_ + 16 : NULL));          \
+    } while (0)
+
+/* The 12 x 32 kernel with the last K block's epilogue in its stores: C is
+ * not read and written again by a separate bias/activation pass */
+TL_AVX512 static void ukernel_ep_avx512(int k, const float *a, const float *b, float *c, int ldc, float beta,
+                                        const float *bias, int act, const float *res)
+{
+    DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
+    DECL(6); DECL(7); DECL(8); DECL(9); DECL(10); DECL(11);
+    for (int p = 0; p < k; p++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+        ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(1.0f), vb = _mm512_set1_ps(beta);
+    ROW_STORE_EP(0); ROW_STORE_EP(1); ROW_STORE_EP(2); ROW_STORE_EP(3); ROW_STORE_EP(4); ROW_STORE_EP(5);
+    ROW_STORE_EP(6); ROW_STORE_EP(7); ROW_STORE_EP(8); ROW_STORE_EP(9); ROW_STORE_EP(10); ROW_STORE_EP(11);
+}
+
 #define ROW_FMA16(i) c##i##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[i]), b0, c##i##0)
 #define ROW_STORE16(i)                                                                             \
     do {                                                                                           \
@@ -183,6 +235,7 @@ const tl_simd_impl tl_simd_avx512 = {
     .ukernel8 = ukernel8_avx512,
     .ukernel_r4 = ukernel_r4_avx512,
     .ukernel_r8 = ukernel_r8_avx512,
+    .ukernel_ep = ukernel_ep_avx512,
     .gemv = gemv_avx512,
     .dw_plane = tl_dw_plane_avx512,
     .dw_lanes = 16,

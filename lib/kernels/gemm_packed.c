@@ -197,6 +197,9 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
             add_rows(C + (size_t)m0 * ldc, res + (size_t)m0 * ldc, (size_t)ldc, m1 - m0, 1);
         return;
     }
+    /* the epilogue in the whole tiles' stores (the rest by separate passes) */
+    const int fuse = im->ukernel_ep && (act == TL_ACT_NONE || act == TL_ACT_RELU || act == TL_ACT_RELU6) &&
+                     (bias || act != TL_ACT_NONE || res);
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = imin(NC, n1 - jc);
         for (int pc = 0; pc < K; pc += KC) {
@@ -219,19 +222,26 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
                     uk = im->ukernel_r4, rows = 4;
                 else if (m <= 8 && im->ukernel_r8)
                     uk = im->ukernel_r8, rows = 8;
+                const int ep = fuse && last && m == mr;
+                const float *r = res ? res + (size_t)ir * ldc + jc : NULL;
                 int jr = 0;
                 for (; jr < nfull; jr += nr)
-                    tile_product(uk, rows, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr, beta);
+                    if (ep)
+                        im->ukernel_ep(kc, a, pb + (size_t)jr * kc, c + jr, ldc, beta, bias ? bias + ir : NULL, act,
+                                       r ? r + jr : NULL);
+                    else
+                        tile_product(uk, rows, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr, beta);
                 for (int w; jr < nc; jr += w) {
                     w = tail_width(im, nc - jr);
                     tile_product(kernel_of(im, w), mr, w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
                                  imin(w, nc - jr), beta);
                 }
-                if (last && (act != TL_ACT_NONE || bias))
-                    tl_act_rows_for(im->level)(act, c, (size_t)ldc, c, (size_t)ldc, bias ? bias + ir : NULL, m,
-                                               (size_t)nc);
-                if (last && res)
-                    add_rows(c, res + (size_t)ir * ldc + jc, (size_t)ldc, m, nc);
+                const int j0 = ep ? nfull : 0; /* the columns left to the separate passes */
+                if (last && (act != TL_ACT_NONE || bias) && j0 < nc)
+                    tl_act_rows_for(im->level)(act, c + j0, (size_t)ldc, c + j0, (size_t)ldc,
+                                               bias ? bias + ir : NULL, m, (size_t)(nc - j0));
+                if (last && res && j0 < nc)
+                    add_rows(c + j0, r + j0, (size_t)ldc, m, nc - j0);
             }
         }
     }

@@ -11,6 +11,12 @@
  * beta == 0 does not read c. */
 typedef void (*tl_ukernel_fn)(int k, const float *a, const float *b, float *c, int ldc,
                               float alpha, float beta);
+/* The micro-kernel with the epilogue of a last K block: c = act(a*b +
+ * beta * c + bias[row]) + res (bias, res: NULL = none; res row stride ldc),
+ * act none, relu or relu6, each operation rounded as by the separate passes
+ * (the path's tl_act_rows, then the residual add) would. */
+typedef void (*tl_ukernel_ep_fn)(int k, const float *a, const float *b, float *c, int ldc, float beta,
+                                 const float *bias, int act, const float *res);
 /* One depthwise channel plane: y (oh x ow) = conv(x (h x w), w (kh x kw)) + bias, then
  * relu/relu6 when act is one of those (other activations are applied after). */
 typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const float *w, float bias,
@@ -46,6 +52,7 @@ typedef struct tl_simd_impl {
      * by ukernel (NULL: none): a last row block of 4 or 8 output channels
      * (MobileNetV2's 16, 64, 160) computes no padding rows */
     tl_ukernel_fn ukernel_r4, ukernel_r8;
+    tl_ukernel_ep_fn ukernel_ep; /* NULL: the epilogue as separate passes */
     tl_gemv_fn gemv;
     tl_dw_plane_fn dw_plane;
     int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */

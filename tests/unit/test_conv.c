@@ -578,8 +578,9 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
  * 8 channels through kernels of that many rows: every output keeps the bits
  * the full-size kernel gives it where the rows and columns fill whole tiles
  * (the same channels first of 24, the same pixels first in a 1 x 256 map),
- * with bias, relu6 and a residual, in 1 to 3 parts; K of 40 (one K block)
- * and 400 (two). */
+ * with bias, relu6 / relu / none and a residual (the epilogue in the whole
+ * tiles' stores or by separate passes), in 1 to 3 parts; K of 40 (one K
+ * block) and 400 (two). */
 static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
 {
     static const int widths[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 20, 23, 24, 25, 31, 33, 40, 47, 49, 57, 63, 100,
@@ -587,8 +588,9 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
     static const int chans[] = {17, 4, 8, 16, 20};
     const int NB = 256, MB = 24;
     for (int p = 0; p < nws; p++)
-        for (int kk = 0; kk < 2; kk++) {
-            const int K = kk ? 400 : 40;
+        for (int kk = 0; kk < 6; kk++) {
+            /* relu6, relu, none: the whole tiles take them in the kernel's stores, the rest by separate passes */
+            const int K = kk % 2 ? 400 : 40, act = kk < 2 ? TL_ACT_RELU6 : kk < 4 ? TL_ACT_RELU : TL_ACT_NONE;
             float *w = rand_buf(r, (size_t)MB * K), *b = rand_buf(r, MB), *xb = rand_buf(r, (size_t)K * NB);
             float *rb = rand_buf(r, (size_t)MB * NB), *yb = malloc((size_t)MB * NB * sizeof(float));
             float *x = malloc((size_t)K * NB * sizeof(float)), *res = malloc((size_t)MB * NB * sizeof(float));
@@ -598,7 +600,7 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
             float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
             tl_conv_pack(ws[p], &g, w, packed);
             tl_conv_fuse fb = {.residual = rb};
-            tl_conv_forward_fused(ws[p], &g, xb, packed, b, TL_ACT_RELU6, &fb, yb, 0, 1, NULL);
+            tl_conv_forward_fused(ws[p], &g, xb, packed, b, act, &fb, yb, 0, 1, NULL);
             for (size_t mi = 0; mi < sizeof chans / sizeof chans[0]; mi++)
                 for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
                     const int M = chans[mi], N = widths[wi];
@@ -613,12 +615,12 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
                         memset(y, 0xFF, (size_t)M * N * sizeof(float));
                         tl_conv_fuse f = {.residual = res};
                         for (int part = 0; part < parts; part++)
-                            tl_conv_forward_fused(ws[p], &gn, x, packed, b, TL_ACT_RELU6, &f, y, part, parts, NULL);
+                            tl_conv_forward_fused(ws[p], &gn, x, packed, b, act, &f, y, part, parts, NULL);
                         int same = 1;
                         for (int o = 0; o < M; o++)
                             same &= !memcmp(y + (size_t)o * N, yb + (size_t)o * NB, N * sizeof(float));
-                        CHECK_MSG(same, "%s: 1x1 %d->%d on 1x%d in %d parts: not the bits of whole tiles",
-                                  tl_kws_simd_name(ws[p]), K, M, N, parts);
+                        CHECK_MSG(same, "%s: 1x1 %d->%d act %d on 1x%d in %d parts: not the bits of whole tiles",
+                                  tl_kws_simd_name(ws[p]), K, M, act, N, parts);
                     }
                 }
             free(w); free(b); free(xb); free(rb); free(yb); free(x); free(res); free(y);
