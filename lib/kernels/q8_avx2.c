@@ -167,6 +167,25 @@ TL_AVX2 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t
         _mm_storeu_si128((__m128i *)(out + i * out_stride), r[i]);
 }
 
+/* One output pixel of a max pooling: the byte-wise maximum of n input
+ * pixels' cs bytes (cs a multiple of 16). */
+TL_AVX2 void tl_q8_max_taps_avx2(const uint8_t *const *in, int n, int cs, uint8_t *o)
+{
+    int ch = 0;
+    for (; ch + 32 <= cs; ch += 32) {
+        __m256i m = _mm256_loadu_si256((const __m256i *)(in[0] + ch));
+        for (int t = 1; t < n; t++)
+            m = _mm256_max_epu8(m, _mm256_loadu_si256((const __m256i *)(in[t] + ch)));
+        _mm256_storeu_si256((__m256i *)(o + ch), m);
+    }
+    for (; ch < cs; ch += 16) {
+        __m128i m = _mm_loadu_si128((const __m128i *)(in[0] + ch));
+        for (int t = 1; t < n; t++)
+            m = _mm_max_epu8(m, _mm_loadu_si128((const __m128i *)(in[t] + ch)));
+        _mm_storeu_si128((__m128i *)(o + ch), m);
+    }
+}
+
 #define MR 4
 
 TL_AVX2 static void tile(const tl_q8_conv *c, const uint8_t *const *ptrs, int grp, uint8_t *y, int p0, int n)
@@ -534,5 +553,6 @@ void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, i
 void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)grp; (void)nb; (void)m; }
 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y) { (void)c; (void)m; (void)grp; (void)t0; (void)n; (void)y; }
 void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys) { for (int c = 0; c < 16; c++) for (int p = 0; p < 16; p++) y[c * ys + p] = (float)(x[p * cs + c] - zero) * scale; }
+void tl_q8_max_taps_avx2(const uint8_t *const *in, int n, int cs, uint8_t *o) { (void)in; (void)n; (void)cs; (void)o; }
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) { for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) out[j * out_stride + i] = in[i * in_stride + j]; }
 #endif

@@ -361,6 +361,20 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
         break;
     }
     case TL_OP_MAXPOOL:
+        /* A float input whose pooled value has parameters (a float first
+         * convolution before ResNet's max pool) is quantised first and
+         * pooled in uint8: rounding is monotone (non-decreasing), so the
+         * maximum of the quantised values is the quantised maximum, the
+         * same bytes as pooling in float and then quantising, on a quarter
+         * of the bytes of float. Not when the pooled value is an output:
+         * its float form would come back dequantised. */
+        if (q->qbuf[a] < 0 && q->qp_set[i]) {
+            int is_out = 0;
+            for (int k = 0; k < q->noutputs; k++)
+                is_out |= resolve(q, q->outputs[k]) == i;
+            if (!is_out && ensure_q(q, a, q->qp_scale[i], q->qp_zero[i], e) < 0)
+                return -1;
+        }
         if (q->qbuf[a] >= 0) {
             const buf *ib = &q->bufs[q->qbuf[a]];
             int out = new_buf(q, i, 1, ib->scale, ib->zero, e);
@@ -444,9 +458,20 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
     return 0;
 }
 
+/* The value a node reads through any dropouts (identities at inference;
+ * plan_node aliases them, but only as it reaches them). */
+static int through_dropout(const tl_model *m, int v)
+{
+    while (v > 0 && m->nodes[v].op == TL_OP_DROPOUT)
+        v = m->nodes[v].in[0];
+    return v;
+}
+
 /* Which values have quantisation parameters: a global average pooling
  * whose rule the checkpoint gives (its own), a quantised layer's output
- * (its own), and the value a quantised layer reads (its input's). */
+ * (its own), and the value a quantised layer reads (its input's, on the
+ * value behind a dropout: a ResNet stage's last block feeds the next stage
+ * through one, and its residual add must find them to run in int8). */
 static void assign_params(tl_q8_infer *q)
 {
     const tl_model *m = q->m;
@@ -459,7 +484,7 @@ static void assign_params(tl_q8_infer *q)
             }
     for (int k = 0; k < q->qt->nlayers; k++) {
         const tl_qlayer *L = &q->qt->layers[k];
-        int end = tl_quant_fused_end(m, L->node), in = resolve(q, m->nodes[L->node].in[0]);
+        int end = tl_quant_fused_end(m, L->node), in = through_dropout(m, m->nodes[L->node].in[0]);
         int vs[2] = {end, in};
         float sc[2] = {L->out_scale, L->in_scale};
         int zp[2] = {L->out_zero, L->in_zero};

@@ -373,6 +373,61 @@ static void test_pool_edges(void)
     CHECK_MSG(exact, "dequantize_chw differs from (q - zero) * scale");
 }
 
+/* Max pooling on every path against a direct maximum (80 channels: two
+ * 32-byte runs and a 16-byte one), and quantising before pooling gives
+ * the bytes of pooling in float and quantising after (what the engine
+ * relies on to pool a float first convolution's output in uint8):
+ * rounding is monotone, so the maximum of the rounded values is the
+ * rounded maximum, clamping and ties included. */
+static void test_pool_commutes(void)
+{
+    enum { C = 70, CS = 80, H = 13, W = 11 };
+    tl_pool_geom g = {.c = C, .h = H, .w = W, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1,
+                      .pad_l = 1, .pad_b = 1, .pad_r = 1};
+    tl_pool_geom_finish(&g);
+    int ohw = g.oh * g.ow;
+    static float f[C * H * W], fp[C * H * W];
+    static uint8_t q[H * W * CS], a[4][H * W * CS], b[H * W * CS], ref[H * W * CS];
+    for (int i = 0; i < C * H * W; i++) /* exact halves of the step, values clamped at both ends */
+        f[i] = (float)((int)(rnd() % 801) - 300) * 0.005f;
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    int np = 0, right = 1, commutes = 1;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_q8_quantize_chw(C, H * W, f, 0.01f, 37, CS, q);
+        memset(a[np], 0xAB, sizeof a[np]);
+        tl_q8_maxpool(&g, CS, q, a[np]);
+        for (int px = 0; px < ohw; px++) {
+            int oy = px / g.ow, ox = px % g.ow;
+            for (int ch = 0; ch < CS; ch++) {
+                int m = -1;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++) {
+                        int iy = oy * 2 - 1 + ky, ix = ox * 2 - 1 + kx;
+                        if (iy >= 0 && iy < H && ix >= 0 && ix < W && q[(iy * W + ix) * CS + ch] > m)
+                            m = q[(iy * W + ix) * CS + ch];
+                    }
+                ref[px * CS + ch] = (uint8_t)m;
+            }
+        }
+        right &= !memcmp(a[np], ref, (size_t)ohw * CS);
+        tl_maxpool2d(&g, f, fp); /* the float path: pool, then quantise */
+        tl_q8_quantize_chw(C, ohw, fp, 0.01f, 37, CS, b);
+        commutes &= !memcmp(a[np], b, (size_t)ohw * CS);
+        np++;
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    CHECK_MSG(right, "uint8 max pooling differs from the direct maximum");
+    CHECK_MSG(commutes, "quantise then pool differs from pool then quantise");
+}
+
 /* The integer Winograd's scratch is one band of tiles, not the whole map:
  * VGG-16's conv1_2 at 224x224 took 25.7 MB per worker before bands. */
 static void test_wino_scratch(void)
@@ -414,6 +469,7 @@ int main(void)
     test_add();
     test_add_all_pairs();
     test_pool_edges();
+    test_pool_commutes();
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
     conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
     conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 255, 0);
