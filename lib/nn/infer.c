@@ -366,7 +366,12 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
     return 0;
 }
 
-void tl_infer_set_linear_pack_max(tl_infer *inf, size_t floats) { inf->linear_pack_max = floats; }
+void tl_infer_set_linear_pack_max(tl_infer *inf, size_t floats)
+{
+    inf->linear_pack_max = floats;
+    if (inf->q8)
+        tl_q8_infer_set_linear_pack_max(inf->q8, floats);
+}
 
 int tl_infer_refresh(tl_infer *inf, tl_err *e)
 {

@@ -79,6 +79,9 @@ struct tl_q8_infer {
 };
 
 #define TAIL 32
+/* Float linear layers up to this many floats keep a packed copy (the float
+ * engine's cap, infer.c: only VGG-16's first classifier layer is over). */
+#define Q8_LINEAR_PACK_MAX ((size_t)1 << 24)
 
 static int stride_of(int c) { return c <= 4 ? 4 : tl_q8_stride(c); }
 
@@ -444,6 +447,18 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
     s->out = out;
     s->act = n->act;
     q->fbuf[i] = out;
+    if (k == S_FLINEAR) {
+        /* packed once, as the float engine does (tl_sgemm would pack the
+         * whole weight on every call); a layer over the cap packs per run */
+        const tl_kws *ws = q->workers[0].kws;
+        int len = (int)tl_node_size(&m->nodes[a]);
+        size_t floats = tl_gemm_packed_bt_floats(ws, n->c, len);
+        if (floats <= Q8_LINEAR_PACK_MAX) {
+            if (!(s->packed = tl_alloc_array(floats, sizeof(float))))
+                return tl_fail(e, "out of memory packing linear weights");
+            tl_gemm_pack_bt(ws, n->c, len, m->params[n->weight].data, len, s->packed);
+        }
+    }
     if (k == S_FBN) {
         s->w = tl_alloc_array((size_t)n->c, sizeof(float));
         s->b = tl_alloc_array((size_t)n->c, sizeof(float));
@@ -744,6 +759,21 @@ static int find_tail(tl_q8_infer *q, tl_err *e)
 
 size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q) { return q->worker_bytes; }
 
+void tl_q8_infer_set_linear_pack_max(tl_q8_infer *q, size_t floats)
+{
+    for (int s = 0; s < q->nsteps; s++) {
+        step *st = &q->steps[s];
+        if (st->kind != S_FLINEAR || !st->packed)
+            continue;
+        const tl_node *n = &q->m->nodes[st->node];
+        if (tl_gemm_packed_bt_floats(q->workers[0].kws, n->c, (int)(q->bufs[st->in[0]].bytes / sizeof(float))) >
+            floats) {
+            tl_free(st->packed);
+            st->packed = NULL;
+        }
+    }
+}
+
 int tl_q8_infer_int8_steps(const tl_q8_infer *q)
 {
     int k = 0;
@@ -831,6 +861,11 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
         tl_conv_forward_packed(wk->kws, &src->geom, x, st->packed, st->b, st->act, y, 0, 1, wk->fscratch);
         break;
     case S_FLINEAR:
+        if (st->packed) {
+            tl_sgemm_pb(wk->kws, 1, n->c, (int)tl_node_size(in0), x, (int)tl_node_size(in0), st->packed, y, n->c,
+                        pdata(m, n->bias), TL_ACT_NONE, 0, 1);
+            break;
+        }
         tl_linear_forward(wk->kws, 1, (int)tl_node_size(in0), n->c, x, m->params[n->weight].data, pdata(m, n->bias),
                           y, 0, n->c);
         break;
@@ -909,7 +944,12 @@ static void run_tail(void *ctx, int64_t begin, int64_t end, int w)
             c1 = c1 < out ? c1 : out;
             if (c0 >= c1)
                 continue;
-            if (st->kind == S_FLINEAR) {
+            if (st->kind == S_FLINEAR && st->packed) {
+                /* its own cut (whole nr-column slivers); each element summed in
+                 * the same order for any cut, as below: the same bits */
+                tl_sgemm_pb(q->workers[w].kws, rc->rows, out, in, x, in, st->packed, y, out, pdata(m, n->bias),
+                            TL_ACT_NONE, (int)part, 2);
+            } else if (st->kind == S_FLINEAR) {
                 const float *wt = m->params[n->weight].data, *b = n->bias >= 0 ? m->params[n->bias].data : NULL;
                 tl_sgemm(q->workers[w].kws, 0, 1, rc->rows, c1 - c0, in, 1.0f, x, in, wt + (size_t)c0 * in, in, 0.0f,
                          y + c0, out);

@@ -14,6 +14,9 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
 void tl_q8_infer_free(tl_q8_infer *q);
 void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out);
 size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q);
+/* Float linear layers over this many floats drop their packed copy and pack
+ * per run (tl_infer_set_linear_pack_max; planning keeps those up to 2^24). */
+void tl_q8_infer_set_linear_pack_max(tl_q8_infer *q, size_t floats);
 /* Convolution and linear steps that run in int8 (for reports and tests). */
 int tl_q8_infer_int8_steps(const tl_q8_infer *q);
 
