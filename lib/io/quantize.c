@@ -48,6 +48,18 @@ static int resolve_dropout(const tl_model *m, int v)
     return v;
 }
 
+/* The value whose parameters a layer reading v takes: through dropouts
+ * and max pools, which keep their input's parameters (TFLite's rule for
+ * MAX_POOL_2D), so the engine pools in uint8 and needs no rescaling
+ * after it (ResNet's stem). */
+static int param_value(const tl_model *m, int v)
+{
+    v = resolve_dropout(m, v);
+    while (v > 0 && m->nodes[v].op == TL_OP_MAXPOOL)
+        v = resolve_dropout(m, m->nodes[v].in[0]);
+    return v;
+}
+
 static int kept_by_name(const tl_quantize_opts *o, const char *wname)
 {
     for (int k = 0; k < o->nkeep; k++) {
@@ -582,7 +594,7 @@ int tl_quantize(tl_net *net, const tl_quantize_opts *o, tl_pool *pool, int nthre
         int node = p.layer[k];
         if (m->nodes[node].op == TL_OP_CONV)
             fold_bn(m, node);
-        add_value(m, &p, resolve_dropout(m, m->nodes[node].in[0]));
+        add_value(m, &p, param_value(m, m->nodes[node].in[0]));
         add_value(m, &p, tl_quant_fused_end(m, node));
     }
     if (log) {
@@ -600,7 +612,7 @@ int tl_quantize(tl_net *net, const tl_quantize_opts *o, tl_pool *pool, int nthre
     }
     for (int k = 0; k < p.nlayer; k++) {
         int node = p.layer[k];
-        const value_stat *in = &p.vals[p.val_of_node[resolve_dropout(m, m->nodes[node].in[0])]];
+        const value_stat *in = &p.vals[p.val_of_node[param_value(m, m->nodes[node].in[0])]];
         const value_stat *ov = &p.vals[p.val_of_node[tl_quant_fused_end(m, node)]];
         if (quantise_weights(m, o, in, ov, node, &t[k], e))
             goto out;

@@ -68,6 +68,52 @@ setup_file() {
     done
 }
 
+@test "quantize: ResNet-18's max pool keeps its input's parameters; int8 bytes equal for any threads, batch and path" {
+    /usr/bin/python3 -c 'import torch, torchvision' 2>/dev/null || skip "PyTorch not installed for /usr/bin/python3"
+    local d=$BATS_TEST_TMPDIR p
+    mkdir -p "$d/img"
+    /usr/bin/python3 - "$d" "$BATS_TEST_DIRNAME/../parity" <<'PY'
+import os, sys, torch, torchvision
+sys.path.insert(0, sys.argv[2])
+from parity_common import meta_for, write_safetensors, render_images
+torch.manual_seed(0)
+m = torchvision.models.resnet18(weights=None)
+for mod in m.modules():  # batch norms that are not the identity
+    if isinstance(mod, torch.nn.BatchNorm2d):
+        mod.running_mean.data.uniform_(-0.1, 0.1)
+        mod.running_var.data.uniform_(0.5, 2)
+        mod.bias.data.uniform_(-0.1, 0.1)
+write_safetensors(os.path.join(sys.argv[1], "r18.safetensors"), m.state_dict(), meta_for("resnet18", 1000, 64))
+render_images(os.path.join(sys.argv[1], "img"), 6, 64)
+PY
+    tl quantize -q -m "$d/r18.safetensors" --calibrate "$d/img" -o "$d/q.safetensors"
+    tl quantize -q -m "$d/r18.safetensors" --calibrate "$d/img" --quantize-ends -o "$d/qall.safetensors"
+    # the layer after the max pool reads the first convolution's parameters:
+    # the engine pools its uint8 output as it is, with no rescaling
+    /usr/bin/python3 - "$d/qall.safetensors" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+def raw(k):
+    o = h[k]["data_offsets"]
+    return b[8 + n + o[0]:8 + n + o[1]]
+for a, c in (("conv1.output_scale", "layer1.0.conv1.input_scale"),
+             ("conv1.output_zero_point", "layer1.0.conv1.input_zero_point")):
+    assert raw(a) == raw(c), (a, raw(a), c, raw(c))
+PY
+    for m in q qall; do
+        tl extract -q -m "$d/$m.safetensors" -l logits -f tsv -j 1 "$d/img" -o "$d/${m}1.tsv"
+        tl extract -q -m "$d/$m.safetensors" -l logits -f tsv -j 2 -b 4 "$d/img" -o "$d/${m}2.tsv"
+        cmp "$d/${m}1.tsv" "$d/${m}2.tsv"
+    done
+    for p in scalar avx2 avx512 avx512vnni; do
+        "$TL_TEST_BIN/tl-simd" | grep -qx "$p" || continue
+        TL_SIMD=$p tl extract -q -m "$d/qall.safetensors" -l logits -f tsv -j 2 "$d/img" -o "$d/$p.tsv"
+        cmp "$d/qall1.tsv" "$d/$p.tsv" || fail "TL_SIMD=$p gives other logits"
+    done
+}
+
 @test "quantize: int8 features stay close to the float network's, predictions agree" {
     need_shared
     local d=$BATS_FILE_TMPDIR
