@@ -69,7 +69,7 @@ TL_AVX2 static inline __m256i requant8_2r(const tl_q8_conv *c, __m256i acc, int 
 }
 
 #ifndef RQ_TILE
-#define RQ_TILE requant8_2r
+#define RQ_TILE requant8
 #endif
 #ifndef RQ_DW
 #define RQ_DW requant8
