@@ -774,6 +774,14 @@ void tl_q8_infer_set_linear_pack_max(tl_q8_infer *q, size_t floats)
     }
 }
 
+int tl_q8_infer_float_steps(const tl_q8_infer *q)
+{
+    int k = 0;
+    for (int s = 0; s < q->nsteps; s++)
+        k += q->steps[s].keep && q->steps[s].kind >= S_FCONV;
+    return k;
+}
+
 int tl_q8_infer_int8_steps(const tl_q8_infer *q)
 {
     int k = 0;
@@ -894,6 +902,7 @@ typedef struct {
     float *const *out;
     int64_t first;     /* the chunk's first image */
     int rows;
+    int step;          /* run_tail: the tail step to run */
 } run_ctx;
 
 static size_t floats_of(const tl_q8_infer *q, int b) { return q->bufs[b].bytes / sizeof(float); }
@@ -924,46 +933,47 @@ static void run_images(void *ctx, int64_t begin, int64_t end, int w)
     }
 }
 
-/* Share `part` of the tail's columns. */
+/* Share `part` of one tail step's columns (every part of a step finishes
+ * before the next step starts: a linear layer reads all of its input's
+ * columns, and the packed product cuts its own). */
 static void run_tail(void *ctx, int64_t begin, int64_t end, int w)
 {
     run_ctx *rc = ctx;
     tl_q8_infer *q = rc->q;
     const tl_model *m = q->m;
-    for (int64_t part = begin; part < end; part++)
-        for (int s = q->tail; s < q->nsteps; s++) {
-            const step *st = &q->steps[s];
-            if (!st->keep)
-                continue;
-            const tl_node *n = &m->nodes[st->node];
-            int in = (int)floats_of(q, st->in[0]), out = n->c;
-            const float *x = q->tail_buf + q->tail_off[st->in[0]];
-            float *y = q->tail_buf + q->tail_off[st->out];
-            /* columns in blocks of 32, the same cut for any number of parts */
-            int units = (out + 31) / 32, c0 = (int)(units * part / 2) * 32, c1 = (int)(units * (part + 1) / 2) * 32;
-            c1 = c1 < out ? c1 : out;
-            if (c0 >= c1)
-                continue;
-            if (st->kind == S_FLINEAR && st->packed) {
-                /* its own cut (whole nr-column slivers); each element summed in
-                 * the same order for any cut, as below: the same bits */
-                tl_sgemm_pb(q->workers[w].kws, rc->rows, out, in, x, in, st->packed, y, out, pdata(m, n->bias),
-                            TL_ACT_NONE, (int)part, 2);
-            } else if (st->kind == S_FLINEAR) {
-                const float *wt = m->params[n->weight].data, *b = n->bias >= 0 ? m->params[n->bias].data : NULL;
-                tl_sgemm(q->workers[w].kws, 0, 1, rc->rows, c1 - c0, in, 1.0f, x, in, wt + (size_t)c0 * in, in, 0.0f,
-                         y + c0, out);
-                if (b)
-                    for (int r = 0; r < rc->rows; r++)
-                        for (int j = c0; j < c1; j++)
-                            y[(size_t)r * out + j] += b[j];
-            } else {
-                for (int r = 0; r < rc->rows; r++) {
-                    memcpy(y + (size_t)r * out + c0, x + (size_t)r * out + c0, (size_t)(c1 - c0) * sizeof(float));
-                    tl_activation(st->act, y + (size_t)r * out + c0, (size_t)(c1 - c0));
-                }
+    const step *st = &q->steps[rc->step];
+    for (int64_t part = begin; part < end; part++) {
+        const tl_node *n = &m->nodes[st->node];
+        int in = (int)floats_of(q, st->in[0]), out = n->c;
+        const float *x = q->tail_buf + q->tail_off[st->in[0]];
+        float *y = q->tail_buf + q->tail_off[st->out];
+        if (st->kind == S_FLINEAR && st->packed) {
+            /* whole nr-column slivers; each element summed in the same
+             * order for any cut, as below: the same bits */
+            tl_sgemm_pb(q->workers[w].kws, rc->rows, out, in, x, in, st->packed, y, out, pdata(m, n->bias),
+                        TL_ACT_NONE, (int)part, 2);
+            continue;
+        }
+        /* columns in blocks of 32, the same cut for any number of parts */
+        int units = (out + 31) / 32, c0 = (int)(units * part / 2) * 32, c1 = (int)(units * (part + 1) / 2) * 32;
+        c1 = c1 < out ? c1 : out;
+        if (c0 >= c1)
+            continue;
+        if (st->kind == S_FLINEAR) {
+            const float *wt = m->params[n->weight].data, *b = n->bias >= 0 ? m->params[n->bias].data : NULL;
+            tl_sgemm(q->workers[w].kws, 0, 1, rc->rows, c1 - c0, in, 1.0f, x, in, wt + (size_t)c0 * in, in, 0.0f,
+                     y + c0, out);
+            if (b)
+                for (int r = 0; r < rc->rows; r++)
+                    for (int j = c0; j < c1; j++)
+                        y[(size_t)r * out + j] += b[j];
+        } else {
+            for (int r = 0; r < rc->rows; r++) {
+                memcpy(y + (size_t)r * out + c0, x + (size_t)r * out + c0, (size_t)(c1 - c0) * sizeof(float));
+                tl_activation(st->act, y + (size_t)r * out + c0, (size_t)(c1 - c0));
             }
         }
+    }
 }
 
 void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input, float *const *out)
@@ -972,10 +982,12 @@ void tl_q8_infer_run(tl_q8_infer *q, tl_pool *pool, int nimg, const float *input
         pool = NULL;
     int chunk = q->tail < q->nsteps ? TAIL : (nimg > 0 ? nimg : 1);
     for (int first = 0; first < nimg; first += chunk) {
-        run_ctx rc = {q, input, out, first, nimg - first < chunk ? nimg - first : chunk};
+        run_ctx rc = {q, input, out, first, nimg - first < chunk ? nimg - first : chunk, 0};
         tl_parallel_for(pool, rc.rows, 1, run_images, &rc);
         if (q->tail < q->nsteps) {
-            tl_parallel_for(pool, 2, 1, run_tail, &rc);
+            for (rc.step = q->tail; rc.step < q->nsteps; rc.step++)
+                if (q->steps[rc.step].keep)
+                    tl_parallel_for(pool, 2, 1, run_tail, &rc);
             for (int k = 0; k < q->noutputs; k++) {
                 int b = q->out_buf[k];
                 if (q->tail_off[b] == SIZE_MAX || b == q->steps[q->tail].in[0])

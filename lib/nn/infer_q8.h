@@ -19,5 +19,8 @@ size_t tl_q8_infer_worker_bytes(const tl_q8_infer *q);
 void tl_q8_infer_set_linear_pack_max(tl_q8_infer *q, size_t floats);
 /* Convolution and linear steps that run in int8 (for reports and tests). */
 int tl_q8_infer_int8_steps(const tl_q8_infer *q);
+/* Steps computing in float (convolutions, linear layers, batch norms,
+ * activations, additions, other operations), not counting conversions. */
+int tl_q8_infer_float_steps(const tl_q8_infer *q);
 
 #endif
