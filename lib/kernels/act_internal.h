@@ -95,4 +95,14 @@ void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ld
 /* The path's function for a tl_simd_level() value. */
 tl_act_rows_fn tl_act_rows_for(int level);
 
+/* Softmax of each of rows rows of n floats (row stride n), in place, for
+ * attention: e = tl_exp_f(x - max) element by element, their sum in double
+ * in 16 running sums (element i into sum i % 16, folded pairwise: 8, 4, 2,
+ * 1 apart), then e * (float)(1 / sum). Every path gives the same bits. */
+typedef void (*tl_softmax_rows_fn)(float *x, int rows, int n);
+void tl_softmax_rows_scalar(float *x, int rows, int n);
+void tl_softmax_rows_avx2(float *x, int rows, int n);
+void tl_softmax_rows_avx512(float *x, int rows, int n);
+tl_softmax_rows_fn tl_softmax_rows_for(int level);
+
 #endif

@@ -57,6 +57,38 @@ tl_act_rows_fn tl_act_rows_for(int level)
     return tl_act_rows_scalar;
 }
 
+void tl_softmax_rows_scalar(float *x, int rows, int n)
+{
+    for (int r = 0; r < rows && n > 0; r++, x += n) {
+        float mx = x[0];
+        for (int i = 1; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        double s[16] = {0};
+        for (int i = 0; i < n; i++) {
+            x[i] = tl_exp_f(x[i] - mx);
+            s[i % 16] += x[i];
+        }
+        for (int w = 8; w >= 1; w /= 2)
+            for (int j = 0; j < w; j++)
+                s[j] += s[j + w];
+        float inv = (float)(1.0 / s[0]);
+        for (int i = 0; i < n; i++)
+            x[i] *= inv;
+    }
+}
+
+tl_softmax_rows_fn tl_softmax_rows_for(int level)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (level >= TL_SIMD_AVX512)
+        return tl_softmax_rows_avx512;
+    if (level == TL_SIMD_AVX2)
+        return tl_softmax_rows_avx2;
+#endif
+    (void)level;
+    return tl_softmax_rows_scalar;
+}
+
 void tl_activation(int act, float *x, size_t n)
 {
     if (act != TL_ACT_NONE)

@@ -127,4 +127,61 @@ TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, siz
     default: rows_avx2(act, x, ldx, y, ldy, bias, rows, cols); break;
     }
 }
+/* tl_softmax_rows_scalar lane for lane: the 16 running sums are four
+ * vectors of 4 doubles (elements i % 16 in 0-3, 4-7, 8-11, 12-15); a
+ * row's last partial block goes through a buffer whose unused lanes add 0. */
+TL_AVX2 void tl_softmax_rows_avx2(float *x, int rows, int n)
+{
+    for (int r = 0; r < rows && n > 0; r++, x += n) {
+        const int full = n / 16 * 16, w = n - full;
+        __m256 vm = _mm256_set1_ps(x[0]);
+        for (int i = 0; i < full; i += 8)
+            vm = _mm256_max_ps(_mm256_loadu_ps(x + i), vm); /* a NaN element keeps vm, as the scalar > */
+        float mx, lanes[8];
+        _mm256_storeu_ps(lanes, vm);
+        mx = lanes[0];
+        for (int j = 1; j < 8; j++)
+            mx = lanes[j] > mx ? lanes[j] : mx;
+        for (int i = full; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        const __m256 m = _mm256_set1_ps(mx);
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        float buf[16];
+        for (int i = 0; i < n; i += 16) {
+            float *src = x + i;
+            if (i == full) { /* the last w < 16 elements; zeros past them */
+                memset(buf, 0, sizeof buf);
+                memcpy(buf, src, (size_t)w * sizeof *buf);
+                src = buf;
+            }
+            __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(src), m));
+            __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(src + 8), m));
+            if (src == buf) {
+                _mm256_storeu_ps(buf, e0);
+                _mm256_storeu_ps(buf + 8, e1);
+                for (int j = w; j < 16; j++)
+                    buf[j] = 0.0f;
+                memcpy(x + i, buf, (size_t)w * sizeof *buf);
+                e0 = _mm256_loadu_ps(buf);
+                e1 = _mm256_loadu_ps(buf + 8);
+            } else {
+                _mm256_storeu_ps(src, e0);
+                _mm256_storeu_ps(src + 8, e1);
+            }
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e0)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e0, 1)));
+            s2 = _mm256_add_pd(s2, _mm256_cvtps_pd(_mm256_castps256_ps128(e1)));
+            s3 = _mm256_add_pd(s3, _mm256_cvtps_pd(_mm256_extractf128_ps(e1, 1)));
+        }
+        __m256d s4 = _mm256_add_pd(_mm256_add_pd(s0, s2), _mm256_add_pd(s1, s3));
+        __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+        double sum = _mm_cvtsd_f64(_mm_add_sd(t2, _mm_unpackhi_pd(t2, t2)));
+        const __m256 inv = _mm256_set1_ps((float)(1.0 / sum));
+        int i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+        for (; i < n; i++)
+            x[i] *= (float)(1.0 / sum);
+    }
+}
 #endif

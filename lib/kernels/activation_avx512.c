@@ -132,4 +132,43 @@ TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y,
     default: rows_avx512(act, x, ldx, y, ldy, bias, rows, cols); break;
     }
 }
+/* tl_softmax_rows_scalar lane for lane: the 16 running sums are two
+ * vectors of 8 doubles (elements i % 16 < 8, >= 8); a short row's last
+ * block goes through a buffer whose unused lanes add 0. */
+TL_AVX512 void tl_softmax_rows_avx512(float *x, int rows, int n)
+{
+    for (int r = 0; r < rows && n > 0; r++, x += n) {
+        const int full = n / 16 * 16, w = n - full;
+        const __mmask16 tail = (__mmask16)((1u << w) - 1);
+        __m512 vm = _mm512_set1_ps(x[0]);
+        for (int i = 0; i < full; i += 16)
+            vm = _mm512_max_ps(_mm512_loadu_ps(x + i), vm); /* a NaN element keeps vm, as the scalar > */
+        if (w)
+            vm = _mm512_mask_max_ps(vm, tail, _mm512_maskz_loadu_ps(tail, x + full), vm);
+        float mx = _mm512_reduce_max_ps(vm);
+        const __m512 m = _mm512_set1_ps(mx);
+        __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+        for (int i = 0; i < full; i += 16) {
+            __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+            _mm512_storeu_ps(x + i, e);
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        }
+        if (w) {
+            __m512 e = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + full), m)));
+            _mm512_mask_storeu_ps(x + full, tail, e);
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+        }
+        __m512d s8 = _mm512_add_pd(s0, s1);
+        __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
+        __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
+        double sum = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
+        const __m512 inv = _mm512_set1_ps((float)(1.0 / sum));
+        for (int i = 0; i < full; i += 16)
+            _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+        if (w)
+            _mm512_mask_storeu_ps(x + full, tail, _mm512_mul_ps(_mm512_maskz_loadu_ps(tail, x + full), inv));
+    }
+}
 #endif

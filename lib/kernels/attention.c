@@ -3,7 +3,8 @@
  *   S = scale Q K^T, P = softmax_rows(S), C = P V;
  *   dV = P^T dC, dP = dC V^T, dS = P o (dP - rowsum(P o dP)),
  *   dQ = scale dS K, dK = scale dS^T Q. */
-#include "kernels.h"
+#include "act_internal.h"
+#include "simd.h"
 
 #include <math.h>
 
@@ -14,8 +15,7 @@ static void head_forward(tl_kws *ws, int t, int d, int heads, int h, const float
     const float scale = 1.0f / sqrtf((float)dh);
     const float *q = qkv + (size_t)h * dh, *k = q + d, *v = q + 2 * d;
     tl_sgemm(ws, 0, 1, t, t, dh, scale, q, ld, k, ld, 0.0f, p, t);
-    for (int i = 0; i < t; i++)
-        tl_softmax(p + (size_t)i * t, p + (size_t)i * t, t);
+    tl_softmax_rows_for(ws->impl->level)(p, t, t);
     tl_sgemm(ws, 0, 0, t, dh, t, 1.0f, p, t, v, ld, 0.0f, ctx + (size_t)h * dh, d);
 }
 
