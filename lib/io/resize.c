@@ -12,11 +12,13 @@
  * A window of the result can be computed alone, with identical pixels,
  * because every output pixel depends only on its own taps. */
 #include "image_internal.h"
+#include "kernels/kernels.h"
+#include "resize_rows.h"
 
 #include <math.h>
 #include <string.h>
 
-#define PREC 22 /* 32 - 8 bits of pixel - 2 bits of headroom for overshoot */
+#define PREC TL_RESIZE_PREC
 
 static double filter_bilinear(double x)
 {
@@ -85,50 +87,6 @@ static int ksize_for(int in_size, int out_size, int interp)
     return (int)ceil(support) * 2 + 1;
 }
 
-static inline uint8_t clip8(int32_t v)
-{
-    if (v < 0)
-        return 0;
-    v >>= PREC;
-    return v > 255 ? 255 : (uint8_t)v;
-}
-
-/* out (cw pixels) = horizontal taps over one source row. */
-static void hpass_row(const uint8_t *restrict in, uint8_t *restrict out, int cw, int ksize,
-                      const int32_t *kk, const int *bounds)
-{
-    for (int xx = 0; xx < cw; xx++) {
-        const int32_t *k = kk + (size_t)xx * ksize;
-        const uint8_t *s = in + (size_t)bounds[2 * xx] * 3;
-        int n = bounds[2 * xx + 1];
-        int32_t s0 = 1 << (PREC - 1), s1 = s0, s2 = s0;
-        for (int x = 0; x < n; x++, s += 3) {
-            s0 += s[0] * k[x];
-            s1 += s[1] * k[x];
-            s2 += s[2] * k[x];
-        }
-        out[3 * xx + 0] = clip8(s0);
-        out[3 * xx + 1] = clip8(s1);
-        out[3 * xx + 2] = clip8(s2);
-    }
-}
-
-/* out row = vertical taps over rows of in (stride bytes apart), n bytes wide. */
-static void vpass_row(const uint8_t *restrict in, size_t stride, uint8_t *restrict out, int n,
-                      const int32_t *k, int taps, int32_t *restrict acc)
-{
-    for (int i = 0; i < n; i++)
-        acc[i] = 1 << (PREC - 1);
-    for (int y = 0; y < taps; y++) {
-        const uint8_t *row = in + (size_t)y * stride;
-        int32_t ky = k[y];
-        for (int i = 0; i < n; i++)
-            acc[i] += row[i] * ky;
-    }
-    for (int i = 0; i < n; i++)
-        out[i] = clip8(acc[i]);
-}
-
 /* PIL's nearest: positions accumulate from half a step, so walk from 0
  * to keep the same rounding; -1 marks a position outside the source. */
 static void nearest_table(int in_size, int out_size, int o0, int count, int *tab)
@@ -180,10 +138,10 @@ static int resize_filtered(const tl_image *src, int w, int h, int x0, int y0, in
 {
     int need_h = w != src->w, need_v = h != src->h;
     int ksh = ksize_for(src->w, w, interp), ksv = ksize_for(src->h, h, interp);
-    size_t nkh = (size_t)cw * ksh, nkv = (size_t)ch * ksv, nacc = (size_t)cw * 3;
+    size_t nkh = (size_t)cw * ksh, nkv = (size_t)ch * ksv;
     void *p;
     p = ws->coef;
-    if (tl__grow(&p, &ws->coef_cap, sizeof(int32_t) * (nkh + nkv + nacc), e) < 0)
+    if (tl__grow(&p, &ws->coef_cap, sizeof(int32_t) * (nkh + nkv), e) < 0)
         return -1;
     ws->coef = p;
     p = ws->dcoef;
@@ -194,7 +152,8 @@ static int resize_filtered(const tl_image *src, int w, int h, int x0, int y0, in
     if (tl__grow(&p, &ws->bounds_cap, sizeof(int) * 2 * ((size_t)cw + ch), e) < 0)
         return -1;
     ws->bounds = p;
-    int32_t *kh = ws->coef, *kv = ws->coef + nkh, *acc = ws->coef + nkh + nkv;
+    int32_t *kh = ws->coef, *kv = ws->coef + nkh;
+    tl_resize_rows rr = tl_resize_rows_for(tl_simd_level());
     int *bh = ws->bounds, *bv = ws->bounds + 2 * (size_t)cw;
     compute_taps(src->h, h, y0, ch, interp, ksv, kv, bv, ws->dcoef);
     if (need_h)
@@ -209,7 +168,7 @@ static int resize_filtered(const tl_image *src, int w, int h, int x0, int y0, in
             const uint8_t *s = src->px + (size_t)(y0 + y) * sstride;
             uint8_t *d = dst->px + (size_t)y * dstride;
             if (need_h)
-                hpass_row(s, d, cw, ksh, kh, bh);
+                rr.hpass(s, src->w, d, 0, cw, ksh, kh, bh);
             else
                 memcpy(d, s + (size_t)x0 * 3, dstride);
         }
@@ -226,8 +185,8 @@ static int resize_filtered(const tl_image *src, int w, int h, int x0, int y0, in
             return -1;
         ws->tmp = p;
         for (int y = 0; y < rows; y++)
-            hpass_row(src->px + (size_t)(first + y) * sstride, ws->tmp + (size_t)y * dstride, cw,
-                      ksh, kh, bh);
+            rr.hpass(src->px + (size_t)(first + y) * sstride, src->w, ws->tmp + (size_t)y * dstride, 0, cw,
+                     ksh, kh, bh);
         vin = ws->tmp;
         vstride = dstride;
     } else {
@@ -237,8 +196,8 @@ static int resize_filtered(const tl_image *src, int w, int h, int x0, int y0, in
     for (int y = 0; y < ch; y++) {
         /* the horizontal result starts at source row `first` */
         const uint8_t *rows = vin + (size_t)(bv[2 * y] - (need_h ? first : 0)) * vstride;
-        vpass_row(rows, vstride, dst->px + (size_t)y * dstride, (int)dstride, kv + (size_t)y * ksv,
-                  bv[2 * y + 1], acc);
+        rr.vpass(rows, vstride, dst->px + (size_t)y * dstride, 0, (int)dstride, kv + (size_t)y * ksv,
+                 bv[2 * y + 1]);
     }
     return 0;
 }
