@@ -32,7 +32,8 @@ typedef struct {
 
 struct tl_extractor {
     const tl_net *net;
-    tl_infer *inf;
+    tl_infer *inf;               /* made by the first run, while its first images decode */
+    int *nodes;                  /* the layers' nodes, for making inf */
     tl_extract_opts o;
     xlayer *layers;
     int nlayers, dim;
@@ -59,6 +60,7 @@ void tl_extractor_free(tl_extractor *x)
     if (!x)
         return;
     tl_infer_free(x->inf);
+    free(x->nodes);
     for (int k = 0; k < 2; k++) {
         tl_free(x->slots[k].input);
         free(x->slots[k].ok);
@@ -123,7 +125,7 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
     x->net = net;
     x->o = *o;
     x->nlayers = nlayers;
-    int *nodes = calloc((size_t)nlayers, sizeof *nodes);
+    int *nodes = x->nodes = calloc((size_t)nlayers, sizeof *nodes);
     if (!nodes) {
         tl_extractor_free(x);
         tl_fail(e, "out of memory");
@@ -133,7 +135,6 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
     for (int i = 0; i < nlayers; i++) {
         xlayer *L = &x->layers[i];
         if ((L->node = nodes[i] = find_layer(m, layers[i], e)) < 0) {
-            free(nodes);
             tl_extractor_free(x);
             return NULL;
         }
@@ -148,7 +149,6 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
             L->dim = (o->spatial_pool && L->spatial > 1) ? n->c : (int)tl_node_size(n);
         L->offset = x->dim;
         if ((int64_t)x->dim + L->dim > TL_EXTRACT_MAX_DIM) {
-            free(nodes);
             tl_extractor_free(x);
             tl_fail(e, "the layers' vectors add up to more than %d values", TL_EXTRACT_MAX_DIM);
             return NULL;
@@ -165,9 +165,7 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
         x->o.batch = (int)(budget / per_image > 1 ? budget / per_image : 1);
     int b = x->o.batch;
     x->ndec = nthreads < 1 ? 1 : nthreads;
-    x->inf = tl_infer_new_exact(m, x->ndec, nodes, nlayers, o->exact, e);
-    free(nodes);
-    int bad = !x->inf;
+    int bad = 0;
     for (int i = 0; i < nlayers && !bad; i++) {
         xlayer *L = &x->layers[i];
         L->output = tl_alloc_array((size_t)b * (size_t)tl_node_size(&m->nodes[L->node]), sizeof(float));
@@ -183,8 +181,7 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
     x->vec = tl_alloc_array((size_t)x->dim, sizeof(float));
     x->dec = calloc((size_t)x->ndec, sizeof *x->dec);
     if (bad || !x->vec || !x->dec) {
-        if (x->inf)
-            tl_fail(e, "out of memory for a batch of %d images", b);
+        tl_fail(e, "out of memory for a batch of %d images", b);
         tl_extractor_free(x);
         return NULL;
     }
@@ -311,6 +308,11 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
             break;
         }
     }
+    /* The network's packed weights take a core for a while (Winograd
+     * transforms, one thread): the decoders fill the first two batches on
+     * the other meanwhile instead of after. */
+    if (!rc && !x->inf && !(x->inf = tl_infer_new_exact(x->net->model, x->ndec, x->nodes, x->nlayers, x->o.exact, e)))
+        rc = -1;
     int64_t nbatch = (d->n + b - 1) / b;
     for (int64_t k = 0; k < nbatch && !rc; k++) {
         int64_t start = k * b;
