@@ -133,6 +133,12 @@ void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uin
     }
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define WORD_PIXELS 1 /* channel k of a 4-byte pixel is byte k of a uint32_t */
+#else
+#define WORD_PIXELS 0
+#endif
+
 /* Channel rows of 64 pixels are quantised (vectorised along the pixels),
  * then transposed into the pixels' channel vectors. */
 void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, int cs, uint8_t *y)
@@ -162,12 +168,24 @@ void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, in
                 continue;
             }
 #endif
+            if (cs == 4 && WORD_PIXELS) { /* an RGB image: a pixel's bytes are one 32-bit word, padding included */
+                uint32_t z = (uint32_t)zero & 0xFF;
+                for (int i = 0; i < np; i++) {
+                    uint32_t v = 0; /* little-endian: channel k in byte k */
+                    for (int k = 0; k < 4; k++)
+                        v |= (k < nc ? tmp[k][i] : z) << (8 * k);
+                    memcpy(y + (size_t)(p0 + i) * 4, &v, 4);
+                }
+                continue;
+            }
             for (int i = 0; i < np; i++) {
                 uint8_t *o = y + (size_t)(p0 + i) * cs + c0;
                 for (int k = 0; k < nc; k++)
                     o[k] = tmp[k][i];
             }
         }
+        if (cs == 4 && WORD_PIXELS)
+            continue;
         if (cs > c)
             for (int i = 0; i < np; i++)
                 memset(y + (size_t)(p0 + i) * cs + c, zero, (size_t)(cs - c));

@@ -345,6 +345,34 @@ static void test_pool_edges(void)
             right &= qp[0][p * 48 + ch] == want;
         }
     CHECK(same && right);
+    /* an RGB image into 4-byte pixels (the first convolution's input under
+     * --quantize-ends): its own loop, every path, the fourth byte the zero point */
+    static uint8_t q4[QHW * 4];
+    int rgb = 1;
+    saved = getenv("TL_SIMD");
+    keep = saved ? strdup(saved) : NULL;
+    for (int p = 0; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        memset(q4, 0xEE, sizeof q4);
+        tl_q8_quantize_chw(3, QHW, fx, 0.01f, 77, 4, q4);
+        for (int px = 0; px < QHW; px++)
+            for (int ch = 0; ch < 4; ch++) {
+                int want = 77;
+                if (ch < 3) {
+                    float v = roundf(fx[ch * QHW + px] / 0.01f) + 77;
+                    want = v < 0 ? 0 : v > 255 ? 255 : (int)v;
+                }
+                rgb &= q4[px * 4 + ch] == want;
+            }
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    CHECK_MSG(rgb, "quantize_chw into 4-byte pixels differs from roundf");
     tl_q8_dequantize_chw(3, 10, 16, q, 0.01f, 128, back);
     int close = 1;
     for (int i = 0; i < 30; i++)
