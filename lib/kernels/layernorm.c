@@ -6,27 +6,48 @@
 
 #include <math.h>
 
+/* Row sums in LN_SUMS running sums (element i into sum i % LN_SUMS),
+ * folded pairwise: independent chains instead of one add's latency per
+ * element, in an order fixed by the row alone. */
+#define LN_SUMS 8
+
+/* s[0] + ... + s[7] folded 4, 2, 1 apart; leaves s zeroed for the next sum */
+static double fold(double *s)
+{
+    for (int w = LN_SUMS / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++)
+            s[j] += s[j + w];
+    double t = s[0];
+    for (int j = 0; j < LN_SUMS; j++)
+        s[j] = 0;
+    return t;
+}
+
 void tl_layernorm_forward_save(int rows, int d, const float *x, const float *gamma, const float *beta, float eps,
                                float *y, float *mean, float *invstd)
 {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * d;
         float *yr = y + (size_t)r * d;
-        double sum = 0;
+        double s[LN_SUMS] = {0};
         for (int i = 0; i < d; i++)
-            sum += xr[i];
-        double mu = sum / d, sq = 0;
+            s[i % LN_SUMS] += xr[i];
+        double mu = fold(s) / d;
         for (int i = 0; i < d; i++) {
             double c = xr[i] - mu;
-            sq += c * c;
+            s[i % LN_SUMS] += c * c;
         }
-        float inv = (float)(1.0 / sqrt(sq / d + eps)), fm = (float)mu;
+        float inv = (float)(1.0 / sqrt(fold(s) / d + eps)), fm = (float)mu;
         if (mean)
             mean[r] = fm;
         if (invstd)
             invstd[r] = inv;
-        for (int i = 0; i < d; i++)
-            yr[i] = (xr[i] - fm) * inv * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
+        if (gamma && beta) /* no per-element choice: the loop vectorises */
+            for (int i = 0; i < d; i++)
+                yr[i] = (xr[i] - fm) * inv * gamma[i] + beta[i];
+        else
+            for (int i = 0; i < d; i++)
+                yr[i] = (xr[i] - fm) * inv * (gamma ? gamma[i] : 1.0f) + (beta ? beta[i] : 0.0f);
     }
 }
 
