@@ -288,6 +288,54 @@ void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const
         }
         return;
     }
+    /* A few hundred rows (a ViT's tokens at batch 1): all of them packed
+     * once per K block into pack_b (unused here: B comes packed), shared by
+     * the part's N-blocks, instead of once per N-block, which also cost a
+     * part whose columns cross an N-block boundary twice the packing of the
+     * other. The K blocks still come in order for every element: the same
+     * bits. */
+    const int Mpad = round_up(M, mr), ncr = round_up(NC, nr);
+    if (Mpad <= ncr) {
+        /* the last row tile by the 4- or 8-row kernel when it has that few */
+        const int mlast = M - (Mpad - mr);
+        tl_ukernel_fn uk_last = im->ukernel;
+        int rows_last = mr;
+        if (mlast <= 4 && im->ukernel_r4)
+            uk_last = im->ukernel_r4, rows_last = 4;
+        else if (mlast <= 8 && im->ukernel_r8)
+            uk_last = im->ukernel_r8, rows_last = 8;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = imin(KC, K - pc), last = pc + kc >= K;
+            float *pa = ws->pack_b;
+            for (int ir = 0; ir < M; ir += mr)
+                pack_a_rows(A, lda, ir, imin(mr, M - ir), pc, kc, mr, pa + (size_t)ir * kc);
+            for (int jc = n0 / NC * NC; jc < n1; jc += NC) {
+                int nc = imin(NC, N - jc), ncpad = round_up(nc, nr);
+                int jr0 = n0 > jc ? n0 - jc : 0, jr1 = imin(n1 - jc, nc);
+                if (jr0 >= jr1)
+                    continue;
+                const float *blk = pb + (size_t)jc * K + (size_t)pc * ncpad;
+                for (int ir = 0; ir < M; ir += mr) {
+                    int m = imin(mr, M - ir), rows = m == mr ? mr : rows_last;
+                    tl_ukernel_fn uk = m == mr ? im->ukernel : uk_last;
+                    float *c = C + (size_t)ir * ldc + jc;
+                    for (int jr = jr0; jr < jr1; jr += nr)
+                        tile_product(uk, rows, nr, ws->tile, kc, pa + (size_t)ir * kc, blk + (size_t)jr * kc, c + jr,
+                                     ldc, m, imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
+                    if (!last)
+                        continue;
+                    for (int i = 0; i < m; i++) {
+                        float *ci = c + (size_t)i * ldc + jr0;
+                        if (bias)
+                            for (int j = 0; j < jr1 - jr0; j++)
+                                ci[j] += bias[jc + jr0 + j];
+                        tl_activation(act, ci, (size_t)(jr1 - jr0));
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (int jc = n0 / NC * NC; jc < n1; jc += NC) {
         int nc = imin(NC, N - jc), ncpad = round_up(nc, nr);
         int jr0 = n0 > jc ? n0 - jc : 0, jr1 = imin(n1 - jc, nc);

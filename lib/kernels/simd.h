@@ -66,7 +66,7 @@ struct tl_kws {
     int exact; /* convolutions take the direct algorithms only (no Winograd) */
     int images; /* forward passes may take this many images at once (tl_kws_set_images) */
     float *pack_a; /* mr x kc */
-    float *pack_b; /* kc x nc, nc rounded to nr */
+    float *pack_b; /* kc x nc, nc rounded to nr (tl_sgemm_pb: up to that many rows of A) */
     float *tile;   /* mr x nr, edge tiles */
 };
 
