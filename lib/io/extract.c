@@ -308,10 +308,11 @@ int tl_extractor_run(tl_extractor *x, tl_pool *pool, const tl_dataset *d, tl_emi
             break;
         }
     }
-    /* The network's packed weights take a core for a while (Winograd
-     * transforms, one thread): the decoders fill the first two batches on
-     * the other meanwhile instead of after. */
-    if (!rc && !x->inf && !(x->inf = tl_infer_new_exact(x->net->model, x->ndec, x->nodes, x->nlayers, x->o.exact, e)))
+    /* The network's packed weights take a while (Winograd transforms,
+     * shared out on the pool): the decoders fill the first two batches
+     * meanwhile instead of after. */
+    if (!rc && !x->inf &&
+        !(x->inf = tl_infer_new_pool(x->net->model, pool, x->ndec, x->nodes, x->nlayers, x->o.exact, e)))
         rc = -1;
     int64_t nbatch = (d->n + b - 1) / b;
     for (int64_t k = 0; k < nbatch && !rc; k++) {

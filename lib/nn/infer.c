@@ -328,8 +328,60 @@ static void free_folded(tl_infer *inf)
 
 static const float *pdata(const tl_model *m, int index) { return index >= 0 ? m->params[index].data : NULL; }
 
-/* Packs a step's weights for the GEMM of the workers' SIMD path. */
-static int pack_step(tl_infer *inf, step *st, tl_err *e)
+/* One step's preparation shared out between the threads of a pool: its
+ * output channels folded, then its packing, `nparts` parts each (more parts
+ * than threads, so a thread slowed by another job's does not hold the rest
+ * back). Every element is computed the same way whatever the split, so the
+ * bytes do not depend on the thread count. */
+typedef struct {
+    const tl_kws *ws;
+    const tl_conv_geom *g;
+    step *st;
+    const float *cw, *cb; /* the convolution's weight and bias (bias may be NULL) */
+    const tl_model *m;
+    const tl_node *bn;    /* the folded batch norm, or NULL */
+    size_t per_out;       /* weights an output channel (0: a batch-norm step) */
+    int cout, nparts;
+} prep_ctx;
+
+static void fold_parts(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    const prep_ctx *c = ctx;
+    step *st = c->st;
+    const tl_model *m = c->m;
+    const tl_node *bn = c->bn;
+    for (int64_t part = begin; part < end; part++) {
+        int o0 = (int)((long)c->cout * part / c->nparts), o1 = (int)((long)c->cout * (part + 1) / c->nparts);
+        for (int o = o0; o < o1; o++) {
+            double scale = 1, shift = c->cb ? c->cb[o] : 0;
+            if (bn) {
+                double g = m->params[bn->weight].data[o], beta = m->params[bn->bias].data[o];
+                double mu = m->params[bn->running_mean].data[o], var = m->params[bn->running_var].data[o];
+                scale = g / sqrt(var + bn->eps);
+                shift = (shift - mu) * scale + beta;
+            }
+            if (c->per_out)
+                for (size_t j = 0; j < c->per_out; j++)
+                    st->w[(size_t)o * c->per_out + j] = (float)(c->cw[(size_t)o * c->per_out + j] * scale);
+            else
+                st->w[o] = (float)scale;
+            st->b[o] = (float)shift;
+        }
+    }
+}
+
+static void pack_parts(void *ctx, int64_t begin, int64_t end, int thread)
+{
+    const prep_ctx *c = ctx;
+    for (int64_t part = begin; part < end; part++)
+        tl_conv_pack_part(c->ws, c->g, c->st->w, c->st->packed, (int)part, c->nparts);
+}
+
+static int prep_parts(tl_pool *pool) { return pool ? 4 * tl_pool_size(pool) : 1; }
+
+/* Packs a step's weights for the GEMM of the workers' SIMD path; a
+ * convolution's on the pool (NULL: serially). */
+static int pack_step(tl_infer *inf, tl_pool *pool, step *st, tl_err *e)
 {
     const tl_model *m = inf->m;
     const tl_kws *ws = inf->workers[0].kws;
@@ -339,7 +391,8 @@ static int pack_step(tl_infer *inf, step *st, tl_err *e)
         st->packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof(float));
         if (!st->packed)
             return tl_fail(e, "out of memory packing convolution weights");
-        tl_conv_pack(ws, g, st->w, st->packed);
+        prep_ctx c = {.ws = ws, .g = g, .st = st, .nparts = prep_parts(pool)};
+        tl_parallel_for(pool, c.nparts, 1, pack_parts, &c);
         /* the folded copy served only to pack */
         tl_free(st->w);
         st->w = NULL;
@@ -373,7 +426,9 @@ void tl_infer_set_linear_pack_max(tl_infer *inf, size_t floats)
         tl_q8_infer_set_linear_pack_max(inf->q8, floats);
 }
 
-int tl_infer_refresh(tl_infer *inf, tl_err *e)
+int tl_infer_refresh(tl_infer *inf, tl_err *e) { return tl_infer_refresh_pool(inf, NULL, e); }
+
+int tl_infer_refresh_pool(tl_infer *inf, tl_pool *pool, tl_err *e)
 {
     if (inf->q8)
         return tl_fail(e, "an int8 model cannot change its weights");
@@ -385,11 +440,11 @@ int tl_infer_refresh(tl_infer *inf, tl_err *e)
         if (st->kind == STEP_LINEAR) {
             st->w = m->params[n->weight].data;
             st->b = (float *)pdata(m, n->bias);
-            if (pack_step(inf, st, e))
+            if (pack_step(inf, pool, st, e))
                 return -1;
             continue;
         }
-        if (st->kind == STEP_OP && pack_step(inf, st, e))
+        if (st->kind == STEP_OP && pack_step(inf, pool, st, e))
             return -1;
         if (st->kind != STEP_CONV && st->kind != STEP_BN)
             continue;
@@ -400,25 +455,16 @@ int tl_infer_refresh(tl_infer *inf, tl_err *e)
         st->owns_w = 1;
         if (!st->w || !st->b)
             return tl_fail(e, "out of memory folding batch norm");
-        const float *cw = st->kind == STEP_CONV ? m->params[n->weight].data : NULL;
-        const float *cb = (st->kind == STEP_CONV && n->bias >= 0) ? m->params[n->bias].data : NULL;
-        const tl_node *bn = st->bn_node >= 0 ? &m->nodes[st->bn_node] : NULL;
-        for (int o = 0; o < cout; o++) {
-            double scale = 1, shift = cb ? cb[o] : 0;
-            if (bn) {
-                double g = m->params[bn->weight].data[o], beta = m->params[bn->bias].data[o];
-                double mu = m->params[bn->running_mean].data[o], var = m->params[bn->running_var].data[o];
-                scale = g / sqrt(var + bn->eps);
-                shift = (shift - mu) * scale + beta;
-            }
-            if (st->kind == STEP_CONV)
-                for (size_t j = 0; j < per_out; j++)
-                    st->w[(size_t)o * per_out + j] = (float)(cw[(size_t)o * per_out + j] * scale);
-            else
-                st->w[o] = (float)scale;
-            st->b[o] = (float)shift;
-        }
-        if (st->kind == STEP_CONV && pack_step(inf, st, e))
+        prep_ctx c = {.st = st,
+                      .cw = st->kind == STEP_CONV ? m->params[n->weight].data : NULL,
+                      .cb = (st->kind == STEP_CONV && n->bias >= 0) ? m->params[n->bias].data : NULL,
+                      .m = m,
+                      .bn = st->bn_node >= 0 ? &m->nodes[st->bn_node] : NULL,
+                      .per_out = per_out,
+                      .cout = cout,
+                      .nparts = prep_parts(pool)};
+        tl_parallel_for(pool, c.nparts, 1, fold_parts, &c);
+        if (st->kind == STEP_CONV && pack_step(inf, pool, st, e))
             return -1;
     }
     return 0;
@@ -602,6 +648,12 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
 tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
                              tl_err *e)
 {
+    return tl_infer_new_pool(m, NULL, nthreads, outputs, noutputs, exact, e);
+}
+
+tl_infer *tl_infer_new_pool(const tl_model *m, tl_pool *pool, int nthreads, const int *outputs, int noutputs,
+                            int exact, tl_err *e)
+{
     tl_infer *inf = calloc(1, sizeof *inf);
     if (!inf) {
         tl_fail(e, "out of memory");
@@ -681,7 +733,7 @@ tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs
             goto fail;
         }
     }
-    if (tl_infer_refresh(inf, e))
+    if (tl_infer_refresh_pool(inf, pool, e))
         goto fail;
     return inf;
 fail:

@@ -19,9 +19,15 @@ tl_infer *tl_infer_new(const tl_model *m, int nthreads, const int *outputs, int 
  * about 1e-6 of relative error more per layer than the direct path. */
 tl_infer *tl_infer_new_exact(const tl_model *m, int nthreads, const int *outputs, int noutputs, int exact,
                              tl_err *e);
+/* As tl_infer_new_exact, the weights prepared (batch norm folded, packed)
+ * on `pool` (NULL: serially): the same bytes for any pool. */
+tl_infer *tl_infer_new_pool(const tl_model *m, tl_pool *pool, int nthreads, const int *outputs, int noutputs,
+                            int exact, tl_err *e);
 void tl_infer_free(tl_infer *inf);
 /* Folds the model's current parameters again (after training changed them). */
 int tl_infer_refresh(tl_infer *inf, tl_err *e);
+/* As tl_infer_refresh, on `pool` (NULL: serially); the same bytes. */
+int tl_infer_refresh_pool(tl_infer *inf, tl_pool *pool, tl_err *e);
 /* Linear layers of more than `floats` floats pack their weights on every
  * run instead of keeping a packed copy (default 2^24: VGG-16's first
  * classifier layer only); from the next tl_infer_refresh. The same bits

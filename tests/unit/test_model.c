@@ -274,26 +274,35 @@ static void check_infer(const tl_model *m, const int *outputs, int nout, const c
         ref[i] = ref_forward(m, input + i * in_len);
     tl_infer *one = tl_infer_new(m, 1, outputs, nout, &e);
     CHECK_MSG(one != NULL, "%s: %s", what, e.msg);
-    tl_infer *two = tl_infer_new(m, 2, outputs, nout, &e);
-    tl_pool *pool = tl_pool_new(2, &e);
-    float *out1[8], *out2[8];
+    tl_pool *pool = tl_pool_new(2, &e), *pool3 = tl_pool_new(3, &e);
+    /* weights prepared on 2 and on 3 threads (then run serially) */
+    tl_infer *two = tl_infer_new_pool(m, pool, 2, outputs, nout, 0, &e);
+    tl_infer *prep3 = tl_infer_new_pool(m, pool3, 1, outputs, nout, 0, &e);
+    CHECK_MSG(two && prep3, "%s: %s", what, e.msg);
+    float *out1[8], *out2[8], *out3[8];
     for (int k = 0; k < nout; k++) {
         size_t len = (size_t)tl_node_size(&m->nodes[outputs[k]]);
         out1[k] = malloc(MAXIMG * len * sizeof(float));
         out2[k] = malloc(MAXIMG * len * sizeof(float));
+        out3[k] = malloc(MAXIMG * len * sizeof(float));
     }
-    for (int nimg = 1; one && two && ref[0] && nimg <= MAXIMG; nimg++) {
+    for (int nimg = 1; one && two && prep3 && ref[0] && nimg <= MAXIMG; nimg++) {
         for (int k = 0; k < nout; k++) {
             size_t len = (size_t)tl_node_size(&m->nodes[outputs[k]]);
             memset(out1[k], 0xFF, MAXIMG * len * sizeof(float)); /* NaN: untouched values show */
             memset(out2[k], 0xFF, MAXIMG * len * sizeof(float));
+            memset(out3[k], 0xFF, MAXIMG * len * sizeof(float));
         }
         tl_infer_run(one, NULL, nimg, input, out1);
         tl_infer_run(two, pool, nimg, input, out2);
+        tl_infer_run(prep3, NULL, nimg, input, out3);
         for (int k = 0; k < nout; k++) {
             size_t len = (size_t)tl_node_size(&m->nodes[outputs[k]]);
             CHECK_MSG(!memcmp(out1[k], out2[k], (size_t)nimg * len * sizeof(float)),
                       "%s: output %d (node %d) differs between 1 and 2 threads, %d images", what, k, outputs[k], nimg);
+            CHECK_MSG(!memcmp(out1[k], out3[k], (size_t)nimg * len * sizeof(float)),
+                      "%s: output %d (node %d) differs with the weights prepared on 3 threads, %d images", what, k,
+                      outputs[k], nimg);
             for (int i = 0; i < nimg; i++) {
                 double err = rel_err(out1[k] + i * len, ref[i][outputs[k]], len);
                 CHECK_MSG(err < 1e-4, "%s: output %d (node %d '%s'), image %d of %d: relative error %.3g", what, k,
@@ -318,10 +327,13 @@ static void check_infer(const tl_model *m, const int *outputs, int nout, const c
     for (int k = 0; k < nout; k++) {
         free(out1[k]);
         free(out2[k]);
+        free(out3[k]);
     }
     tl_pool_free(pool);
+    tl_pool_free(pool3);
     tl_infer_free(one);
     tl_infer_free(two);
+    tl_infer_free(prep3);
     for (int i = 0; i < MAXIMG; i++)
         ref_free(m, ref[i]);
     free(input);
