@@ -9,6 +9,7 @@
 #include "nn/infer_q8.h"
 #include "nn/quant.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,7 +52,54 @@ static void qlayer(tl_model *m, tl_qlayer *L, int node, float in_s, int in_z, fl
     L->out_zero = out_z;
 }
 
-static void test_resnet_like(void)
+/* The float classifier (linear, ReLU, linear) evaluated in double on the
+ * engine's own features: the int8 part is checked elsewhere (test_q8), so
+ * the head must agree to float rounding. */
+static void check_head(const tl_model *m, const float *feat, int nf, int hidden, const float *logits, int classes,
+                       int n)
+{
+    int fc2 = m->logits_node, fc1 = -1;
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].op == TL_OP_LINEAR && i != fc2)
+            fc1 = i;
+    CHECK(fc1 >= 0);
+    if (fc1 < 0)
+        return;
+    const float *w1 = m->params[m->nodes[fc1].weight].data, *b1 = m->params[m->nodes[fc1].bias].data;
+    const float *w2 = m->params[m->nodes[fc2].weight].data, *b2 = m->params[m->nodes[fc2].bias].data;
+    double *h = malloc((size_t)hidden * sizeof *h), *lg = malloc((size_t)classes * sizeof *lg);
+    double worst = 0, mag = 0;
+    for (int im = 0; im < n; im++) {
+        double mx = 0;
+        for (int o = 0; o < hidden; o++) {
+            double a = b1[o];
+            for (int k = 0; k < nf; k++)
+                a += (double)w1[(size_t)o * nf + k] * feat[(size_t)im * nf + k];
+            h[o] = a > 0 ? a : 0;
+        }
+        for (int o = 0; o < classes; o++) {
+            double a = b2[o];
+            for (int k = 0; k < hidden; k++)
+                a += (double)w2[(size_t)o * hidden + k] * h[k];
+            lg[o] = a;
+            mx = fmax(mx, fabs(a));
+        }
+        for (int o = 0; o < classes; o++)
+            worst = fmax(worst, fabs(lg[o] - logits[(size_t)im * classes + o]) / (mx + 1e-30));
+        mag += mx;
+    }
+    CHECK(mag > 0);
+    CHECK_MSG(worst < 1e-5, "%d x %d head: logits %.3g of the row's largest from the head in double", hidden,
+              classes, worst);
+    free(h);
+    free(lg);
+}
+
+/* fc1 and fc2 wide enough (and not multiples of 32 or 64) that the two
+ * parts of a 2-thread run, and the column cuts of the two linear layers,
+ * differ: the second linear of one part must not read hidden units the
+ * other part has not written yet. */
+static void test_resnet_like(int hidden, int classes)
 {
     tl_err e;
     tl_model *m = tl_model_new("q8net", 3, 21, 19, &e);
@@ -75,9 +123,9 @@ static void test_resnet_like(void)
     x = tl_model_act(m, x, TL_ACT_RELU, &e);
     x = tl_model_gap(m, x, &e);
     m->features_node = x;
-    x = tl_model_linear(m, x, "fc1", 24, &e); /* a classifier of several steps, each cut its own way */
+    x = tl_model_linear(m, x, "fc1", hidden, &e); /* a classifier of several steps, each cut its own way */
     x = tl_model_act(m, x, TL_ACT_RELU, &e);
-    x = tl_model_linear(m, x, "fc2", 10, &e);
+    x = tl_model_linear(m, x, "fc2", classes, &e);
     m->logits_node = x;
     CHECK_MSG(x > 0 && tl_model_finalize(m, &e) == 0, "%s", e.msg);
     for (int p = 0; p < m->nparams; p++) {
@@ -99,42 +147,44 @@ static void test_resnet_like(void)
         qt->layer_of_node[qt->layers[k].node] = k;
     m->quant = qt;
 
-    enum { N = 5 };
+    enum { N = 5, FEAT = 32 };
     size_t in_len = (size_t)3 * 21 * 19;
     float *input = malloc(N * in_len * sizeof(float));
     for (size_t i = 0; i < N * in_len; i++)
         input[i] = frand(1.5f);
-    int outs[1] = {m->logits_node};
-    float *ref = calloc(N * 10, sizeof(float)), *got = calloc(N * 10, sizeof(float));
-    tl_q8_infer *q = tl_q8_infer_new(m, 2, outs, 1, 0, &e);
+    /* the features too, so that the head can be checked in double on them */
+    int outs[2] = {m->features_node, m->logits_node};
+    size_t lsz = (size_t)N * classes * sizeof(float);
+    float *feat = calloc(N * FEAT, sizeof(float)), *ref = calloc(1, lsz), *got = calloc(1, lsz);
+    tl_q8_infer *q = tl_q8_infer_new(m, 2, outs, 2, 0, &e);
     CHECK_MSG(q != NULL, "%s", e.msg);
     tl_pool *pool2 = tl_pool_new(2, &e);
     if (q && pool2) {
         CHECK(tl_q8_infer_int8_steps(q) == 3);
         /* the stem's convolution and the classifier (linear, ReLU, linear), nothing else, in float */
         CHECK_MSG(tl_q8_infer_float_steps(q) == 4, "%d float steps", tl_q8_infer_float_steps(q));
-        tl_q8_infer_run(q, NULL, N, input, &ref);
-        double mag = 0;
-        for (int i = 0; i < N * 10; i++)
-            mag += ref[i] * ref[i];
-        CHECK(mag > 0);
+        float *o_ref[2] = {feat, ref}, *o_got[2] = {feat, got};
+        tl_q8_infer_run(q, pool2, N, input, o_ref);
+        check_head(m, feat, FEAT, hidden, ref, classes, N);
         for (int pass = 0; pass < 2; pass++) {
             if (pass == 1) /* the classifier packed per run now */
                 tl_q8_infer_set_linear_pack_max(q, 0);
             for (int n = 1; n <= N; n += N - 1) {
-                memset(got, 0xFF, N * 10 * sizeof(float));
-                tl_q8_infer_run(q, pass ? NULL : pool2, n, input, &got);
-                CHECK_MSG(!memcmp(ref, got, (size_t)n * 10 * sizeof(float)),
-                          "logits differ (%d images, pass %d)", n, pass);
+                memset(got, 0xFF, lsz);
+                tl_q8_infer_run(q, pass ? pool2 : NULL, n, input, o_got);
+                CHECK_MSG(!memcmp(ref, got, (size_t)n * classes * sizeof(float)),
+                          "logits differ (%d images, pass %d, %d x %d head)", n, pass, hidden, classes);
             }
-            memset(got, 0xFF, N * 10 * sizeof(float));
-            tl_q8_infer_run(q, pool2, N, input, &got);
-            CHECK_MSG(!memcmp(ref, got, N * 10 * sizeof(float)), "logits differ with 2 threads (pass %d)", pass);
+            memset(got, 0xFF, lsz);
+            tl_q8_infer_run(q, pass ? NULL : pool2, N, input, o_got);
+            CHECK_MSG(!memcmp(ref, got, lsz), "logits differ, 1 vs 2 threads (pass %d, %d x %d head)", pass,
+                      hidden, classes);
         }
     }
     tl_pool_free(pool2);
     tl_q8_infer_free(q);
     free(input);
+    free(feat);
     free(ref);
     free(got);
     tl_model_free(m);
@@ -142,6 +192,7 @@ static void test_resnet_like(void)
 
 int main(void)
 {
-    test_resnet_like();
+    test_resnet_like(24, 10);
+    test_resnet_like(100, 70);
     return check_finish("q8_engine");
 }
