@@ -28,6 +28,14 @@
         _mm256_storeu_ps(ci_ + 8, r1_);                                                            \
     } while (0)
 
+/* One k step's two B vectors and the prefetches every 16-wide kernel
+ * makes. A (the weights) comes from memory once per image; 64 steps ahead
+ * runs into the next sliver, which is contiguous. */
+#define LOAD_B_STEP()                                                                              \
+    __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);                                     \
+    _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);                                         \
+    _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0)
+
 #define DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = _mm256_setzero_ps()
 
 TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c, int ldc,
@@ -35,11 +43,7 @@ TL_AVX2 static void ukernel_avx2(int k, const float *a, const float *b, float *c
 {
     DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
     for (int p = 0; p < k; p++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        /* A (the weights) comes from memory once per image; 64 steps
-         * ahead runs into the next sliver, which is contiguous */
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         a += MR;
         b += NR;
@@ -55,9 +59,7 @@ TL_AVX2 static void ukernel_r4_avx2(int k, const float *a, const float *b, float
 {
     DECL(0); DECL(1); DECL(2); DECL(3);
     for (int p = 0; p < k; p++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
         a += MR;
         b += NR;
@@ -102,9 +104,7 @@ TL_AVX2 static void ukernel_ep_avx2(int k, const float *a, const float *b, float
 {
     DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
     for (int p = 0; p < k; p++) {
-        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         a += MR;
         b += NR;

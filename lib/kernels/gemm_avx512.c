@@ -28,6 +28,15 @@
         _mm512_storeu_ps(ci_ + 16, r1_);                                                           \
     } while (0)
 
+/* One k step's two B vectors and the prefetches every 32-wide kernel
+ * makes. A (the weights) comes from memory once per image; 64 steps ahead
+ * runs into the next sliver, which is contiguous. */
+#define LOAD_B_STEP()                                                                              \
+    __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                                    \
+    _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);                                         \
+    _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);                                    \
+    _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0)
+
 #define DECL(i) __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = _mm512_setzero_ps()
 
 TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, float *c, int ldc,
@@ -36,12 +45,7 @@ TL_AVX512 static void ukernel_avx512(int k, const float *a, const float *b, floa
     DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
     DECL(6); DECL(7); DECL(8); DECL(9); DECL(10); DECL(11);
     for (int p = 0; p < k; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
-        /* A (the weights) comes from memory once per image; 64 steps
-         * ahead runs into the next sliver, which is contiguous */
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
         a += MR;
@@ -59,10 +63,7 @@ TL_AVX512 static void ukernel_r8_avx512(int k, const float *a, const float *b, f
 {
     DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5); DECL(6); DECL(7);
     for (int p = 0; p < k; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5); ROW_FMA(6); ROW_FMA(7);
         a += MR;
         b += NR;
@@ -76,10 +77,7 @@ TL_AVX512 static void ukernel_r4_avx512(int k, const float *a, const float *b, f
 {
     DECL(0); DECL(1); DECL(2); DECL(3);
     for (int p = 0; p < k; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3);
         a += MR;
         b += NR;
@@ -126,10 +124,7 @@ TL_AVX512 static void ukernel_ep_avx512(int k, const float *a, const float *b, f
     DECL(0); DECL(1); DECL(2); DECL(3); DECL(4); DECL(5);
     DECL(6); DECL(7); DECL(8); DECL(9); DECL(10); DECL(11);
     for (int p = 0; p < k; p++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 8 * NR + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(a + 64 * MR), _MM_HINT_T0);
+        LOAD_B_STEP();
         ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
         ROW_FMA(6); ROW_FMA(7); ROW_FMA(8); ROW_FMA(9); ROW_FMA(10); ROW_FMA(11);
         a += MR;

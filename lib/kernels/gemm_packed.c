@@ -269,6 +269,19 @@ static void pack_a_rows(const float *A, int lda, int i0, int m, int p0, int kc, 
     }
 }
 
+/* The last K block's bias and activation over columns [j0, j1) of m rows
+ * of C, after the tiles (bias at the columns' own index). */
+static void rows_bias_act(float *c, int ldc, int m, int j0, int j1, const float *bias, int act)
+{
+    for (int i = 0; i < m; i++) {
+        float *ci = c + (size_t)i * ldc + j0;
+        if (bias)
+            for (int j = 0; j < j1 - j0; j++)
+                ci[j] += bias[j0 + j];
+        tl_activation(act, ci, (size_t)(j1 - j0));
+    }
+}
+
 void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const float *pb, float *C, int ldc,
                  const float *bias, int act, int part, int nparts)
 {
@@ -322,15 +335,8 @@ void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const
                     for (int jr = jr0; jr < jr1; jr += nr)
                         tile_product(uk, rows, nr, ws->tile, kc, pa + (size_t)ir * kc, blk + (size_t)jr * kc, c + jr,
                                      ldc, m, imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
-                    if (!last)
-                        continue;
-                    for (int i = 0; i < m; i++) {
-                        float *ci = c + (size_t)i * ldc + jr0;
-                        if (bias)
-                            for (int j = 0; j < jr1 - jr0; j++)
-                                ci[j] += bias[jc + jr0 + j];
-                        tl_activation(act, ci, (size_t)(jr1 - jr0));
-                    }
+                    if (last)
+                        rows_bias_act(C + (size_t)ir * ldc, ldc, m, jc + jr0, jc + jr1, bias, act);
                 }
             }
         }
@@ -351,15 +357,8 @@ void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const
                 for (int jr = jr0; jr < jr1; jr += nr)
                     tile_product(im->ukernel, mr, nr, ws->tile, kc, ws->pack_a, blk + (size_t)jr * kc, c + jr, ldc, m,
                                  imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
-                if (!last)
-                    continue;
-                for (int i = 0; i < m; i++) {
-                    float *ci = c + (size_t)i * ldc + jr0;
-                    if (bias)
-                        for (int j = 0; j < jr1 - jr0; j++)
-                            ci[j] += bias[jc + jr0 + j];
-                    tl_activation(act, ci, (size_t)(jr1 - jr0));
-                }
+                if (last)
+                    rows_bias_act(C + (size_t)ir * ldc, ldc, m, jc + jr0, jc + jr1, bias, act);
             }
         }
     }
