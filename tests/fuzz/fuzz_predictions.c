@@ -5,6 +5,28 @@
 #include "fuzz_util.h"
 #include "io/predictions.h"
 
+/* A multi-label row carries label counts, not class indices: -1 for "-"
+ * (no set), else the number of ones in its set, at most k. */
+static void check_set(const unsigned char *set, int count, int k)
+{
+    FUZZ_ASSERT(count >= -1 && count <= k);
+    FUZZ_ASSERT((count < 0) == (set == NULL));
+    if (!set)
+        return;
+    int ones = 0;
+    for (int i = 0; i < k; i++) {
+        FUZZ_ASSERT(set[i] <= 1);
+        ones += set[i];
+    }
+    FUZZ_ASSERT(ones == count);
+}
+
+static void check_sets(const tl_pred_reader *r, const tl_pred_row *row)
+{
+    check_set(row->truth_set, row->truth, r->k);
+    check_set(row->pred_set, row->pred, r->k);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *path = fuzz_memfd_path(data, size);
@@ -22,7 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tl_pred_row row;
         int got;
         while ((got = tl_pred_next(&r, &row, &e)) == 1) {
-            FUZZ_ASSERT(row.truth >= -1 && row.truth < r.k && row.pred >= 0 && row.pred < r.k);
+            if (r.multilabel)
+                check_sets(&r, &row);
+            else
+                FUZZ_ASSERT(row.truth >= -1 && row.truth < r.k && row.pred >= 0 && row.pred < r.k);
             volatile float sum = 0;
             for (int i = 0; i < r.k; i++)
                 sum += row.scores[i];
