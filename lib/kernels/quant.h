@@ -94,6 +94,19 @@ void tl_q8_channel_sums(int c, int cs, int hw, const uint8_t *x, int32_t *sums);
 /* Float CHW <-> uint8 NHWC (cs-strided; padding channels get the zero
  * point). Quantising rounds half away from zero (TFLite), then clamps. */
 void tl_q8_quantize_chw(int c, int hw, const float *x, float scale, int zero, int cs, uint8_t *y);
+/* A float convolution (+ bias, act NONE / RELU / RELU6) quantised as it
+ * is stored: the floats of tl_conv_forward_packed on ws (its AVX2 or
+ * AVX-512 GEMM), then tl_q8_quantize_chw's bytes (cs-strided NHWC, padding
+ * channels = zero). Fits: a SIMD ws, groups 1, im2col (not Winograd, not
+ * 1x1 direct), cin * kh * kw <= 256 (one K block of those GEMMs), cout a
+ * multiple of 16. pw: tl_q8_fconv_weights_floats from tl_q8_fconv_pack of
+ * the (cout, K) weights; scratch: tl_q8_fconv_scratch_floats. q8_fconv.c. */
+int tl_q8_fconv_fits(const tl_kws *ws, const tl_conv_geom *g);
+size_t tl_q8_fconv_weights_floats(const tl_conv_geom *g);
+void tl_q8_fconv_pack(const tl_conv_geom *g, const float *w, float *pw);
+size_t tl_q8_fconv_scratch_floats(const tl_conv_geom *g);
+void tl_q8_fconv(const tl_kws *ws, const tl_conv_geom *g, const float *x, const float *pw, const float *bias, int act,
+                 float scale, int zero, int cs, uint8_t *y, float *scratch);
 void tl_q8_dequantize_chw(int c, int hw, int cs, const uint8_t *x, float scale, int zero, float *y);
 
 #endif

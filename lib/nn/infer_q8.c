@@ -42,6 +42,7 @@ typedef struct {
     int32_t mult;     /* S_QGAP, S_REQUANT: fixed-point rescale */
     int shift;
     float *w, *b, *packed; /* float steps: folded (owned) */
+    int fq;           /* S_FCONV: quantised as stored (tl_q8_fconv; out is uint8) */
     int keep;
 } step;
 
@@ -254,8 +255,45 @@ static int plan_fconv(tl_q8_infer *q, int i, int *last, tl_err *e)
         return tl_fail(e, "out of memory packing a convolution");
     }
     tl_conv_pack(ws, &n->geom, w, s->packed);
-    tl_free(w);
+    s->w = w; /* until fuse_quant: the unpacked weights, for tl_q8_fconv_pack */
     *last = end;
+    return 0;
+}
+
+/* A float convolution whose output is only quantised (the stem an int8
+ * checkpoint keeps in float, before its uint8 max pool) stores uint8
+ * itself: the float map and the QUANT pass over it go away. */
+static int fuse_quant(tl_q8_infer *q, tl_err *e)
+{
+    for (int s = 0; s < q->nsteps; s++) {
+        step *st = &q->steps[s];
+        if (st->kind != S_FCONV)
+            continue;
+        const tl_conv_geom *g = &q->m->nodes[st->src].geom;
+        int ok = s + 1 < q->nsteps && q->steps[s + 1].kind == S_QUANT && q->steps[s + 1].in[0] == st->out &&
+                 (st->act == TL_ACT_NONE || st->act == TL_ACT_RELU || st->act == TL_ACT_RELU6) &&
+                 tl_q8_fconv_fits(q->workers[0].kws, g);
+        for (int t = 0; ok && t < q->nsteps; t++)
+            if (t != s + 1 && (q->steps[t].in[0] == st->out || q->steps[t].in[1] == st->out))
+                ok = 0;
+        for (int k = 0; ok && k < q->noutputs; k++)
+            if (q->out_buf[k] == st->out)
+                ok = 0;
+        if (ok) {
+            float *pw = tl_alloc_array(tl_q8_fconv_weights_floats(g), sizeof(float));
+            if (!pw)
+                return tl_fail(e, "out of memory packing a convolution");
+            tl_q8_fconv_pack(g, st->w, pw);
+            tl_free(st->packed);
+            st->packed = pw;
+            st->fq = 1;
+            st->out = q->steps[s + 1].out;
+            memmove(&q->steps[s + 1], &q->steps[s + 2], (size_t)(q->nsteps - s - 2) * sizeof *q->steps);
+            q->nsteps--;
+        }
+        tl_free(st->w);
+        st->w = NULL;
+    }
     return 0;
 }
 
@@ -692,7 +730,7 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
         if ((q->out_buf[k] = ensure_f(q, v, e)) < 0)
             goto fail;
     }
-    if (prune_and_place(q, e) || find_tail(q, e))
+    if (fuse_quant(q, e) || prune_and_place(q, e) || find_tail(q, e))
         goto fail;
     size_t fscratch = 1, qscratch = 64;
     for (int s = 0; s < q->nsteps; s++)
@@ -700,7 +738,9 @@ tl_q8_infer *tl_q8_infer_new(const tl_model *m, int nthreads, const int *outputs
             size_t b = tl_q8_conv_scratch_bytes(q->steps[s].qc);
             qscratch = b > qscratch ? b : qscratch;
         } else if (q->steps[s].kind == S_FCONV) {
-            size_t f = tl_conv_forward_scratch_floats(q->workers[0].kws, &m->nodes[q->steps[s].src].geom);
+            const tl_conv_geom *g = &m->nodes[q->steps[s].src].geom;
+            size_t f = q->steps[s].fq ? tl_q8_fconv_scratch_floats(g)
+                                      : tl_conv_forward_scratch_floats(q->workers[0].kws, g);
             fscratch = f > fscratch ? f : fscratch;
         }
     for (int w = 0; w < q->nworkers; w++) {
@@ -866,6 +906,11 @@ static void run_step(const tl_q8_infer *q, worker *wk, const step *st, const flo
         }
         break;
     case S_FCONV:
+        if (st->fq) {
+            tl_q8_fconv(wk->kws, &src->geom, x, st->packed, st->b, st->act, ob->scale, ob->zero, ob->cs, y,
+                        wk->fscratch);
+            break;
+        }
         tl_conv_forward_packed(wk->kws, &src->geom, x, st->packed, st->b, st->act, y, 0, 1, wk->fscratch);
         break;
     case S_FLINEAR:

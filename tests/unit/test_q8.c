@@ -8,6 +8,7 @@
 #include "check.h"
 #include "kernels/quant.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,6 +492,110 @@ static void test_wino_scratch(void)
     free(w);
 }
 
+/* The float stem quantised in its stores (tl_q8_fconv) against the two
+ * steps it replaces, the float GEMM path then the quantise pass, byte for
+ * byte on every SIMD path that takes it (7x7 stride 2 as ResNet's, 3x3
+ * stride 2 as MobileNetV2's, TF SAME padding, 48 channels = 32 + 16, row
+ * widths that leave short tiles, a channel stride above cout), and against
+ * a double reference within half a step. big: channel 0 is 2^20 with
+ * weights +1 on its first tap and -1 on its last (0 between), so the sums
+ * cancel after carrying the taps between at an ulp of 1/8 (of 1/0.05
+ * steps): any other order of the sums gives other bytes (the kernel's
+ * tap loop run backwards fails it), and the reference check is skipped. */
+static void fconv_case(const char *name, tl_conv_geom g, int act, int cs, int big)
+{
+    tl_conv_geom_finish(&g);
+    const int K = g.cin * g.kh * g.kw, ohw = g.oh * g.ow;
+    const float scale = big ? 0.05f : 0.02f;
+    const int zero = act == TL_ACT_NONE ? 120 : 0;
+    float *x = malloc(sizeof(float) * (size_t)g.cin * g.h * g.w), *w = malloc(sizeof(float) * (size_t)g.cout * K);
+    float *bias = malloc(sizeof(float) * (size_t)g.cout), *yf = malloc(sizeof(float) * (size_t)g.cout * ohw);
+    uint8_t *ref = malloc((size_t)ohw * cs), *got = malloc((size_t)ohw * cs);
+    for (int i = 0; i < g.cin * g.h * g.w; i++)
+        x[i] = (float)((int)(rnd() % 4001) - 2000) * 0.001f;
+    for (int i = 0; i < g.cout * K; i++)
+        w[i] = (float)((int)(rnd() % 2001) - 1000) * (0.6f / (float)K);
+    for (int o = 0; o < g.cout; o++)
+        bias[o] = (float)((int)(rnd() % 201) - 100) * 0.01f;
+    if (big) {
+        for (int i = 0; i < g.h * g.w; i++)
+            x[i] = 1048576.0f;
+        for (int o = 0; o < g.cout; o++)
+            for (int t = 0; t < g.kh * g.kw; t++)
+                w[(size_t)o * K + t] = t == 0 ? 1.0f : t == g.kh * g.kw - 1 ? -1.0f : 0.0f;
+    }
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    int taken = 0;
+    for (int p = 1; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_err e = {0};
+        tl_kws *ws = tl_kws_new_simd(paths[p], &e);
+        CHECK_MSG(ws != NULL, "%s", e.msg);
+        if (!ws)
+            continue;
+        if (!tl_q8_fconv_fits(ws, &g)) {
+            tl_kws_free(ws);
+            continue;
+        }
+        taken++;
+        float *packed = malloc(sizeof(float) * tl_conv_packed_floats(ws, &g));
+        float *scratch = malloc(sizeof(float) * (tl_conv_forward_scratch_floats(ws, &g) + 1));
+        float *pw = malloc(sizeof(float) * tl_q8_fconv_weights_floats(&g));
+        float *fs = malloc(sizeof(float) * tl_q8_fconv_scratch_floats(&g));
+        tl_conv_pack(ws, &g, w, packed);
+        tl_conv_forward_packed(ws, &g, x, packed, bias, act, yf, 0, 1, scratch);
+        tl_q8_quantize_chw(g.cout, ohw, yf, scale, zero, cs, ref);
+        tl_q8_fconv_pack(&g, w, pw);
+        memset(got, 0xAB, (size_t)ohw * cs);
+        tl_q8_fconv(ws, &g, x, pw, bias, act, scale, zero, cs, got, fs);
+        int diff = -1;
+        for (int i = 0; i < ohw * cs && diff < 0; i++)
+            if (got[i] != ref[i])
+                diff = i;
+        CHECK_MSG(diff < 0, "fconv %s on %s: byte %d is %d, the float path then quantise gives %d", name, paths[p],
+                  diff, diff < 0 ? 0 : got[diff], diff < 0 ? 0 : ref[diff]);
+        double worst = 0;
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++)
+                for (int o = 0; o < g.cout; o++) {
+                    double acc = bias[o];
+                    for (int c = 0; c < g.cin; c++)
+                        for (int ky = 0; ky < g.kh; ky++)
+                            for (int kx = 0; kx < g.kw; kx++) {
+                                int iy = oy * g.stride_h - g.pad_t + ky, ix = ox * g.stride_w - g.pad_l + kx;
+                                if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
+                                    acc += (double)w[(size_t)o * K + (c * g.kh + ky) * g.kw + kx] *
+                                           x[((size_t)c * g.h + iy) * g.w + ix];
+                            }
+                    if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
+                        acc = acc < 0 ? 0 : act == TL_ACT_RELU6 && acc > 6 ? 6 : acc;
+                    double q = acc / scale + zero;
+                    q = q < 0 ? 0 : q > 255 ? 255 : q;
+                    double d = fabs(got[(size_t)(oy * g.ow + ox) * cs + o] - q);
+                    worst = d > worst ? d : worst;
+                }
+        CHECK_MSG(big || worst <= 0.5 + 1e-3, "fconv %s on %s: %.3f steps from the double reference", name, paths[p], worst);
+        for (int i = 0; i < ohw; i++)
+            for (int c = g.cout; c < cs; c++)
+                CHECK(got[(size_t)i * cs + c] == zero);
+        free(packed), free(scratch), free(pw), free(fs);
+        tl_kws_free(ws);
+    }
+#if defined(__x86_64__)
+    if (tl_simd_supported("avx2"))
+        CHECK_MSG(taken > 0, "fconv %s: no path took it", name);
+#endif
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    free(x), free(w), free(bias), free(yf), free(ref), free(got);
+}
+
 int main(void)
 {
     test_multiplier();
@@ -498,6 +603,12 @@ int main(void)
     test_add_all_pairs();
     test_pool_edges();
     test_pool_commutes();
+    fconv_case("7x7 stride 2 ResNet stem", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_RELU, 64, 0);
+    fconv_case("3x3 stride 2 TF SAME", geom(3, 26, 31, 32, 3, 2, 0, 0, 1, 1, 1), TL_ACT_RELU6, 32, 0);
+    fconv_case("3x3 stride 2, 48 channels, cs 64", geom(3, 17, 40, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 64, 0);
+    fconv_case("5x5 stride 1, 16 channels", geom(4, 9, 14, 16, 5, 1, 2, 2, 2, 2, 1), TL_ACT_RELU, 16, 0);
+    fconv_case("7x7 stride 2, cancelling sums", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_NONE, 64, 1);
+    fconv_case("3x3 stride 2, cancelling sums", geom(3, 21, 26, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 48, 1);
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
     conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
     conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 255, 0);
