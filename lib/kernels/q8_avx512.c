@@ -198,26 +198,34 @@ TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { retu
     }
 
 TILE(tile_vnni_4x6, TL_VNNI, dot_vnni, 4, 6)
+TILE(tile_vnni_4x3, TL_VNNI, dot_vnni, 4, 3)
+TILE(tile_vnni_4x1, TL_VNNI, dot_vnni, 4, 1)
 TILE(tile_vnni_2x12, TL_VNNI, dot_vnni, 2, 12)
 TILE(tile_vnni_1x12, TL_VNNI, dot_vnni, 1, 12)
 TILE(tile_bw_4x6, TL_AVX512, dot_bw, 4, 6)
+TILE(tile_bw_4x3, TL_AVX512, dot_bw, 4, 3)
+TILE(tile_bw_4x1, TL_AVX512, dot_bw, 4, 1)
 TILE(tile_bw_2x12, TL_AVX512, dot_bw, 2, 12)
 TILE(tile_bw_1x12, TL_AVX512, dot_bw, 1, 12)
 
 typedef void (*tile_fn)(const tl_q8_conv *, const uint8_t *const *, int, uint8_t *, int, int);
 
 /* Output channel groups in chunks of 4, 2, 1, each swept over every pixel
- * tile (the chunk's weights stay in cache across the sweep). */
-static void rows(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1, tile_fn t4, tile_fn t2,
+ * tile (the chunk's weights stay in cache across the sweep). A 4-group
+ * chunk's last 1-3 pixels take a 1- or 3-pixel tile: a 7x7 map is 8 tiles
+ * of 6 and one pixel, which the 6-pixel tile computed 6 times over. */
+static void rows(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1, const tile_fn *t4, tile_fn t2,
                  tile_fn t1)
 {
     const uint8_t *ptrs[Q8_MAX_TAPS * Q8_MR_MAX];
     for (int g0 = 0; g0 < c->ngroups;) {
         int left = c->ngroups - g0, nrv = left >= 4 ? 4 : left >= 2 ? 2 : 1, mr = nrv == 4 ? 6 : 12;
-        tile_fn f = nrv == 4 ? t4 : nrv == 2 ? t2 : t1;
         for (int p = p0; p < p1; p += mr) {
-            int n = p1 - p < mr ? p1 - p : mr;
-            tl_q8_tile_ptrs(c, x, p, n, mr, ptrs);
+            int n = p1 - p < mr ? p1 - p : mr, tmr = mr;
+            tile_fn f = nrv == 4 ? t4[0] : nrv == 2 ? t2 : t1;
+            if (nrv == 4 && n <= 3)
+                f = n == 1 ? t4[2] : t4[1], tmr = n == 1 ? 1 : 3;
+            tl_q8_tile_ptrs(c, x, p, n, tmr, ptrs);
             f(c, ptrs, g0, y, p, n);
         }
         g0 += nrv;
@@ -226,12 +234,14 @@ static void rows(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int 
 
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
-    rows(c, x, y, p0, p1, tile_vnni_4x6, tile_vnni_2x12, tile_vnni_1x12);
+    static const tile_fn t4[3] = {tile_vnni_4x6, tile_vnni_4x3, tile_vnni_4x1};
+    rows(c, x, y, p0, p1, t4, tile_vnni_2x12, tile_vnni_1x12);
 }
 
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
-    rows(c, x, y, p0, p1, tile_bw_4x6, tile_bw_2x12, tile_bw_1x12);
+    static const tile_fn t4[3] = {tile_bw_4x6, tile_bw_4x3, tile_bw_4x1};
+    rows(c, x, y, p0, p1, t4, tile_bw_2x12, tile_bw_1x12);
 }
 
 /* Layers whose weights need vpmaddubsw planes (c->wide): vpmaddwd of a

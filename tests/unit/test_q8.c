@@ -616,6 +616,10 @@ int main(void)
     conv_case("3x3 stride 2 TF SAME", geom(16, 10, 11, 32, 3, 2, 0, 0, 1, 1, 1), 100, 0);
     conv_case("7x7 stride 2 RGB", geom(3, 20, 19, 64, 7, 2, 3, 3, 3, 3, 1), 127, 0);
     conv_case("3x3 many channels", geom(96, 6, 5, 130, 3, 1, 1, 1, 1, 1, 1), 64, 1);
+    /* 49 and 15 pixels: a 4-group chunk ends in a 1- and a 3-pixel tile (AVX-512) */
+    conv_case("3x3 on 7x7, 64 channels", geom(32, 7, 7, 64, 3, 1, 1, 1, 1, 1, 1), 127, 0);
+    conv_case("3x3 stride 2 to 3x5, 80 channels", geom(16, 5, 9, 80, 3, 2, 1, 1, 1, 1, 1), 127, 0);
+    conv_case("1x1 on 7x7, 64 channels", geom(64, 7, 7, 64, 1, 1, 0, 0, 0, 0, 1), 127, 0);
     /* integer Winograd on AVX2/AVX-512BW: +-255 weights, odd output edges, uneven padding */
     conv_case("3x3 Winograd int16 weights", geom(32, 7, 11, 72, 3, 1, 0, 1, 2, 0, 1), 255, 0);
     conv_case("3x3 Winograd 2x2 output", geom(48, 2, 3, 16, 3, 1, 1, 0, 1, 1, 1), 127, 0);
