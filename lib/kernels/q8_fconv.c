@@ -101,11 +101,12 @@ TL_AVX512 static inline __m128i out16(const fc_args *a, __m512 v, int ch)
         _Pragma("GCC unroll 12") for (int i = 0; i < MR; i++)                                                 \
             _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) acc[i][j] = _mm512_setzero_ps();             \
         const float *w = a->pw + ch0;                                                                         \
-        for (int p = 0; p < a->K; p++) {                                                                      \
+        const int K = a->K, cout = a->cout;                                                                   \
+        for (int p = 0; p < K; p++) {                                                                         \
             const float *xp = base + a->off[p];                                                               \
             __m512 wv[NG];                                                                                    \
             _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++) wv[j] =                                     \
-                _mm512_loadu_ps(w + (size_t)p * a->cout + 16 * j);                                            \
+                _mm512_loadu_ps(w + (size_t)p * cout + 16 * j);                                            \
             _Pragma("GCC unroll 12") for (int i = 0; i < MR; i++)                                             \
             {                                                                                                 \
                 __m512 b = _mm512_set1_ps(xp[i * s]);                                                         \
@@ -113,7 +114,7 @@ TL_AVX512 static inline __m128i out16(const fc_args *a, __m512 v, int ch)
                     _mm512_fmadd_ps(wv[j], b, acc[i][j]);                                                     \
             }                                                                                                 \
         }                                                                                                     \
-        for (int i = 0; i < n; i++)                                                                           \
+        _Pragma("GCC unroll 12") for (int i = 0; i < MR; i++) if (i < n)                                     \
             _Pragma("GCC unroll 4") for (int j = 0; j < NG; j++)                                             \
                 _mm_storeu_si128((__m128i *)(y + (size_t)i * a->cs + ch0 + 16 * j),                           \
                                  out16(a, acc[i][j], ch0 + 16 * j));                                          \
@@ -172,9 +173,10 @@ TL_AVX2F static inline __m256i out8(const fc_args *a, __m256 v, int ch)
         __m256 acc[6][2];                                                                                     \
         _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();     \
         const float *w = a->pw + ch0;                                                                         \
-        for (int p = 0; p < a->K; p++) {                                                                      \
+        const int K = a->K, cout = a->cout;                                                                   \
+        for (int p = 0; p < K; p++) {                                                                         \
             const float *xp = base + a->off[p];                                                               \
-            __m256 w0 = _mm256_loadu_ps(w + (size_t)p * a->cout), w1 = _mm256_loadu_ps(w + (size_t)p * a->cout + 8); \
+            __m256 w0 = _mm256_loadu_ps(w + (size_t)p * cout), w1 = _mm256_loadu_ps(w + (size_t)p * cout + 8);   \
             _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++)                                               \
             {                                                                                                 \
                 __m256 b = _mm256_broadcast_ss(xp + i * s);                                                   \
@@ -182,7 +184,7 @@ TL_AVX2F static inline __m256i out8(const fc_args *a, __m256 v, int ch)
                 acc[i][1] = _mm256_fmadd_ps(w1, b, acc[i][1]);                                                \
             }                                                                                                 \
         }                                                                                                     \
-        for (int i = 0; i < n; i++) {                                                                         \
+        _Pragma("GCC unroll 6") for (int i = 0; i < 6; i++) if (i < n) {                                     \
             __m256i lo = out8(a, acc[i][0], ch0), hi = out8(a, acc[i][1], ch0 + 8);                           \
             __m256i w16 = _mm256_packs_epi32(lo, hi); /* lanes 0-3 8-11 4-7 12-15 */                         \
             __m128i b8 = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));    \
