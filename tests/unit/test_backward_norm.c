@@ -359,6 +359,62 @@ static void test_bn_paths(void)
     free(x), free(dy), free(g), free(b);
 }
 
+/* Layer norm on every path gives the scalar path's bits (the row sums in
+ * vectors of doubles, lane j = sum j): widths with and without a tail
+ * past 8 and 16 lanes (ViT-B's 768, ViT-Ti's 192), a large mean, without
+ * gamma/beta, and checked against a double reference. */
+static void test_ln_paths(void)
+{
+    const int widths[] = {768, 192, 37, 5, 16};
+    uint64_t s = 21;
+    for (int w = 0; w < 5; w++) {
+        const int rows = 7, d = widths[w];
+        const size_t nx = (size_t)rows * d;
+        float *x = bw_rand(&s, nx, 2.0f), *g = bw_rand(&s, d, 1.0f), *b = bw_rand(&s, d, 1.0f);
+        for (int i = 0; i < d; i++)
+            x[(size_t)2 * d + i] += 1000.0f; /* |mean| >> std */
+        float *y[BW_NPATHS][2] = {{0}}, *st[BW_NPATHS][2] = {{0}};
+        for (int k = 0; k < BW_NPATHS; k++) {
+            if (!bw_use_path(k))
+                continue;
+            for (int q = 0; q < 2; q++) {
+                y[k][q] = bw_zeros(nx);
+                st[k][q] = bw_zeros(2 * (size_t)rows);
+            }
+            tl_layernorm_forward_save(rows, d, x, g, b, 1e-6f, y[k][0], st[k][0], st[k][0] + rows);
+            tl_layernorm_forward_save(rows, d, x, NULL, NULL, 1e-6f, y[k][1], st[k][1], st[k][1] + rows);
+            for (int q = 0; k > 0 && y[0][0] && q < 2; q++)
+                CHECK_MSG(!memcmp(y[k][q], y[0][q], nx * sizeof(float)) &&
+                              !memcmp(st[k][q], st[0][q], 2 * (size_t)rows * sizeof(float)),
+                          "layer norm %dx%d (%s gamma/beta): %s differs from scalar", rows, d, q ? "without" : "with",
+                          BW_PATHS[k]);
+            double worst = 0;
+            for (int r = 0; r < rows; r++) {
+                const float *xr = x + (size_t)r * d;
+                double m = 0, v = 0;
+                for (int i = 0; i < d; i++)
+                    m += xr[i];
+                m /= d;
+                for (int i = 0; i < d; i++)
+                    v += (xr[i] - m) * (xr[i] - m);
+                double inv = 1.0 / sqrt(v / d + 1e-6);
+                for (int i = 0; i < d; i++) {
+                    double ref = (xr[i] - m) * inv * g[i] + b[i];
+                    double e = fabs(y[k][0][(size_t)r * d + i] - ref) / (fabs(ref) + 1.0);
+                    worst = e > worst ? e : worst;
+                }
+            }
+            CHECK_MSG(worst < 1e-4, "layer norm %dx%d on %s: %g from the double reference", rows, d, BW_PATHS[k],
+                      worst);
+        }
+        unsetenv("TL_SIMD");
+        for (int k = 0; k < BW_NPATHS; k++)
+            for (int q = 0; q < 2; q++)
+                free(y[k][q]), free(st[k][q]);
+        free(x), free(g), free(b);
+    }
+}
+
 /* The batch norm's backward fused with the relu / relu6 after it gives the
  * bits of the two backward passes it replaces, on every path: outputs at
  * the kinks (exactly 0 and 6), negative and above 6, a tail past the
@@ -425,6 +481,7 @@ int main(void)
     test_bn_paths();
     test_bn_act();
     test_ln();
+    test_ln_paths();
     test_torch();
     printf("test_backward_norm: finite differences max relative error %.3g\n", worst_fd);
     return check_finish("test_backward_norm");
