@@ -81,6 +81,10 @@ void tl_gemm_pack_bt(const tl_kws *ws, int N, int K, const float *W, int ldw, fl
  * (bias may be NULL), then act; W packed by tl_gemm_pack_bt. */
 void tl_sgemm_pb(tl_kws *ws, int M, int N, int K, const float *A, int lda, const float *pb, float *C, int ldc,
                  const float *bias, int act, int part, int nparts);
+/* tl_sgemm_pb, then C += res (M x N, row stride ldc; NULL: none) after the
+ * activation, in the same pass: the same bits as a separate add. */
+void tl_sgemm_pb_res(tl_kws *ws, int M, int N, int K, const float *A, int lda, const float *pb, float *C, int ldc,
+                     const float *bias, int act, const float *res, int part, int nparts);
 /* tl_sgemm_pb with M = 1 (x: K floats, y: N), the same bits for any split,
  * without the micro-kernel's mr - 1 padding rows (gemv.c). */
 void tl_gemv_pb(tl_kws *ws, int N, int K, const float *x, const float *pb, float *y, const float *bias, int act,

@@ -14,7 +14,8 @@ typedef enum { STEP_CONV, STEP_ACT, STEP_ADD, STEP_GAP, STEP_LINEAR, STEP_BN, ST
 typedef struct {
     step_kind kind;
     int node;       /* the graph node whose value this step produces */
-    int conv_node;  /* STEP_CONV: node holding the geometry */
+    int conv_node;  /* the node of the step's operation: STEP_CONV's geometry, a token linear's
+                     * weights (node is then a fused activation's or residual add's) */
     int bn_node;    /* STEP_CONV with folded BN, or STEP_BN; -1 otherwise */
     int act;
     int in[3];      /* value ids (= node ids) read, -1 = none; STEP_CONV: input, residual, input gate */
@@ -126,7 +127,7 @@ static int build_steps(tl_infer *inf, tl_err *e)
         const tl_node *n = &m->nodes[i];
         step *s = &inf->steps[inf->nsteps];
         memset(s, 0, sizeof *s);
-        s->node = i;
+        s->node = s->conv_node = i;
         s->bn_node = -1;
         s->in[0] = n->in[0] >= 0 ? resolve(inf, n->in[0]) : -1;
         s->in[1] = n->in[1] >= 0 ? resolve(inf, n->in[1]) : -1;
@@ -208,6 +209,27 @@ static int fuse_steps(tl_infer *inf, tl_err *e)
     for (int s = 0; s < inf->nsteps; s++) {
         step *st = &inf->steps[s], *next = s + 1 < inf->nsteps ? &inf->steps[s + 1] : NULL;
         int fusable = st->kind == STEP_CONV ? tl_conv_fusable(ws, &m->nodes[st->conv_node].geom) : 0;
+        if (st->kind == STEP_OP && m->nodes[st->conv_node].op == TL_OP_TOKEN_LINEAR) {
+            /* a ViT's GELU after its first MLP linear and the residual add
+             * after the attention's and the MLP's last linear, in the
+             * GEMM's epilogue (a pass over the tokens and a barrier each) */
+            if (next && next->kind == STEP_ACT && next->in[0] == st->node && uses[st->node] == 1 &&
+                !wanted(inf, st->node)) {
+                st->act = next->act;
+                st->node = next->node;
+                s++;
+                next = s + 1 < inf->nsteps ? &inf->steps[s + 1] : NULL;
+            }
+            if (next && next->kind == STEP_ADD && st->in[1] < 0 &&
+                (next->in[0] == st->node) != (next->in[1] == st->node) && uses[st->node] == 1 &&
+                !wanted(inf, st->node)) {
+                st->in[1] = next->in[0] == st->node ? next->in[1] : next->in[0];
+                st->node = next->node;
+                s++;
+            }
+            inf->steps[kept++] = *st;
+            continue;
+        }
         if (next && next->kind == STEP_CONV && st->kind == STEP_OP && m->nodes[st->node].op == TL_OP_SCALE &&
             next->in[0] == st->node && uses[st->node] == 1 && !wanted(inf, st->node) &&
             (tl_conv_fusable(ws, &m->nodes[next->conv_node].geom) & TL_FUSE_IN_SCALE)) {
@@ -385,7 +407,7 @@ static int pack_step(tl_infer *inf, tl_pool *pool, step *st, tl_err *e)
 {
     const tl_model *m = inf->m;
     const tl_kws *ws = inf->workers[0].kws;
-    const tl_node *n = &m->nodes[st->node];
+    const tl_node *n = &m->nodes[st->kind == STEP_OP ? st->conv_node : st->node];
     if (st->kind == STEP_CONV) {
         const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
         st->packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof(float));
@@ -826,9 +848,9 @@ static void run_op(const tl_model *m, worker *wk, const step *st, const tl_node 
         if (lo < hi)
             tl_attention_heads_range(wk->kws, n->c, n->w, n->heads, (int)lo, (int)hi, x, y, wk->scratch);
         return;
-    case TL_OP_TOKEN_LINEAR:
-        tl_sgemm_pb(wk->kws, n->c, n->w, src->w, x, src->w, st->packed, y, n->w, pdata(m, n->bias), TL_ACT_NONE,
-                    part, nparts);
+    case TL_OP_TOKEN_LINEAR: /* x2: the residual of a fused add */
+        tl_sgemm_pb_res(wk->kws, n->c, n->w, src->w, x, src->w, st->packed, y, n->w, pdata(m, n->bias), st->act, x2,
+                        part, nparts);
         return;
     default:
         if (part == 0)
@@ -884,7 +906,8 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
         break;
     }
     case STEP_OP:
-        run_op(m, wk, st, n, x, st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL, y, part, nparts);
+        run_op(m, wk, st, &m->nodes[st->conv_node], x, st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL,
+               y, part, nparts);
         break;
     case STEP_DONE:
         break;

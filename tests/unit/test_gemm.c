@@ -174,7 +174,32 @@ static int run_packed_bt(tl_kws *ws, tl_rng *r, int M, int N, int K)
                 break;
             }
     }
-    free(A); free(W); free(bias); free(C); free(C1); tl_free(pb);
+    /* GELU and a residual in the epilogue (a ViT's token linears): the same
+     * bits as the product, then an activation pass and an add, for any
+     * split; the columns past N keep their sentinel */
+    float *R = malloc((size_t)M * ldc * sizeof *R);
+    fill(r, R, (size_t)M * ldc);
+    for (size_t i = 0; i < (size_t)M * ldc; i++)
+        C1[i] = 1234.0f;
+    tl_sgemm_pb(ws, M, N, K, A, lda, pb, C1, ldc, bias, TL_ACT_NONE, 0, 1);
+    for (int i = 0; i < M; i++) {
+        float *ci = C1 + (size_t)i * ldc;
+        tl_activation(TL_ACT_GELU, ci, (size_t)N);
+        for (int j = 0; j < N; j++)
+            ci[j] = ci[j] + R[(size_t)i * ldc + j];
+    }
+    for (int nparts = 1; nparts <= 3; nparts++) {
+        for (size_t i = 0; i < (size_t)M * ldc; i++)
+            C[i] = 1234.0f;
+        for (int part = 0; part < nparts; part++)
+            tl_sgemm_pb_res(ws, M, N, K, A, lda, pb, C, ldc, bias, TL_ACT_GELU, R, part, nparts);
+        if (memcmp(C, C1, (size_t)M * ldc * sizeof *C)) {
+            fprintf(stderr, "    %s packed bt + GELU + residual M=%d N=%d K=%d parts %d: not the separate passes' bits\n",
+                    tl_kws_simd_name(ws), M, N, K, nparts);
+            bad++;
+        }
+    }
+    free(A); free(W); free(bias); free(C); free(C1); free(R); tl_free(pb);
     return bad;
 }
 

@@ -1026,6 +1026,75 @@ static void test_se_fusions(void)
     }
 }
 
+/* A ViT's token linears take the GELU after the first MLP linear and the
+ * residual adds after the attention's and the MLP's last linear into the
+ * GEMM's epilogue: the same bits as with those linears' outputs requested
+ * (which keeps them apart), for 1, 2 and 3 threads, and each image alone
+ * or in a batch of 3. */
+static void test_vit_fused(void)
+{
+    tl_err e = {0};
+    tl_arch_opts o;
+    tl_arch_opts_default(&o);
+    o.input_w = o.input_h = 48; /* 9 patches + the class token */
+    o.num_classes = 10;
+    tl_model *m = tl_arch_build("vit_ti_16", &o, &e);
+    CHECK_MSG(m != NULL, "vit_ti_16: %s", e.msg);
+    if (!m)
+        return;
+    fill_params(m, 4242);
+    enum { NIMG = 3, MAXOUT = 64 };
+    int outs[MAXOUT], n = 0;
+    outs[n++] = m->logits_node;
+    outs[n++] = m->features_node;
+    for (int i = 0; i < m->nnodes && n < MAXOUT; i++)
+        if (m->nodes[i].op == TL_OP_TOKEN_LINEAR)
+            outs[n++] = i;
+    CHECK(n == 2 + 4 * 12);
+    size_t in_len = (size_t)m->in_c * m->in_h * m->in_w, lens[2];
+    float *input = malloc(NIMG * in_len * sizeof(float)), *got[4][2], *unf[MAXOUT];
+    tl_rng r;
+    tl_rng_seed(&r, 11);
+    for (size_t k = 0; k < NIMG * in_len; k++)
+        input[k] = 2 * tl_rng_uniform(&r) - 1;
+    for (int k = 0; k < n; k++)
+        unf[k] = malloc(NIMG * (size_t)tl_node_size(&m->nodes[outs[k]]) * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        lens[k] = (size_t)tl_node_size(&m->nodes[outs[k]]);
+        for (int v = 0; v < 4; v++)
+            got[v][k] = malloc(NIMG * lens[k] * sizeof(float));
+    }
+    tl_pool *pool2 = tl_pool_new(2, &e), *pool3 = tl_pool_new(3, &e);
+    tl_infer *apart = tl_infer_new(m, 1, outs, n, &e), *fused = tl_infer_new(m, 3, outs, 2, &e);
+    CHECK_MSG(apart && fused && pool2 && pool3, "vit_ti_16: %s", e.msg);
+    if (apart && fused && pool2 && pool3) {
+        CHECK(tl_infer_passes(fused) < tl_infer_passes(apart)); /* the fusions happened */
+        tl_infer_run(apart, NULL, NIMG, input, unf);
+        tl_infer_run(fused, NULL, NIMG, input, got[0]);
+        tl_infer_run(fused, pool2, NIMG, input, got[1]);
+        tl_infer_run(fused, pool3, NIMG, input, got[2]);
+        for (int i = 0; i < NIMG; i++) {
+            float *alone[2] = {got[3][0] + i * lens[0], got[3][1] + i * lens[1]};
+            tl_infer_run(fused, pool2, 1, input + i * in_len, alone);
+        }
+        for (int k = 0; k < 2; k++)
+            for (int v = 0; v < 4; v++)
+                CHECK_MSG(!memcmp(got[v][k], unf[k], NIMG * lens[k] * sizeof(float)),
+                          "vit_ti_16: output %d fused (run %d: 1/2/3 threads, alone) differs from apart", k, v);
+    }
+    tl_infer_free(apart);
+    tl_infer_free(fused);
+    tl_pool_free(pool2);
+    tl_pool_free(pool3);
+    for (int k = 0; k < n; k++)
+        free(unf[k]);
+    for (int k = 0; k < 2; k++)
+        for (int v = 0; v < 4; v++)
+            free(got[v][k]);
+    free(input);
+    tl_model_free(m);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/tl-model-XXXXXX");
@@ -1038,6 +1107,7 @@ int main(void)
     test_small_graph();
     test_winograd_graph();
     test_se_fusions();
+    test_vit_fused();
     test_checkpoint();
     rmdir(dir);
     return check_finish("model");
