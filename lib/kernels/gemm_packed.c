@@ -9,6 +9,7 @@
  * weights, W is N x K): for each N-block of nc columns and each K-block,
  * ceil(nc / nr) slivers of kc steps of nr values. */
 #include "act_internal.h"
+#include "gemv_internal.h"
 #include "simd.h"
 
 #include <string.h>
@@ -372,8 +373,17 @@ void tl_sgemm_pb_res(tl_kws *ws, int M, int N, int K, const float *A, int lda, c
      * bits. */
     const int Mpad = round_up(M, mr), ncr = round_up(NC, nr);
     if (Mpad <= ncr) {
-        /* the last row tile by the 4- or 8-row kernel when it has that few */
-        const int mlast = M - (Mpad - mr);
+        /* the last row tile by the 4- or 8-row kernel when it has that
+         * few; one of 4k + 1 rows (197 tokens = 16 x 12 + 5) by the 4k-row
+         * kernel and the last row by the one-row product, whose sums are
+         * the kernels' (gemv.c): 4 rows + 1 instead of 8 for 5 */
+        int mlast = M - (Mpad - mr);
+        void (*gemv_block)(int, const float *, const float *, int, int, float *, int) =
+            im == &tl_simd_avx512 && nr == 32 ? tl_gemv_block_avx512
+            : im == &tl_simd_avx2 && nr == 16 ? tl_gemv_block_avx2
+                                              : NULL;
+        const int row1 = gemv_block && (mlast == 1 || (mlast == 5 && im->ukernel_r4) || (mlast == 9 && im->ukernel_r8));
+        mlast -= row1;
         tl_ukernel_fn uk_last = im->ukernel;
         int rows_last = mr;
         if (mlast <= 4 && im->ukernel_r4)
@@ -393,11 +403,14 @@ void tl_sgemm_pb_res(tl_kws *ws, int M, int N, int K, const float *A, int lda, c
                 const float *blk = pb + (size_t)jc * K + (size_t)pc * ncpad;
                 for (int ir = 0; ir < M; ir += mr) {
                     int m = imin(mr, M - ir), rows = m == mr ? mr : rows_last;
+                    int mk = m == mr ? mr : m - row1; /* rows by the micro-kernel */
                     tl_ukernel_fn uk = m == mr ? im->ukernel : uk_last;
                     float *c = C + (size_t)ir * ldc + jc;
-                    for (int jr = jr0; jr < jr1; jr += nr)
+                    for (int jr = jr0; mk > 0 && jr < jr1; jr += nr)
                         tile_product(uk, rows, nr, ws->tile, kc, pa + (size_t)ir * kc, blk + (size_t)jr * kc, c + jr,
-                                     ldc, m, imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
+                                     ldc, mk, imin(nr, jr1 - jr), pc == 0 ? 0.0f : 1.0f);
+                    if (mk < m)
+                        gemv_block(kc, A + (size_t)(ir + mk) * lda + pc, blk, jr0, jr1, c + (size_t)mk * ldc, pc > 0);
                     if (last)
                         rows_epilogue(im, C + (size_t)ir * ldc, ldc, m, jc + jr0, jc + jr1, bias, act,
                                       res ? res + (size_t)ir * ldc : NULL);

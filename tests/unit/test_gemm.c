@@ -206,12 +206,13 @@ static int run_packed_bt(tl_kws *ws, tl_rng *r, int M, int N, int K)
 static void test_packed(tl_kws *ws, tl_rng *r)
 {
     /* edges, several K blocks, several N blocks, a single row (classifier),
-     * a ViT's 197 tokens, more rows than one block of them */
+     * a ViT's 197 tokens, more rows than one block of them; 4k + 1 rows in
+     * the last tile (one by the one-row product): 5, 13, 21, 25, 197 */
     static const int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {12, 32, 384}, {25, 70, 800},
                                     {7, 1300, 100}, {1, 1000, 513}, {3, 5, 0},
-                                    {197, 70, 800}, {1030, 40, 300}};
+                                    {197, 70, 800}, {1030, 40, 300}, {21, 70, 800}};
     int bad = 0;
-    for (int s = 0; s < 10; s++)
+    for (int s = 0; s < 11; s++)
         bad += run_packed_bt(ws, r, shapes[s][0], shapes[s][1], shapes[s][2]);
     CHECK_MSG(bad == 0, "%s: packed bt, %d bad elements", tl_kws_simd_name(ws), bad);
 }
