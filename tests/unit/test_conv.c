@@ -5,6 +5,8 @@
  * im2col; and against PyTorch F.conv2d via /usr/bin/python3 when present. */
 #include "check.h"
 #include "kernels_ref.h"
+#include "kernels/conv_internal.h"
+#include "kernels/simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -453,6 +455,78 @@ static void test_winograd(tl_kws **ws, int nws, tl_rng *r)
     }
 }
 
+/* The Winograd weights packed one kernel at a time, as the packing did
+ * before it transformed several output channels at once: U = G g G^T in
+ * double, then packed like tl_gemm_pack_a (kc-blocks of cin, slivers of
+ * mr output channels, rows past cout zero). flip: w holds cin kernels of
+ * cout channels, each taken rotated by 180 degrees. */
+static void winograd_pack_ref(const tl_kws *ws, const tl_conv_geom *g, const float *w, int flip, float *packed)
+{
+    static const double G[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+    int mr = ws->impl->mr, KC = ws->impl->kc, K = g->cout, C = g->cin, Kpad = (K + mr - 1) / mr * mr;
+    size_t per = (size_t)Kpad * C;
+    for (int k = 0; k < Kpad; k++)
+        for (int c = 0; c < C; c++) {
+            double u[36] = {0}, t[6][3];
+            float g3[9];
+            for (int q = 0; q < 9 && k < K; q++)
+                g3[q] = flip ? w[((size_t)c * K + k) * 9 + 8 - q] : w[((size_t)k * C + c) * 9 + q];
+            for (int i = 0; i < 6 && k < K; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = G[i][0] * g3[j] + G[i][1] * g3[3 + j] + G[i][2] * g3[6 + j];
+            for (int i = 0; i < 6 && k < K; i++)
+                for (int j = 0; j < 6; j++)
+                    u[i * 6 + j] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+            int pc = c / KC * KC, kc = C - pc < KC ? C - pc : KC;
+            size_t off = (size_t)pc * Kpad + (size_t)(k / mr * mr) * kc + (size_t)(c - pc) * mr + k % mr;
+            for (int xi = 0; xi < 36; xi++)
+                packed[xi * per + off] = (float)u[xi];
+        }
+}
+
+/* The packed Winograd weights, whole and in 2, 3 and 7 parts, and the
+ * flipped packing of the data gradient, bit for bit against the reference:
+ * output channels that fill no sliver (35, 40 and 64 on mr 4, 6 and 12),
+ * more input channels than a kc-block (400), weights with -0, tiny and
+ * huge values. */
+static void test_winograd_pack(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int shapes[][2] = {{64, 64}, {35, 20}, {24, 400}, {40, 48}, {17, 16}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        tl_conv_geom g = {.cin = shapes[c][1], .h = 28, .w = 28, .cout = shapes[c][0], .kh = 3, .kw = 3,
+                          .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1};
+        tl_conv_geom_finish(&g);
+        size_t nw = (size_t)g.cout * g.cin * 9;
+        float *w = malloc(nw * sizeof *w);
+        for (size_t i = 0; i < nw; i++) {
+            float v = tl_rng_normal(r);
+            w[i] = i % 97 == 3 ? -0.0f : i % 89 == 5 ? v * 1e-30f : i % 83 == 7 ? v * 1e30f : v;
+        }
+        for (int p = 0; p < nws; p++) {
+            CHECK_MSG(tl_winograd_applies(ws[p], &g), "%s %dx%d: not Winograd", tl_kws_simd_name(ws[p]), g.cout, g.cin);
+            size_t n = tl_winograd_packed_floats(ws[p], &g);
+            float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
+            for (int flip = 0; flip <= 1; flip++) {
+                winograd_pack_ref(ws[p], &g, w, flip, ref);
+                static const int splits[] = {1, 2, 3, 7};
+                for (size_t q = 0; q < sizeof splits / sizeof splits[0]; q++) {
+                    memset(got, 0xff, n * sizeof *got);
+                    for (int part = 0; part < splits[q]; part++)
+                        (flip ? tl_winograd_pack_flipped : tl_winograd_pack)(ws[p], &g, w, got, part, splits[q]);
+                    CHECK_MSG(!memcmp(got, ref, n * sizeof *got), "%s winograd pack %dx%d flip %d in %d parts: "
+                              "differs from one kernel at a time", tl_kws_simd_name(ws[p]), g.cout, g.cin, flip,
+                              splits[q]);
+                }
+            }
+            free(ref);
+            free(got);
+        }
+        free(w);
+    }
+}
+
 static double cpu_now(void)
 {
     struct timespec ts;
@@ -649,6 +723,7 @@ int main(void)
     test_fixed(ws, n, &r);
     test_random(ws, n, &r);
     test_winograd(ws, n, &r);
+    test_winograd_pack(ws, n, &r);
     test_images(ws, n, &r);
     test_narrow_tiles(ws, n, &r);
     test_torch(ws[n - 1], &r);
