@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void *tl_alloc(size_t bytes)
+static void *alloc_aligned(size_t bytes, int zero)
 {
     if (bytes == 0)
         bytes = 1;
@@ -11,16 +11,25 @@ void *tl_alloc(size_t bytes)
     if (rounded < bytes)
         return NULL;
     void *p = aligned_alloc(TL_ALIGN, rounded);
-    if (p)
+    if (p && zero)
         memset(p, 0, rounded);
     return p;
 }
+
+void *tl_alloc(size_t bytes) { return alloc_aligned(bytes, 1); }
 
 void *tl_alloc_array(size_t count, size_t size)
 {
     if (size && count > SIZE_MAX / size)
         return NULL;
     return tl_alloc(count * size);
+}
+
+void *tl_alloc_array_raw(size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    return alloc_aligned(count * size, 0);
 }
 
 void tl_free(void *p) { free(p); }

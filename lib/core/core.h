@@ -27,6 +27,11 @@ int tl_fail_prefix(tl_err *e, const char *fmt, ...) __attribute__((format(printf
 /* 64-byte aligned, zero-filled; NULL on overflow or exhaustion. */
 void *tl_alloc(size_t bytes);
 void *tl_alloc_array(size_t count, size_t size);
+/* 64-byte aligned, not filled: only for a buffer its user writes whole
+ * before reading it. Zero-filling touched every page of it once on the
+ * allocating thread (large buffers: the page faults of first touch, which
+ * then happen on the threads that fill it, at the time they fill it). */
+void *tl_alloc_array_raw(size_t count, size_t size);
 void tl_free(void *p);
 /* malloc that reports through e. */
 void *tl_xalloc(size_t count, size_t size, tl_err *e);

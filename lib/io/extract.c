@@ -173,7 +173,10 @@ tl_extractor *tl_extractor_new_layers(const tl_net *net, const char *const *laye
         bad = !L->output;
     }
     for (int k = 0; k < 2; k++) {
-        x->slots[k].input = tl_alloc_array((size_t)b * x->in_len, sizeof(float));
+        /* written image by image by the decoders (the network reads only
+         * the good ones, moved to the front), so not zero-filled here on
+         * one thread before they start */
+        x->slots[k].input = tl_alloc_array_raw((size_t)b * x->in_len, sizeof(float));
         x->slots[k].ok = calloc((size_t)b, sizeof *x->slots[k].ok);
         x->slots[k].errs = calloc((size_t)b, sizeof *x->slots[k].errs);
         bad |= !x->slots[k].input || !x->slots[k].ok || !x->slots[k].errs;

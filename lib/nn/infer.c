@@ -410,7 +410,9 @@ static int pack_step(tl_infer *inf, tl_pool *pool, step *st, tl_err *e)
     const tl_node *n = &m->nodes[st->kind == STEP_OP ? st->conv_node : st->node];
     if (st->kind == STEP_CONV) {
         const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
-        st->packed = tl_alloc_array(tl_conv_packed_floats(ws, g), sizeof(float));
+        /* every float is written by the parts (padding included), so the
+         * pages are first touched on the pool, not zero-filled here */
+        st->packed = tl_alloc_array_raw(tl_conv_packed_floats(ws, g), sizeof(float));
         if (!st->packed)
             return tl_fail(e, "out of memory packing convolution weights");
         prep_ctx c = {.ws = ws, .g = g, .st = st, .nparts = prep_parts(pool)};
