@@ -109,9 +109,41 @@ static inline __attribute__((always_inline)) void plane_dx(float *restrict dx, c
         dx[i] = k * (dy[i] - a - (x[i] - mu) * ib);
 }
 
-static inline __attribute__((always_inline)) void bn_forward(int n, int c, int hw, const float *x, const float *gamma,
-                                                             const float *beta, float eps, float *y, float *mean,
-                                                             float *var_biased, float *invstd, int c0, int c1)
+/* plane_affine then the relu / relu6 after the batch norm, in the scalar
+ * expressions of act_internal.h (the SIMD activations give their bits):
+ * the same values as the two passes, one write of y instead of a write, a
+ * read and a write. */
+static inline __attribute__((always_inline)) void plane_affine_act(float *restrict y, const float *restrict x, size_t n,
+                                                                   float mu, float scale, float shift, int act)
+{
+#define RELU_(v) ((v) > 0.0f ? (v) : 0.0f)
+#define RELU6_(v) ((v) < 0.0f ? 0.0f : (v) > 6.0f ? 6.0f : (v))
+#define AFFINE_ACT_LOOP(F)                                                                                             \
+    do {                                                                                                               \
+        size_t i = 0;                                                                                                  \
+        for (; i + LANES <= n; i += LANES)                                                                             \
+            for (size_t j = i; j < i + LANES; j++) {                                                                   \
+                float v = (x[j] - mu) * scale + shift;                                                                 \
+                y[j] = F(v);                                                                                           \
+            }                                                                                                          \
+        for (; i < n; i++) {                                                                                           \
+            float v = (x[i] - mu) * scale + shift;                                                                     \
+            y[i] = F(v);                                                                                               \
+        }                                                                                                              \
+    } while (0)
+    if (act == TL_ACT_RELU) {
+        AFFINE_ACT_LOOP(RELU_);
+    } else if (act == TL_ACT_RELU6) {
+        AFFINE_ACT_LOOP(RELU6_);
+    } else {
+        plane_affine(y, x, n, mu, scale, shift);
+    }
+}
+
+static inline __attribute__((always_inline)) void bn_forward(int act, int n, int c, int hw, const float *x,
+                                                             const float *gamma, const float *beta, float eps, float *y,
+                                                             float *mean, float *var_biased, float *invstd, int c0,
+                                                             int c1)
 {
     const double m = (double)n * hw;
     for (int ch = c0; ch < c1; ch++) {
@@ -134,7 +166,8 @@ static inline __attribute__((always_inline)) void bn_forward(int n, int c, int h
         invstd[ch] = (float)inv;
         float scale = (float)(inv * (gamma ? gamma[ch] : 1.0f)), shift = beta ? beta[ch] : 0.0f;
         for (int i = 0; i < n; i++)
-            plane_affine(y + ((size_t)i * c + ch) * hw, x + ((size_t)i * c + ch) * hw, (size_t)hw, fm, scale, shift);
+            plane_affine_act(y + ((size_t)i * c + ch) * hw, x + ((size_t)i * c + ch) * hw, (size_t)hw, fm, scale,
+                             shift, act);
     }
 }
 
@@ -286,9 +319,9 @@ static inline __attribute__((always_inline)) void bn_backward_act(int n, int c, 
     }
 }
 
-#define FWD_ARGS int n, int c, int hw, const float *x, const float *gamma, const float *beta, float eps, float *y, \
+#define FWD_ARGS int act, int n, int c, int hw, const float *x, const float *gamma, const float *beta, float eps, float *y, \
                  float *mean, float *var_biased, float *invstd, int c0, int c1
-#define FWD_PASS n, c, hw, x, gamma, beta, eps, y, mean, var_biased, invstd, c0, c1
+#define FWD_PASS act, n, c, hw, x, gamma, beta, eps, y, mean, var_biased, invstd, c0, c1
 #define BWD_ARGS int n, int c, int hw, const float *x, const float *dy, const float *gamma, const float *mean, \
                  const float *invstd, float *dx, float *dgamma, float *dbeta, int c0, int c1
 #define BWD_PASS n, c, hw, x, dy, gamma, mean, invstd, dx, dgamma, dbeta, c0, c1
@@ -300,7 +333,7 @@ TL_AVX2 static void bn_backward_avx2(BWD_ARGS) { bn_backward(BWD_PASS); }
 TL_AVX512 static void bn_backward_avx512(BWD_ARGS) { bn_backward(BWD_PASS); }
 #endif
 
-void tl_batchnorm_train_forward(const tl_kws *ws, FWD_ARGS)
+void tl_batchnorm_train_forward_act(const tl_kws *ws, FWD_ARGS)
 {
 #if defined(TL_BN_PATHS)
     int level = ws->impl->level;
@@ -312,6 +345,13 @@ void tl_batchnorm_train_forward(const tl_kws *ws, FWD_ARGS)
 #endif
         bn_forward(FWD_PASS);
     (void)ws;
+}
+
+void tl_batchnorm_train_forward(const tl_kws *ws, int n, int c, int hw, const float *x, const float *gamma,
+                                const float *beta, float eps, float *y, float *mean, float *var_biased, float *invstd,
+                                int c0, int c1)
+{
+    tl_batchnorm_train_forward_act(ws, TL_ACT_NONE, n, c, hw, x, gamma, beta, eps, y, mean, var_biased, invstd, c0, c1);
 }
 
 void tl_batchnorm_train_backward(const tl_kws *ws, BWD_ARGS)

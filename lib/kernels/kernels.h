@@ -280,6 +280,12 @@ void tl_global_avgpool_backward(int c, int hw, const float *dy, float *dx);
  * ws's, here and in the other training-mode functions below. */
 void tl_batchnorm_train_forward(const tl_kws *ws, int n, int c, int hw, const float *x, const float *gamma,
                                 const float *beta, float eps, float *y, float *mean, float *var_biased, float *invstd, int c0, int c1);
+/* The same with the relu or relu6 (act; TL_ACT_NONE: none) that follows the
+ * batch norm applied as y is written: y is then the activation's output,
+ * with the bits of tl_batchnorm_train_forward then tl_activation_copy. */
+void tl_batchnorm_train_forward_act(const tl_kws *ws, int act, int n, int c, int hw, const float *x, const float *gamma,
+                                    const float *beta, float eps, float *y, float *mean, float *var_biased,
+                                    float *invstd, int c0, int c1);
 /* running = (1 - momentum) * running + momentum * batch, with the unbiased
  * variance var * m / (m - 1), m = n * hw values per channel (as PyTorch). */
 void tl_bn_update_running(int c, int64_t m, float momentum, const float *mean, const float *var_biased,

@@ -19,6 +19,8 @@ static float *G(const tl_model *m, int p) { return param_trains(m, p) ? m->param
 typedef struct {
     tl_tape *t;
     int node, n;
+    int act;  /* BN forward: the relu/relu6 it applies as it writes y */
+    float *y; /* BN forward: its output (the activation's value when act is set) */
 } job;
 
 static void forward_image(tl_tape *t, int i, int64_t b, tape_worker *wk)
@@ -82,8 +84,25 @@ static void bn_forward_range(void *ctx, int64_t c0, int64_t c1, int w)
     const tl_model *m = j->t->m;
     const tl_node *n = &m->nodes[j->node];
     slot *s = &j->t->s[j->node];
-    tl_batchnorm_train_forward(j->t->w[w].kws, j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value, P(m, n->weight),
-                               P(m, n->bias), n->eps, s->value, s->mean, s->var, s->invstd, (int)c0, (int)c1);
+    tl_batchnorm_train_forward_act(j->t->w[w].kws, j->act, j->n, n->c, n->h * n->w, j->t->s[n->in[0]].value,
+                                   P(m, n->weight), P(m, n->bias), n->eps, j->y, s->mean, s->var, s->invstd, (int)c0,
+                                   (int)c1);
+}
+
+/* Node i, a batch norm on batch statistics, hands its output to a relu or
+ * relu6 right after it and to nothing else: the pair runs as one pass that
+ * writes the activation's value only (the batch norm's own value is read
+ * by nobody then: its backward reads its input, and a relu's or relu6's
+ * mask is the same from its output as from its input, including -0, NaN
+ * and the kinks). Saves a write and a read of the tensor per pair. */
+static int bn_act_forward(const tl_tape *t, int i)
+{
+    const tl_model *m = t->m;
+    if (i + 1 >= m->nnodes || t->sync || t->s[i].uses != 1)
+        return 0;
+    const tl_node *a = &m->nodes[i + 1];
+    return a->op == TL_OP_ACT && (a->act == TL_ACT_RELU || a->act == TL_ACT_RELU6) && a->in[0] == i &&
+           a->in[1] < 0 && !t->s[i + 1].pre && t->s[i + 1].value;
 }
 
 /* Linear layers over all rows of the batch at once (rows = images, or
@@ -153,19 +172,30 @@ void tl_tape_forward(tl_tape *t, tl_pool *pool, int n, const float *x, int train
         slot *s = &t->s[i];
         if (s->pre)
             continue;
-        job j = {t, i, n};
+        job j = {t, i, n, TL_ACT_NONE, s->value};
         s->bn_train = 0;
+        s->from_bn = 0;
         if (nd->op == TL_OP_BN && train && !m->freeze_bn && param_trains(m, nd->weight)) {
             s->bn_train = 1;
             if (t->sync) {
                 tl_tape_bn_forward_sync(t, pool, i, n);
                 continue;
             }
+            int fuse = bn_act_forward(t, i);
+            if (fuse) {
+                j.act = m->nodes[i + 1].act;
+                j.y = t->s[i + 1].value;
+            }
             tl_parallel_for(pool, nd->c, 1, bn_forward_range, &j);
             int64_t count = (int64_t)n * nd->h * nd->w;
             if (count > 1)
                 tl_bn_update_running(nd->c, count, nd->momentum, s->mean, s->var, m->params[nd->running_mean].data,
                                      m->params[nd->running_var].data);
+            if (fuse) {
+                t->s[i + 1].bn_train = 0;
+                t->s[i + 1].from_bn = 1;
+                i++;
+            }
         } else if (nd->op == TL_OP_LINEAR || nd->op == TL_OP_TOKEN_LINEAR) {
             linear_job lj = {t, nd, 0, 0, 0, t->s[nd->in[0]].value, NULL, s->value, NULL};
             linear_dims(m, nd, n, &lj.rows, &lj.in, &lj.out);
@@ -237,7 +267,9 @@ static void backward_image(tl_tape *t, int i, int64_t b, tape_worker *wk, float 
     case TL_OP_BN: /* inference mode: a per-channel affine map */
         tl_batchnorm_eval_backward_data(n->c, hw, dy, P(m, n->weight), P(m, n->running_var), n->eps, dx);
         break;
-    case TL_OP_ACT: tl_activation_backward(n->act, x, dy, dx, size); break;
+    case TL_OP_ACT: /* its input unwritten: the mask from its output (bn_act_forward) */
+        tl_activation_backward(n->act, s->from_bn ? s->value + (size_t)b * size : x, dy, dx, size);
+        break;
     case TL_OP_GAP: tl_global_avgpool_backward(src->c, src->h * src->w, dy, dx); break;
     case TL_OP_DROPOUT:
         if (t->train && n->p > 0)
@@ -373,8 +405,9 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
         float *dx = j->dx0 ? j->dx0 : j->t->tmp;
         if (s->act_dy) {
             const tl_node *a = &m->nodes[j->node + 1];
-            tl_batchnorm_train_backward_act(j->t->w[w].kws, a->act, j->n, n->c, hw,
-                                            j->t->s[n->in[0]].value, s->value, s->act_dy, s->grad, P(m, n->weight),
+            const slot *sa = &j->t->s[j->node + 1];
+            tl_batchnorm_train_backward_act(j->t->w[w].kws, a->act, j->n, n->c, hw, j->t->s[n->in[0]].value,
+                                            sa->from_bn ? sa->value : s->value, s->act_dy, s->grad, P(m, n->weight),
                                             s->mean, s->invstd, dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
             return;
         }

@@ -18,6 +18,8 @@ typedef struct {
     int pre;            /* in the frozen prefix: computed by inference */
     int keep;           /* its value is stored (the tape computes it, or reads it) */
     int bn_train;       /* BN ran on batch statistics in the last forward */
+    int from_bn;        /* ACT (relu/relu6): the last forward wrote its value from the batch norm before
+                           it (tl_batchnorm_train_forward_act), whose own value was left unwritten */
     int written;        /* backward: grad holds a contribution */
     int uses;           /* nodes that read its value */
     const float *act_dy; /* backward, BN: the gradient of the relu/relu6 after it, which its

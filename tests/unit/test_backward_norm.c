@@ -474,12 +474,62 @@ static void test_bn_act(void)
     free(x), free(dya), free(g), free(b), free(y);
 }
 
+/* The batch norm's forward with the relu / relu6 after it applied as it
+ * writes gives the bits of the forward then the activation, on every path:
+ * outputs below 0 and above 6 (gamma up to 6 on inputs of up to 3 standard
+ * deviations), a tail past the 16 lanes, channel ranges. */
+static void test_bn_act_forward(void)
+{
+    const int n = 3, c = 5, hw = 16 * 7 + 9;
+    const size_t len = (size_t)n * c * hw;
+    uint64_t s = 21;
+    float *x = bw_rand(&s, len, 3.0f), *g = bw_rand(&s, c, 6.0f), *b = bw_rand(&s, c, 2.0f);
+    float *y = bw_zeros(len), *z[2] = {bw_zeros(len), bw_zeros(len)}, *st[2][3];
+    for (int v = 0; v < 2; v++)
+        for (int q = 0; q < 3; q++)
+            st[v][q] = bw_zeros(c);
+    const int acts[2] = {TL_ACT_RELU, TL_ACT_RELU6};
+    for (int k = 0; k < BW_NPATHS; k++) {
+        if (!bw_use_path(k))
+            continue;
+        tl_err e;
+        tl_kws *ws = tl_kws_new(&e);
+        CHECK(ws != NULL);
+        for (int a = 0; a < 2 && ws; a++) {
+            tl_batchnorm_train_forward(ws, n, c, hw, x, g, b, 1e-5f, y, st[0][0], st[0][1], st[0][2], 0, c);
+            tl_activation_copy(acts[a], y, z[0], len);
+            tl_batchnorm_train_forward_act(ws, acts[a], n, c, hw, x, g, b, 1e-5f, z[1], st[1][0], st[1][1], st[1][2],
+                                           0, 2);
+            tl_batchnorm_train_forward_act(ws, acts[a], n, c, hw, x, g, b, 1e-5f, z[1], st[1][0], st[1][1], st[1][2],
+                                           2, c);
+            int low = 0, high = 0;
+            for (size_t i = 0; i < len; i++)
+                low += y[i] < 0.0f, high += y[i] > 6.0f;
+            CHECK_MSG(low > 0 && high > 0, "bn+act forward: no outputs beyond the kinks (%d, %d)", low, high);
+            CHECK_MSG(!memcmp(z[0], z[1], len * sizeof(float)), "bn+act forward %s act %d: outputs differ",
+                      BW_PATHS[k], acts[a]);
+            for (int q = 0; q < 3; q++)
+                CHECK_MSG(!memcmp(st[0][q], st[1][q], c * sizeof(float)), "bn+act forward %s: statistics differ",
+                          BW_PATHS[k]);
+        }
+        tl_kws_free(ws);
+    }
+    unsetenv("TL_SIMD");
+    for (int v = 0; v < 2; v++) {
+        free(z[v]);
+        for (int q = 0; q < 3; q++)
+            free(st[v][q]);
+    }
+    free(x), free(g), free(b), free(y);
+}
+
 int main(void)
 {
     test_bn();
     test_bn_fast();
     test_bn_paths();
     test_bn_act();
+    test_bn_act_forward();
     test_ln();
     test_ln_paths();
     test_torch();
