@@ -345,8 +345,8 @@ static int tile_cols(const tl_conv_geom *g)
 
 size_t tl_conv_backward_scratch_floats(const tl_conv_geom *g)
 {
-    if (tl_conv_is_depthwise(g)) { /* padded copies for the weight gradient, or the flipped kernel */
-        size_t a = tl_depthwise_weight_scratch_floats(g), b = (size_t)g->kh * g->kw;
+    if (tl_conv_is_depthwise(g)) { /* padded copies for the weight gradient, or the flipped kernels */
+        size_t a = tl_depthwise_weight_scratch_floats(g), b = tl_depthwise_backward_data_scratch_floats(g);
         return a > b ? a : b;
     }
     if (tl_conv_is_direct(g))

@@ -275,18 +275,121 @@ static int transposed_geom(const tl_conv_geom *g, tl_conv_geom *t)
     return t->pad_t >= 0 && t->pad_b >= 0 && t->pad_l >= 0 && t->pad_r >= 0;
 }
 
+/* Strided layers, one dx row at a time: the row's columns split into their
+ * stride phases in row (each phase contiguous), every tap's contribution
+ * added there as one contiguous axpy, then the phases put back in place.
+ * Each dx element gets the contributions of the per-tap scatter it
+ * replaces (ox * s + off += w * dy, scalar) in the same order (output
+ * rows up, then kx), from +0: the same bits. */
+static void strided_data(const tl_conv_geom *g, const float *dy, const float *w, float *dx, float *row)
+{
+    const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
+    const int s = g->stride_w, sh = g->stride_h, qn = (g->w + s - 1) / s;
+    /* per kx: the dy columns inside the row, and where they land in the phases */
+    enum { KX_MAX = 16 };
+    int kx_lo[KX_MAX], kx_n[KX_MAX], kx_at[KX_MAX];
+    const int kw = g->kw < KX_MAX ? g->kw : KX_MAX;
+    for (int kx = 0; kx < kw; kx++) {
+        int off = kx * g->dil_w - g->pad_l;
+        int lo = tl_clampi(tl_first_inside(off, s), 0, g->ow);
+        int hi = tl_clampi(tl_end_inside(off, g->w - 1, s), lo, g->ow);
+        int ph = (off % s + s) % s;
+        kx_lo[kx] = lo;
+        kx_n[kx] = hi - lo;
+        kx_at[kx] = ph * qn + lo + (off - ph) / s;
+    }
+    for (int c = 0; c < g->cin; c++) {
+        const float *dyc = dy + c * out_plane, *wc = w + c * taps;
+        for (int iy = 0; iy < g->h; iy++) {
+            memset(row, 0, sizeof(float) * (size_t)s * qn);
+            /* output rows oy with iy = oy * sh - pad_t + ky * dil_h, 0 <= ky < kh */
+            int t = iy + g->pad_t, lo_t = t - (g->kh - 1) * g->dil_h;
+            int oy0 = lo_t <= 0 ? 0 : (lo_t + sh - 1) / sh, oy1 = t < 0 ? -1 : t / sh;
+            if (oy1 > g->oh - 1)
+                oy1 = g->oh - 1;
+            for (int oy = oy0; oy <= oy1; oy++) {
+                int r = t - oy * sh;
+                if (r % g->dil_h)
+                    continue;
+                const int ky = r / g->dil_h;
+                const float *dyr = dyc + (size_t)oy * g->ow;
+                for (int kx = 0; kx < kw; kx++)
+                    axpy(row + kx_at[kx], dyr + kx_lo[kx], wc[ky * g->kw + kx], (size_t)kx_n[kx]);
+                for (int kx = kw; kx < g->kw; kx++) { /* wider kernels than any network's */
+                    int off = kx * g->dil_w - g->pad_l;
+                    int lo = tl_clampi(tl_first_inside(off, s), 0, g->ow);
+                    int hi = tl_clampi(tl_end_inside(off, g->w - 1, s), lo, g->ow);
+                    int ph = (off % s + s) % s;
+                    axpy(row + (size_t)ph * qn + lo + (off - ph) / s, dyr + lo, wc[ky * g->kw + kx],
+                         (size_t)(hi - lo));
+                }
+            }
+            /* back in column order: stores in sequence (the misses on dx
+             * are most of this function's time) */
+            float *xr = dx + c * in_plane + (size_t)iy * g->w;
+            if (s == 2) {
+                const float *e = row, *o = row + qn;
+                int q = 0;
+                for (; 2 * q + 1 < g->w; q++) {
+                    xr[2 * q] = e[q];
+                    xr[2 * q + 1] = o[q];
+                }
+                if (2 * q < g->w)
+                    xr[2 * q] = e[q];
+            } else {
+                for (int ix = 0; ix < g->w; ix++)
+                    xr[ix] = row[(size_t)(ix % s) * qn + ix / s];
+            }
+        }
+    }
+}
+
+/* Scratch of the data gradient: the flipped kernels, of every channel when
+ * the transposed convolution runs channel-blocked (then beside the blocked
+ * kernel's scratch, for the widest path's lanes: 16, or AVX2's 8). */
+size_t tl_depthwise_backward_data_scratch_floats(const tl_conv_geom *g)
+{
+    const size_t taps = (size_t)g->kh * g->kw;
+    tl_conv_geom t;
+    if (!transposed_geom(g, &t)) {
+        size_t row = (size_t)g->stride_w * (size_t)((g->w + g->stride_w - 1) / g->stride_w);
+        return row > taps ? row : taps;
+    }
+    size_t a = tl_dw_group_scratch_floats(&t, 16), b = tl_dw_group_scratch_floats(&t, 8);
+    return (size_t)g->cin * taps + (a > b ? a : b);
+}
+
 void tl_depthwise_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
                                 float *flipped)
 {
     const size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow, taps = (size_t)g->kh * g->kw;
     const int s = g->stride_w;
     tl_conv_geom t;
+    if (transposed_geom(g, &t) && ws->impl->dw_group) {
+        /* as the forward pass runs: channels in the path's vector lanes,
+         * which took the per-plane kernel's time down by half or more */
+        const int lanes = ws->impl->dw_lanes;
+        float *rest = flipped + (size_t)g->cin * taps;
+        for (int c = 0; c < g->cin; c++)
+            for (size_t i = 0; i < taps; i++)
+                flipped[c * taps + i] = w[c * taps + taps - 1 - i];
+        for (int c = 0; c < g->cin; c += lanes) {
+            int nc = g->cin - c < lanes ? g->cin - c : lanes;
+            ws->impl->dw_group(&t, dy + c * out_plane, nc, flipped + c * taps, NULL, TL_ACT_NONE, dx + c * in_plane,
+                               NULL, rest);
+        }
+        return;
+    }
     if (transposed_geom(g, &t)) {
         for (int c = 0; c < g->cin; c++) {
             for (size_t i = 0; i < taps; i++)
                 flipped[i] = w[c * taps + taps - 1 - i];
             ws->impl->dw_plane(&t, dy + c * out_plane, flipped, 0.0f, TL_ACT_NONE, dx + c * in_plane);
         }
+        return;
+    }
+    if (s > 1) {
+        strided_data(g, dy, w, dx, flipped);
         return;
     }
     memset(dx, 0, sizeof(float) * in_plane * g->cin);

@@ -233,7 +233,11 @@ void tl_depthwise_forward(tl_kws *ws, const tl_conv_geom *g, const float *x, con
 /* The same, and means[c] = the mean of output plane c (means not NULL). */
 void tl_depthwise_forward_means(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
                                 const float *bias, int act, float *y, float *means);
-/* dx overwritten; flipped: kh * kw floats of scratch. */
+/* dx overwritten; flipped: tl_depthwise_backward_data_scratch_floats of
+ * scratch. Stride-1 layers run the forward kernel on the flipped kernels,
+ * channel-blocked on AVX2 and AVX-512 (then every channel's flipped
+ * kernel, and the blocked kernel's scratch). */
+size_t tl_depthwise_backward_data_scratch_floats(const tl_conv_geom *g);
 void tl_depthwise_backward_data(tl_kws *ws, const tl_conv_geom *g, const float *dy, const float *w, float *dx,
                                 float *flipped);
 /* dw[c0..c1) accumulated (db is the caller's); scratch:
