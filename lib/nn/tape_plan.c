@@ -8,6 +8,34 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+/* Activations and gradients (tens to hundreds of MiB at batch 32) on
+ * transparent huge pages where the system gives them on request
+ * (enabled=madvise): the passes over them read a channel's plane in every
+ * image, or a tile's rows a plane apart, one 4 KiB page after another, and
+ * missed the TLB. Zeroed as tl_alloc does; freed by tl_free. */
+#define HUGE_BYTES ((size_t)2 << 20)
+static float *alloc_floats(size_t floats)
+{
+    size_t bytes = (floats ? floats : 1) * sizeof(float);
+    if (bytes / sizeof(float) < floats)
+        return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (bytes >= 2 * HUGE_BYTES) {
+        size_t rounded = (bytes + HUGE_BYTES - 1) / HUGE_BYTES * HUGE_BYTES;
+        float *p = aligned_alloc(HUGE_BYTES, rounded);
+        if (p) {
+            madvise(p, rounded, MADV_HUGEPAGE); /* a hint: without it, small pages */
+            memset(p, 0, rounded);
+        }
+        return p;
+    }
+#endif
+    return tl_alloc_array(floats, sizeof(float));
+}
 
 static int grow_accumulators(tl_tape *t, tl_err *e)
 {
@@ -111,7 +139,7 @@ static int plan_grads(tl_tape *t, tl_err *e)
         goto out;
     }
     for (int k = 0; k < nslots; k++) {
-        if (!(t->gslot[k] = tl_alloc_array(need[k], sizeof(float)))) {
+        if (!(t->gslot[k] = alloc_floats(need[k]))) {
             rc = tl_fail(e, "out of memory for gradients (%zu MiB in one buffer)", need[k] * sizeof(float) >> 20);
             goto out;
         }
@@ -161,7 +189,7 @@ static int plan_prefix(tl_tape *t, tl_err *e)
         npre += i > 0 && s->pre && s->keep;
         if (s->keep && !s->value) {
             size_t floats = b * (size_t)tl_node_size(&m->nodes[i]);
-            if (!(s->value = tl_alloc_array(floats, sizeof(float))))
+            if (!(s->value = alloc_floats(floats)))
                 return tl_fail(e, "out of memory for the activations of %s",
                                m->nodes[i].name[0] ? m->nodes[i].name : "a layer");
             t->bytes += floats * sizeof(float);
@@ -346,7 +374,9 @@ tl_tape *tl_tape_new(tl_model *m, int max_batch, int nthreads, tl_err *e)
                 conv_needs(t->w[0].kws, &m->nodes[i].geom, &t->scratch_floats, &wp);
     }
     tl_kws_set_exact(t->w[0].kws, 0);
-    t->tmp = bad ? NULL : grab(t, b * largest, &bad);
+    if (!bad && !(t->tmp = alloc_floats(b * largest)))
+        bad = 1;
+    t->bytes += b * largest * sizeof(float);
     for (int w = 0; w < t->nw && !bad; w++)
         t->w[w].scratch = grab(t, t->scratch_floats + 16, &bad);
     if (wp && !bad)
