@@ -376,13 +376,18 @@ void tl_sgemm_pb_res(tl_kws *ws, int M, int N, int K, const float *A, int lda, c
         /* the last row tile by the 4- or 8-row kernel when it has that
          * few; one of 4k + 1 rows (197 tokens = 16 x 12 + 5) by the 4k-row
          * kernel and the last row by the one-row product, whose sums are
-         * the kernels' (gemv.c): 4 rows + 1 instead of 8 for 5 */
+         * the kernels' (gemv.c): 4 rows + 1 instead of 8 for 5. Only where
+         * the kernel would compute 3 or more padding rows: the one-row
+         * product streams the weights once more and costs about two rows
+         * (AVX2's 6 rows for 5 profiled the same either way). */
         int mlast = M - (Mpad - mr);
+        const int kernel_rows = mlast <= 4 && im->ukernel_r4 ? 4 : mlast <= 8 && im->ukernel_r8 ? 8 : mr;
         void (*gemv_block)(int, const float *, const float *, int, int, float *, int) =
             im == &tl_simd_avx512 && nr == 32 ? tl_gemv_block_avx512
             : im == &tl_simd_avx2 && nr == 16 ? tl_gemv_block_avx2
                                               : NULL;
-        const int row1 = gemv_block && (mlast == 1 || (mlast == 5 && im->ukernel_r4) || (mlast == 9 && im->ukernel_r8));
+        const int row1 = gemv_block && kernel_rows - mlast >= 3 &&
+                         (mlast == 1 || (mlast == 5 && im->ukernel_r4) || (mlast == 9 && im->ukernel_r8));
         mlast -= row1;
         tl_ukernel_fn uk_last = im->ukernel;
         int rows_last = mr;
