@@ -211,7 +211,8 @@ static inline __attribute__((always_inline)) void plane_dsums_act(float *restric
         for (int j = 0; j < LANES; j++) {
             float v = y[i + j];
             float d = v > 0.0f && (!bounded || v < 6.0f) ? dya[i + j] : 0.0f;
-            g[i + j] = d;
+            if (g)
+                g[i + j] = d;
             a[j] += d;
             b[j] += d * ((x[i + j] - mu) * inv);
         }
@@ -219,7 +220,8 @@ static inline __attribute__((always_inline)) void plane_dsums_act(float *restric
     for (; i < n; i++) {
         float v = y[i];
         float d = v > 0.0f && (!bounded || v < 6.0f) ? dya[i] : 0.0f;
-        g[i] = d;
+        if (g)
+            g[i] = d;
         s += d;
         t += (double)d * ((x[i] - mu) * inv);
     }
@@ -248,8 +250,10 @@ TL_AVX2 static void plane_dsums_act_avx2(float *g, const float *y, const float *
             m1 = _mm256_and_ps(m1, _mm256_cmp_ps(v1, six, _CMP_LT_OQ));
         }
         __m256 d0 = _mm256_and_ps(m0, _mm256_loadu_ps(dya + i)), d1 = _mm256_and_ps(m1, _mm256_loadu_ps(dya + i + 8));
-        _mm256_storeu_ps(g + i, d0);
-        _mm256_storeu_ps(g + i + 8, d1);
+        if (g) {
+            _mm256_storeu_ps(g + i, d0);
+            _mm256_storeu_ps(g + i + 8, d1);
+        }
         a0 = _mm256_add_ps(a0, d0);
         a1 = _mm256_add_ps(a1, d1);
         b0 = _mm256_add_ps(b0, _mm256_mul_ps(d0, _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmu), vinv)));
@@ -276,7 +280,8 @@ TL_AVX2 static void plane_dsums_act_avx2(float *g, const float *y, const float *
             _mm256_storeu_ps(la + h, _mm256_and_ps(m, _mm256_loadu_ps(dt + h)));
             _mm256_storeu_ps(lb + h, _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xt + h), vmu), vinv));
         }
-        memcpy(g + i, la, r * sizeof(float));
+        if (g)
+            memcpy(g + i, la, r * sizeof(float));
         for (size_t k = 0; k < r; k++) {
             s += la[k];
             t += (double)la[k] * lb[k];
@@ -285,7 +290,43 @@ TL_AVX2 static void plane_dsums_act_avx2(float *g, const float *y, const float *
     *sdy += s;
     *sdyx += t;
 }
+/* plane_dx on g = dya masked by y, g taken again from y and dya instead of
+ * stored by the sums' pass and read back: a write of the tensor fewer. The
+ * same operations element by element as plane_dx, so the same bits; dx may
+ * be dya (each element read before it is written). */
+TL_AVX2 static void plane_dx_act_avx2(float *dx, const float *x, const float *y, const float *dya, size_t n,
+                                      int bounded, float k, float a, float mu, float ib)
+{
+    const __m256 vk = _mm256_set1_ps(k), va = _mm256_set1_ps(a), vmu = _mm256_set1_ps(mu), vib = _mm256_set1_ps(ib),
+                 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(bounded ? 6.0f : INFINITY);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(y + i);
+        __m256 m = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+        if (bounded)
+            m = _mm256_and_ps(m, _mm256_cmp_ps(v, six, _CMP_LT_OQ));
+        __m256 d = _mm256_and_ps(m, _mm256_loadu_ps(dya + i));
+        __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmu), vib);
+        _mm256_storeu_ps(dx + i, _mm256_mul_ps(vk, _mm256_sub_ps(_mm256_sub_ps(d, va), t)));
+    }
+    for (; i < n; i++) {
+        float v = y[i];
+        float d = v > 0.0f && (!bounded || v < 6.0f) ? dya[i] : 0.0f;
+        dx[i] = k * (d - a - (x[i] - mu) * ib);
+    }
+}
 #endif
+
+static inline __attribute__((always_inline)) void plane_dx_act(float *dx, const float *x, const float *y,
+                                                               const float *dya, size_t n, int bounded, float k,
+                                                               float a, float mu, float ib)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = y[i];
+        float d = v > 0.0f && (!bounded || v < 6.0f) ? dya[i] : 0.0f;
+        dx[i] = k * (d - a - (x[i] - mu) * ib);
+    }
+}
 
 /* width: TL_SIMD_* of the caller's copy (AVX2 and up take the hand-written sums) */
 static inline __attribute__((always_inline)) void bn_backward_act(int n, int c, int hw, const float *x, const float *y,
@@ -300,12 +341,13 @@ static inline __attribute__((always_inline)) void bn_backward_act(int n, int c, 
         double sdy = 0, sdyx = 0;
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * hw;
+            float *gp = g ? g + off : NULL;
 #if defined(TL_BN_PATHS)
             if (width >= TL_SIMD_AVX2)
-                plane_dsums_act_avx2(g + off, y + off, dya + off, x + off, (size_t)hw, bounded, mu, inv, &sdy, &sdyx);
+                plane_dsums_act_avx2(gp, y + off, dya + off, x + off, (size_t)hw, bounded, mu, inv, &sdy, &sdyx);
             else
 #endif
-                plane_dsums_act(g + off, y + off, dya + off, x + off, (size_t)hw, bounded, mu, inv, &sdy, &sdyx);
+                plane_dsums_act(gp, y + off, dya + off, x + off, (size_t)hw, bounded, mu, inv, &sdy, &sdyx);
         }
         if (dgamma)
             dgamma[ch] += (float)sdyx;
@@ -314,7 +356,14 @@ static inline __attribute__((always_inline)) void bn_backward_act(int n, int c, 
         float k = (gamma ? gamma[ch] : 1.0f) * inv, a = (float)(sdy / m), b = (float)(sdyx / m);
         for (int i = 0; i < n; i++) {
             size_t off = ((size_t)i * c + ch) * hw;
-            plane_dx(dx + off, x + off, g + off, (size_t)hw, k, a, mu, inv * b);
+            if (g)
+                plane_dx(dx + off, x + off, g + off, (size_t)hw, k, a, mu, inv * b);
+#if defined(TL_BN_PATHS)
+            else if (width >= TL_SIMD_AVX2)
+                plane_dx_act_avx2(dx + off, x + off, y + off, dya + off, (size_t)hw, bounded, k, a, mu, inv * b);
+#endif
+            else
+                plane_dx_act(dx + off, x + off, y + off, dya + off, (size_t)hw, bounded, k, a, mu, inv * b);
         }
     }
 }

@@ -305,7 +305,8 @@ void tl_batchnorm_train_backward(const tl_kws *ws, int n, int c, int hw, const f
  * passes it, +0 elsewhere, as tl_activation_backward), the rest as
  * tl_batchnorm_train_backward with dy = g, and the same bits as the two
  * calls, on ws's SIMD path. g must not overlap dya or dx; dx may be dya
- * (each channel's dya is read before its dx is written). */
+ * (each channel's dya is read before its dx is written). g may be NULL:
+ * not stored (dx then takes the mask from y and dya again, the same bits). */
 void tl_batchnorm_train_backward_act(const tl_kws *ws, int act, int n, int c, int hw, const float *x, const float *y,
                                      const float *dya, float *g, const float *gamma, const float *mean,
                                      const float *invstd, float *dx, float *dgamma, float *dbeta, int c0, int c1);

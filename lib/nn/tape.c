@@ -407,7 +407,7 @@ static void bn_backward_range(void *ctx, int64_t c0, int64_t c1, int w)
             const tl_node *a = &m->nodes[j->node + 1];
             const slot *sa = &j->t->s[j->node + 1];
             tl_batchnorm_train_backward_act(j->t->w[w].kws, a->act, j->n, n->c, hw, j->t->s[n->in[0]].value,
-                                            sa->from_bn ? sa->value : s->value, s->act_dy, s->grad, P(m, n->weight),
+                                            sa->from_bn ? sa->value : s->value, s->act_dy, NULL, P(m, n->weight),
                                             s->mean, s->invstd, dx, G(m, n->weight), G(m, n->bias), (int)c0, (int)c1);
             return;
         }

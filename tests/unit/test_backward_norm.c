@@ -463,6 +463,18 @@ static void test_bn_act(void)
                       acts[a]);
             CHECK_MSG(!memcmp(dg[0], dg[1], c * sizeof(float)) && !memcmp(db[0], db[1], c * sizeof(float)),
                       "bn+act %s act %d: dgamma/dbeta differ", BW_PATHS[k], acts[a]);
+            /* without g (the tape's call): dx from y and dya again */
+            memcpy(dx[1], dya, len * sizeof(float));
+            memset(dg[1], 0, c * sizeof(float));
+            memset(db[1], 0, c * sizeof(float));
+            tl_batchnorm_train_backward_act(ws, acts[a], n, c, hw, x, y, dx[1], NULL, g, st[0], st[2], dx[1], dg[1],
+                                            db[1], 0, 3);
+            tl_batchnorm_train_backward_act(ws, acts[a], n, c, hw, x, y, dx[1], NULL, g, st[0], st[2], dx[1], dg[1],
+                                            db[1], 3, c);
+            CHECK_MSG(!memcmp(dx[0], dx[1], len * sizeof(float)), "bn+act %s act %d, no g: dx differs", BW_PATHS[k],
+                      acts[a]);
+            CHECK_MSG(!memcmp(dg[0], dg[1], c * sizeof(float)) && !memcmp(db[0], db[1], c * sizeof(float)),
+                      "bn+act %s act %d, no g: dgamma/dbeta differ", BW_PATHS[k], acts[a]);
             for (int v = 0; v < 2; v++)
                 free(gy[v]), free(dx[v]), free(dg[v]), free(db[v]);
         }
