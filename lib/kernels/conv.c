@@ -631,9 +631,11 @@ void tl_conv_wgrad_images(tl_kws *ws, const tl_conv_geom *g, int n, const float 
                 else
                     tl_im2col_gather(g, xb, 0, K, pp, len, col + done, (size_t)nc);
             }
-            /* dy tile transposed, in blocks of rows that stay in L1 */
-            for (int i0 = 0; i0 < len; i0 += 16) {
-                int i1 = imin(i0 + 16, len);
+            /* dy tile transposed, in blocks of 64 columns (four whole lines
+             * of each of the cout rows, which lie a plane apart; blocks of
+             * 16 read one line a row and waited more on the misses) */
+            for (int i0 = 0; i0 < len; i0 += 64) {
+                int i1 = imin(i0 + 64, len);
                 transpose(dyb + i0, (size_t)ohw, cout, i1 - i0, dyt + (size_t)(done + i0) * cout, (size_t)cout);
             }
             done += len;
