@@ -565,7 +565,7 @@ static void fconv_case(const char *name, tl_conv_geom g, int act, int cs, int bi
                     for (int c = 0; c < g.cin; c++)
                         for (int ky = 0; ky < g.kh; ky++)
                             for (int kx = 0; kx < g.kw; kx++) {
-                                int iy = oy * g.stride_h - g.pad_t + ky, ix = ox * g.stride_w - g.pad_l + kx;
+                                int iy = oy * g.stride_h - g.pad_t + ky * g.dil_h, ix = ox * g.stride_w - g.pad_l + kx * g.dil_w;
                                 if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w)
                                     acc += (double)w[(size_t)o * K + (c * g.kh + ky) * g.kw + kx] *
                                            x[((size_t)c * g.h + iy) * g.w + ix];
@@ -607,6 +607,18 @@ int main(void)
     fconv_case("3x3 stride 2 TF SAME", geom(3, 26, 31, 32, 3, 2, 0, 0, 1, 1, 1), TL_ACT_RELU6, 32, 0);
     fconv_case("3x3 stride 2, 48 channels, cs 64", geom(3, 17, 40, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 64, 0);
     fconv_case("5x5 stride 1, 16 channels", geom(4, 9, 14, 16, 5, 1, 2, 2, 2, 2, 1), TL_ACT_RELU, 16, 0);
+    /* Shapes no bench model has but a checkpoint may: every offset the
+     * kernel computes from dilation and from unequal strides, and a cout
+     * whose AVX-512 chunks are 64 + 32 + 16. */
+    tl_conv_geom d22 = geom(3, 19, 23, 32, 3, 2, 2, 2, 2, 2, 1);
+    d22.dil_h = d22.dil_w = 2;
+    fconv_case("3x3 stride 2 dilation 2", d22, TL_ACT_RELU, 32, 0);
+    tl_conv_geom dil21 = geom(3, 21, 17, 16, 3, 1, 2, 1, 2, 1, 1);
+    dil21.stride_h = 2, dil21.dil_h = 2;
+    fconv_case("3x3 stride 2x1 dilation 2x1", dil21, TL_ACT_NONE, 16, 0);
+    tl_conv_geom s12 = geom(3, 15, 30, 112, 5, 1, 2, 2, 2, 2, 1);
+    s12.stride_w = 2;
+    fconv_case("5x5 stride 1x2, 112 channels", s12, TL_ACT_RELU6, 128, 0);
     fconv_case("7x7 stride 2, cancelling sums", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_NONE, 64, 1);
     fconv_case("3x3 stride 2, cancelling sums", geom(3, 21, 26, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 48, 1);
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
@@ -627,7 +639,7 @@ int main(void)
     conv_case("3x3 Winograd in bands", geom(256, 13, 15, 32, 3, 1, 1, 1, 1, 1, 1), 64, 0);
     test_wino_scratch();
     tl_conv_geom dil = geom(16, 9, 9, 16, 3, 1, 2, 2, 2, 2, 1);
-    dil.dil_h = dil.dil_w = 2;
+    d22.dil_h = d22.dil_w = 2;
     conv_case("3x3 dilated", dil, 127, 0);
     conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
     conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 255, 0);
