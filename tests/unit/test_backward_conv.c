@@ -19,6 +19,10 @@ static const conv_case CASES[] = {
     {"grouped_dil2", G(.cin = 6, .h = 9, .w = 8, .cout = 4, .kh = 3, .kw = 3, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .dil_h = 2, .dil_w = 2, .groups = 2)},
     {"grouped_1x1", G(.cin = 8, .h = 5, .w = 5, .cout = 12, .kh = 1, .kw = 1, .groups = 4)},
     {"dw_k3", G(.cin = 5, .h = 7, .w = 9, .cout = 5, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 5)},
+    /* 37 = 16 + 16 + 5 = 4 x 8 + 5: whole SIMD lane groups of channels and a
+     * tail group after them, on AVX-512 and on AVX2 */
+    {"dw_k3_c37", G(.cin = 37, .h = 9, .w = 11, .cout = 37, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 37)},
+    {"dw_k5s2_c37", G(.cin = 37, .h = 10, .w = 9, .cout = 37, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 37)},
     {"dw_k5s2asym", G(.cin = 4, .h = 11, .w = 10, .cout = 4, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 2, .pad_b = 2, .pad_r = 1, .groups = 4)},
     {"dw_dil2s2", G(.cin = 3, .h = 9, .w = 9, .cout = 3, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .dil_h = 2, .dil_w = 2, .groups = 3)},
     {"dw_s1asym_dil2", G(.cin = 4, .h = 10, .w = 12, .cout = 4, .kh = 3, .kw = 3, .pad_t = 0, .pad_l = 1, .pad_b = 2, .pad_r = 3, .dil_h = 2, .dil_w = 2, .groups = 4)},
