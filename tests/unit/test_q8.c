@@ -639,7 +639,7 @@ int main(void)
     conv_case("3x3 Winograd in bands", geom(256, 13, 15, 32, 3, 1, 1, 1, 1, 1, 1), 64, 0);
     test_wino_scratch();
     tl_conv_geom dil = geom(16, 9, 9, 16, 3, 1, 2, 2, 2, 2, 1);
-    d22.dil_h = d22.dil_w = 2;
+    dil.dil_h = dil.dil_w = 2;
     conv_case("3x3 dilated", dil, 127, 0);
     conv_case("depthwise 3x3", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0);
     conv_case("depthwise 3x3 stride 2", geom(40, 11, 10, 40, 3, 2, 0, 0, 1, 1, 40), 255, 0);
