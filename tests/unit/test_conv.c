@@ -702,6 +702,45 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
         }
 }
 
+/* The excitation's channel scale applied as a 1x1 layer packs its input
+ * (tl_conv_fuse.in_scale, EfficientNet's project layers) gives the bits of
+ * the layer on the input scaled beforehand (one rounded product an element,
+ * whichever path packs it), for maps of whole and partial slivers, K in
+ * one and two K blocks, in 1 to 3 parts. */
+static void test_in_scale(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int widths[] = {1, 7, 13, 17, 49, 100, 196};
+    for (int p = 0; p < nws; p++)
+        for (int kk = 0; kk < 2; kk++)
+            for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                const int K = kk ? 300 : 40, M = 21, N = widths[wi];
+                tl_conv_geom g = {.cin = K, .cout = M, .h = 1, .w = N, .kh = 1, .kw = 1};
+                tl_conv_geom_finish(&g);
+                if (!(tl_conv_fusable(ws[p], &g) & TL_FUSE_IN_SCALE))
+                    continue;
+                float *w = rand_buf(r, (size_t)M * K), *b = rand_buf(r, M), *x = rand_buf(r, (size_t)K * N);
+                float *sc = rand_buf(r, K), *xs = malloc((size_t)K * N * sizeof(float));
+                float *want = malloc((size_t)M * N * sizeof(float)), *y = malloc((size_t)M * N * sizeof(float));
+                for (int c = 0; c < K; c++)
+                    for (int i = 0; i < N; i++)
+                        xs[(size_t)c * N + i] = x[(size_t)c * N + i] * sc[c];
+                float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+                tl_conv_pack(ws[p], &g, w, packed);
+                tl_conv_forward_fused(ws[p], &g, xs, packed, b, TL_ACT_SILU, NULL, want, 0, 1, NULL);
+                for (int parts = 1; parts <= 3; parts++) {
+                    memset(y, 0xFF, (size_t)M * N * sizeof(float));
+                    tl_conv_fuse f = {.in_scale = sc};
+                    for (int part = 0; part < parts; part++)
+                        tl_conv_forward_fused(ws[p], &g, x, packed, b, TL_ACT_SILU, &f, y, part, parts, NULL);
+                    CHECK_MSG(!memcmp(y, want, (size_t)M * N * sizeof(float)),
+                              "%s: 1x1 %d->%d on 1x%d with the input scale fused, %d parts: not the bits of the "
+                              "scaled input", tl_kws_simd_name(ws[p]), K, M, N, parts);
+                }
+                free(w); free(b); free(x); free(sc); free(xs); free(want); free(y);
+                tl_free(packed);
+            }
+}
+
 int main(void)
 {
     tl_err e;
@@ -726,6 +765,7 @@ int main(void)
     test_winograd_pack(ws, n, &r);
     test_images(ws, n, &r);
     test_narrow_tiles(ws, n, &r);
+    test_in_scale(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
     if (b && *b == '1')
