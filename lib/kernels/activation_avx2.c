@@ -65,6 +65,108 @@ TL_AVX2 static inline __attribute__((always_inline)) __m256 act8(int act, __m256
     }
 }
 
+/* SiLU and sigmoid of LOCK vectors in lockstep: each step for all of them
+ * before the next, where act8 runs one vector's long chain of dependent
+ * operations after the other's (and, with the other loops' constants, ran
+ * out of AVX2's 16 registers). SiLU 0.515 -> 0.46 ns an element (Zen 4),
+ * the same bits as tl_silu_f and tl_sigmoid_f:
+ * - SiLU computes exp(-v) from c = clamp(v, -88, 87) = -clamp(-v, -87, 88)
+ *   without the negation: c * -log2e is x * log2e; round(x - n hi - n lo)
+ *   is -round(c + n hi + n lo) = -q (rounding is symmetric), and each
+ *   Horner step p r + a is a - p q.
+ * - SiLU's e = p 2^n adds n to p's exponent field (n << 23 is t's bits
+ *   << 23, mod 2^32): the product's bits whenever it is normal (p is in
+ *   [0.7, 1.42], n <= 127); when it is not (n = -126, p < 1), e < 2^-24
+ *   either way and 1 + e rounds to 1; a NaN v makes v / (1 + e) NaN
+ *   whatever e is. (Sigmoid keeps the product: its NaN comes from e.) */
+#define LOCK 3
+TL_AVX2 static inline __attribute__((always_inline)) void exp_sig_lock(int act, __m256 *v)
+{
+    __m256 x[LOCK], t[LOCK], n[LOCK], r[LOCK], p[LOCK];
+    const __m256 shifter = _mm256_set1_ps(TL_EXP_SHIFTER);
+    const int silu = act == TL_ACT_SILU;
+    /* SiLU: x = c, t = c * -log2e + S; sigmoid: x = clamp(-v), t = x * log2e + S */
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++)
+        x[j] = silu ? _mm256_min_ps(_mm256_set1_ps(-TL_EXP_LO), _mm256_max_ps(_mm256_set1_ps(-TL_EXP_HI), v[j]))
+                    : _mm256_min_ps(_mm256_set1_ps(TL_EXP_HI), _mm256_max_ps(_mm256_set1_ps(TL_EXP_LO), neg8(v[j])));
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++) {
+        t[j] = _mm256_add_ps(_mm256_mul_ps(x[j], _mm256_set1_ps(silu ? -TL_EXP_LOG2E : TL_EXP_LOG2E)), shifter);
+        n[j] = _mm256_sub_ps(t[j], shifter);
+    }
+    /* SiLU: r = -q, q = c + n hi + n lo; sigmoid: r = x - n hi - n lo */
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++)
+        r[j] = silu ? _mm256_add_ps(_mm256_add_ps(x[j], _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_HI))),
+                                    _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_LO)))
+                    : _mm256_sub_ps(_mm256_sub_ps(x[j], _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_HI))),
+                                    _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_LO)));
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++)
+        p[j] = _mm256_set1_ps(tl_exp_poly[0]);
+#pragma GCC unroll 8
+    for (int k = 1; k < 8; k++)
+#pragma GCC unroll 4
+        for (int j = 0; j < LOCK; j++)
+            p[j] = silu ? _mm256_sub_ps(_mm256_set1_ps(tl_exp_poly[k]), _mm256_mul_ps(p[j], r[j]))
+                        : _mm256_add_ps(_mm256_mul_ps(p[j], r[j]), _mm256_set1_ps(tl_exp_poly[k]));
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++) {
+        __m256 e;
+        if (silu) {
+            e = _mm256_castsi256_ps(
+                _mm256_add_epi32(_mm256_castps_si256(p[j]), _mm256_slli_epi32(_mm256_castps_si256(t[j]), 23)));
+        } else {
+            __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t[j]),
+                                                                               _mm256_set1_epi32(0x4B400000)),
+                                                              _mm256_set1_epi32(127)),
+                                             23);
+            e = _mm256_mul_ps(p[j], _mm256_castsi256_ps(bits));
+        }
+        p[j] = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < LOCK; j++)
+        v[j] = _mm256_div_ps(silu ? v[j] : _mm256_set1_ps(1.0f), p[j]);
+}
+
+/* The whole LOCK-vector blocks of n floats (x + bias when bias is given);
+ * returns how many were done. Not inlined: in the row loop's function the
+ * constants of every loop were hoisted together and spilled to the stack. */
+TL_AVX2 static inline __attribute__((always_inline)) size_t lock_rows(int act, const float *x, float *y,
+                                                                      const float *bias, size_t n)
+{
+    const __m256 b = _mm256_set1_ps(bias ? *bias : 0.0f);
+    size_t i = 0;
+    for (; i + 8 * LOCK <= n; i += 8 * LOCK) {
+        __m256 v[LOCK];
+#pragma GCC unroll 4
+        for (int j = 0; j < LOCK; j++) {
+            v[j] = _mm256_loadu_ps(x + i + 8 * j);
+            if (bias)
+                v[j] = _mm256_add_ps(v[j], b);
+        }
+        exp_sig_lock(act, v);
+#pragma GCC unroll 4
+        for (int j = 0; j < LOCK; j++)
+            _mm256_storeu_ps(y + i + 8 * j, v[j]);
+    }
+    return i;
+}
+
+/* one function for each activation, with and without a bias */
+#define LOCK_FN(name, act, biased)                                                                 \
+    TL_AVX2 __attribute__((noinline)) static size_t name(const float *x, float *y, const float *bias, size_t n) \
+    {                                                                                              \
+        return lock_rows(act, x, y, biased ? bias : NULL, n);                                      \
+    }
+LOCK_FN(silu_lock, TL_ACT_SILU, 0)
+LOCK_FN(silu_lock_bias, TL_ACT_SILU, 1)
+LOCK_FN(sigmoid_lock, TL_ACT_SIGMOID, 0)
+LOCK_FN(sigmoid_lock_bias, TL_ACT_SIGMOID, 1)
+#undef LOCK_FN
+
 /* one row loop, inlined for each activation below */
 TL_AVX2 static inline __attribute__((always_inline)) void rows_avx2(int act, const float *x, size_t ldx, float *y,
                                                              size_t ldy, const float *bias, int rows, size_t cols)
@@ -76,6 +178,9 @@ TL_AVX2 static inline __attribute__((always_inline)) void rows_avx2(int act, con
         float bs = bias ? bias[r] : 0.0f;
         __m256 b = _mm256_set1_ps(bs);
         size_t i = 0;
+        if (act == TL_ACT_SILU || act == TL_ACT_SIGMOID)
+            i = (act == TL_ACT_SILU ? bias ? silu_lock_bias : silu_lock
+                                    : bias ? sigmoid_lock_bias : sigmoid_lock)(xr, yr, &bs, whole);
         /* four vectors a step, then two: the long dependent chains of exp
          * and the division of one vector overlap the others' (SiLU 7 %
          * faster on AVX-512, 3 % on AVX2 than two a step, Zen 4) */

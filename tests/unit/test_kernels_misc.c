@@ -2,6 +2,8 @@
 #include "check.h"
 #include "kernels/kernels.h"
 
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,7 +210,7 @@ static void test_activation_paths(void)
     x[12] = 3.0f, x[13] = 6.0f, x[14] = 200.0f, x[15] = -200.0f;
     for (int i = 0; i < N; i++)
         bias[i] = (float)((i * 37) % 11 - 5) * 0.3f;
-    const int lens[] = {1, 7, 14, 27, 40, 63, 64, 65, 77, 130, 131};
+    const int lens[] = {1, 7, 14, 23, 24, 27, 40, 48, 63, 64, 65, 71, 72, 77, 130, 131};
     const char *paths[] = {"scalar", "avx2", "avx512"};
     const char *saved = getenv("TL_SIMD");
     for (int act = TL_ACT_RELU; act <= TL_ACT_GELU; act++) {
@@ -248,9 +250,53 @@ static void test_activation_paths(void)
         unsetenv("TL_SIMD");
 }
 
+/* SiLU over its whole range on every path, bit for bit against the
+ * scalar path: the SIMD paths take exp(-v)'s negation and 2^n's product
+ * out (activation_avx2.c), which must give the same bits where exp(-v)
+ * saturates (v near -88 and 87 and past them) and where 1 + e rounds to 1
+ * or to a subnormal e's neighbourhood (v around 16 to 90). */
+static void test_silu_range(void)
+{
+    enum { N = 24001 };
+    static float x[N], ref[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = -100.0f + 200.0f * (float)i / (N - 1);
+    for (int i = 0; i < 2000; i++) { /* finely around the clamps */
+        x[i] = -88.5f + (float)i * 0.0011f;
+        x[N - 1 - i] = 88.5f - (float)i * 0.0011f;
+    }
+    x[2000] = NAN, x[2001] = INFINITY, x[2002] = -INFINITY, x[2003] = -0.0f, x[2004] = FLT_MIN;
+    x[2005] = -FLT_MAX, x[2006] = FLT_MAX, x[2007] = 1e-40f, x[2008] = -1e-40f;
+    const char *paths[] = {"scalar", "avx2", "avx512"};
+    const char *saved = getenv("TL_SIMD");
+    for (int p = 0; p < 3; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        float *out = p == 0 ? ref : y;
+        tl_activation_copy(TL_ACT_SILU, x, out, N);
+        if (p > 0)
+            CHECK_MSG(path_diff(y, ref, N) == 0, "silu: %s differs from scalar in %d values", paths[p],
+                      path_diff(y, ref, N));
+    }
+    double worst = 0;
+    for (int i = 0; i < N; i++)
+        if ((i < 2000 || i > 2008) && x[i] > -86.0f) { /* below, exp(-v) saturates at exp(87) */
+            double v = x[i], r = v / (1 + exp(-v));
+            worst = worse(worst, fabs(ref[i] - r) / (fabs(r) + 1e-37));
+        }
+    CHECK_MSG(worst < 1e-6, "silu: relative error %g", worst);
+    CHECK(isnan(ref[2000]) && ref[2001] == INFINITY && ref[2003] == 0.0f);
+    if (saved)
+        setenv("TL_SIMD", saved, 1);
+    else
+        unsetenv("TL_SIMD");
+}
+
 int main(void)
 {
     test_activation_paths();
+    test_silu_range();
     test_sigmoid_paths();
     test_attention_heads_range();
     test_activation();
