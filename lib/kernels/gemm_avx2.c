@@ -151,6 +151,23 @@ TL_AVX2 static void gemv_avx2(int k, const float *a, const float *b, int ldb, fl
     _mm256_maskstore_ps(y, m, acc);
 }
 
+TL_AVX2 static void gemv4_avx2(int k, const float *a, size_t sa, const float *b, int ldb, float *y)
+{
+    const __m256i m = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int p = 0; p < k; p++, a += MR) {
+        const __m256 bp = _mm256_broadcast_ss(b + (size_t)p * ldb);
+        acc0 = _mm256_fmadd_ps(_mm256_maskload_ps(a, m), bp, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_maskload_ps(a + sa, m), bp, acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_maskload_ps(a + 2 * sa, m), bp, acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_maskload_ps(a + 3 * sa, m), bp, acc3);
+    }
+    _mm256_maskstore_ps(y, m, acc0);
+    _mm256_maskstore_ps(y + MR, m, acc1);
+    _mm256_maskstore_ps(y + 2 * MR, m, acc2);
+    _mm256_maskstore_ps(y + 3 * MR, m, acc3);
+}
+
 void tl_dw_plane_avx2(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                       float *y);
 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
@@ -168,6 +185,7 @@ const tl_simd_impl tl_simd_avx2 = {
     .ukernel_r4 = ukernel_r4_avx2,
     .ukernel_ep = ukernel_ep_avx2,
     .gemv = gemv_avx2,
+    .gemv4 = gemv4_avx2,
     .dw_plane = tl_dw_plane_avx2,
     .dw_lanes = 8,
     .dw_group = tl_dw_group_avx2,

@@ -213,6 +213,23 @@ TL_AVX512 static void gemv_avx512(int k, const float *a, const float *b, int ldb
     _mm512_mask_storeu_ps(y, m, acc);
 }
 
+TL_AVX512 static void gemv4_avx512(int k, const float *a, size_t sa, const float *b, int ldb, float *y)
+{
+    const __mmask16 m = (1u << MR) - 1;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (int p = 0; p < k; p++, a += MR) {
+        const __m512 bp = _mm512_set1_ps(b[(size_t)p * ldb]);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a), bp, acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + sa), bp, acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + 2 * sa), bp, acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + 3 * sa), bp, acc3);
+    }
+    _mm512_mask_storeu_ps(y, m, acc0);
+    _mm512_mask_storeu_ps(y + MR, m, acc1);
+    _mm512_mask_storeu_ps(y + 2 * MR, m, acc2);
+    _mm512_mask_storeu_ps(y + 3 * MR, m, acc3);
+}
+
 void tl_dw_plane_avx512(const tl_conv_geom *g, const float *x, const float *w, float bias, int act,
                         float *y);
 void tl_dw_group_avx512(const tl_conv_geom *g, const float *x, int nc, const float *w, const float *bias,
@@ -232,6 +249,7 @@ const tl_simd_impl tl_simd_avx512 = {
     .ukernel_r8 = ukernel_r8_avx512,
     .ukernel_ep = ukernel_ep_avx512,
     .gemv = gemv_avx512,
+    .gemv4 = gemv4_avx512,
     .dw_plane = tl_dw_plane_avx512,
     .dw_lanes = 16,
     .dw_group = tl_dw_group_avx512,

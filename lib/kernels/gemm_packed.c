@@ -124,6 +124,18 @@ static int tail_width(const tl_simd_impl *im, int rem)
     return 8;
 }
 
+/* Whether the tails after nfull of nc columns end in one column by a
+ * wider kernel. */
+static int last_tail_one(const tl_simd_impl *im, int nfull, int nc)
+{
+    for (int jr = nfull, w; jr < nc; jr += w) {
+        w = tail_width(im, nc - jr);
+        if (nc - jr <= w)
+            return nc - jr == 1 && w > 1;
+    }
+    return 0;
+}
+
 static tl_ukernel_fn kernel_of(const tl_simd_impl *im, int w)
 {
     return w == im->nr ? im->ukernel : w == 16 ? im->ukernel16 : im->ukernel8;
@@ -211,6 +223,30 @@ static void add_rows_for(int level, float *c, size_t ldc, const float *r, size_t
     add_rows_ld(c, ldc, r, ldr, rows, cols);
 }
 
+/* Column c[0] of rows 0..rows (row stride ldc) += or = (add) a K block's
+ * product of the whole slivers of packed A from a (kc steps each, the
+ * next kc * mr floats on) by the column b (b[p * ldb]), four slivers at a
+ * time where there are four: every element's sum as the micro-kernels make
+ * it (tl_gemv_fn), added to C as their tiles are. y: 4 * mr floats. */
+static void column_product(const tl_simd_impl *im, int kc, const float *a, const float *b, int ldb, float *c, int ldc,
+                           int rows, int add, float *y)
+{
+    const int mr = im->mr;
+    for (int i = 0; i < rows; i += 4 * mr) {
+        const int n = imin(rows - i, 4 * mr), slivers = (n + mr - 1) / mr;
+        const float *as = a + (size_t)i * kc;
+        if (slivers == 4 && im->gemv4)
+            im->gemv4(kc, as, (size_t)mr * kc, b, ldb, y);
+        else
+            for (int s = 0; s < slivers; s++)
+                im->gemv(kc, as + (size_t)s * mr * kc, b, ldb, y + s * mr);
+        for (int r = 0; r < n; r++) {
+            float *ci = c + (size_t)(i + r) * ldc;
+            *ci = add ? *ci + y[r] : y[r];
+        }
+    }
+}
+
 void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn pack, const void *ctx,
                 float *C, int ldc, const float *bias, int act, const float *res, int part, int nparts)
 {
@@ -239,12 +275,8 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
         for (int pc = 0; pc < K; pc += KC) {
             int kc = imin(KC, K - pc);
             pack(ctx, pc, kc, 0, 1, nr, pb);
-            for (int ir = m0; ir < m1; ir += mr) {
-                int m = imin(mr, m1 - ir);
-                im->gemv(kc, pa + (size_t)pc * Mpad + (size_t)ir * kc, pb, nr, ws->tile);
-                for (int i = 0; i < m; i++)
-                    C[(size_t)(ir + i) * ldc] = pc == 0 ? ws->tile[i] : C[(size_t)(ir + i) * ldc] + ws->tile[i];
-            }
+            column_product(im, kc, pa + (size_t)pc * Mpad + (size_t)m0 * kc, pb, nr, C + (size_t)m0 * ldc, ldc,
+                           m1 - m0, pc > 0, ws->tile);
         }
         if (act != TL_ACT_NONE || bias)
             tl_act_rows_for(im->level)(act, C + (size_t)m0 * ldc, (size_t)ldc, C + (size_t)m0 * ldc, (size_t)ldc,
@@ -266,38 +298,56 @@ void tl_gemm_pa(tl_kws *ws, int M, int N, int K, const float *pa, tl_pack_b_fn p
             for (int jr = nfull; jr < nc; jr += tail_width(im, nc - jr))
                 pack(ctx, pc, kc, jc + jr, imin(tail_width(im, nc - jr), nc - jr), tail_width(im, nc - jr),
                      pb + (size_t)jr * kc);
-            for (int ir = m0; ir < m1; ir += mr) {
-                int m = imin(mr, m1 - ir);
-                const float *a = pa + (size_t)pc * Mpad + (size_t)ir * kc;
-                float *c = C + (size_t)ir * ldc + jc;
-                float beta = pc == 0 ? 0.0f : 1.0f;
-                /* a last row block of up to 4 or 8 rows by the kernels of that many */
-                tl_ukernel_fn uk = im->ukernel;
-                int rows = mr;
-                if (m <= 4 && im->ukernel_r4)
-                    uk = im->ukernel_r4, rows = 4;
-                else if (m <= 8 && im->ukernel_r8)
-                    uk = im->ukernel_r8, rows = 8;
-                const int ep = fuse && last && m == mr;
-                const float *r = res ? res + (size_t)ir * ldc + jc : NULL;
-                int jr = 0;
-                for (; jr < nfull; jr += nr)
-                    if (ep)
-                        im->ukernel_ep(kc, a, pb + (size_t)jr * kc, c + jr, ldc, beta, bias ? bias + ir : NULL, act,
-                                       r ? r + jr : NULL);
-                    else
-                        tile_product(uk, rows, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr, beta);
-                for (int w; jr < nc; jr += w) {
-                    w = tail_width(im, nc - jr);
-                    tile_product(kernel_of(im, w), mr, w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
-                                 imin(w, nc - jr), beta);
+            /* A last tail of one column (a 7x7 map's 49 = 32 + 16 + 1) by the
+             * one-column product over four slivers at once, not by an
+             * 8-wide tile per sliver (1 lane of 8 kept, its chains bound by
+             * the multiply-add latency): after each group of slivers, while
+             * their A is in cache, then the group's epilogues. */
+            const int one = im->gemv4 && last_tail_one(im, nfull, nc), jend = nc - one, group = one ? 4 * mr : mr;
+            for (int ig = m0; ig < m1; ig += group) {
+                const int ie = imin(m1, ig + group);
+                for (int ir = ig; ir < ie; ir += mr) {
+                    int m = imin(mr, m1 - ir);
+                    const float *a = pa + (size_t)pc * Mpad + (size_t)ir * kc;
+                    float *c = C + (size_t)ir * ldc + jc;
+                    float beta = pc == 0 ? 0.0f : 1.0f;
+                    /* a last row block of up to 4 or 8 rows by the kernels of that many */
+                    tl_ukernel_fn uk = im->ukernel;
+                    int rows = mr;
+                    if (m <= 4 && im->ukernel_r4)
+                        uk = im->ukernel_r4, rows = 4;
+                    else if (m <= 8 && im->ukernel_r8)
+                        uk = im->ukernel_r8, rows = 8;
+                    const int ep = fuse && last && m == mr;
+                    const float *r = res ? res + (size_t)ir * ldc + jc : NULL;
+                    int jr = 0;
+                    for (; jr < nfull; jr += nr)
+                        if (ep)
+                            im->ukernel_ep(kc, a, pb + (size_t)jr * kc, c + jr, ldc, beta, bias ? bias + ir : NULL,
+                                           act, r ? r + jr : NULL);
+                        else
+                            tile_product(uk, rows, nr, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m, nr,
+                                         beta);
+                    for (int w; jr < jend; jr += w) {
+                        w = tail_width(im, nc - jr);
+                        tile_product(kernel_of(im, w), mr, w, ws->tile, kc, a, pb + (size_t)jr * kc, c + jr, ldc, m,
+                                     imin(w, nc - jr), beta);
+                    }
                 }
-                const int j0 = ep ? nfull : 0; /* the columns left to the separate passes */
-                if (last && (act != TL_ACT_NONE || bias) && j0 < nc)
-                    tl_act_rows_for(im->level)(act, c + j0, (size_t)ldc, c + j0, (size_t)ldc,
-                                               bias ? bias + ir : NULL, m, (size_t)(nc - j0));
-                if (last && res && j0 < nc)
-                    add_rows(c + j0, r + j0, (size_t)ldc, m, nc - j0);
+                if (one)
+                    column_product(im, kc, pa + (size_t)pc * Mpad + (size_t)ig * kc, pb + (size_t)(nc - 1) * kc,
+                                   tail_width(im, 1), C + (size_t)ig * ldc + jc + nc - 1, ldc, ie - ig, pc > 0,
+                                   ws->tile);
+                for (int ir = ig; last && ir < ie; ir += mr) {
+                    const int m = imin(mr, m1 - ir), ep = fuse && m == mr;
+                    const int j0 = ep ? nfull : 0; /* the columns left to the separate passes */
+                    float *c = C + (size_t)ir * ldc + jc;
+                    if ((act != TL_ACT_NONE || bias) && j0 < nc)
+                        tl_act_rows_for(im->level)(act, c + j0, (size_t)ldc, c + j0, (size_t)ldc,
+                                                   bias ? bias + ir : NULL, m, (size_t)(nc - j0));
+                    if (res && j0 < nc)
+                        add_rows(c + j0, res + (size_t)ir * ldc + jc + j0, (size_t)ldc, m, nc - j0);
+                }
             }
         }
     }

@@ -26,6 +26,10 @@ typedef void (*tl_dw_plane_fn)(const tl_conv_geom *g, const float *x, const floa
  * with the same roundings (so a product with N = 1 need not compute nr
  * columns to keep one). */
 typedef void (*tl_gemv_fn)(int k, const float *a, const float *b, int ldb, float *y);
+/* tl_gemv_fn on 4 slivers at once, the next sliver sa floats after the
+ * last: y[s * mr + i] for sliver s. One chain each, as there, but four of
+ * them in flight: one sliver's chain is bound by the multiply-add latency. */
+typedef void (*tl_gemv4_fn)(int k, const float *a, size_t sa, const float *b, int ldb, float *y);
 /* nc <= dw_lanes depthwise channels at once, one channel a vector lane
  * (channel-blocked, as MLAS's NCHWc): planes x (h x w each) and weights w
  * (kh x kw each) of channels 0..nc, outputs y (oh x ow each) + bias, then
@@ -54,6 +58,7 @@ typedef struct tl_simd_impl {
     tl_ukernel_fn ukernel_r4, ukernel_r8;
     tl_ukernel_ep_fn ukernel_ep; /* NULL: the epilogue as separate passes */
     tl_gemv_fn gemv;
+    tl_gemv4_fn gemv4; /* NULL: gemv sliver by sliver */
     tl_dw_plane_fn dw_plane;
     int dw_lanes; /* channels of tl_dw_group_fn, 0 = none */
     tl_dw_group_fn dw_group;

@@ -651,7 +651,9 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
  * narrower micro-kernels (16, 8 lanes), and a last row block of up to 4 or
  * 8 channels through kernels of that many rows: every output keeps the bits
  * the full-size kernel gives it where the rows and columns fill whole tiles
- * (the same channels first of 24, the same pixels first in a 1 x 256 map),
+ * (the same channels first of 64, the same pixels first in a 1 x 256 map),
+ * and so does a last column alone (17, 33, 49 pixels; and N = 1), which
+ * takes the one-column product four slivers at a time (53, 64 channels),
  * with bias, relu6 / relu / none and a residual (the epilogue in the whole
  * tiles' stores or by separate passes), in 1 to 3 parts; K of 40 (one K
  * block) and 400 (two). */
@@ -659,8 +661,8 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
 {
     static const int widths[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 17, 20, 23, 24, 25, 31, 33, 40, 47, 49, 57, 63, 100,
                                  196};
-    static const int chans[] = {17, 4, 8, 16, 20};
-    const int NB = 256, MB = 24;
+    static const int chans[] = {17, 4, 8, 16, 20, 53, 64};
+    const int NB = 256, MB = 64;
     for (int p = 0; p < nws; p++)
         for (int kk = 0; kk < 6; kk++) {
             /* relu6, relu, none: the whole tiles take them in the kernel's stores, the rest by separate passes */
