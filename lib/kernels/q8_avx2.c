@@ -56,6 +56,45 @@ TL_AVX2 static inline __m256i requant8(const tl_q8_conv *c, __m256i acc, int ch)
     return _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
 }
 
+/* requant8's bytes in its short form (requant_short in q8_conv.c): the
+ * high halves of x*m + K, then one 32-bit arithmetic shift; the zero point
+ * is in K. 9-11 operations for 8 channels where requant8 takes 14. */
+TL_AVX2 static inline __m256i requant8s(const tl_q8_conv *c, __m256i acc, int ch)
+{
+    __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256((const __m256i *)(c->bias + ch)));
+    if (c->any_xs)
+        x = _mm256_sllv_epi32(x, _mm256_loadu_si256((const __m256i *)(c->xs + ch)));
+    __m256i pe = _mm256_mul_epi32(x, _mm256_loadu_si256((const __m256i *)(c->mult + ch)));
+    __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_loadu_si256((const __m256i *)(c->modd + ch)));
+    __m256i ke = _mm256_loadu_si256((const __m256i *)(c->kq + ch));
+    __m256i ko = _mm256_loadu_si256((const __m256i *)(c->kq + ch + 4));
+    if (c->away) { /* x*m < -2^30 takes kqn: blendv reads each 64-bit lane's sign */
+        const __m256i lim = _mm256_set1_epi64x(-(1ll << 30));
+        ke = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(ke),
+                                                  _mm256_loadu_pd((const double *)(const void *)(c->kqn + ch)),
+                                                  _mm256_castsi256_pd(_mm256_cmpgt_epi64(lim, pe))));
+        ko = _mm256_castpd_si256(_mm256_blendv_pd(_mm256_castsi256_pd(ko),
+                                                  _mm256_loadu_pd((const double *)(const void *)(c->kqn + ch + 4)),
+                                                  _mm256_castsi256_pd(_mm256_cmpgt_epi64(lim, po))));
+    }
+    pe = _mm256_add_epi64(pe, ke);
+    po = _mm256_add_epi64(po, ko);
+    __m256i r = _mm256_blend_epi32(_mm256_srli_epi64(pe, 32), po, 0xAA);
+    r = _mm256_srav_epi32(r, _mm256_loadu_si256((const __m256i *)(c->sh32 + ch)));
+    /* store16's saturating packs clamp to [0, 255] already */
+    if (c->o.qmin > 0)
+        r = _mm256_max_epi32(r, _mm256_set1_epi32(c->o.qmin));
+    if (c->o.qmax < 255)
+        r = _mm256_min_epi32(r, _mm256_set1_epi32(c->o.qmax));
+    return r;
+}
+
+/* The layer's form: requant8s where it fits. */
+TL_AVX2 static inline __m256i requant8x(const tl_q8_conv *c, __m256i acc, int ch)
+{
+    return c->rq_short ? requant8s(c, acc, ch) : requant8(c, acc, ch);
+}
+
 /* The same bytes in gemmlowp's two roundings, fewer constants. */
 TL_AVX2 static inline __m256i requant8_2r(const tl_q8_conv *c, __m256i acc, int ch)
 {
@@ -69,16 +108,16 @@ TL_AVX2 static inline __m256i requant8_2r(const tl_q8_conv *c, __m256i acc, int 
 }
 
 #ifndef RQ_TILE
-#define RQ_TILE requant8
+#define RQ_TILE requant8x
 #endif
 #ifndef RQ_DW
-#define RQ_DW requant8
+#define RQ_DW requant8x
 #endif
 #ifndef RQ_TILE16
-#define RQ_TILE16 requant8
+#define RQ_TILE16 requant8x
 #endif
 #ifndef RQ_COLS
-#define RQ_COLS requant8
+#define RQ_COLS requant8x
 #endif
 
 /* 16 requantised channels (two vectors of 8) as 16 bytes */
@@ -86,6 +125,15 @@ TL_AVX2 static inline void store16(uint8_t *y, __m256i r0, __m256i r1)
 {
     __m256i s = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
     _mm_storeu_si128((__m128i *)y, _mm_packus_epi16(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1)));
+}
+
+TL_AVX2 void tl_q8_requant_avx2(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        int ch = (int)(i % (size_t)c->cs_out);
+        __m256i a = _mm256_loadu_si256((const __m256i *)(acc + i));
+        _mm256_storeu_si256((__m256i *)(y + i), form ? requant8s(c, a, ch) : requant8(c, a, ch));
+    }
 }
 
 /* x * m rescaled in one 64-bit rounding (tl_q8_add_init's constants k). */
@@ -530,7 +578,7 @@ TL_AVX2 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp,
             };
             for (int q = 0; q < 4; q++) {
                 __m256i acc = _mm256_srai_epi32(r[q], 2);
-                out[q][h] = one_r ? requant8(c, acc, grp * 16 + 8 * h) : requant8_2r(c, acc, grp * 16 + 8 * h);
+                out[q][h] = one_r ? requant8x(c, acc, grp * 16 + 8 * h) : requant8_2r(c, acc, grp * 16 + 8 * h);
             }
         }
         for (int q = 0; q < 4; q++) {
@@ -542,6 +590,7 @@ TL_AVX2 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp,
 }
 
 #else
+void tl_q8_requant_avx2(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form) { (void)c; (void)acc; (void)n; (void)y; (void)form; }
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y) { for (size_t i = 0; i < n; i++) y[i] = x[i]; }

@@ -36,13 +36,31 @@ TL_AVX512 static inline __m512i mul_shift16(__m512i x, __m512i m, __m512i e, __m
 /* One group's requantisation constants, loaded once for many pixels. */
 typedef struct {
     __m512i bias, lsh, m, mo, rnd_e, rnd_o, adj_e, adj_o, sh_e, sh_o, post, lo, hi;
+    int s, xs, top; /* the short form (requant_short, q8_conv.c), its left shifts, a clamp other than [>= 0, 255] */
 } rq16;
 
-TL_AVX512 static inline void rq16_load(const tl_q8_conv *c, int ch, rq16 *k)
+TL_AVX512 static inline void rq16_load_form(const tl_q8_conv *c, int ch, rq16 *k, int s)
 {
+    k->s = s;
+    k->lo = _mm512_set1_epi32(c->o.qmin);
+    k->hi = _mm512_set1_epi32(c->o.qmax);
     k->bias = _mm512_loadu_si512(c->bias + ch);
-    k->lsh = _mm512_loadu_si512(c->lsh + ch);
     k->m = _mm512_loadu_si512(c->mult + ch);
+    if (k->s) { /* rnd = K, adj = K below -2^30 (away), lsh = x's shifts, sh_e = 32-bit shifts */
+        k->xs = c->any_xs;
+        k->top = c->o.qmax != 255 || c->o.qmin < 0;
+        k->lsh = _mm512_loadu_si512(c->xs + ch);
+        k->mo = _mm512_loadu_si512(c->modd + ch);
+        k->rnd_e = _mm512_loadu_si512(c->kq + ch);
+        k->rnd_o = _mm512_loadu_si512(c->kq + ch + 8);
+        k->adj_e = _mm512_loadu_si512(c->kqn + ch);
+        k->adj_o = _mm512_loadu_si512(c->kqn + ch + 8);
+        k->sh_e = _mm512_loadu_si512(c->sh32 + ch);
+        k->sh_o = k->post = _mm512_setzero_si512();
+        return;
+    }
+    k->xs = k->top = 0;
+    k->lsh = _mm512_loadu_si512(c->lsh + ch);
     k->mo = _mm512_srli_epi64(k->m, 32);
     k->rnd_e = _mm512_loadu_si512(c->rnd + ch);
     k->rnd_o = _mm512_loadu_si512(c->rnd + ch + 8);
@@ -51,15 +69,42 @@ TL_AVX512 static inline void rq16_load(const tl_q8_conv *c, int ch, rq16 *k)
     k->sh_e = _mm512_loadu_si512(c->sh64 + ch);
     k->sh_o = _mm512_loadu_si512(c->sh64 + ch + 8);
     k->post = _mm512_loadu_si512(c->post + ch);
-    k->lo = _mm512_set1_epi32(c->o.qmin);
-    k->hi = _mm512_set1_epi32(c->o.qmax);
+}
+
+TL_AVX512 static inline void rq16_load(const tl_q8_conv *c, int ch, rq16 *k) { rq16_load_form(c, ch, k, c->rq_short); }
+
+/* The short form: the high halves of x*m + K (odd ones moved down by one
+ * masked shuffle), one 32-bit arithmetic shift; the zero point is in K. */
+TL_AVX512 static inline __m512i rq16_short(const rq16 *k, __m512i acc, int away)
+{
+    __m512i x = _mm512_add_epi32(acc, k->bias);
+    if (k->xs)
+        x = _mm512_sllv_epi32(x, k->lsh);
+    __m512i pe = _mm512_mul_epi32(x, k->m);
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k->mo);
+    __m512i ke = k->rnd_e, ko = k->rnd_o;
+    if (away) {
+        const __m512i lim = _mm512_set1_epi64(-(1ll << 30));
+        ke = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(pe, lim), ke, k->adj_e);
+        ko = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(po, lim), ko, k->adj_o);
+    }
+    pe = _mm512_add_epi64(pe, ke);
+    po = _mm512_add_epi64(po, ko);
+    __m512i r = _mm512_mask_shuffle_epi32(po, 0x5555, pe, (_MM_PERM_ENUM)0xF5);
+    return _mm512_srav_epi32(r, k->sh_e);
 }
 
 /* Requantisation of 16 sums of one group of channels, + zero point,
  * clamped; 16 bytes out. One rounding in 64-bit lanes (the derivation is
- * at requant_consts in q8_conv.c). */
+ * at requant_consts in q8_conv.c), or its short form. */
 TL_AVX512 static inline __m128i rq16_apply(const rq16 *k, __m512i acc, int lsh, int away)
 {
+    if (k->s) {
+        __m512i r = _mm512_max_epi32(rq16_short(k, acc, away), k->lo);
+        /* qmax 255: r >= qmin >= 0, so vpmovusdb's saturation is the clamp; else the
+         * same bytes as the long form whatever qmin and qmax are (vpmovdb truncates) */
+        return k->top ? _mm512_cvtepi32_epi8(_mm512_min_epi32(r, k->hi)) : _mm512_cvtusepi32_epi8(r);
+    }
     __m512i x = _mm512_add_epi32(acc, k->bias);
     if (lsh)
         x = _mm512_sllv_epi32(x, k->lsh);
@@ -91,6 +136,33 @@ TL_AVX512 static inline __m128i requant16(const tl_q8_conv *c, __m512i acc, int 
     r = _mm512_max_epi32(r, _mm512_set1_epi32(c->o.qmin));
     r = _mm512_min_epi32(r, _mm512_set1_epi32(c->o.qmax));
     return _mm512_cvtepi32_epi8(r);
+}
+
+TL_AVX512 void tl_q8_requant_avx512(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        int ch = (int)(i % (size_t)c->cs_out);
+        rq16 k;
+        rq16_load_form(c, ch, &k, form);
+        __m512i a = _mm512_loadu_si512(acc + i);
+        if (form) {
+            _mm512_storeu_si512(y + i, _mm512_min_epi32(_mm512_max_epi32(rq16_short(&k, a, c->away), k.lo), k.hi));
+            continue;
+        }
+        /* the one-rounding form, unpacked */
+        __m512i x = _mm512_sllv_epi32(_mm512_add_epi32(a, k.bias), k.lsh);
+        __m512i pe = _mm512_mul_epi32(x, k.m), po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k.mo);
+        __m512i re = _mm512_add_epi64(pe, k.rnd_e), ro = _mm512_add_epi64(po, k.rnd_o);
+        if (c->away) {
+            const __m512i lim = _mm512_set1_epi64(-(1ll << 30));
+            re = _mm512_mask_sub_epi64(re, _mm512_cmplt_epi64_mask(pe, lim), re, k.adj_e);
+            ro = _mm512_mask_sub_epi64(ro, _mm512_cmplt_epi64_mask(po, lim), ro, k.adj_o);
+        }
+        re = _mm512_srlv_epi64(re, k.sh_e);
+        ro = _mm512_srlv_epi64(ro, k.sh_o);
+        __m512i r = _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, re, _mm512_slli_epi64(ro, 32)), k.post);
+        _mm512_storeu_si512(y + i, _mm512_min_epi32(_mm512_max_epi32(r, k.lo), k.hi));
+    }
 }
 
 /* x * m rescaled in one 64-bit rounding (tl_q8_add_init's constants k). */
@@ -592,6 +664,7 @@ void tl_q8_wino_gemm_avx512(const tl_q8_conv *c, const int16_t *v, size_t ps, in
 
 #else
 void tl_q8_wino_gemm_avx512(const tl_q8_conv *c, const int16_t *v, size_t ps, int g0, int ng, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)g0; (void)ng; (void)nb; (void)m; }
+void tl_q8_requant_avx512(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form) { (void)c; (void)acc; (void)n; (void)y; (void)form; }
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows16_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1) { (void)c; (void)x; (void)y; (void)p0; (void)p1; }

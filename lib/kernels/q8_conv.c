@@ -222,6 +222,11 @@ void tl_q8_conv_free(tl_q8_conv *c)
     free(c->sh64);
     free(c->adj);
     free(c->post);
+    free(c->kq);
+    free(c->kqn);
+    free(c->modd);
+    free(c->xs);
+    free(c->sh32);
     tl_free(c->pad);
     free(c);
 }
@@ -250,6 +255,47 @@ static void requant_consts(tl_q8_conv *c)
         c->post[ch] = (int32_t)((uint32_t)c->o.zout - (1u << (31 - e)));
         c->any_lsh |= c->lsh[ch] > 0;
     }
+}
+
+/* AVX2's short form of requant_consts' rounding. y = floor(N / 2^(31+e))
+ * with N = x*m + K (K = 2^30 + h 2^31 there; here + zout 2^(31+e) too, so
+ * y comes out with the zero point added). |x| < 2^31, m < 2^31 and e <= 22
+ * keep |N| < 2^62 + 2^61.1 < 2^63, so N is exact in a signed 64-bit lane
+ * and its high 32 bits are floor(N / 2^32) exactly (two's complement), an
+ * int32. Since floor(floor(a / 2^32) / 2^k) = floor(a / 2^(32+k)), an
+ * arithmetic 32-bit shift by k = 31 + e - 32 = e - 1 finishes: no 2^62
+ * offset, no post, no 64-bit shift. e = 0 (multipliers >= 1/2) needs one
+ * more bit: x and K doubled (y unchanged), exact only while |2x| < 2^31 with
+ * the left shift TFLite applies for multipliers > 1 too (it wraps x in
+ * int32 beyond that, which the doubled x would not). bound: per channel the
+ * largest |x| (sum of uint8 x weights + bias) the layer can produce, so the
+ * short form is taken only when bound * 2^xs < 2^31 for every channel with
+ * xs > 0. Ties away from zero subtract 2^31 when x*m < -2^30 (kqn). */
+static void requant_short(tl_q8_conv *c, const int64_t *bound)
+{
+    c->kq = calloc((size_t)c->cs_out, sizeof *c->kq);
+    c->kqn = calloc((size_t)c->cs_out, sizeof *c->kqn);
+    c->modd = calloc((size_t)c->cs_out, sizeof *c->modd);
+    c->xs = calloc((size_t)c->cs_out, sizeof *c->xs);
+    c->sh32 = calloc((size_t)c->cs_out, sizeof *c->sh32);
+    if (!c->kq || !c->kqn || !c->modd || !c->xs || !c->sh32)
+        return; /* rq_short stays 0: the one-rounding form */
+    int fits = 1, half = c->level >= TL_SIMD_AVX512 ? 8 : 4; /* 64-bit lanes per vector */
+    for (int ch = 0; ch < c->cs_out; ch++) {
+        int e = c->rsh[ch], l = e == 0, at = ch / (2 * half) * (2 * half) + (ch % 2) * half + (ch % (2 * half)) / 2;
+        c->xs[ch] = c->lsh[ch] + l;
+        c->sh32[ch] = e >= 1 ? e - 1 : 0;
+        c->modd[ch] = c->mult[ch ^ 1];
+        c->any_xs |= c->xs[ch] > 0;
+        if (e > 22 || c->lsh[ch] > 30 || (c->xs[ch] > 0 && bound[ch] >= (1ll << (31 - c->xs[ch]))))
+            fits = 0;
+        if (e > 22)
+            continue;
+        int64_t k = (1ll << 30) + (e >= 1 ? 1ll << (30 + e) : 0) + (int64_t)c->o.zout * (1ll << (31 + e));
+        c->kq[at] = k * (1 + l);
+        c->kqn[at] = c->kq[at] - (c->away && e >= 1 ? 1ll << 31 : 0);
+    }
+    c->rq_short = fits && c->level >= TL_SIMD_AVX2;
 }
 
 static int pack_gemm(tl_q8_conv *c, const int16_t *w, tl_err *e)
@@ -391,17 +437,34 @@ tl_q8_conv *tl_q8_conv_new(const tl_conv_geom *g, int cs_in, int cs_out, const i
     for (int t = 0; t < c->ntap; t++)
         c->tap_off[t] = ((ptrdiff_t)(t / g->kw) * g->dil_h * g->w + (t % g->kw) * g->dil_w) * cs_in;
     int per_out = dw ? c->ntap : g->cin * c->ntap;
+    int64_t *bound = calloc((size_t)cs_out, sizeof *bound);
+    if (!bound) {
+        tl_fail(e, "out of memory");
+        tl_q8_conv_free(c);
+        return NULL;
+    }
     for (int ch = 0; ch < g->cout; ch++) {
-        int64_t sum = 0;
-        for (int k = 0; k < per_out; k++)
-            sum += w[(size_t)ch * per_out + k];
+        int64_t sum = 0, pos = 0, neg = 0;
+        for (int k = 0; k < per_out; k++) {
+            int v = w[(size_t)ch * per_out + k];
+            sum += v;
+            pos += v > 0 ? v : 0;
+            neg += v < 0 ? v : 0;
+        }
         c->bias[ch] = (int32_t)((bias ? bias[ch] : 0) - (int64_t)o->zin * sum);
+        /* the sums of uint8 inputs (padding reads zin) lie in [255 neg, 255 pos] */
+        int64_t hi = 255 * pos + c->bias[ch], lo = 255 * neg + c->bias[ch];
+        hi = hi < 0 ? -hi : hi;
+        lo = lo < 0 ? -lo : lo;
+        bound[ch] = hi > lo ? hi : lo;
         int shift;
         tl_q8_quantize_multiplier(mult[ch], &c->mult[ch], &shift);
         c->lsh[ch] = shift > 0 ? shift : 0;
         c->rsh[ch] = shift > 0 ? 0 : -shift;
     }
     requant_consts(c);
+    requant_short(c, bound);
+    free(bound);
     c->dw_cols = dw && c->level >= TL_SIMD_AVX2 && g->stride_w <= (c->level >= TL_SIMD_AVX512 ? 2 : 1) && tl_q8_dw_cols_fits(g);
     if (c->dw_cols && c->level == TL_SIMD_AVX512VNNI && g->kh == 3 && g->kw == 3 && g->dil_h == 1 && g->dil_w == 1) {
         c->dw_quad = 1;

@@ -43,6 +43,13 @@ struct tl_q8_conv {
      * right shift, the tie adjustment; post in channel order. */
     int64_t *rnd, *sh64, *adj;
     int32_t *post;
+    /* The SIMD paths' short form of the same rounding (q8_conv.c,
+     * requant_short): kq/kqn in rnd's lane order, the rest in channel order. */
+    int rq_short;       /* every channel fits it (else the one-rounding form) */
+    int any_xs;
+    int64_t *kq, *kqn;  /* the 64-bit addend (product >= -2^30 / below, with away) */
+    int32_t *modd;      /* mult of channel ch ^ 1: the odd channels' multipliers in even lanes */
+    int32_t *xs, *sh32; /* left shift of x, arithmetic right shift of the high half */
     tl_q8_out o;
     uint8_t *pad;       /* cs_in bytes of the input zero point: padding reads here */
     ptrdiff_t tap_off[Q8_MAX_TAPS]; /* bytes from a pixel's first tap to each tap */
@@ -132,6 +139,13 @@ static inline uint8_t tl_q8_requant1(const tl_q8_conv *c, int32_t acc, int ch)
     int32_t v = tl_q8_mul_round(x, c->mult[ch], -c->rsh[ch], c->away) + c->o.zout;
     return (uint8_t)(v < c->o.qmin ? c->o.qmin : v > c->o.qmax ? c->o.qmax : v);
 }
+
+/* n int32 sums (channel i % cs_out; n a multiple of 8) requantised by the
+ * AVX2 path's requant8 (form 0) or its short form (1), clamped to
+ * [qmin, qmax] but not packed to bytes: a test hook. */
+void tl_q8_requant_avx2(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form);
+/* The same on the AVX-512 paths (rq16's forms; n a multiple of 16). */
+void tl_q8_requant_avx512(const tl_q8_conv *c, const int32_t *acc, size_t n, int32_t *y, int form);
 
 /* TFLite's ADD and the float -> uint8 rounding on plain rows of n values. */
 void tl_q8_add_scalar(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y);

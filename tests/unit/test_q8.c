@@ -6,6 +6,7 @@
  * planes), depthwise convolutions, the fixed-point multiplier, ADD, max
  * pooling and the float edges; splitting a layer into parts changes nothing. */
 #include "check.h"
+#include "kernels/q8_internal.h"
 #include "kernels/quant.h"
 
 #include <math.h>
@@ -596,8 +597,119 @@ static void fconv_case(const char *name, tl_conv_geom g, int act, int cs, int bi
     free(x), free(w), free(bias), free(yf), free(ref), free(got);
 }
 
+/* The SIMD paths' short requantisation (requant_short, q8_conv.c) against
+ * their one-rounding form and TFLite's scalar rule, as int32 before packing (qmin/qmax wide open,
+ * so no clamp hides a difference): sums at both ends of each channel's
+ * bound and next to them, at 0 and +-1, random ones, and ties (power-of-two
+ * multipliers); right shifts 0..22, multipliers >= 1/2 (x doubled) and > 1
+ * (TFLite's left shift), the bias putting the bound just under the limit of
+ * the doubled x (2^30 - 1) and, in a second layer, at it (2^30: the layer
+ * must keep requant8). Ties up (1x1) and away from zero (depthwise). */
+static void requant_short_case(const char *path, int dw, int at_limit, int ties)
+{
+    const int cout = 48;
+    tl_conv_geom g = geom(dw ? cout : 4, 2, 2, cout, dw ? 3 : 1, 1, dw, dw, dw, dw, dw ? cout : 1);
+    tl_conv_geom_finish(&g);
+    int per = dw ? 9 : 4, cs_in = dw ? 48 : 4;
+    int16_t w[48 * 9];
+    int32_t bias[48];
+    double mult[48];
+    for (int i = 0; i < cout * per; i++)
+        w[i] = (int16_t)rnd_in(-255, 255);
+    for (int o = 0; o < cout; o++) {
+        int e = o % 24; /* shifts 0..22; 23: a multiplier in [1, 2), left shift 1 */
+        mult[o] = e == 23 ? 1.0 + (rnd() % 1000) / 1000.0 : ldexp(0.5 + (rnd() % 1000) / 2000.0, -e);
+        if (ties)
+            mult[o] = e == 23 ? 1.0 : ldexp(1.0, -e - 1);
+        int64_t pos = 0;
+        for (int k = 0; k < per; k++)
+            pos += w[o * per + k] > 0 ? w[o * per + k] : 0;
+        /* the bound 255 pos + bias of the channels whose x is doubled:
+         * 2^30 - 1 (fits) or 2^30 (does not) for a multiplier in [1/2, 1),
+         * 2^29 - 1 / 2^29 for one in [1, 2) (doubled and shifted) */
+        int64_t lim = e == 0 ? 1ll << 30 : e == 23 ? 1ll << 29 : (1ll << 30) + (rnd() % 1000000);
+        bias[o] = (int32_t)(lim - (at_limit && (e == 0 || e == 23) ? 0 : 1) - 255 * pos);
+    }
+    tl_q8_out oq = {.zin = 0, .zout = rnd_in(0, 255), .qmin = INT32_MIN, .qmax = INT32_MAX};
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("TL_SIMD", path, 1);
+    tl_err e = {0};
+    tl_q8_conv *c = tl_q8_conv_new(&g, cs_in, cout, w, bias, mult, &oq, &e);
+    CHECK_MSG(c != NULL, "requant short: %s", e.msg);
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    if (!c)
+        return;
+    CHECK_MSG(c->rq_short == !at_limit, "requant short %s (dw %d, at limit %d): rq_short %d", path, dw, at_limit,
+              c->rq_short);
+    CHECK_MSG(c->away == dw, "requant short: away %d", c->away);
+    enum { N = 48 * 600 };
+    int32_t *acc = malloc(N * sizeof *acc), *y0 = malloc(N * sizeof *y0), *y1 = malloc(N * sizeof *y1);
+    for (int i = 0; i < N; i++) {
+        int o = i % cout, r = i / cout;
+        int64_t pos = 0, neg = 0;
+        for (int k = 0; k < per; k++) {
+            int v = w[o * per + k];
+            pos += v > 0 ? v : 0;
+            neg += v < 0 ? v : 0;
+        }
+        int64_t hi = 255 * pos, lo = 255 * neg, a;
+        if (r < 8)
+            a = hi - r; /* the top of the bound and under it */
+        else if (r < 16)
+            a = lo + (r - 8);
+        else if (r < 24)
+            a = r - 20 - c->bias[o]; /* x = -4..3 */
+        else if (ties && r < 300)
+            a = rnd_in(-4000, 4000) - c->bias[o] % 4096; /* small x: exact halves after the shifts */
+        else
+            a = lo + (int64_t)(((uint64_t)rnd() << 32 | rnd()) % (uint64_t)(hi - lo + 1));
+        acc[i] = (int32_t)a;
+    }
+    void (*rq)(const tl_q8_conv *, const int32_t *, size_t, int32_t *, int) =
+        strcmp(path, "avx2") ? tl_q8_requant_avx512 : tl_q8_requant_avx2;
+    rq(c, acc, N, y0, 0);
+    if (c->rq_short)
+        rq(c, acc, N, y1, 1);
+    size_t bad0 = 0, bad1 = 0;
+    for (int i = 0; i < N; i++) {
+        int o = i % cout;
+        int32_t x = (int32_t)((uint32_t)(acc[i] + c->bias[o]) << c->lsh[o]);
+        int32_t ref = tl_q8_mul_round(x, c->mult[o], -c->rsh[o], c->away) + oq.zout;
+        if (y0[i] != ref && !bad0++)
+            CHECK_MSG(0, "requant %s (dw %d) ch %d x %d: %d vs %d", path, dw, o, acc[i] + c->bias[o], y0[i], ref);
+        if (c->rq_short && y1[i] != ref && !bad1++)
+            CHECK_MSG(0, "short requant %s (dw %d) ch %d x %d (e %d lsh %d): %d vs %d", path, dw, o, acc[i] + c->bias[o],
+                      c->rsh[o], c->lsh[o], y1[i], ref);
+    }
+    CHECK_MSG(bad0 == 0 && bad1 == 0, "requant %s (dw %d ties %d): %zu / %zu of %d differ", path, dw, ties, bad0, bad1,
+              N);
+    free(acc);
+    free(y0);
+    free(y1);
+    tl_q8_conv_free(c);
+}
+
+static void test_requant_short(void)
+{
+    for (int p = 1; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        for (int dw = 0; dw < 2; dw++)
+            for (int ties = 0; ties < 2; ties++) {
+                requant_short_case(paths[p], dw, 0, ties);
+                requant_short_case(paths[p], dw, 1, ties);
+            }
+    }
+}
+
 int main(void)
 {
+    test_requant_short();
     test_multiplier();
     test_add();
     test_add_all_pairs();
