@@ -329,23 +329,31 @@ void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0
 {
     const int16_t *ptrs[Q8_MAX_TAPS * MR16];
     const int16_t *x16 = (const int16_t *)(const void *)x;
-    for (int grp = 0; grp < c->ngroups; grp++)
-        for (int p = p0; p < p1; p += MR16) {
-            int n = p1 - p < MR16 ? p1 - p : MR16;
-            tl_q8_tile_ptrs16(c, x16, p, n, MR16, ptrs);
-            tile16(c, ptrs, grp, y, p, n);
-        }
+    const int blk = tl_q8_block_pixels(c, c->ntap * c->cs_in * 2);
+    for (int b0 = p0; b0 < p1; b0 += blk) {
+        int b1 = p1 - b0 < blk ? p1 : b0 + blk;
+        for (int grp = 0; grp < c->ngroups; grp++)
+            for (int p = b0; p < b1; p += MR16) {
+                int n = b1 - p < MR16 ? b1 - p : MR16;
+                tl_q8_tile_ptrs16(c, x16, p, n, MR16, ptrs);
+                tile16(c, ptrs, grp, y, p, n);
+            }
+    }
 }
 
 void tl_q8_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
     const uint8_t *ptrs[Q8_MAX_TAPS * MR];
-    for (int grp = 0; grp < c->ngroups; grp++)
-        for (int p = p0; p < p1; p += MR) {
-            int n = p1 - p < MR ? p1 - p : MR;
-            tl_q8_tile_ptrs(c, x, p, n, MR, ptrs);
-            tile(c, ptrs, grp, y, p, n);
-        }
+    const int blk = tl_q8_block_pixels(c, c->ntap * c->cs_in);
+    for (int b0 = p0; b0 < p1; b0 += blk) {
+        int b1 = p1 - b0 < blk ? p1 : b0 + blk;
+        for (int grp = 0; grp < c->ngroups; grp++)
+            for (int p = b0; p < b1; p += MR) {
+                int n = b1 - p < MR ? b1 - p : MR;
+                tl_q8_tile_ptrs(c, x, p, n, MR, ptrs);
+                tile(c, ptrs, grp, y, p, n);
+            }
+    }
 }
 
 TL_AVX2 void tl_q8_dw_rows_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)

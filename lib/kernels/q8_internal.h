@@ -116,6 +116,19 @@ static inline void tl_q8_pixel_taps(const tl_q8_conv *c, const uint8_t *x, int o
         ptrs[t * stride] = tl_q8_tap_ptr(c, x, oy, ox, t);
 }
 
+/* Pixels per block of the channel-group loops: every group of a block's
+ * pixels runs before the next block, so the block's output lines (cs_out
+ * bytes a pixel, each group writing 16 of them) and its input (in_bytes a
+ * pixel) stay in L2 across the group passes. Group-outer over a whole
+ * share instead rewrote each output line ngroups times from L3 on large
+ * maps (MobileNetV2's 112x112x96 expansion: 1.2 MB). A multiple of 12, so
+ * the tiles are the same as without blocks. */
+static inline int tl_q8_block_pixels(const tl_q8_conv *c, int in_bytes)
+{
+    int b = (256 << 10) / (c->cs_out + in_bytes) / 12 * 12;
+    return b < 12 ? 12 : b;
+}
+
 /* Tap pointers of pixels p0..p0+n-1 (n <= mr), tap-major: ptrs[t * mr + i];
  * missing pixels of a short tile read the padding row. */
 void tl_q8_tile_ptrs(const tl_q8_conv *c, const uint8_t *x, int p0, int n, int mr, const uint8_t **ptrs);
