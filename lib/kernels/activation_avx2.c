@@ -25,6 +25,15 @@ TL_AVX2 static inline __m256 exp8(__m256 x)
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
 }
 
+/* 8 - n .. 16 - n gives the mask of the first n lanes (n <= 0: none, >= 8: all) */
+static const int lane_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+
+TL_AVX2 static inline __m256i first_lanes(int n)
+{
+    n = n < 0 ? 0 : n > 8 ? 8 : n;
+    return _mm256_loadu_si256((const __m256i *)(lane_mask + 8 - n));
+}
+
 TL_AVX2 static inline __m256 neg8(__m256 v) { return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f)); }
 
 TL_AVX2 static inline __m256 hardsig8(__m256 v)
@@ -215,14 +224,43 @@ TL_AVX2 static inline __attribute__((always_inline)) void rows_avx2(int act, con
                 v = _mm256_add_ps(v, b);
             _mm256_storeu_ps(yr + i, act8(act, v));
         }
-        for (; i < cols; i++)
-            yr[i] = tl_act_f(act, bias ? xr[i] + bs : xr[i]);
+        if (i < cols) { /* the last 1-7 in a masked vector (scalar, they were a 14x14 map's rows' 4 in 200) */
+            const __m256i m = first_lanes((int)(cols - i));
+            __m256 v = _mm256_maskload_ps(xr + i, m);
+            if (bias)
+                v = _mm256_add_ps(v, b);
+            _mm256_maskstore_ps(yr + i, m, act8(act, v));
+        }
+    }
+}
+
+/* rows of one value each, contiguous (squeeze-excitation's two 1x1 layers
+ * on a 1x1 map): 8 rows a vector, each with its own bias, where the row
+ * loop took them one by one in scalar code */
+TL_AVX2 static inline __attribute__((always_inline)) void column_avx2(int act, const float *x, float *y,
+                                                                     const float *bias, int rows)
+{
+    int i = 0;
+    for (; i < rows; i += 8) {
+        const __m256i m = first_lanes(rows - i);
+        __m256 v = _mm256_maskload_ps(x + i, m);
+        if (bias)
+            v = _mm256_add_ps(v, _mm256_maskload_ps(bias + i, m));
+        _mm256_maskstore_ps(y + i, m, act8(act, v));
     }
 }
 
 TL_AVX2 void tl_act_rows_avx2(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
                               size_t cols)
 {
+    if (cols == 1 && ldx == 1 && ldy == 1) {
+        switch (act) {
+        case TL_ACT_SIGMOID: column_avx2(TL_ACT_SIGMOID, x, y, bias, rows); break;
+        case TL_ACT_SILU: column_avx2(TL_ACT_SILU, x, y, bias, rows); break;
+        default: column_avx2(act, x, y, bias, rows); break;
+        }
+        return;
+    }
     /* one loop per activation: the element switch folds away */
     switch (act) {
     case TL_ACT_RELU: rows_avx2(TL_ACT_RELU, x, ldx, y, ldy, bias, rows, cols); break;

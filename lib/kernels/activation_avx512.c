@@ -139,9 +139,32 @@ TL_AVX512 static inline __attribute__((always_inline)) void rows_avx512(int act,
     }
 }
 
+/* rows of one value each, contiguous (squeeze-excitation's two 1x1 layers
+ * on a 1x1 map): 16 rows a vector, each with its own bias, where the row
+ * loop took each in a vector of one lane */
+TL_AVX512 static inline __attribute__((always_inline)) void column_avx512(int act, const float *x, float *y,
+                                                                         const float *bias, int rows)
+{
+    for (int i = 0; i < rows; i += 16) {
+        const __mmask16 m = rows - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (rows - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        if (bias)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+        _mm512_mask_storeu_ps(y + i, m, act16(act, v));
+    }
+}
+
 TL_AVX512 void tl_act_rows_avx512(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias,
                                   int rows, size_t cols)
 {
+    if (cols == 1 && ldx == 1 && ldy == 1) {
+        switch (act) {
+        case TL_ACT_SIGMOID: column_avx512(TL_ACT_SIGMOID, x, y, bias, rows); break;
+        case TL_ACT_SILU: column_avx512(TL_ACT_SILU, x, y, bias, rows); break;
+        default: column_avx512(act, x, y, bias, rows); break;
+        }
+        return;
+    }
     /* one loop per activation: the element switch folds away */
     switch (act) {
     case TL_ACT_RELU: rows_avx512(TL_ACT_RELU, x, ldx, y, ldy, bias, rows, cols); break;

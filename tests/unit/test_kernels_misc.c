@@ -234,6 +234,21 @@ static void test_activation_paths(void)
                           paths[p], bdiff, len);
             }
         }
+        /* rows of one value each, contiguous (ld 1: the excitation's 1x1
+         * layers), with a bias per row: vectors across the rows */
+        static float col[3][N];
+        for (int rows = 1; rows <= 41; rows += 20)
+            for (int p = 0; p < 3; p++) {
+                if (!tl_simd_supported(paths[p]))
+                    continue;
+                setenv("TL_SIMD", paths[p], 1);
+                memcpy(col[p], x, sizeof x);
+                tl_bias_act_2d(act, col[p], 1, bias, N - rows, 1);
+                if (p > 0) {
+                    int d = path_diff(col[p], col[0], N);
+                    CHECK_MSG(d == 0, "act %d, one value a row: %s differs from scalar in %d values", act, paths[p], d);
+                }
+            }
         /* the last length leaves 31 scalar rows of 131 (4061 values) in ref */
         if (act == TL_ACT_GELU) {
             double worst = 0;
