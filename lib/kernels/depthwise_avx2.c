@@ -162,6 +162,63 @@ TL_AVX2 __attribute__((noinline)) static void sums_k33(const tl_conv_geom *g, co
 #undef PUT8
 }
 
+/* One 5-tap kernel row for PIX pixels S columns apart: the row's 5
+ * weights in registers, each input cell loaded once and added into the
+ * (up to 5, or 3 for stride 2) sums that read it, cell after cell, so each
+ * sum takes its taps in the order kx (8 sums + 5 weights + the cell fit
+ * the 16 registers; the generic loop loads a cell for every tap). */
+TL_AVX2 static inline __attribute__((always_inline)) void row5(const float *r, const float *wt, __m256 *a, int S)
+{
+    __m256 w[5];
+#pragma GCC unroll 5
+    for (int k = 0; k < 5; k++)
+        w[k] = _mm256_load_ps(wt + k * 8);
+#pragma GCC unroll 19
+    for (int i = 0; i < (PIX - 1) * S + 5; i++) {
+        const __m256 xv = _mm256_load_ps(r + i * 8);
+#pragma GCC unroll 8
+        for (int j = 0; j < PIX; j++) {
+            const int kx = i - S * j;
+            if (kx >= 0 && kx < 5)
+                a[j] = _mm256_fmadd_ps(xv, w[kx], a[j]);
+        }
+    }
+}
+
+/* 5x5 kernels, stride 1 or 2, dilation 1 (EfficientNet's): as sums_k33,
+ * columns 0..ox0-1 of `rows` output rows, kernel row after kernel row, each
+ * sum from the bias in the order ky, kx: the bits of the generic loop. */
+TL_AVX2 __attribute__((noinline)) static void sums_k55(const tl_conv_geom *g, const tl_dw_group_layout *L, int rows,
+                                                      int ox0, int act)
+{
+    const int sh = g->stride_h, sw = g->stride_w, ow = g->ow;
+    const size_t dy = (size_t)L->cols * 8;
+    const __m256 vbias = _mm256_load_ps(L->bias), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
+    for (int oy = 0; oy < rows; oy++)
+        for (int ox = 0; ox < ox0; ox += PIX) {
+            const float *b = L->xs + ((size_t)oy * sh * L->cols + (size_t)ox * sw) * 8;
+            float *yq = L->ys + ((size_t)oy * ow + ox) * 8;
+            __m256 a[PIX];
+#pragma GCC unroll 8
+            for (int j = 0; j < PIX; j++)
+                a[j] = vbias;
+            if (sw == 1)
+                for (int ky = 0; ky < 5; ky++)
+                    row5(b + ky * dy, L->w + ky * 40, a, 1);
+            else
+                for (int ky = 0; ky < 5; ky++)
+                    row5(b + ky * dy, L->w + ky * 40, a, 2);
+#pragma GCC unroll 8
+            for (int j = 0; j < PIX; j++) {
+                if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
+                    a[j] = _mm256_max_ps(a[j], zero);
+                if (act == TL_ACT_RELU6)
+                    a[j] = _mm256_min_ps(a[j], six);
+                _mm256_store_ps(yq + j * 8, a[j]);
+            }
+        }
+}
+
 /* The means' running sums (tl_dw_means_take), a vector a pixel: the
  * band's pixel q is pixel p0 + q of the plane, added into sum (p0 + q) % 16 */
 TL_AVX2 static void means_add(float *acc, const float *ys, size_t p0, int P)
@@ -191,6 +248,7 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
     /* every input column has its cell in a padded row */
     const int whole = g->pad_l >= 0 && g->pad_l + W <= L.cols;
     const int k33 = kh == 3 && kw == 3 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= PIX;
+    const int k55 = kh == 5 && kw == 5 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= PIX;
     for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
         const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
         int iy0, iy1, off;
@@ -234,10 +292,12 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
                 EACH8(PUT)
             }
         }
-        /* 3x3, stride 1 or 2: whole runs of PIX pixels of each row first */
-        const int ox0 = k33 ? ow / PIX * PIX : 0;
+        /* 3x3 and 5x5, stride 1 or 2: whole runs of PIX pixels of each row first */
+        const int ox0 = k33 || k55 ? ow / PIX * PIX : 0;
         if (k33)
             sums_k33(g, &L, oy1 - oy0, ox0, act);
+        else if (k55)
+            sums_k55(g, &L, oy1 - oy0, ox0, act);
         /* the other pixels (columns ox0..ow-1 of each row): PIX at a time,
          * one tap after the other; pixels past the end repeat the last one
          * (computed twice, stored past the band's pixels when ox0 = 0) */

@@ -704,6 +704,54 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
         }
 }
 
+/* The channel-blocked depthwise kernels of AVX2 (8 lanes: 3x3 and 5x5
+ * rows by sums_k33 / sums_k55, the rest by the generic tap loop) and
+ * AVX-512 (16 lanes: 3x3 by sums_k33, 5x5 by the tap loop) add every
+ * output's taps in the same order from the bias, one multiply-add each: the
+ * same bits, for maps whose rows are whole runs of 8 pixels and not. */
+static void test_dw_paths(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const tl_conv_geom geoms[] = {
+        {.cin = 37, .h = 28, .w = 28, .cout = 37, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 37},
+        {.cin = 20, .h = 14, .w = 14, .cout = 20, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 20},
+        {.cin = 19, .h = 33, .w = 35, .cout = 19, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 2, .pad_b = 2, .pad_r = 1, .groups = 19},
+        {.cin = 9, .h = 8, .w = 8, .cout = 9, .kh = 5, .kw = 5, .groups = 9},
+        {.cin = 24, .h = 30, .w = 17, .cout = 24, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 24},
+    };
+    int i2 = -1, i5 = -1;
+    for (int p = 0; p < nws; p++) {
+        if (!strcmp(tl_kws_simd_name(ws[p]), "avx2"))
+            i2 = p;
+        if (!strncmp(tl_kws_simd_name(ws[p]), "avx512", 6))
+            i5 = p;
+    }
+    if (i2 < 0 || i5 < 0)
+        return;
+    for (size_t k = 0; k < sizeof geoms / sizeof geoms[0]; k++)
+        for (int act = 0; act < 3; act++) {
+            tl_conv_geom g = geoms[k];
+            tl_conv_geom_finish(&g);
+            const int a = act == 0 ? TL_ACT_NONE : act == 1 ? TL_ACT_RELU6 : TL_ACT_SILU;
+            size_t nx = (size_t)g.cin * g.h * g.w, ny = (size_t)g.cout * g.oh * g.ow;
+            float *x = rand_buf(r, nx), *w = rand_buf(r, (size_t)g.cout * g.kh * g.kw), *b = rand_buf(r, g.cout);
+            float *y[2];
+            for (int q = 0; q < 2; q++) {
+                tl_kws *wq = ws[q ? i5 : i2];
+                float *packed = tl_alloc_array(tl_conv_packed_floats(wq, &g), sizeof(float));
+                float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(wq, &g) + 1, sizeof(float));
+                y[q] = malloc(ny * sizeof(float));
+                tl_conv_pack(wq, &g, w, packed);
+                tl_conv_forward_packed(wq, &g, x, packed, b, a, y[q], 0, 1, scratch);
+                tl_free(packed);
+                tl_free(scratch);
+            }
+            char desc[256];
+            describe(&g, desc, sizeof desc);
+            CHECK_MSG(!memcmp(y[0], y[1], ny * sizeof(float)), "depthwise %s act %d: avx2 and avx512 differ", desc, a);
+            free(x); free(w); free(b); free(y[0]); free(y[1]);
+        }
+}
+
 /* The excitation's channel scale applied as a 1x1 layer packs its input
  * (tl_conv_fuse.in_scale, EfficientNet's project layers) gives the bits of
  * the layer on the input scaled beforehand (one rounded product an element,
@@ -768,6 +816,7 @@ int main(void)
     test_images(ws, n, &r);
     test_narrow_tiles(ws, n, &r);
     test_in_scale(ws, n, &r);
+    test_dw_paths(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
     if (b && *b == '1')
