@@ -300,6 +300,7 @@ TL_AVX2 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y)
 TL_AVX2 static void tile16(const tl_q8_conv *c, const int16_t *const *ptrs, int grp, uint8_t *y, int p0, int n)
 {
     __m256i acc[MR16][2];
+#pragma GCC unroll 6
     for (int i = 0; i < MR16; i++)
         acc[i][0] = acc[i][1] = _mm256_setzero_si256();
     const int kp = c->cs_in / 2;
@@ -320,9 +321,18 @@ TL_AVX2 static void tile16(const tl_q8_conv *c, const int16_t *const *ptrs, int 
             }
         }
     }
-    for (int i = 0; i < n; i++)
-        store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE16(c, acc[i][0], grp * 16),
-                RQ_TILE16(c, acc[i][1], grp * 16 + 8));
+    if (n == MR16) { /* whole tiles unrolled: acc stays in registers */
+        uint8_t *yp = y + (size_t)p0 * c->cs_out + grp * 16;
+#pragma GCC unroll 6
+        for (int i = 0; i < MR16; i++)
+            store16(yp + (size_t)i * c->cs_out, RQ_TILE16(c, acc[i][0], grp * 16), RQ_TILE16(c, acc[i][1], grp * 16 + 8));
+        return;
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR16 - 1; i++)
+        if (i < n)
+            store16(y + (size_t)(p0 + i) * c->cs_out + grp * 16, RQ_TILE16(c, acc[i][0], grp * 16),
+                    RQ_TILE16(c, acc[i][1], grp * 16 + 8));
 }
 
 void tl_q8_rows16_avx2(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)

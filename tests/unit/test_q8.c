@@ -736,6 +736,9 @@ int main(void)
     conv_case("1x1", geom(32, 7, 9, 48, 1, 1, 0, 0, 0, 0, 1), 64, 1);
     conv_case("1x1 full-range weights", geom(40, 5, 6, 24, 1, 1, 0, 0, 0, 0, 1), 127, 0);
     conv_case("1x1 int16 weights", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 255, 0);
+    /* 23 and 25 pixels: the AVX2 int16 tile's last tile of 5 and of 1 (6-pixel tiles) */
+    conv_case("1x1 int16 weights, 23 pixels", geom(24, 1, 23, 40, 1, 1, 0, 0, 0, 0, 1), 255, 0);
+    conv_case("1x1 int16 weights, 25 pixels", geom(8, 5, 5, 16, 1, 1, 0, 0, 0, 0, 1), 255, 0);
     conv_case("3x3 stride 1", geom(24, 9, 8, 70, 3, 1, 1, 1, 1, 1, 1), 127, 0);
     conv_case("3x3 stride 2 TF SAME", geom(16, 10, 11, 32, 3, 2, 0, 0, 1, 1, 1), 100, 0);
     conv_case("7x7 stride 2 RGB", geom(3, 20, 19, 64, 7, 2, 3, 3, 3, 3, 1), 127, 0);
