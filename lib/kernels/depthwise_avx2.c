@@ -162,22 +162,22 @@ TL_AVX2 __attribute__((noinline)) static void sums_k33(const tl_conv_geom *g, co
 #undef PUT8
 }
 
-/* One 5-tap kernel row for PIX pixels S columns apart: the row's 5
+/* One 5-tap kernel row for P (7 or 8) pixels S columns apart: the row's 5
  * weights in registers, each input cell loaded once and added into the
  * (up to 5, or 3 for stride 2) sums that read it, cell after cell, so each
  * sum takes its taps in the order kx (8 sums + 5 weights + the cell fit
  * the 16 registers; the generic loop loads a cell for every tap). */
-TL_AVX2 static inline __attribute__((always_inline)) void row5(const float *r, const float *wt, __m256 *a, int S)
+TL_AVX2 static inline __attribute__((always_inline)) void row5(const float *r, const float *wt, __m256 *a, int S, int P)
 {
     __m256 w[5];
 #pragma GCC unroll 5
     for (int k = 0; k < 5; k++)
         w[k] = _mm256_load_ps(wt + k * 8);
 #pragma GCC unroll 19
-    for (int i = 0; i < (PIX - 1) * S + 5; i++) {
+    for (int i = 0; i < (P - 1) * S + 5; i++) {
         const __m256 xv = _mm256_load_ps(r + i * 8);
 #pragma GCC unroll 8
-        for (int j = 0; j < PIX; j++) {
+        for (int j = 0; j < P; j++) {
             const int kx = i - S * j;
             if (kx >= 0 && kx < 5)
                 a[j] = _mm256_fmadd_ps(xv, w[kx], a[j]);
@@ -185,31 +185,25 @@ TL_AVX2 static inline __attribute__((always_inline)) void row5(const float *r, c
     }
 }
 
-/* 5x5 kernels, stride 1 or 2, dilation 1 (EfficientNet's): as sums_k33,
- * columns 0..ox0-1 of `rows` output rows, kernel row after kernel row, each
- * sum from the bias in the order ky, kx: the bits of the generic loop. */
-TL_AVX2 __attribute__((noinline)) static void sums_k55(const tl_conv_geom *g, const tl_dw_group_layout *L, int rows,
-                                                      int ox0, int act)
+/* Runs of P pixels of `rows` output rows, columns 0..ox0-1 (ox0 a multiple of P) */
+TL_AVX2 static inline __attribute__((always_inline)) void runs5(const tl_conv_geom *g, const tl_dw_group_layout *L,
+                                                                int rows, int ox0, int act, int S, int P)
 {
-    const int sh = g->stride_h, sw = g->stride_w, ow = g->ow;
+    const int sh = g->stride_h, ow = g->ow;
     const size_t dy = (size_t)L->cols * 8;
     const __m256 vbias = _mm256_load_ps(L->bias), zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f);
     for (int oy = 0; oy < rows; oy++)
-        for (int ox = 0; ox < ox0; ox += PIX) {
-            const float *b = L->xs + ((size_t)oy * sh * L->cols + (size_t)ox * sw) * 8;
+        for (int ox = 0; ox < ox0; ox += P) {
+            const float *b = L->xs + ((size_t)oy * sh * L->cols + (size_t)ox * S) * 8;
             float *yq = L->ys + ((size_t)oy * ow + ox) * 8;
-            __m256 a[PIX];
+            __m256 a[8];
 #pragma GCC unroll 8
-            for (int j = 0; j < PIX; j++)
+            for (int j = 0; j < P; j++)
                 a[j] = vbias;
-            if (sw == 1)
-                for (int ky = 0; ky < 5; ky++)
-                    row5(b + ky * dy, L->w + ky * 40, a, 1);
-            else
-                for (int ky = 0; ky < 5; ky++)
-                    row5(b + ky * dy, L->w + ky * 40, a, 2);
+            for (int ky = 0; ky < 5; ky++)
+                row5(b + ky * dy, L->w + ky * 40, a, S, P);
 #pragma GCC unroll 8
-            for (int j = 0; j < PIX; j++) {
+            for (int j = 0; j < P; j++) {
                 if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
                     a[j] = _mm256_max_ps(a[j], zero);
                 if (act == TL_ACT_RELU6)
@@ -217,6 +211,35 @@ TL_AVX2 __attribute__((noinline)) static void sums_k55(const tl_conv_geom *g, co
                 _mm256_store_ps(yq + j * 8, a[j]);
             }
         }
+}
+
+/* Runs of 7 pixels where they tile the row (EfficientNet's 28, 14 and 7
+ * wide maps: no pixel left to the generic loop), else of 8 */
+static int run5_of(int ow) { return ow % 8 && ow % 7 == 0 ? 7 : 8; }
+
+/* 5x5 kernels, stride 1 or 2, dilation 1 (EfficientNet's): as sums_k33,
+ * columns 0..ox0-1 of `rows` output rows in runs of run5_of(ow) pixels,
+ * kernel row after kernel row, each sum from the bias in the order ky, kx:
+ * the bits of the generic loop. */
+#define RUNS5(name, S, P)                                                                          \
+    TL_AVX2 __attribute__((noinline)) static void name(const tl_conv_geom *g, const tl_dw_group_layout *L, int rows, \
+                                                      int ox0, int act)                            \
+    {                                                                                              \
+        runs5(g, L, rows, ox0, act, S, P);                                                         \
+    }
+RUNS5(runs5_s1p7, 1, 7)
+RUNS5(runs5_s1p8, 1, 8)
+RUNS5(runs5_s2p7, 2, 7)
+RUNS5(runs5_s2p8, 2, 8)
+#undef RUNS5
+
+static void sums_k55(const tl_conv_geom *g, const tl_dw_group_layout *L, int rows, int ox0, int act)
+{
+    const int P = run5_of(g->ow);
+    if (g->stride_w == 1)
+        (P == 7 ? runs5_s1p7 : runs5_s1p8)(g, L, rows, ox0, act);
+    else
+        (P == 7 ? runs5_s2p7 : runs5_s2p8)(g, L, rows, ox0, act);
 }
 
 /* The means' running sums (tl_dw_means_take), a vector a pixel: the
@@ -248,7 +271,7 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
     /* every input column has its cell in a padded row */
     const int whole = g->pad_l >= 0 && g->pad_l + W <= L.cols;
     const int k33 = kh == 3 && kw == 3 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= PIX;
-    const int k55 = kh == 5 && kw == 5 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= PIX;
+    const int k55 = kh == 5 && kw == 5 && g->dil_h == 1 && g->dil_w == 1 && (sw == 1 || sw == 2) && ow >= run5_of(ow);
     for (int oy0 = 0; oy0 < g->oh; oy0 += L.band) {
         const int oy1 = oy0 + L.band < g->oh ? oy0 + L.band : g->oh, P = (oy1 - oy0) * ow;
         int iy0, iy1, off;
@@ -292,8 +315,8 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
                 EACH8(PUT)
             }
         }
-        /* 3x3 and 5x5, stride 1 or 2: whole runs of PIX pixels of each row first */
-        const int ox0 = k33 || k55 ? ow / PIX * PIX : 0;
+        /* 3x3 and 5x5, stride 1 or 2: whole runs of PIX (5x5: 7 or 8) pixels of each row first */
+        const int ox0 = k33 ? ow / PIX * PIX : k55 ? ow / run5_of(ow) * run5_of(ow) : 0;
         if (k33)
             sums_k33(g, &L, oy1 - oy0, ox0, act);
         else if (k55)

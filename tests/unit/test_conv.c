@@ -705,7 +705,8 @@ static void test_narrow_tiles(tl_kws **ws, int nws, tl_rng *r)
 }
 
 /* The channel-blocked depthwise kernels of AVX2 (8 lanes: 3x3 and 5x5
- * rows by sums_k33 / sums_k55, the rest by the generic tap loop) and
+ * rows by sums_k33 / sums_k55 in runs of 8, or of 7 where 7 tiles a row
+ * (28, 14, 7 wide), the rest by the generic tap loop) and
  * AVX-512 (16 lanes: 3x3 by sums_k33, 5x5 by the tap loop) add every
  * output's taps in the same order from the bias, one multiply-add each: the
  * same bits, for maps whose rows are whole runs of 8 pixels and not. */
@@ -716,6 +717,9 @@ static void test_dw_paths(tl_kws **ws, int nws, tl_rng *r)
         {.cin = 20, .h = 14, .w = 14, .cout = 20, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 20},
         {.cin = 19, .h = 33, .w = 35, .cout = 19, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 2, .pad_b = 2, .pad_r = 1, .groups = 19},
         {.cin = 9, .h = 8, .w = 8, .cout = 9, .kh = 5, .kw = 5, .groups = 9},
+        {.cin = 26, .h = 7, .w = 7, .cout = 26, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 2, .pad_b = 2, .pad_r = 2, .groups = 26},
+        {.cin = 11, .h = 14, .w = 14, .cout = 11, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1, .pad_b = 2, .pad_r = 2, .groups = 11},
+        {.cin = 10, .h = 21, .w = 23, .cout = 10, .kh = 5, .kw = 5, .pad_t = 2, .pad_l = 1, .pad_b = 2, .pad_r = 3, .groups = 10},
         {.cin = 24, .h = 30, .w = 17, .cout = 24, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1, .groups = 24},
     };
     int i2 = -1, i5 = -1;
