@@ -729,8 +729,10 @@ static void test_dw_paths(tl_kws **ws, int nws, tl_rng *r)
         if (!strncmp(tl_kws_simd_name(ws[p]), "avx512", 6))
             i5 = p;
     }
-    if (i2 < 0 || i5 < 0)
+    if (i2 < 0 || i5 < 0) { /* an AVX2-only machine: the reference tolerance of run_geom is all that is left */
+        printf("test_conv: depthwise avx2 = avx512 bit check skipped (needs both paths)\n");
         return;
+    }
     for (size_t k = 0; k < sizeof geoms / sizeof geoms[0]; k++)
         for (int act = 0; act < 3; act++) {
             tl_conv_geom g = geoms[k];
