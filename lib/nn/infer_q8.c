@@ -179,15 +179,18 @@ static int ensure_q(tl_q8_infer *q, int v, float scale, int zero, tl_err *e)
 }
 
 /* The activation range of a uint8 value (TFLite's rule). */
-static void act_range(int act, float scale, int zero, int *qmin, int *qmax)
+void tl_q8_act_range(int act, float scale, int zero, int *qmin, int *qmax)
 {
     *qmin = 0;
     *qmax = 255;
     if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
         *qmin = zero > 0 ? zero : 0;
     if (act == TL_ACT_RELU6) {
-        int hi = zero + (int)roundf(6.0f / scale);
-        *qmax = hi < 255 ? hi : 255;
+        /* compared as a float: a layer calibrated (nearly) dead has a scale so small that 6 / scale
+         * is past INT_MAX (or infinite), which the int conversion would turn into INT_MIN */
+        float steps = roundf(6.0f / scale);
+        if (steps < (float)(255 - zero))
+            *qmax = zero + (int)steps;
     }
 }
 
@@ -335,7 +338,7 @@ static int plan_qconv(tl_q8_infer *q, int i, const tl_qlayer *L, int *last, tl_e
         mult[o] = prod / (double)L->out_scale;
     }
     tl_q8_out oq = {.zin = L->in_zero, .zout = L->out_zero};
-    act_range(act, L->out_scale, L->out_zero, &oq.qmin, &oq.qmax);
+    tl_q8_act_range(act, L->out_scale, L->out_zero, &oq.qmin, &oq.qmax);
     s->qc = tl_q8_conv_new(&g, q->bufs[in].cs, q->bufs[out].cs, L->w, L->bias, mult, &oq, e);
     free(mult);
     if (!s->qc)
@@ -390,7 +393,7 @@ static int plan_node(tl_q8_infer *q, int i, int *last, tl_err *e)
             if (!s)
                 return -1;
             int qmin, qmax;
-            act_range(act, q->qp_scale[end], q->qp_zero[end], &qmin, &qmax);
+            tl_q8_act_range(act, q->qp_scale[end], q->qp_zero[end], &qmin, &qmax);
             tl_q8_add_init(&s->add, s1, z1, s2, z2, q->qp_scale[end], q->qp_zero[end], qmin, qmax);
             s->in[0] = in1;
             s->in[1] = in2;

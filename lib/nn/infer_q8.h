@@ -22,5 +22,8 @@ int tl_q8_infer_int8_steps(const tl_q8_infer *q);
 /* Steps computing in float (convolutions, linear layers, batch norms,
  * activations, additions, other operations), not counting conversions. */
 int tl_q8_infer_float_steps(const tl_q8_infer *q);
+/* The uint8 range [qmin, qmax] an output of scale and zero point may take
+ * after activation act (ReLU clips at the zero point, ReLU6 also at 6). */
+void tl_q8_act_range(int act, float scale, int zero, int *qmin, int *qmax);
 
 #endif

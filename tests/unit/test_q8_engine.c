@@ -190,8 +190,36 @@ static void test_resnet_like(int hidden, int classes)
     tl_model_free(m);
 }
 
+/* ReLU6's top clip in uint8 steps: 6 / scale above the zero point, at most
+ * 255. A layer calibrated nearly dead has a scale so small that 6 / scale is
+ * past INT_MAX or infinite: its range must be the whole of uint8, not
+ * INT_MIN (which once made every output of such a layer 0). */
+static void test_act_range(void)
+{
+    static const struct {
+        int act, zero;
+        float scale;
+        int qmin, qmax;
+    } c[] = {
+        {TL_ACT_RELU6, 0, 6.0f / 255.0f, 0, 255},  {TL_ACT_RELU6, 0, 0.05f, 0, 120},
+        {TL_ACT_RELU6, 10, 0.05f, 10, 130},        {TL_ACT_RELU6, 200, 0.05f, 200, 255},
+        {TL_ACT_RELU6, 135, 0.05f, 135, 255},      {TL_ACT_RELU6, 134, 0.05f, 134, 254},
+        {TL_ACT_RELU6, 0, 1e-9f, 0, 255},          {TL_ACT_RELU6, 0, 2.79e-9f, 0, 255},
+        {TL_ACT_RELU6, 3, 1e-30f, 3, 255},         {TL_ACT_RELU6, 0, 1e-45f, 0, 255},
+        {TL_ACT_RELU, 7, 1e-30f, 7, 255},          {TL_ACT_NONE, 7, 0.05f, 0, 255},
+        {TL_ACT_RELU6, 0, 100.0f, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int lo = -1, hi = -1;
+        tl_q8_act_range(c[i].act, c[i].scale, c[i].zero, &lo, &hi);
+        CHECK_MSG(lo == c[i].qmin && hi == c[i].qmax, "act %d scale %g zero %d: [%d, %d], want [%d, %d]", c[i].act,
+                  (double)c[i].scale, c[i].zero, lo, hi, c[i].qmin, c[i].qmax);
+    }
+}
+
 int main(void)
 {
+    test_act_range();
     test_resnet_like(24, 10);
     test_resnet_like(100, 70);
     return check_finish("q8_engine");
