@@ -35,14 +35,40 @@
         }                                                                                          \
     }
 
-void tl_act_rows_scalar(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
-                        size_t cols)
+static inline __attribute__((always_inline)) void rows_scalar(int act, const float *x, size_t ldx, float *y,
+                                                               size_t ldy, const float *bias, int rows, size_t cols)
 {
     switch (act) {
     case TL_ACT_RELU: ROWS_LOOP(v > 0.0f ? v : 0.0f); break;
     case TL_ACT_RELU6: ROWS_LOOP(v < 0.0f ? 0.0f : v > 6.0f ? 6.0f : v); break;
     default: ROWS_LOOP(tl_act_f(act, v)); break;
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SiLU's and sigmoid's fmaf is one instruction where the CPU has FMA and a
+ * libm call where it is not known to (SiLU 2.8 against 27 ns an element,
+ * Zen 4; 8.4 before fmaf): the same bits either way (fma rounds once) */
+__attribute__((target("fma"))) static void rows_scalar_fma(int act, const float *x, size_t ldx, float *y, size_t ldy,
+                                                           const float *bias, int rows, size_t cols)
+{
+    if (act == TL_ACT_SILU)
+        ROWS_LOOP(tl_silu_f(v))
+    else
+        ROWS_LOOP(tl_sigmoid_f(v))
+}
+#endif
+
+void tl_act_rows_scalar(int act, const float *x, size_t ldx, float *y, size_t ldy, const float *bias, int rows,
+                        size_t cols)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if ((act == TL_ACT_SILU || act == TL_ACT_SIGMOID) && __builtin_cpu_supports("fma")) {
+        rows_scalar_fma(act, x, ldx, y, ldy, bias, rows, cols);
+        return;
+    }
+#endif
+    rows_scalar(act, x, ldx, y, ldy, bias, rows, cols);
 }
 
 tl_act_rows_fn tl_act_rows_for(int level)

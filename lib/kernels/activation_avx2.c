@@ -6,7 +6,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-#define TL_AVX2 __attribute__((target("avx2")))
+#define TL_AVX2 __attribute__((target("avx2,fma")))
 
 TL_AVX2 static inline __m256 exp8(__m256 x)
 {
@@ -34,8 +34,6 @@ TL_AVX2 static inline __m256i first_lanes(int n)
     return _mm256_loadu_si256((const __m256i *)(lane_mask + 8 - n));
 }
 
-TL_AVX2 static inline __m256 neg8(__m256 v) { return _mm256_xor_ps(v, _mm256_set1_ps(-0.0f)); }
-
 TL_AVX2 static inline __m256 hardsig8(__m256 v)
 {
     __m256 u = _mm256_add_ps(v, _mm256_set1_ps(3.0f));
@@ -59,85 +57,65 @@ TL_AVX2 static inline __m256 gelu8(__m256 v)
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), v), s);
 }
 
+/* SiLU and sigmoid of LOCK vectors in lockstep (tl_silu_f, tl_sigmoid_f
+ * lane for lane): each step for all of them before the next, where act8
+ * ran one vector's long chain of dependent operations after the other's
+ * (and, with the other loops' constants, ran out of AVX2's 16 registers). */
+#define LOCK 3
+TL_AVX2 static inline __attribute__((always_inline)) void exp_sig_n(int act, __m256 *v, const int cnt)
+{
+    __m256 t[LOCK], q[LOCK], p[LOCK];
+    const __m256 shifter = _mm256_set1_ps(TL_EXP_SHIFTER);
+#pragma GCC unroll 4
+    for (int j = 0; j < cnt; j++) { /* max(lo, v): a NaN v stays, as in the scalar clamp */
+        q[j] = _mm256_min_ps(_mm256_set1_ps(TL_SIG_HI), _mm256_max_ps(_mm256_set1_ps(TL_SIG_LO), v[j]));
+        t[j] = _mm256_fmadd_ps(q[j], _mm256_set1_ps(-TL_EXP_LOG2E), shifter);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < cnt; j++) {
+        __m256 n = _mm256_sub_ps(t[j], shifter);
+        q[j] = _mm256_fmadd_ps(n, _mm256_set1_ps(TL_EXP_LN2_LO), _mm256_fmadd_ps(n, _mm256_set1_ps(TL_EXP_LN2_HI), q[j]));
+        p[j] = _mm256_set1_ps(tl_sig_poly[0]);
+    }
+#pragma GCC unroll 8
+    for (int k = 1; k < 7; k++)
+#pragma GCC unroll 4
+        for (int j = 0; j < cnt; j++)
+            p[j] = _mm256_fmadd_ps(p[j], q[j], _mm256_set1_ps(tl_sig_poly[k]));
+#pragma GCC unroll 4
+    for (int j = 0; j < cnt; j++) {
+        __m256i tn = _mm256_slli_epi32(_mm256_castps_si256(t[j]), 23);
+        __m256 e = act == TL_ACT_SILU
+                       ? _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p[j]), tn))
+                       : _mm256_mul_ps(p[j], _mm256_castsi256_ps(_mm256_add_epi32(tn, _mm256_set1_epi32(0x3F800000))));
+        v[j] = _mm256_div_ps(act == TL_ACT_SILU ? v[j] : _mm256_set1_ps(1.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    }
+}
+
+TL_AVX2 static inline __attribute__((always_inline)) void exp_sig_lock(int act, __m256 *v)
+{
+    exp_sig_n(act, v, LOCK);
+}
+
+TL_AVX2 static inline __attribute__((always_inline)) __m256 sig8(int act, __m256 v)
+{
+    exp_sig_n(act, &v, 1);
+    return v;
+}
+
 TL_AVX2 static inline __attribute__((always_inline)) __m256 act8(int act, __m256 v)
 {
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256 zero = _mm256_setzero_ps();
     switch (act) {
     case TL_ACT_RELU: return _mm256_max_ps(v, zero);                                       /* NaN -> 0 */
     case TL_ACT_RELU6: return _mm256_min_ps(_mm256_set1_ps(6.0f), _mm256_max_ps(zero, v)); /* NaN stays */
-    case TL_ACT_SIGMOID: return _mm256_div_ps(one, _mm256_add_ps(one, exp8(neg8(v))));
-    case TL_ACT_SILU: return _mm256_div_ps(v, _mm256_add_ps(one, exp8(neg8(v))));
+    case TL_ACT_SIGMOID: return sig8(TL_ACT_SIGMOID, v);
+    case TL_ACT_SILU: return sig8(TL_ACT_SILU, v);
     case TL_ACT_HARDSIGMOID: return hardsig8(v);
     case TL_ACT_HARDSWISH: return _mm256_mul_ps(v, hardsig8(v));
     case TL_ACT_GELU: return gelu8(v);
     default: return v;
     }
-}
-
-/* SiLU and sigmoid of LOCK vectors in lockstep: each step for all of them
- * before the next, where act8 runs one vector's long chain of dependent
- * operations after the other's (and, with the other loops' constants, ran
- * out of AVX2's 16 registers). SiLU 0.515 -> 0.46 ns an element (Zen 4),
- * the same bits as tl_silu_f and tl_sigmoid_f:
- * - SiLU computes exp(-v) from c = clamp(v, -88, 87) = -clamp(-v, -87, 88)
- *   without the negation: c * -log2e is x * log2e; round(x - n hi - n lo)
- *   is -round(c + n hi + n lo) = -q (rounding is symmetric), and each
- *   Horner step p r + a is a - p q.
- * - SiLU's e = p 2^n adds n to p's exponent field (n << 23 is t's bits
- *   << 23, mod 2^32): the product's bits whenever it is normal (p is in
- *   [0.7, 1.42], n <= 127); when it is not (n = -126, p < 1), e < 2^-24
- *   either way and 1 + e rounds to 1; a NaN v makes v / (1 + e) NaN
- *   whatever e is. (Sigmoid keeps the product: its NaN comes from e.) */
-#define LOCK 3
-TL_AVX2 static inline __attribute__((always_inline)) void exp_sig_lock(int act, __m256 *v)
-{
-    __m256 x[LOCK], t[LOCK], n[LOCK], r[LOCK], p[LOCK];
-    const __m256 shifter = _mm256_set1_ps(TL_EXP_SHIFTER);
-    const int silu = act == TL_ACT_SILU;
-    /* SiLU: x = c, t = c * -log2e + S; sigmoid: x = clamp(-v), t = x * log2e + S */
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++)
-        x[j] = silu ? _mm256_min_ps(_mm256_set1_ps(-TL_EXP_LO), _mm256_max_ps(_mm256_set1_ps(-TL_EXP_HI), v[j]))
-                    : _mm256_min_ps(_mm256_set1_ps(TL_EXP_HI), _mm256_max_ps(_mm256_set1_ps(TL_EXP_LO), neg8(v[j])));
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++) {
-        t[j] = _mm256_add_ps(_mm256_mul_ps(x[j], _mm256_set1_ps(silu ? -TL_EXP_LOG2E : TL_EXP_LOG2E)), shifter);
-        n[j] = _mm256_sub_ps(t[j], shifter);
-    }
-    /* SiLU: r = -q, q = c + n hi + n lo; sigmoid: r = x - n hi - n lo */
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++)
-        r[j] = silu ? _mm256_add_ps(_mm256_add_ps(x[j], _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_HI))),
-                                    _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_LO)))
-                    : _mm256_sub_ps(_mm256_sub_ps(x[j], _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_HI))),
-                                    _mm256_mul_ps(n[j], _mm256_set1_ps(TL_EXP_LN2_LO)));
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++)
-        p[j] = _mm256_set1_ps(tl_exp_poly[0]);
-#pragma GCC unroll 8
-    for (int k = 1; k < 8; k++)
-#pragma GCC unroll 4
-        for (int j = 0; j < LOCK; j++)
-            p[j] = silu ? _mm256_sub_ps(_mm256_set1_ps(tl_exp_poly[k]), _mm256_mul_ps(p[j], r[j]))
-                        : _mm256_add_ps(_mm256_mul_ps(p[j], r[j]), _mm256_set1_ps(tl_exp_poly[k]));
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++) {
-        __m256 e;
-        if (silu) {
-            e = _mm256_castsi256_ps(
-                _mm256_add_epi32(_mm256_castps_si256(p[j]), _mm256_slli_epi32(_mm256_castps_si256(t[j]), 23)));
-        } else {
-            __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t[j]),
-                                                                               _mm256_set1_epi32(0x4B400000)),
-                                                              _mm256_set1_epi32(127)),
-                                             23);
-            e = _mm256_mul_ps(p[j], _mm256_castsi256_ps(bits));
-        }
-        p[j] = _mm256_add_ps(_mm256_set1_ps(1.0f), e);
-    }
-#pragma GCC unroll 4
-    for (int j = 0; j < LOCK; j++)
-        v[j] = _mm256_div_ps(silu ? v[j] : _mm256_set1_ps(1.0f), p[j]);
 }
 
 /* The whole LOCK-vector blocks of n floats (x + bias when bias is given);

@@ -25,8 +25,6 @@ TL_AVX512 static inline __m512 exp16(__m512 x)
     return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
 
-TL_AVX512 static inline __m512 neg16(__m512 v) { return _mm512_xor_ps(v, _mm512_set1_ps(-0.0f)); }
-
 TL_AVX512 static inline __m512 hardsig16(__m512 v)
 {
     __m512 u = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
@@ -50,33 +48,33 @@ TL_AVX512 static inline __m512 gelu16(__m512 v)
     return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), v), s);
 }
 
-/* SiLU in two operations fewer than v / (1 + exp16(-v)), the same bits
- * (as activation_avx2.c's lockstep SiLU explains): exp(-v) from
- * c = clamp(v, -88, 87) without the negation (r = -q, each Horner step
- * a - p q), and p 2^n by adding t's bits << 23 to p's. */
-TL_AVX512 static inline __m512 silu16(__m512 v)
+/* tl_silu_f and tl_sigmoid_f lane for lane */
+TL_AVX512 static inline __m512 sig16(int act, __m512 v)
 {
     const __m512 shifter = _mm512_set1_ps(TL_EXP_SHIFTER);
-    __m512 c = _mm512_min_ps(_mm512_set1_ps(-TL_EXP_LO), _mm512_max_ps(_mm512_set1_ps(-TL_EXP_HI), v));
-    __m512 t = _mm512_add_ps(_mm512_mul_ps(c, _mm512_set1_ps(-TL_EXP_LOG2E)), shifter), n = _mm512_sub_ps(t, shifter);
-    __m512 q = _mm512_add_ps(_mm512_add_ps(c, _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_HI))),
-                             _mm512_mul_ps(n, _mm512_set1_ps(TL_EXP_LN2_LO)));
-    __m512 p = _mm512_set1_ps(tl_exp_poly[0]);
+    /* max(lo, v): a NaN v stays, as in the scalar clamp */
+    __m512 q = _mm512_min_ps(_mm512_set1_ps(TL_SIG_HI), _mm512_max_ps(_mm512_set1_ps(TL_SIG_LO), v));
+    __m512 t = _mm512_fmadd_ps(q, _mm512_set1_ps(-TL_EXP_LOG2E), shifter), n = _mm512_sub_ps(t, shifter);
+    q = _mm512_fmadd_ps(n, _mm512_set1_ps(TL_EXP_LN2_LO), _mm512_fmadd_ps(n, _mm512_set1_ps(TL_EXP_LN2_HI), q));
+    __m512 p = _mm512_set1_ps(tl_sig_poly[0]);
 #pragma GCC unroll 8
-    for (int k = 1; k < 8; k++)
-        p = _mm512_sub_ps(_mm512_set1_ps(tl_exp_poly[k]), _mm512_mul_ps(p, q));
-    __m512i e = _mm512_add_epi32(_mm512_castps_si512(p), _mm512_slli_epi32(_mm512_castps_si512(t), 23));
-    return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_castsi512_ps(e)));
+    for (int k = 1; k < 7; k++)
+        p = _mm512_fmadd_ps(p, q, _mm512_set1_ps(tl_sig_poly[k]));
+    __m512i tn = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
+    __m512 e = act == TL_ACT_SILU
+                   ? _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p), tn))
+                   : _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_add_epi32(tn, _mm512_set1_epi32(0x3F800000))));
+    return _mm512_div_ps(act == TL_ACT_SILU ? v : _mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
 TL_AVX512 static inline __attribute__((always_inline)) __m512 act16(int act, __m512 v)
 {
-    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    const __m512 zero = _mm512_setzero_ps();
     switch (act) {
     case TL_ACT_RELU: return _mm512_max_ps(v, zero);                                       /* NaN -> 0 */
     case TL_ACT_RELU6: return _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, v)); /* NaN stays */
-    case TL_ACT_SIGMOID: return _mm512_div_ps(one, _mm512_add_ps(one, exp16(neg16(v))));
-    case TL_ACT_SILU: return silu16(v);
+    case TL_ACT_SIGMOID: return sig16(TL_ACT_SIGMOID, v);
+    case TL_ACT_SILU: return sig16(TL_ACT_SILU, v);
     case TL_ACT_HARDSIGMOID: return hardsig16(v);
     case TL_ACT_HARDSWISH: return _mm512_mul_ps(v, hardsig16(v));
     case TL_ACT_GELU: return gelu16(v);
