@@ -25,6 +25,7 @@ typedef struct {
     float *packed;  /* STEP_CONV, STEP_LINEAR, token linear: weights packed for the GEMM (owned);
                      * NULL for a linear layer over LINEAR_PACK_MAX */
     int noutputs;   /* requested outputs produced by this step */
+    int mine;       /* every member of a team computes it whole into its own worker's values (see mark_mine) */
 } step;
 
 typedef struct {
@@ -40,6 +41,7 @@ struct tl_infer {
     int nsteps;
     int *value_slot;     /* per node: slot index, -2 = the input image, -1 = none */
     int *value_alias;    /* per node: node whose value this one shares (dropout) */
+    unsigned char *value_mine; /* per node: produced by a `mine` step, read from the reader's own worker */
     size_t *slot_offset; /* floats into a worker arena */
     int nslots;
     size_t arena_floats, scratch_floats;
@@ -257,6 +259,39 @@ static int fuse_steps(tl_infer *inf, tl_err *e)
     return 0;
 }
 
+/* Squeeze-excitation's layers, 1x1 convolutions on a 1x1 map (a few
+ * thousand products), run whole on every member of a team, each into its
+ * own worker's slot of the value, and whoever reads the value reads its
+ * own copy (in[0] or in[2] of a convolution): no barrier after them (at
+ * batch 1 EfficientNet-B0 waited at two of each block's five). Whole or
+ * split, a step gives the same bits. assign_slots keeps what a `mine` step
+ * reads or writes live to the first step after it that is not `mine` (a
+ * faster member may reach that step while the others still read); the
+ * grouped steps (run_group) do not take it (find_group clears it). */
+static void mark_mine(tl_infer *inf)
+{
+    const tl_model *m = inf->m;
+    for (int s = 0; s < inf->nsteps; s++) {
+        step *st = &inf->steps[s];
+        if (st->kind != STEP_CONV || st->pool >= 0 || st->in[1] >= 0 || st->in[2] >= 0 || wanted(inf, st->node))
+            continue;
+        const tl_conv_geom *g = &m->nodes[st->conv_node].geom;
+        if (g->oh * g->ow != 1 || g->kh != 1 || g->kw != 1)
+            continue;
+        int readers = 0, ok = 1;
+        for (int q = s + 1; q < inf->nsteps; q++)
+            for (int k = 0; k < 3; k++)
+                if (inf->steps[q].in[k] == st->node) {
+                    readers++;
+                    ok &= inf->steps[q].kind == STEP_CONV && k != 1;
+                }
+        if (ok && readers) {
+            st->mine = 1;
+            inf->value_mine[st->node] = 1;
+        }
+    }
+}
+
 /* Greedy slot assignment by liveness: a slot is reused once the last step
  * reading its value has run. */
 /* A slot for value v, born at step `born` and needing `need` floats: the
@@ -300,10 +335,14 @@ static int assign_slots(tl_infer *inf, tl_err *e)
         last_use[i] = -1;
         inf->value_slot[i] = -1;
     }
-    for (int s = 0; s < inf->nsteps; s++)
+    for (int s = 0; s < inf->nsteps; s++) {
+        int until = s; /* past a `mine` step: the first after it that is not */
+        while (until + 1 < inf->nsteps && inf->steps[until].mine)
+            until++;
         for (int k = 0; k < 3; k++)
             if (inf->steps[s].in[k] >= 0)
-                last_use[inf->steps[s].in[k]] = s;
+                last_use[inf->steps[s].in[k]] = until;
+    }
     inf->value_slot[0] = -2;
     int nslots = 0;
     for (int s = 0; s < inf->nsteps; s++) {
@@ -510,6 +549,7 @@ void tl_infer_free(tl_infer *inf)
     free(inf->steps);
     free(inf->value_slot);
     free(inf->value_alias);
+    free(inf->value_mine);
     free(inf->slot_offset);
     free(inf->outputs);
     free(inf->output_step);
@@ -656,6 +696,11 @@ static int find_group(tl_infer *inf, tl_err *e)
             inf->group_off[v] = slot_off[slot_of[v]];
     inf->group_floats = off;
     inf->group = s0;
+    for (int s = 0; s < inf->nsteps; s++) /* run_group and the values crossing into the group: shared */
+        if (inf->steps[s].mine && last_use[inf->steps[s].node] >= s0) {
+            inf->steps[s].mine = 0;
+            inf->value_mine[inf->steps[s].node] = 0;
+        }
     free(slot_off);
     free(last_use);
     free(slot_value);
@@ -692,9 +737,10 @@ tl_infer *tl_infer_new_pool(const tl_model *m, tl_pool *pool, int nthreads, cons
     }
     inf->value_slot = calloc((size_t)m->nnodes, sizeof *inf->value_slot);
     inf->value_alias = calloc((size_t)m->nnodes, sizeof *inf->value_alias);
+    inf->value_mine = calloc((size_t)m->nnodes, sizeof *inf->value_mine);
     inf->outputs = calloc((size_t)noutputs + 1, sizeof *inf->outputs);
     inf->output_step = calloc((size_t)noutputs + 1, sizeof *inf->output_step);
-    if (!inf->value_slot || !inf->value_alias || !inf->outputs || !inf->output_step) {
+    if (!inf->value_slot || !inf->value_alias || !inf->value_mine || !inf->outputs || !inf->output_step) {
         tl_fail(e, "out of memory");
         goto fail;
     }
@@ -718,8 +764,10 @@ tl_infer *tl_infer_new_pool(const tl_model *m, tl_pool *pool, int nthreads, cons
         tl_kws_set_exact(inf->workers[w].kws, exact); /* it decides the packing and the fusions */
         tl_kws_set_images(inf->workers[w].kws, GROUP_MAX); /* so does the grouping of small maps */
     }
-    if (build_steps(inf, e) || fuse_steps(inf, e) || assign_slots(inf, e) || find_tail(inf, e) ||
-        find_group(inf, e))
+    if (build_steps(inf, e) || fuse_steps(inf, e))
+        goto fail;
+    mark_mine(inf);
+    if (assign_slots(inf, e) || find_tail(inf, e) || find_group(inf, e))
         goto fail;
     for (int k = 0; k < noutputs; k++) {
         int v = resolve(inf, outputs[k]);
@@ -867,13 +915,16 @@ static void run_step(tl_infer *inf, worker *wk, const worker *vals, const step *
 {
     const tl_model *m = inf->m;
     const tl_node *n = &m->nodes[st->node];
-    const float *x = value_ptr(inf, vals, image, st->in[0]);
-    float *y = value_ptr(inf, vals, image, st->node);
+    const float *x = value_ptr(inf, inf->value_mine[st->in[0]] ? wk : vals, image, st->in[0]);
+    float *y = value_ptr(inf, st->mine ? wk : vals, image, st->node);
     size_t hw = (size_t)n->h * n->w, len = (size_t)tl_node_size(n), lo, hi;
+    if (st->mine) /* whole, on every part (mark_mine) */
+        part = 0, nparts = 1;
     switch (st->kind) {
     case STEP_CONV: {
         tl_conv_fuse f = {
-            .in_scale = st->in[2] >= 0 ? value_ptr(inf, vals, image, st->in[2]) : NULL,
+            .in_scale = st->in[2] >= 0 ? value_ptr(inf, inf->value_mine[st->in[2]] ? wk : vals, image, st->in[2])
+                                       : NULL,
             .residual = st->in[1] >= 0 ? value_ptr(inf, vals, image, st->in[1]) : NULL,
             .means = st->pool >= 0 ? value_ptr(inf, vals, image, st->pool) : NULL,
         };
@@ -950,7 +1001,8 @@ static void run_image(tl_infer *inf, worker *wk, const worker *vals, const float
         const step *st = &inf->steps[s];
         if (st->kind != STEP_DONE) {
             run_step(inf, wk, vals, st, image, part, nparts);
-            tl_barrier_wait(bar);
+            if (!st->mine)
+                tl_barrier_wait(bar);
         }
         if (st->noutputs) {
             if (part == 0)
