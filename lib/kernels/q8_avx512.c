@@ -182,9 +182,66 @@ TL_AVX512 static inline __m512i add_rescale16(__m512i x, __m512i m, const tl_q8_
                             _mm512_set1_epi32(a->post[k]));
 }
 
+/* One input of the short-form ADD (tl_q8_add_init), its constants in
+ * registers: the output bytes may alias *a for the compiler, which would
+ * reload them from it after every store. */
+typedef struct {
+    __m512i z, mh, ml, r, adj;
+    __m128i sh;
+} add_in;
+
+TL_AVX512 static inline void add_in_load(const tl_q8_add *a, int k, add_in *c)
+{
+    c->z = _mm512_set1_epi32(k ? a->z2 : a->z1);
+    c->mh = _mm512_set1_epi32(a->fmh[k]);
+    c->ml = _mm512_set1_epi32(a->fml[k]);
+    c->r = _mm512_set1_epi32(a->fr[k]);
+    c->adj = _mm512_set1_epi32(a->fadj[k]);
+    c->sh = _mm_cvtsi32_si128(a->fsh[k]);
+}
+
+/* 16 bytes of one input rescaled in 32-bit lanes. */
+TL_AVX512 static inline __m512i add_in16(const uint8_t *x, const add_in *c)
+{
+    __m512i d = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x)), c->z);
+    __m512i lo = _mm512_add_epi32(_mm512_mullo_epi32(d, c->ml), c->r);
+    lo = _mm512_mask_sub_epi32(lo, _mm512_movepi32_mask(d), lo, c->adj);
+    return _mm512_add_epi32(_mm512_mullo_epi32(d, c->mh), _mm512_sra_epi32(lo, c->sh));
+}
+
+/* The short-form ADD: inputs in 32-bit lanes, the output's rounding from
+ * the high halves of the 64-bit products. */
+TL_AVX512 static void add_fast16(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
+{
+    add_in c1, c2;
+    add_in_load(a, 0, &c1);
+    add_in_load(a, 1, &c2);
+    const __m512i mo = _mm512_set1_epi32(a->mout), ko = _mm512_set1_epi64(a->fko);
+    const __m512i adj = _mm512_set1_epi64(1ll << 31), lim = _mm512_set1_epi64(-(1ll << 30));
+    const __m512i zo = _mm512_set1_epi32(a->zout), lo = _mm512_set1_epi32(a->qmin), hi = _mm512_set1_epi32(a->qmax);
+    const __m128i osh = _mm_cvtsi32_si128(a->fosh);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i s = _mm512_add_epi32(add_in16(x1 + i, &c1), add_in16(x2 + i, &c2));
+        __m512i pe = _mm512_mul_epi32(s, mo), po = _mm512_mul_epi32(_mm512_srli_epi64(s, 32), mo);
+        __m512i ne = _mm512_add_epi64(pe, ko), no = _mm512_add_epi64(po, ko);
+        ne = _mm512_mask_sub_epi64(ne, _mm512_cmplt_epi64_mask(pe, lim), ne, adj);
+        no = _mm512_mask_sub_epi64(no, _mm512_cmplt_epi64_mask(po, lim), no, adj);
+        __m512i r = _mm512_sra_epi32(_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(ne, 32), no), osh);
+        r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zo), lo), hi);
+        _mm_storeu_si128((__m128i *)(y + i), _mm512_cvtepi32_epi8(r));
+    }
+    if (i < n)
+        tl_q8_add_scalar(a, n - i, x1 + i, x2 + i, y + i);
+}
+
 /* TFLite's ADD on n bytes (the scalar rule in q8_misc.c), 16 at a time. */
 TL_AVX512 void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)
 {
+    if (a->fast) {
+        add_fast16(a, n, x1, x2, y);
+        return;
+    }
     if (!a->one) {
         tl_q8_add_scalar(a, n, x1, x2, y);
         return;

@@ -38,6 +38,36 @@ void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double s
         a->sh[k] = 31 + e;
         a->post[k] = (int32_t)(1u << (31 - e));
     }
+    /* The short form. An input is P = d 2^20 m (d = x - z, |d| <= 255,
+     * m >= 2^30), so the rounding above is floor((d m + 2^10 + 2^(10+e) -
+     * [d < 0] 2^11) / 2^(11+e)) (every term is a multiple of 2^20; P <
+     * -2^30 iff d < 0 when m >= 2^11). With m = mh 2^(11+e) + ml that is
+     * d mh + floor((d ml + r') / 2^(11+e)), exactly: d mh is whole. |d ml
+     * + r'| < 255 2^(11+e) + 2^(11+e) < 2^31 for e <= 12, |d mh| < 2^28.
+     * The output: the sum s of two such terms has |s| < 2^29, |P| < 2^60,
+     * so N = P + 2^30 + 2^(30+e) - [P < -2^30] 2^31 fits a signed 64-bit
+     * lane, its high 32 bits are floor(N / 2^32) and a shift by e - 1
+     * (e >= 1) gives floor(N / 2^(31+e)), the one rounding above. */
+    a->fast = a->one;
+    for (int k = 0; k < 2 && a->fast; k++) {
+        int e = sh[k];
+        int32_t m = k ? a->m2 : a->m1;
+        if (e > 12 || m < (1 << 11)) {
+            a->fast = 0;
+            break;
+        }
+        int s = 11 + e;
+        a->fmh[k] = m >> s;
+        a->fml[k] = m & (int32_t)((1u << s) - 1);
+        a->fr[k] = (1 << 10) + (e >= 1 ? 1 << (10 + e) : 0);
+        a->fadj[k] = e >= 1 ? 1 << 11 : 0;
+        a->fsh[k] = s;
+    }
+    if (a->fast && sh[2] >= 1) {
+        a->fko = (int64_t)((1ull << 30) + (1ull << (30 + sh[2])));
+        a->fosh = sh[2] - 1;
+    } else
+        a->fast = 0;
 }
 
 void tl_q8_add_scalar(const tl_q8_add *a, size_t n, const uint8_t *x1, const uint8_t *x2, uint8_t *y)

@@ -81,6 +81,14 @@ typedef struct tl_q8_add {
     int sh[3];
     int32_t post[3];
     int one;
+    /* The short form (fast = 1; q8_misc.c): each input rescaled in 32-bit
+     * lanes as d * mh + ((d * ml + r - [d < 0] adj) >> sh), the output's
+     * as the high half of one 64-bit product + ko (- 2^31 when the product
+     * is below -2^30), shifted by osh. */
+    int32_t fmh[2], fml[2], fr[2], fadj[2];
+    int fsh[2], fosh;
+    int64_t fko;
+    int fast;
 } tl_q8_add;
 void tl_q8_add_init(tl_q8_add *a, double s1, int z1, double s2, int z2, double sout, int zout, int qmin, int qmax);
 void tl_q8_add_forward(const tl_q8_add *a, int c, int cs, size_t n, const uint8_t *x1, const uint8_t *x2,

@@ -182,7 +182,8 @@ static void test_multiplier(void)
 }
 
 /* Every pair of input bytes, on every path against the scalar rule: the
- * SIMD paths round each rescaling once in 64 bits. Power-of-two scales
+ * SIMD paths round each rescaling once in 64 bits, or in the short form
+ * (32-bit inputs, the output from the high halves). Power-of-two scales
  * make exact ties at both roundings; equal scales give an input
  * multiplier of 1/2 (a shift of 0); a small first scale a large shift.
  * The last two give shifts the one-rounding paths do not take (a right
@@ -192,7 +193,12 @@ static void test_add_all_pairs(void)
 {
     static const double sc[][3] = {{0.05, 0.11, 0.13}, {1.0, 0.125, 0.25}, {0.5, 0.5, 0.0625}, {0.02, 0.02, 0.03},
                                    {1e-4, 0.3, 0.31}, {0.25, 1.0, 1.0 / 1024}, {0.7, 0.09, 2.9},
+                                   {5e-5, 0.3, 0.31}, {0.5, 0.5, 1.0 / (0.75 * (1 << 20))},
+                                   {0.5, 0.5, 1.0 / (0.375 * (1 << 20))}, {0.3, 2.5e-4, 0.2},
                                    {1.9e-10, 0.3, 0.31}, {0.5, 0.5, 1e-7}};
+    /* the short form (fast): input shifts up to 12 (set 4 is 12, set 7's
+     * first 13, set 10's second 11), output shifts from 1 (set 9; set 8's is 0) */
+    static const int fast[] = {1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0};
     enum { NP = 256 * 256 };
     uint8_t *x1 = malloc(NP), *x2 = malloc(NP), *ref = malloc(NP), *y = malloc(NP);
     for (int i = 0; i < NP; i++) {
@@ -206,7 +212,8 @@ static void test_add_all_pairs(void)
         int z1 = (int)(k * 37 % 256), z2 = (int)(255 - k * 53 % 256), zo = (int)(k * 91 % 256);
         int qmin = k % 2 ? zo : 0, qmax = k % 3 ? 255 : 200;
         tl_q8_add_init(&a, sc[k][0], z1, sc[k][1], z2, sc[k][2], zo, qmin < qmax ? qmin : 0, qmax);
-        CHECK(a.one == (k < 7)); /* the last two take the scalar rule */
+        CHECK(a.one == (k < 11)); /* the last two take the scalar rule */
+        CHECK_MSG(a.fast == fast[k], "ADD scales %zu: short form %d, expected %d", k, a.fast, fast[k]);
         setenv("TL_SIMD", "scalar", 1);
         tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, ref);
         for (int p = 1; p < 4; p++) {
@@ -227,6 +234,45 @@ static void test_add_all_pairs(void)
             CHECK_MSG(!memcmp(y, ref, NP - 5), "ADD scales %zu on %s: the tail differs", k, paths[p]);
             CHECK(y[NP - 5] == 0xAB && y[NP - 1] == 0xAB);
         }
+    }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+    free(x1);
+    free(x2);
+    free(ref);
+    free(y);
+}
+
+/* A tie at an input's rounding that reaches the output: input 1's
+ * multiplier is (2^30 + 2^22) 2^-12, so x1 - z1 = -127 rescales to -127 x
+ * 128.5, which rounds away to -16320 (to -16319 if the tie went up), and
+ * the output (2^-7 of the sum) is then -127.5, away -128 (or -127). The
+ * all-pairs sets' outputs are too fine to see input ties. */
+static void test_add_input_tie(void)
+{
+    tl_q8_add a;
+    tl_q8_add_init(&a, (1 + 1.0 / 256) / 4096, 200, 1.0, 50, 1.0 / 4096, 160, 0, 255);
+    CHECK(a.fast);
+    enum { NP = 256 * 256 };
+    uint8_t *x1 = malloc(NP), *x2 = malloc(NP), *ref = malloc(NP), *y = malloc(NP);
+    for (int i = 0; i < NP; i++) {
+        x1[i] = (uint8_t)(i / 256);
+        x2[i] = (uint8_t)(i % 256);
+    }
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    setenv("TL_SIMD", "scalar", 1);
+    tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, ref);
+    CHECK_MSG(ref[73 * 256 + 50] == 32, "scalar ADD of 73 + 50: %d, expected 32", ref[73 * 256 + 50]);
+    for (int p = 1; p < 4; p++) {
+        if (!tl_simd_supported(paths[p]))
+            continue;
+        setenv("TL_SIMD", paths[p], 1);
+        tl_q8_add_forward(&a, 16, 16, NP / 16, x1, x2, y);
+        CHECK_MSG(!memcmp(y, ref, NP), "ADD input tie on %s: 73 + 50 gives %d", paths[p], y[73 * 256 + 50]);
     }
     if (keep)
         setenv("TL_SIMD", keep, 1);
@@ -713,6 +759,7 @@ int main(void)
     test_multiplier();
     test_add();
     test_add_all_pairs();
+    test_add_input_tie();
     test_pool_edges();
     test_pool_commutes();
     fconv_case("7x7 stride 2 ResNet stem", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_RELU, 64, 0);
