@@ -274,22 +274,36 @@ TL_AVX2 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t
         _mm_storeu_si128((__m128i *)(out + i * out_stride), r[i]);
 }
 
-/* One output pixel of a max pooling: the byte-wise maximum of n input
- * pixels' cs bytes (cs a multiple of 16). */
-TL_AVX2 void tl_q8_max_taps_avx2(const uint8_t *const *in, int n, int cs, uint8_t *o)
+/* One output row of a max pooling: nr input rows (the window's rows inside
+ * the map); each pixel's window clipped to the row (cs a multiple of 16;
+ * a window with nothing inside gives 0, as the scalar rule). One call a
+ * row: a call and nine pointers a pixel cost more than the maxima. */
+TL_AVX2 void tl_q8_max_row_avx2(const tl_pool_geom *g, int cs, const uint8_t *const *rows, int nr, uint8_t *o)
 {
-    int ch = 0;
-    for (; ch + 32 <= cs; ch += 32) {
-        __m256i m = _mm256_loadu_si256((const __m256i *)(in[0] + ch));
-        for (int t = 1; t < n; t++)
-            m = _mm256_max_epu8(m, _mm256_loadu_si256((const __m256i *)(in[t] + ch)));
-        _mm256_storeu_si256((__m256i *)(o + ch), m);
-    }
-    for (; ch < cs; ch += 16) {
-        __m128i m = _mm_loadu_si128((const __m128i *)(in[0] + ch));
-        for (int t = 1; t < n; t++)
-            m = _mm_max_epu8(m, _mm_loadu_si128((const __m128i *)(in[t] + ch)));
-        _mm_storeu_si128((__m128i *)(o + ch), m);
+    for (int ox = 0; ox < g->ow; ox++) {
+        int ix0 = ox * g->stride_w - g->pad_l, a = ix0 < 0 ? -ix0 : 0;
+        int b = g->w - ix0 < g->kw ? g->w - ix0 : g->kw;
+        uint8_t *op = o + (size_t)ox * cs;
+        if (a >= b || nr == 0) {
+            memset(op, 0, (size_t)cs);
+            continue;
+        }
+        const size_t first = (size_t)(ix0 + a) * cs;
+        int ch = 0;
+        for (; ch + 32 <= cs; ch += 32) {
+            __m256i m = _mm256_loadu_si256((const __m256i *)(rows[0] + first + ch));
+            for (int r = 0; r < nr; r++)
+                for (int kx = a; kx < b; kx++)
+                    m = _mm256_max_epu8(m, _mm256_loadu_si256((const __m256i *)(rows[r] + (size_t)(ix0 + kx) * cs + ch)));
+            _mm256_storeu_si256((__m256i *)(op + ch), m);
+        }
+        for (; ch < cs; ch += 16) {
+            __m128i m = _mm_loadu_si128((const __m128i *)(rows[0] + first + ch));
+            for (int r = 0; r < nr; r++)
+                for (int kx = a; kx < b; kx++)
+                    m = _mm_max_epu8(m, _mm_loadu_si128((const __m128i *)(rows[r] + (size_t)(ix0 + kx) * cs + ch)));
+            _mm_storeu_si128((__m128i *)(op + ch), m);
+        }
     }
 }
 
@@ -679,6 +693,13 @@ void tl_q8_wino_in_avx2(const tl_q8_conv *c, const uint8_t *x, int t0, int nt, i
 void tl_q8_wino_gemm_avx2(const tl_q8_conv *c, const int16_t *v, size_t ps, int grp, int nb, int32_t *m) { (void)c; (void)v; (void)ps; (void)grp; (void)nb; (void)m; }
 void tl_q8_wino_out_avx2(const tl_q8_conv *c, const int32_t *m, int grp, int t0, int n, uint8_t *y) { (void)c; (void)m; (void)grp; (void)t0; (void)n; (void)y; }
 void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys) { for (int c = 0; c < 16; c++) for (int p = 0; p < 16; p++) y[c * ys + p] = (float)(x[p * cs + c] - zero) * scale; }
-void tl_q8_max_taps_avx2(const uint8_t *const *in, int n, int cs, uint8_t *o) { (void)in; (void)n; (void)cs; (void)o; }
+void tl_q8_max_row_avx2(const tl_pool_geom *g, int cs, const uint8_t *const *rows, int nr, uint8_t *o)
+{
+    (void)g;
+    (void)cs;
+    (void)rows;
+    (void)nr;
+    (void)o;
+}
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride) { for (int i = 0; i < 16; i++) for (int j = 0; j < 16; j++) out[j * out_stride + i] = in[i * in_stride + j]; }
 #endif

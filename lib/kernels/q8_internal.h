@@ -167,7 +167,7 @@ void tl_q8_add_avx512(const tl_q8_add *a, size_t n, const uint8_t *x1, const uin
 void tl_q8_quantize_row_scalar(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx2(const float *x, int n, float scale, int zero, uint8_t *y);
 void tl_q8_quantize_row_avx512(const float *x, int n, float scale, int zero, uint8_t *y);
-void tl_q8_max_taps_avx2(const uint8_t *const *in, int n, int cs, uint8_t *o);
+void tl_q8_max_row_avx2(const tl_pool_geom *g, int cs, const uint8_t *const *rows, int nr, uint8_t *o);
 void tl_q8_transpose16_avx2(const uint8_t *in, size_t in_stride, uint8_t *out, size_t out_stride);
 void tl_q8_dequant16_avx2(const uint8_t *x, size_t cs, int zero, float scale, float *y, size_t ys);
 void tl_q8_widen_avx2(const uint8_t *x, size_t n, int16_t *y);

@@ -107,29 +107,24 @@ void tl_q8_add_forward(const tl_q8_add *a, int c, int cs, size_t n, const uint8_
  * (at least one: tl_pool_geom keeps the padding under the window). */
 void tl_q8_maxpool(const tl_pool_geom *g, int cs, const uint8_t *x, uint8_t *y)
 {
-    const uint8_t *taps[64];
-    int simd = 0;
 #if defined(__x86_64__)
-    simd = tl_simd_level() >= TL_SIMD_AVX2 && cs % 16 == 0 && g->kh * g->kw <= 64;
+    if (tl_simd_level() >= TL_SIMD_AVX2 && cs % 16 == 0 && g->kh <= 64) {
+        const uint8_t *taps[64];
+        for (int oy = 0; oy < g->oh; oy++) {
+            int nr = 0;
+            for (int ky = 0; ky < g->kh; ky++) {
+                int iy = oy * g->stride_h - g->pad_t + ky;
+                if (iy >= 0 && iy < g->h)
+                    taps[nr++] = x + (size_t)iy * g->w * cs;
+            }
+            tl_q8_max_row_avx2(g, cs, taps, nr, y + (size_t)oy * g->ow * cs);
+        }
+        return;
+    }
 #endif
     for (int oy = 0; oy < g->oh; oy++)
         for (int ox = 0; ox < g->ow; ox++) {
             uint8_t *o = y + ((size_t)oy * g->ow + ox) * cs;
-            if (simd) {
-                int n = 0;
-                for (int ky = 0; ky < g->kh; ky++) {
-                    int iy = oy * g->stride_h - g->pad_t + ky;
-                    for (int kx = 0; kx < g->kw && iy >= 0 && iy < g->h; kx++) {
-                        int ix = ox * g->stride_w - g->pad_l + kx;
-                        if (ix >= 0 && ix < g->w)
-                            taps[n++] = x + ((size_t)iy * g->w + ix) * cs;
-                    }
-                }
-                if (n > 0) {
-                    tl_q8_max_taps_avx2(taps, n, cs, o);
-                    continue;
-                }
-            }
             memset(o, 0, (size_t)cs);
             for (int ky = 0; ky < g->kh; ky++) {
                 int iy = oy * g->stride_h - g->pad_t + ky;

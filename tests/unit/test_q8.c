@@ -330,6 +330,60 @@ static void test_add(void)
     CHECK_MSG(worst <= 1, "ADD off by %d from the rounded real sum", worst);
 }
 
+/* Max pooling on every path against a direct maximum over the window's
+ * taps inside the map: odd sizes, ceil_mode, a 2x2, a stride-1 and an
+ * asymmetric window with uneven padding, 16/48/64 bytes a pixel (the
+ * SIMD rows take 32 and 16 at a time). */
+static void test_pool_geoms(void)
+{
+    static const int G[][10] = {/* h, w, kh, kw, sh, sw, pt, pl, pb, pr */
+                                {13, 11, 3, 3, 2, 2, 1, 1, 1, 1}, {8, 9, 2, 2, 2, 2, 0, 0, 0, 0},
+                                {5, 6, 3, 3, 1, 1, 1, 1, 1, 1},   {9, 7, 5, 3, 2, 1, 2, 1, 1, 0},
+                                {4, 3, 1, 1, 1, 1, 0, 0, 0, 0}};
+    static const int CS[] = {16, 48, 64};
+    static uint8_t x[13 * 11 * 64], y[13 * 11 * 64], ref[13 * 11 * 64];
+    const char *saved = getenv("TL_SIMD");
+    char *keep = saved ? strdup(saved) : NULL;
+    for (size_t k = 0; k < sizeof G / sizeof *G; k++)
+        for (int ceil = 0; ceil < 2; ceil++)
+            for (int ci = 0; ci < 3; ci++) {
+                const int *d = G[k];
+                int cs = CS[ci];
+                tl_pool_geom g = {.c = cs - 3, .h = d[0], .w = d[1], .kh = d[2], .kw = d[3], .stride_h = d[4],
+                                  .stride_w = d[5], .pad_t = d[6], .pad_l = d[7], .pad_b = d[8], .pad_r = d[9],
+                                  .ceil_mode = ceil};
+                tl_pool_geom_finish(&g);
+                for (int i = 0; i < g.h * g.w * cs; i++)
+                    x[i] = (uint8_t)rnd();
+                for (int oy = 0; oy < g.oh; oy++)
+                    for (int ox = 0; ox < g.ow; ox++)
+                        for (int c = 0; c < cs; c++) {
+                            int m = 0;
+                            for (int ky = 0; ky < g.kh; ky++)
+                                for (int kx = 0; kx < g.kw; kx++) {
+                                    int iy = oy * g.stride_h - g.pad_t + ky, ix = ox * g.stride_w - g.pad_l + kx;
+                                    if (iy >= 0 && iy < g.h && ix >= 0 && ix < g.w && x[(iy * g.w + ix) * cs + c] > m)
+                                        m = x[(iy * g.w + ix) * cs + c];
+                                }
+                            ref[(oy * g.ow + ox) * cs + c] = (uint8_t)m;
+                        }
+                for (int p = 0; p < 4; p++) {
+                    if (!tl_simd_supported(paths[p]))
+                        continue;
+                    setenv("TL_SIMD", paths[p], 1);
+                    memset(y, 0xAB, sizeof y);
+                    tl_q8_maxpool(&g, cs, x, y);
+                    CHECK_MSG(!memcmp(y, ref, (size_t)g.oh * g.ow * cs) && y[g.oh * g.ow * cs] == 0xAB,
+                              "max pool geometry %zu ceil %d cs %d on %s", k, ceil, cs, paths[p]);
+                }
+            }
+    if (keep)
+        setenv("TL_SIMD", keep, 1);
+    else
+        unsetenv("TL_SIMD");
+    free(keep);
+}
+
 static void test_pool_edges(void)
 {
     tl_pool_geom g = {.c = 5, .h = 7, .w = 6, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 1,
@@ -762,6 +816,7 @@ int main(void)
     test_add_input_tie();
     test_pool_edges();
     test_pool_commutes();
+    test_pool_geoms();
     fconv_case("7x7 stride 2 ResNet stem", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_RELU, 64, 0);
     fconv_case("3x3 stride 2 TF SAME", geom(3, 26, 31, 32, 3, 2, 0, 0, 1, 1, 1), TL_ACT_RELU6, 32, 0);
     fconv_case("3x3 stride 2, 48 channels, cs 64", geom(3, 17, 40, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 64, 0);
