@@ -28,6 +28,7 @@
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 /* Maps of up to this many tiles (16x16 outputs) are zero-padded plane by
  * plane before their windows are gathered: nearly every window there
@@ -147,11 +148,13 @@ size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
         nr = l > nr ? l : nr;
     }
     /* V, M, two 36 x nr tiles of staging, and on small maps the padded
-     * planes of the images a block touches (padded_planes) */
+     * planes of the images a block touches, on others a padded strip */
     size_t pad = 0;
     int tpi = tiles_y(g) * tiles_x(g);
     if (tpi <= SMALL_TILES)
         pad = (size_t)(tiles_y(g) * 4 + 2) * (size_t)(tiles_x(g) * 4 + 2) * (nr / (size_t)tpi + 2);
+    else /* a strip of the tile rows nr tiles span */
+        pad = (size_t)(((nr - 1) / (size_t)tiles_x(g) + 2) * 4 + 2) * (size_t)(tiles_x(g) * 4 + 2);
     return (size_t)NXI * nr * ((size_t)g->cin + (size_t)round_up(g->cout, ws->impl->mr) + 2) + pad;
 }
 
@@ -484,6 +487,27 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
                 for (int r = 0; r < rows; r++)
                     memcpy(dst + (size_t)r * PW, src + (size_t)r * g->w, sizeof(float) * (size_t)cols);
             }
+            gather(&gp, P, at, nr, stage);
+            input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
+        }
+    } else if (t0 / tpi == (t0 + nt - 1) / tpi) {
+        /* the rows of the image the block's windows read, zero-padded as
+         * a strip of whole windows (a map gp read as above): windows
+         * crossing the border (a quarter of a 56x56 map's, half of a
+         * 28x28's) were copied one by one into a padded window */
+        const int tx = tiles_x(g), ty0 = t0 % tpi / tx, ty1 = (t0 + nt - 1) % tpi / tx;
+        const int SR = (ty1 - ty0 + 1) * 4 + 2, PW = tx * 4 + 2, iy0 = ty0 * 4 - g->pad_t;
+        const int r0 = imax(0, -iy0), r1 = imin(SR, g->h - iy0), cols = imin(g->w, PW - g->pad_l);
+        tl_conv_geom gp = *g;
+        gp.h = SR, gp.w = PW, gp.oh = SR - 2, gp.ow = PW - 2, gp.pad_t = gp.pad_l = gp.pad_b = gp.pad_r = 0;
+        float *P = tmp + (size_t)NXI * nr;
+        memset(P, 0, sizeof(float) * (size_t)SR * PW);
+        windows_of(&gp, t0 % tpi - ty0 * tx, nt, nr, at);
+        const float *img = jb->x + (size_t)(t0 / tpi) * g->h * g->w;
+        for (int c = 0; c < C; c++) {
+            const float *src = img + c * plane + (size_t)iy0 * g->w;
+            for (int r = r0; r < r1; r++)
+                memcpy(P + (size_t)r * PW + g->pad_l, src + (size_t)r * g->w, sizeof(float) * (size_t)cols);
             gather(&gp, P, at, nr, stage);
             input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
         }
