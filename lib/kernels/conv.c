@@ -77,6 +77,8 @@ size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
     if (tl_winograd_applies(ws, g))
         return tl_winograd_scratch_floats(ws, g);
+    if (tl_conv_stem_applies(ws, g))
+        return tl_conv_stem_scratch_floats(g);
     return tl_depthwise_blocked_applies(ws, g) ? tl_depthwise_blocked_scratch_floats(ws, g) : 0;
 }
 
@@ -248,6 +250,10 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
         tl_winograd_forward_images(ws, g, 1, x, packed, bias, act, f->residual, y, part, nparts, scratch);
         return;
     }
+    if (!f->residual && tl_conv_stem_applies(ws, g)) {
+        tl_conv_stem_forward(ws, g, 1, x, packed, bias, act, y, part, nparts, scratch);
+        return;
+    }
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
     if (tl_conv_is_depthwise(g) && tl_depthwise_blocked_applies(ws, g)) {
         /* whole groups of lanes to each part */
@@ -336,6 +342,16 @@ void tl_conv_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const floa
         tl_winograd_forward_images(ws, g, n, x, packed, bias, act, residual, y, part, nparts, scratch);
         return;
     }
+    if (!residual && tl_conv_stem_applies(ws, g)) {
+        tl_conv_stem_forward(ws, g, n, x, packed, bias, act, y, part, nparts, scratch);
+        return;
+    }
+    tl_conv_forward_gemm(ws, g, n, x, packed, bias, act, residual, y, part, nparts);
+}
+
+void tl_conv_forward_gemm(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
+                          const float *bias, int act, const float *residual, float *y, int part, int nparts)
+{
     const int cin_g = g->cin / g->groups, cout_g = g->cout / g->groups, K = tl_conv_group_k(g);
     const size_t per = tl_gemm_packed_a_floats(ws, cout_g, K);
     const size_t in_plane = (size_t)g->h * g->w * n, out_plane = (size_t)g->oh * g->ow * n;

@@ -596,13 +596,6 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
         {20, 16, 9, 10, 3, 1, 0, 1, 1, 3, 0},  {17, 26, 14, 13, 3, 1, 1, 1, 1, 3, 0},
         {16, 24, 14, 14, 3, 1, 1, 1, 1, 4, 0}, {16, 20, 28, 28, 3, 1, 1, 1, 1, 4, 0},
         {16, 18, 12, 11, 3, 1, 0, 1, 1, 4, 1},
-        /* Winograd's last blocks of a call by narrower kernels, so a tile
-         * alone and in a group goes through kernels of different widths.
-         * AVX-512 (AVX2): alone 196 tiles in 6 x 32 + 8 (12 x 16 + 8), 42 in
-         * 32 + 16 (3 x 16), 20 in 16 + 8 (16 + 8); grouped 392 in 12 x 32 + 8
-         * (24 x 16 + 8), 126 in 4 x 32 (8 x 16), 60 in 2 x 32 (4 x 16). */
-        {16, 20, 56, 56, 3, 1, 1, 1, 1, 2, 0}, {19, 21, 21, 27, 3, 1, 1, 1, 1, 3, 0},
-        {18, 17, 14, 18, 3, 1, 0, 1, 1, 3, 1},
     };
     for (int p = 0; p < nws; p++)
         for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
@@ -804,6 +797,77 @@ static void test_in_scale(tl_kws **ws, int nws, tl_rng *r)
             }
 }
 
+/* The direct 3x3 stride-2 stem (conv_stem.c) against the im2col + GEMM
+ * route it replaces, bit for bit, on the AVX2 and AVX-512 paths: maps of
+ * 5x5 to 224x224 (output widths not a multiple of 8 or 16, ragged last
+ * rows and columns), 1 to 4 input channels, 1 to 40 output channels (a
+ * partial last block of channels and of the GEMM's mr), symmetric and TF
+ * SAME padding, none / relu / relu6 / silu with and without bias, 1 or 3
+ * images in 1 to 3 parts; some inputs and weights zero (-0 against +0
+ * sums). */
+static void test_stem(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int maps[][3] = {{5, 5, 3}, {7, 9, 3}, {33, 31, 3}, {8, 6, 1}, {13, 11, 4}, {224, 224, 3}};
+    static const int couts[] = {1, 5, 17, 32, 40};
+    static const int acts[] = {TL_ACT_NONE, TL_ACT_RELU, TL_ACT_RELU6, TL_ACT_SILU};
+    int ran = 0;
+    for (int p = 0; p < nws; p++)
+        for (size_t mi = 0; mi < sizeof maps / sizeof maps[0]; mi++)
+            for (size_t ci = 0; ci < sizeof couts / sizeof couts[0]; ci++)
+                for (int pad = 0; pad < 2; pad++) {
+                    const int big = maps[mi][0] > 100;
+                    if (big && couts[ci] < 32)
+                        continue;
+                    tl_conv_geom g = {.cin = maps[mi][2], .h = maps[mi][0], .w = maps[mi][1], .cout = couts[ci],
+                                      .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = pad ? 0 : 1,
+                                      .pad_l = pad ? 0 : 1, .pad_b = 1, .pad_r = 1};
+                    tl_conv_geom_finish(&g);
+                    if (!tl_conv_stem_applies(ws[p], &g))
+                        continue;
+                    const int N = big ? 1 : 3;
+                    tl_kws_set_images(ws[p], N);
+                    const size_t hw = (size_t)g.h * g.w, ohw = (size_t)g.oh * g.ow, ny = (size_t)N * g.cout * ohw;
+                    float *w = rand_buf(r, (size_t)g.cout * g.cin * 9), *b = rand_buf(r, g.cout);
+                    float *x = rand_buf(r, (size_t)N * g.cin * hw);
+                    for (size_t i = 0; i < (size_t)N * g.cin * hw; i += 7)
+                        x[i] = 0.0f;
+                    w[0] = 0.0f;
+                    float *y = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+                    float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+                    float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g), sizeof(float));
+                    tl_conv_pack(ws[p], &g, w, packed);
+                    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+                        for (int nb = 0; nb < 2; nb++) {
+                            const float *bias = nb ? b : NULL;
+                            tl_conv_forward_gemm(ws[p], &g, N, x, packed, bias, acts[ai], NULL, want, 0, 1);
+                            for (int parts = 1; parts <= 3; parts++) {
+                                memset(y, 0xFF, ny * sizeof(float));
+                                for (int part = 0; part < parts; part++)
+                                    if (N == 1)
+                                        tl_conv_forward_packed(ws[p], &g, x, packed, bias, acts[ai], y, part, parts,
+                                                               scratch);
+                                    else
+                                        tl_conv_forward_images(ws[p], &g, N, x, packed, bias, acts[ai], NULL, y, part,
+                                                               parts, scratch);
+                                size_t bad = 0;
+                                for (size_t i = 0; i < ny; i++)
+                                    bad += memcmp(y + i, want + i, sizeof(float)) != 0;
+                                CHECK_MSG(bad == 0,
+                                          "%s: stem %dx%d %d->%d pad %d act %d bias %d, %d images in %d parts: %zu "
+                                          "outputs not the GEMM's bits",
+                                          tl_kws_simd_name(ws[p]), g.h, g.w, g.cin, g.cout, g.pad_t, acts[ai], nb, N,
+                                          parts, bad);
+                                ran++;
+                            }
+                        }
+                    free(w); free(b); free(x); free(y); free(want);
+                    tl_free(packed);
+                    tl_free(scratch);
+                    tl_kws_set_images(ws[p], 1);
+                }
+    CHECK_MSG(nws < 2 || ran > 0, "the stem was not taken on any path");
+}
+
 int main(void)
 {
     tl_err e;
@@ -830,6 +894,7 @@ int main(void)
     test_narrow_tiles(ws, n, &r);
     test_in_scale(ws, n, &r);
     test_dw_paths(ws, n, &r);
+    test_stem(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
     if (b && *b == '1')

@@ -1,0 +1,100 @@
+/* AVX-512 block of the direct stride-2 stem (conv_stem.c): 8 output
+ * channels x 32 pixels (16 zmm sums; a last block of up to 16 pixels as
+ * one vector), the weight broadcast from memory into each multiply-add. */
+#include "conv_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define TL_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define CB 8
+
+/* bias and relu / relu6 as ukernel_ep's epilogue16 */
+TL_AVX512 static inline __attribute__((always_inline)) __m512 epilogue(__m512 v, const float *bias, int i, int act)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    if (bias)
+        v = _mm512_add_ps(v, _mm512_set1_ps(bias[i]));
+    if (act == TL_ACT_RELU)
+        v = _mm512_max_ps(v, zero);
+    else if (act == TL_ACT_RELU6)
+        v = _mm512_min_ps(_mm512_set1_ps(6.0f), _mm512_max_ps(zero, v));
+    return v;
+}
+
+TL_AVX512 static inline __attribute__((always_inline)) void block(const float *ph, size_t plane, int pw, int cin,
+                                                                  const float *wb, int nco, float *y, size_t ys,
+                                                                  const float *bias, int act, int nv,
+                                                                  __mmask16 last)
+{
+    __m512 acc[CB][2];
+    for (int i = 0; i < CB; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int c = 0; c < cin; c++) {
+        const float *pc = ph + (size_t)c * 4 * plane;
+        const float *wc = wb + (size_t)c * 9 * CB;
+#pragma GCC unroll 9
+        for (int t = 0; t < 9; t++) {
+            const int ky = t / 3, kx = t % 3;
+            const float *s = pc + (size_t)((ky & 1) * 2 + (kx & 1)) * plane + (size_t)(ky >> 1) * pw + (kx >> 1);
+            const __m512 v0 = _mm512_loadu_ps(s), v1 = nv == 2 ? _mm512_loadu_ps(s + 16) : v0;
+#pragma GCC unroll 8
+            for (int i = 0; i < CB; i++) {
+                const __m512 w = _mm512_set1_ps(wc[t * CB + i]);
+                acc[i][0] = _mm512_fmadd_ps(w, v0, acc[i][0]);
+                if (nv == 2)
+                    acc[i][1] = _mm512_fmadd_ps(w, v1, acc[i][1]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < CB; i++)
+        if (i < nco) {
+            if (nv == 2) {
+                _mm512_storeu_ps(y + i * ys, epilogue(acc[i][0], bias, i, act));
+                _mm512_mask_storeu_ps(y + i * ys + 16, last, epilogue(acc[i][1], bias, i, act));
+            } else
+                _mm512_mask_storeu_ps(y + i * ys, last, epilogue(acc[i][0], bias, i, act));
+        }
+}
+
+TL_AVX512 static inline __attribute__((always_inline)) void rows_of(const float *ph, size_t plane, int pw, int rows,
+                                                                    int cin, int ow, const float *wb, int nco,
+                                                                    float *y, size_t ys, const float *bias, int act)
+{
+    for (int r = 0; r < rows; r++)
+        for (int ox = 0; ox < ow;) {
+            const int left = ow - ox;
+            const float *p = ph + (size_t)r * pw + ox;
+            float *yo = y + (size_t)r * ow + ox;
+            if (left > 16) {
+                block(p, plane, pw, cin, wb, nco, yo, ys, bias, act, 2,
+                      left >= 32 ? (__mmask16)0xFFFF : (__mmask16)((1u << (left - 16)) - 1));
+                ox += 32;
+            } else {
+                block(p, plane, pw, cin, wb, nco, yo, ys, bias, act, 1, (__mmask16)((1u << left) - 1));
+                ox += 16;
+            }
+        }
+}
+
+TL_AVX512 void tl_stem_s2_avx512(const float *ph, size_t plane, int pw, int rows, int cin, int ow, const float *wb,
+                                 int nco, float *y, size_t ys, const float *bias, int act)
+{
+    /* one loop per epilogue: its branches fold away */
+    if (act == TL_ACT_RELU6)
+        rows_of(ph, plane, pw, rows, cin, ow, wb, nco, y, ys, bias, TL_ACT_RELU6);
+    else if (act == TL_ACT_RELU)
+        rows_of(ph, plane, pw, rows, cin, ow, wb, nco, y, ys, bias, TL_ACT_RELU);
+    else
+        rows_of(ph, plane, pw, rows, cin, ow, wb, nco, y, ys, bias, TL_ACT_NONE);
+}
+
+#else /* not x86-64: never called (no AVX-512 path) */
+void tl_stem_s2_avx512(const float *ph, size_t plane, int pw, int rows, int cin, int ow, const float *wb, int nco,
+                       float *y, size_t ys, const float *bias, int act)
+{
+    (void)ph, (void)plane, (void)pw, (void)rows, (void)cin, (void)ow, (void)wb, (void)nco, (void)y, (void)ys,
+        (void)bias, (void)act;
+}
+#endif
