@@ -28,6 +28,7 @@
 
 static int round_up(int v, int m) { return (v + m - 1) / m * m; }
 static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
 
 /* Maps of up to this many tiles (16x16 outputs) are zero-padded plane by
  * plane before their windows are gathered: nearly every window there
@@ -64,6 +65,58 @@ static int block_lanes(const tl_kws *ws, long tiles, tl_ukernel_fn *uk)
     return k[best].lanes;
 }
 
+/* The blocks of a call: nfull of nr lanes (the main kernel uk), then up to
+ * 3 narrower ones for the tiles left over (tail_lanes). */
+typedef struct {
+    int nr, nfull, ntail, tail_lanes[3];
+    tl_ukernel_fn uk, tail_uk[3];
+} wino_plan;
+
+/* The lanes of the next block for the rem tiles left after the whole
+ * blocks of nr: a narrower kernel where that saves lanes (as gemm_packed.c
+ * ends a row of columns). The transforms run over every lane of a block,
+ * so they save as much as the products. */
+static int tail_lanes(const tl_simd_impl *im, int nr, int rem, tl_ukernel_fn *uk)
+{
+    const int k16 = im->ukernel16 && nr > 16, k8 = im->ukernel8 && nr > 8;
+    int w = rem > nr - 8 || (!k16 && !k8) ? nr : k16 && (rem > 8 || !k8) ? 16 : 8;
+    *uk = w == 16 ? im->ukernel16 : w == 8 ? im->ukernel8 : NULL;
+    return w;
+}
+
+/* The cheapest blocks for `tiles` tiles, by block_lanes's cost (4 a lane
+ * of the path's own kernel, 5 of a narrower one), each main width followed
+ * by its tail: a 56x56 map's 196 tiles take 6 x 32 + 8 lanes on AVX-512
+ * instead of 7 x 32 (AVX2: 12 x 16 + 8, not 13 x 16), a 28x28 map's 49
+ * take 32 + 16 + 8 instead of 64 (3 x 16 + 8). Every kernel sums a tile as
+ * the others do, so the plan never changes a bit; which layers run
+ * Winograd (tl_winograd_applies) still follows block_lanes alone. */
+static void plan_blocks(const tl_simd_impl *im, long tiles, wino_plan *best)
+{
+    const struct {
+        int lanes;
+        tl_ukernel_fn fn;
+    } k[3] = {{im->nr, im->ukernel}, {16, im->ukernel16}, {8, im->ukernel8}};
+    long best_cost = LONG_MAX;
+    for (int i = 0; i < 3; i++) {
+        if (!k[i].fn || (i > 0 && k[i].lanes >= im->nr))
+            continue;
+        wino_plan p = {k[i].lanes, (int)(tiles / k[i].lanes), 0, {0}, k[i].fn, {NULL}};
+        long cost = (long)p.nfull * p.nr * (i ? 5 : 4);
+        for (long t = (long)p.nfull * p.nr; t < tiles; t += p.tail_lanes[p.ntail++]) {
+            int w = tail_lanes(im, p.nr, (int)(tiles - t), &p.tail_uk[p.ntail]);
+            if (!p.tail_uk[p.ntail])
+                p.tail_uk[p.ntail] = p.uk;
+            p.tail_lanes[p.ntail] = w;
+            cost += (long)w * (w == im->nr ? 4 : 5);
+        }
+        if (cost < best_cost) {
+            best_cost = cost;
+            *best = p;
+        }
+    }
+}
+
 int tl_winograd_applies(const tl_kws *ws, const tl_conv_geom *g)
 {
     if (ws->exact || g->kh != 3 || g->kw != 3 || g->stride_h != 1 || g->stride_w != 1 || g->dil_h != 1 || g->dil_w != 1 ||
@@ -89,15 +142,19 @@ size_t tl_winograd_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
 {
     size_t nr = 0; /* the widest block of a call on 1 to ws->images images */
     for (int n = 1; n == 1 || n <= ws->images; n++) {
-        size_t l = (size_t)block_lanes(ws, (long)tiles_y(g) * tiles_x(g) * n, NULL);
+        wino_plan p;
+        plan_blocks(ws->impl, (long)tiles_y(g) * tiles_x(g) * n, &p);
+        size_t l = (size_t)p.nr;
         nr = l > nr ? l : nr;
     }
     /* V, M, two 36 x nr tiles of staging, and on small maps the padded
-     * planes of the images a block touches (padded_planes) */
+     * planes of the images a block touches, on others a padded strip */
     size_t pad = 0;
     int tpi = tiles_y(g) * tiles_x(g);
     if (tpi <= SMALL_TILES)
         pad = (size_t)(tiles_y(g) * 4 + 2) * (size_t)(tiles_x(g) * 4 + 2) * (nr / (size_t)tpi + 2);
+    else /* a strip of the tile rows nr tiles span */
+        pad = (size_t)(((nr - 1) / (size_t)tiles_x(g) + 2) * 4 + 2) * (size_t)(tiles_x(g) * 4 + 2);
     return (size_t)NXI * nr * ((size_t)g->cin + (size_t)round_up(g->cout, ws->impl->mr) + 2) + pad;
 }
 
@@ -386,16 +443,27 @@ typedef struct {
     float *y, *scratch;
     int n;           /* images, channel-major: a channel's planes n * h * w floats */
     int act, k0, k1; /* output channels [k0, k1) (k1 rounded to mr, or cout) */
-    int nr;          /* lanes of a block: block_lanes */
-    tl_ukernel_fn ukernel;
+    wino_plan pl;    /* the blocks of tiles: plan_blocks */
 } wino_job;
+
+
 
 static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wino_job *jb, int blk)
 {
     const tl_conv_geom *g = jb->g;
     const tl_simd_impl *im = ws->impl;
-    const int nr = jb->nr, mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
-    const int T = tiles_y(g) * tiles_x(g) * jb->n, t0 = blk * nr, nt = imin(nr, T - t0);
+    const wino_plan *pl = &jb->pl;
+    int nr = pl->nr, t0 = blk * nr;
+    tl_ukernel_fn ukernel = pl->uk;
+    if (blk >= pl->nfull) {
+        t0 = pl->nfull * pl->nr;
+        for (int q = 0; q < blk - pl->nfull; q++)
+            t0 += pl->tail_lanes[q];
+        nr = pl->tail_lanes[blk - pl->nfull];
+        ukernel = pl->tail_uk[blk - pl->nfull];
+    }
+    const int mr = im->mr, KC = im->kc, C = g->cin, K = g->cout, Kpad = round_up(K, mr);
+    const int T = tiles_y(g) * tiles_x(g) * jb->n, nt = imin(nr, T - t0);
     const size_t plane = (size_t)g->h * g->w * jb->n, oplane = (size_t)g->oh * g->ow * jb->n;
     float *V = jb->scratch, *M = V + (size_t)NXI * C * nr, *stage = M + (size_t)NXI * Kpad * nr;
     float *tmp = stage + (size_t)NXI * nr; /* 36 x nr; the output's 16 x nr go in stage */
@@ -422,6 +490,27 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
             gather(&gp, P, at, nr, stage);
             input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
         }
+    } else if (t0 / tpi == (t0 + nt - 1) / tpi) {
+        /* the rows of the image the block's windows read, zero-padded as
+         * a strip of whole windows (a map gp read as above): windows
+         * crossing the border (a quarter of a 56x56 map's, half of a
+         * 28x28's) were copied one by one into a padded window */
+        const int tx = tiles_x(g), ty0 = t0 % tpi / tx, ty1 = (t0 + nt - 1) % tpi / tx;
+        const int SR = (ty1 - ty0 + 1) * 4 + 2, PW = tx * 4 + 2, iy0 = ty0 * 4 - g->pad_t;
+        const int r0 = imax(0, -iy0), r1 = imin(SR, g->h - iy0), cols = imin(g->w, PW - g->pad_l);
+        tl_conv_geom gp = *g;
+        gp.h = SR, gp.w = PW, gp.oh = SR - 2, gp.ow = PW - 2, gp.pad_t = gp.pad_l = gp.pad_b = gp.pad_r = 0;
+        float *P = tmp + (size_t)NXI * nr;
+        memset(P, 0, sizeof(float) * (size_t)SR * PW);
+        windows_of(&gp, t0 % tpi - ty0 * tx, nt, nr, at);
+        const float *img = jb->x + (size_t)(t0 / tpi) * g->h * g->w;
+        for (int c = 0; c < C; c++) {
+            const float *src = img + c * plane + (size_t)iy0 * g->w;
+            for (int r = r0; r < r1; r++)
+                memcpy(P + (size_t)r * PW + g->pad_l, src + (size_t)r * g->w, sizeof(float) * (size_t)cols);
+            gather(&gp, P, at, nr, stage);
+            input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
+        }
     } else {
         windows_of(g, t0, nt, nr, at);
         for (int c = 0; c < C; c++) {
@@ -436,7 +525,7 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
         for (int pc = 0; pc < C; pc += KC) {
             int kc = imin(KC, C - pc);
             for (int ir = jb->k0; ir < jb->k1; ir += mr)
-                jb->ukernel(kc, u + (size_t)pc * Kpad + (size_t)ir * kc, v + (size_t)pc * nr, mx + (size_t)ir * nr, nr,
+                ukernel(kc, u + (size_t)pc * Kpad + (size_t)ir * kc, v + (size_t)pc * nr, mx + (size_t)ir * nr, nr,
                             1.0f, pc == 0 ? 0.0f : 1.0f);
         }
     }
@@ -469,11 +558,11 @@ void tl_winograd_forward_images(tl_kws *ws, const tl_conv_geom *g, int n, const 
                                 const float *bias, int act, const float *residual, float *y, int part, int nparts,
                                 float *scratch)
 {
-    tl_ukernel_fn uk;
     const long tiles = (long)tiles_y(g) * tiles_x(g) * n;
-    const int nr = block_lanes(ws, tiles, &uk), mr = ws->impl->mr, K = g->cout;
-    const int blocks = (int)((tiles + nr - 1) / nr);
-    wino_job jb = {g, x, packed, bias, residual, y, scratch, n, act, 0, round_up(K, mr), nr, uk};
+    const int mr = ws->impl->mr, K = g->cout;
+    wino_job jb = {g, x, packed, bias, residual, y, scratch, n, act, 0, round_up(K, mr), {0}};
+    plan_blocks(ws->impl, tiles, &jb.pl);
+    const int blocks = jb.pl.nfull + jb.pl.ntail;
     int b0 = 0, b1 = blocks;
     if (nparts > 1) {
         if (blocks >= 2 * nparts) { /* blocks of tiles: no work done twice */

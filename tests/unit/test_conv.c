@@ -596,6 +596,13 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
         {20, 16, 9, 10, 3, 1, 0, 1, 1, 3, 0},  {17, 26, 14, 13, 3, 1, 1, 1, 1, 3, 0},
         {16, 24, 14, 14, 3, 1, 1, 1, 1, 4, 0}, {16, 20, 28, 28, 3, 1, 1, 1, 1, 4, 0},
         {16, 18, 12, 11, 3, 1, 0, 1, 1, 4, 1},
+        /* Winograd's last blocks of a call by narrower kernels, so a tile
+         * alone and in a group goes through kernels of different widths.
+         * AVX-512 (AVX2): alone 196 tiles in 6 x 32 + 8 (12 x 16 + 8), 42 in
+         * 32 + 16 (3 x 16), 20 in 16 + 8 (16 + 8); grouped 392 in 12 x 32 + 8
+         * (24 x 16 + 8), 126 in 4 x 32 (8 x 16), 60 in 2 x 32 (4 x 16). */
+        {16, 20, 56, 56, 3, 1, 1, 1, 1, 2, 0}, {19, 21, 21, 27, 3, 1, 1, 1, 1, 3, 0},
+        {18, 17, 14, 18, 3, 1, 0, 1, 1, 3, 1},
     };
     for (int p = 0; p < nws; p++)
         for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
