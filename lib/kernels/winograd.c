@@ -505,9 +505,10 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
         windows_of(&gp, t0 % tpi - ty0 * tx, nt, nr, at);
         const float *img = jb->x + (size_t)(t0 / tpi) * g->h * g->w;
         for (int c = 0; c < C; c++) {
-            const float *src = img + c * plane + (size_t)iy0 * g->w;
+            /* row iy0 + r of the plane, never a pointer before it: iy0 < 0 on the first tile row */
+            const float *src = img + c * plane;
             for (int r = r0; r < r1; r++)
-                memcpy(P + (size_t)r * PW + g->pad_l, src + (size_t)r * g->w, sizeof(float) * (size_t)cols);
+                memcpy(P + (size_t)r * PW + g->pad_l, src + (size_t)(iy0 + r) * g->w, sizeof(float) * (size_t)cols);
             gather(&gp, P, at, nr, stage);
             input_tile(stage, tmp, V + (size_t)c * nr, (size_t)C * nr, nr);
         }
