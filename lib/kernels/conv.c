@@ -79,7 +79,10 @@ size_t tl_conv_forward_scratch_floats(const tl_kws *ws, const tl_conv_geom *g)
         return tl_winograd_scratch_floats(ws, g);
     if (tl_conv_stem_applies(ws, g))
         return tl_conv_stem_scratch_floats(g);
-    return tl_depthwise_blocked_applies(ws, g) ? tl_depthwise_blocked_scratch_floats(ws, g) : 0;
+    size_t dw = tl_depthwise_blocked_applies(ws, g) ? tl_depthwise_blocked_scratch_floats(ws, g) : 0;
+    if (tl_depthwise_rows_applies(ws, g, TL_ACT_NONE) && tl_depthwise_rows_scratch_floats(g) > dw)
+        dw = tl_depthwise_rows_scratch_floats(g);
+    return dw;
 }
 
 void tl_conv_pack(const tl_kws *ws, const tl_conv_geom *g, const float *w, float *packed)
@@ -255,6 +258,12 @@ void tl_conv_forward_fused(tl_kws *ws, const tl_conv_geom *g, const float *x, co
         return;
     }
     size_t in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
+    if (!f->means && tl_depthwise_rows_applies(ws, g, act)) {
+        int c0 = (int)((long)g->cout * part / nparts), c1 = (int)((long)g->cout * (part + 1) / nparts);
+        if (c0 < c1)
+            tl_depthwise_forward_rows(ws, g, x, packed, bias, act, y, c0, c1, scratch);
+        return;
+    }
     if (tl_conv_is_depthwise(g) && tl_depthwise_blocked_applies(ws, g)) {
         /* whole groups of lanes to each part */
         const int lanes = ws->impl->dw_lanes, ng = (g->cout + lanes - 1) / lanes;

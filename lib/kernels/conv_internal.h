@@ -98,5 +98,15 @@ size_t tl_depthwise_blocked_scratch_floats(const tl_kws *ws, const tl_conv_geom 
 void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w,
                                   const float *bias, int act, float *y, float *means, int c0, int c1,
                                   float *scratch);
+/* 3x3 stride-1 depthwise on the planes themselves (AVX2), where
+ * tl_depthwise_rows_applies: channels c0..c1, the bits of the
+ * channel-blocked path. */
+int tl_depthwise_rows_applies(const tl_kws *ws, const tl_conv_geom *g, int act);
+size_t tl_depthwise_rows_scratch_floats(const tl_conv_geom *g);
+void tl_depthwise_forward_rows(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w, const float *bias,
+                               int act, float *y, int c0, int c1, float *scratch);
+size_t tl_dw_rows_avx2_scratch_floats(const tl_conv_geom *g);
+void tl_dw_rows_avx2(const tl_conv_geom *g, const float *x, const float *w, const float *bias, int act, float *y,
+                     int c0, int c1, float *scratch);
 
 #endif

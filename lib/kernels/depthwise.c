@@ -16,6 +16,9 @@
  * -O2 (its cheap cost model adds no alias checks or epilogues itself). */
 #define BLOCK 16
 
+/* Narrowest output map the AVX2 plane kernel takes */
+#define ROWS_MIN_OW 14
+
 float tl_dw_point(const tl_conv_geom *g, const float *x, const float *w, int oy, int ox)
 {
     float s = 0.0f;
@@ -231,6 +234,43 @@ void tl_depthwise_forward_blocked(tl_kws *ws, const tl_conv_geom *g, const float
         ws->impl->dw_group(g, x + c * in_plane, nc, w + c * taps, bias ? bias + c : NULL, act, y + c * out_plane,
                            means ? means + c : NULL, scratch);
     }
+}
+
+/* AVX2 only: its blocked kernel spends as long moving 8 planes into the
+ * lanes and back as on the 3x3 sums (16-lane AVX-512 keeps its own). Maps
+ * of 14 columns and more (MobileNetV2's 112..14): narrower rows leave
+ * lanes idle. Relu/relu6 or none, no channel means. */
+int tl_depthwise_rows_applies(const tl_kws *ws, const tl_conv_geom *g, int act)
+{
+#if defined(__x86_64__)
+    return ws->impl == &tl_simd_avx2 && tl_conv_is_depthwise(g) && g->kh == 3 && g->kw == 3 && g->stride_h == 1 &&
+           g->stride_w == 1 && g->dil_h == 1 && g->dil_w == 1 && g->ow >= ROWS_MIN_OW &&
+           (act == TL_ACT_NONE || act == TL_ACT_RELU || act == TL_ACT_RELU6);
+#else
+    (void)ws, (void)g, (void)act;
+    return 0;
+#endif
+}
+
+size_t tl_depthwise_rows_scratch_floats(const tl_conv_geom *g)
+{
+#if defined(__x86_64__)
+    return tl_dw_rows_avx2_scratch_floats(g);
+#else
+    (void)g;
+    return 0;
+#endif
+}
+
+void tl_depthwise_forward_rows(tl_kws *ws, const tl_conv_geom *g, const float *x, const float *w, const float *bias,
+                               int act, float *y, int c0, int c1, float *scratch)
+{
+    (void)ws;
+#if defined(__x86_64__)
+    tl_dw_rows_avx2(g, x, w, bias, act, y, c0, c1, scratch);
+#else
+    (void)g, (void)x, (void)w, (void)bias, (void)act, (void)y, (void)c0, (void)c1, (void)scratch;
+#endif
 }
 
 void tl_dw_means_take(float *acc, int lanes, int nc, size_t n, float *means)

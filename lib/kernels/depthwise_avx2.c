@@ -3,6 +3,10 @@
  * (2 by an even-lane shuffle), borders go through the scalar tap sum. */
 #include "simd.h"
 #include "act_internal.h"
+#include "conv_internal.h"
+
+#include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -398,5 +402,125 @@ TL_AVX2 void tl_dw_group_avx2(const tl_conv_geom *g, const float *x, int nc, con
 #undef SUMS
 #undef YLOAD
 #undef YPUT
+}
+#endif
+
+/* ------------------------------------------------ 3x3 stride 1 on planes */
+#if defined(__x86_64__)
+
+/* V vectors of 8 output columns from column ox, every output row of one
+ * channel, from its zero-padded plane pp (row stride ld: output row oy
+ * reads padded rows oy..oy+2): every sum from the bias through the 9 taps
+ * in the order ky, kx, one multiply-add each, padding cells read as zeros,
+ * as the channel-blocked kernel adds them (sums_k33 and the tap loop): its
+ * bits, without the transposes into and out of the blocked layout. The
+ * rows' chains are independent: the core overlaps consecutive rows. last:
+ * lanes kept of the last vector (the columns right of it are stored before
+ * these: see the spill below). */
+TL_AVX2 static inline __attribute__((always_inline)) void plane_cols(const float *pp, size_t ld, const float *w,
+                                                                     float bias, int act, float *y, int oh, int ow,
+                                                                     int ox, int last, int V)
+{
+    const __m256 zero = _mm256_setzero_ps(), six = _mm256_set1_ps(6.0f), vb = _mm256_set1_ps(bias);
+    const __m256i tail = first_lanes(last);
+    for (int oy = 0; oy < oh; oy++) {
+        const float *r = pp + (size_t)oy * ld + ox;
+        __m256 a[8];
+#pragma GCC unroll 8
+        for (int v = 0; v < V; v++)
+            a[v] = vb;
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++) {
+                const __m256 wv = _mm256_broadcast_ss(w + ky * 3 + kx);
+#pragma GCC unroll 8
+                for (int v = 0; v < V; v++)
+                    a[v] = _mm256_fmadd_ps(_mm256_loadu_ps(r + ky * ld + v * 8 + kx), wv, a[v]);
+            }
+        float *yr = y + (size_t)oy * ow + ox;
+#pragma GCC unroll 8
+        for (int v = 0; v < V; v++) {
+            __m256 s = a[v];
+            if (act == TL_ACT_RELU || act == TL_ACT_RELU6)
+                s = _mm256_max_ps(s, zero);
+            if (act == TL_ACT_RELU6)
+                s = _mm256_min_ps(s, six);
+            /* a ragged last vector spills into the next row's first cells,
+             * which that row then stores (AVX2's masked store is slow on
+             * AMD), but not past the plane */
+            if (v == V - 1 && last < 8 && oy == oh - 1)
+                _mm256_maskstore_ps(yr + v * 8, tail, s);
+            else
+                _mm256_storeu_ps(yr + v * 8, s);
+        }
+    }
+}
+
+typedef void (*plane_cols_fn)(const float *pp, size_t ld, const float *w, float bias, int act, float *y, int oh, int ow,
+                              int ox, int last);
+#define PLANE_COLS(V)                                                                              \
+    TL_AVX2 static void plane_cols_##V(const float *pp, size_t ld, const float *w, float bias, int act, float *y, \
+                                       int oh, int ow, int ox, int last)                           \
+    {                                                                                              \
+        plane_cols(pp, ld, w, bias, act, y, oh, ow, ox, last, V);                                  \
+    }
+PLANE_COLS(1) PLANE_COLS(2) PLANE_COLS(3) PLANE_COLS(4) PLANE_COLS(5) PLANE_COLS(6) PLANE_COLS(7) PLANE_COLS(8)
+#undef PLANE_COLS
+static const plane_cols_fn plane_cols_of[9] = {NULL,          plane_cols_1, plane_cols_2, plane_cols_3, plane_cols_4,
+                                               plane_cols_5, plane_cols_6, plane_cols_7, plane_cols_8};
+
+/* Floats of one padded row: whole vectors over the output row, the two
+ * cells after them that its last taps read, and room for pad_plane's
+ * whole-vector tail. */
+static size_t rows_width(const tl_conv_geom *g) { return (size_t)(g->ow + 7) / 8 * 8 + 16; }
+
+/* One padded plane: the oh + 2 rows the output rows read */
+static size_t padded_floats(const tl_conv_geom *g) { return ((size_t)(g->oh + 2) * rows_width(g) + 15) / 16 * 16; }
+
+size_t tl_dw_rows_avx2_scratch_floats(const tl_conv_geom *g) { return 16 + 2 * padded_floats(g); }
+
+/* Plane x's rows into the padded plane pp, whose other cells stay zero
+ * (a row's tail by a masked load, zero past the row, and a whole store) */
+TL_AVX2 static void pad_plane(const tl_conv_geom *g, const float *x, float *pp)
+{
+    const size_t ld = rows_width(g);
+    const int iy0 = g->pad_t > 0 ? 0 : -g->pad_t, iy1 = g->oh + 2 - g->pad_t < g->h ? g->oh + 2 - g->pad_t : g->h;
+    const __m256i tail = first_lanes(g->w % 8);
+    for (int iy = iy0; iy < iy1; iy++) {
+        const float *src = x + (size_t)iy * g->w;
+        float *dst = pp + (size_t)(iy + g->pad_t) * ld + g->pad_l;
+        int j = 0;
+        for (; j + 8 <= g->w; j += 8)
+            _mm256_storeu_ps(dst + j, _mm256_loadu_ps(src + j));
+        if (j < g->w)
+            _mm256_storeu_ps(dst + j, _mm256_maskload_ps(src + j, tail));
+    }
+}
+
+void tl_dw_rows_avx2(const tl_conv_geom *g, const float *x, const float *w, const float *bias, int act, float *y,
+                     int c0, int c1, float *scratch)
+{
+    const size_t ld = rows_width(g), in_plane = (size_t)g->h * g->w, out_plane = (size_t)g->oh * g->ow;
+    float *pp[2];
+    pp[0] = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    pp[1] = pp[0] + padded_floats(g);
+    memset(pp[0], 0, 2 * padded_floats(g) * sizeof(float));
+    const int nv = (g->ow + 7) / 8, last = g->ow - (nv - 1) * 8;
+    /* the next channel's plane padded before this one's sums: its stores
+     * have retired by the time its loads come (a load straddling stores
+     * still in flight waits for them) */
+    if (c0 < c1)
+        pad_plane(g, x + (size_t)c0 * in_plane, pp[0]);
+    for (int c = c0; c < c1; c++) {
+        const float *p = pp[(c - c0) & 1];
+        if (c + 1 < c1)
+            pad_plane(g, x + (size_t)(c + 1) * in_plane, pp[(c + 1 - c0) & 1]);
+        for (int v0 = (nv - 1) / 8 * 8; v0 >= 0; v0 -= 8) {
+            const int v = nv - v0 < 8 ? nv - v0 : 8;
+            plane_cols_of[v](p, ld, w + (size_t)c * 9, bias ? bias[c] : 0.0f, act, y + (size_t)c * out_plane, g->oh,
+                             g->ow, v0 * 8, v0 + v == nv ? last : 8);
+        }
+    }
 }
 #endif

@@ -765,6 +765,68 @@ static void test_dw_paths(tl_kws **ws, int nws, tl_rng *r)
         }
 }
 
+/* The AVX2 3x3 stride-1 depthwise on the planes (tl_depthwise_forward_rows,
+ * taken by tl_conv_forward_fused where tl_depthwise_rows_applies) against
+ * the channel-blocked kernel it replaces there, bit for bit: widths from
+ * 14 (ragged last vectors spilling into the next row; more than 8 vectors,
+ * whose blocks go right to left), heights 1 to 15, symmetric, asymmetric,
+ * none and wide padding, none / relu / relu6 with and without bias, 1 to 3
+ * parts; some inputs zero and weights -0 (sign-of-zero sums). */
+static void test_dw_rows(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int maps[][2] = {{14, 14}, {1, 15}, {2, 16}, {3, 17}, {15, 23}, {7, 28}, {5, 31},
+                                  {4, 56}, {6, 65}, {3, 72}, {9, 112}, {2, 127}};
+    static const int pads[][4] = {{1, 1, 1, 1}, {0, 0, 0, 0}, {0, 1, 1, 0}, {1, 0, 0, 1}, {2, 2, 2, 2}};
+    static const int acts[] = {TL_ACT_NONE, TL_ACT_RELU, TL_ACT_RELU6};
+    int ran = 0;
+    for (int p = 0; p < nws; p++)
+        for (size_t mi = 0; mi < sizeof maps / sizeof maps[0]; mi++)
+            for (size_t pi = 0; pi < sizeof pads / sizeof pads[0]; pi++) {
+                const int C = (int)(mi % 3) * 9 + 1; /* 1, 10, 19 channels */
+                tl_conv_geom g = {.cin = C, .h = maps[mi][0], .w = maps[mi][1], .cout = C, .kh = 3, .kw = 3,
+                                  .pad_t = pads[pi][0], .pad_l = pads[pi][1], .pad_b = pads[pi][2],
+                                  .pad_r = pads[pi][3], .groups = C};
+                tl_conv_geom_finish(&g);
+                if (g.oh < 1 || g.ow < 1 || !tl_depthwise_rows_applies(ws[p], &g, TL_ACT_RELU6))
+                    continue;
+                const size_t nx = (size_t)C * g.h * g.w, ny = (size_t)C * g.oh * g.ow;
+                float *x = rand_buf(r, nx), *w = rand_buf(r, (size_t)C * 9), *b = rand_buf(r, C);
+                for (size_t i = 0; i < nx; i += 5)
+                    x[i] = 0.0f;
+                w[4] = -0.0f;
+                float *y = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+                float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+                float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g), sizeof(float));
+                tl_conv_pack(ws[p], &g, w, packed);
+                for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+                    for (int nb = 0; nb < 2; nb++) {
+                        const float *bias = nb ? b : NULL;
+                        tl_depthwise_forward_blocked(ws[p], &g, x, packed, bias, acts[ai], want, NULL, 0, C, scratch);
+                        for (int parts = 1; parts <= 3; parts++) {
+                            memset(y, 0xFF, ny * sizeof(float));
+                            for (int part = parts - 1; part >= 0; part--)
+                                tl_conv_forward_packed(ws[p], &g, x, packed, bias, acts[ai], y, part, parts, scratch);
+                            size_t bad = 0;
+                            for (size_t i = 0; i < ny; i++)
+                                bad += memcmp(y + i, want + i, sizeof(float)) != 0;
+                            CHECK_MSG(bad == 0,
+                                      "%s: depthwise rows %dx%d pad %d,%d,%d,%d c %d act %d bias %d, %d parts: %zu "
+                                      "outputs not the blocked kernel's bits",
+                                      tl_kws_simd_name(ws[p]), g.h, g.w, g.pad_t, g.pad_l, g.pad_b, g.pad_r, C,
+                                      acts[ai], nb, parts, bad);
+                            ran++;
+                        }
+                    }
+                free(x); free(w); free(b); free(y); free(want);
+                tl_free(packed);
+                tl_free(scratch);
+            }
+    int avx2 = 0;
+    for (int p = 0; p < nws; p++)
+        avx2 |= !strcmp(tl_kws_simd_name(ws[p]), "avx2");
+    CHECK_MSG(!avx2 || ran > 0, "the AVX2 depthwise rows path was not taken");
+}
+
 /* The excitation's channel scale applied as a 1x1 layer packs its input
  * (tl_conv_fuse.in_scale, EfficientNet's project layers) gives the bits of
  * the layer on the input scaled beforehand (one rounded product an element,
@@ -901,6 +963,7 @@ int main(void)
     test_narrow_tiles(ws, n, &r);
     test_in_scale(ws, n, &r);
     test_dw_paths(ws, n, &r);
+    test_dw_rows(ws, n, &r);
     test_stem(ws, n, &r);
     test_torch(ws[n - 1], &r);
     const char *b = getenv("TL_BENCH");
