@@ -245,6 +245,10 @@ typedef float v8 __attribute__((vector_size(32)));
  * have an ABI that depends on the target) */
 #define LD8(p) (__extension__({ v8 v_; memcpy(&v_, (p), sizeof v_); v_; }))
 #define ST8(p, v) do { v8 w_ = (v); memcpy((p), &w_, sizeof w_); } while (0)
+typedef float v4 __attribute__((vector_size(16)));
+typedef int vi8 __attribute__((vector_size(32)));
+#define LD4(p) (__extension__({ v4 v_; memcpy(&v_, (p), sizeof v_); v_; }))
+#define ST4(p, v) do { v4 w_ = (v); memcpy((p), &w_, sizeof w_); } while (0)
 
 /* One 6-point input transform, B^T x, over the lanes: in row i at in + i *
  * is, out row i at out + i * os. */
@@ -288,13 +292,17 @@ static inline __attribute__((always_inline)) void input_tile(const float *stage,
         bt6(tmp + (size_t)row * 6 * nr, (size_t)nr, v + (size_t)row * 6 * vstride, vstride, nr);
 }
 
-/* M's 36 rows of one output channel (row xi at m + xi * mstride) to the
- * 4x4 outputs (out: 16 x nr, point-major). */
-static inline __attribute__((always_inline)) void output_tile(const float *m, size_t mstride, float *tmp, float *out,
-                                                              int nr)
+/* A^T along the columns of M's 36 rows of one output channel (row xi at m
+ * + xi * mstride): 4 x 6 x nr into tmp, point-major. */
+static inline __attribute__((always_inline)) void output_cols(const float *m, size_t mstride, float *tmp, int nr)
 {
-    for (int col = 0; col < 6; col++) /* A^T along columns: 4 x 6 */
+    for (int col = 0; col < 6; col++)
         at6(m + (size_t)col * mstride, 6 * mstride, tmp + (size_t)col * nr, (size_t)6 * nr, nr);
+}
+
+/* The 4x4 outputs (out: 16 x nr, point-major) from tmp (output_cols). */
+static inline __attribute__((always_inline)) void output_tile_rows(const float *tmp, float *out, int nr)
+{
     for (int row = 0; row < 4; row++)
         at6(tmp + (size_t)row * 6 * nr, (size_t)nr, out + (size_t)row * 4 * nr, (size_t)nr, nr);
 }
@@ -393,48 +401,107 @@ static void gather(const tl_conv_geom *g, const float *xc, const win_at *at, int
     }
 }
 
-/* Writes the 4x4 outputs (16 x nr) of the block's tiles into the channel's
- * planes at yc (image i's at yc + i * oh * ow), clipped to the map, plus
- * the residual's (rc, laid out as yc; NULL: none) with one rounding, as
- * the GEMM's epilogue adds it: four whole tiles at a time by 4 x 4
- * transposes. */
-static void scatter(const tl_conv_geom *g, const float *out, int t0, int nt, int nr, float *yc, const float *rc)
+/* Where each lane's 4x4 output tile goes: its offset within a channel's
+ * planes (image i's plane at i * oh * ow) and how many of its rows and
+ * columns lie inside the map (0 for lanes past the last tile); whole[q]:
+ * the 8 tiles of lanes 8q.. all lie inside. Worked out once per block. */
+typedef struct {
+    size_t o;
+    int rows, cols;
+} out_at;
+
+static void outs_of(const tl_conv_geom *g, int t0, int nt, int nr, out_at *oa, unsigned char *whole)
 {
     const int tx = tiles_x(g), T = tiles_y(g) * tx;
     const size_t oplane = (size_t)g->oh * g->ow;
-    for (int j = 0; j < nt; j += 4) {
-        const int cnt = imin(4, nt - j);
-        size_t o[4];
-        int whole = cnt == 4;
-        for (int q = 0; q < cnt; q++) {
-            int t = (t0 + j + q) % T;
-            whole &= t / tx * 4 + 4 <= g->oh && t % tx * 4 + 4 <= g->ow;
-            o[q] = (size_t)((t0 + j + q) / T) * oplane + (size_t)(t / tx * 4) * g->ow + t % tx * 4;
-        }
-#if defined(__SSE2__)
-        if (whole) {
-            for (int r = 0; r < 4; r++) {
-                const float *src = out + (size_t)r * 4 * nr + j;
-                __m128 v[4] = {_mm_loadu_ps(src), _mm_loadu_ps(src + nr), _mm_loadu_ps(src + 2 * nr),
-                               _mm_loadu_ps(src + 3 * nr)};
-                _MM_TRANSPOSE4_PS(v[0], v[1], v[2], v[3]);
-                size_t ro = (size_t)r * g->ow;
-                for (int q = 0; q < 4; q++)
-                    _mm_storeu_ps(yc + o[q] + ro, rc ? _mm_add_ps(v[q], _mm_loadu_ps(rc + o[q] + ro)) : v[q]);
-            }
-            continue;
-        }
-#endif
-        for (int q = 0; q < cnt; q++) { /* tiles at the right and bottom edges clipped, one at a time */
-            int t = (t0 + j + q) % T, rows = imin(4, g->oh - t / tx * 4), cols = imin(4, g->ow - t % tx * 4);
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < cols; c++) {
-                    size_t at = o[q] + (size_t)r * g->ow + c;
-                    float v = out[(size_t)(r * 4 + c) * nr + j + q];
-                    yc[at] = rc ? v + rc[at] : v;
-                }
-        }
+    for (int j = 0; j < nr; j++) {
+        int t = (t0 + j) % T, oy = t / tx * 4, ox = t % tx * 4;
+        oa[j].o = j < nt ? (size_t)((t0 + j) / T) * oplane + (size_t)oy * g->ow + ox : 0;
+        oa[j].rows = j < nt ? imin(4, g->oh - oy) : 0;
+        oa[j].cols = j < nt ? imin(4, g->ow - ox) : 0;
     }
+    for (int j = 0; j < nr; j += 8) {
+        int all = 1;
+        for (int q = 0; q < 8; q++)
+            all &= oa[j + q].rows == 4 && oa[j + q].cols == 4;
+        whole[j / 8] = (unsigned char)all;
+    }
+}
+
+/* One lane's output row (4 values) into the map, clipped to cols, plus the
+ * residual's (rc; NULL: none) with one rounding. */
+static inline __attribute__((always_inline)) void put_row(float *y, const float *rc, v4 v, int cols)
+{
+    if (cols == 4) {
+        ST4(y, rc ? v + LD4(rc) : v);
+        return;
+    }
+    float t[4];
+    memcpy(t, &v, sizeof t);
+    for (int c = 0; c < cols; c++)
+        y[c] = rc ? t[c] + rc[c] : t[c];
+}
+
+/* The 4x4 outputs of one output channel's tiles into its planes (yc),
+ * clipped to the map, plus the residual's (rc, laid out as yc; NULL: none)
+ * with one rounding, as the GEMM's epilogue adds it. Either from done (16
+ * x nr, point-major: the outputs with bias and activation applied), or, when
+ * done is NULL, the last pass of A^T (along the rows of tmp, the column
+ * pass's 4 x 6 x nr) with the bias (has_bias) and a ReLU (relu) on the
+ * values in registers: the same operations, lane for lane, as at6 into a
+ * staging tile and tl_act_rows over it (x + b, then v > 0 ? v : +0), so the
+ * same bits, without the round trip through memory. Eight lanes (tiles) at
+ * a time, each 4 x 4 transposed in the two halves of the vectors. */
+static inline __attribute__((always_inline)) void output_rows(const float *tmp, const float *done, int nr,
+                                                              const out_at *oa, const unsigned char *whole,
+                                                              int has_bias, float bias, int relu, size_t ow,
+                                                              float *yc, const float *rc)
+{
+    for (int j = 0; j < nr && oa[j].rows; j += 8)
+        for (int r = 0; r < 4; r++) {
+            v8 o0, o1, o2, o3;
+            if (done) {
+                const float *in = done + (size_t)r * 4 * nr + j;
+                o0 = LD8(in), o1 = LD8(in + nr), o2 = LD8(in + 2 * nr), o3 = LD8(in + 3 * nr);
+            } else {
+                const float *in = tmp + (size_t)r * 6 * nr + j;
+                v8 m0 = LD8(in), m1 = LD8(in + nr), m2 = LD8(in + 2 * nr), m3 = LD8(in + 3 * nr),
+                   m4 = LD8(in + 4 * nr), m5 = LD8(in + 5 * nr);
+                v8 a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
+                o0 = m0 + a + c, o1 = b + 2.0f * d, o2 = a + 4.0f * c, o3 = b + 8.0f * d + m5;
+                if (has_bias)
+                    o0 = o0 + bias, o1 = o1 + bias, o2 = o2 + bias, o3 = o3 + bias;
+                if (relu) { /* all bits of v where v > 0, else +0 (NaN too) */
+                    o0 = (v8)((vi8)o0 & (o0 > 0.0f)), o1 = (v8)((vi8)o1 & (o1 > 0.0f));
+                    o2 = (v8)((vi8)o2 & (o2 > 0.0f)), o3 = (v8)((vi8)o3 & (o3 > 0.0f));
+                }
+            }
+            /* o_c: column c of row r of lanes j..j+7; transposed in each half */
+            v8 t0 = __builtin_shufflevector(o0, o1, 0, 8, 1, 9, 4, 12, 5, 13);
+            v8 t1 = __builtin_shufflevector(o0, o1, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 t2 = __builtin_shufflevector(o2, o3, 0, 8, 1, 9, 4, 12, 5, 13);
+            v8 t3 = __builtin_shufflevector(o2, o3, 2, 10, 3, 11, 6, 14, 7, 15);
+            v8 q0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13); /* lanes 0 | 4 */
+            v8 q1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15); /* 1 | 5 */
+            v8 q2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13); /* 2 | 6 */
+            v8 q3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15); /* 3 | 7 */
+            const v4 h[8] = {__builtin_shufflevector(q0, q0, 0, 1, 2, 3), __builtin_shufflevector(q1, q1, 0, 1, 2, 3),
+                             __builtin_shufflevector(q2, q2, 0, 1, 2, 3), __builtin_shufflevector(q3, q3, 0, 1, 2, 3),
+                             __builtin_shufflevector(q0, q0, 4, 5, 6, 7), __builtin_shufflevector(q1, q1, 4, 5, 6, 7),
+                             __builtin_shufflevector(q2, q2, 4, 5, 6, 7), __builtin_shufflevector(q3, q3, 4, 5, 6, 7)};
+            if (whole[j / 8]) {
+                for (int q = 0; q < 8; q++) {
+                    size_t at = oa[j + q].o + (size_t)r * ow;
+                    ST4(yc + at, rc ? h[q] + LD4(rc + at) : h[q]);
+                }
+            } else {
+                for (int q = 0; q < 8; q++)
+                    if (r < oa[j + q].rows) {
+                        size_t at = oa[j + q].o + (size_t)r * ow;
+                        put_row(yc + at, rc ? rc + at : NULL, h[q], oa[j + q].cols);
+                    }
+            }
+        }
 }
 
 typedef struct {
@@ -530,12 +597,24 @@ static inline __attribute__((always_inline)) void run_block(tl_kws *ws, const wi
                             1.0f, pc == 0 ? 0.0f : 1.0f);
         }
     }
+    out_at oa[64];
+    unsigned char whole[8];
+    outs_of(g, t0, nt, nr, oa, whole);
+    /* ReLU or none in registers; other activations by tl_act_rows on the staged tile */
+    const int inline_act = jb->act == TL_ACT_NONE || jb->act == TL_ACT_RELU;
     tl_act_rows_fn act_rows = tl_act_rows_for(im->level);
     for (int k = jb->k0; k < imin(jb->k1, K); k++) {
-        output_tile(M + (size_t)k * nr, (size_t)Kpad * nr, tmp, stage, nr);
-        if (jb->act != TL_ACT_NONE || jb->bias) /* 16 x nr values of one channel: one row */
+        float *yc = jb->y + k * oplane;
+        const float *rc = jb->res ? jb->res + k * oplane : NULL;
+        output_cols(M + (size_t)k * nr, (size_t)Kpad * nr, tmp, nr);
+        if (inline_act) {
+            output_rows(tmp, NULL, nr, oa, whole, jb->bias != NULL, jb->bias ? jb->bias[k] : 0.0f,
+                        jb->act == TL_ACT_RELU, (size_t)g->ow, yc, rc);
+        } else { /* 16 x nr values of one channel: one row */
+            output_tile_rows(tmp, stage, nr);
             act_rows(jb->act, stage, 0, stage, 0, jb->bias ? jb->bias + k : NULL, 1, (size_t)16 * nr);
-        scatter(g, stage, t0, nt, nr, jb->y + k * oplane, jb->res ? jb->res + k * oplane : NULL);
+            output_rows(NULL, stage, nr, oa, whole, 0, 0.0f, 0, (size_t)g->ow, yc, rc);
+        }
     }
 }
 

@@ -654,6 +654,74 @@ static void test_images(tl_kws **ws, int nws, tl_rng *r)
         }
 }
 
+/* Winograd's epilogue: the bias, a ReLU and the residual are applied to
+ * each tile's values as A^T's last pass yields them (a ReLU or none), or
+ * by tl_act_rows on the staged tile (other activations): either way each
+ * output must be exactly act(y + b) (+ r), one rounding at a time, of the
+ * layer run with no bias, no activation and no residual. Maps whose tiles
+ * all lie inside (56x56: whole groups of 8 lanes), with clipped edge
+ * tiles (14x13, 30x27 padded 0/2), ResNet's 7x7 over 4 images, in 1-3
+ * parts; a NaN and -0 inputs (the ReLU takes both to +0; a NaN output
+ * is only checked to be one: its sign and payload are the compiler's
+ * choice, which may swap the operands of a sum). */
+static void test_winograd_epilogue(tl_kws **ws, int nws, tl_rng *r)
+{
+    static const int shapes[][7] = {
+        /* cin cout h w images pad_t/l pad_b/r */
+        {16, 20, 56, 56, 1, 1, 1}, {24, 17, 14, 13, 3, 1, 1}, {20, 35, 30, 27, 1, 0, 2}, {32, 24, 7, 7, 4, 1, 1},
+    };
+    static const int acts[] = {TL_ACT_NONE, TL_ACT_RELU, TL_ACT_RELU6};
+    for (int p = 0; p < nws; p++)
+        for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+            const int *sh = shapes[c], N = sh[4];
+            tl_conv_geom g = {.cin = sh[0], .cout = sh[1], .h = sh[2], .w = sh[3], .kh = 3, .kw = 3,
+                              .pad_t = sh[5], .pad_l = sh[5], .pad_b = sh[6], .pad_r = sh[6]};
+            tl_conv_geom_finish(&g);
+            tl_kws_set_images(ws[p], N);
+            CHECK_MSG(tl_winograd_applies(ws[p], &g), "%s: %dx%d not by Winograd", paths[p], g.h, g.w);
+            size_t nx = (size_t)N * g.cin * g.h * g.w, ny = (size_t)N * g.cout * g.oh * g.ow;
+            float *w = rand_buf(r, (size_t)g.cout * g.cin * 9), *b = rand_buf(r, g.cout), *x = rand_buf(r, nx);
+            float *res = rand_buf(r, ny), *y0 = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
+            x[5] = -0.0f;
+            x[nx / 2] = NAN;
+            float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+            float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g) + 1, sizeof(float));
+            tl_conv_pack(ws[p], &g, w, packed);
+            tl_conv_forward_images(ws[p], &g, N, x, packed, NULL, TL_ACT_NONE, NULL, y0, 0, 1, scratch);
+            for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+                for (int v = 0; v < 4; v++) { /* bias, residual: none, one, the other, both */
+                    const float *bv = v & 1 ? b : NULL, *rv = v & 2 ? res : NULL;
+                    if (!bv && !rv && acts[a] == TL_ACT_NONE)
+                        continue;
+                    for (int parts = 1; parts <= 3; parts++) {
+                        memset(y, 0xFF, ny * sizeof(float));
+                        for (int part = 0; part < parts; part++)
+                            tl_conv_forward_images(ws[p], &g, N, x, packed, bv, acts[a], rv, y, part, parts, scratch);
+                        size_t bad = ny;
+                        for (size_t i = 0; i < ny && bad == ny; i++) {
+                            float t = y0[i];
+                            if (bv)
+                                t = t + bv[i / ((size_t)N * g.oh * g.ow)];
+                            t = acts[a] == TL_ACT_RELU ? (t > 0.0f ? t : 0.0f)
+                                : acts[a] == TL_ACT_RELU6 ? (t < 0.0f ? 0.0f : t > 6.0f ? 6.0f : t)
+                                                          : t;
+                            if (rv)
+                                t = t + rv[i];
+                            if (isnan(t) ? !isnan(y[i]) : memcmp(&t, &y[i], sizeof t) != 0)
+                                bad = i;
+                        }
+                        CHECK_MSG(bad == ny, "%s winograd %dx%d x%d act %d bias %d residual %d, %d parts: output %zu "
+                                  "is %.9g, not %.9g", paths[p], g.h, g.w, N, acts[a], !!bv, !!rv, parts, bad,
+                                  bad < ny ? y[bad] : 0.0, bad < ny ? y0[bad] : 0.0);
+                    }
+                }
+            free(w); free(b); free(x); free(res); free(y0); free(y);
+            tl_free(packed);
+            tl_free(scratch);
+            tl_kws_set_images(ws[p], 1);
+        }
+}
+
 /* A 1x1 layer's columns past the last whole nr sliver go through the
  * narrower micro-kernels (16, 8 lanes), and a last row block of up to 4 or
  * 8 channels through kernels of that many rows: every output keeps the bits
@@ -960,6 +1028,7 @@ int main(void)
     test_winograd(ws, n, &r);
     test_winograd_pack(ws, n, &r);
     test_images(ws, n, &r);
+    test_winograd_epilogue(ws, n, &r);
     test_narrow_tiles(ws, n, &r);
     test_in_scale(ws, n, &r);
     test_dw_paths(ws, n, &r);
