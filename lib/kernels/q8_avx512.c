@@ -288,14 +288,61 @@ TL_AVX512 static inline __m512i dot_bw(__m512i acc, __m512i b, __m512i w)
 
 TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { return _mm512_dpbusd_epi32(acc, b, w); }
 
+/* The short requantisation (rq16_short, q8_conv.c's requant_short) of 16
+ * sums that already hold the bias, for a layer with no left shift and the
+ * clamp [qmin >= 0, 255], rq16_apply's run-time branches decided once a
+ * layer: 9 operations a vector, 13 with ties away from zero (depthwise).
+ * On small-cin layers (MobileNetV2's 16/24 -> 96/144 expansions: 4-6
+ * vpdpbusd a vector) the requantisation is most of the work. */
+typedef struct {
+    __m512i m, mo, ke, ko, ne, no, sh, lo;
+} rq16f;
+
+TL_AVX512 static inline void rq16f_load(const tl_q8_conv *c, int ch, rq16f *k)
+{
+    k->m = _mm512_loadu_si512(c->mult + ch);
+    k->mo = _mm512_loadu_si512(c->modd + ch);
+    k->ke = _mm512_loadu_si512(c->kq + ch);
+    k->ko = _mm512_loadu_si512(c->kq + ch + 8);
+    k->ne = c->away ? _mm512_loadu_si512(c->kqn + ch) : k->ke;
+    k->no = c->away ? _mm512_loadu_si512(c->kqn + ch + 8) : k->ko;
+    k->sh = _mm512_loadu_si512(c->sh32 + ch);
+    k->lo = _mm512_set1_epi32(c->o.qmin);
+}
+
+TL_AVX512 static inline __m128i rq16f_apply(const rq16f *k, __m512i x, int away)
+{
+    __m512i pe = _mm512_mul_epi32(x, k->m), po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), k->mo);
+    __m512i ke = k->ke, ko = k->ko;
+    if (away) {
+        const __m512i lim = _mm512_set1_epi64(-(1ll << 30));
+        ke = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(pe, lim), ke, k->ne);
+        ko = _mm512_mask_blend_epi64(_mm512_cmplt_epi64_mask(po, lim), ko, k->no);
+    }
+    pe = _mm512_add_epi64(pe, ke);
+    po = _mm512_add_epi64(po, ko);
+    __m512i r = _mm512_srav_epi32(_mm512_mask_shuffle_epi32(po, 0x5555, pe, (_MM_PERM_ENUM)0xF5), k->sh);
+    return _mm512_cvtusepi32_epi8(_mm512_max_epi32(r, k->lo));
+}
+
+/* Layers whose requantisation takes rq16f (every channel in the short form,
+ * no left shifts, the clamp [>= 0, 255]). */
+static inline int rq16f_fits(const tl_q8_conv *c)
+{
+    return c->rq_short && !c->any_xs && c->o.qmin >= 0 && c->o.qmax == 255;
+}
+
 /* One tile: MR pixels (pointers per tap in ptrs) x NRV groups of 16
- * output channels starting at group g0. */
-#define TILE(NAME, ATTR, DOT, NRV, MR)                                                                         \
+ * output channels starting at group g0. FAST (rq16f_fits): the sums start
+ * from the bias (integer sums: the same values) and the stores of a tile
+ * are unrolled under i < n, so the accumulators stay in registers. */
+#define TILE(NAME, ATTR, DOT, NRV, MR, FAST)                                                                   \
     ATTR static void NAME(const tl_q8_conv *c, const uint8_t *const *ptrs, int g0, uint8_t *y, int p0, int n) \
     {                                                                                                          \
         __m512i acc[MR][NRV];                                                                                  \
         _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++)                                                  \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] = _mm512_setzero_si512();         \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++) acc[i][j] =                                 \
+                FAST ? _mm512_loadu_si512(c->bias + (g0 + j) * 16) : _mm512_setzero_si512();                  \
         const int kc = c->cs_in / 4, planes = c->planes;                                                       \
         const size_t gs = c->gstride;                                                                          \
         const int8_t *wg = c->w + (size_t)g0 * gs;                                                             \
@@ -315,9 +362,19 @@ TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { retu
                 }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
-        const int lsh = c->any_lsh, away = c->away;                                                            \
         uint8_t *yp = y + (size_t)p0 * c->cs_out + g0 * 16;                                                    \
         const size_t cso = c->cs_out;                                                                          \
+        if (FAST) {                                                                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NRV; j++)                                             \
+            {                                                                                                  \
+                rq16f rk;                                                                                      \
+                rq16f_load(c, (g0 + j) * 16, &rk);                                                             \
+                _Pragma("GCC unroll 16") for (int i = 0; i < MR; i++) if (i < n)                               \
+                    _mm_storeu_si128((__m128i *)(yp + i * cso + j * 16), rq16f_apply(&rk, acc[i][j], 0));      \
+            }                                                                                                  \
+            return;                                                                                            \
+        }                                                                                                      \
+        const int lsh = c->any_lsh, away = c->away;                                                            \
         for (int j = 0; j < NRV; j++) {                                                                        \
             rq16 rk;                                                                                           \
             rq16_load(c, (g0 + j) * 16, &rk);                                                                  \
@@ -326,16 +383,26 @@ TL_VNNI static inline __m512i dot_vnni(__m512i acc, __m512i b, __m512i w) { retu
         }                                                                                                      \
     }
 
-TILE(tile_vnni_4x6, TL_VNNI, dot_vnni, 4, 6)
-TILE(tile_vnni_4x3, TL_VNNI, dot_vnni, 4, 3)
-TILE(tile_vnni_4x1, TL_VNNI, dot_vnni, 4, 1)
-TILE(tile_vnni_2x12, TL_VNNI, dot_vnni, 2, 12)
-TILE(tile_vnni_1x12, TL_VNNI, dot_vnni, 1, 12)
-TILE(tile_bw_4x6, TL_AVX512, dot_bw, 4, 6)
-TILE(tile_bw_4x3, TL_AVX512, dot_bw, 4, 3)
-TILE(tile_bw_4x1, TL_AVX512, dot_bw, 4, 1)
-TILE(tile_bw_2x12, TL_AVX512, dot_bw, 2, 12)
-TILE(tile_bw_1x12, TL_AVX512, dot_bw, 1, 12)
+TILE(tile_vnni_4x6, TL_VNNI, dot_vnni, 4, 6, 0)
+TILE(tile_vnni_4x3, TL_VNNI, dot_vnni, 4, 3, 0)
+TILE(tile_vnni_4x1, TL_VNNI, dot_vnni, 4, 1, 0)
+TILE(tile_vnni_2x12, TL_VNNI, dot_vnni, 2, 12, 0)
+TILE(tile_vnni_1x12, TL_VNNI, dot_vnni, 1, 12, 0)
+TILE(tilef_vnni_4x6, TL_VNNI, dot_vnni, 4, 6, 1)
+TILE(tilef_vnni_4x3, TL_VNNI, dot_vnni, 4, 3, 1)
+TILE(tilef_vnni_4x1, TL_VNNI, dot_vnni, 4, 1, 1)
+TILE(tilef_vnni_2x12, TL_VNNI, dot_vnni, 2, 12, 1)
+TILE(tilef_vnni_1x12, TL_VNNI, dot_vnni, 1, 12, 1)
+TILE(tile_bw_4x6, TL_AVX512, dot_bw, 4, 6, 0)
+TILE(tile_bw_4x3, TL_AVX512, dot_bw, 4, 3, 0)
+TILE(tile_bw_4x1, TL_AVX512, dot_bw, 4, 1, 0)
+TILE(tile_bw_2x12, TL_AVX512, dot_bw, 2, 12, 0)
+TILE(tile_bw_1x12, TL_AVX512, dot_bw, 1, 12, 0)
+TILE(tilef_bw_4x6, TL_AVX512, dot_bw, 4, 6, 1)
+TILE(tilef_bw_4x3, TL_AVX512, dot_bw, 4, 3, 1)
+TILE(tilef_bw_4x1, TL_AVX512, dot_bw, 4, 1, 1)
+TILE(tilef_bw_2x12, TL_AVX512, dot_bw, 2, 12, 1)
+TILE(tilef_bw_1x12, TL_AVX512, dot_bw, 1, 12, 1)
 
 typedef void (*tile_fn)(const tl_q8_conv *, const uint8_t *const *, int, uint8_t *, int, int);
 
@@ -364,13 +431,21 @@ static void rows(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int 
 void tl_q8_rows_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
     static const tile_fn t4[3] = {tile_vnni_4x6, tile_vnni_4x3, tile_vnni_4x1};
-    rows(c, x, y, p0, p1, t4, tile_vnni_2x12, tile_vnni_1x12);
+    static const tile_fn f4[3] = {tilef_vnni_4x6, tilef_vnni_4x3, tilef_vnni_4x1};
+    if (rq16f_fits(c) && !c->away)
+        rows(c, x, y, p0, p1, f4, tilef_vnni_2x12, tilef_vnni_1x12);
+    else
+        rows(c, x, y, p0, p1, t4, tile_vnni_2x12, tile_vnni_1x12);
 }
 
 void tl_q8_rows_avx512(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
     static const tile_fn t4[3] = {tile_bw_4x6, tile_bw_4x3, tile_bw_4x1};
-    rows(c, x, y, p0, p1, t4, tile_bw_2x12, tile_bw_1x12);
+    static const tile_fn f4[3] = {tilef_bw_4x6, tilef_bw_4x3, tilef_bw_4x1};
+    if (rq16f_fits(c) && !c->away)
+        rows(c, x, y, p0, p1, f4, tilef_bw_2x12, tilef_bw_1x12);
+    else
+        rows(c, x, y, p0, p1, t4, tile_bw_2x12, tile_bw_1x12);
 }
 
 /* Layers whose weights need vpmaddubsw planes (c->wide): vpmaddwd of a
@@ -605,40 +680,44 @@ TL_VNNI static inline __attribute__((always_inline)) void dwq_prepare(const tl_q
     }
 }
 
+/* F (rq16f_fits): the sums start from the bias and take rq16f. */
 TL_VNNI static inline __attribute__((always_inline)) void dwq_run(const tl_q8_conv *c, const __m512i *buf,
-                                                                   const int8_t *wg, const rq16 *k, uint8_t *yo,
-                                                                   int n, int SW)
+                                                                   const int8_t *wg, const void *kv, int ch,
+                                                                   uint8_t *yo, int n, int SW, int F)
 {
     const size_t cso = c->cs_out;
     const int lsh = c->any_lsh, away = c->away;
+    const rq16 *k = kv;
+    const rq16f *kf = kv;
     const __m512i w0 = _mm512_loadu_si512(wg), w1 = _mm512_loadu_si512(wg + 64), w2 = _mm512_loadu_si512(wg + 128);
+    const __m512i a0 = F ? _mm512_loadu_si512(c->bias + ch) : _mm512_setzero_si512();
     int i = 0;
     for (; i + 4 <= n; i += 4) {
         __m512i a[4];
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++) {
             const __m512i *b = buf + (i + u) * SW;
-            a[u] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), b[0], w0);
+            a[u] = _mm512_dpbusd_epi32(a0, b[0], w0);
             a[u] = _mm512_dpbusd_epi32(a[u], b[1], w1);
             a[u] = _mm512_dpbusd_epi32(a[u], b[2], w2);
         }
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++)
-            _mm_storeu_si128((__m128i *)(yo + (i + u) * cso), rq16_apply(k, a[u], lsh, away));
+            _mm_storeu_si128((__m128i *)(yo + (i + u) * cso), F ? rq16f_apply(kf, a[u], 1) : rq16_apply(k, a[u], lsh, away));
     }
     for (; i < n; i++) {
         const __m512i *b = buf + i * SW;
-        __m512i a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), b[0], w0);
-        a0 = _mm512_dpbusd_epi32(a0, b[1], w1);
-        a0 = _mm512_dpbusd_epi32(a0, b[2], w2);
-        _mm_storeu_si128((__m128i *)(yo + i * cso), rq16_apply(k, a0, lsh, away));
+        __m512i s = _mm512_dpbusd_epi32(a0, b[0], w0);
+        s = _mm512_dpbusd_epi32(s, b[1], w1);
+        s = _mm512_dpbusd_epi32(s, b[2], w2);
+        _mm_storeu_si128((__m128i *)(yo + i * cso), F ? rq16f_apply(kf, s, 1) : rq16_apply(k, s, lsh, away));
     }
 }
 
 TL_VNNI void tl_q8_dw_quad_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *y, int p0, int p1)
 {
     const tl_conv_geom *g = &c->g;
-    const int sw = g->stride_w;
+    const int sw = g->stride_w, fast = rq16f_fits(c) && c->away;
     __m512i buf[Q8_DW_COLS];
     const uint8_t *row[2 * Q8_DW_PAIRS];
     ptrdiff_t cst[2 * Q8_DW_PAIRS];
@@ -650,21 +729,23 @@ TL_VNNI void tl_q8_dw_quad_vnni(const tl_q8_conv *c, const uint8_t *x, uint8_t *
             int n = oxe - a < Q8_DW_RUN ? oxe - a : Q8_DW_RUN;
             int ix0 = a * sw - g->pad_l, ncol = (n - 1) * sw + 3;
             for (int grp = 0; grp < c->ngroups; grp++) {
-                rq16 k;
-                rq16_load(c, grp * 16, &k);
                 dwq_prepare(c, row, cst, ix0, ncol, grp * 16, buf);
                 const int8_t *wg = c->wq + (size_t)grp * 3 * 64;
                 uint8_t *yo = y + ((size_t)oy * g->ow + a) * c->cs_out + grp * 16;
-                if (sw == 1)
-                    dwq_run(c, buf, wg, &k, yo, n, 1);
-                else
-                    dwq_run(c, buf, wg, &k, yo, n, 2);
+                if (fast) {
+                    rq16f k;
+                    rq16f_load(c, grp * 16, &k);
+                    sw == 1 ? dwq_run(c, buf, wg, &k, grp * 16, yo, n, 1, 1) : dwq_run(c, buf, wg, &k, grp * 16, yo, n, 2, 1);
+                } else {
+                    rq16 k;
+                    rq16_load(c, grp * 16, &k);
+                    sw == 1 ? dwq_run(c, buf, wg, &k, grp * 16, yo, n, 1, 0) : dwq_run(c, buf, wg, &k, grp * 16, yo, n, 2, 0);
+                }
             }
         }
         p += oxe - ox0;
     }
 }
-
 
 /* Integer Winograd F(2x2,3x3) products (q8_wino.c): mr tiles x ng channel
  * groups (1 or Q8_WINO_GMAX) of 16 at one position, by vpmaddwd. */

@@ -282,7 +282,8 @@ static void requant_short(tl_q8_conv *c, const int64_t *bound)
         return; /* rq_short stays 0: the one-rounding form */
     int fits = 1, half = c->level >= TL_SIMD_AVX512 ? 8 : 4; /* 64-bit lanes per vector */
     for (int ch = 0; ch < c->cs_out; ch++) {
-        int e = c->rsh[ch], l = e == 0, at = ch / (2 * half) * (2 * half) + (ch % 2) * half + (ch % (2 * half)) / 2;
+        /* a padding channel (multiplier 0) gives zout with any shift: 1 keeps it off the doubled form */
+        int e = ch < c->g.cout ? c->rsh[ch] : 1, l = e == 0, at = ch / (2 * half) * (2 * half) + (ch % 2) * half + (ch % (2 * half)) / 2;
         c->xs[ch] = c->lsh[ch] + l;
         c->sh32[ch] = e >= 1 ? e - 1 : 0;
         c->modd[ch] = c->mult[ch ^ 1];

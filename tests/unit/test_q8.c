@@ -55,11 +55,18 @@ static void conv_ref(const tl_conv_geom *g, int cs_in, int cs_out, const uint8_t
             }
 }
 
-/* One random layer on every path and split; wmax bounds |w|. ties: the
- * multipliers are powers of two and the sums small, so the roundings meet
- * exact halves of both signs (the requantisation's tie rules). */
-static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_safe, int ties)
+/* One random layer on every path and split; wmax bounds |w|. ties
+ * (mode & CASE_TIES): the multipliers are powers of two and the sums
+ * small, so the roundings meet exact halves of both signs (the
+ * requantisation's tie rules). CASE_PLAIN: every multiplier under 1/2 and
+ * the clamp [>= 0, 255], the layers the AVX-512 tiles requantise without
+ * the short form's branches (rq16f); otherwise channel 0's multiplier is
+ * above 1 and the clamp random, which keeps them off that path. */
+#define CASE_TIES 1
+#define CASE_PLAIN 2
+static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_safe, int mode)
 {
+    const int ties = mode & CASE_TIES, plain = mode & CASE_PLAIN;
     tl_conv_geom_finish(&g);
     int dw = g.groups > 1;
     int cs_in = g.cin == 3 && !dw ? 4 : tl_q8_stride(g.cin), cs_out = tl_q8_stride(g.cout);
@@ -83,17 +90,19 @@ static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_saf
     for (int o = 0; o < g.cout; o++) {
         bias[o] = rnd_in(-20000, 20000);
         mult[o] = (120.0 / spread) * (0.5 + (rnd() % 1000) / 1000.0);
-        if (o == 0)
+        if (o == 0 && !plain)
             mult[o] = 1.5; /* a multiplier above 1: the left shift */
+        if (plain && mult[o] >= 0.5)
+            mult[o] = 0.49;
         if (ties) {
             bias[o] = rnd_in(-3000, 3000);
-            mult[o] = ldexp(1.0, -(o % 12)); /* right shifts 0..11 */
+            mult[o] = ldexp(1.0, -(o % 12) - 2 * plain); /* right shifts 0..11 (1..12 plain: 2^-1 is shift 0) */
         }
     }
     tl_q8_out oq = {.zin = rnd_in(0, 255), .zout = rnd_in(0, 255), .qmin = 0, .qmax = 255};
-    if (rnd() % 2) {
+    if (rnd() % 2 && !(ties && plain)) { /* (plain ties: negative outputs stay visible) */
         oq.qmin = oq.zout;
-        oq.qmax = rnd_in(oq.zout, 255);
+        oq.qmax = plain ? 255 : rnd_in(oq.zout, 255);
     }
     conv_ref(&g, cs_in, cs_out, x, w, bias, mult, &oq, ref);
     const char *saved = getenv("TL_SIMD");
@@ -108,6 +117,8 @@ static void conv_case_t(const char *what, tl_conv_geom g, int wmax, int pair_saf
         if (!c)
             continue;
         CHECK_MSG(!strcmp(tl_q8_conv_path(c), paths[p]), "%s: path %s, not %s", what, tl_q8_conv_path(c), paths[p]);
+        if (plain && p > 0)
+            CHECK_MSG(c->rq_short && !c->any_xs, "%s on %s: not the plain short form (%d %d)", what, paths[p], c->rq_short, c->any_xs);
         size_t sb = tl_q8_conv_scratch_bytes(c);
         void *scratch = sb ? tl_alloc_array(sb, 1) : NULL;
         memset(y, 0xAB, yn);
@@ -877,5 +888,21 @@ int main(void)
     conv_case_t("1x1 ties", geom(8, 6, 7, 40, 1, 1, 0, 0, 0, 0, 1), 3, 1, 1);
     conv_case_t("3x3 ties", geom(16, 6, 5, 32, 3, 1, 1, 1, 1, 1, 1), 3, 0, 1);
     conv_case_t("depthwise ties", geom(48, 6, 7, 48, 3, 1, 1, 1, 1, 1, 48), 2, 0, 1);
+    /* the plain requantisation (rq16f): whole and short tiles of every chunk width */
+    conv_case_t("1x1 16 -> 96, 143 pixels, plain", geom(16, 13, 11, 96, 1, 1, 0, 0, 0, 0, 1), 127, 0, CASE_PLAIN);
+    conv_case_t("1x1 on 7x7, 112 channels, plain", geom(64, 7, 7, 112, 1, 1, 0, 0, 0, 0, 1), 127, 0, CASE_PLAIN);
+    conv_case_t("3x3 stride 1, plain", geom(24, 9, 8, 70, 3, 1, 1, 1, 1, 1, 1), 127, 0, CASE_PLAIN);
+    conv_case_t("3x3 stride 2 to 3x5, plain", geom(16, 5, 9, 80, 3, 2, 1, 1, 1, 1, 1), 127, 0, CASE_PLAIN);
+    conv_case_t("1x1 stride 2, plain", geom(64, 14, 13, 128, 1, 2, 0, 0, 0, 0, 1), 127, 0, CASE_PLAIN);
+    /* pair-safe weights: one plane, so AVX-512BW runs the tilef_bw tiles too (the others are wide there) */
+    conv_case_t("3x3 stride 1, plain, pair-safe", geom(24, 9, 8, 70, 3, 1, 1, 1, 1, 1, 1), 64, 1, CASE_PLAIN);
+    conv_case_t("1x1 on 7x7, 112 channels, plain, pair-safe", geom(64, 7, 7, 112, 1, 1, 0, 0, 0, 0, 1), 64, 1,
+                CASE_PLAIN);
+    conv_case_t("1x1 int16 weights, plain", geom(16, 4, 5, 20, 1, 1, 0, 0, 0, 0, 1), 255, 0, CASE_PLAIN);
+    conv_case_t("depthwise 3x3, plain", geom(48, 9, 10, 48, 3, 1, 1, 1, 1, 1, 48), 127, 0, CASE_PLAIN);
+    conv_case_t("depthwise 3x3 stride 2, plain", geom(32, 11, 13, 32, 3, 2, 1, 1, 1, 1, 32), 127, 0, CASE_PLAIN);
+    conv_case_t("1x1 ties, plain", geom(8, 6, 7, 40, 1, 1, 0, 0, 0, 0, 1), 3, 1, CASE_TIES | CASE_PLAIN);
+    conv_case_t("3x3 ties, plain", geom(16, 6, 5, 32, 3, 1, 1, 1, 1, 1, 1), 3, 0, CASE_TIES | CASE_PLAIN);
+    conv_case_t("depthwise ties, plain", geom(48, 6, 7, 48, 3, 1, 1, 1, 1, 1, 48), 2, 0, CASE_TIES | CASE_PLAIN);
     return check_finish("q8");
 }
