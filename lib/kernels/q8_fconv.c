@@ -121,26 +121,45 @@ TL_AVX512 static inline __m128i out16(const fc_args *a, __m512 v, int ch)
     }
 
 FTILE512(t512_4x6_s2, 4, 6, 2)
+FTILE512(t512_4x4_s2, 4, 4, 2)
 FTILE512(t512_2x12_s2, 2, 12, 2)
+FTILE512(t512_2x8_s2, 2, 8, 2)
+FTILE512(t512_2x4_s2, 2, 4, 2)
 FTILE512(t512_1x12_s2, 1, 12, 2)
+FTILE512(t512_1x8_s2, 1, 8, 2)
+FTILE512(t512_1x4_s2, 1, 4, 2)
 FTILE512(t512_4x6, 4, 6, 0)
+FTILE512(t512_4x4, 4, 4, 0)
 FTILE512(t512_2x12, 2, 12, 0)
+FTILE512(t512_2x8, 2, 8, 0)
+FTILE512(t512_2x4, 2, 4, 0)
 FTILE512(t512_1x12, 1, 12, 0)
+FTILE512(t512_1x8, 1, 8, 0)
+FTILE512(t512_1x4, 1, 4, 0)
 
 typedef void (*ftile_fn)(const fc_args *, const float *, int, uint8_t *, int);
 
-/* One output row: channel chunks of 64, 32, 16, each swept along the row */
+/* [stride 2][64, 32, 16 channels][whole tile, up to 8 pixels, up to 4] */
+static const ftile_fn tiles512[2][3][3] = {
+    {{t512_4x6, t512_4x6, t512_4x4}, {t512_2x12, t512_2x8, t512_2x4}, {t512_1x12, t512_1x8, t512_1x4}},
+    {{t512_4x6_s2, t512_4x6_s2, t512_4x4_s2}, {t512_2x12_s2, t512_2x8_s2, t512_2x4_s2},
+     {t512_1x12_s2, t512_1x8_s2, t512_1x4_s2}},
+};
+
+/* One output row: channel chunks of 64, 32, 16, each swept along the row.
+ * A row's last pixels take a narrower tile where that computes fewer
+ * padding pixels (ResNet's 112 = 18 x 6 + 4, MobileNetV2's 9 x 12 + 4):
+ * each output is the same chain of multiply-adds whatever the tile. */
 TL_AVX512 static void row512(const fc_args *a, const float *base, int ow, uint8_t *y)
 {
     const int s2 = a->s == 2;
     for (int ch = 0; ch < a->cout;) {
-        int left = a->cout - ch, ng = left >= 64 ? 4 : left >= 32 ? 2 : 1, mr = ng == 4 ? 6 : 12;
-        ftile_fn f = ng == 4 ? (s2 ? t512_4x6_s2 : t512_4x6)
-                   : ng == 2 ? (s2 ? t512_2x12_s2 : t512_2x12)
-                             : (s2 ? t512_1x12_s2 : t512_1x12);
-        for (int ox = 0; ox < ow; ox += mr)
-            f(a, base + (size_t)ox * a->s, ch, y + (size_t)ox * a->cs, ow - ox < mr ? ow - ox : mr);
-        ch += 16 * ng;
+        int left = a->cout - ch, ng = left >= 64 ? 0 : left >= 32 ? 1 : 2, mr = ng == 0 ? 6 : 12;
+        for (int ox = 0; ox < ow; ox += mr) {
+            int n = ow - ox < mr ? ow - ox : mr;
+            tiles512[s2][ng][n <= 4 ? 2 : n <= 8 ? 1 : 0](a, base + (size_t)ox * a->s, ch, y + (size_t)ox * a->cs, n);
+        }
+        ch += 16 << (2 - ng);
     }
 }
 

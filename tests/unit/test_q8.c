@@ -829,6 +829,7 @@ int main(void)
     test_pool_commutes();
     test_pool_geoms();
     fconv_case("7x7 stride 2 ResNet stem", geom(3, 23, 29, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_RELU, 64, 0);
+    fconv_case("7x7 stride 2, rows of 6 + 6 + 4", geom(3, 9, 32, 64, 7, 2, 3, 3, 3, 3, 1), TL_ACT_RELU, 64, 0);
     fconv_case("3x3 stride 2 TF SAME", geom(3, 26, 31, 32, 3, 2, 0, 0, 1, 1, 1), TL_ACT_RELU6, 32, 0);
     fconv_case("3x3 stride 2, 48 channels, cs 64", geom(3, 17, 40, 48, 3, 2, 1, 1, 1, 1, 1), TL_ACT_NONE, 64, 0);
     fconv_case("5x5 stride 1, 16 channels", geom(4, 9, 14, 16, 5, 1, 2, 2, 2, 2, 1), TL_ACT_RELU, 16, 0);
