@@ -33,25 +33,30 @@ void tl_im2col_gather_cs(const tl_conv_geom *g, const float *x, size_t cs, int q
                          float *col, size_t ld);
 void tl_col2im_add(const tl_conv_geom *g, float *x, int q0, int nq, int c0, int nc, const float *col, size_t ld);
 
-/* Direct 3x3 stride-2 convolution of up to 4 input channels (conv_stem.c:
- * the MobileNetV2 / EfficientNet stems), chosen by tl_conv_forward_fused
- * and tl_conv_forward_images where tl_conv_stem_applies (AVX2 and
- * AVX-512 workspaces; no residual): n images held channel-major as
- * tl_conv_forward_images, weights packed by tl_conv_pack, the same bits as
- * the GEMM (tl_conv_forward_gemm). Scratch: tl_conv_stem_scratch_floats. */
+/* d[o] = xr[2 o + off] for o in [a, b), reading inside the row of w
+ * floats only (im2col.c; a, b clipped by the caller to the cells inside). */
+void tl_gather2(const float *xr, int off, int a, int b, int w, float *d);
+
+/* Direct k x k stride-2 convolution (k = 3, 5 or 7) of up to 4 input
+ * channels (conv_stem.c: the stems of MobileNetV2 / EfficientNet, 3x3, and
+ * ResNet, 7x7), chosen by tl_conv_forward_fused and tl_conv_forward_images
+ * where tl_conv_stem_applies (AVX2 and AVX-512 workspaces; no residual): n
+ * images held channel-major as tl_conv_forward_images, weights packed by
+ * tl_conv_pack, the same bits as the GEMM (tl_conv_forward_gemm). Scratch:
+ * tl_conv_stem_scratch_floats. */
 int tl_conv_stem_applies(const tl_kws *ws, const tl_conv_geom *g);
 size_t tl_conv_stem_scratch_floats(const tl_conv_geom *g);
 void tl_conv_stem_forward(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,
                           const float *bias, int act, float *y, int part, int nparts, float *scratch);
 /* rows output rows of channels y, y + ys, ... (nco of them, row stride
- * ow) from the band's phase planes ph (channel c's phase (py, px) at
- * ph + ((c * 2 + py) * 2 + px) * plane, rows pw floats apart) and the
- * weights wb (k by k, 8 (AVX-512) or 4 (AVX2) channels each); bias (NULL:
- * none) and act (relu, relu6 or none) as the GEMM's epilogue. */
-void tl_stem_s2_avx512(const float *ph, size_t plane, int pw, int rows, int cin, int ow, const float *wb, int nco,
-                       float *y, size_t ys, const float *bias, int act);
-void tl_stem_s2_avx2(const float *ph, size_t plane, int pw, int rows, int cin, int ow, const float *wb, int nco,
-                     float *y, size_t ys, const float *bias, int act);
+ * ow) of a k x k kernel from the band's phase planes ph (channel c's phase
+ * (py, px) at ph + ((c * 2 + py) * 2 + px) * plane, rows pw floats apart)
+ * and the weights wb (k by k, 8 (AVX-512) or 4 (AVX2) channels each); bias
+ * (NULL: none) and act (relu, relu6 or none) as the GEMM's epilogue. */
+void tl_stem_s2_avx512(const float *ph, size_t plane, int pw, int rows, int cin, int k, int ow, const float *wb,
+                       int nco, float *y, size_t ys, const float *bias, int act);
+void tl_stem_s2_avx2(const float *ph, size_t plane, int pw, int rows, int cin, int k, int ow, const float *wb,
+                     int nco, float *y, size_t ys, const float *bias, int act);
 /* The im2col + GEMM route of tl_conv_forward_images (any non-depthwise
  * layer): the stem's reference. */
 void tl_conv_forward_gemm(tl_kws *ws, const tl_conv_geom *g, int n, const float *x, const float *packed,

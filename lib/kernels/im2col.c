@@ -23,8 +23,9 @@ static void add_to(float *restrict y, const float *restrict x, size_t n)
 }
 
 /* d[ox] = xr[2 ox + off] for ox in [a, b): the even lanes of pairs of
- * vectors, as long as the loads stay inside the row of w floats. */
-static void gather2(const float *xr, int off, int a, int b, int w, float *d)
+ * vectors, as long as the loads stay inside the row of w floats. Also the
+ * stem's split of a row into its stride-2 phases (conv_stem.c). */
+void tl_gather2(const float *xr, int off, int a, int b, int w, float *d)
 {
     int ox = a;
 #if defined(__SSE2__)
@@ -69,7 +70,7 @@ static inline __attribute__((always_inline)) void walk(const tl_conv_geom *g, fl
                 if (sw == 1 && b > a)
                     memcpy(d + (a - ox0), xr + a + off, sizeof(float) * (size_t)(b - a));
                 else if (sw == 2)
-                    gather2(xr, off, a, b, g->w, d - ox0);
+                    tl_gather2(xr, off, a, b, g->w, d - ox0);
                 else
                     for (int ox = a; ox < b; ox++)
                         d[ox - ox0] = xr[ox * sw + off];

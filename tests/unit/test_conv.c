@@ -205,6 +205,13 @@ static void test_fixed(tl_kws **ws, int n, tl_rng *r)
     run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 16, .w = 16, .cout = 8, .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 128, .h = 30, .w = 30, .cout = 20, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU, 1);
     run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 23, .w = 23, .cout = 16, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}, TL_ACT_NONE, 0);
+    /* the direct stride-2 stems (conv_stem.c) against the double
+     * reference: ResNet's 7x7 on an odd map, 5x5 with uneven padding, 7x7
+     * of 4 channels and of 1, SiLU after */
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 61, .w = 97, .cout = 64, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}, TL_ACT_RELU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 3, .h = 38, .w = 45, .cout = 20, .kh = 5, .kw = 5, .stride_h = 2, .stride_w = 2, .pad_t = 1, .pad_l = 2, .pad_b = 2, .pad_r = 1}, TL_ACT_RELU6, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 4, .h = 29, .w = 33, .cout = 13, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 2, .pad_l = 3, .pad_b = 3, .pad_r = 2}, TL_ACT_SILU, 1);
+    run_geom(ws, n, r, (tl_conv_geom){.cin = 1, .h = 6, .w = 40, .cout = 9, .kh = 7, .kw = 7, .stride_h = 2, .stride_w = 2, .pad_t = 3, .pad_l = 3, .pad_b = 3, .pad_r = 3}, TL_ACT_NONE, 0);
     /* packed paths: K over three blocks with columns over two N blocks;
      * a 1x1 layer wider than an N block; stride 2 rows cut mid-sliver */
     run_geom(ws, n, r, (tl_conv_geom){.cin = 96, .h = 29, .w = 31, .cout = 30, .kh = 3, .kw = 3, .pad_t = 1, .pad_l = 1, .pad_b = 1, .pad_r = 1}, TL_ACT_RELU6, 1);
@@ -934,74 +941,77 @@ static void test_in_scale(tl_kws **ws, int nws, tl_rng *r)
             }
 }
 
-/* The direct 3x3 stride-2 stem (conv_stem.c) against the im2col + GEMM
- * route it replaces, bit for bit, on the AVX2 and AVX-512 paths: maps of
- * 5x5 to 224x224 (output widths not a multiple of 8 or 16, ragged last
- * rows and columns), 1 to 4 input channels, 1 to 40 output channels (a
- * partial last block of channels and of the GEMM's mr), symmetric and TF
- * SAME padding, none / relu / relu6 / silu with and without bias, 1 or 3
- * images in 1 to 3 parts; some inputs and weights zero (-0 against +0
- * sums). */
+/* The direct k x k stride-2 stem (conv_stem.c) against the im2col + GEMM
+ * route it replaces, bit for bit, on the AVX2 and AVX-512 paths: 3x3, 5x5
+ * and 7x7 kernels on maps of 5x5 to 224x224 (output widths not a multiple
+ * of 8 or 16, ragged last rows and columns, maps smaller than the
+ * kernel), 1 to 4 input channels, 1 to 64 output channels (a partial last
+ * block of channels and of the GEMM's mr), symmetric, asymmetric and no
+ * padding, none / relu / relu6 / silu with and without bias, 1 or 3 images
+ * in 1 to 3 parts; some inputs and weights zero (-0 against +0 sums). */
 static void test_stem(tl_kws **ws, int nws, tl_rng *r)
 {
-    static const int maps[][3] = {{5, 5, 3}, {7, 9, 3}, {33, 31, 3}, {8, 6, 1}, {13, 11, 4}, {224, 224, 3}};
-    static const int couts[] = {1, 5, 17, 32, 40};
+    static const int maps[][3] = {{5, 5, 3}, {7, 9, 3}, {33, 31, 3}, {8, 6, 1}, {13, 11, 4}, {61, 97, 3}, {224, 224, 3}};
+    static const int couts[] = {1, 5, 17, 32, 40, 64};
     static const int acts[] = {TL_ACT_NONE, TL_ACT_RELU, TL_ACT_RELU6, TL_ACT_SILU};
     int ran = 0;
     for (int p = 0; p < nws; p++)
-        for (size_t mi = 0; mi < sizeof maps / sizeof maps[0]; mi++)
-            for (size_t ci = 0; ci < sizeof couts / sizeof couts[0]; ci++)
-                for (int pad = 0; pad < 2; pad++) {
-                    const int big = maps[mi][0] > 100;
-                    if (big && couts[ci] < 32)
-                        continue;
-                    tl_conv_geom g = {.cin = maps[mi][2], .h = maps[mi][0], .w = maps[mi][1], .cout = couts[ci],
-                                      .kh = 3, .kw = 3, .stride_h = 2, .stride_w = 2, .pad_t = pad ? 0 : 1,
-                                      .pad_l = pad ? 0 : 1, .pad_b = 1, .pad_r = 1};
-                    tl_conv_geom_finish(&g);
-                    if (!tl_conv_stem_applies(ws[p], &g))
-                        continue;
-                    const int N = big ? 1 : 3;
-                    tl_kws_set_images(ws[p], N);
-                    const size_t hw = (size_t)g.h * g.w, ohw = (size_t)g.oh * g.ow, ny = (size_t)N * g.cout * ohw;
-                    float *w = rand_buf(r, (size_t)g.cout * g.cin * 9), *b = rand_buf(r, g.cout);
-                    float *x = rand_buf(r, (size_t)N * g.cin * hw);
-                    for (size_t i = 0; i < (size_t)N * g.cin * hw; i += 7)
-                        x[i] = 0.0f;
-                    w[0] = 0.0f;
-                    float *y = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
-                    float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
-                    float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g), sizeof(float));
-                    tl_conv_pack(ws[p], &g, w, packed);
-                    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
-                        for (int nb = 0; nb < 2; nb++) {
-                            const float *bias = nb ? b : NULL;
-                            tl_conv_forward_gemm(ws[p], &g, N, x, packed, bias, acts[ai], NULL, want, 0, 1);
-                            for (int parts = 1; parts <= 3; parts++) {
-                                memset(y, 0xFF, ny * sizeof(float));
-                                for (int part = 0; part < parts; part++)
-                                    if (N == 1)
-                                        tl_conv_forward_packed(ws[p], &g, x, packed, bias, acts[ai], y, part, parts,
-                                                               scratch);
-                                    else
-                                        tl_conv_forward_images(ws[p], &g, N, x, packed, bias, acts[ai], NULL, y, part,
-                                                               parts, scratch);
-                                size_t bad = 0;
-                                for (size_t i = 0; i < ny; i++)
-                                    bad += memcmp(y + i, want + i, sizeof(float)) != 0;
-                                CHECK_MSG(bad == 0,
-                                          "%s: stem %dx%d %d->%d pad %d act %d bias %d, %d images in %d parts: %zu "
-                                          "outputs not the GEMM's bits",
-                                          tl_kws_simd_name(ws[p]), g.h, g.w, g.cin, g.cout, g.pad_t, acts[ai], nb, N,
-                                          parts, bad);
-                                ran++;
+        for (int k = 3; k <= 7; k += 2)
+            for (size_t mi = 0; mi < sizeof maps / sizeof maps[0]; mi++)
+                for (size_t ci = 0; ci < sizeof couts / sizeof couts[0]; ci++)
+                    for (int pad = 0; pad < 3; pad++) {
+                        const int big = maps[mi][0] > 100, h = k / 2; /* pad 0: h all round; 1: none; 2: TF SAME-like */
+                        if ((big && couts[ci] < 32) || (big && k == 5) || (maps[mi][0] == 61 && couts[ci] % 16 == 0 && pad))
+                            continue;
+                        tl_conv_geom g = {.cin = maps[mi][2], .h = maps[mi][0], .w = maps[mi][1], .cout = couts[ci],
+                                          .kh = k, .kw = k, .stride_h = 2, .stride_w = 2,
+                                          .pad_t = pad == 0 ? h : pad == 1 ? 0 : h - 1,
+                                          .pad_l = pad == 0 ? h : pad == 1 ? 0 : h - 1,
+                                          .pad_b = pad == 1 ? 0 : h, .pad_r = pad == 1 ? 0 : h};
+                        tl_conv_geom_finish(&g);
+                        if (g.oh <= 0 || g.ow <= 0 || !tl_conv_stem_applies(ws[p], &g))
+                            continue;
+                        const int N = big ? 1 : 3;
+                        tl_kws_set_images(ws[p], N);
+                        const size_t hw = (size_t)g.h * g.w, ohw = (size_t)g.oh * g.ow, ny = (size_t)N * g.cout * ohw;
+                        float *w = rand_buf(r, (size_t)g.cout * g.cin * k * k), *b = rand_buf(r, g.cout);
+                        float *x = rand_buf(r, (size_t)N * g.cin * hw);
+                        for (size_t i = 0; i < (size_t)N * g.cin * hw; i += 7)
+                            x[i] = 0.0f;
+                        w[0] = 0.0f;
+                        float *y = malloc(ny * sizeof(float)), *want = malloc(ny * sizeof(float));
+                        float *packed = tl_alloc_array(tl_conv_packed_floats(ws[p], &g), sizeof(float));
+                        float *scratch = tl_alloc_array(tl_conv_forward_scratch_floats(ws[p], &g), sizeof(float));
+                        tl_conv_pack(ws[p], &g, w, packed);
+                        for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+                            for (int nb = 0; nb < 2; nb++) {
+                                const float *bias = nb ? b : NULL;
+                                tl_conv_forward_gemm(ws[p], &g, N, x, packed, bias, acts[ai], NULL, want, 0, 1);
+                                for (int parts = 1; parts <= 3; parts++) {
+                                    memset(y, 0xFF, ny * sizeof(float));
+                                    for (int part = 0; part < parts; part++)
+                                        if (N == 1)
+                                            tl_conv_forward_packed(ws[p], &g, x, packed, bias, acts[ai], y, part,
+                                                                   parts, scratch);
+                                        else
+                                            tl_conv_forward_images(ws[p], &g, N, x, packed, bias, acts[ai], NULL, y,
+                                                                   part, parts, scratch);
+                                    size_t bad = 0;
+                                    for (size_t i = 0; i < ny; i++)
+                                        bad += memcmp(y + i, want + i, sizeof(float)) != 0;
+                                    CHECK_MSG(bad == 0,
+                                              "%s: stem %dx%d on %dx%d %d->%d pad %d,%d act %d bias %d, %d images in "
+                                              "%d parts: %zu outputs not the GEMM's bits",
+                                              tl_kws_simd_name(ws[p]), k, k, g.h, g.w, g.cin, g.cout, g.pad_t, g.pad_b,
+                                              acts[ai], nb, N, parts, bad);
+                                    ran++;
+                                }
                             }
-                        }
-                    free(w); free(b); free(x); free(y); free(want);
-                    tl_free(packed);
-                    tl_free(scratch);
-                    tl_kws_set_images(ws[p], 1);
-                }
+                        free(w); free(b); free(x); free(y); free(want);
+                        tl_free(packed);
+                        tl_free(scratch);
+                        tl_kws_set_images(ws[p], 1);
+                    }
     CHECK_MSG(nws < 2 || ran > 0, "the stem was not taken on any path");
 }
 
