@@ -95,6 +95,33 @@ static void window_max(const float *restrict r, int k, int n, float *restrict hm
     }
 }
 
+/* window_max at stride 2 for windows of 2 or 3 (ResNet's 3x3/2 and VGG's
+ * 2x2/2 pools), into the outputs straight: each output's window folded
+ * left to right with the same max_nan steps as window_max, whose every
+ * position was computed before the even ones were picked. Four outputs a
+ * vector: the even and odd cells by shuffles of two loads; the loads stay
+ * inside the span of the row the windows cover. */
+static void window_max_s2(const float *restrict r, int k, int span, int n, float *restrict y)
+{
+    int o = 0;
+#if defined(__SSE2__)
+    for (; o + 4 <= n && 2 * o + 10 <= span; o += 4) {
+        const float *p = r + 2 * o;
+        __m128 l0 = _mm_loadu_ps(p), l1 = _mm_loadu_ps(p + 4);
+        __m128 m = max_nan4(_mm_shuffle_ps(l0, l1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_shuffle_ps(l0, l1, _MM_SHUFFLE(3, 1, 3, 1)));
+        if (k == 3)
+            m = max_nan4(m, _mm_shuffle_ps(_mm_loadu_ps(p + 2), _mm_loadu_ps(p + 6), _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm_storeu_ps(y + o, m);
+    }
+#endif
+    for (; o < n; o++) {
+        float m = r[2 * o];
+        for (int q = 1; q < k; q++)
+            m = max_nan(m, r[2 * o + q]);
+        y[o] = m;
+    }
+}
+
 /* Rows up to this wide go through the row-maximum pass. */
 #define ROW_MAX 2048
 
@@ -127,6 +154,8 @@ void tl_maxpool2d(const tl_pool_geom *g, const float *x, float *y)
                     row_max_into(row, xc + (size_t)iy * g->w, g->w);
                 if (g->stride_w == 1) {
                     window_max(rp, g->kw, g->ow, yr);
+                } else if (g->stride_w == 2 && (g->kw == 2 || g->kw == 3)) {
+                    window_max_s2(rp, g->kw, span, g->ow, yr);
                 } else {
                     int n = (g->ow - 1) * g->stride_w + 1;
                     window_max(rp, g->kw, n, hm);
